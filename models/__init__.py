@@ -1,0 +1,55 @@
+"""Suggesters: models that propose codebook codes for segments.
+
+Every suggester follows scikit-learn's estimator contract (see :mod:`models.base`). Pick one by name::
+
+    make_suggester("blend", codes=["a", "b"], code_embeddings=E)
+
+Importing this package imports numpy only; scikit-learn is imported inside ``fit``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from models.base import BaseSuggester, previous_rows, top_k_above_threshold
+from models.blend import BlendSuggester
+from models.linear import LinearSuggester
+from models.neighbors import NeighborsSuggester
+from models.prototype import PrototypeSuggester, prototype_inputs
+from pipeline.errors import InputError
+
+SUGGESTERS: dict[str, type[BaseSuggester]] = {
+    "blend": BlendSuggester,
+    "linear": LinearSuggester,
+    "neighbors": NeighborsSuggester,
+    "prototype": PrototypeSuggester,
+}
+DEFAULT_SUGGESTER = "blend"
+
+
+def make_suggester(name: str, **params: Any) -> BaseSuggester:
+    """A new, unfitted suggester of the registered kind ``name``.
+
+    >>> make_suggester("lnear", codes=["a"])
+    Traceback (most recent call last):
+    ...
+    pipeline.errors.InputError: Unknown suggester 'lnear'; choose one of ['blend', 'linear', 'neighbors', 'prototype']
+    """
+    if name not in SUGGESTERS:
+        raise InputError(f"Unknown suggester {name!r}; choose one of {sorted(SUGGESTERS)}")
+    return SUGGESTERS[name](**params)
+
+
+__all__ = [
+    "DEFAULT_SUGGESTER",
+    "SUGGESTERS",
+    "BaseSuggester",
+    "BlendSuggester",
+    "LinearSuggester",
+    "NeighborsSuggester",
+    "PrototypeSuggester",
+    "make_suggester",
+    "previous_rows",
+    "prototype_inputs",
+    "top_k_above_threshold",
+]

@@ -1,0 +1,187 @@
+"""``qualflow.toml``: the typed project configuration.
+
+Read once at the edge (CLI, flows, review app) and passed in; library code never reads it itself.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import ConfigError
+
+CONFIG_NAME = "qualflow.toml"
+SEGMENT_MODES = ("turn", "sentence", "paragraph", "window")
+
+
+@dataclass
+class SegmentationConfig:
+    mode: str = "sentence"  # turn | sentence | paragraph | window
+    window: int = 3  # sentences per window (mode "window")
+    stride: int = 2  # sentences between window starts (mode "window")
+    include_interviewer: bool = False  # interviewer turns are stored, marked, and skipped by default
+
+
+@dataclass
+class EmbeddingConfig:
+    model: str = "minilm"  # see `qualflow models list`; a local folder: "sentence-transformers:/path"
+    batch_size: int = 32
+
+
+@dataclass
+class SuggesterConfig:
+    name: str = "blend"
+    top_k: int = 3
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class DiscoverConfig:
+    clusterer: str = "agglomerative"
+    min_cluster_size: int = 3
+    distance_threshold: float = 0.6
+
+
+@dataclass
+class ReviewConfig:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    blind: bool = False
+
+
+@dataclass
+class FlowsConfig:
+    process_every_minutes: int = 10
+    retrain_cron: str = "0 2 * * *"
+    promotion_metric: str = "macro_f1"
+    promotion_margin: float = 0.0
+
+
+@dataclass
+class ProjectConfig:
+    """Everything in ``qualflow.toml``. Relative paths are relative to the project folder."""
+
+    name: str = "qualflow project"
+    language: str = "auto"  # "auto" detects per source; or "en", "fa", ...
+    interviewer_names: list[str] = field(default_factory=list)
+    database_url: str = "sqlite:///qualflow.db"
+    mlflow_tracking_uri: str = "sqlite:///mlflow.db"
+    mlflow_experiment: str = "qualflow"
+    segmentation: SegmentationConfig = field(default_factory=SegmentationConfig)
+    embedding: EmbeddingConfig = field(default_factory=EmbeddingConfig)
+    suggester: SuggesterConfig = field(default_factory=SuggesterConfig)
+    discover: DiscoverConfig = field(default_factory=DiscoverConfig)
+    review: ReviewConfig = field(default_factory=ReviewConfig)
+    flows: FlowsConfig = field(default_factory=FlowsConfig)
+
+
+_SECTIONS = {
+    "segmentation": SegmentationConfig,
+    "embedding": EmbeddingConfig,
+    "suggester": SuggesterConfig,
+    "discover": DiscoverConfig,
+    "review": ReviewConfig,
+    "flows": FlowsConfig,
+}
+
+
+def _build(cls: type, data: dict[str, Any], where: str) -> Any:
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; valid keys are {sorted(known)}")
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in _SECTIONS and cls is ProjectConfig:
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}: [{key}] must be a table")
+            kwargs[key] = _build(_SECTIONS[key], value, f"{where} [{key}]")
+        else:
+            kwargs[key] = value
+    return cls(**kwargs)
+
+
+def validate(cfg: ProjectConfig, where: str) -> ProjectConfig:
+    if cfg.segmentation.mode not in SEGMENT_MODES:
+        raise ConfigError(
+            f"{where}: segmentation mode {cfg.segmentation.mode!r} is not one of {list(SEGMENT_MODES)}"
+        )
+    if cfg.segmentation.window < 1 or cfg.segmentation.stride < 1:
+        raise ConfigError(f"{where}: segmentation window and stride must be at least 1")
+    if cfg.suggester.top_k < 1:
+        raise ConfigError(f"{where}: suggester top_k must be at least 1")
+    return cfg
+
+
+def load_config(project_dir: Path) -> ProjectConfig:
+    path = project_dir / CONFIG_NAME
+    if not path.is_file():
+        raise ConfigError(
+            f"{project_dir}: not a qualflow project (no {CONFIG_NAME}); run `qualflow init {project_dir}` "
+            "or pass --project DIR"
+        )
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}; fix the TOML syntax") from None
+    return validate(_build(ProjectConfig, data, str(path)), str(path))
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + "}"
+    raise TypeError(f"cannot write {value!r} to TOML")
+
+
+_COMMENTS = {
+    "language": 'language of the transcripts: "auto" detects it per source, or "en", "fa", ...',
+    "interviewer_names": "speaker names that are interviewers (others are participants); empty = infer",
+    "database_url": "SQLAlchemy URL; relative SQLite paths are inside the project folder",
+    "mlflow_tracking_uri": "MLflow tracking store (a local SQLite file by default, or a server URL)",
+}
+
+
+def dumps_config(cfg: ProjectConfig) -> str:
+    """``cfg`` as commented TOML (the file `qualflow init` writes)."""
+    data = asdict(cfg)
+    lines = ["# qualflow project settings (see docs/configuration.md)", ""]
+    for key, value in data.items():
+        if key in _SECTIONS:
+            continue
+        if key in _COMMENTS:
+            lines.append(f"# {_COMMENTS[key]}")
+        lines.append(f"{key} = {_toml_value(value)}")
+    for section in _SECTIONS:
+        lines += ["", f"[{section}]"]
+        for key, value in data[section].items():
+            lines.append(f"{key} = {_toml_value(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def resolve_project_dir(project: Path | None) -> Path:
+    """``--project``, else ``QUALFLOW_PROJECT``, else the current folder."""
+    if project is not None:
+        return project.resolve()
+    env = os.environ.get("QUALFLOW_PROJECT")
+    return Path(env).resolve() if env else Path.cwd()
+
+
+def resolve_sqlite_url(url: str, project_dir: Path) -> str:
+    """Make a relative ``sqlite:///file.db`` URL point inside the project folder."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith("sqlite:////") and url != "sqlite://":
+        rel = url[len(prefix) :]
+        if rel and rel != ":memory:":
+            return prefix + str((project_dir / rel).resolve())
+    return url

@@ -1,0 +1,141 @@
+"""Plain dataclasses shared by every part of qualflow.
+
+Offsets are always character offsets into ``Source.text``: the text exactly as stored after
+decoding (UTF-8, newlines folded to ``\\n``). ``text[start:end]`` is what a person sees.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Literal
+
+Role = Literal["interviewer", "participant", "unknown"]
+Dimension = Literal["phenomenon", "causal", "context", "intervening", "strategy", "consequence"]
+PARADIGM_DIMENSIONS: tuple[str, ...] = (
+    "phenomenon",
+    "causal",
+    "context",
+    "intervening",
+    "strategy",
+    "consequence",
+)
+ORIGINS: tuple[str, ...] = ("human", "model-accepted", "imported")
+
+
+def sha256_text(text: str) -> str:
+    """Hex SHA-256 of ``text`` encoded as UTF-8."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One speaker turn: ``text[start:end]`` of its source is what the speaker said.
+
+    ``start``/``end`` cover the spoken words only (no ``Name:`` prefix, no timestamps).
+    """
+
+    speaker: str
+    start: int
+    end: int
+    role: Role = "unknown"
+    timestamp: float | None = None  # seconds from the start of the recording, when the file has it
+
+
+@dataclass(frozen=True)
+class ParsedTranscript:
+    """What a reader returns: the exact text and the speaker turns found in it."""
+
+    text: str
+    turns: tuple[Turn, ...]
+    format: str  # "txt", "md", "otter", "docx", "vtt", "srt"
+
+
+@dataclass
+class Source:
+    """A transcript as stored: one version of one named file."""
+
+    name: str
+    text: str
+    turns: list[Turn]
+    format: str
+    language: str = "en"
+    content_hash: str = ""
+    version: int = 1
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A unit for coding and suggesting; ``source_text[start:end] == text`` always holds."""
+
+    source: str
+    index: int
+    start: int
+    end: int
+    text: str
+    turn_index: int | None = None
+    speaker: str | None = None
+    role: Role = "unknown"
+
+
+@dataclass
+class Code:
+    """One code of a codebook. ``parent`` is the parent's name (``None`` for a top-level code)."""
+
+    name: str
+    description: str = ""
+    inclusion: str = ""
+    exclusion: str = ""
+    examples: list[str] = field(default_factory=list)
+    parent: str | None = None
+    dimension: str | None = None  # one of PARADIGM_DIMENSIONS
+    color: str | None = None  # "#RRGGBB"
+    guid: str | None = None
+    is_codable: bool = True
+
+
+@dataclass
+class Codebook:
+    """An ordered list of codes; names are unique, parents exist, no cycles (see pipeline.codebook)."""
+
+    codes: list[Code]
+    name: str = "codebook"
+
+    def names(self) -> list[str]:
+        return [c.name for c in self.codes]
+
+    def get(self, name: str) -> Code | None:
+        for c in self.codes:
+            if c.name == name:
+                return c
+        return None
+
+
+@dataclass(frozen=True)
+class Coding:
+    """A code applied by a coder to ``source.text[start:end]``."""
+
+    source: str
+    start: int
+    end: int
+    code: str
+    coder: str
+    origin: str = "human"
+    created_at: str | None = None  # ISO 8601
+    memo: str | None = None
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """A model's proposal of a code for a segment (``kind`` deductive) or a candidate open code."""
+
+    source: str
+    segment: int
+    start: int
+    end: int
+    code: str
+    score: float
+    rank: int
+    model: str  # "<name>@<version>"
+    kind: Literal["deductive", "inductive"] = "deductive"

