@@ -1,0 +1,189 @@
+"""Codings CSV: human codings in and out, checked against the codebook and the stored sources.
+
+Columns: ``source,start,end,code,coder`` (required), ``created_at``, ``origin``, ``memo`` (optional).
+``start``/``end`` are character offsets into the stored ``Source.text`` (Python ``str`` indices, i.e.
+Unicode code points); ``code`` is a code's name or guid; ``origin`` is one of
+:data:`pipeline.domain.ORIGINS` (default ``human``); ``created_at`` is ISO 8601. The file is UTF-8,
+with or without a byte-order mark.
+
+:func:`read_codings_csv` checks every line before it returns anything and raises one
+:class:`~pipeline.errors.InputError` listing every bad line, so a user fixes the file in one pass.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+
+from pipeline.codebook import did_you_mean, write_atomic
+from pipeline.domain import ORIGINS, Codebook, Coding
+from pipeline.errors import InputError
+
+__all__ = ["CODINGS_COLUMNS", "REQUIRED_COLUMNS", "codings_to_csv", "read_codings_csv", "write_codings_csv"]
+
+REQUIRED_COLUMNS: tuple[str, ...] = ("source", "start", "end", "code", "coder")
+CODINGS_COLUMNS: tuple[str, ...] = (*REQUIRED_COLUMNS, "created_at", "origin", "memo")
+
+
+def _offset(value: str, column: str, problems: list[str]) -> int | None:
+    try:
+        number = int(value.strip())
+    except ValueError:
+        problems.append(f"{column} '{value}' is not a whole number")
+        return None
+    if number < 0:
+        problems.append(f"{column} {number} is negative")
+        return None
+    return number
+
+
+def read_codings_csv(
+    path: str | os.PathLike[str], codebook: Codebook, sources: Mapping[str, str]
+) -> list[Coding]:
+    """Read and check a codings CSV.
+
+    Parameters
+    ----------
+    path : path-like
+        The CSV file.
+    codebook : Codebook
+        Codes may be named by name or by guid.
+    sources : Mapping[str, str]
+        Source name -> stored text; offsets are checked against ``len(text)``.
+
+    Returns
+    -------
+    list of Coding
+        One per data line, in file order (``code`` is always the code's name).
+
+    Raises
+    ------
+    InputError
+        Missing or unknown columns, or one message listing every bad line: unknown codes and sources
+        (with the closest names), offsets that are not whole numbers, negative, ``start >= end`` or
+        past the end of the source, an empty coder, an unknown origin, a bad ``created_at``.
+    """
+    origin = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{origin}: no such file") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        raise InputError(f"{origin} line {line}: not UTF-8; save the file as UTF-8") from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = [h.strip() for h in next(reader)]
+    except StopIteration:
+        raise InputError(
+            f"{origin}: the file is empty; expected the header {','.join(REQUIRED_COLUMNS)}"
+        ) from None
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if missing:
+        raise InputError(
+            f"{origin}: missing column{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(repr(c) for c in missing)}; the header needs {','.join(REQUIRED_COLUMNS)} "
+            f"(optional: created_at, origin, memo)"
+        )
+    unknown = [c for c in header if c not in CODINGS_COLUMNS]
+    if unknown:
+        raise InputError(
+            f"{origin}: unknown column '{unknown[0]}'; valid columns are {list(CODINGS_COLUMNS)}"
+        )
+
+    by_key: dict[str, str] = {c.name: c.name for c in codebook.codes}
+    for code in codebook.codes:
+        if code.guid:
+            by_key.setdefault(code.guid.strip("{}").lower(), code.name)
+    code_names = codebook.names()
+
+    codings: list[Coding] = []
+    bad: list[str] = []
+    bad_lines = 0
+    line = reader.line_num
+    for cells in reader:
+        start_line, line = line + 1, reader.line_num
+        if not any(c.strip() for c in cells):
+            continue
+        problems: list[str] = []
+        if len(cells) != len(header):
+            problems.append(f"{len(cells)} cells but the header has {len(header)} columns")
+            bad.append(f"line {start_line}: {problems[0]}")
+            bad_lines += 1
+            continue
+        row = dict(zip(header, cells, strict=True))
+        source = row["source"].strip()
+        code_key = row["code"].strip()
+        code_name = by_key.get(code_key) or by_key.get(code_key.strip("{}").lower())
+        if code_name is None:
+            problems.append(f"code '{code_key}' is not in the codebook{did_you_mean(code_key, code_names)}")
+        source_text = sources.get(source)
+        if source_text is None:
+            problems.append(f"source '{source}' is not stored{did_you_mean(source, sources)}")
+        start = _offset(row["start"], "start", problems)
+        end = _offset(row["end"], "end", problems)
+        if start is not None and end is not None:
+            if start >= end:
+                problems.append(f"start {start} is not before end {end}")
+            elif source_text is not None and end > len(source_text):
+                problems.append(
+                    f"end {end} is past the end of source '{source}' ({len(source_text)} characters)"
+                )
+        coder = row["coder"].strip()
+        if not coder:
+            problems.append("the coder is empty; name who coded it")
+        coding_origin = row.get("origin", "").strip() or "human"
+        if coding_origin not in ORIGINS:
+            problems.append(f"origin '{coding_origin}' is unknown; use one of {list(ORIGINS)}")
+        created_at = row.get("created_at", "").strip() or None
+        if created_at is not None:
+            try:
+                datetime.fromisoformat(created_at)
+            except ValueError:
+                problems.append(
+                    f"created_at '{created_at}' is not an ISO 8601 date-time (2024-05-01T14:30:00Z)"
+                )
+        if problems:
+            bad_lines += 1
+            bad.extend(f"line {start_line}: {p}" for p in problems)
+            continue
+        assert code_name is not None and start is not None and end is not None
+        codings.append(
+            Coding(
+                source=source,
+                start=start,
+                end=end,
+                code=code_name,
+                coder=coder,
+                origin=coding_origin,
+                created_at=created_at,
+                memo=row.get("memo", "") or None,
+            )
+        )
+    if bad:
+        plural = "s" if bad_lines > 1 else ""
+        raise InputError(f"{origin}: {bad_lines} bad line{plural}: " + "; ".join(bad))
+    return codings
+
+
+def codings_to_csv(codings: list[Coding]) -> str:
+    """The CSV text :func:`write_codings_csv` writes (all of :data:`CODINGS_COLUMNS`)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CODINGS_COLUMNS)
+    for c in codings:
+        writer.writerow(
+            [c.source, c.start, c.end, c.code, c.coder, c.created_at or "", c.origin, c.memo or ""]
+        )
+    return out.getvalue()
+
+
+def write_codings_csv(codings: list[Coding], path: str | os.PathLike[str]) -> None:
+    """Write codings as CSV, UTF-8 without BOM, atomically."""
+    write_atomic(path, codings_to_csv(codings).encode("utf-8"))

@@ -1,0 +1,592 @@
+"""REFI-QDA project exchange (``.qdpx``): sources, users, codebook and text codings.
+
+A ``.qdpx`` is a zip of ``project.qde`` (QDA-XML, namespace ``urn:QDA-XML:project:1.0``, schema
+``Project-mrt2019.xsd``) and a ``Sources/`` folder the XML refers to as ``internal://<file>``.
+
+What qualflow writes (element order and required attributes as the schema demands)::
+
+    Project name= origin=
+      Users/User guid= name=                      one per coder
+      CodeBook/Codes/Code ...                     nested, see pipeline.refi.qdc
+      Sources/TextSource guid= name= plainTextPath="internal://<guid>.txt"
+        PlainTextSelection guid= name= startPosition= endPosition= creatingUser= creationDateTime=
+          Description                             memo + provenance (below)
+          Coding guid= creatingUser= creationDateTime=
+            CodeRef targetGUID=<code guid>
+      Notes/Note guid= name= plainTextPath=       the ``notes`` argument, one text file each
+
+Positions
+    REFI counts characters (Unicode code points) from the start of the plain text; qualflow's offsets
+    are Python ``str`` indices, which are code points too, so they are written unchanged. Imports
+    fold ``\\r\\n``/``\\r`` to ``\\n`` (as every qualflow reader does) and move the positions with the
+    text, counting ``\\r\\n`` as two characters in the file as written (what NVivo on Windows and
+    QualCoder expect). NVivo is known to count UTF-16 code units (characters outside the Basic
+    Multilingual Plane, e.g. emoji, as two): ``import_qdpx(..., positions="utf16")`` reads such files.
+
+Provenance
+    REFI has no field for who or what made a coding. Each selection qualflow writes carries a
+    ``Description``: the coding's ``memo`` (free text; put model provenance there, e.g.
+    ``model linear@3, score 0.82, accepted by ana``) and a last line ``[qualflow] origin: <origin>``
+    with ``origin`` one of :data:`pipeline.domain.ORIGINS`. Import reads both back; a selection
+    from another tool gets origin ``imported`` and its Description (an annotation there) as memo.
+
+Determinism
+    GUIDs come from the content (``Code.guid``, ``Source.metadata["refi_guid"]`` or UUID5 of the
+    names; selections from source, offsets, code, coder, time), selections are sorted, times are the
+    codings' own and the zip entries carry a fixed date: the same input writes the same bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import xml.etree.ElementTree as ET
+import zipfile
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+from pipeline import __version__
+from pipeline.codebook import GUID_RE, fold_newlines, validate_codebook, write_atomic
+from pipeline.domain import ORIGINS, Codebook, Coding, Source, sha256_text
+from pipeline.errors import InputError
+from pipeline.refi.qdc import (
+    NS_PROJECT,
+    code_guids,
+    codes_element,
+    codes_from_element,
+    normalize_guid,
+    parse_xml,
+    stable_guid,
+)
+
+__all__ = ["QdpxProject", "export_qdpx", "import_qdpx", "project_qde"]
+
+_P = f"{{{NS_PROJECT}}}"
+_PROVENANCE = re.compile(r"\[qualflow\] origin: (\S+)")
+_XSD_DATETIME = re.compile(r"-?\d{4,}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)?")
+_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+_CONTROL = re.compile("[\x00-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+@dataclass
+class QdpxProject:
+    """What :func:`import_qdpx` returns.
+
+    Attributes
+    ----------
+    sources : list of Source
+        Text sources, ``format="refi"``, no turns (re-parse them), ``metadata["refi_guid"]`` set.
+    codebook : Codebook
+        Validated, in tree order; codes keep their REFI guids.
+    codings : list of Coding
+        One per ``Coding`` of a ``PlainTextSelection``, offsets into ``Source.text``.
+    users : list of str
+        User names, in the file's order (plus any coder named only by an unknown guid).
+    notes : dict of str to str
+        Project notes, name -> text.
+    origin : str
+        The tool that wrote the file (``Project/@origin``), e.g. ``MAXQDA 2020 (Release 20.2.1)``.
+    skipped : list of str
+        Sources and notes not imported (PDF, picture, audio, video; notes without text).
+    """
+
+    sources: list[Source]
+    codebook: Codebook
+    codings: list[Coding]
+    users: list[str]
+    notes: dict[str, str] = field(default_factory=dict)
+    origin: str = ""
+    skipped: list[str] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------------------------------
+# export
+# --------------------------------------------------------------------------------------------------
+
+
+def _source_guid(source: Source) -> str:
+    return source.metadata.get("refi_guid") or stable_guid("source", source.name)
+
+
+def _xsd_datetime(value: str) -> str:
+    if _XSD_DATETIME.fullmatch(value):
+        return value
+    return datetime.fromisoformat(value).isoformat()
+
+
+def _selection_description(coding: Coding) -> str:
+    line = f"[qualflow] origin: {coding.origin}"
+    return f"{coding.memo}\n{line}" if coding.memo else line
+
+
+def _check_export(
+    sources: list[Source], codebook: Codebook, codings: list[Coding], users: list[str], notes: dict[str, str]
+) -> list[str]:
+    problems: list[str] = []
+    texts: dict[str, str] = {}
+    for s in sources:
+        if s.name in texts:
+            problems.append(f"two sources are named '{s.name}'")
+        texts[s.name] = s.text
+        guid = s.metadata.get("refi_guid")
+        if guid is not None and not GUID_RE.fullmatch(guid):
+            problems.append(f"source '{s.name}' has refi_guid '{guid}', which is not a GUID")
+    if len(set(users)) != len(users) or any(not u.strip() for u in users):
+        problems.append(f"users must be distinct, non-empty names; got {users}")
+    names = set(codebook.names())
+    for i, c in enumerate(codings):
+        where = f"coding {i + 1} ({c.source} {c.start}-{c.end} '{c.code}' by {c.coder})"
+        text = texts.get(c.source)
+        if text is None:
+            problems.append(f"{where}: source '{c.source}' is not among the sources exported")
+        elif not 0 <= c.start < c.end <= len(text):
+            problems.append(f"{where}: offsets outside source '{c.source}' ({len(text)} characters)")
+        if c.code not in names:
+            problems.append(f"{where}: code '{c.code}' is not in the codebook")
+        if c.coder not in users:
+            problems.append(f"{where}: coder '{c.coder}' is not among the users {users}")
+        if c.origin not in ORIGINS:
+            problems.append(f"{where}: origin '{c.origin}' is not one of {list(ORIGINS)}")
+        if c.created_at is not None:
+            try:
+                _xsd_datetime(c.created_at)
+            except ValueError:
+                problems.append(f"{where}: created_at '{c.created_at}' is not ISO 8601")
+    if any(not title.strip() for title in notes):
+        problems.append("a note has an empty title")
+    return problems
+
+
+def project_qde(
+    *,
+    sources: list[Source],
+    codebook: Codebook,
+    codings: list[Coding],
+    users: list[str],
+    notes: dict[str, str] | None = None,
+    project_name: str = "qualflow",
+) -> tuple[bytes, dict[str, bytes]]:
+    """Build ``project.qde`` and the files of ``Sources/`` (the parts :func:`export_qdpx` zips).
+
+    Returns
+    -------
+    qde : bytes
+        The project XML, UTF-8.
+    files : dict of str to bytes
+        Zip path (``Sources/<guid>.txt``) -> content, in the order they are written.
+
+    Raises
+    ------
+    InputError
+        A coding whose source, code or coder is not exported, offsets outside their source, an
+        unknown origin, duplicate source names, and every rule of
+        :func:`pipeline.codebook.validate_codebook`.
+    """
+    notes = notes or {}
+    codebook = validate_codebook(codebook, "codebook to export")
+    problems = _check_export(sources, codebook, codings, users, notes)
+    if problems:
+        raise InputError(f"cannot export the project: {len(problems)} problem(s): " + "; ".join(problems))
+
+    user_guids = {u: stable_guid("user", u) for u in users}
+    guids_of_codes = code_guids(codebook)
+    root = ET.Element(
+        "Project", {"xmlns": NS_PROJECT, "name": project_name, "origin": f"qualflow {__version__}"}
+    )
+    if users:
+        users_el = ET.SubElement(root, "Users")
+        for u in users:
+            ET.SubElement(users_el, "User", {"guid": user_guids[u], "name": u})
+    if codebook.codes:
+        ET.SubElement(root, "CodeBook").append(codes_element(codebook))
+
+    files: dict[str, bytes] = {}
+    by_source: dict[str, list[Coding]] = {}
+    for c in codings:
+        by_source.setdefault(c.source, []).append(c)
+    if sources:
+        sources_el = ET.SubElement(root, "Sources")
+    for source in sources:
+        guid = _source_guid(source)
+        files[f"Sources/{guid}.txt"] = source.text.encode("utf-8")
+        src_el = ET.SubElement(
+            sources_el,
+            "TextSource",
+            {"guid": guid, "name": source.name, "plainTextPath": f"internal://{guid}.txt"},
+        )
+        ordered = sorted(
+            by_source.get(source.name, []),
+            key=lambda c: (c.start, c.end, c.code, c.coder, c.created_at or "", c.origin, c.memo or ""),
+        )
+        seen: dict[str, int] = {}
+        for c in ordered:
+            key = "\x1f".join([guid, str(c.start), str(c.end), c.code, c.coder, c.created_at or ""])
+            seen[key] = seen.get(key, 0) + 1
+            key = f"{key}\x1f{seen[key]}"
+            attrs = {
+                "guid": stable_guid("selection", key),
+                "name": _CONTROL.sub(" ", source.text[c.start : c.end][:60]),
+                "startPosition": str(c.start),
+                "endPosition": str(c.end),
+                "creatingUser": user_guids[c.coder],
+            }
+            if c.created_at is not None:
+                attrs["creationDateTime"] = _xsd_datetime(c.created_at)
+            sel = ET.SubElement(src_el, "PlainTextSelection", attrs)
+            ET.SubElement(sel, "Description").text = _selection_description(c)
+            coding_attrs = {"guid": stable_guid("coding", key), "creatingUser": user_guids[c.coder]}
+            if c.created_at is not None:
+                coding_attrs["creationDateTime"] = attrs["creationDateTime"]
+            coding_el = ET.SubElement(sel, "Coding", coding_attrs)
+            ET.SubElement(coding_el, "CodeRef", {"targetGUID": guids_of_codes[c.code]})
+    if notes:
+        notes_el = ET.SubElement(root, "Notes")
+        for title, text in notes.items():
+            guid = stable_guid("note", title)
+            files[f"Sources/{guid}.txt"] = text.encode("utf-8")
+            ET.SubElement(
+                notes_el, "Note", {"guid": guid, "name": title, "plainTextPath": f"internal://{guid}.txt"}
+            )
+    ET.indent(root)
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n", files
+
+
+def export_qdpx(
+    path: str | os.PathLike[str],
+    *,
+    sources: list[Source],
+    codebook: Codebook,
+    codings: list[Coding],
+    users: list[str],
+    notes: dict[str, str] | None = None,
+    project_name: str = "qualflow",
+) -> None:
+    """Write a REFI-QDA project (``.qdpx``) atomically; the same input writes the same bytes.
+
+    Parameters
+    ----------
+    path : path-like
+        The ``.qdpx`` to write.
+    sources : list of Source
+        Text sources; ``metadata["refi_guid"]``, when set, is kept as the source's guid.
+    codebook : Codebook
+        Every coded code must be in it.
+    codings : list of Coding
+        Offsets into their source's text; ``coder`` must be in ``users``; ``memo`` and ``origin``
+        travel in the selection's Description (see the module docstring).
+    users : list of str
+        Coder names, written as REFI ``User`` elements.
+    notes : dict of str to str, optional
+        Project notes (title -> text), written as ``Note`` elements.
+    project_name : str
+        ``Project/@name``.
+    """
+    qde, files = project_qde(
+        sources=sources,
+        codebook=codebook,
+        codings=codings,
+        users=users,
+        notes=notes,
+        project_name=project_name,
+    )
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        for name, data in [("project.qde", qde), *files.items()]:
+            info = zipfile.ZipInfo(name, date_time=_ZIP_DATE)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, data)
+    write_atomic(path, buffer.getvalue())
+
+
+# --------------------------------------------------------------------------------------------------
+# import
+# --------------------------------------------------------------------------------------------------
+
+
+class _Archive:
+    """The zip, with ``internal://`` paths resolved case-insensitively under ``Sources/``."""
+
+    def __init__(self, zf: zipfile.ZipFile, origin: str, prefix: str) -> None:
+        self.zf = zf
+        self.origin = origin
+        self.by_lower = {n.lower(): n for n in zf.namelist()}
+        self.prefix = prefix
+
+    def internal(self, uri: str, what: str) -> bytes:
+        if not uri.startswith("internal://"):
+            raise InputError(
+                f"{self.origin}: {what} refers to the external file {uri}; export the project from your "
+                "QDA tool with all sources embedded"
+            )
+        rel = uri[len("internal://") :].lstrip("/")
+        for candidate in (f"{self.prefix}sources/{rel}", f"{self.prefix}{rel}"):
+            member = self.by_lower.get(candidate.lower())
+            if member is not None:
+                return self.zf.read(member)
+        raise InputError(f"{self.origin}: {what} refers to {uri}, which is not inside the archive")
+
+    def text(self, uri: str, what: str) -> str:
+        data = self.internal(uri, what)
+        try:
+            return data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise InputError(f"{self.origin}: {what}: {uri} is not UTF-8 text") from None
+
+
+def _docx_text(data: bytes, origin: str, what: str) -> str:
+    import docx
+
+    try:
+        document = docx.Document(io.BytesIO(data))
+    except Exception as err:  # python-docx raises several types for broken files
+        raise InputError(f"{origin}: {what}: the .docx inside cannot be read ({err})") from None
+    return "\n".join(p.text for p in document.paragraphs)
+
+
+def _position_map(raw: str, positions: Literal["characters", "utf16"]) -> tuple[list[int] | None, int]:
+    """Map file positions to offsets into ``fold_newlines(raw)``; ``None`` means identity.
+
+    Returns the map (length: number of position units + 1) and the number of units.
+    """
+    if "\r" not in raw and (positions == "characters" or all(ord(ch) <= 0xFFFF for ch in raw)):
+        return None, len(raw)
+    mapping: list[int] = []
+    folded = 0
+    for i, ch in enumerate(raw):
+        units = 2 if positions == "utf16" and ord(ch) > 0xFFFF else 1
+        mapping.extend([folded] * units)
+        if not (ch == "\r" and raw[i + 1 : i + 2] == "\n"):
+            folded += 1
+    mapping.append(folded)
+    return mapping, len(mapping) - 1
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _memo_and_origin(selection: ET.Element) -> tuple[str | None, str]:
+    desc = selection.find(f"{_P}Description")
+    text = fold_newlines(desc.text or "") if desc is not None else ""
+    head, _, last = text.rpartition("\n")
+    match = _PROVENANCE.fullmatch(last)
+    if match and match.group(1) in ORIGINS:
+        return head or None, match.group(1)
+    return text or None, "imported"
+
+
+def import_qdpx(
+    path: str | os.PathLike[str], *, positions: Literal["characters", "utf16"] = "characters"
+) -> QdpxProject:
+    """Read a REFI-QDA project: text sources, users, codebook and text codings.
+
+    A pure function: it returns the data or raises, it writes nothing.
+
+    Parameters
+    ----------
+    path : path-like
+        The ``.qdpx`` file.
+    positions : {"characters", "utf16"}
+        How the file counts positions: Unicode characters (the standard; MAXQDA, ATLAS.ti,
+        QualCoder) or UTF-16 code units (NVivo).
+
+    Returns
+    -------
+    QdpxProject
+
+    Raises
+    ------
+    InputError
+        Not a zip; no ``project.qde`` or not REFI project XML (root ``Project`` in
+        ``urn:QDA-XML:project:1.0``); a text source without text or with an external file; a
+        selection with bad or out-of-range positions (naming its guid and source); a coding whose
+        code is not in the codebook; duplicate source names; every codebook rule.
+    """
+    origin = str(path)
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{origin}: no such file") from None
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile:
+        raise InputError(
+            f"{origin}: not a zip archive (a .qdpx is a zip of project.qde and Sources/); "
+            "export the project again as REFI-QDA .qdpx"
+        ) from None
+    with zf:
+        qde_names = sorted(
+            (n for n in zf.namelist() if n.lower().endswith(".qde")), key=lambda n: (n.count("/"), n)
+        )
+        if not qde_names:
+            raise InputError(f"{origin}: no project.qde inside; is it a REFI-QDA project export?")
+        qde = qde_names[0]
+        prefix = qde.rsplit("/", 1)[0] + "/" if "/" in qde else ""
+        archive = _Archive(zf, origin, prefix)
+        root = parse_xml(zf.read(qde), f"{origin}!{qde}")
+        if root.tag != f"{_P}Project":
+            raise InputError(
+                f"{origin}: {qde} is not a REFI-QDA project (root element {root.tag}, expected Project "
+                f"in namespace {NS_PROJECT})"
+            )
+        return _read_project(root, archive, origin, positions)
+
+
+def _read_project(
+    root: ET.Element, archive: _Archive, origin: str, positions: Literal["characters", "utf16"]
+) -> QdpxProject:
+    users: dict[str, str] = {}
+    user_names: list[str] = []
+    for u in root.iterfind(f"{_P}Users/{_P}User"):
+        guid = u.get("guid", "")
+        name = (u.get("name") or u.get("id") or guid).strip()
+        users[normalize_guid(guid)] = name
+        if name not in user_names:
+            user_names.append(name)
+
+    codes_el = root.find(f"{_P}CodeBook/{_P}Codes")
+    codes = codes_from_element(codes_el, NS_PROJECT, origin) if codes_el is not None else []
+    codebook = validate_codebook(Codebook(codes=codes, name=root.get("name") or Path(origin).stem), origin)
+    code_by_guid = {normalize_guid(c.guid): c.name for c in codebook.codes if c.guid}
+    case_guids = {normalize_guid(c.get("guid", "")) for c in root.iterfind(f"{_P}Cases/{_P}Case")}
+
+    def coder_of(*elements: ET.Element) -> str:
+        for el in elements:
+            guid = el.get("creatingUser")
+            if guid:
+                name = users.get(normalize_guid(guid), guid)
+                if name not in user_names:
+                    user_names.append(name)
+                return name
+        if "unknown" not in user_names:
+            user_names.append("unknown")
+        return "unknown"
+
+    def time_of(*elements: ET.Element) -> str | None:
+        for el in elements:
+            value = el.get("creationDateTime")
+            if value:
+                return value.strip()
+        return None
+
+    sources: list[Source] = []
+    codings: list[Coding] = []
+    skipped: list[str] = []
+    for el in root.iterfind(f"{_P}Sources/*"):
+        kind = _local(el.tag)
+        guid = el.get("guid", "")
+        name = (el.get("name") or guid).strip()
+        if kind != "TextSource":
+            skipped.append(f"{kind} '{name}'")
+            continue
+        what = f"source '{name}'"
+        content = el.find(f"{_P}PlainTextContent")
+        plain_path, rich_path = el.get("plainTextPath"), el.get("richTextPath")
+        if content is not None:
+            raw = content.text or ""
+        elif plain_path:
+            raw = archive.text(plain_path, what)
+        elif rich_path and rich_path.lower().endswith(".docx"):
+            raw = _docx_text(archive.internal(rich_path, what), origin, what)
+        else:
+            raise InputError(
+                f"{origin}: {what} has no plain text (no PlainTextContent or plainTextPath, and no .docx "
+                "richTextPath); export it with its text"
+            )
+        text = fold_newlines(raw)
+        mapping, units = _position_map(raw, positions)
+        if any(s.name == name for s in sources):
+            raise InputError(f"{origin}: two sources are named '{name}'; rename one in your QDA tool")
+        sources.append(
+            Source(
+                name=name,
+                text=text,
+                turns=[],
+                format="refi",
+                content_hash=sha256_text(text),
+                metadata={"refi_guid": guid},
+            )
+        )
+        for coding_el in el.findall(f"{_P}Coding"):  # codes the whole source
+            code = _code_of(coding_el, code_by_guid, case_guids, origin, f"{what} (whole-source coding)")
+            if code is not None:
+                codings.append(
+                    Coding(
+                        name, 0, len(text), code, coder_of(coding_el, el), "imported", time_of(coding_el, el)
+                    )
+                )
+        for sel in el.findall(f"{_P}PlainTextSelection"):
+            sel_guid = sel.get("guid", "?")
+            where = f"selection {sel_guid} of {what}"
+            try:
+                start, end = int(sel.get("startPosition", "")), int(sel.get("endPosition", ""))
+            except ValueError:
+                raise InputError(
+                    f"{origin}: {where}: startPosition/endPosition "
+                    f"'{sel.get('startPosition')}'/'{sel.get('endPosition')}' are not whole numbers"
+                ) from None
+            if not 0 <= start < end:
+                raise InputError(f"{origin}: {where}: positions {start}-{end} are not a non-empty span")
+            if end > units:
+                raise InputError(
+                    f"{origin}: {where} ends at {end}, past the end of its text ({units} characters); "
+                    "the file may count positions differently (try positions='utf16' for NVivo)"
+                )
+            if mapping is not None:
+                start, end = mapping[start], mapping[end]
+            memo, coding_origin = _memo_and_origin(sel)
+            for coding_el in sel.findall(f"{_P}Coding"):
+                code = _code_of(coding_el, code_by_guid, case_guids, origin, where)
+                if code is None:
+                    continue
+                codings.append(
+                    Coding(
+                        source=name,
+                        start=start,
+                        end=end,
+                        code=code,
+                        coder=coder_of(coding_el, sel),
+                        origin=coding_origin,
+                        created_at=time_of(coding_el, sel),
+                        memo=memo,
+                    )
+                )
+
+    notes: dict[str, str] = {}
+    for note in root.iterfind(f"{_P}Notes/{_P}Note"):
+        title = (note.get("name") or note.get("guid") or "").strip()
+        content = note.find(f"{_P}PlainTextContent")
+        if content is not None:
+            notes[title] = fold_newlines(content.text or "")
+        elif note.get("plainTextPath"):
+            notes[title] = fold_newlines(archive.text(note.get("plainTextPath", ""), f"note '{title}'"))
+        else:
+            skipped.append(f"Note '{title}'")
+    return QdpxProject(
+        sources=sources,
+        codebook=codebook,
+        codings=codings,
+        users=user_names,
+        notes=notes,
+        origin=root.get("origin", ""),
+        skipped=skipped,
+    )
+
+
+def _code_of(
+    coding_el: ET.Element, code_by_guid: dict[str, str], case_guids: set[str], origin: str, where: str
+) -> str | None:
+    """The code name a ``Coding`` refers to; ``None`` for a reference to a Case (case membership)."""
+    ref = coding_el.find(f"{_P}CodeRef")
+    target = normalize_guid(ref.get("targetGUID", "")) if ref is not None else ""
+    if target in code_by_guid:
+        return code_by_guid[target]
+    if target in case_guids:
+        return None
+    raise InputError(
+        f"{origin}: {where}: a Coding refers to code guid '{target}', which is not in the codebook"
+    )
