@@ -282,6 +282,203 @@ def codings_export(
     console().print(f"wrote {n} codings to {path}")
 
 
+suggestions_app = typer.Typer(help="Show and export queued suggestions.", no_args_is_help=True)
+app.add_typer(suggestions_app, name="suggestions")
+
+
+@app.command()
+def embed(project: ProjectOpt = None) -> None:
+    """Embed every current segment into the project's cache (a second run embeds nothing new)."""
+    from pipeline.project import load_segments
+    from pipeline.suggesting import make_project_embedder
+
+    proj = open_project(project)
+    with proj.store.transaction() as session:
+        texts = [r.text for r, _ in load_segments(session, proj.config)]
+    emb = make_project_embedder(proj)
+    X = emb.encode(texts)
+    console().print(
+        f"{X.shape[0]} segments embedded with {emb.fingerprint} (dim {X.shape[1] if X.ndim == 2 else 0})"
+    )
+
+
+@app.command("suggest")
+def suggest_cmd(
+    suggester: Annotated[str | None, typer.Option(help="Suggester name (default: qualflow.toml).")] = None,
+    sources: Annotated[str | None, typer.Option(help="Comma-separated source names (default: all).")] = None,
+    project: ProjectOpt = None,
+) -> None:
+    """Fit a suggester on the project's codings and queue its suggestions for review."""
+    from pipeline.suggesting import suggest
+
+    names = [s.strip() for s in sources.split(",") if s.strip()] if sources else None
+    r = suggest(open_project(project), suggester=suggester, sources=names)
+    console().print(
+        f"{r.model_label}: {r.suggestions} new suggestions on {r.segments} segments "
+        f"({r.abstained} abstained, {r.skipped_existing} already queued)"
+    )
+
+
+@app.command("discover")
+def discover_cmd(project: ProjectOpt = None) -> None:
+    """Propose candidate open codes from segments no code explains."""
+    from pipeline.suggesting import discover
+
+    r = discover(open_project(project))
+    console().print(
+        f"{r.candidates} candidate open codes over {r.members} of {r.unexplained} unexplained segments"
+    )
+    show_candidates(project)
+
+
+def show_candidates(project: Path | None) -> None:
+    from rich.table import Table
+    from sqlalchemy import select
+
+    from pipeline.store.schema import CandidateRow
+
+    proj = open_project(project)
+    with proj.store.transaction() as session:
+        rows = list(session.scalars(select(CandidateRow).where(CandidateRow.state == "pending")))
+        table = Table("id", "label", "keyphrases", "coherence", "looks like", title="Candidate open codes")
+        for c in rows:
+            kp = ", ".join(p for p, _ in c.keyphrases[:5])
+            near = ", ".join(f"{n} ({s:.2f})" for n, s in c.nearest_codes[:2])
+            table.add_row(str(c.id), c.label, kp, f"{c.coherence:.2f}", near)
+    console().print(table)
+
+
+@suggestions_app.command("show")
+def suggestions_show(
+    top: Annotated[int, typer.Option(help="How many to show.")] = 15,
+    project: ProjectOpt = None,
+) -> None:
+    """Show the pending suggestions with the highest scores."""
+    from rich.table import Table
+
+    from pipeline.suggesting import suggestion_rows
+
+    proj = open_project(project)
+    with proj.store.transaction() as session:
+        rows = [r for r in suggestion_rows(session) if r["kind"] == "deductive"]
+        texts = _source_texts(session)
+    rows.sort(key=lambda r: -float(r["score"]))
+    table = Table("source", "segment", "code", "score", "model", "text", title="Top suggestions")
+    for r in rows[:top]:
+        text = texts.get(str(r["source"]), "")[int(r["start"]) : int(r["end"])]
+        table.add_row(
+            str(r["source"]),
+            str(r["segment"]),
+            str(r["code"]),
+            f"{float(r['score']):.2f}",
+            str(r["model"]),
+            text[:90],
+        )
+    console().print(table)
+
+
+def _source_texts(session) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from pipeline.store.schema import SourceRow
+
+    return {src.name: src.text for src in session.scalars(select(SourceRow).where(SourceRow.is_current))}
+
+
+@suggestions_app.command("export")
+def suggestions_export(
+    path: Annotated[Path, typer.Argument(help="Output CSV file.")],
+    fmt: Annotated[str, typer.Option("--format", help="Only csv for now.")] = "csv",
+    state: Annotated[str, typer.Option(help="pending, accepted, rejected, recoded or all.")] = "pending",
+    project: ProjectOpt = None,
+) -> None:
+    """Export suggestions (source,segment,start,end,code,score,rank,model,kind)."""
+    import csv
+    import io
+
+    from pipeline.codebook import write_atomic
+    from pipeline.errors import InputError
+    from pipeline.suggesting import SUGGESTION_COLUMNS, suggestion_rows
+
+    if fmt != "csv":
+        raise InputError(f"--format {fmt!r} is not supported; use csv")
+    proj = open_project(project)
+    with proj.store.transaction() as session:
+        rows = suggestion_rows(session, state=None if state == "all" else state)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(SUGGESTION_COLUMNS), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomic(path, buf.getvalue().encode("utf-8"))
+    console().print(f"wrote {len(rows)} suggestions to {path}")
+
+
+@app.command()
+def agreement(
+    coders: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated coders, e.g. sara,reza,model:local-blend@1 (default: all people)."
+        ),
+    ] = None,
+    unit: Annotated[
+        str, typer.Option(help="segment, overlap (MAXQDA-style) or char (NVivo-style).")
+    ] = "segment",
+    codes: Annotated[
+        str | None, typer.Option(help="Comma-separated codes (default: every codable code).")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="terminal, json, csv or html.")] = "terminal",
+    out: Annotated[
+        Path | None, typer.Option(help="Write json/csv/html to this file (default: stdout).")
+    ] = None,
+    n_boot: Annotated[int, typer.Option(help="Bootstrap resamples for the confidence intervals.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+    threshold: Annotated[
+        float, typer.Option(help="Overlap unit: share of the longer span that must overlap.")
+    ] = 0.9,
+    include_uncoded: Annotated[
+        bool, typer.Option(help="Char unit: count characters no coder coded (inflates agreement).")
+    ] = False,
+    project: ProjectOpt = None,
+) -> None:
+    """Inter-coder agreement per code and pooled, with CIs and the disagreements to discuss."""
+    from pipeline.agreement_report import render_terminal, to_csv, to_html, to_json
+    from pipeline.codebook import write_atomic
+    from pipeline.errors import InputError
+    from pipeline.project_agreement import project_agreement
+
+    renderers = {"json": to_json, "csv": to_csv, "html": to_html}
+    if fmt != "terminal" and fmt not in renderers:
+        raise InputError(f"--format {fmt!r} is not one of ['terminal', 'json', 'csv', 'html']")
+    if unit not in ("segment", "overlap", "char"):
+        raise InputError(f"--unit {unit!r} is not one of ['segment', 'overlap', 'char']")
+    report = project_agreement(
+        open_project(project),
+        coders=_split(coders),
+        codes=_split(codes),
+        unit=unit,
+        n_boot=n_boot,
+        seed=seed,
+        threshold=threshold,
+        exclude_uncoded=not include_uncoded,
+    )
+    if fmt == "terminal":
+        render_terminal(report, console())
+        return
+    text = renderers[fmt](report)
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        write_atomic(out, text.encode("utf-8"))
+        console().print(f"wrote {fmt} agreement report to {out}")
+
+
+def _split(value: str | None) -> list[str] | None:
+    if not value:
+        return None
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
 def main() -> None:
     """Console-script entry point: telemetry off, one-line errors with exit code 2."""
     from pipeline.privacy import disable_telemetry

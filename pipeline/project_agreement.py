@@ -1,0 +1,113 @@
+"""The agreement panel for a project: codings and model suggestions from the store, as coders.
+
+People are coders by name; a model version is the coder ``model:<name>@<version>`` whose codings are
+its top suggestion (rank 1, at or above the code's threshold) on each segment it was run on. A model
+trained on these very codings agrees with them more than it would on new interviews: for an honest
+model-vs-human figure use ``qualflow evaluate`` (grouped cross-validation), which reports κ per coder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+
+from pipeline.domain import Coding
+from pipeline.errors import InputError
+from pipeline.project import (
+    Project,
+    current_sources,
+    load_codings,
+    load_segments,
+    require_codebook,
+    segment_from_row,
+)
+from pipeline.store.schema import ModelVersionRow, SourceRow, SuggestionRow
+
+if TYPE_CHECKING:
+    from pipeline.agreement_report import AgreementReport
+
+
+def model_codings(session, model_label: str | None = None) -> list[Coding]:  # type: ignore[no-untyped-def]
+    """Rank-1 deductive suggestions of each model version as codings by ``model:<label>``."""
+    q = (
+        select(SuggestionRow, SourceRow.name, ModelVersionRow)
+        .join(SourceRow, SuggestionRow.source_id == SourceRow.id)
+        .join(ModelVersionRow, SuggestionRow.model_version_id == ModelVersionRow.id)
+        .where(SourceRow.is_current, SuggestionRow.kind == "deductive", SuggestionRow.rank == 1)
+    )
+    out = []
+    for s, sname, mv in session.execute(q):
+        if model_label is not None and mv.label != model_label:
+            continue
+        out.append(Coding(sname, s.start, s.end, s.code, f"model:{mv.label}", origin="model"))
+    return out
+
+
+def model_coders(session) -> list[str]:  # type: ignore[no-untyped-def]
+    q = (
+        select(ModelVersionRow)
+        .join(SuggestionRow, SuggestionRow.model_version_id == ModelVersionRow.id)
+        .where(SuggestionRow.kind == "deductive")
+        .distinct()
+        .order_by(ModelVersionRow.id)
+    )
+    return [f"model:{mv.label}" for mv in session.scalars(q)]
+
+
+def project_agreement(
+    project: Project,
+    *,
+    coders: Sequence[str] | None = None,
+    codes: Sequence[str] | None = None,
+    unit: str = "segment",
+    n_boot: int = 1000,
+    seed: int = 0,
+    threshold: float = 0.9,
+    exclude_uncoded: bool = True,
+) -> AgreementReport:
+    """Agreement between ``coders`` (default: every human coder) on ``codes`` (default: all codable)."""
+    from pipeline.agreement_report import agreement_panel
+
+    with project.store.transaction() as session:
+        _, codebook = require_codebook(session)
+        human = [c for c in load_codings(session) if c.origin in ("human", "model-accepted", "imported")]
+        humans = sorted({c.coder for c in human})
+        wanted = list(coders) if coders else humans
+        models = [c for c in wanted if c.startswith("model:")]
+        machine: list[Coding] = []
+        known_models = model_coders(session)
+        for m in models:
+            if m not in known_models:
+                raise InputError(f"coder {m!r} made no suggestions; model coders here are {known_models}")
+            machine += model_codings(session, m.removeprefix("model:"))
+        unknown = [c for c in wanted if not c.startswith("model:") and c not in humans]
+        if unknown:
+            raise InputError(f"unknown coder(s) {unknown}; coders with codings are {humans + known_models}")
+        all_codes = [c.name for c in codebook.codes if c.is_codable]
+        if codes:
+            bad = [c for c in codes if c not in all_codes]
+            if bad:
+                raise InputError(f"code(s) {bad} are not codable codes of the current codebook")
+        chosen_codes = list(codes) if codes else all_codes
+        seg_rows = load_segments(session, project.config)
+        segments = [segment_from_row(r, name) for r, name in seg_rows]
+        texts = {r.name: r.text for r in current_sources(session)}
+    codings = [c for c in human + machine if c.coder in wanted]
+    coded_sources: dict[str, set[str]] = {c: set() for c in wanted}
+    for c in codings:
+        coded_sources[c.coder].add(c.source)
+    return agreement_panel(
+        codings,
+        segments,
+        texts,
+        wanted,
+        chosen_codes,
+        unit=unit,  # type: ignore[arg-type]
+        n_boot=n_boot,
+        seed=seed,
+        threshold=threshold,
+        exclude_uncoded=exclude_uncoded,
+        coded_sources=coded_sources,
+    )

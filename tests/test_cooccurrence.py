@@ -1,0 +1,113 @@
+"""Co-occurrence counts, Jaccard and association strength on a 5-segment fixture."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.cooccurrence import (
+    association_strength,
+    cooccurrence,
+    cooccurrence_counts,
+    jaccard,
+    plot_heatmap,
+    plot_network,
+    presence_matrix,
+)
+from pipeline.domain import Coding, Segment
+from pipeline.errors import InputError
+
+CODES = ["x", "y", "z"]
+# segment: source  codes
+#   s0      A      x y
+#   s1      A        y
+#   s2      A        y z
+#   s3      B      x   z
+#   s4      B      x
+X = np.array([[1, 1, 0], [0, 1, 0], [0, 1, 1], [1, 0, 1], [1, 0, 0]], dtype=bool)
+SOURCES = ["A", "A", "A", "B", "B"]
+
+
+def test_counts_per_segment() -> None:
+    C, n = cooccurrence_counts(X)
+    assert n == 5
+    # x in s0,s3,s4 (3); y in s0,s1,s2 (3); z in s2,s3 (2); xy: s0; xz: s3; yz: s2
+    assert C.tolist() == [[3, 1, 1], [1, 3, 1], [1, 1, 2]]
+
+
+def test_jaccard_and_association() -> None:
+    C, n = cooccurrence_counts(X)
+    J = jaccard(C)
+    # xy: 1 / (3 + 3 - 1) = 0.2 ; xz and yz: 1 / (3 + 2 - 1) = 0.25
+    assert np.allclose(J, [[1, 0.2, 0.25], [0.2, 1, 0.25], [0.25, 0.25, 1]])
+    A = association_strength(C, n)
+    # n C_ij / (s_i s_j): xy 5*1/9, xz 5*1/6, yz 5*1/6
+    assert np.allclose(A, [[0, 5 / 9, 5 / 6], [5 / 9, 0, 5 / 6], [5 / 6, 5 / 6, 0]])
+
+
+def test_window_stays_within_source() -> None:
+    # units: A[s0,s1] = {x,y}; A[s1,s2] = {y,z}; B[s3,s4] = {x,z}
+    C, n = cooccurrence_counts(X, sources=SOURCES, window=2)
+    assert n == 3
+    assert C.tolist() == [[2, 1, 1], [1, 2, 1], [1, 1, 2]]
+    # window 3: A[s0..s2] = {x,y,z}; B (2 segments < 3) = {x,z}
+    C, n = cooccurrence_counts(X, sources=SOURCES, window=3)
+    assert n == 2 and C.tolist() == [[2, 1, 2], [1, 1, 1], [2, 1, 2]]
+
+
+def test_unused_code_gives_zeros() -> None:
+    C, n = cooccurrence_counts(np.zeros((2, 2), dtype=bool))
+    assert jaccard(C).tolist() == [[0.0, 0.0], [0.0, 0.0]]
+    assert association_strength(C, n).tolist() == [[0.0, 0.0], [0.0, 0.0]]
+
+
+def _segments() -> list[Segment]:
+    texts = {"A": "aaaa bbbb cccc", "B": "dddd eeee"}
+    segs = []
+    for src, text in texts.items():
+        pos = 0
+        for k, word in enumerate(text.split(" ")):
+            start = text.index(word, pos)
+            segs.append(Segment(src, k, start, start + len(word), word))
+            pos = start + len(word)
+    return segs
+
+
+def test_from_codings_by_offset_overlap() -> None:
+    segs = _segments()
+    codings = [
+        Coding("A", 0, 9, "y", "ana"),  # spans s0 and s1 ("aaaa bbbb")
+        Coding("A", 1, 3, "x", "ana"),  # inside s0
+        Coding("A", 10, 14, "y", "ana"),
+        Coding("A", 10, 12, "z", "bo"),
+        Coding("B", 0, 4, "x", "ana"),
+        Coding("B", 2, 4, "z", "ana"),
+        Coding("B", 5, 9, "x", "ana"),
+        Coding("B", 4, 5, "other", "ana"),  # not in CODES: ignored
+    ]
+    assert presence_matrix(segs, codings, CODES).tolist() == X.tolist()
+    res = cooccurrence(list(reversed(segs)), codings, CODES, window=1)
+    assert res.counts.tolist() == [[3, 1, 1], [1, 3, 1], [1, 1, 2]] and res.n_units == 5
+    assert np.isclose(res.jaccard[0, 1], 0.2)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"window": 2}, "a window > 1 needs the source of each segment"),
+        ({"window": 0, "sources": SOURCES}, "window must be an integer >= 1, got 0"),
+        ({"sources": ["A"]}, "1 source names for 5 segments"),
+        ({"window": 2, "sources": ["A", "B", "A", "B", "B"]}, "segments of source 'A' are not contiguous"),
+    ],
+)
+def test_bad_input(kwargs: dict[str, object], match: str) -> None:
+    with pytest.raises(InputError, match=match):
+        cooccurrence_counts(X, **kwargs)  # type: ignore[arg-type]
+
+
+def test_plots_are_png() -> None:
+    C, _ = cooccurrence_counts(X)
+    for png in (plot_heatmap(C, CODES), plot_network(C, CODES, sizes=[3, 3, 2])):
+        assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(InputError, match="does not match 2 labels"):
+        plot_heatmap(C, ["x", "y"])
