@@ -479,6 +479,19 @@ def _split(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
+@app.command()
+def report(
+    out: Annotated[Path | None, typer.Option(help="Output folder (default: <project>/report).")] = None,
+    project: ProjectOpt = None,
+) -> None:
+    """Write the project report: one self-contained HTML file plus a CSV of every table."""
+    from pipeline.project_report import write_project_report
+
+    proj = open_project(project)
+    path = write_project_report(proj, out or proj.root / "report")
+    console().print(f"wrote {path}")
+
+
 def main() -> None:
     """Console-script entry point: telemetry off, one-line errors with exit code 2."""
     from pipeline.privacy import disable_telemetry

@@ -1,0 +1,68 @@
+"""Read transcript files into exact text and speaker turns.
+
+One reader per format, chosen by file suffix through :data:`READERS`; see each module for its layout
+rules: :mod:`~pipeline.ingest.plain` (``.txt``, ``.md``, incl. Otter.ai exports),
+:mod:`~pipeline.ingest.word` (``.docx``), :mod:`~pipeline.ingest.subtitles` (``.vtt``, ``.srt``).
+Roles are assigned separately (:func:`~pipeline.ingest.roles.assign_roles`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from pipeline.domain import ParsedTranscript
+from pipeline.errors import InputError
+from pipeline.ingest.decode import decode_bytes
+from pipeline.ingest.plain import read_md, read_txt
+from pipeline.ingest.subtitles import read_srt, read_vtt
+from pipeline.ingest.word import read_docx
+
+__all__ = ["READERS", "SUPPORTED_SUFFIXES", "decode_bytes", "read_transcript"]
+
+READERS: dict[str, Callable[[Path], ParsedTranscript]] = {
+    ".txt": read_txt,
+    ".md": read_md,
+    ".docx": read_docx,
+    ".vtt": read_vtt,
+    ".srt": read_srt,
+}
+SUPPORTED_SUFFIXES: tuple[str, ...] = tuple(sorted(READERS))
+
+
+def read_transcript(path: Path) -> ParsedTranscript:
+    """Read one transcript file, choosing the reader by its suffix (case-insensitive).
+
+    Parameters
+    ----------
+    path : Path
+        A ``.txt``, ``.md``, ``.docx``, ``.vtt`` or ``.srt`` file.
+
+    Returns
+    -------
+    ParsedTranscript
+        The text as stored and its turns (roles ``"unknown"``); ``text[turn.start:turn.end]`` is what
+        the speaker said.
+
+    Raises
+    ------
+    InputError
+        Unknown suffix, missing or unreadable file, undecodable or empty content, or a file the
+        format's reader rejects; the message names the file.
+    """
+    path = Path(path)
+    reader = READERS.get(path.suffix.lower())
+    if reader is None:
+        raise InputError(
+            f"{path}: unsupported file type {path.suffix or '(no suffix)'!r}; "
+            f"supported: {', '.join(SUPPORTED_SUFFIXES)}"
+        )
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    try:
+        parsed = reader(path)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if not parsed.turns:
+        raise InputError(f"{path}: no text found; check that you picked the right file")
+    return parsed

@@ -1,0 +1,86 @@
+"""`qualflow report`: gather a project's data from the store and write the HTML report and CSVs."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import select
+
+from pipeline.errors import QualflowError
+from pipeline.project import (
+    Project,
+    current_sources,
+    load_codings,
+    load_segments,
+    require_codebook,
+    segment_from_row,
+    source_from_row,
+)
+from pipeline.store.schema import ModelVersionRow
+
+_BODY = re.compile(r"<body[^>]*>(.*)</body>", re.S | re.I)
+_STYLE = re.compile(r"<style[^>]*>.*?</style>", re.S | re.I)
+
+
+def agreement_fragment(project: Project) -> tuple[str | None, str | None, str]:
+    """The agreement panel of every human coder as an HTML fragment and CSV, or why there is none."""
+    from pipeline.agreement_report import to_csv, to_html
+    from pipeline.project_agreement import project_agreement
+
+    try:
+        report = project_agreement(project, n_boot=500)
+    except QualflowError as exc:
+        return None, None, str(exc)
+    page = to_html(report)
+    m = _BODY.search(page)
+    styles = "".join(_STYLE.findall(page))
+    body = m.group(1) if m else page
+    return styles + body, to_csv(report), ""
+
+
+def model_runs(project: Project) -> list[dict[str, object]]:
+    with project.store.transaction() as session:
+        rows = list(session.scalars(select(ModelVersionRow).order_by(ModelVersionRow.id)))
+        out: list[dict[str, object]] = []
+        for r in rows:
+            metrics = {k: v for k, v in (r.metrics or {}).items() if isinstance(v, int | float)}
+            out.append(
+                {
+                    "run_id": r.mlflow_run_id or "-",
+                    "suggester": r.suggester,
+                    "version": r.label,
+                    "metrics": metrics,
+                    "promoted": bool((r.metrics or {}).get("promoted", False)),
+                }
+            )
+    return out
+
+
+def write_project_report(project: Project, out_dir: Path) -> Path:
+    """Write ``report.html`` and the CSV tables for ``project`` into ``out_dir``."""
+    from pipeline.report import ReportBundle, summarise_corpus, write_report
+    from pipeline.saturation import order_interviews
+
+    with project.store.transaction() as session:
+        _, codebook = require_codebook(session)
+        sources = [source_from_row(r) for r in current_sources(session)]
+        segments = [segment_from_row(r, name) for r, name in load_segments(session, project.config)]
+        codings = load_codings(session)
+    order = order_interviews([s.name for s in sources], {s.name: s.metadata for s in sources})
+    agreement_html, agreement_csv, _why = agreement_fragment(project)
+    bundle = ReportBundle(
+        project=project.config.name,
+        sources=summarise_corpus(sources, segments, codings),
+        codebook=codebook,
+        codings=codings,
+        segments=segments,
+        source_texts={s.name: s.text for s in sources},
+        source_order=order,
+        agreement_html=agreement_html,
+        agreement_csv=agreement_csv,
+        model_runs=model_runs(project),
+        generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    )
+    return write_report(bundle, out_dir)
