@@ -252,9 +252,12 @@ def build_report(bundle: ReportBundle) -> tuple[str, dict[str, str]]:
 
     # saturation
     def _sat(origins: frozenset[str]) -> SaturationResult:
+        # only interviews someone coded count: an uncoded interview adds no codes because nobody
+        # has read it yet, not because the study is saturated
+        coded = {c.source for c in b.codings if c.origin in origins}
         return assess_saturation(
             b.codings,
-            b.source_order,
+            [s for s in b.source_order if s in coded],
             origins=origins,
             base_size=b.base_size,
             run_length=b.run_length,
