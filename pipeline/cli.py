@@ -34,6 +34,14 @@ codings_app = typer.Typer(
 )
 app.add_typer(codebook_app, name="codebook")
 app.add_typer(codings_app, name="codings")
+export_app = typer.Typer(
+    help="Export the project (REFI-QDA .qdpx for MAXQDA, NVivo, ATLAS.ti, QualCoder).", no_args_is_help=True
+)
+import_app = typer.Typer(
+    help="Import a project (REFI-QDA .qdpx from MAXQDA, NVivo, ATLAS.ti, QualCoder).", no_args_is_help=True
+)
+app.add_typer(export_app, name="export")
+app.add_typer(import_app, name="import")
 
 _state: dict[str, object] = {"project": None, "debug": False}
 
@@ -493,6 +501,35 @@ def report(
     proj = open_project(project)
     path = write_project_report(proj, out or proj.root / "report")
     console().print(f"wrote {path}")
+
+
+@export_app.command("qdpx")
+def export_qdpx_cmd(
+    path: Annotated[Path, typer.Argument(help="Output .qdpx file.")],
+    project: ProjectOpt = None,
+) -> None:
+    """Export sources, codebook, codings and coders (model versions too) as a REFI-QDA project."""
+    from pipeline.project_exchange import export_project_qdpx
+
+    n_src, n_codes, n_codings = export_project_qdpx(open_project(project), path)
+    console().print(f"wrote {path}: {n_src} sources, {n_codes} codes, {n_codings} codings")
+
+
+@import_app.command("qdpx")
+def import_qdpx_cmd(
+    path: Annotated[Path, typer.Argument(help="A .qdpx written by MAXQDA, NVivo, ATLAS.ti or QualCoder.")],
+    project: ProjectOpt = None,
+) -> None:
+    """Import text sources, the codebook and codings with their coders from a REFI-QDA project."""
+    from pipeline.project_exchange import import_project_qdpx
+
+    r = import_project_qdpx(open_project(project), path)
+    console().print(
+        f"imported from {r.origin or 'a REFI-QDA project'}: {len(r.sources)} sources, {r.codes} codes, "
+        f"{sum(r.codings.values())} codings" + "".join(f"; {k}: {v}" for k, v in sorted(r.codings.items()))
+    )
+    for item in r.skipped:
+        console().print(f"  skipped: {item}")
 
 
 def main() -> None:

@@ -1,0 +1,158 @@
+"""REFI-QDA project exchange for a qualflow project (`qualflow export qdpx`, `qualflow import qdpx`).
+
+Export writes the current sources, codebook, every active coding, and the coders (people and model
+versions) as users. Model provenance — which model version suggested an accepted coding, with what
+score, and who accepted it — goes into the selection's description, since REFI has no field for it.
+Import reads a ``.qdpx`` from MAXQDA, NVivo, ATLAS.ti or QualCoder into a project, in one transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import select
+
+from pipeline.domain import Coding, Source, Turn, sha256_text
+from pipeline.errors import InputError
+from pipeline.project import (
+    IngestReport,
+    ParsedFile,
+    Project,
+    current_sources,
+    get_or_create_coder,
+    require_codebook,
+    source_from_row,
+    store_codebook,
+    store_parsed,
+)
+from pipeline.store.schema import CoderRow, CodingRow, ModelVersionRow, SourceRow, SuggestionRow, utcnow
+
+
+def export_project_qdpx(project: Project, path: Path) -> tuple[int, int, int]:
+    """Write ``path``; returns (sources, codes, codings) written."""
+    from pipeline.refi.qdpx import export_qdpx
+
+    with project.store.transaction() as session:
+        _, codebook = require_codebook(session)
+        rows = current_sources(session)
+        sources = [source_from_row(r) for r in rows]
+        q = (
+            select(CodingRow, SourceRow.name, CoderRow.name, SuggestionRow, ModelVersionRow)
+            .join(SourceRow, CodingRow.source_id == SourceRow.id)
+            .join(CoderRow, CodingRow.coder_id == CoderRow.id)
+            .outerjoin(SuggestionRow, CodingRow.suggestion_id == SuggestionRow.id)
+            .outerjoin(ModelVersionRow, SuggestionRow.model_version_id == ModelVersionRow.id)
+            .where(CodingRow.active, SourceRow.is_current)
+            .order_by(SourceRow.ingest_order, CodingRow.start, CodingRow.id)
+        )
+        codings = []
+        for c, sname, cname, sug, mv in session.execute(q):
+            memo = c.memo
+            if sug is not None and mv is not None:
+                prov = f"suggested by model {mv.label} (score {sug.score:.3f}); accepted by {cname}"
+                memo = f"{memo}\n{prov}" if memo else prov
+            codings.append(
+                Coding(
+                    source=sname,
+                    start=c.start,
+                    end=c.end,
+                    code=c.code,
+                    coder=cname,
+                    origin=c.origin,
+                    created_at=c.created_at.isoformat(timespec="seconds") if c.created_at else None,
+                    memo=memo,
+                )
+            )
+        users = [r.name for r in session.scalars(select(CoderRow).order_by(CoderRow.id))]
+    export_qdpx(
+        path,
+        sources=sources,
+        codebook=codebook,
+        codings=codings,
+        users=users,
+        project_name=project.config.name,
+    )
+    return len(sources), len(codebook.codes), len(codings)
+
+
+@dataclass
+class ImportReport:
+    origin: str
+    sources: list[str] = field(default_factory=list)
+    codes: int = 0
+    codings: dict[str, int] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+
+
+def import_project_qdpx(project: Project, path: Path) -> ImportReport:
+    """Import sources, codebook and codings of a ``.qdpx``; nothing is written if anything is wrong."""
+    from pipeline.ingest.plain import parse_plain_text
+    from pipeline.ingest.roles import assign_roles
+    from pipeline.refi.qdpx import import_qdpx
+    from pipeline.text import detect_language
+
+    qp = import_qdpx(path)
+    report = ImportReport(origin=qp.origin, skipped=list(qp.skipped), codes=len(qp.codebook.codes))
+    parsed: list[ParsedFile] = []
+    for src in qp.sources:
+        if not src.text.strip():
+            raise InputError(f"{path}: source {src.name!r} has no text; remove it from the project and retry")
+        pt = parse_plain_text(src.text, "txt")
+        turns = list(assign_roles(pt.turns, src.text, project.config.interviewer_names or None))
+        lang = project.config.language if project.config.language != "auto" else detect_language(src.text)
+        source = Source(
+            name=src.name,
+            text=src.text,
+            turns=[Turn(t.speaker, t.start, t.end, t.role, t.timestamp) for t in turns],
+            format="refi",
+            language=lang,
+            content_hash=sha256_text(src.text),
+            metadata=dict(src.metadata),
+        )
+        parsed.append(
+            ParsedFile(
+                path=Path(f"{src.name}.txt"), name=src.name, file_hash=sha256_text(src.text), source=source
+            )
+        )
+    names = [p.name for p in parsed]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise InputError(f"{path}: several sources are named {dupes}; rename them in the QDA tool first")
+    with project.store.transaction() as session:
+        ing = IngestReport()
+        for pf in parsed:
+            store_parsed(session, pf, project.config, ing)
+        cb_row, _ = store_codebook(session, qp.codebook, note=f"imported from {path.name} ({qp.origin})")
+        by_name = {r.name: r for r in session.scalars(select(SourceRow).where(SourceRow.is_current))}
+        for user in qp.users:
+            get_or_create_coder(session, user, kind="model" if user.startswith("model:") else "human")
+        for c in qp.codings:
+            coder = get_or_create_coder(session, c.coder)
+            session.add(
+                CodingRow(
+                    source_id=by_name[c.source].id,
+                    start=c.start,
+                    end=c.end,
+                    code=c.code,
+                    codebook_version_id=cb_row.id,
+                    coder_id=coder.id,
+                    origin=c.origin,  # "imported" for other tools' codings, qualflow's own kept
+                    memo=c.memo,
+                    created_at=_parse_time(c.created_at),
+                )
+            )
+            report.codings[c.coder] = report.codings.get(c.coder, 0) + 1
+        report.sources = ing.added + [n for n, _, _ in ing.new_versions] + ing.unchanged
+    return report
+
+
+def _parse_time(value: str | None) -> datetime:
+    if not value:
+        return utcnow()
+    try:
+        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return utcnow()
+    return t.astimezone(UTC).replace(tzinfo=None) if t.tzinfo else t
