@@ -532,6 +532,46 @@ def import_qdpx_cmd(
         console().print(f"  skipped: {item}")
 
 
+@app.command()
+def evaluate(
+    suggester: Annotated[str | None, typer.Option(help="Suggester name (default: qualflow.toml).")] = None,
+    folds: Annotated[int, typer.Option(help="Cross-validation folds (grouped by source).")] = 5,
+    fmt: Annotated[str, typer.Option("--format", help="terminal or json.")] = "terminal",
+    project: ProjectOpt = None,
+) -> None:
+    """Grouped cross-validation of a suggester against the project's human codings."""
+    import json
+
+    from rich.table import Table
+
+    from pipeline.project_evaluate import evaluate_project
+    from pipeline.suggesting import jsonable
+
+    m = evaluate_project(open_project(project), suggester=suggester, folds=folds)
+    if fmt == "json":
+        sys.stdout.write(json.dumps(jsonable(m), indent=2) + "\n")
+        return
+    out = console()
+    out.print(
+        f"[bold]{m['suggester']}[/] on {m['n_segments']} segments of {m['n_sources']} coded sources "
+        "(out-of-fold, folds grouped by source)"
+    )
+    summary = Table("metric", "value")
+    for key in ("micro_f1", "macro_f1", "hit_at_k", "coverage", "brier", "ece"):
+        if key in m and m[key] is not None:
+            summary.add_row(key, f"{float(m[key]):.3f}")
+    for key in sorted(k for k in m if k.startswith("kappa_vs_")):
+        v = m[key]
+        summary.add_row(
+            f"Cohen's kappa vs {key.removeprefix('kappa_vs_')}", "-" if v is None else f"{float(v):.3f}"
+        )
+    out.print(summary)
+    per = Table("code", "precision", "recall", "f1", "support", title="Per code")
+    for code, r in m.get("per_code", {}).items():
+        per.add_row(code, f"{r['precision']:.2f}", f"{r['recall']:.2f}", f"{r['f1']:.2f}", str(r["support"]))
+    out.print(per)
+
+
 def main() -> None:
     """Console-script entry point: telemetry off, one-line errors with exit code 2."""
     from pipeline.privacy import disable_telemetry

@@ -1,0 +1,95 @@
+"""`qualflow evaluate`: how well a suggester agrees with the project's coders, by grouped cross-validation.
+
+Only sources with at least one human coding take part; folds never split a source (interview), so the
+figures say how the suggester does on an interview it has not seen.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+
+from pipeline.errors import InputError
+from pipeline.project import Project
+from pipeline.store.schema import CoderRow, CodingRow
+from pipeline.suggesting import (
+    build_suggester,
+    embed_texts,
+    label_matrix,
+    load_corpus,
+    make_project_embedder,
+)
+
+
+def evaluate_project(
+    project: Project,
+    *,
+    suggester: str | None = None,
+    folds: int = 5,
+    embedder: Any = None,
+) -> dict[str, Any]:
+    """Out-of-fold metrics of ``suggester`` (micro/macro F1, hit@k, coverage, calibration, κ per coder)."""
+    from pipeline.evaluate import evaluate_predictions, grouped_cv_predictions
+
+    name = suggester or project.config.suggester.name
+    emb = embedder or make_project_embedder(project)
+    with project.store.transaction() as session:
+        corpus = load_corpus(session, project)
+        coded_sources = {
+            sid for (sid,) in session.execute(select(CodingRow.source_id).where(CodingRow.active).distinct())
+        }
+        keep = [i for i, sid in enumerate(corpus.source_ids) if sid in coded_sources]
+        n_groups = len({corpus.source_ids[i] for i in keep})
+        if n_groups < 2:
+            raise InputError(
+                f"evaluation needs human codings on at least 2 sources (found {n_groups}); "
+                "import or make more codings first"
+            )
+        spans = [corpus.spans[i] for i in keep]
+        coder_mats: dict[str, np.ndarray] = {}
+        rows = session.execute(
+            select(CodingRow.source_id, CodingRow.start, CodingRow.end, CodingRow.code, CoderRow.name)
+            .join(CoderRow, CodingRow.coder_id == CoderRow.id)
+            .where(CodingRow.active, CoderRow.kind == "human")
+        ).all()
+        for coder in sorted({r[4] for r in rows}):
+            mine = [(r[0], r[1], r[2], r[3]) for r in rows if r[4] == coder]
+            covered = {r[0] for r in mine}
+            M = label_matrix(spans, mine, [], corpus.codes)
+            # a coder is compared only on the sources they coded
+            mask = np.array([s[0] in covered for s in spans])
+            coder_mats[coder] = np.where(mask[:, None], M, -2).astype(np.int8)
+    texts = [corpus.texts[i] for i in keep]
+    groups = [corpus.source_names[i] for i in keep]
+    Y = corpus.Y[keep]
+    X = embed_texts(emb, texts)
+    P, T = grouped_cv_predictions(
+        lambda: build_suggester(name, corpus.codebook, emb, params=project.config.suggester.params),
+        X,
+        Y,
+        groups,
+        n_splits=min(folds, n_groups),
+        return_thresholds=True,
+        texts=texts,
+    )
+    per_coder = {}
+    for coder, M in coder_mats.items():
+        rows_ok = (M != -2).all(axis=1)
+        if rows_ok.any():
+            m = evaluate_predictions(
+                P[rows_ok],
+                T[rows_ok],
+                np.clip(Y[rows_ok], -1, 1),
+                k=project.config.suggester.top_k,
+                coder_matrices={coder: M[rows_ok]},
+                codes=corpus.codes,
+            )
+            per_coder[coder] = m.get(f"kappa_vs_{coder}")
+    metrics = evaluate_predictions(P, T, Y, k=project.config.suggester.top_k, codes=corpus.codes)
+    for coder, kappa in per_coder.items():
+        metrics[f"kappa_vs_{coder}"] = kappa
+    metrics["suggester"] = name
+    metrics["n_sources"] = n_groups
+    return metrics
