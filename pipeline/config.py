@@ -42,7 +42,7 @@ class SuggesterConfig:
 class DiscoverConfig:
     clusterer: str = "agglomerative"
     min_cluster_size: int = 3
-    distance_threshold: float = 0.6
+    distance_threshold: float = 0.7
 
 
 @dataclass

@@ -401,7 +401,7 @@ def discover(
     "Unexplained" = no human coding or accepted suggestion, and no score of ``model`` (default: the
     prototype suggester) at or above its threshold. Earlier pending candidates are replaced.
     """
-    from models.discover import Discoverer, unexplained_mask
+    from models.discover import Discoverer, default_phrase_extractor, unexplained_mask
 
     emb = embedder or make_project_embedder(project)
     dcfg = project.config.discover
@@ -449,11 +449,14 @@ def discover(
 
         codable = Codebook([c for c in corpus.codebook.codes if c.is_codable], corpus.codebook.name)
         code_emb = embed_prototypes(prototype_inputs(codable), emb)
+        language = _corpus_language(session)
         disc = Discoverer(
             clusterer=dcfg.clusterer,
             distance_threshold=dcfg.distance_threshold,
             min_cluster_size=dcfg.min_cluster_size,
-            language=_corpus_language(session),
+            language=language,
+            phrase_extractor=default_phrase_extractor(language),
+            random_state=0,
         )
         disc.fit(X[idx], [corpus.texts[i] for i in idx], code_names=codable.names(), code_embeddings=code_emb)
         n_members = 0
