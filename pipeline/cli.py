@@ -42,6 +42,10 @@ import_app = typer.Typer(
 )
 app.add_typer(export_app, name="export")
 app.add_typer(import_app, name="import")
+coders_app = typer.Typer(help="Manage the people who code (logins for the review app).", no_args_is_help=True)
+ui_app = typer.Typer(help="Open the web UIs of the tools qualflow runs.", no_args_is_help=True)
+app.add_typer(coders_app, name="coders")
+app.add_typer(ui_app, name="ui")
 
 _state: dict[str, object] = {"project": None, "debug": False}
 
@@ -450,9 +454,19 @@ def agreement(
     include_uncoded: Annotated[
         bool, typer.Option(help="Char unit: count characters no coder coded (inflates agreement).")
     ] = False,
+    log: Annotated[
+        bool,
+        typer.Option(help="Run the agreement_report flow: all coders and the champion, logged to MLflow."),
+    ] = False,
     project: ProjectOpt = None,
 ) -> None:
     """Inter-coder agreement per code and pooled, with CIs and the disagreements to discuss."""
+    if log:
+        from flows.cli_support import run_agreement
+
+        for line in run_agreement(_project_dir(project)).lines():
+            console().print(line, markup=False)
+        return
     from pipeline.agreement_report import render_terminal, to_csv, to_html, to_json
     from pipeline.codebook import write_atomic
     from pipeline.errors import InputError
@@ -570,6 +584,101 @@ def evaluate(
     for code, r in m.get("per_code", {}).items():
         per.add_row(code, f"{r['precision']:.2f}", f"{r['recall']:.2f}", f"{r['f1']:.2f}", str(r["support"]))
     out.print(per)
+
+
+def _project_dir(project: Path | None) -> Path:
+    from pipeline.config import load_config, resolve_project_dir
+
+    chosen = project if project is not None else _state["project"]
+    root = resolve_project_dir(chosen if isinstance(chosen, Path) else None)
+    load_config(root)  # a clear error when this is not a project
+    return root
+
+
+@app.command()
+def process(
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Files or folders (default: the project's inbox/).")
+    ] = None,
+    project: ProjectOpt = None,
+) -> None:
+    """Run the process_interviews flow once: ingest, segment, embed, suggest, discover (Prefect)."""
+    from flows.cli_support import run_process
+
+    report = run_process(_project_dir(project), paths or None)
+    for line in report.lines():
+        console().print(line, markup=False)
+
+
+@app.command()
+def train(
+    force: Annotated[
+        bool, typer.Option(help="Promote the new model even if it does not beat the champion.")
+    ] = False,
+    project: ProjectOpt = None,
+) -> None:
+    """Run the retrain_suggester flow once: train, evaluate on held-out sources, log to MLflow, gate."""
+    from flows.cli_support import run_train
+
+    report = run_train(_project_dir(project), force=force)
+    for line in report.lines():
+        console().print(line, markup=False)
+
+
+@app.command()
+def serve(
+    start_server: Annotated[
+        bool, typer.Option(help="Start a local Prefect server on 127.0.0.1 (stopped on exit).")
+    ] = False,
+    project: ProjectOpt = None,
+) -> None:
+    """Register the scheduled flows (process every N minutes, retrain nightly) and run them as they fall due."""
+    from flows.cli_support import run_serve
+
+    run_serve(_project_dir(project), start_server=start_server)
+
+
+@ui_app.command("mlflow")
+def ui_mlflow(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 5000,
+    project: ProjectOpt = None,
+) -> None:
+    """Start the MLflow UI on 127.0.0.1 against the project's tracking store."""
+    from flows.cli_support import run_mlflow_ui
+
+    raise typer.Exit(run_mlflow_ui(_project_dir(project), port))
+
+
+@app.command()
+def review(
+    host: Annotated[
+        str | None, typer.Option(help="Address to bind (default: [review] host, 127.0.0.1).")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: [review] port, 8000).")] = None,
+    single_user: Annotated[
+        str | None, typer.Option(help="No-login local mode as this coder (loopback only).")
+    ] = None,
+    project: ProjectOpt = None,
+) -> None:
+    """Start the coders' review app in the browser."""
+    from review.cli_support import run_review
+
+    run_review(open_project(project), host=host, port=port, single_user=single_user)
+
+
+@coders_app.command("add")
+def coders_add_cmd(
+    name: Annotated[str, typer.Argument(help="The coder's name (as in codings).")],
+    role: Annotated[str, typer.Option(help="coder or lead (leads manage the codebook).")] = "coder",
+    password_stdin: Annotated[bool, typer.Option(help="Read the password from standard input.")] = False,
+    project: ProjectOpt = None,
+) -> None:
+    """Add a coder with a password (or change a coder's role and password)."""
+    from review.cli_support import coders_add
+
+    console().print(
+        coders_add(open_project(project), name, role, password_stdin=password_stdin), markup=False
+    )
 
 
 def main() -> None:

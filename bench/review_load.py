@@ -1,0 +1,257 @@
+"""Load test of the review app on loopback: decision latency with 8 concurrent coders, transcript page time.
+
+Builds a synthetic project (no model, no spaCy): one source with 500 segments plus more sources, so that
+10,000 pending suggestions wait in the queue; starts the app with uvicorn (one worker) on 127.0.0.1;
+8 coders log in and accept/reject suggestions in parallel (overlapping: every coder works through the
+same shuffled pool, so some decisions lose the race and are logged with applied=False); then the
+500-segment transcript page is opened repeatedly. Prints p50/p95 for both against the targets
+(decisions p95 < 50 ms, transcript page < 200 ms).
+
+    python bench/review_load.py [--decisions-per-coder 150] [--page-loads 30] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+SENTENCE = "We talked with the {} office about the shared register and the payments that arrive late."
+CODERS = 8
+
+
+def build(root: Path, n_suggestions: int, segments_in_big: int) -> list[int]:
+    """A project with a codebook, sources of segments and ``n_suggestions`` pending suggestions."""
+    from pipeline.domain import Code, Codebook
+    from pipeline.project import init_project, scheme_key, store_codebook
+    from pipeline.store.schema import SegmentRow, SourceRow, SuggestionRow, TurnRow
+    from pipeline.suggesting import register_model_version
+    from review.auth import add_coder
+
+    project = init_project(root)
+    codes = [Code(name=f"code-{i:02d}", description=f"code number {i}") for i in range(20)]
+    key = scheme_key(project.config.segmentation)
+    ids: list[int] = []
+    with project.store.transaction() as s:
+        cb, _ = store_codebook(s, Codebook(codes=codes, name="bench"))
+        mv = register_model_version(
+            s, name="bench", suggester="fake", params={}, embedding="none", codebook_version_id=cb.id
+        )
+        n_sources = 10
+        seg_rows: list[SegmentRow] = []
+        for k in range(n_sources):
+            n_seg = segments_in_big if k == 0 else 100
+            parts: list[str] = []
+            turns: list[tuple[int, int]] = []
+            segs: list[tuple[int, int, str, int]] = []
+            pos = 0
+            for i in range(n_seg):
+                if i % 5 == 0:
+                    label = f"Speaker{i % 2}: "
+                    if parts:
+                        parts.append("\n")
+                        pos += 1
+                    parts.append(label)
+                    pos += len(label)
+                    turn_start = pos
+                sent = SENTENCE.format(f"{k}-{i}") + " "
+                segs.append((pos, pos + len(sent) - 1, sent[:-1], len(turns)))
+                parts.append(sent)
+                pos += len(sent)
+                if i % 5 == 4 or i == n_seg - 1:
+                    turns.append((turn_start, pos - 1))
+            text = "".join(parts)
+            src = SourceRow(
+                name="big" if k == 0 else f"src{k}",
+                file_name=f"s{k}.txt",
+                file_hash=f"{k:064d}",
+                text_hash=f"{k:064d}",
+                format="txt",
+                language="en",
+                text=text,
+                meta={},
+                role_override={},
+                ingest_order=k,
+            )
+            for t, (a, b) in enumerate(turns):
+                src.turns.append(
+                    TurnRow(idx=t, speaker=f"Speaker{t % 2}", role="participant", start=a, end=b)
+                )
+            s.add(src)
+            s.flush()
+            for i, (a, b, seg_text, turn) in enumerate(segs):
+                assert text[a:b] == seg_text
+                row = SegmentRow(
+                    source_id=src.id,
+                    scheme=key,
+                    idx=i,
+                    start=a,
+                    end=b,
+                    text=seg_text,
+                    turn_idx=turn,
+                    role="participant",
+                )
+                seg_rows.append(row)
+            s.add_all(seg_rows[-len(segs) :])
+        s.flush()
+        rng = random.Random(0)
+        rows = []
+        for j in range(n_suggestions):
+            seg = seg_rows[j % len(seg_rows)]
+            code = codes[(j // len(seg_rows)) % len(codes)].name
+            score = rng.random()
+            rows.append(
+                SuggestionRow(
+                    source_id=seg.source_id,
+                    segment_id=seg.id,
+                    start=seg.start,
+                    end=seg.end,
+                    code=code,
+                    score=score,
+                    rank=1,
+                    kind="deductive",
+                    model_version_id=mv.id,
+                    codebook_version_id=cb.id,
+                    priority=1 - abs(score - 0.5) * 2,
+                )
+            )
+        s.add_all(rows)
+        s.flush()
+        ids = [r.id for r in rows]
+        for c in range(CODERS):
+            add_coder(s, f"coder{c}", role="coder", password="bench-password")
+        # some codings on the big source, so the page has highlights to render
+        from pipeline.store.schema import CodingRow
+
+        coder_id = s.scalar(select_coder_id(s))
+        for seg in seg_rows[:60:3]:
+            s.add(
+                CodingRow(
+                    source_id=seg.source_id,
+                    start=seg.start,
+                    end=seg.end,
+                    code="code-01",
+                    codebook_version_id=cb.id,
+                    coder_id=coder_id,
+                    origin="human",
+                )
+            )
+    project.close()
+    return ids
+
+
+def select_coder_id(session):  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from pipeline.store.schema import CoderRow
+
+    return select(CoderRow.id).where(CoderRow.name == "coder0")
+
+
+def pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--suggestions", type=int, default=10_000)
+    ap.add_argument("--segments", type=int, default=500, help="segments of the transcript page measured")
+    ap.add_argument("--decisions-per-coder", type=int, default=150)
+    ap.add_argument("--page-loads", type=int, default=30)
+    ap.add_argument("--keep", type=Path, default=None, help="build the project here and keep it")
+    args = ap.parse_args()
+    if args.decisions_per_coder > 2000 or args.page_loads > 500:
+        ap.error("keep it bounded: at most 2000 decisions per coder and 500 page loads")
+
+    import httpx
+
+    from review.app import create_app
+    from review.testing import live_server
+
+    root = args.keep or Path(tempfile.mkdtemp(prefix="qualflow-bench-")) / "proj"
+    t0 = time.perf_counter()
+    ids = build(root, args.suggestions, args.segments)
+    print(
+        f"built {len(ids)} suggestions, a {args.segments}-segment transcript in {time.perf_counter() - t0:.1f} s"
+    )
+    app = create_app(root)
+    latencies: dict[str, list[float]] = {"accept": [], "reject": []}
+    outcomes = {"applied": 0, "lost": 0, "other": 0}
+    lock = threading.Lock()
+    barrier = threading.Barrier(CODERS)
+    pool = ids[: max(args.decisions_per_coder * CODERS // 2, 1)]  # overlapping: ~2 coders per suggestion
+
+    def coder(c: int, base: str) -> None:
+        with httpx.Client(base_url=base, timeout=30) as client:
+            html = client.get("/login").text
+            token = html.split('name="csrf-token" content="')[1].split('"')[0]
+            client.post(
+                "/login", data={"name": f"coder{c}", "password": "bench-password", "csrf_token": token}
+            )
+            token = client.get("/sources").text.split('name="csrf-token" content="')[1].split('"')[0]
+            order = random.Random(c).sample(pool, min(args.decisions_per_coder, len(pool)))
+            barrier.wait()
+            for sid in order:
+                action = "accept" if (sid + c) % 3 else "reject"
+                t = time.perf_counter()
+                r = client.post(
+                    f"/api/suggestions/{sid}/decide",
+                    json={"action": action, "revision": 0},
+                    headers={"X-CSRF-Token": token},
+                )
+                dt = (time.perf_counter() - t) * 1000
+                with lock:
+                    latencies[action].append(dt)
+                    key = {200: "applied", 409: "lost"}.get(r.status_code, "other")
+                    outcomes[key] += 1
+
+    page_ms: list[float] = []
+    with live_server(app) as base:
+        threads = [threading.Thread(target=coder, args=(c, base)) for c in range(CODERS)]
+        t0 = time.perf_counter()
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        wall = time.perf_counter() - t0
+        with httpx.Client(base_url=base, timeout=30) as client:
+            html = client.get("/login").text
+            token = html.split('name="csrf-token" content="')[1].split('"')[0]
+            client.post("/login", data={"name": "coder0", "password": "bench-password", "csrf_token": token})
+            client.get("/sources/big")  # warm-up
+            for _ in range(args.page_loads):
+                t = time.perf_counter()
+                r = client.get("/sources/big")
+                page_ms.append((time.perf_counter() - t) * 1000)
+                assert r.status_code == 200
+            n_spans = r.text.count("data-start=") - r.text.count('class="item')
+            t = time.perf_counter()
+            client.get("/queue")
+            queue_ms = (time.perf_counter() - t) * 1000
+    app.state.project.close()
+
+    both = latencies["accept"] + latencies["reject"]
+    n = len(both)
+    print(f"decisions: {n} by {CODERS} concurrent coders in {wall:.1f} s ({n / wall:.0f}/s); {outcomes}")
+    for name, vals in (("accept", latencies["accept"]), ("reject", latencies["reject"]), ("all", both)):
+        print(
+            f"  {name:7s} p50 {statistics.median(vals):6.1f} ms   p95 {pct(vals, 95):6.1f} ms   "
+            f"max {max(vals):6.1f} ms"
+        )
+    p95 = pct(both, 95)
+    print(f"  target p95 < 50 ms: {'met' if p95 < 50 else 'NOT met'} (ratio to target {p95 / 50:.2f})")
+    print(
+        f"transcript page ({args.segments} segments, {n_spans} spans): p50 {statistics.median(page_ms):.1f} ms   "
+        f"p95 {pct(page_ms, 95):.1f} ms   (target < 200 ms: "
+        f"{'met' if pct(page_ms, 95) < 200 else 'NOT met'}, ratio {pct(page_ms, 95) / 200:.2f})"
+    )
+    print(f"queue page over {len(ids)} suggestions: {queue_ms:.1f} ms")
+
+
+if __name__ == "__main__":
+    main()

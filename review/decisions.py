@@ -1,0 +1,624 @@
+"""What coders do in the review app, as plain functions over a SQLAlchemy session (no HTTP).
+
+Rules (also in docs/review.md):
+
+- **The decision log is append-only.** Every call of :func:`decide` appends one row to ``decisions``,
+  even when it changes nothing (``applied=False``). Undo is a new decision; nothing is deleted.
+- **First wins.** A suggestion moves out of ``pending`` only through
+  ``UPDATE suggestions ... WHERE id=? AND revision=? AND state=?``; when another coder got there first,
+  0 rows change, the decision is still logged with ``applied=False`` and the caller is told who was first.
+- **accept** turns the suggestion into a coding of its code by the deciding coder, origin ``model-accepted``.
+- **reject** makes no coding; the retraining flow reads it as an explicit negative.
+- **recode** (state ``recoded``) makes a coding of the *new* code, origin ``human`` (the coder chose the
+  code, the model only pointed at the passage), memo ``recoded from '<old>' (suggestion N)``; the old
+  code counts as rejected for training.
+- **undo** reverts the last applied decision on a suggestion (by the same coder, or by a lead): the
+  suggestion goes back to ``pending`` and the coding that decision made is retracted (``active=False``).
+- **Candidate open codes** are resolved by leads: *accept* stores a new codebook version with the new
+  code and accepts every pending member suggestion as that code; *merge* accepts the members as an
+  existing code; *reject* rejects the members. Each member gets its own logged decision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, cast
+
+from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy.orm import Session
+
+from pipeline.domain import Code, Codebook
+from pipeline.errors import InputError, NotFoundError, QualflowError
+from pipeline.project import require_codebook, store_codebook
+from pipeline.store.schema import (
+    CandidateRow,
+    CodebookVersionRow,
+    CodeRow,
+    CoderRow,
+    CodingRow,
+    DecisionRow,
+    SourceRow,
+    SuggestionRow,
+    utcnow,
+)
+
+Action = Literal["accept", "reject", "recode", "undo"]
+ACTIONS: tuple[str, ...] = ("accept", "reject", "recode", "undo")
+RESULTING_STATE = {"accept": "accepted", "reject": "rejected", "recode": "recoded"}
+CANDIDATE_ACTIONS: tuple[str, ...] = ("accept", "merge", "reject")
+MAX_MEMO = 10_000
+
+
+class ForbiddenError(QualflowError):
+    """The coder may not do this (not their coding, not a lead)."""
+
+
+@dataclass(frozen=True)
+class DecisionResult:
+    """What happened to one decision.
+
+    ``applied`` is ``False`` when another coder decided first (``message`` says who); ``state`` is the
+    suggestion's state afterwards and ``revision`` its revision afterwards.
+    """
+
+    decision_id: int
+    suggestion_id: int
+    action: str
+    applied: bool
+    previous_state: str
+    state: str
+    revision: int
+    coding_id: int | None
+    message: str
+
+
+@dataclass(frozen=True)
+class CandidateResult:
+    """What happened to a candidate open code (``applied`` is ``False`` when it was resolved already)."""
+
+    candidate_id: int
+    action: str
+    applied: bool
+    state: str
+    code: str | None
+    codebook_version_id: int | None
+    members_decided: int
+    message: str
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def codable_names(session: Session, codebook_version_id: int) -> list[str]:
+    """Names of the codable codes of one codebook version, in codebook order."""
+    return list(
+        session.scalars(
+            select(CodeRow.name)
+            .where(CodeRow.codebook_version_id == codebook_version_id, CodeRow.is_codable)
+            .order_by(CodeRow.position)
+        )
+    )
+
+
+def _latest_codebook_id(session: Session) -> int:
+    cb_id = session.scalar(select(func.max(CodebookVersionRow.id)))
+    if cb_id is None:
+        raise NotFoundError("the project has no codebook yet; run `qualflow codebook import FILE` first")
+    return int(cb_id)
+
+
+def _check_code(session: Session, code: str, codebook_version_id: int) -> None:
+    names = codable_names(session, codebook_version_id)
+    if code not in names:
+        from pipeline.codebook import did_you_mean
+
+        raise InputError(
+            f"code {code!r} is not a codable code of the current codebook{did_you_mean(code, names)}; "
+            f"choose one of {names}"
+        )
+
+
+def _changed(session: Session, stmt: Any) -> int:
+    """Execute a conditional UPDATE and return how many rows it changed."""
+    result = cast(CursorResult[Any], session.execute(stmt.execution_options(synchronize_session=False)))
+    return int(result.rowcount)
+
+
+def _coder_name(session: Session, coder_id: int | None) -> str:
+    if coder_id is None:
+        return "nobody"
+    return session.scalar(select(CoderRow.name).where(CoderRow.id == coder_id)) or f"coder {coder_id}"
+
+
+def _human(coder: CoderRow) -> None:
+    if coder.kind != "human":
+        raise ForbiddenError(f"{coder.name!r} is a model, not a person; only people decide")
+
+
+def _lead(coder: CoderRow) -> None:
+    _human(coder)
+    if coder.role != "lead":
+        raise ForbiddenError(f"{coder.name!r} is a coder; only a lead can do this")
+
+
+# --------------------------------------------------------------------------- suggestions
+
+
+def decide(
+    session: Session,
+    suggestion_id: int,
+    coder: CoderRow,
+    action: str,
+    new_code: str | None = None,
+    expected_revision: int | None = None,
+) -> DecisionResult:
+    """Record ``coder``'s ``action`` on a suggestion (first wins; see the module docstring).
+
+    Parameters
+    ----------
+    session : an open session; the caller commits (one short transaction per decision).
+    suggestion_id : the suggestion decided on.
+    coder : the deciding person (from the login session, never from the request body).
+    action : ``accept``, ``reject``, ``recode`` or ``undo``.
+    new_code : the code for ``recode`` (a codable code of the current codebook).
+    expected_revision : the revision the coder saw; ``None`` means "the current one".
+
+    Returns
+    -------
+    DecisionResult
+    """
+    if action not in ACTIONS:
+        raise InputError(f"unknown action {action!r}; choose one of {list(ACTIONS)}")
+    _human(coder)
+    sugg = session.get(SuggestionRow, suggestion_id)
+    if sugg is None:
+        raise NotFoundError(f"no suggestion {suggestion_id}")
+    if sugg.kind != "deductive":
+        raise InputError(
+            f"suggestion {suggestion_id} belongs to candidate open code {sugg.candidate_id}; "
+            "a lead resolves it on the candidates page"
+        )
+    cb_id = _latest_codebook_id(session)
+    if action == "recode":
+        if not new_code:
+            raise InputError("recode needs the new code; pick one from the code list")
+        _check_code(session, new_code, cb_id)
+        if new_code == sugg.code:
+            raise InputError(f"recode to {new_code!r} is the suggested code itself; accept it instead")
+    elif new_code is not None:
+        raise InputError(f"{action} takes no new code (got {new_code!r}); use recode")
+    revision = sugg.revision if expected_revision is None else expected_revision
+    if action == "undo":
+        return _undo(session, sugg, coder, revision, cb_id)
+
+    target = RESULTING_STATE[action]
+    changed = _changed(
+        session,
+        update(SuggestionRow)
+        .where(
+            SuggestionRow.id == suggestion_id,
+            SuggestionRow.revision == revision,
+            SuggestionRow.state == "pending",
+        )
+        .values(state=target, decided_by=coder.id, revision=revision + 1),
+    )
+    if changed != 1:
+        return _not_applied(session, sugg, coder, action, new_code, cb_id)
+    session.expire(sugg)
+    coding_id = None
+    if action in ("accept", "recode"):
+        coding = CodingRow(
+            source_id=sugg.source_id,
+            start=sugg.start,
+            end=sugg.end,
+            code=sugg.code if action == "accept" else new_code,
+            codebook_version_id=cb_id,
+            coder_id=coder.id,
+            origin="model-accepted" if action == "accept" else "human",
+            suggestion_id=sugg.id,
+            memo=None if action == "accept" else f"recoded from {sugg.code!r} (suggestion {sugg.id})",
+            active=True,
+        )
+        session.add(coding)
+        session.flush()
+        coding_id = coding.id
+    row = DecisionRow(
+        suggestion_id=sugg.id,
+        coder_id=coder.id,
+        action=action,
+        new_code=new_code,
+        model_version_id=sugg.model_version_id,
+        codebook_version_id=cb_id,
+        previous_state="pending",
+        resulting_state=target,
+        applied=True,
+    )
+    session.add(row)
+    session.flush()
+    return DecisionResult(row.id, sugg.id, action, True, "pending", target, revision + 1, coding_id, "")
+
+
+def _not_applied(
+    session: Session, sugg: SuggestionRow, coder: CoderRow, action: str, new_code: str | None, cb_id: int
+) -> DecisionResult:
+    """Log a decision that lost the race, and say who won."""
+    session.refresh(sugg)
+    if sugg.state == "pending":
+        message = (
+            f"suggestion {sugg.id} changed since you loaded it (revision {sugg.revision}); "
+            "reload and decide again"
+        )
+    else:
+        who = _coder_name(session, sugg.decided_by)
+        message = f"already {sugg.state} by {who}"
+    row = DecisionRow(
+        suggestion_id=sugg.id,
+        coder_id=coder.id,
+        action=action,
+        new_code=new_code,
+        model_version_id=sugg.model_version_id,
+        codebook_version_id=cb_id,
+        previous_state=sugg.state,
+        resulting_state=sugg.state,
+        applied=False,
+        note=message,
+    )
+    session.add(row)
+    session.flush()
+    return DecisionResult(
+        row.id, sugg.id, action, False, sugg.state, sugg.state, sugg.revision, None, message
+    )
+
+
+def _undo(
+    session: Session, sugg: SuggestionRow, coder: CoderRow, revision: int, cb_id: int
+) -> DecisionResult:
+    last = session.scalar(
+        select(DecisionRow)
+        .where(DecisionRow.suggestion_id == sugg.id, DecisionRow.applied)
+        .order_by(DecisionRow.id.desc())
+        .limit(1)
+    )
+    if last is None or last.action == "undo" or sugg.state == "pending":
+        raise InputError(f"suggestion {sugg.id} is pending; there is no decision to undo")
+    if last.coder_id != coder.id and coder.role != "lead":
+        who = _coder_name(session, last.coder_id)
+        raise ForbiddenError(f"suggestion {sugg.id} was decided by {who}; only they or a lead can undo it")
+    current = sugg.state
+    changed = _changed(
+        session,
+        update(SuggestionRow)
+        .where(
+            SuggestionRow.id == sugg.id,
+            SuggestionRow.revision == revision,
+            SuggestionRow.state == current,
+        )
+        .values(state=last.previous_state, decided_by=None, revision=revision + 1),
+    )
+    if changed != 1:
+        return _not_applied(session, sugg, coder, "undo", None, cb_id)
+    for coding in session.scalars(
+        select(CodingRow).where(CodingRow.suggestion_id == sugg.id, CodingRow.active)
+    ):
+        coding.active = False
+    session.expire(sugg)
+    row = DecisionRow(
+        suggestion_id=sugg.id,
+        coder_id=coder.id,
+        action="undo",
+        new_code=None,
+        model_version_id=sugg.model_version_id,
+        codebook_version_id=cb_id,
+        previous_state=current,
+        resulting_state=last.previous_state,
+        applied=True,
+        note=f"undid decision {last.id} ({last.action})",
+    )
+    session.add(row)
+    session.flush()
+    return DecisionResult(row.id, sugg.id, "undo", True, current, last.previous_state, revision + 1, None, "")
+
+
+# --------------------------------------------------------------------------- codings by hand
+
+
+def add_coding(
+    session: Session,
+    coder: CoderRow,
+    *,
+    source: str,
+    start: int,
+    end: int,
+    code: str,
+    memo: str | None = None,
+) -> CodingRow:
+    """A coding of ``text[start:end]`` of the current version of ``source`` by ``coder`` (origin ``human``).
+
+    Offsets are character offsets into the stored text; ``0 <= start < end <= len(text)``.
+    """
+    _human(coder)
+    src = session.scalar(select(SourceRow).where(SourceRow.name == source, SourceRow.is_current))
+    if src is None:
+        raise NotFoundError(f"no source named {source!r}")
+    if not (0 <= start < end <= len(src.text)):
+        raise InputError(
+            f"{source}: offsets {start}..{end} are not a span of the text (0 <= start < end <= {len(src.text)})"
+        )
+    if not src.text[start:end].strip():
+        raise InputError(f"{source}: the selection {start}..{end} is only white space; select some words")
+    cb_id = _latest_codebook_id(session)
+    _check_code(session, code, cb_id)
+    row = CodingRow(
+        source_id=src.id,
+        start=start,
+        end=end,
+        code=code,
+        codebook_version_id=cb_id,
+        coder_id=coder.id,
+        origin="human",
+        memo=_clean_memo(memo),
+        active=True,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def _clean_memo(memo: str | None) -> str | None:
+    if memo is None:
+        return None
+    memo = memo.replace("\r\n", "\n").strip()
+    if len(memo) > MAX_MEMO:
+        raise InputError(f"the memo has {len(memo)} characters; keep it under {MAX_MEMO}")
+    return memo or None
+
+
+def _own_coding(session: Session, coding_id: int, coder: CoderRow) -> CodingRow:
+    row = session.get(CodingRow, coding_id)
+    if row is None or not row.active:
+        raise NotFoundError(f"no active coding {coding_id}")
+    if row.coder_id != coder.id:
+        raise ForbiddenError(f"coding {coding_id} belongs to {_coder_name(session, row.coder_id)}, not you")
+    return row
+
+
+def set_memo(session: Session, coding_id: int, coder: CoderRow, memo: str | None) -> CodingRow:
+    """Set (or clear, with ``None`` or blank) the memo of one of ``coder``'s own codings."""
+    row = _own_coding(session, coding_id, coder)
+    row.memo = _clean_memo(memo)
+    session.flush()
+    return row
+
+
+def retract_coding(session: Session, coding_id: int, coder: CoderRow) -> CodingRow:
+    """Retract (``active=False``, never delete) one of ``coder``'s own hand-made codings.
+
+    Codings made by a decision are retracted by undoing that decision instead.
+    """
+    row = _own_coding(session, coding_id, coder)
+    if row.suggestion_id is not None:
+        raise InputError(f"coding {coding_id} came from suggestion {row.suggestion_id}; undo that decision")
+    row.active = False
+    session.flush()
+    return row
+
+
+# --------------------------------------------------------------------------- codebook and candidates
+
+
+def add_code(
+    session: Session, lead: CoderRow, *, name: str, description: str = "", parent: str | None = None
+) -> tuple[CodebookVersionRow, Code]:
+    """A new codebook version with the code ``name`` added (leads only)."""
+    _lead(lead)
+    from pipeline.codebook import validate_codebook
+
+    _, codebook = require_codebook(session)
+    name = name.strip()
+    if not name:
+        raise InputError("the new code needs a name")
+    taken = {c.name.lower(): c.name for c in codebook.codes}
+    if name.lower() in taken:
+        raise InputError(f"code {name!r} exists already (as {taken[name.lower()]!r}); choose another name")
+    code = Code(name=name, description=description.strip(), parent=parent or None)
+    new = validate_codebook(Codebook(codes=[*codebook.codes, code], name=codebook.name), f"new code {name!r}")
+    row, _ = store_codebook(session, new, note=f"code {name!r} added by {lead.name}")
+    return row, code
+
+
+def resolve_candidate(
+    session: Session,
+    candidate_id: int,
+    lead: CoderRow,
+    action: str,
+    *,
+    name: str | None = None,
+    definition: str = "",
+    code: str | None = None,
+) -> CandidateResult:
+    """A lead accepts (as new code ``name``), merges (into existing ``code``) or rejects a candidate.
+
+    First wins: a candidate leaves ``pending`` once; a second resolution changes nothing and says so.
+    """
+    if action not in CANDIDATE_ACTIONS:
+        raise InputError(f"unknown candidate action {action!r}; choose one of {list(CANDIDATE_ACTIONS)}")
+    _lead(lead)
+    cand = session.get(CandidateRow, candidate_id)
+    if cand is None:
+        raise NotFoundError(f"no candidate open code {candidate_id}")
+    if cand.state != "pending":
+        by = (cand.resolution or {}).get("by", "someone")
+        return CandidateResult(
+            cand.id, action, False, cand.state, None, None, 0, f"already {cand.state} by {by}"
+        )
+    if action == "accept":
+        if not name or not name.strip():
+            raise InputError("accepting a candidate needs a name for the new code")
+        cb_row, added = add_code(session, lead, name=name, description=definition)
+        code_name: str | None = added.name
+        cb_id = cb_row.id
+    elif action == "merge":
+        if not code:
+            raise InputError("merging a candidate needs the existing code to merge it into")
+        cb_id = _latest_codebook_id(session)
+        _check_code(session, code, cb_id)
+        code_name = code
+    else:
+        cb_id = _latest_codebook_id(session)
+        code_name = None
+    state = {"accept": "accepted", "merge": "merged", "reject": "rejected"}[action]
+    changed = _changed(
+        session,
+        update(CandidateRow)
+        .where(CandidateRow.id == candidate_id, CandidateRow.state == "pending")
+        .values(
+            state=state,
+            resolution={
+                "by": lead.name,
+                "action": action,
+                "code": code_name,
+                "codebook_version_id": cb_id,
+                "at": utcnow().isoformat(timespec="seconds"),
+            },
+        ),
+    )
+    if changed != 1:
+        raise InputError(f"candidate {candidate_id} was resolved by someone else meanwhile; reload the page")
+    n = _decide_members(session, cand.id, lead, code_name, cb_id)
+    return CandidateResult(cand.id, action, True, state, code_name, cb_id, n, "")
+
+
+def _decide_members(session: Session, candidate_id: int, lead: CoderRow, code: str | None, cb_id: int) -> int:
+    """Accept every pending member suggestion as ``code`` (or reject them all when ``code`` is None)."""
+    members = list(
+        session.scalars(
+            select(SuggestionRow).where(
+                SuggestionRow.candidate_id == candidate_id, SuggestionRow.state == "pending"
+            )
+        )
+    )
+    target = "accepted" if code is not None else "rejected"
+    n = 0
+    for s in members:
+        changed = _changed(
+            session,
+            update(SuggestionRow)
+            .where(
+                SuggestionRow.id == s.id,
+                SuggestionRow.revision == s.revision,
+                SuggestionRow.state == "pending",
+            )
+            .values(state=target, decided_by=lead.id, revision=s.revision + 1),
+        )
+        if changed != 1:
+            continue
+        if code is not None:
+            session.add(
+                CodingRow(
+                    source_id=s.source_id,
+                    start=s.start,
+                    end=s.end,
+                    code=code,
+                    codebook_version_id=cb_id,
+                    coder_id=lead.id,
+                    origin="model-accepted",
+                    suggestion_id=s.id,
+                    memo=f"from candidate open code {candidate_id}",
+                    active=True,
+                )
+            )
+        session.add(
+            DecisionRow(
+                suggestion_id=s.id,
+                coder_id=lead.id,
+                action="accept" if code is not None else "reject",
+                new_code=code,
+                model_version_id=s.model_version_id,
+                codebook_version_id=cb_id,
+                previous_state="pending",
+                resulting_state=target,
+                applied=True,
+                note=f"candidate {candidate_id}",
+            )
+        )
+        n += 1
+    session.flush()
+    return n
+
+
+# --------------------------------------------------------------------------- the queue
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    """A pending suggestion as the queue orders it."""
+
+    suggestion_id: int
+    segment_id: int
+    source_id: int
+    code: str
+    score: float
+    priority: float
+
+
+COLD_START_DECISIONS = 20
+
+
+def order_queue(
+    items: Sequence[QueueItem],
+    *,
+    representatives: frozenset[int] = frozenset(),
+    cold_start: bool = False,
+    limit: int = 50,
+    code_penalty: float = 0.15,
+    source_penalty: float = 0.05,
+) -> list[QueueItem]:
+    """The ``limit`` suggestions whose decisions help the model most, in review order.
+
+    Uncertainty with diversity: greedily take the item with the highest
+    ``priority - code_penalty * (items already taken with its code) - source_penalty * (same source)``,
+    where ``priority`` is :func:`pipeline.suggesting.review_priority` (1 at the threshold). In cold
+    start (few human decisions yet) items on ``representatives`` (segment ids of cluster
+    representatives) get +1, so the first decisions cover the clusters. Ties: lower suggestion id.
+
+    >>> q = [QueueItem(1, 10, 1, "a", .5, .9), QueueItem(2, 11, 1, "a", .5, .8), QueueItem(3, 12, 2, "b", .5, .7)]
+    >>> [i.suggestion_id for i in order_queue(q)]
+    [1, 3, 2]
+    >>> [i.suggestion_id for i in order_queue(q, representatives=frozenset({11}), cold_start=True)]
+    [2, 1, 3]
+    """
+    groups: dict[tuple[str, int], list[QueueItem]] = {}
+    boost = 1.0 if cold_start else 0.0
+
+    def base(item: QueueItem) -> float:
+        return item.priority + (boost if item.segment_id in representatives else 0.0)
+
+    for item in sorted(items, key=lambda i: (-base(i), i.suggestion_id)):
+        groups.setdefault((item.code, item.source_id), []).append(item)
+    heads = dict.fromkeys(groups, 0)
+    by_code: dict[str, int] = {}
+    by_source: dict[int, int] = {}
+    out: list[QueueItem] = []
+    while len(out) < limit and heads:
+        best_key = None
+        best: tuple[float, int] | None = None
+        for key, pos in heads.items():
+            item = groups[key][pos]
+            value = (
+                base(item)
+                - code_penalty * by_code.get(item.code, 0)
+                - source_penalty * by_source.get(item.source_id, 0)
+            )
+            rank = (-value, item.suggestion_id)
+            if best is None or rank < best:
+                best, best_key = rank, key
+        assert best_key is not None
+        item = groups[best_key][heads[best_key]]
+        out.append(item)
+        by_code[item.code] = by_code.get(item.code, 0) + 1
+        by_source[item.source_id] = by_source.get(item.source_id, 0) + 1
+        heads[best_key] += 1
+        if heads[best_key] == len(groups[best_key]):
+            del heads[best_key]
+    return out

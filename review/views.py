@@ -1,0 +1,432 @@
+"""The data behind each page of the review app (plain dicts for the templates; no HTTP here)."""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from pipeline.config import ProjectConfig
+from pipeline.errors import InputError, NotFoundError
+from pipeline.project import current_sources, get_source, scheme_key
+from pipeline.store.schema import (
+    CandidateRow,
+    CodeRow,
+    CoderRow,
+    CodingRow,
+    DecisionRow,
+    ModelVersionRow,
+    SegmentRow,
+    SourceRow,
+    SuggestionRow,
+)
+from review.decisions import COLD_START_DECISIONS, QueueItem, codable_names, order_queue
+
+
+@dataclass(frozen=True)
+class Span:
+    """``text[start:end]`` and the marks (segment, coding, suggestion keys) that cover all of it."""
+
+    start: int
+    end: int
+    keys: frozenset[str]
+
+
+def split_spans(start: int, end: int, marks: Sequence[tuple[int, int, str]]) -> list[Span]:
+    """Cut ``[start, end)`` at every mark boundary; each piece lists the marks covering it.
+
+    Pieces are contiguous, non-empty and cover ``[start, end)`` exactly, so the browser can map a
+    selection back to exact character offsets.
+
+    >>> [(s.start, s.end, sorted(s.keys)) for s in split_spans(0, 10, [(2, 5, "a"), (4, 20, "b")])]
+    [(0, 2, []), (2, 4, ['a']), (4, 5, ['a', 'b']), (5, 10, ['b'])]
+    """
+    if end <= start:
+        return []
+    starts: dict[int, list[str]] = defaultdict(list)
+    ends: dict[int, list[str]] = defaultdict(list)
+    cuts = {start, end}
+    for s, e, key in marks:
+        s, e = max(s, start), min(e, end)
+        if s >= e:
+            continue
+        starts[s].append(key)
+        ends[e].append(key)
+        cuts.update((s, e))
+    active: set[str] = set()
+    out: list[Span] = []
+    points = sorted(cuts)
+    for a, b in zip(points, points[1:], strict=False):
+        active.difference_update(ends.get(a, ()))
+        active.update(starts.get(a, ()))
+        out.append(Span(a, b, frozenset(active)))
+    return out
+
+
+def _model_labels(session: Session) -> dict[int, str]:
+    return {m.id: m.label for m in session.scalars(select(ModelVersionRow))}
+
+
+def _coder_names(session: Session) -> dict[int, str]:
+    return dict(session.execute(select(CoderRow.id, CoderRow.name)).tuples().all())
+
+
+def current_codes(session: Session) -> list[dict[str, str]]:
+    """The codable codes of the newest codebook (name, description, dimension) for the code picker."""
+    cb_id = session.scalar(select(func.max(CodeRow.codebook_version_id)))
+    if cb_id is None:
+        return []
+    return [
+        {"name": c.name, "description": c.description or "", "dimension": c.dimension or ""}
+        for c in session.scalars(
+            select(CodeRow)
+            .where(CodeRow.codebook_version_id == cb_id, CodeRow.is_codable)
+            .order_by(CodeRow.position)
+        )
+    ]
+
+
+# --------------------------------------------------------------------------- queue
+
+
+def queue_view(
+    session: Session,
+    *,
+    source: str | None = None,
+    code: str | None = None,
+    model: str | None = None,
+    limit: int = 50,
+) -> dict[str, Any]:
+    """Pending deductive suggestions of current sources in review order, with the filter choices."""
+    labels = _model_labels(session)
+    q = (
+        select(
+            SuggestionRow.id,
+            SuggestionRow.segment_id,
+            SuggestionRow.source_id,
+            SuggestionRow.code,
+            SuggestionRow.score,
+            SuggestionRow.priority,
+            SuggestionRow.model_version_id,
+        )
+        .join(SourceRow, SuggestionRow.source_id == SourceRow.id)
+        .where(SuggestionRow.state == "pending", SuggestionRow.kind == "deductive", SourceRow.is_current)
+    )
+    all_rows = session.execute(q).all()
+    names = {r.id: r.name for r in current_sources(session)}
+    by_label = {v: k for k, v in labels.items()}
+    for value, valid, what in (
+        (source, sorted(names.values()), "source"),
+        (model, sorted({labels[r.model_version_id] for r in all_rows}), "model version"),
+    ):
+        if value and value not in valid and not (what == "model version" and value in by_label):
+            raise InputError(f"unknown {what} {value!r}; choose one of {valid}")
+    rows = [
+        r
+        for r in all_rows
+        if (not source or names.get(r.source_id) == source)
+        and (not code or r.code == code)
+        and (not model or labels.get(r.model_version_id) == model)
+    ]
+    n_decisions = session.scalar(
+        select(func.count())
+        .select_from(DecisionRow)
+        .join(CoderRow, DecisionRow.coder_id == CoderRow.id)
+        .where(DecisionRow.applied, CoderRow.kind == "human")
+    )
+    cold = (n_decisions or 0) < COLD_START_DECISIONS
+    reps: set[int] = set()
+    if cold:
+        for (quotes,) in session.execute(select(CandidateRow.quotes)):
+            reps.update(int(q) for q in quotes or ())
+        best: dict[str, tuple[float, int]] = {}
+        for r in rows:  # the strongest suggestion of each code: that code's representative
+            if r.code not in best or r.score > best[r.code][0]:
+                best[r.code] = (r.score, r.segment_id)
+        reps.update(seg for _, seg in best.values())
+    items = [QueueItem(r.id, r.segment_id, r.source_id, r.code, r.score, r.priority) for r in rows]
+    ordered = order_queue(items, representatives=frozenset(reps), cold_start=cold, limit=limit)
+    details: dict[int, tuple[SuggestionRow, SegmentRow]] = {}
+    if ordered:
+        for s, seg in session.execute(
+            select(SuggestionRow, SegmentRow)
+            .join(SegmentRow, SuggestionRow.segment_id == SegmentRow.id)
+            .where(SuggestionRow.id.in_([i.suggestion_id for i in ordered]))
+        ).tuples():
+            details[s.id] = (s, seg)
+    out = []
+    for i in ordered:
+        s, seg = details[i.suggestion_id]
+        out.append(
+            {
+                "id": s.id,
+                "code": s.code,
+                "score": s.score,
+                "priority": s.priority,
+                "revision": s.revision,
+                "model": labels.get(s.model_version_id, "?"),
+                "source": names.get(s.source_id, "?"),
+                "start": s.start,
+                "end": s.end,
+                "speaker": seg.speaker or "",
+                "text": seg.text,
+            }
+        )
+    return {
+        "rows": out,
+        "total": len(rows),
+        "cold_start": cold,
+        "filters": {"source": source or "", "code": code or "", "model": model or ""},
+        "choices": {
+            "sources": sorted(names.values()),
+            "codes": sorted({r.code for r in all_rows}),
+            "models": sorted({labels[r.model_version_id] for r in all_rows}),
+        },
+    }
+
+
+# --------------------------------------------------------------------------- sources
+
+
+def sources_view(session: Session, *, coder: CoderRow, blind: bool) -> list[dict[str, Any]]:
+    """One row per current source: language, segments, codings (own only when blind), pending suggestions."""
+    rows = current_sources(session)
+    cq = select(CodingRow.source_id, func.count()).where(CodingRow.active).group_by(CodingRow.source_id)
+    if blind and coder.role != "lead":
+        cq = cq.where(CodingRow.coder_id == coder.id)
+    codings = dict(session.execute(cq).tuples().all())
+    pending = dict(
+        session.execute(
+            select(SuggestionRow.source_id, func.count())
+            .where(SuggestionRow.state == "pending", SuggestionRow.kind == "deductive")
+            .group_by(SuggestionRow.source_id)
+        )
+        .tuples()
+        .all()
+    )
+    return [
+        {
+            "name": r.name,
+            "language": r.language,
+            "format": r.format,
+            "characters": len(r.text),
+            "codings": int(codings.get(r.id, 0)),
+            "pending": int(pending.get(r.id, 0)),
+        }
+        for r in rows
+    ]
+
+
+def transcript_view(
+    session: Session,
+    config: ProjectConfig,
+    name: str,
+    *,
+    coder: CoderRow,
+    blind: bool,
+    max_listed: int = 100,
+) -> dict[str, Any]:
+    """A source cut into speaker turns, each cut into spans at segment, coding and suggestion bounds.
+
+    In blind mode a coder sees only their own codings (leads see everyone's). Every pending suggestion
+    is highlighted; the side list shows the ``max_listed`` with the highest review priority.
+    """
+    src = get_source(session, name)
+    text = src.text
+    segs = list(
+        session.scalars(
+            select(SegmentRow)
+            .where(SegmentRow.source_id == src.id, SegmentRow.scheme == scheme_key(config.segmentation))
+            .order_by(SegmentRow.idx)
+        )
+    )
+    cq = select(CodingRow).where(CodingRow.source_id == src.id, CodingRow.active)
+    hide_others = blind and coder.role != "lead"
+    if hide_others:
+        cq = cq.where(CodingRow.coder_id == coder.id)
+    codings = list(session.scalars(cq.order_by(CodingRow.start, CodingRow.id)))
+    suggestions = list(
+        session.scalars(
+            select(SuggestionRow)
+            .where(
+                SuggestionRow.source_id == src.id,
+                SuggestionRow.state == "pending",
+                SuggestionRow.kind == "deductive",
+            )
+            .order_by(SuggestionRow.start, SuggestionRow.rank)
+        )
+    )
+    coders = _coder_names(session)
+    labels = _model_labels(session)
+    marks: list[tuple[int, int, str]] = [(g.start, g.end, f"g{g.id}") for g in segs]
+    marks += [(c.start, c.end, f"c{c.id}") for c in codings]
+    marks += [(s.start, s.end, f"s{s.id}") for s in suggestions]
+    marks.sort()
+    code_of = {f"c{c.id}": f"{c.code} ({coders.get(c.coder_id, '?')})" for c in codings}
+    code_of.update({f"s{s.id}": f"suggested: {s.code} {s.score:.2f}" for s in suggestions})
+    turns = [(t.speaker, t.role, t.start, t.end) for t in src.turns] or [("", "unknown", 0, len(text))]
+    starts = [m[0] for m in marks]
+    longest = max((m[1] - m[0] for m in marks), default=0)
+    blocks = []
+    for speaker, role, t_start, t_end in turns:
+        lo, hi = bisect_left(starts, t_start - longest), bisect_left(starts, t_end)
+        local = [m for m in marks[lo:hi] if m[1] > t_start]
+        spans = []
+        for sp in split_spans(t_start, t_end, local):
+            seg = next((k[1:] for k in sp.keys if k[0] == "g"), "")
+            cods = sorted(k[1:] for k in sp.keys if k[0] == "c")
+            suggs = sorted(k[1:] for k in sp.keys if k[0] == "s")
+            classes = ["t"]
+            if cods:
+                classes.append("coded")
+            if suggs:
+                classes.append("sugg")
+            spans.append(
+                {
+                    "start": sp.start,
+                    "end": sp.end,
+                    "text": text[sp.start : sp.end],
+                    "cls": " ".join(classes),
+                    "seg": seg,
+                    "codings": " ".join(cods),
+                    "suggestions": " ".join(suggs),
+                    "title": _title([code_of[k] for k in sorted(sp.keys) if k in code_of]),
+                }
+            )
+        blocks.append({"speaker": speaker, "role": role, "start": t_start, "end": t_end, "spans": spans})
+    return {
+        "name": src.name,
+        "version": src.version,
+        "language": src.language,
+        "length": len(text),
+        "blind": hide_others,
+        "turns": blocks,
+        "codings": [
+            {
+                "id": c.id,
+                "code": c.code,
+                "coder": coders.get(c.coder_id, "?"),
+                "own": c.coder_id == coder.id,
+                "origin": c.origin,
+                "memo": c.memo or "",
+                "start": c.start,
+                "end": c.end,
+                "from_suggestion": c.suggestion_id is not None,
+                "excerpt": _excerpt(text[c.start : c.end]),
+            }
+            for c in codings
+        ],
+        "suggestions_total": len(suggestions),
+        "suggestions": [
+            {
+                "id": s.id,
+                "code": s.code,
+                "score": s.score,
+                "revision": s.revision,
+                "model": labels.get(s.model_version_id, "?"),
+                "start": s.start,
+                "end": s.end,
+                "excerpt": _excerpt(text[s.start : s.end]),
+            }
+            for s in sorted(suggestions, key=lambda s: (-s.priority, s.start, s.id))[:max_listed]
+        ],
+    }
+
+
+def _title(parts: list[str], n: int = 6) -> str:
+    return "; ".join(parts[:n]) + (f"; … {len(parts) - n} more" if len(parts) > n else "")
+
+
+def _excerpt(text: str, n: int = 140) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+# --------------------------------------------------------------------------- candidates and codebook
+
+
+def candidates_view(session: Session) -> dict[str, Any]:
+    """Pending candidate open codes with their quotes and member segments, then resolved ones."""
+    cands = list(session.scalars(select(CandidateRow).order_by(CandidateRow.id)))
+    members: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    seg_ids: set[int] = set()
+    for c in cands:
+        seg_ids.update(int(q) for q in c.quotes or ())
+    rows = session.execute(
+        select(SuggestionRow, SegmentRow.text, SourceRow.name)
+        .join(SegmentRow, SuggestionRow.segment_id == SegmentRow.id)
+        .join(SourceRow, SuggestionRow.source_id == SourceRow.id)
+        .where(SuggestionRow.candidate_id.is_not(None))
+        .order_by(SuggestionRow.id)
+    ).tuples()
+    for s, seg_text, src_name in rows:
+        assert s.candidate_id is not None
+        members[s.candidate_id].append(
+            {"id": s.id, "source": src_name, "state": s.state, "text": seg_text, "segment": s.segment_id}
+        )
+    quote_text = {}
+    if seg_ids:
+        quote_text = {
+            sid: (t, n)
+            for sid, t, n in session.execute(
+                select(SegmentRow.id, SegmentRow.text, SourceRow.name)
+                .join(SourceRow, SegmentRow.source_id == SourceRow.id)
+                .where(SegmentRow.id.in_(seg_ids))
+            ).tuples()
+        }
+    out = []
+    for c in cands:
+        if c.state == "superseded":
+            continue
+        out.append(
+            {
+                "id": c.id,
+                "label": c.label,
+                "state": c.state,
+                "coherence": c.coherence,
+                "keyphrases": [p for p, _ in (c.keyphrases or [])][:10],
+                "nearest": [(n, s) for n, s in (c.nearest_codes or [])][:3],
+                "quotes": [
+                    {"text": quote_text[int(q)][0], "source": quote_text[int(q)][1]}
+                    for q in c.quotes or ()
+                    if int(q) in quote_text
+                ],
+                "members": members.get(c.id, []),
+                "resolution": c.resolution or {},
+            }
+        )
+    pending = [c for c in out if c["state"] == "pending"]
+    done = [c for c in out if c["state"] != "pending"]
+    return {"pending": pending, "resolved": done}
+
+
+def codebook_view(session: Session) -> dict[str, Any]:
+    """Every code of the newest codebook version, in order, with its version number and note."""
+    from pipeline.store.schema import CodebookVersionRow
+
+    row = session.scalar(select(CodebookVersionRow).order_by(CodebookVersionRow.id.desc()).limit(1))
+    if row is None:
+        raise NotFoundError("the project has no codebook yet; run `qualflow codebook import FILE` first")
+    n = session.scalar(select(func.count()).select_from(CodebookVersionRow)) or 0
+    return {
+        "name": row.name,
+        "version": int(n),
+        "note": row.note,
+        "codes": [
+            {
+                "name": c.name,
+                "parent": c.parent or "",
+                "dimension": c.dimension or "",
+                "description": c.description or "",
+                "codable": c.is_codable,
+                "color": c.color or "",
+            }
+            for c in row.codes
+        ],
+        "codable": codable_names(session, row.id),
+    }

@@ -1,0 +1,665 @@
+"""The review app: decisions (first wins, undo, recode), candidates, auth, security and concurrency."""
+
+from __future__ import annotations
+
+import io
+import os
+import random
+import re
+import shutil
+import stat
+import threading
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select
+
+from pipeline.errors import InputError, NotFoundError
+from pipeline.project import Project, ingest
+from pipeline.store.schema import (
+    CandidateRow,
+    CodebookVersionRow,
+    CoderRow,
+    CodingRow,
+    DecisionRow,
+    SuggestionRow,
+)
+from review import decisions
+from review.auth import (
+    add_coder,
+    authenticate,
+    hash_password,
+    load_or_create_secret,
+    verify_password,
+)
+from review.decisions import ForbiddenError, QueueItem, decide, order_queue
+from review.testing import add_fake_suggestions, demo_template
+from review.views import split_spans
+
+PASSWORD = "correct horse 1"
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="session")
+def review_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return demo_template(tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture
+def proj_dir(review_template: Path, tmp_path: Path) -> Path:
+    dest = tmp_path / "proj"
+    shutil.copytree(review_template, dest)
+    return dest
+
+
+@pytest.fixture
+def proj(proj_dir: Path):
+    p = Project.open(proj_dir)
+    yield p
+    p.close()
+
+
+def make_coder(p: Project, name: str, role: str = "coder") -> None:
+    with p.store.transaction() as s:
+        add_coder(s, name, role=role, password=PASSWORD)
+
+
+def coder(s, name: str) -> CoderRow:  # type: ignore[no-untyped-def]
+    row = s.scalar(select(CoderRow).where(CoderRow.name == name))
+    assert row is not None
+    return row
+
+
+def pending_ids(p: Project, kind: str = "deductive") -> list[int]:
+    with p.store.transaction() as s:
+        return list(
+            s.scalars(
+                select(SuggestionRow.id)
+                .where(SuggestionRow.state == "pending", SuggestionRow.kind == kind)
+                .order_by(SuggestionRow.id)
+            )
+        )
+
+
+# --------------------------------------------------------------------------- pure functions
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(0, 50),
+    st.integers(0, 60),
+    st.lists(st.tuples(st.integers(-5, 70), st.integers(-5, 70)), max_size=8),
+)
+def test_split_spans_cover_exactly_and_list_covering_marks(start: int, length: int, raw: list) -> None:
+    end = start + length
+    marks = [(a, b, f"m{i}") for i, (a, b) in enumerate(raw)]
+    spans = split_spans(start, end, marks)
+    if length == 0:
+        assert spans == []
+        return
+    assert spans[0].start == start and spans[-1].end == end
+    for left, right in zip(spans, spans[1:], strict=False):
+        assert left.end == right.start
+    for sp in spans:
+        assert sp.start < sp.end
+        want = {k for a, b, k in marks if a < sp.end and b > sp.start and max(a, start) < min(b, end)}
+        # a span lies inside or outside each mark: never half-covered
+        assert sp.keys == want
+        for a, b, k in marks:
+            if k in sp.keys:
+                assert a <= sp.start and sp.end <= b
+
+
+def test_order_queue_spreads_codes_and_sources() -> None:
+    items = [QueueItem(i, 100 + i, i % 2, "a" if i < 6 else "b", 0.5, 0.9 - i * 0.01) for i in range(10)]
+    order = [it.suggestion_id for it in order_queue(items, limit=4)]
+    # by priority alone: 0 1 2 3; diversity interleaves code b and alternates the sources
+    assert order == [0, 7, 1, 6]
+    assert len(order_queue(items, limit=100)) == 10
+
+
+def test_order_queue_cold_start_puts_representatives_first() -> None:
+    items = [QueueItem(i, 100 + i, 1, f"c{i}", 0.5, 0.9 - i * 0.1) for i in range(5)]
+    order = order_queue(items, representatives=frozenset({104}), cold_start=True, limit=2)
+    assert [it.suggestion_id for it in order] == [4, 0]
+    order = order_queue(items, representatives=frozenset({104}), cold_start=False, limit=2)
+    assert [it.suggestion_id for it in order] == [0, 1]
+
+
+# --------------------------------------------------------------------------- auth and CLI support
+
+
+def test_password_hashing_and_authentication(proj: Project) -> None:
+    h = hash_password("s3cret-pass")
+    assert h.startswith("$argon2id$") and "s3cret" not in h
+    assert (
+        verify_password(h, "s3cret-pass")
+        and not verify_password(h, "wrong")
+        and not verify_password(None, "x")
+    )
+    with proj.store.transaction() as s:
+        row, created = add_coder(
+            s, "sara", role="lead", password=PASSWORD
+        )  # sara exists from the codings CSV
+        assert not created and row.role == "lead"
+        assert authenticate(s, "sara", PASSWORD) is not None
+        assert authenticate(s, "sara", "nope") is None
+        assert authenticate(s, "nobody", PASSWORD) is None
+        assert authenticate(s, "model:local-prototype@1", PASSWORD) is None
+        with pytest.raises(InputError, match=r"unknown role 'boss'; choose one of \['coder', 'lead'\]"):
+            add_coder(s, "x", role="boss", password=PASSWORD)
+        with pytest.raises(InputError, match="too short"):
+            add_coder(s, "x", role="coder", password="short")
+        with pytest.raises(InputError, match="not usable"):
+            add_coder(s, "model:evil", role="coder", password=PASSWORD)
+
+
+def test_secret_key_is_created_once_with_mode_0600(tmp_path: Path) -> None:
+    first = load_or_create_secret(tmp_path / ".qualflow")
+    assert load_or_create_secret(tmp_path / ".qualflow") == first and len(first) >= 32
+    assert stat.S_IMODE(os.stat(tmp_path / ".qualflow" / "secret_key").st_mode) == 0o600
+
+
+def test_cli_support_coders_add_and_review_bind(proj: Project) -> None:
+    from review.cli_support import coders_add, read_password, run_review
+
+    msg = coders_add(proj, "lena", "coder", password_stdin=True, stdin=io.StringIO(PASSWORD + "\n"))
+    assert msg.startswith("added coder 'lena'")
+    msg = coders_add(proj, "lena", "lead", prompt=lambda _: PASSWORD)
+    assert msg.startswith("updated lead 'lena'")
+    with proj.store.transaction() as s:
+        assert authenticate(s, "lena", PASSWORD) is not None
+    with pytest.raises(InputError, match="standard input is empty"):
+        read_password(password_stdin=True, stdin=io.StringIO(""))
+    answers = iter(["one-password", "another-one"])
+    with pytest.raises(InputError, match="the two passwords differ"):
+        read_password(password_stdin=False, prompt=lambda _: next(answers))
+    with pytest.raises(InputError, match="unknown role"):
+        coders_add(proj, "x", "admin", password_stdin=True, stdin=io.StringIO(PASSWORD))
+    for host in ("0.0.0.0", "192.168.1.5", "::", "example.org"):
+        with pytest.raises(InputError, match="--single-user has no login, so it binds only loopback"):
+            run_review(proj, host=host, port=8123, single_user="ana")
+
+
+def test_serve_refuses_non_loopback_in_single_user_mode(proj_dir: Path) -> None:
+    from review.app import serve
+
+    with pytest.raises(InputError, match=r"not '10\.1\.2\.3'"):
+        serve(proj_dir, host="10.1.2.3", port=8123, single_user="ana")
+
+
+# --------------------------------------------------------------------------- decisions
+
+
+def test_accept_reject_recode_undo_and_the_log(proj: Project) -> None:
+    make_coder(proj, "ana")
+    ids = pending_ids(proj)
+    assert len(ids) >= 3
+    a, b, c = ids[:3]
+    with proj.store.transaction() as s:
+        ana = coder(s, "ana")
+        r = decide(s, a, ana, "accept")
+        assert (r.applied, r.previous_state, r.state, r.revision) == (True, "pending", "accepted", 1)
+        cod = s.get(CodingRow, r.coding_id)
+        sug = s.get(SuggestionRow, a)
+        assert cod is not None and sug is not None
+        assert (cod.origin, cod.code, cod.coder_id, cod.start, cod.end, cod.suggestion_id) == (
+            "model-accepted",
+            sug.code,
+            ana.id,
+            sug.start,
+            sug.end,
+            a,
+        )
+        r = decide(s, b, ana, "reject")
+        assert r.state == "rejected" and r.coding_id is None
+        new_code = next(
+            n
+            for n in decisions.codable_names(s, sug.codebook_version_id)
+            if n != s.get(SuggestionRow, c).code  # type: ignore[union-attr,operator]
+        )  # type: ignore[union-attr]
+        r = decide(s, c, ana, "recode", new_code=new_code)
+        cod = s.get(CodingRow, r.coding_id)
+        assert r.state == "recoded" and cod is not None
+        assert (cod.origin, cod.code) == ("human", new_code) and "recoded from" in (cod.memo or "")
+        u = decide(s, c, ana, "undo")
+        assert (u.applied, u.previous_state, u.state) == (True, "recoded", "pending")
+        assert s.get(CodingRow, r.coding_id).active is False  # type: ignore[union-attr]
+        with pytest.raises(InputError, match="there is no decision to undo"):
+            decide(s, c, ana, "undo")
+        log = list(s.scalars(select(DecisionRow).order_by(DecisionRow.id)))
+        assert [(d.suggestion_id, d.action, d.previous_state, d.resulting_state, d.applied) for d in log] == [
+            (a, "accept", "pending", "accepted", True),
+            (b, "reject", "pending", "rejected", True),
+            (c, "recode", "pending", "recoded", True),
+            (c, "undo", "recoded", "pending", True),
+        ]
+        assert all(d.coder_id == ana.id and d.model_version_id and d.codebook_version_id for d in log)
+        assert log[2].new_code == new_code
+
+
+def test_first_decision_wins_and_the_second_is_logged(proj: Project) -> None:
+    make_coder(proj, "ana")
+    make_coder(proj, "ben")
+    sid = pending_ids(proj)[0]
+    with proj.store.transaction() as s:
+        ana, ben = coder(s, "ana"), coder(s, "ben")
+        first = decide(s, sid, ana, "accept", expected_revision=0)
+        second = decide(s, sid, ben, "reject", expected_revision=0)
+        assert first.applied and not second.applied
+        assert second.message == "already accepted by ana" and second.state == "accepted"
+        with pytest.raises(ForbiddenError, match="decided by ana; only they or a lead can undo it"):
+            decide(s, sid, ben, "undo")
+        stale = decide(s, sid, ana, "undo", expected_revision=0)  # a stale page cannot undo either
+        assert not stale.applied
+        n = s.scalar(select(func.count()).select_from(DecisionRow).where(DecisionRow.suggestion_id == sid))
+        assert n == 3
+        assert s.get(SuggestionRow, sid).decided_by == ana.id  # type: ignore[union-attr]
+
+
+def test_a_lead_may_undo_anyones_decision(proj: Project) -> None:
+    make_coder(proj, "ana")
+    make_coder(proj, "lea", role="lead")
+    sid = pending_ids(proj)[0]
+    with proj.store.transaction() as s:
+        decide(s, sid, coder(s, "ana"), "accept")
+        assert decide(s, sid, coder(s, "lea"), "undo").state == "pending"
+
+
+def test_decide_rejects_bad_input(proj: Project) -> None:
+    make_coder(proj, "ana")
+    sid = pending_ids(proj)[0]
+    inductive = pending_ids(proj, "inductive")[0]
+    with proj.store.transaction() as s:
+        ana = coder(s, "ana")
+        with pytest.raises(InputError, match=r"unknown action 'approve'; choose one of \['accept'"):
+            decide(s, sid, ana, "approve")
+        with pytest.raises(InputError, match="code 'trus' is not a codable code"):
+            decide(s, sid, ana, "recode", new_code="trus")
+        with pytest.raises(InputError, match="recode needs the new code"):
+            decide(s, sid, ana, "recode")
+        with pytest.raises(InputError, match="accept takes no new code"):
+            decide(s, sid, ana, "accept", new_code="tools")
+        with pytest.raises(InputError, match="belongs to candidate open code"):
+            decide(s, inductive, ana, "accept")
+        with pytest.raises(NotFoundError, match="no suggestion 999999"):
+            decide(s, 999999, ana, "accept")
+        with pytest.raises(ForbiddenError, match="is a model"):
+            decide(s, sid, coder(s, "model:local-prototype@1"), "accept")
+
+
+def test_hand_coding_memo_and_retract(proj: Project) -> None:
+    make_coder(proj, "ana")
+    make_coder(proj, "ben")
+    with proj.store.transaction() as s:
+        ana, ben = coder(s, "ana"), coder(s, "ben")
+        row = decisions.add_coding(s, ana, source="int09_fa", start=5, end=20, code="tools", memo=" first ")
+        assert (row.origin, row.memo, row.start, row.end) == ("human", "first", 5, 20)
+        with pytest.raises(InputError, match=r"int09_fa: offsets 20\.\.5 are not a span"):
+            decisions.add_coding(s, ana, source="int09_fa", start=20, end=5, code="tools")
+        with pytest.raises(InputError, match="is not a codable code"):
+            decisions.add_coding(s, ana, source="int09_fa", start=0, end=5, code="network-governance")
+        with pytest.raises(NotFoundError, match="no source named 'nope'"):
+            decisions.add_coding(s, ana, source="nope", start=0, end=5, code="tools")
+        with pytest.raises(ForbiddenError, match="belongs to ana, not you"):
+            decisions.set_memo(s, row.id, ben, "mine now")
+        assert decisions.set_memo(s, row.id, ana, "why: tools").memo == "why: tools"
+        with pytest.raises(ForbiddenError):
+            decisions.retract_coding(s, row.id, ben)
+        assert decisions.retract_coding(s, row.id, ana).active is False
+
+
+def test_candidates_accept_merge_reject(proj: Project) -> None:
+    make_coder(proj, "lea", role="lead")
+    make_coder(proj, "ana")
+    with proj.store.transaction() as s:
+        cands = list(s.scalars(select(CandidateRow.id).where(CandidateRow.state == "pending")))
+        n_versions = s.scalar(select(func.count()).select_from(CodebookVersionRow))
+    assert len(cands) >= 2
+    first, second = cands[:2]
+    with proj.store.transaction() as s:
+        lea, ana = coder(s, "lea"), coder(s, "ana")
+        with pytest.raises(ForbiddenError, match="only a lead"):
+            decisions.resolve_candidate(s, first, ana, "accept", name="x")
+        with pytest.raises(InputError, match="unknown candidate action 'keep'"):
+            decisions.resolve_candidate(s, first, lea, "keep")
+        with pytest.raises(InputError, match="exists already"):
+            decisions.resolve_candidate(s, first, lea, "accept", name="Tools")
+        r = decisions.resolve_candidate(s, first, lea, "accept", name="benefit-delays", definition="Waiting.")
+        assert r.applied and r.state == "accepted" and r.code == "benefit-delays" and r.members_decided > 0
+        assert s.scalar(select(func.count()).select_from(CodebookVersionRow)) == n_versions + 1  # type: ignore[union-attr,operator]
+        assert "benefit-delays" in decisions.codable_names(s, r.codebook_version_id)  # type: ignore[arg-type]
+        members = list(s.scalars(select(SuggestionRow).where(SuggestionRow.candidate_id == first)))
+        assert {m.state for m in members} == {"accepted"}
+        codings = list(
+            s.scalars(select(CodingRow).where(CodingRow.suggestion_id.in_([m.id for m in members])))
+        )
+        assert {(c.code, c.origin, c.coder_id) for c in codings} == {
+            ("benefit-delays", "model-accepted", lea.id)
+        }
+        again = decisions.resolve_candidate(s, first, lea, "reject")
+        assert not again.applied and again.message == "already accepted by lea"
+        r2 = decisions.resolve_candidate(s, second, lea, "merge", code="tools")
+        assert r2.state == "merged" and r2.code == "tools"
+        # a new code is usable at once, for suggestions and hand codings alike
+        decisions.add_coding(s, ana, source="int01", start=0, end=10, code="benefit-delays")
+
+
+def test_candidate_reject_rejects_members(proj: Project) -> None:
+    make_coder(proj, "lea", role="lead")
+    with proj.store.transaction() as s:
+        cid = s.scalar(select(CandidateRow.id).where(CandidateRow.state == "pending"))
+        r = decisions.resolve_candidate(s, cid, coder(s, "lea"), "reject")  # type: ignore[arg-type]
+        states = set(s.scalars(select(SuggestionRow.state).where(SuggestionRow.candidate_id == cid)))
+        assert r.state == "rejected" and states == {"rejected"}
+        actions = set(
+            s.scalars(
+                select(DecisionRow.action)
+                .join(SuggestionRow, DecisionRow.suggestion_id == SuggestionRow.id)
+                .where(SuggestionRow.candidate_id == cid)
+            )
+        )
+        assert actions == {"reject"}
+
+
+# --------------------------------------------------------------------------- HTTP: security
+
+
+def csrf_of(html: str) -> str:
+    m = re.search(r'name="csrf-token" content="([^"]+)"', html)
+    assert m, "page without a CSRF token"
+    return m.group(1)
+
+
+def login(client, name: str, password: str = PASSWORD) -> str:  # type: ignore[no-untyped-def]
+    token = csrf_of(client.get("/login").text)
+    r = client.post(
+        "/login", data={"name": name, "password": password, "csrf_token": token}, follow_redirects=False
+    )
+    assert r.status_code == 303, r.text
+    return csrf_of(client.get("/queue").text)
+
+
+@pytest.fixture
+def client_factory(proj_dir: Path):
+    from fastapi.testclient import TestClient
+
+    from review.app import create_app
+
+    app = create_app(proj_dir)
+    clients = []
+
+    def make():  # type: ignore[no-untyped-def]
+        c = TestClient(app, base_url="http://127.0.0.1")
+        clients.append(c)
+        return c
+
+    yield make
+    for c in clients:
+        c.close()
+    app.state.project.close()
+
+
+def test_every_route_without_a_session_redirects_to_login(proj: Project, client_factory) -> None:  # type: ignore[no-untyped-def]
+    client = client_factory()
+    app = client.app
+    checked = 0
+    for route in app.routes:
+        path = getattr(route, "path", "")
+        if path in ("/login",) or path.startswith("/static"):
+            continue
+        url = re.sub(r"\{(\w+)\}", lambda m: "accept" if m.group(1) == "action" else "1", path)
+        for method in sorted(getattr(route, "methods", set()) - {"HEAD"}):
+            r = client.request(method, url, follow_redirects=False)
+            assert r.status_code == 303 and r.headers["location"] == "/login", (method, url, r.status_code)
+            checked += 1
+    assert checked >= 13
+    r = client.get("/login")
+    assert r.status_code == 200 and "Log in" in r.text
+    assert client.get("/static/app.js").status_code == 200  # the login page needs it
+
+
+def test_login_cookie_flags_and_wrong_password(proj: Project, client_factory) -> None:  # type: ignore[no-untyped-def]
+    make_coder(proj, "ana")
+    client = client_factory()
+    token = csrf_of(client.get("/login").text)
+    r = client.post("/login", data={"name": "ana", "password": "wrong-one", "csrf_token": token})
+    assert r.status_code == 401 and "wrong name or password" in r.text
+    r = client.post("/login", data={"name": "ana", "password": PASSWORD}, follow_redirects=False)
+    assert r.status_code == 403  # the login form needs its CSRF token too
+    r = client.post(
+        "/login", data={"name": "ana", "password": PASSWORD, "csrf_token": token}, follow_redirects=False
+    )
+    cookie = r.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie and "qualflow_session=" in cookie
+    page = client.get("/queue")
+    assert page.status_code == 200
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert page.headers["x-frame-options"] == "DENY"
+
+
+def test_transcript_markup_renders_as_text(proj: Project, client_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    evil = tmp_path / "evil.txt"
+    evil.write_text(
+        'Interviewer: <script>alert("x")</script> hello?\n'
+        'Maria: "><img src=x onerror=alert(1)> and </p><b>bold</b> &amp; more.\n',
+        encoding="utf-8",
+    )
+    ingest(proj, [evil])
+    make_coder(proj, "ana")
+    client = client_factory()
+    login(client, "ana")
+    html = client.get("/sources/evil").text
+    assert "<script>alert" not in html and "<img src=x" not in html and "<b>bold</b>" not in html
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in html
+    assert "&#34;&gt;&lt;img src=x onerror=alert(1)&gt;" in html
+    assert "&amp;amp;" in html
+    assert len(re.findall(r"<script\b", html)) == 1  # only /static/app.js
+
+
+def test_posts_without_csrf_token_are_refused(proj: Project, client_factory) -> None:  # type: ignore[no-untyped-def]
+    make_coder(proj, "lea", role="lead")
+    client = client_factory()
+    token = login(client, "lea")
+    sid = pending_ids(proj)[0]
+    with proj.store.transaction() as s:
+        cid = s.scalar(select(CandidateRow.id))
+        coding = s.scalar(select(CodingRow.id))
+    attempts = [
+        (f"/api/suggestions/{sid}/decide", {"json": {"action": "accept"}}),
+        ("/api/codings", {"json": {"source": "int01", "start": 0, "end": 5, "code": "tools"}}),
+        (f"/api/codings/{coding}/memo", {"json": {"memo": "x"}}),
+        (f"/api/codings/{coding}/retract", {"json": {}}),
+        (f"/candidates/{cid}/reject", {"data": {}}),
+        ("/codebook", {"data": {"name": "new-code"}}),
+        ("/logout", {"data": {}}),
+    ]
+    for url, kw in attempts:
+        for headers in ({}, {"X-CSRF-Token": "forged"}):
+            r = client.post(url, headers=headers, follow_redirects=False, **kw)  # type: ignore[arg-type]
+            assert r.status_code == 403, (url, headers, r.status_code)
+    r = client.post(f"/candidates/{cid}/reject", data={"csrf_token": "forged"}, follow_redirects=False)
+    assert r.status_code == 403
+    with proj.store.transaction() as s:
+        assert s.scalar(select(func.count()).select_from(DecisionRow)) == 0
+        assert s.get(CandidateRow, cid).state == "pending"  # type: ignore[union-attr]
+    r = client.post(
+        f"/api/suggestions/{sid}/decide", json={"action": "accept"}, headers={"X-CSRF-Token": token}
+    )
+    assert r.status_code == 200 and r.json()["state"] == "accepted"
+
+
+def test_a_coder_cannot_act_as_another(proj: Project, client_factory) -> None:  # type: ignore[no-untyped-def]
+    make_coder(proj, "ana")
+    make_coder(proj, "ben")
+    ana_c, ben_c = client_factory(), client_factory()
+    ana_t, ben_t = login(ana_c, "ana"), login(ben_c, "ben")
+    sid = pending_ids(proj)[0]
+    # the acting coder comes from the session; a coder field in the body is ignored
+    r = ben_c.post(
+        f"/api/suggestions/{sid}/decide",
+        json={"action": "accept", "coder": "ana", "coder_id": 1},
+        headers={"X-CSRF-Token": ben_t},
+    )
+    assert r.status_code == 200
+    # ana's token is useless with ben's cookie, and the other way round
+    r = ana_c.post(f"/api/suggestions/{sid}/decide", json={"action": "undo"}, headers={"X-CSRF-Token": ben_t})
+    assert r.status_code == 403
+    r = ana_c.post(f"/api/suggestions/{sid}/decide", json={"action": "undo"}, headers={"X-CSRF-Token": ana_t})
+    assert r.status_code == 403 and "decided by ben" in r.json()["error"]
+    r = ana_c.post(
+        "/api/codings",
+        json={"source": "int01", "start": 0, "end": 12, "code": "tools", "coder": "ben"},
+        headers={"X-CSRF-Token": ana_t},
+    )
+    assert r.status_code == 201 and r.json()["coder"] == "ana"
+    ana_coding = r.json()["id"]
+    r = ben_c.post(
+        f"/api/codings/{ana_coding}/memo", json={"memo": "hijack"}, headers={"X-CSRF-Token": ben_t}
+    )
+    assert r.status_code == 403 and "belongs to ana" in r.json()["error"]
+    r = ben_c.post("/candidates/1/accept", data={"name": "x", "csrf_token": ben_t}, follow_redirects=False)
+    assert r.status_code == 403  # ben is not a lead
+    # a tampered cookie is no session at all
+    forged = ana_c.cookies.get("qualflow_session")[:-3] + "xyz"
+    ben_c.cookies.clear()
+    ben_c.cookies.set("qualflow_session", forged)
+    assert ben_c.get("/queue", follow_redirects=False).status_code == 303
+    with proj.store.transaction() as s:
+        d = s.scalar(select(DecisionRow).where(DecisionRow.suggestion_id == sid))
+        assert d is not None and d.coder_id == coder(s, "ben").id
+        assert s.get(CodingRow, ana_coding).memo is None  # type: ignore[union-attr]
+
+
+def test_pages_render_and_blind_mode_hides_other_coders(proj_dir: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from review.app import create_app
+
+    cfg = proj_dir / "qualflow.toml"
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace("blind = false", "blind = true"), encoding="utf-8")
+    p = Project.open(proj_dir)
+    make_coder(p, "ana")
+    make_coder(p, "lea", role="lead")
+    p.close()
+    app = create_app(proj_dir)
+    with (
+        TestClient(app, base_url="http://127.0.0.1") as ana,
+        TestClient(app, base_url="http://127.0.0.1") as lea,
+    ):
+        login(ana, "ana")
+        login(lea, "lea")
+        for url in ("/queue", "/sources", "/sources/int01", "/sources/int09_fa", "/candidates", "/codebook"):
+            assert ana.get(url).status_code == 200, url
+        ana_html, lea_html = ana.get("/sources/int01").text, lea.get("/sources/int01").text
+        assert "sara" not in ana_html and "reza" not in ana_html and "blind" in ana_html
+        assert "sara" in lea_html and "reza" in lea_html
+        fa = ana.get("/sources/int09_fa").text
+        assert 'dir="auto"' in fa and "مصاحبه" not in fa.split("<main>")[0]
+        assert ana.get("/queue?source=nope").status_code == 400
+        assert ana.get("/sources/nope").status_code == 404
+        assert "Add a code" in lea.get("/codebook").text and "Add a code" not in ana.get("/codebook").text
+    app.state.project.close()
+
+
+def test_single_user_mode_needs_no_login_but_keeps_csrf(proj_dir: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from review.app import create_app
+
+    app = create_app(proj_dir, single_user="solo")
+    with TestClient(app, base_url="http://127.0.0.1") as c:
+        page = c.get("/queue")
+        assert page.status_code == 200 and "solo" in page.text
+        assert c.get("/login", follow_redirects=False).headers["location"] == "/queue"
+        sid = pending_ids(app.state.project)[0]
+        assert c.post(f"/api/suggestions/{sid}/decide", json={"action": "accept"}).status_code == 403
+        r = c.post(
+            f"/api/suggestions/{sid}/decide",
+            json={"action": "accept"},
+            headers={"X-CSRF-Token": csrf_of(page.text)},
+        )
+        assert r.status_code == 200
+    app.state.project.close()
+    with pytest.raises(InputError, match="is a model coder"):
+        create_app(proj_dir, single_user="model:local-prototype@1")
+
+
+# --------------------------------------------------------------------------- concurrency
+
+
+def test_eight_clients_deciding_overlapping_suggestions(proj_dir: Path) -> None:
+    """8 coders over HTTP, in parallel, on the same 24 suggestions: every decision logged, first wins."""
+    import httpx
+
+    from review.app import create_app
+    from review.testing import live_server
+
+    ids = add_fake_suggestions(proj_dir, 24)
+    p = Project.open(proj_dir)
+    names = [f"coder{i}" for i in range(8)]
+    for n in names:
+        make_coder(p, n)
+    app = create_app(proj_dir)
+    results: dict[str, list[tuple[int, str, int, dict]]] = {n: [] for n in names}
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(len(names))
+
+    def work(name: str, base: str, seed: int) -> None:
+        try:
+            with httpx.Client(base_url=base, timeout=30) as c:
+                token = csrf_of(c.get("/login").text)
+                c.post("/login", data={"name": name, "password": PASSWORD, "csrf_token": token})
+                token = csrf_of(c.get("/queue").text)
+                order = list(ids)
+                random.Random(seed).shuffle(order)
+                barrier.wait()
+                for sid in order:
+                    action = ("accept", "reject")[(sid + seed) % 2]
+                    r = c.post(
+                        f"/api/suggestions/{sid}/decide",
+                        json={"action": action, "revision": 0},
+                        headers={"X-CSRF-Token": token},
+                    )
+                    results[name].append((sid, action, r.status_code, r.json()))
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
+            errors.append(exc)
+
+    with live_server(app) as base:
+        threads = [threading.Thread(target=work, args=(n, base, i)) for i, n in enumerate(names)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+    app.state.project.close()
+    assert not errors, errors
+    assert all(len(v) == len(ids) for v in results.values())
+    winners: dict[int, str] = {}
+    for name, rows in results.items():
+        for sid, _action, status, body in rows:
+            assert status in (200, 409), body
+            if status == 200:
+                assert sid not in winners, f"suggestion {sid} applied twice"
+                winners[sid] = name
+            else:
+                assert body["applied"] is False and body["message"].startswith("already ")
+    assert set(winners) == set(ids)
+    with p.store.transaction() as s:
+        log = list(s.scalars(select(DecisionRow).where(DecisionRow.suggestion_id.in_(ids))))
+        assert len(log) == len(ids) * len(names)  # nothing lost
+        by_id = {c.id: c.name for c in s.scalars(select(CoderRow))}
+        for sid in ids:
+            sug = s.get(SuggestionRow, sid)
+            applied = [d for d in log if d.suggestion_id == sid and d.applied]
+            assert sug is not None and len(applied) == 1 and sug.revision == 1
+            assert by_id[applied[0].coder_id] == winners[sid] == by_id[sug.decided_by]  # type: ignore[index]
+            assert sug.state == applied[0].resulting_state
+            losers = [d for d in log if d.suggestion_id == sid and not d.applied]
+            assert all(d.note == f"already {sug.state} by {winners[sid]}" for d in losers)
+            codings = list(s.scalars(select(CodingRow).where(CodingRow.suggestion_id == sid)))
+            assert len(codings) == (1 if sug.state == "accepted" else 0)
+    p.close()
