@@ -1,0 +1,138 @@
+"""What the ``qualflow`` CLI calls for ``process``, ``train``, ``serve`` and ``ui mlflow``.
+
+Each function takes the project folder and plain arguments, reads ``qualflow.toml``, passes its
+values to the flows as parameters, and imports prefect and mlflow only when called. Before prefect
+is imported, ``PREFECT_HOME`` is set to ``<project>/.qualflow/prefect`` unless the user set it, so
+the state of the temporary (ephemeral) Prefect server stays with the project.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from contextlib import ExitStack
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pipeline.config import load_config
+from pipeline.errors import ConfigError
+
+if TYPE_CHECKING:
+    from flows.agreement import AgreementRun
+    from flows.retrain import RetrainReport
+    from pipeline.processing import ProcessReport
+
+DEFAULT_REGISTERED_MODEL = (
+    "qualflow-suggester"  # flows.tracking.DEFAULT_REGISTERED_MODEL, without importing mlflow
+)
+MLFLOW_UI_PORT = 5000
+
+
+def prefect_home(project_dir: Path) -> Path:
+    return project_dir.resolve() / ".qualflow" / "prefect"
+
+
+def prepare_environment(project_dir: Path) -> None:
+    """Telemetry off; ``PREFECT_HOME`` inside the project unless set. Call before importing prefect."""
+    from pipeline.privacy import disable_telemetry
+
+    disable_telemetry()
+    if "PREFECT_HOME" not in os.environ:
+        home = prefect_home(project_dir)
+        home.mkdir(parents=True, exist_ok=True)
+        os.environ["PREFECT_HOME"] = str(home)
+
+
+def run_process(
+    project_dir: Path, paths: Sequence[Path] | None = None, registered_model: str = DEFAULT_REGISTERED_MODEL
+) -> ProcessReport:
+    """``qualflow process [PATHS...]``: run ``process_interviews`` once (inbox by default)."""
+    cfg = load_config(project_dir)
+    prepare_environment(project_dir)
+    from flows.process import process_interviews
+
+    return process_interviews(
+        str(project_dir.resolve()),
+        paths=[str(p.resolve()) for p in paths] if paths else None,
+        top_k=cfg.suggester.top_k,
+        registered_model=registered_model,
+    )
+
+
+def run_train(
+    project_dir: Path, force: bool = False, registered_model: str = DEFAULT_REGISTERED_MODEL
+) -> RetrainReport:
+    """``qualflow train [--force]``: run ``retrain_suggester`` once; ``force`` overrides the gate."""
+    from flows.serve import flow_parameters
+
+    cfg = load_config(project_dir)
+    prepare_environment(project_dir)
+    from flows.retrain import retrain_suggester
+
+    params = flow_parameters(project_dir.resolve(), cfg, registered_model)["retrain_suggester"]
+    return retrain_suggester(**params, force=force)
+
+
+def run_agreement(project_dir: Path, registered_model: str = DEFAULT_REGISTERED_MODEL) -> AgreementRun:
+    """``qualflow agreement --log`` (suggested): run ``agreement_report`` once and log it to MLflow."""
+    load_config(project_dir)
+    prepare_environment(project_dir)
+    from flows.agreement import agreement_report
+
+    return agreement_report(str(project_dir.resolve()), registered_model=registered_model)
+
+
+def run_serve(
+    project_dir: Path, start_server: bool = False, registered_model: str = DEFAULT_REGISTERED_MODEL
+) -> None:
+    """``qualflow serve [--start-server]``: register the schedules and run flows as they fall due.
+
+    Blocks until Ctrl-C. With ``start_server`` a Prefect server is started on 127.0.0.1 (state in
+    ``<project>/.qualflow/prefect``; UI at the printed URL) and stopped on exit; without it
+    ``PREFECT_API_URL`` must name a running server.
+    """
+    cfg = load_config(project_dir)
+    prepare_environment(project_dir)
+    from flows.serve import local_prefect_server, serve
+
+    with ExitStack() as stack:
+        if start_server:
+            url = stack.enter_context(local_prefect_server(Path(os.environ["PREFECT_HOME"])))
+            os.environ["PREFECT_API_URL"] = url
+            print(
+                f"Prefect server on {url.removesuffix('/api')} (stopped when this command exits)", flush=True
+            )
+        serve(project_dir.resolve(), cfg, registered_model)
+
+
+def mlflow_ui_command(project_dir: Path, port: int = MLFLOW_UI_PORT) -> list[str]:
+    """The ``mlflow ui`` command for the project's tracking store, on 127.0.0.1 with one worker."""
+    from pipeline.config import resolve_sqlite_url
+
+    cfg = load_config(project_dir)
+    root = project_dir.resolve()
+    uri = resolve_sqlite_url(cfg.mlflow_tracking_uri, root)
+    return [
+        sys.executable, "-m", "mlflow", "ui",
+        "--backend-store-uri", uri,
+        "--default-artifact-root", (root / "mlruns").as_uri(),
+        "--host", "127.0.0.1",
+        "--port", str(port),
+        "--workers", "1",
+    ]  # fmt: skip
+
+
+def run_mlflow_ui(project_dir: Path, port: int = MLFLOW_UI_PORT) -> int:
+    """``qualflow ui mlflow``: start the MLflow UI on http://127.0.0.1:PORT (blocks; returns its exit code)."""
+    cmd = mlflow_ui_command(project_dir, port)
+    prepare_environment(project_dir)
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    print(f"MLflow UI on http://127.0.0.1:{port} (Ctrl-C to stop)", flush=True)
+    try:
+        return subprocess.run(cmd, env=env, check=False).returncode
+    except KeyboardInterrupt:
+        return 0
+    except FileNotFoundError:
+        raise ConfigError("mlflow is not installed in this environment; run `make install`") from None

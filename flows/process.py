@@ -1,0 +1,163 @@
+"""The ``process_interviews`` flow: new files in the inbox -> suggestions in the coders' queue.
+
+Each task is one call into :mod:`pipeline.processing` (or :mod:`flows.tracking`); only I/O tasks
+retry. Idempotent: a file is processed in one transaction and recorded by content hash, so a re-run
+(after success or a crash) processes nothing twice. See docs/flows.md.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+
+from flows import tracking
+from pipeline import processing
+from pipeline.processing import (
+    FileFailure,
+    IngestedFile,
+    ModelChoice,
+    NewFile,
+    ParseBatch,
+    ProcessReport,
+    Vectors,
+)
+from pipeline.project import ParsedFile, Project
+
+if TYPE_CHECKING:
+    from pipeline.embed import Embedder
+    from pipeline.processing import FileOutcome
+    from pipeline.suggesting import DiscoverReport
+
+#: Test-only hook (documented in docs/flows.md): after this many files are marked done the process
+#: kills itself with SIGKILL, to test that a crashed run is finished by the next one.
+CRASH_AFTER_ENV = "QUALFLOW_TEST_CRASH_AFTER"
+
+
+@task(name="open-project", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+def open_project(project_dir: str) -> Project:
+    from pipeline.privacy import disable_telemetry
+
+    disable_telemetry()
+    return Project.open(Path(project_dir))
+
+
+@task(name="find-new-files", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+def find_new_files(project: Project, paths: list[str] | None) -> list[NewFile]:
+    return processing.find_new_files(project, [Path(p) for p in paths] if paths else None)
+
+
+@task(name="parse-files", cache_policy=NO_CACHE)
+def parse_files(project: Project, files: list[NewFile]) -> ParseBatch:
+    return processing.parse_files(project, files)
+
+
+@task(name="quarantine-failed-file", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+def quarantine(project: Project, failure: FileFailure) -> Path:
+    return processing.quarantine(project, failure)
+
+
+@task(name="make-embedder", cache_policy=NO_CACHE)
+def make_embedder(project: Project) -> Embedder:
+    from pipeline.suggesting import make_project_embedder
+
+    return make_project_embedder(project, progress=False)
+
+
+@task(name="ingest-file", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+def ingest_file(project: Project, pf: ParsedFile) -> IngestedFile:
+    return processing.ingest_parsed(project, pf)
+
+
+@task(name="embed-segments", cache_policy=NO_CACHE)
+def embed_segments(project: Project, embedder: Embedder, files: list[IngestedFile]) -> Vectors:
+    return processing.embed_sources(project, embedder, [f.name for f in files])
+
+
+@task(name="load-champion", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+def load_champion(project: Project, registered_model: str) -> tracking.RegisteredModel | None:
+    return tracking.load_alias(project, registered_model)
+
+
+@task(name="choose-suggester", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+def choose_suggester(
+    project: Project, embedder: Embedder, champion: tracking.RegisteredModel | None
+) -> ModelChoice:
+    if champion is None:
+        return processing.cold_start_suggester(project, embedder)
+    return processing.champion_model_row(
+        project,
+        champion.model,
+        name=champion.name,
+        version=champion.version,
+        run_id=champion.run_id,
+        embedding=champion.embedding,
+        embedder=embedder,
+    )
+
+
+@task(name="suggest-for-file", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+def suggest_for_file(
+    project: Project, f: IngestedFile, vectors: Vectors, choice: ModelChoice, k: int
+) -> FileOutcome:
+    return processing.suggest_for_file(project, f, vectors, choice, k)
+
+
+@task(name="discovery-due", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+def discovery_due(project: Project) -> bool:
+    return processing.discover_due(project)
+
+
+@task(name="discover-open-codes", cache_policy=NO_CACHE)
+def discover_open_codes(project: Project, embedder: Embedder, choice: ModelChoice) -> DiscoverReport | None:
+    return processing.discover_if_due(project, embedder, choice.model)
+
+
+def _crash_hook(n_stored: int) -> None:
+    limit = os.environ.get(CRASH_AFTER_ENV)
+    if limit and n_stored >= int(limit):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+@flow(name="process_interviews", log_prints=False)
+def process_interviews(
+    project_dir: str,
+    paths: list[str] | None = None,
+    top_k: int = 3,
+    registered_model: str = tracking.DEFAULT_REGISTERED_MODEL,
+    discover: bool = True,
+) -> ProcessReport:
+    """Ingest, segment, embed and suggest for every new transcript; quarantine files that fail.
+
+    Parameters
+    ----------
+    project_dir : the project folder
+    paths : files or folders to process (default: the project's ``inbox/``)
+    top_k : suggestions per segment (``[suggester] top_k``)
+    registered_model : MLflow registered model whose ``champion`` suggests (cold start: prototype)
+    discover : also propose candidate open codes when files were added
+    """
+    project = open_project(project_dir)
+    files = find_new_files(project, paths)
+    batch = parse_files(project, files)
+    failed = [(f, quarantine(project, f)) for f in batch.failures]
+    report = ProcessReport(failed=[(str(f.path), f.reason, str(err)) for f, err in failed])
+    run_discovery = discover and (bool(batch.parsed) or discovery_due(project))
+    if batch.parsed or run_discovery:
+        ingested = [ingest_file(project, pf) for pf in batch.parsed]
+        embedder = make_embedder(project)
+        vectors = embed_segments(project, embedder, ingested)
+        choice = choose_suggester(project, embedder, load_champion(project, registered_model))
+        report.model = choice.label
+        for f in ingested:
+            report.processed.append(suggest_for_file(project, f, vectors, choice, top_k))
+            _crash_hook(len(report.processed))
+        if run_discovery:
+            found = discover_open_codes(project, embedder, choice)
+            report.candidates = None if found is None else found.candidates
+    project.close()
+    return report

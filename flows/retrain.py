@@ -1,0 +1,237 @@
+"""The ``retrain_suggester`` flow: coders' decisions -> a challenger -> MLflow -> the promotion gate.
+
+Each task is one call into :mod:`pipeline.retraining` or :mod:`flows.tracking`; only I/O tasks retry.
+See docs/flows.md for the held-out split and the gate.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+
+from flows import tracking
+from flows.process import make_embedder, open_project
+from pipeline import retraining
+from pipeline.project import Project
+from pipeline.retraining import Evaluation, GateDecision, TrainingSet
+
+if TYPE_CHECKING:
+    from models.base import BaseSuggester
+    from pipeline.embed import Embedder
+
+
+@dataclass
+class RetrainReport:
+    """What a ``retrain_suggester`` run did."""
+
+    registered_model: str
+    version: str
+    run_id: str
+    experiment_id: str
+    tracking_uri: str
+    decision: GateDecision
+    metrics: dict[str, float] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+    champion_before: str | None = None
+
+    def lines(self) -> list[str]:
+        d = self.decision
+        verdict = "PROMOTED to champion" if d.promote else "not promoted (champion kept)"
+        out = [
+            f"trained {self.registered_model}@{self.version} on {self.data.get('n_train_segments')} segments "
+            f"of {self.data.get('n_sources', 0) - self.data.get('n_eval_sources', 0)} sources; "
+            f"evaluated on {self.data.get('n_eval_segments')} segments of {self.data.get('n_eval_sources')} held-out sources",
+            f"{d.metric}: challenger {d.challenger:.4f}, champion "
+            + ("none" if d.champion is None else f"{d.champion:.4f}")
+            + f" ({self.champion_before and f'{self.registered_model}@{self.champion_before}' or 'no champion'})",
+            f"{verdict}: {d.reason}",
+        ]
+        if d.forced:
+            out.append("the gate was overridden with --force")
+        out.append(
+            f"MLflow: run {self.run_id} in experiment {self.experiment_id} at {self.tracking_uri} "
+            "(see it with `qualflow ui mlflow`)"
+        )
+        return out
+
+
+@task(name="load-training-set", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+def load_training_set(project: Project, embedder: Embedder) -> TrainingSet:
+    return retraining.load_training_set(project, embedder)
+
+
+@task(name="fit-challenger", cache_policy=NO_CACHE)
+def fit_challenger(
+    ts: TrainingSet, embedder: Embedder, suggester: str, params: dict[str, Any]
+) -> BaseSuggester:
+    return retraining.fit_challenger(ts, embedder, suggester, params)
+
+
+@task(name="evaluate", cache_policy=NO_CACHE)
+def evaluate(model: BaseSuggester, ts: TrainingSet, k: int) -> Evaluation:
+    return retraining.evaluate_on_heldout(model, ts, k)
+
+
+@task(name="evaluate-champion", cache_policy=NO_CACHE)
+def evaluate_champion(
+    champion: tracking.RegisteredModel, ts: TrainingSet, embedder: Embedder, k: int, force: bool
+) -> Evaluation | None:
+    return retraining.evaluate_champion(champion.model, champion.embedding, ts, embedder, k, force=force)
+
+
+@task(name="load-champion", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+def load_champion(project: Project, registered_model: str) -> tracking.RegisteredModel | None:
+    return tracking.load_alias(project, registered_model)
+
+
+@task(name="gate", cache_policy=NO_CACHE)
+def gate(
+    challenger: Evaluation, champion: Evaluation | None, metric: str, margin: float, force: bool, label: str
+) -> GateDecision:
+    return retraining.promotion_decision(
+        challenger.metrics,
+        None if champion is None else champion.metrics,
+        metric=metric,
+        margin=margin,
+        force=force,
+        champion_label=label,
+    )
+
+
+@task(name="write-artifacts", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+def write_artifacts(out_dir: Path, ev: Evaluation, ts: TrainingSet) -> list[Path]:
+    return retraining.write_evaluation_artifacts(out_dir, ev, ts.codes, ts.corpus.codebook)
+
+
+@task(name="log-mlflow-run", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+def log_run(
+    project: Project,
+    model: BaseSuggester,
+    suggester: str,
+    embedder: Embedder,
+    ts: TrainingSet,
+    ev: Evaluation,
+    champion_ev: Evaluation | None,
+    artifacts: list[Path],
+    registered_model: str,
+) -> tracking.LoggedRun:
+    return tracking.log_training_run(
+        project,
+        model=model,
+        suggester=suggester,
+        embedding=embedder.fingerprint,
+        codebook_version_id=ts.corpus.codebook_version_id,
+        codebook_hash=ts.codebook_hash,
+        fingerprint=ts.fingerprint(),
+        metrics=retraining.scalar_metrics(ev.metrics),
+        champion_metrics=None if champion_ev is None else retraining.scalar_metrics(champion_ev.metrics),
+        artifacts=artifacts,
+        X_example=ts.X[ts.eval_idx[:5]],
+        registered_model=registered_model,
+    )
+
+
+@task(name="record-gate", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+def record_gate(
+    project: Project, registered_model: str, run: tracking.LoggedRun, decision: GateDecision
+) -> None:
+    tracking.record_gate(
+        project,
+        registered_model=registered_model,
+        version=run.version,
+        run_id=run.run_id,
+        tags=decision.tags(),
+        promote=decision.promote,
+    )
+
+
+@task(name="record-model-version", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+def record_model_version(
+    project: Project,
+    model: BaseSuggester,
+    registered_model: str,
+    run: tracking.LoggedRun,
+    embedder: Embedder,
+    ts: TrainingSet,
+    ev: Evaluation,
+) -> None:
+    from pipeline.suggesting import register_model_version
+
+    with project.store.transaction() as session:
+        register_model_version(
+            session,
+            name=registered_model,
+            suggester=type(model).__name__,
+            params=model.get_params(),
+            embedding=embedder.fingerprint,
+            codebook_version_id=ts.corpus.codebook_version_id,
+            version=run.version,
+            mlflow_run_id=run.run_id,
+            metrics=retraining.scalar_metrics(ev.metrics),
+        )
+
+
+@flow(name="retrain_suggester", log_prints=False)
+def retrain_suggester(
+    project_dir: str,
+    suggester: str = "blend",
+    params: dict[str, Any] | None = None,
+    promotion_metric: str = "macro_f1",
+    promotion_margin: float = 0.0,
+    force: bool = False,
+    top_k: int = 3,
+    registered_model: str = tracking.DEFAULT_REGISTERED_MODEL,
+) -> RetrainReport:
+    """Train a challenger on the coders' decisions, log it to MLflow and promote it if it is better.
+
+    Parameters
+    ----------
+    project_dir : the project folder
+    suggester, params : ``[suggester] name`` and ``params`` of qualflow.toml
+    promotion_metric, promotion_margin : the gate (``[flows]``): promote when the challenger's metric
+        exceeds the champion's by more than the margin, on the same held-out sources
+    force : promote whatever the gate says (recorded as ``gate.forced=true``)
+    top_k : suggestions per segment, for ``hit_at_k``
+    registered_model : MLflow registered model name
+    """
+    project = open_project(project_dir)
+    embedder = make_embedder(project)
+    ts = load_training_set(project, embedder)
+    challenger = fit_challenger(ts, embedder, suggester, params or {})
+    challenger_ev = evaluate(challenger, ts, top_k)
+    champion = load_champion(project, registered_model)
+    champion_ev = evaluate_champion(champion, ts, embedder, top_k, force) if champion is not None else None
+    label = f"{registered_model}@{champion.version}" if champion is not None else "no champion"
+    decision = gate(challenger_ev, champion_ev, promotion_metric, promotion_margin, force, label)
+    with tempfile.TemporaryDirectory() as tmp:
+        artifacts = write_artifacts(Path(tmp), challenger_ev, ts)
+        run = log_run(
+            project,
+            challenger,
+            suggester,
+            embedder,
+            ts,
+            challenger_ev,
+            champion_ev,
+            artifacts,
+            registered_model,
+        )
+    record_gate(project, registered_model, run, decision)
+    record_model_version(project, challenger, registered_model, run, embedder, ts, challenger_ev)
+    project.close()
+    return RetrainReport(
+        registered_model=registered_model,
+        version=run.version,
+        run_id=run.run_id,
+        experiment_id=run.experiment_id,
+        tracking_uri=tracking.tracking_uri(project),
+        decision=decision,
+        metrics=retraining.scalar_metrics(challenger_ev.metrics),
+        data=ts.fingerprint(),
+        champion_before=None if champion is None else champion.version,
+    )

@@ -1,0 +1,494 @@
+"""Incremental processing of new interview files, one file per transaction.
+
+The ``process_interviews`` flow (``flows/process.py``) calls these functions, one per task:
+
+1. :func:`find_new_files` — transcript files in the inbox (or given paths) whose content hash is not
+   yet recorded as processed;
+2. :func:`parse_files` — read each one; a file that cannot be read becomes a :class:`FileFailure`;
+3. :func:`quarantine` — move a failed file to ``inbox/failed/`` with a ``.error.txt`` saying why;
+4. :func:`ingest_parsed` — one transaction per file: the source and its segments;
+5. :func:`embed_sources` — the new segments' vectors, in one batch (cached);
+6. :func:`cold_start_suggester` / :func:`champion_model_row` — the model that suggests;
+7. :func:`suggest_for_file` — one transaction per file: its suggestions and the
+   :class:`~pipeline.store.schema.ProcessedFileRow` that marks it done.
+
+A crash at any point is finished by the next run with nothing stored twice: a file is skipped only
+once it is marked done; a file ingested but not marked is parsed again and found ``unchanged`` by
+:func:`~pipeline.project.store_parsed` (same bytes, same name: no new source or segment), and
+suggestions are unique per (segment, code, model version, kind) and skipped when present.
+
+8. :func:`discover_if_due` — candidate open codes over the whole corpus, when files were added since
+   the last discovery.
+
+Nothing here imports prefect or mlflow.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, cast
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from pipeline.domain import sha256_text
+from pipeline.errors import ConfigError, InputError, QualflowError
+from pipeline.project import (
+    IngestReport,
+    ParsedFile,
+    Project,
+    collect_files,
+    file_hash,
+    parse_file,
+    require_codebook,
+)
+from pipeline.store.schema import ModelVersionRow, ProcessedFileRow, SourceRow
+
+if TYPE_CHECKING:
+    from models.base import BaseSuggester
+    from pipeline.embed import Embedder
+    from pipeline.suggesting import DiscoverReport
+
+COLD_START_MODEL = "qualflow-prototype"
+DISCOVER_MARK = "discover_mark.json"
+
+Vectors = dict[str, npt.NDArray[np.float32]]
+
+
+# --------------------------------------------------------------------------- finding and reading
+
+
+@dataclass(frozen=True)
+class NewFile:
+    """A transcript file not processed yet: its path and the SHA-256 of its bytes."""
+
+    path: Path
+    file_hash: str
+
+
+@dataclass(frozen=True)
+class FileFailure:
+    """A file that could not be processed, and why (one line)."""
+
+    path: Path
+    file_hash: str
+    reason: str
+
+
+@dataclass
+class ParseBatch:
+    parsed: list[ParsedFile] = field(default_factory=list)
+    failures: list[FileFailure] = field(default_factory=list)
+
+
+def find_new_files(project: Project, paths: Sequence[Path] | None = None) -> list[NewFile]:
+    """Transcript files under ``paths`` (default: the project's ``inbox/``) not yet processed.
+
+    A file is "processed" when a ``processed_files`` row with its content hash says ``done``; a file
+    whose bytes appear twice in the batch is taken once. Files in ``failed/`` folders are ignored.
+    """
+    if paths:
+        files = collect_files(paths)
+    elif project.inbox.is_dir():
+        files = collect_files([project.inbox])
+    else:
+        return []
+    with project.store.transaction() as session:
+        done = set(
+            session.scalars(select(ProcessedFileRow.file_hash).where(ProcessedFileRow.status == "done"))
+        )
+    out: list[NewFile] = []
+    seen: set[str] = set()
+    for f in files:
+        digest = file_hash(f.read_bytes())
+        if digest in done or digest in seen:
+            continue
+        seen.add(digest)
+        out.append(NewFile(f, digest))
+    return out
+
+
+def parse_files(project: Project, files: Sequence[NewFile]) -> ParseBatch:
+    """Read every file; one that cannot be read is reported as a failure and the others go on.
+
+    A reader error (:class:`~pipeline.errors.QualflowError`) keeps its message; any other exception
+    is reported with its type name, so a reader bug on an odd file is quarantined, not swallowed.
+    Two files of the batch that would be the same source (same name stem) fail the second one.
+    """
+    batch = ParseBatch()
+    names: dict[str, Path] = {}
+    for nf in files:
+        try:
+            pf = parse_file(nf.path, project.config)
+        except QualflowError as exc:
+            batch.failures.append(FileFailure(nf.path, nf.file_hash, str(exc)))
+            continue
+        except Exception as exc:  # noqa: BLE001 - a reader bug on one file must not stop the batch
+            batch.failures.append(
+                FileFailure(nf.path, nf.file_hash, f"{nf.path}: {type(exc).__name__}: {exc}")
+            )
+            continue
+        if pf.name in names:
+            batch.failures.append(
+                FileFailure(
+                    nf.path,
+                    nf.file_hash,
+                    f"{nf.path} and {names[pf.name]} would both be source {pf.name!r} in one batch; "
+                    "rename one of them",
+                )
+            )
+            continue
+        names[pf.name] = nf.path
+        batch.parsed.append(pf)
+    return batch
+
+
+def quarantine(project: Project, failure: FileFailure) -> Path:
+    """Move a failed file to ``inbox/failed/`` and write ``<file>.error.txt`` beside it.
+
+    A file outside the inbox (passed as a path) stays where it is; its ``.error.txt`` still goes to
+    ``inbox/failed/``. The failure is recorded in ``processed_files`` (status ``failed``).
+
+    Returns
+    -------
+    Path of the ``.error.txt`` file.
+    """
+    failed_dir = project.inbox / "failed"
+    failed_dir.mkdir(parents=True, exist_ok=True)
+    src = failure.path
+    inside_inbox = src.resolve().is_relative_to(project.inbox.resolve())
+    dest = _free_name(failed_dir / src.name) if inside_inbox else src
+    error_path = failed_dir / f"{dest.name}.error.txt"
+    when = datetime.now(UTC).isoformat(timespec="seconds")
+    error_path.write_text(
+        f"{failure.reason}\n\nfile: {src}\nsha256: {failure.file_hash}\nfailed at: {when}\n"
+        "Fix the file (or remove it) and put it back in the inbox to try again.\n",
+        encoding="utf-8",
+    )
+    if inside_inbox and src.exists():
+        shutil.move(str(src), str(dest))
+    with project.store.transaction() as session:
+        row = session.scalar(select(ProcessedFileRow).where(ProcessedFileRow.file_hash == failure.file_hash))
+        if row is None:
+            session.add(
+                ProcessedFileRow(
+                    file_hash=failure.file_hash, file_name=str(src), status="failed", detail=failure.reason
+                )
+            )
+        elif row.status != "done":
+            row.status, row.detail, row.file_name = "failed", failure.reason, str(src)
+    return error_path
+
+
+def _free_name(path: Path) -> Path:
+    if not path.exists():
+        return path
+    for i in range(1, 10_000):
+        cand = path.with_name(f"{path.stem}.{i}{path.suffix}")
+        if not cand.exists():
+            return cand
+    raise InputError(f"{path.parent}: too many failed copies of {path.name}; empty the folder")
+
+
+# --------------------------------------------------------------------------- ingest, then vectors
+
+
+@dataclass(frozen=True)
+class IngestedFile:
+    """A parsed file written to the store. ``status``: ``added``, ``new-version`` or ``unchanged``
+    (its exact bytes were ingested before: by ``qualflow ingest``, or by a run that crashed)."""
+
+    path: Path
+    name: str
+    file_hash: str
+    status: Literal["added", "new-version", "unchanged"]
+
+
+def ingest_parsed(project: Project, pf: ParsedFile) -> IngestedFile:
+    """Store one parsed file as a source with its segments (one transaction; nothing when unchanged)."""
+    from pipeline.project import store_parsed
+
+    with project.store.transaction() as session:
+        report = IngestReport()
+        row = store_parsed(session, pf, project.config, report)
+    status: Literal["added", "new-version", "unchanged"]
+    status = "unchanged" if row is None else ("new-version" if report.new_versions else "added")
+    return IngestedFile(pf.path, pf.name, pf.file_hash, status)
+
+
+def embed_sources(project: Project, embedder: Embedder, names: Sequence[str]) -> Vectors:
+    """Embed, in one batch, the suggestable segments of the current sources ``names``.
+
+    Returns
+    -------
+    dict mapping segment text to its vector, ndarray of shape (dim,), float32.
+    """
+    from pipeline.project import load_segments
+
+    if not names:
+        return {}
+    wanted = set(names)
+    with project.store.transaction() as session:
+        rows = load_segments(session, project.config)
+    texts = list(dict.fromkeys(r.text for r, name in rows if name in wanted))
+    if not texts:
+        return {}
+    X = embedder.encode(texts)
+    return {t: X[i] for i, t in enumerate(texts)}
+
+
+# --------------------------------------------------------------------------- the suggesting model
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """The model that suggests, and its ``model_versions`` row id (its label is ``name@version``)."""
+
+    model: BaseSuggester
+    model_row_id: int
+    label: str
+
+
+def cold_start_suggester(project: Project, embedder: Embedder) -> ModelChoice:
+    """The zero-shot prototype suggester, used while no ``champion`` model is registered.
+
+    Its prototypes are the embedded code descriptions alone (no coding is used), so it is a pure
+    function of the codebook and the embedder: its version is a hash of both, and a re-run after a
+    crash suggests with the same model version.
+    """
+    from pipeline.codebook import codebook_hash
+    from pipeline.suggesting import build_suggester, register_model_version
+
+    with project.store.transaction() as session:
+        cb_row, codebook = require_codebook(session)
+        model = build_suggester("prototype", codebook, embedder)
+        E = np.asarray(model.get_params()["code_embeddings"], dtype=np.float32)
+        cast(Any, model).fit(E, None)  # rows only fix the dimension: Y=None is the cold start
+        version = sha256_text(f"{codebook_hash(codebook)}|{embedder.fingerprint}")[:12]
+        row = register_model_version(
+            session,
+            name=COLD_START_MODEL,
+            suggester="prototype",
+            params=model.get_params(),
+            embedding=embedder.fingerprint,
+            codebook_version_id=cb_row.id,
+            version=version,
+        )
+        return ModelChoice(model, row.id, row.label)
+
+
+def champion_model_row(
+    project: Project,
+    model: BaseSuggester,
+    *,
+    name: str,
+    version: str,
+    run_id: str | None,
+    embedding: str,
+    embedder: Embedder,
+) -> ModelChoice:
+    """The ``model_versions`` row of a registered champion (created if the registry has a version the
+    project database does not know yet).
+
+    Raises
+    ------
+    ConfigError
+        The champion was trained on another embedding model than the project's ``[embedding]``.
+    """
+    from pipeline.suggesting import register_model_version
+
+    if embedding and embedding != embedder.fingerprint:
+        raise ConfigError(
+            f"the champion {name}@{version} was trained on embedding {embedding!r} but qualflow.toml now "
+            f"uses {embedder.fingerprint!r}; run `qualflow train --force` to train and promote a new model"
+        )
+    with project.store.transaction() as session:
+        cb_row, _ = require_codebook(session)
+        row = register_model_version(
+            session,
+            name=name,
+            suggester=type(model).__name__,
+            params=model.get_params(),
+            embedding=embedder.fingerprint,
+            codebook_version_id=cb_row.id,
+            version=version,
+            mlflow_run_id=run_id,
+        )
+        return ModelChoice(model, row.id, row.label)
+
+
+# --------------------------------------------------------------------------- suggesting for one file
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    """What processing one file did (``status`` of :class:`IngestedFile`, or ``skipped`` when a
+    retried task finds the file done already)."""
+
+    path: Path
+    name: str
+    status: Literal["added", "new-version", "unchanged", "skipped"]
+    segments: int = 0
+    suggestions: int = 0
+
+
+def suggest_for_file(
+    project: Project,
+    f: IngestedFile,
+    vectors: Mapping[str, npt.NDArray[np.float32]],
+    choice: ModelChoice,
+    k: int,
+) -> FileOutcome:
+    """Queue suggestions for the segments of one ingested file and mark the file done: one transaction.
+
+    Parameters
+    ----------
+    f : IngestedFile
+    vectors : mapping of segment text to ndarray of shape (dim,)
+        From :func:`embed_sources`; every suggestable segment text of the file must be there.
+    choice : ModelChoice
+        The model that suggests.
+    k : int
+        Suggestions per segment at most.
+    """
+    from pipeline.suggesting import load_corpus, store_suggestions
+
+    with project.store.transaction() as session:
+        prev = session.scalar(select(ProcessedFileRow).where(ProcessedFileRow.file_hash == f.file_hash))
+        if prev is not None and prev.status == "done":  # a retried task whose first attempt committed
+            return FileOutcome(f.path, f.name, "skipped")
+        corpus = load_corpus(session, project, sources=[f.name])
+        n_sugg = 0
+        if corpus.texts:
+            missing = [t for t in corpus.texts if t not in vectors]
+            if missing:
+                raise InputError(
+                    f"{f.path}: {len(missing)} segment(s) were not embedded (first: {missing[0][:60]!r}); "
+                    "the segmentation settings changed during the run: run it again"
+                )
+            X = np.stack([vectors[t] for t in corpus.texts]).astype(np.float32)
+            model_row = session.get(ModelVersionRow, choice.model_row_id)
+            if model_row is None:
+                raise ConfigError(f"model version id {choice.model_row_id} is not in the project database")
+            n_sugg = store_suggestions(
+                session, model=choice.model, model_row=model_row, corpus=corpus, X=X, k=k
+            ).suggestions
+        source_id = _current_source_id(session, f.name)
+        detail = f"{f.status}; {len(corpus.texts)} segments; {n_sugg} suggestions by {choice.label}"
+        if prev is None:
+            session.add(
+                ProcessedFileRow(
+                    file_hash=f.file_hash,
+                    file_name=str(f.path),
+                    source_id=source_id,
+                    status="done",
+                    detail=detail,
+                )
+            )
+        else:  # it failed before and now succeeds
+            prev.status, prev.detail, prev.source_id, prev.file_name = "done", detail, source_id, str(f.path)
+        return FileOutcome(f.path, f.name, f.status, len(corpus.texts), n_sugg)
+
+
+def _current_source_id(session: Session, name: str) -> int | None:
+    return session.scalar(select(SourceRow.id).where(SourceRow.name == name, SourceRow.is_current))
+
+
+# --------------------------------------------------------------------------- discovery
+
+
+def _discover_state(project: Project) -> tuple[int | None, int | None]:
+    with project.store.transaction() as session:
+        high = session.scalar(select(func.max(ProcessedFileRow.id)).where(ProcessedFileRow.status == "done"))
+    mark_path = project.cache_dir / DISCOVER_MARK
+    mark = None
+    if mark_path.exists():
+        mark = json.loads(mark_path.read_text(encoding="utf-8")).get("processed_high_water")
+    return high, mark
+
+
+def discover_due(project: Project) -> bool:
+    """Whether files were processed since the last open-code discovery (see :func:`discover_if_due`)."""
+    high, mark = _discover_state(project)
+    return high is not None and high != mark
+
+
+def discover_if_due(project: Project, embedder: Embedder, model: BaseSuggester) -> DiscoverReport | None:
+    """Run open-code discovery when files were processed since the last discovery; else ``None``.
+
+    The high-water mark (largest ``processed_files`` id covered) is kept in
+    ``.qualflow/discover_mark.json`` and written after discovery commits; a crash in between only
+    means discovery runs again, and it replaces its pending candidates, so there is still one copy.
+    """
+    from pipeline.suggesting import discover
+
+    high, mark = _discover_state(project)
+    if high is None or high == mark:
+        return None
+    report = discover(project, embedder=embedder, model=model)
+    project.cache_dir.mkdir(parents=True, exist_ok=True)
+    mark_path = project.cache_dir / DISCOVER_MARK
+    tmp = mark_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"processed_high_water": high}), encoding="utf-8")
+    tmp.replace(mark_path)
+    return report
+
+
+# --------------------------------------------------------------------------- the run's report
+
+
+@dataclass
+class ProcessReport:
+    """What a ``process_interviews`` run did: files processed and files that failed (with why)."""
+
+    model: str = ""
+    processed: list[FileOutcome] = field(default_factory=list)
+    failed: list[tuple[str, str, str]] = field(default_factory=list)  # path, reason, error file
+    candidates: int | None = None  # None: discovery not run (nothing new)
+
+    @property
+    def suggestions(self) -> int:
+        return sum(o.suggestions for o in self.processed)
+
+    def lines(self) -> list[str]:
+        """The report as lines for a terminal."""
+        if not self.processed and not self.failed:
+            return ["nothing new to process"]
+        out = [
+            f"{len(self.processed)} file(s) processed, {self.suggestions} suggestions queued"
+            + (f" by {self.model}" if self.model else "")
+        ]
+        out += [
+            f"  {o.name}: {o.status}, {o.segments} segments, {o.suggestions} suggestions"
+            for o in self.processed
+        ]
+        if self.candidates is not None:
+            out.append(f"{self.candidates} candidate open code(s) proposed")
+        if self.failed:
+            out.append(f"{len(self.failed)} file(s) failed and were moved to inbox/failed/:")
+            out += [f"  {reason} (see {err})" for _, reason, err in self.failed]
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "processed": [
+                {
+                    "path": str(o.path),
+                    "name": o.name,
+                    "status": o.status,
+                    "segments": o.segments,
+                    "suggestions": o.suggestions,
+                }
+                for o in self.processed
+            ],
+            "failed": [{"path": p, "reason": r, "error_file": e} for p, r, e in self.failed],
+            "candidates": self.candidates,
+        }

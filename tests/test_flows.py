@@ -1,0 +1,330 @@
+"""The Prefect flows and MLflow tracking, end to end (one Prefect test harness for the session).
+
+A synthetic study: three codes, each with its own vocabulary, so that the deterministic hashing
+embedder separates them and a classifier trained on the true labels clearly beats one trained on
+shuffled labels. Every test here runs with non-loopback connections refused (pytest-socket).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="qualflow-prefect-"))
+
+pytestmark = pytest.mark.flow
+
+REPO = Path(__file__).resolve().parents[1]
+VOCAB = {
+    "money": "budget salary payment funds cost price invoice wages",
+    "weather": "rain snow sunny cold storm wind clouds thunder",
+    "family": "mother father children sister brother home cousins grandparents",
+}
+CODEBOOK = """name: synthetic
+codes:
+  - name: money
+    description: Talk about budget, salary, payment and funds.
+  - name: weather
+    description: Talk about rain, snow, storms and wind.
+  - name: family
+    description: Talk about mother, father, children and home.
+"""
+
+
+def interview(i: int, n_turns: int = 9) -> tuple[str, list[tuple[int, int, str]]]:
+    """A transcript ``Name: text`` and its true codings (start, end, code) of participant turns."""
+    rng = np.random.default_rng(i)
+    codes = list(VOCAB)
+    lines, codings, pos = [], [], 0
+    for t in range(n_turns):
+        q = f"Interviewer: Could you tell me more about point {t} of case {i}?"
+        lines.append(q)
+        pos += len(q) + 1
+        code = codes[(i + t) % 3]
+        words = rng.choice(VOCAB[code].split(), size=7).tolist()
+        text = "We talked about " + " ".join(words) + f" in round {t}."
+        prefix = f"P{i}: "
+        lines.append(prefix + text)
+        codings.append((pos + len(prefix), pos + len(prefix) + len(text), code))
+        pos += len(prefix) + len(text) + 1
+    return "\n".join(lines) + "\n", codings
+
+
+def make_project(root: Path, n: int, *, inbox: bool = True) -> Path:
+    from pipeline.project import Project, import_codebook, init_project
+
+    init_project(root).close()
+    cfg = (root / "qualflow.toml").read_text(encoding="utf-8")
+    cfg = cfg.replace('model = "minilm"', 'model = "hashing"').replace('mode = "sentence"', 'mode = "turn"')
+    cfg = cfg.replace('language = "auto"', 'language = "en"').replace('name = "blend"', 'name = "linear"')
+    (root / "qualflow.toml").write_text(cfg, encoding="utf-8")
+    (root / "codebook.yaml").write_text(CODEBOOK, encoding="utf-8")
+    proj = Project.open(root)
+    import_codebook(proj, root / "codebook.yaml")
+    proj.close()
+    if inbox:
+        for i in range(n):
+            (root / "inbox" / f"int{i:02d}.txt").write_text(interview(i)[0], encoding="utf-8")
+    return root
+
+
+def code_sources(root: Path, names: list[str], coders: tuple[str, ...] = ("ana", "ben")) -> None:
+    """Human codings: ``ana`` codes every participant turn right; ``ben`` misses every fourth."""
+    lines = ["source,start,end,code,coder"]
+    for name in names:
+        _, codings = interview(int(name.removeprefix("int")))
+        for j, (s, e, code) in enumerate(codings):
+            lines.append(f"{name},{s},{e},{code},{coders[0]}")
+            if len(coders) > 1 and j % 4:
+                lines.append(f"{name},{s},{e},{code},{coders[1]}")
+    from pipeline.project import Project, import_codings
+
+    (root / "codings.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    proj = Project.open(root)
+    import_codings(proj, root / "codings.csv")
+    proj.close()
+
+
+def counts(root: Path) -> dict[str, int]:
+    from sqlalchemy import func, select
+
+    from pipeline.project import Project
+    from pipeline.store.schema import ProcessedFileRow, SegmentRow, SourceRow, SuggestionRow
+
+    proj = Project.open(root, migrate=False)
+    with proj.store.transaction() as s:
+        out = {
+            name: int(s.scalar(select(func.count()).select_from(table)) or 0)
+            for name, table in [
+                ("sources", SourceRow),
+                ("segments", SegmentRow),
+                ("suggestions", SuggestionRow),
+                ("processed", ProcessedFileRow),
+            ]
+        }
+    proj.close()
+    return out
+
+
+@pytest.fixture(scope="module", autouse=True)
+def loopback_only():
+    """Refuse every connection that is not to the loopback interface while these tests run."""
+    import pytest_socket
+
+    pytest_socket.socket_allow_hosts(["127.0.0.1", "::1", "localhost"], allow_unix_socket=True)
+    yield
+    pytest_socket.enable_socket()
+
+
+@pytest.fixture(scope="session")
+def harness():
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield PREFECT_API_URL.value()
+
+
+def decide(root: Path, coder: str, source: str, n_accept: int, n_reject: int) -> tuple[int, int]:
+    """Simulate a coder in the review queue: accept correct pending suggestions, reject wrong ones.
+
+    (review/decisions.py does not exist yet: states, decisions and codings are written directly.)
+    """
+    from sqlalchemy import select
+
+    from pipeline.project import Project, get_or_create_coder
+    from pipeline.store.schema import CodingRow, DecisionRow, SourceRow, SuggestionRow
+
+    proj = Project.open(root, migrate=False)
+    acc = rej = 0
+    with proj.store.transaction() as s:
+        who = get_or_create_coder(s, coder)
+        rows = s.execute(
+            select(SuggestionRow, SourceRow.name)
+            .join(SourceRow, SuggestionRow.source_id == SourceRow.id)
+            .where(
+                SuggestionRow.state == "pending", SuggestionRow.kind == "deductive", SourceRow.name == source
+            )
+            .order_by(SuggestionRow.id)
+        ).all()
+        for sug, name in rows:
+            truth = {(a, b): c for a, b, c in interview(int(name.removeprefix("int")))[1]}
+            right = truth.get((sug.start, sug.end)) == sug.code
+            if right and acc < n_accept:
+                state, acc = "accepted", acc + 1
+                s.add(
+                    CodingRow(
+                        source_id=sug.source_id, start=sug.start, end=sug.end, code=sug.code,
+                        codebook_version_id=sug.codebook_version_id, coder_id=who.id,
+                        origin="model-accepted", suggestion_id=sug.id,
+                    )
+                )  # fmt: skip
+            elif not right and rej < n_reject:
+                state, rej = "rejected", rej + 1
+            else:
+                continue
+            s.add(
+                DecisionRow(
+                    suggestion_id=sug.id, coder_id=who.id, action=state[:-2] if state == "accepted" else "reject",
+                    model_version_id=sug.model_version_id, codebook_version_id=sug.codebook_version_id,
+                    previous_state="pending", resulting_state=state,
+                )
+            )  # fmt: skip
+            sug.state, sug.decided_by = state, who.id
+    proj.close()
+    return acc, rej
+
+
+def suggestion_models(root: Path) -> dict[str, int]:
+    from pipeline.project import Project
+    from pipeline.suggesting import suggestion_rows
+
+    proj = Project.open(root, migrate=False)
+    with proj.store.transaction() as s:
+        rows = suggestion_rows(s, state=None)
+    proj.close()
+    out: dict[str, int] = {}
+    for r in rows:
+        out[r["model"]] = out.get(r["model"], 0) + 1
+    return out
+
+
+def mlflow_client(root: Path):
+    import mlflow
+
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def test_process_decide_retrain_promote_process_again(harness, tmp_path: Path) -> None:
+    from flows.process import process_interviews
+    from flows.retrain import retrain_suggester
+
+    root = make_project(tmp_path / "p", 10)
+    (root / "inbox" / "broken.docx").write_bytes(b"this is not a Word file")
+    first = process_interviews(str(root))
+    assert [o.status for o in first.processed] == ["added"] * 10
+    assert first.model.startswith("qualflow-prototype@")
+    assert len(first.failed) == 1 and "broken.docx" in first.failed[0][0]
+    error_file = root / "inbox" / "failed" / "broken.docx.error.txt"
+    assert (
+        root / "inbox" / "failed" / "broken.docx"
+    ).exists() and "not a readable .docx" in error_file.read_text()
+    before = counts(root)
+    assert before["sources"] == 10 and before["segments"] == 180 and before["processed"] == 11
+
+    again = process_interviews(str(root))
+    assert again.processed == [] and again.failed == [] and again.lines() == ["nothing new to process"]
+    assert counts(root) == before
+
+    code_sources(root, [f"int{i:02d}" for i in range(8)])
+    # the prototype is right on every suggestion it makes here: nothing to reject
+    assert decide(root, "ana", "int08", n_accept=3, n_reject=5) == (3, 0)
+    trained = retrain_suggester(str(root), suggester="linear", promotion_margin=0.0)
+    assert trained.decision.promote and trained.version == "1" and trained.decision.champion is None
+    # int08 is labelled by its 3 accepted suggestions only
+    assert trained.data["n_eval_sources"] == 2 and trained.data["n_sources"] == 9
+    assert trained.metrics["macro_f1"] > 0.9
+
+    client = mlflow_client(root)
+    assert str(client.get_model_version_by_alias("qualflow-suggester", "champion").version) == "1"
+    run = client.get_run(trained.run_id)
+    assert run.data.params["embedding"] == "hashing-256" or run.data.params["embedding"].startswith("hashing")
+    assert run.data.params["suggester"] == "linear" and "C" in run.data.params
+    assert run.data.params["data.n_positives"] == str(8 * 9 + 3)
+    assert {"micro_f1", "macro_f1", "hit_at_k", "ece", "f1.money", "kappa_vs_ana", "kappa_vs_ben"} <= set(
+        run.data.metrics
+    )
+    assert run.data.tags["gate.decision"] == "promoted" and run.data.tags["gate.forced"] == "false"
+    arts = {a.path for a in client.list_artifacts(trained.run_id, "evaluation")}
+    assert arts == {
+        f"evaluation/{n}"
+        for n in ("per_code.csv", "confusion_matrix.png", "reliability.png", "codebook.yaml")
+    }
+    assert str(root / "mlruns") in client.get_experiment(trained.experiment_id).artifact_location
+
+    (root / "inbox" / "int20.txt").write_text(interview(20)[0], encoding="utf-8")
+    third = process_interviews(str(root))
+    assert third.model == "qualflow-suggester@1"
+    assert [(o.name, o.status) for o in third.processed] == [("int20", "added")]
+    models = suggestion_models(root)
+    assert models["qualflow-suggester@1"] == third.suggestions > 0
+
+    # the gate: a challenger trained on shuffled labels is not promoted ...
+    from pipeline import retraining
+
+    real = retraining.training_labels
+
+    def shuffled(ts):  # type: ignore[no-untyped-def]
+        Y = real(ts)
+        return Y[np.random.default_rng(0).permutation(len(Y))]
+
+    retraining.training_labels = shuffled
+    try:
+        worse = retrain_suggester(str(root), suggester="linear", promotion_margin=0.0)
+    finally:
+        retraining.training_labels = real
+    assert not worse.decision.promote and worse.version == "2"
+    assert worse.decision.champion is not None and worse.decision.challenger < worse.decision.champion
+    assert str(client.get_model_version_by_alias("qualflow-suggester", "champion").version) == "1"
+    tags = client.get_model_version("qualflow-suggester", "2").tags
+    assert tags["gate.decision"] == "kept-champion" and float(tags["gate.champion_score"]) > 0.9
+
+    # ... unless forced, which the run says
+    forced = retrain_suggester(str(root), suggester="linear", promotion_margin=0.5, force=True)
+    assert forced.decision.promote and forced.decision.forced and "forced" in forced.decision.reason
+    assert str(client.get_model_version_by_alias("qualflow-suggester", "champion").version) == "3"
+    assert client.get_run(forced.run_id).data.tags["gate.forced"] == "true"
+    assert any("overridden with --force" in line for line in forced.lines())
+
+
+def test_agreement_report_logs_the_panel(harness, tmp_path: Path) -> None:
+    from flows.agreement import agreement_report
+    from flows.process import process_interviews
+    from flows.retrain import retrain_suggester
+
+    root = make_project(tmp_path / "a", 6)
+    process_interviews(str(root), discover=False)
+    code_sources(root, [f"int{i:02d}" for i in range(6)])
+    retrain_suggester(str(root), suggester="linear")
+    out = agreement_report(str(root), n_boot=0)
+    assert out.coders == ["ana", "ben", "model:qualflow-suggester@1"]
+    assert {"pooled.percent", "pooled.fleiss", "pooled.krippendorff"} <= set(out.metrics)
+    run = mlflow_client(root).get_run(out.run_id)
+    assert run.data.metrics["pooled.percent"] == pytest.approx(out.metrics["pooled.percent"])
+    assert {a.path for a in mlflow_client(root).list_artifacts(out.run_id)} == {
+        "agreement.csv", "agreement.html", "agreement.json"
+    }  # fmt: skip
+
+
+def test_a_killed_run_is_finished_by_the_next_with_one_copy_of_everything(harness, tmp_path: Path) -> None:
+    from flows.process import CRASH_AFTER_ENV, process_interviews
+
+    crashed = make_project(tmp_path / "crashed", 6)
+    clean = make_project(tmp_path / "clean", 6)
+    env = {**os.environ, "PREFECT_API_URL": harness, CRASH_AFTER_ENV: "2"}
+    script = "import sys; from flows.process import process_interviews; process_interviews(sys.argv[1])"
+    res = subprocess.run([sys.executable, "-c", script, str(crashed)], env=env, cwd=REPO, capture_output=True)
+    assert res.returncode == -9, res.stderr.decode()[-2000:]
+    mid = counts(crashed)
+    assert mid["processed"] == 2 and mid["sources"] == 6  # killed after 2 of 6 files were done
+
+    env.pop(CRASH_AFTER_ENV)
+    res = subprocess.run([sys.executable, "-c", script, str(crashed)], env=env, cwd=REPO, capture_output=True)
+    assert res.returncode == 0, res.stderr.decode()[-2000:]
+    process_interviews(str(clean))
+    assert (
+        counts(crashed)
+        == counts(clean)
+        == {"sources": 6, "segments": 108, "suggestions": counts(clean)["suggestions"], "processed": 6}
+    )
+    assert suggestion_models(crashed) == suggestion_models(clean)

@@ -1,0 +1,147 @@
+"""Unit tests of what the flows call (no Prefect run, no MLflow server): fast and exact."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_flows import interview, make_project  # noqa: E402
+
+from pipeline.errors import InputError  # noqa: E402
+
+
+@pytest.fixture
+def proj(tmp_path: Path):
+    from pipeline.project import Project
+
+    root = make_project(tmp_path / "p", 3)
+    p = Project.open(root)
+    yield p
+    p.close()
+
+
+def test_new_files_bad_files_and_duplicates(proj, tmp_path: Path) -> None:
+    from pipeline import processing
+
+    (proj.inbox / "broken.docx").write_bytes(b"garbage")
+    (proj.inbox / "zz_copy.txt").write_bytes((proj.inbox / "int00.txt").read_bytes())  # same bytes: once
+    (proj.inbox / "sub").mkdir()
+    (proj.inbox / "sub" / "int01.md").write_text("**P1:** same source name as int01.txt\n", encoding="utf-8")
+    new = processing.find_new_files(proj)
+    assert sorted(f.path.name for f in new) == [
+        "broken.docx",
+        "int00.txt",
+        "int01.md",
+        "int01.txt",
+        "int02.txt",
+    ]
+    batch = processing.parse_files(proj, new)
+    assert sorted(pf.name for pf in batch.parsed) == ["int00", "int01", "int02"]
+    reasons = {f.path.name: f.reason for f in batch.failures}
+    assert "not a readable .docx" in reasons["broken.docx"]
+    assert "would both be source 'int01' in one batch; rename one of them" in reasons["int01.md"]
+    err = processing.quarantine(proj, next(f for f in batch.failures if f.path.name == "broken.docx"))
+    assert err == proj.inbox / "failed" / "broken.docx.error.txt" and "sha256:" in err.read_text()
+    assert not (proj.inbox / "broken.docx").exists() and (proj.inbox / "failed" / "broken.docx").exists()
+    # a file outside the inbox stays where it is; the error report still goes to inbox/failed
+    outside = tmp_path / "elsewhere.docx"
+    outside.write_bytes(b"junk")
+    (f,) = processing.parse_files(proj, processing.find_new_files(proj, [outside])).failures
+    assert processing.quarantine(proj, f).name == "elsewhere.docx.error.txt" and outside.exists()
+
+
+def test_one_file_is_ingested_suggested_and_marked_done_once(proj) -> None:
+    from pipeline import processing
+    from pipeline.embed import HashingEmbedder
+
+    emb = HashingEmbedder()
+    batch = processing.parse_files(proj, processing.find_new_files(proj))
+    done = [processing.ingest_parsed(proj, pf) for pf in batch.parsed]
+    assert [f.status for f in done] == ["added"] * 3
+    assert processing.ingest_parsed(proj, batch.parsed[0]).status == "unchanged"
+    vectors = processing.embed_sources(proj, emb, [f.name for f in done])
+    assert len(vectors) == 27  # 9 participant turns per interview, interviewer turns left out
+    choice = processing.cold_start_suggester(proj, emb)
+    assert processing.cold_start_suggester(proj, emb).label == choice.label  # deterministic version
+    out = processing.suggest_for_file(proj, done[0], vectors, choice, 3)
+    assert out.segments == 9 and out.status == "added"
+    assert processing.suggest_for_file(proj, done[0], vectors, choice, 3).status == "skipped"
+    assert [f.path.name for f in processing.find_new_files(proj)] == ["int01.txt", "int02.txt"]
+    assert processing.discover_due(proj)
+
+
+def test_evaluation_sources_are_a_deterministic_quarter() -> None:
+    from pipeline.retraining import evaluation_sources
+
+    names = [f"int{i:02d}" for i in range(9)]
+    held = evaluation_sources(names)
+    assert len(held) == 2 and held == evaluation_sources(list(reversed(names)))
+    assert len(evaluation_sources(names[:2])) == 1
+    with pytest.raises(InputError, match="at least 2 sources"):
+        evaluation_sources(["only"])
+
+
+@pytest.mark.parametrize(
+    ("challenger", "champion", "margin", "force", "promote", "forced"),
+    [
+        (0.60, 0.50, 0.05, False, True, False),
+        (0.55, 0.50, 0.05, False, False, False),  # equal to champion + margin: not better
+        (0.40, 0.50, 0.0, False, False, False),
+        (0.40, 0.50, 0.0, True, True, True),
+    ],
+)
+def test_promotion_gate(challenger, champion, margin, force, promote, forced) -> None:  # type: ignore[no-untyped-def]
+    from pipeline.retraining import promotion_decision
+
+    d = promotion_decision(
+        {"macro_f1": challenger}, {"macro_f1": champion}, metric="macro_f1", margin=margin, force=force
+    )
+    assert (d.promote, d.forced) == (promote, forced)
+    assert d.tags()["gate.decision"] == ("promoted" if promote else "kept-champion")
+    assert d.tags()["gate.champion_score"] == f"{champion:.6g}"
+
+
+def test_scores_are_aligned_to_the_current_codes() -> None:
+    from models.prototype import PrototypeSuggester
+    from pipeline.retraining import aligned_scores
+
+    m = PrototypeSuggester(codes=["a", "b"], code_embeddings=np.eye(2, dtype=np.float32)).fit(np.eye(2), None)
+    P, T = aligned_scores(m, np.eye(2, dtype=np.float32), ["x", "y"], ["b", "new", "a"])
+    assert P.shape == (2, 3) and (P[:, 1] == 0).all() and np.isinf(T[1])
+    assert P[0, 2] > P[0, 0] and P[1, 0] > P[1, 2]
+
+
+def test_cli_support_commands_and_parameters(proj) -> None:
+    from flows.cli_support import mlflow_ui_command, prefect_home
+    from flows.serve import flow_parameters
+
+    cmd = mlflow_ui_command(proj.root, port=5055)
+    assert cmd[cmd.index("--host") + 1] == "127.0.0.1" and cmd[cmd.index("--port") + 1] == "5055"
+    assert cmd[cmd.index("--backend-store-uri") + 1] == f"sqlite:///{proj.root / 'mlflow.db'}"
+    assert cmd[cmd.index("--default-artifact-root") + 1] == (proj.root / "mlruns").as_uri()
+    assert prefect_home(proj.root) == proj.root / ".qualflow" / "prefect"
+    params = flow_parameters(proj.root, proj.config, "qualflow-suggester")
+    assert params["retrain_suggester"]["suggester"] == "linear"
+    assert params["retrain_suggester"]["promotion_metric"] == "macro_f1"
+    assert params["process_interviews"]["top_k"] == 3
+
+
+@pytest.mark.flow
+def test_deployments_carry_the_schedules_of_qualflow_toml(proj) -> None:
+    from flows.serve import build_deployments
+
+    proj.config.flows.process_every_minutes = 7
+    process, retrain = build_deployments(proj.root, proj.config, "qualflow-suggester")
+    assert process.schedules[0].schedule.interval.total_seconds() == 7 * 60
+    assert retrain.schedules[0].schedule.cron == "0 2 * * *"
+    assert retrain.parameters["project_dir"] == str(proj.root)
+
+
+def test_interview_fixture_offsets_are_exact() -> None:
+    text, codings = interview(3)
+    for s, e, _ in codings:
+        assert text[s:e].startswith("We talked about") and text[e] == "\n"
