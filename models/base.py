@@ -24,6 +24,7 @@ ignores it and says so in its docstring):
 from __future__ import annotations
 
 import inspect
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
@@ -124,7 +125,7 @@ def sigmoid(Z: npt.NDArray[np.floating]) -> npt.NDArray[np.float64]:
     return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(Z, dtype=np.float64)))
 
 
-class BaseSuggester:
+class BaseSuggester(ABC):
     """Parameters, validation and :meth:`suggest`, shared by every suggester.
 
     Subclasses implement ``fit`` and ``predict_proba`` and set ``classes_``, ``thresholds_`` and
@@ -243,10 +244,23 @@ class BaseSuggester:
                 raise InputError(f"{type(self).__name__}: {key} has {len(value)} rows but X has {n}")
 
     # --- shared outputs -----------------------------------------------------------------------
+    @abstractmethod
+    def fit(
+        self,
+        X: npt.ArrayLike,
+        Y: npt.ArrayLike,
+        *,
+        groups: Any = None,
+        texts: Any = None,
+        X_prev: Any = None,
+    ) -> BaseSuggester:
+        """Learn from embeddings ``X`` (n_segments, dim) and labels ``Y`` (n_segments, n_codes); returns self."""
+
+    @abstractmethod
     def predict_proba(
         self, X: npt.ArrayLike, *, texts: Any = None, X_prev: Any = None
-    ) -> npt.NDArray[np.float64]:  # pragma: no cover - every subclass implements it
-        raise NotImplementedError
+    ) -> npt.NDArray[np.float64]:
+        """Calibrated scores, shape (n_segments, n_codes), columns in ``classes_`` order."""
 
     def suggest(self, X: npt.ArrayLike, k: int = 3, *, texts: Any = None, X_prev: Any = None) -> Suggestions:
         """Top-``k`` codes per segment with their calibrated scores, abstaining below thresholds.

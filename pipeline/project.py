@@ -280,8 +280,9 @@ def parse_file(
     turns = list(assign_roles(parsed.turns, parsed.text, config.interviewer_names or None))
     if role_overrides:
         turns = [
-            Turn(t.speaker, t.start, t.end, role_overrides.get(t.speaker, t.role), t.timestamp) for t in turns
-        ]  # type: ignore[arg-type]
+            Turn(t.speaker, t.start, t.end, role_overrides.get(t.speaker, t.role), t.timestamp)  # type: ignore[arg-type]
+            for t in turns
+        ]
     language = config.language if config.language != "auto" else detect_language(parsed.text)
     from pipeline.domain import sha256_text
 

@@ -37,7 +37,9 @@ def agreement_fragment(project: Project) -> tuple[str | None, str | None, str]:
     m = _BODY.search(page)
     styles = "".join(_STYLE.findall(page))
     body = m.group(1) if m else page
-    body = re.sub(r"<h1[^>]*>.*?</h1>", "", body, count=1, flags=re.S | re.I)  # the report has its own heading
+    body = re.sub(
+        r"<h1[^>]*>.*?</h1>", "", body, count=1, flags=re.S | re.I
+    )  # the report has its own heading
     return styles + body, to_csv(report), ""
 
 

@@ -440,9 +440,9 @@ def discover(
                 if cid not in decided:
                     session.execute(delete(CandidateRow).where(CandidateRow.id == cid))
                 else:
-                    cand = session.get(CandidateRow, cid)
-                    if cand is not None:
-                        cand.state = "superseded"
+                    stale = session.get(CandidateRow, cid)
+                    if stale is not None:
+                        stale.state = "superseded"
         if len(idx) < max(dcfg.min_cluster_size, 2):
             return DiscoverReport(0, 0, int(len(idx)))
         from models.prototype import embed_prototypes, prototype_inputs
@@ -451,7 +451,7 @@ def discover(
         code_emb = embed_prototypes(prototype_inputs(codable), emb)
         language = _corpus_language(session)
         disc = Discoverer(
-            clusterer=dcfg.clusterer,
+            clusterer=dcfg.clusterer,  # type: ignore[arg-type]  # validated by Discoverer
             distance_threshold=dcfg.distance_threshold,
             min_cluster_size=dcfg.min_cluster_size,
             language=language,

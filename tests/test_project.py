@@ -84,7 +84,9 @@ def test_ingest_twice_is_a_noop_and_a_change_is_a_new_version(project: Project, 
     assert r3.new_versions == [("int01", 1, 2)]
     assert r3.codings_left_on_old == {"int01": 1}
     with project.store.transaction() as s:
-        versions = s.execute(select(SourceRow.version, SourceRow.is_current).order_by(SourceRow.version)).all()
+        versions = s.execute(
+            select(SourceRow.version, SourceRow.is_current).order_by(SourceRow.version)
+        ).all()
         assert [tuple(v) for v in versions] == [(1, False), (2, True)]
         coding = s.scalar(select(CodingRow))
         old = s.get(SourceRow, coding.source_id)  # type: ignore[union-attr]

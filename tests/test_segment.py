@@ -10,7 +10,20 @@ from pipeline.domain import Turn
 from pipeline.errors import InputError
 from pipeline.segment import MODES, segment_text
 
-WORDS = ["budget", "staff", "pilot", "the", "ministry", "سازمان", "تأمین", "اجتماعی", "data", "union", "é", "naïve"]
+WORDS = [
+    "budget",
+    "staff",
+    "pilot",
+    "the",
+    "ministry",
+    "سازمان",
+    "تأمین",
+    "اجتماعی",
+    "data",
+    "union",
+    "é",
+    "naïve",
+]
 
 
 @st.composite
@@ -31,7 +44,14 @@ def transcripts(draw):  # type: ignore[no-untyped-def]
         body = sep.join(sentences)
         start = pos + len(label)
         parts.append(label + body + "\n")
-        turns.append(Turn(speaker, start, start + len(body), "interviewer" if speaker == "Interviewer" else "participant"))
+        turns.append(
+            Turn(
+                speaker,
+                start,
+                start + len(body),
+                "interviewer" if speaker == "Interviewer" else "participant",
+            )
+        )
         pos += len(label) + len(body) + 1
     return "".join(parts), turns
 
@@ -54,7 +74,9 @@ def test_offsets_hold_in_every_mode(data, mode, window, stride):  # type: ignore
         assert all(a[1] <= b[0] for a, b in zip(covered, covered[1:], strict=False))
         for t in turns:
             inside = "".join(text[s.start : s.end] for s in segs if t.start <= s.start < t.end)
-            assert inside.replace(" ", "").replace("\n", "") == text[t.start : t.end].replace(" ", "").replace("\n", "")
+            assert inside.replace(" ", "").replace("\n", "") == text[t.start : t.end].replace(
+                " ", ""
+            ).replace("\n", "")
 
 
 def test_sentence_and_window_exact() -> None:
