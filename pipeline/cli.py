@@ -46,6 +46,8 @@ coders_app = typer.Typer(help="Manage the people who code (logins for the review
 ui_app = typer.Typer(help="Open the web UIs of the tools qualflow runs.", no_args_is_help=True)
 app.add_typer(coders_app, name="coders")
 app.add_typer(ui_app, name="ui")
+models_app = typer.Typer(help="Embedding models and suggesters.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
 
 _state: dict[str, object] = {"project": None, "debug": False}
 
@@ -678,6 +680,47 @@ def coders_add_cmd(
 
     console().print(
         coders_add(open_project(project), name, role, password_stdin=password_stdin), markup=False
+    )
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """List the embedding backends and the suggesters qualflow knows."""
+    from models import DEFAULT_SUGGESTER, SUGGESTERS
+    from pipeline.embed import EMBEDDER_ALIASES, EMBEDDER_BACKENDS
+
+    out = console()
+    out.print("Embedding backends ([embedding] model in qualflow.toml):", markup=False)
+    for name in sorted(EMBEDDER_BACKENDS):
+        out.print(f"  {name}", markup=False)
+    for alias, target in sorted(EMBEDDER_ALIASES.items()):
+        out.print(f"  {alias}  (= {target})", markup=False)
+    out.print("Suggesters ([suggester] name):", markup=False)
+    for name in sorted(SUGGESTERS):
+        out.print(f"  {name}" + ("  (default)" if name == DEFAULT_SUGGESTER else ""), markup=False)
+
+
+@models_app.command("export-onnx")
+def models_export_onnx(
+    model: Annotated[str, typer.Option(help="Model folder or packaged name to export.")] = "minilm",
+    out: Annotated[
+        Path | None, typer.Option(help="Output folder (default: the project's ONNX cache).")
+    ] = None,
+    project: ProjectOpt = None,
+) -> None:
+    """Export a sentence-transformers model to int8 ONNX (offline) for the `onnx:` backend."""
+    from pipeline.embed import resolve_model_dir
+    from pipeline.embed_onnx import ensure_onnx_export, export_onnx
+
+    proj = open_project(project)
+    model_dir = resolve_model_dir(model, proj.root)
+    path = (
+        export_onnx(model_dir, out)
+        if out is not None
+        else ensure_onnx_export(model_dir, proj.cache_dir / "onnx")
+    )
+    console().print(
+        f'ONNX model in {path}; use it with `model = "onnx:{model}"` under [embedding]', markup=False
     )
 
 

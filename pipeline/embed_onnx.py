@@ -189,7 +189,7 @@ def ensure_onnx_export(model_dir: Path, root: Path, quantize: Quantize = "int8")
     """The export of ``model_dir`` under ``root`` (e.g. ``<project>/.qualflow/onnx``), made on first use.
 
     The folder name carries the source fingerprint, the quantisation and :data:`EXPORT_VERSION`, so a
-    changed model or recipe gets a fresh export. Exporting all-MiniLM-L6-v2 takes about 10 s.
+    changed model or recipe gets a fresh export. Exporting all-MiniLM-L6-v2 takes 10-15 s on 2 cores.
     """
     name = f"{source_fingerprint(model_dir).replace(':', '-')}-{quantize}-v{EXPORT_VERSION}"
     out_dir = root / name

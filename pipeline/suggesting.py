@@ -186,6 +186,7 @@ def make_project_embedder(project: Project, *, progress: bool = True) -> Embedde
         cache_dir=project.cache_dir,
         batch_size=project.config.embedding.batch_size,
         progress=progress,
+        base_dir=project.root,
     )
 
 

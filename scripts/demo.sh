@@ -19,20 +19,31 @@ qf codebook import data/demo/codebook.yaml
 qf codings import data/demo/codings.csv
 qf summary
 
-step "4. Embed, suggest codes from the codebook, discover candidate open codes"
-qf embed
-qf suggest
-qf suggestions show --top 10
-qf discover
-
-step "5. Inter-coder agreement of the two coders (terminal and HTML)"
-qf agreement --n-boot 1000
+step "4. Inter-coder agreement of the two coders (terminal and HTML)"
+qf agreement
 qf agreement --format html --out "$DIR/agreement.html"
 
-step "6. The project report"
+step "5. Prefect flow process_interviews: embed, suggest (zero-shot prototypes: no champion yet), discover open codes"
+qf process data/demo/transcripts
+qf suggestions show --top 8
+
+step "6. Prefect flow retrain_suggester: train on the coders' codings, evaluate on held-out interviews, MLflow, gate"
+qf train
+
+step "7. The champion model suggests for a new interview dropped into the inbox"
+cp data/demo/later/int10.txt "$DIR/inbox/"
+qf process
+qf agreement --log
+
+step "8. How well the default suggester agrees with the coders (grouped cross-validation)"
+qf evaluate
+
+step "9. The project report"
 qf report --out "$DIR/report"
 
 step "Done"
 echo "Project:           $DIR"
 echo "Agreement report:  $DIR/agreement.html"
 echo "Project report:    $DIR/report/report.html"
+echo "MLflow runs:       $PY -m pipeline.cli ui mlflow --project $DIR   (then http://127.0.0.1:5000, experiment 'qualflow', model 'qualflow-suggester')"
+echo "Review app:        $PY -m pipeline.cli review --project $DIR --single-user sara   (then http://127.0.0.1:8000)"
