@@ -158,12 +158,22 @@ class PrototypeSuggester(BaseSuggester):
         self.n_features_in_ = dim
         self.n_positives_ = pos.sum(axis=0).astype(np.int64)
         self.slope_, self.intercept_ = 1.0 / self.temperature, -self.center / self.temperature
+        self.calibrated_ = False
         if not self.exclusive and int(self.n_positives_.sum()) >= self.min_calibration_positives:
             self._calibrate(Xa, Ya)
         n = len(codes)
         t = self.threshold if not self.exclusive else min(self.threshold, 1.0 / n)
+        if self.calibrated_:
+            # calibrated probabilities of a rare code stay low; decide where F1 on the data is best
+            t = min(t, self._f1_threshold(Xa, Ya))
         self.thresholds_ = np.full(n, t, dtype=np.float64)
         return self
+
+    def _f1_threshold(self, X: npt.NDArray[np.float32], Y: npt.NDArray[np.int8]) -> float:
+        from models.linear import best_f1_threshold
+
+        P = sigmoid(self.slope_ * (X @ self.prototypes_.T) + self.intercept_)
+        return max(best_f1_threshold(P.ravel(), (Y == 1).ravel()), 0.05)
 
     def _calibrate(self, X: npt.NDArray[np.float32], Y: npt.NDArray[np.int8]) -> None:
         from sklearn.linear_model import LogisticRegression
@@ -174,6 +184,7 @@ class PrototypeSuggester(BaseSuggester):
             return
         lr = LogisticRegression(C=100.0).fit(s, y)
         self.slope_, self.intercept_ = float(lr.coef_[0, 0]), float(lr.intercept_[0])
+        self.calibrated_ = True
 
     def similarity(self, X: npt.ArrayLike) -> npt.NDArray[np.float32]:
         """Cosine similarity of each segment to each prototype, shape (n_segments, n_codes)."""
