@@ -303,12 +303,12 @@ def order_interviews(
 
     Sorted by the metadata key ``order`` (an integer) when any source has it, else by ``date``
     (ISO ``YYYY-MM-DD``) when any source has it, else kept in the given (ingest) order. Ties keep
-    the given order.
+    the given order; sources without the key follow the others, in the given order.
 
     Raises
     ------
     InputError
-        Some sources have the key and others do not, or a value does not parse.
+        A value does not parse.
 
     Examples
     --------
@@ -316,6 +316,8 @@ def order_interviews(
     ['a', 'b']
     >>> order_interviews(["b", "a"])
     ['b', 'a']
+    >>> order_interviews(["c", "b", "a"], {"a": {"order": "1"}, "b": {"order": "2"}})
+    ['a', 'b', 'c']
     """
     meta = metadata or {}
     for key in ("order", "date"):
@@ -323,13 +325,8 @@ def order_interviews(
         if not having:
             continue
         missing = [n for n in names if n not in having]
-        if missing:
-            raise InputError(
-                f"interview order: sources {missing} have no metadata '{key}' while {having[:3]} do; "
-                f"set '{key}' on every source or on none"
-            )
         keys: list[tuple[object, int]] = []
-        for i, n in enumerate(names):
+        for i, n in enumerate(having):
             raw = meta[n][key]
             try:
                 value: object = int(raw) if key == "order" else date.fromisoformat(raw)
@@ -339,8 +336,9 @@ def order_interviews(
                     f"interview order: source '{n}' has {key}={raw!r}; it must be {fmt}"
                 ) from None
             keys.append((value, i))
-        ranked = sorted(range(len(names)), key=lambda i: keys[i])  # type: ignore[arg-type,return-value]
-        return [names[i] for i in ranked]
+        ranked = sorted(range(len(having)), key=lambda i: keys[i])  # type: ignore[arg-type,return-value]
+        # interviews without the key (typically added later, without metadata) follow, in ingest order
+        return [having[i] for i in ranked] + missing
     return list(names)
 
 
