@@ -1,0 +1,73 @@
+"""Bad input through the real command line: one line naming the file/line/code, exit code 2, nothing written."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures" / "ingest"
+GOOD_TXT = "Interviewer: Why?\nMina: Because the budget was cut.\n"
+CODEBOOK = "name: t\ncodes:\n  - name: budget\n    description: Money.\n"
+CYCLE = "name: t\ncodes:\n  - name: a\n    parent: b\n  - name: b\n    parent: a\n"
+
+
+def qf(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "--project", "p", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
+def docx_bytes() -> bytes:
+    return (FIXTURES / "interview.docx").read_bytes()
+
+
+CASES = {
+    "binary.txt": ("ingest", b"\x00\x01\x02\x03\xff\xfe binary junk \x00", "binary.txt"),
+    "empty.txt": ("ingest", b"", "empty.txt"),
+    "truncated.docx": ("ingest", None, "truncated.docx"),
+    "broken.vtt": ("ingest", b"WEBVTT\n\n00:00:0x.000 --> 00:00:02.000\n<v A>hello\n", "broken.vtt line 3"),
+    "cycle.yaml": ("codebook", CYCLE.encode(), "cycle"),
+    "codings.csv": ("codings", b"source,start,end,code,coder\nint01,0,5,trust,sara\n", "line 2"),
+}
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("cli")
+    assert (
+        subprocess.run([sys.executable, "-m", "pipeline.cli", "init", "p"], cwd=d, timeout=120).returncode
+        == 0
+    )
+    (d / "int01.txt").write_text(GOOD_TXT, encoding="utf-8")
+    (d / "cb.yaml").write_text(CODEBOOK, encoding="utf-8")
+    assert qf("ingest", "int01.txt", cwd=d).returncode == 0
+    assert qf("codebook", "import", "cb.yaml", cwd=d).returncode == 0
+    return d
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_bad_input_is_one_line_exit_2_nothing_written(workdir: Path, name: str) -> None:
+    kind, data, needle = CASES[name]
+    path = workdir / name
+    path.write_bytes(docx_bytes()[:200] if data is None else data)
+    before = qf("summary", cwd=workdir).stdout
+    args = {
+        "ingest": ("ingest", name),
+        "codebook": ("codebook", "import", name),
+        "codings": ("codings", "import", name),
+    }
+    r = qf(*args[kind], cwd=workdir)
+    assert r.returncode == 2, r.stdout + r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, r.stderr
+    assert needle in lines[0] and "Traceback" not in r.stderr
+    if kind == "codings":
+        assert "'trust'" in lines[0]
+    assert qf("summary", cwd=workdir).stdout == before  # nothing written
