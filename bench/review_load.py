@@ -1,23 +1,29 @@
 """Load test of the review app on loopback: decision latency with 8 concurrent coders, transcript page time.
 
 Builds a synthetic project (no model, no spaCy): one source with 500 segments plus more sources, so that
-10,000 pending suggestions wait in the queue; starts the app with uvicorn (one worker) on 127.0.0.1;
+10,000 pending suggestions wait in the queue; starts the app with uvicorn (one worker, the settings of
+``review.app.uvicorn_options``) on 127.0.0.1 in its own process (``--in-process``: in a thread here);
 8 coders log in and accept/reject suggestions in parallel (overlapping: every coder works through the
 same shuffled pool, so some decisions lose the race and are logged with applied=False); then the
 500-segment transcript page is opened repeatedly. Prints p50/p95 for both against the targets
 (decisions p95 < 50 ms, transcript page < 200 ms).
 
-    python bench/review_load.py [--decisions-per-coder 150] [--page-loads 30] [--keep DIR]
+    python bench/review_load.py [--decisions-per-coder 150] [--page-loads 30] [--keep DIR] [--in-process]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 SENTENCE = "We talked with the {} office about the shared register and the payments that arrive late."
@@ -152,6 +158,63 @@ def select_coder_id(session):  # type: ignore[no-untyped-def]
     return select(CoderRow.id).where(CoderRow.name == "coder0")
 
 
+SERVER = """
+import sys, uvicorn
+from pathlib import Path
+from review.app import create_app, uvicorn_options
+app = create_app(Path(sys.argv[1]))
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), workers=1, log_level="warning", **uvicorn_options())
+"""
+
+
+SERVER_PID: list[int] = []
+
+
+def server_cpu_s() -> float | None:
+    """CPU seconds (user + system) used so far by the server process (Linux /proc), ``None`` in-process."""
+    if not SERVER_PID:
+        return None
+    fields = Path(f"/proc/{SERVER_PID[0]}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def serving(root: Path, *, in_process: bool) -> Iterator[str]:
+    """The review app of ``root`` on loopback: its base URL (own process by default, or a thread)."""
+    import httpx
+
+    from review.app import create_app
+    from review.testing import free_port, live_server
+
+    if in_process:
+        app = create_app(root)
+        try:
+            with live_server(app) as base:
+                yield base
+        finally:
+            app.state.project.close()
+        return
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen([sys.executable, "-c", SERVER, str(root), str(port)])
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(base + "/login", timeout=1)
+                break
+            except httpx.TransportError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the review app did not start on {base}") from None
+                time.sleep(0.1)
+        SERVER_PID.append(proc.pid)
+        yield base
+    finally:
+        SERVER_PID.clear()
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
 def pct(values: list[float], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))]
@@ -164,14 +227,17 @@ def main() -> None:
     ap.add_argument("--decisions-per-coder", type=int, default=150)
     ap.add_argument("--page-loads", type=int, default=30)
     ap.add_argument("--keep", type=Path, default=None, help="build the project here and keep it")
+    ap.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run the server in a thread of this process (its GIL is then shared with the 8 client "
+        "threads, which inflates latencies); by default it runs in its own process, as `qualflow review` does",
+    )
     args = ap.parse_args()
     if args.decisions_per_coder > 2000 or args.page_loads > 500:
         ap.error("keep it bounded: at most 2000 decisions per coder and 500 page loads")
 
     import httpx
-
-    from review.app import create_app
-    from review.testing import live_server
 
     root = args.keep or Path(tempfile.mkdtemp(prefix="qualflow-bench-")) / "proj"
     t0 = time.perf_counter()
@@ -179,11 +245,11 @@ def main() -> None:
     print(
         f"built {len(ids)} suggestions, a {args.segments}-segment transcript in {time.perf_counter() - t0:.1f} s"
     )
-    app = create_app(root)
     latencies: dict[str, list[float]] = {"accept": [], "reject": []}
     outcomes = {"applied": 0, "lost": 0, "other": 0}
     lock = threading.Lock()
-    barrier = threading.Barrier(CODERS)
+    started: list[tuple[float, float | None]] = []  # (time, server CPU) when all coders are logged in
+    barrier = threading.Barrier(CODERS, action=lambda: started.append((time.perf_counter(), server_cpu_s())))
     pool = ids[: max(args.decisions_per_coder * CODERS // 2, 1)]  # overlapping: ~2 coders per suggestion
 
     def coder(c: int, base: str) -> None:
@@ -211,29 +277,31 @@ def main() -> None:
                     outcomes[key] += 1
 
     page_ms: list[float] = []
-    with live_server(app) as base:
+    with serving(root, in_process=args.in_process) as base:
         threads = [threading.Thread(target=coder, args=(c, base)) for c in range(CODERS)]
-        t0 = time.perf_counter()
         for th in threads:
             th.start()
         for th in threads:
             th.join()
+        t0, cpu0 = started[0]
         wall = time.perf_counter() - t0
+        cpu1 = server_cpu_s()
         with httpx.Client(base_url=base, timeout=30) as client:
             html = client.get("/login").text
             token = html.split('name="csrf-token" content="')[1].split('"')[0]
             client.post("/login", data={"name": "coder0", "password": "bench-password", "csrf_token": token})
             client.get("/sources/big")  # warm-up
+            cpu2 = server_cpu_s()
             for _ in range(args.page_loads):
                 t = time.perf_counter()
                 r = client.get("/sources/big")
                 page_ms.append((time.perf_counter() - t) * 1000)
                 assert r.status_code == 200
+            cpu3 = server_cpu_s()
             n_spans = r.text.count("data-start=") - r.text.count('class="item')
             t = time.perf_counter()
             client.get("/queue")
             queue_ms = (time.perf_counter() - t) * 1000
-    app.state.project.close()
 
     both = latencies["accept"] + latencies["reject"]
     n = len(both)
@@ -243,6 +311,8 @@ def main() -> None:
             f"  {name:7s} p50 {statistics.median(vals):6.1f} ms   p95 {pct(vals, 95):6.1f} ms   "
             f"max {max(vals):6.1f} ms"
         )
+    if cpu0 is not None and cpu1 is not None:
+        print(f"  server CPU per decision request: {(cpu1 - cpu0) / n * 1000:.1f} ms")
     p95 = pct(both, 95)
     print(f"  target p95 < 50 ms: {'met' if p95 < 50 else 'NOT met'} (ratio to target {p95 / 50:.2f})")
     print(
@@ -250,6 +320,8 @@ def main() -> None:
         f"p95 {pct(page_ms, 95):.1f} ms   (target < 200 ms: "
         f"{'met' if pct(page_ms, 95) < 200 else 'NOT met'}, ratio {pct(page_ms, 95) / 200:.2f})"
     )
+    if cpu2 is not None and cpu3 is not None:
+        print(f"  server CPU per transcript page: {(cpu3 - cpu2) / args.page_loads * 1000:.1f} ms")
     print(f"queue page over {len(ids)} suggestions: {queue_ms:.1f} ms")
 
 

@@ -7,6 +7,7 @@ session's CSRF token (form field ``csrf_token`` or header ``X-CSRF-Token``).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -147,7 +148,17 @@ def create_app(project_dir: Path, *, single_user: str | None = None) -> FastAPI:
         with project.store.transaction() as session:
             yield session
 
-    def coder_id(request: Request) -> int:
+    # One writer at a time: SQLite has a single write lock, and a thread that finds it taken sleeps in
+    # SQLite's busy handler (1, 2, 5, 10, ... ms back-off). Queueing writers on a Python lock instead
+    # hands the lock over the moment it is released.
+    write_lock = threading.Lock()
+
+    @contextmanager
+    def write_tx() -> Iterator[Session]:
+        with write_lock, project.store.transaction() as session:
+            yield session
+
+    async def coder_id(request: Request) -> int:  # async: no thread-pool hop for a cookie lookup
         if single_user_id is not None:
             return single_user_id
         cid = request.session.get("coder_id")
@@ -160,6 +171,14 @@ def create_app(project_dir: Path, *, single_user: str | None = None) -> FastAPI:
         if row is None or row.kind != "human":
             raise LoginRequiredError()
         return row
+
+    def load_coder_light(session: Session, cid: int) -> CoderRow:
+        """The coder as a detached row holding id, name, kind and role (one core SELECT, no ORM load)."""
+        c = CoderRow.__table__.c
+        found = session.connection().execute(select(c.name, c.kind, c.role).where(c.id == cid)).one_or_none()
+        if found is None or found.kind != "human":
+            raise LoginRequiredError()
+        return CoderRow(id=cid, name=found.name, kind=found.kind, role=found.role)
 
     def page(
         request: Request, template: str, coder: CoderRow | None, status: int = 200, **ctx: Any
@@ -283,7 +302,7 @@ def create_app(project_dir: Path, *, single_user: str | None = None) -> FastAPI:
         code: str = Form(""),
         cid: int = Depends(coder_id),
     ) -> Response:
-        with tx() as s:
+        with write_tx() as s:
             lead = load_coder(s, cid)
             r = decisions.resolve_candidate(
                 s, candidate_id, lead, action, name=name or None, definition=definition, code=code or None
@@ -311,7 +330,7 @@ def create_app(project_dir: Path, *, single_user: str | None = None) -> FastAPI:
         parent: str = Form(""),
         cid: int = Depends(coder_id),
     ) -> Response:
-        with tx() as s:
+        with write_tx() as s:
             lead = load_coder(s, cid)
             decisions.add_code(s, lead, name=name, description=description, parent=parent or None)
         request.session["flash"] = f"code '{name.strip()}' added: a new codebook version"
@@ -323,8 +342,8 @@ def create_app(project_dir: Path, *, single_user: str | None = None) -> FastAPI:
         "/api/suggestions/{suggestion_id}/decide", dependencies=[Depends(coder_id), Depends(require_csrf)]
     )
     def decide(suggestion_id: int, body: DecideBody, cid: int = Depends(coder_id)) -> Response:
-        with tx() as s:
-            coder = load_coder(s, cid)
+        with write_tx() as s:
+            coder = load_coder_light(s, cid)
             r = decisions.decide(s, suggestion_id, coder, body.action, body.new_code, body.revision)
         return JSONResponse(
             {
@@ -343,7 +362,7 @@ def create_app(project_dir: Path, *, single_user: str | None = None) -> FastAPI:
 
     @app.post("/api/codings", dependencies=[Depends(coder_id), Depends(require_csrf)])
     def add_coding(body: CodingBody, cid: int = Depends(coder_id)) -> Response:
-        with tx() as s:
+        with write_tx() as s:
             coder = load_coder(s, cid)
             row = decisions.add_coding(
                 s, coder, source=body.source, start=body.start, end=body.end, code=body.code, memo=body.memo
@@ -353,7 +372,7 @@ def create_app(project_dir: Path, *, single_user: str | None = None) -> FastAPI:
 
     @app.post("/api/codings/{coding_id}/memo", dependencies=[Depends(coder_id), Depends(require_csrf)])
     def set_memo(coding_id: int, body: MemoBody, cid: int = Depends(coder_id)) -> Response:
-        with tx() as s:
+        with write_tx() as s:
             coder = load_coder(s, cid)
             row = decisions.set_memo(s, coding_id, coder, body.memo)
             out = {"id": row.id, "memo": row.memo}
@@ -361,7 +380,7 @@ def create_app(project_dir: Path, *, single_user: str | None = None) -> FastAPI:
 
     @app.post("/api/codings/{coding_id}/retract", dependencies=[Depends(coder_id), Depends(require_csrf)])
     def retract(coding_id: int, cid: int = Depends(coder_id)) -> Response:
-        with tx() as s:
+        with write_tx() as s:
             coder = load_coder(s, cid)
             row = decisions.retract_coding(s, coding_id, coder)
             out = {"id": row.id, "active": row.active}
@@ -395,6 +414,21 @@ def check_bind(host: str, single_user: str | None) -> None:
         )
 
 
+def uvicorn_options() -> dict[str, Any]:
+    """Settings that make uvicorn faster: no access log; uvloop and httptools when installed.
+
+    uvloop and httptools are optional speed-ups (``pip install uvloop httptools``); without them uvicorn
+    uses asyncio and h11, which work the same, only slower.
+    """
+    from importlib.util import find_spec
+
+    return {
+        "access_log": False,
+        "loop": "uvloop" if find_spec("uvloop") is not None else "asyncio",
+        "http": "httptools" if find_spec("httptools") is not None else "h11",
+    }
+
+
 def serve(
     project_dir: Path, host: str = "127.0.0.1", port: int = 8000, single_user: str | None = None
 ) -> None:
@@ -405,4 +439,4 @@ def serve(
     if not 0 < port < 65536:
         raise InputError(f"port {port} is not in 1..65535")
     app = create_app(project_dir, single_user=single_user)
-    uvicorn.run(app, host=host, port=port, workers=1, log_level="info", access_log=False)
+    uvicorn.run(app, host=host, port=port, workers=1, log_level="info", **uvicorn_options())

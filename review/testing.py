@@ -52,7 +52,11 @@ def live_server(app: FastAPI, *, host: str = "127.0.0.1", port: int | None = Non
     if not is_loopback(host):
         raise ValueError(f"live_server binds loopback only, not {host!r}")
     port = port or free_port()
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off")
+    from review.app import uvicorn_options
+
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", lifespan="off", **uvicorn_options()
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

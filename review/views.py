@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from markupsafe import Markup, escape
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -24,6 +25,7 @@ from pipeline.store.schema import (
     SegmentRow,
     SourceRow,
     SuggestionRow,
+    TurnRow,
 )
 from review.decisions import COLD_START_DECISIONS, QueueItem, codable_names, order_queue
 
@@ -234,71 +236,61 @@ def transcript_view(
     """A source cut into speaker turns, each cut into spans at segment, coding and suggestion bounds.
 
     In blind mode a coder sees only their own codings (leads see everyone's). Every pending suggestion
-    is highlighted; the side list shows the ``max_listed`` with the highest review priority.
+    is highlighted; the side list shows the ``max_listed`` with the highest review priority. Each turn's
+    spans come as ready HTML (``turn["html"]``, built by :func:`spans_html` with every text escaped):
+    rendering ~1,000 spans through template attribute lookups was most of the page time.
     """
     src = get_source(session, name)
     text = src.text
-    segs = list(
-        session.scalars(
-            select(SegmentRow)
-            .where(SegmentRow.source_id == src.id, SegmentRow.scheme == scheme_key(config.segmentation))
-            .order_by(SegmentRow.idx)
+    conn = session.connection()
+    g, c, s, t = SegmentRow.__table__.c, CodingRow.__table__.c, SuggestionRow.__table__.c, TurnRow.__table__.c
+    segs = (
+        conn.execute(
+            select(g.id, g.start, g.end)
+            .where(g.source_id == src.id, g.scheme == scheme_key(config.segmentation))
+            .order_by(g.idx)
         )
+        .tuples()
+        .all()
     )
-    cq = select(CodingRow).where(CodingRow.source_id == src.id, CodingRow.active)
+    cq = select(c.id, c.start, c.end, c.code, c.coder_id, c.origin, c.memo, c.suggestion_id).where(
+        c.source_id == src.id, c.active
+    )
     hide_others = blind and coder.role != "lead"
     if hide_others:
-        cq = cq.where(CodingRow.coder_id == coder.id)
-    codings = list(session.scalars(cq.order_by(CodingRow.start, CodingRow.id)))
-    suggestions = list(
-        session.scalars(
-            select(SuggestionRow)
-            .where(
-                SuggestionRow.source_id == src.id,
-                SuggestionRow.state == "pending",
-                SuggestionRow.kind == "deductive",
-            )
-            .order_by(SuggestionRow.start, SuggestionRow.rank)
+        cq = cq.where(c.coder_id == coder.id)
+    codings = conn.execute(cq.order_by(c.start, c.id)).all()
+    suggestions = (
+        conn.execute(
+            select(s.id, s.start, s.end, s.code, s.score, s.revision, s.priority, s.model_version_id)
+            .where(s.source_id == src.id, s.state == "pending", s.kind == "deductive")
+            .order_by(s.start, s.rank)
         )
+        .tuples()
+        .all()
     )
+    turn_rows = conn.execute(
+        select(t.speaker, t.role, t.start, t.end).where(t.source_id == src.id).order_by(t.idx)
+    ).all()
     coders = _coder_names(session)
     labels = _model_labels(session)
-    marks: list[tuple[int, int, str]] = [(g.start, g.end, f"g{g.id}") for g in segs]
-    marks += [(c.start, c.end, f"c{c.id}") for c in codings]
-    marks += [(s.start, s.end, f"s{s.id}") for s in suggestions]
+    # plain tuples from here on: attribute access on result rows costs more than the work itself
+    marks: list[tuple[int, int, str]] = [(a, b, f"g{i}") for i, a, b in segs]
+    marks += [(r[1], r[2], f"c{r[0]}") for r in codings]
+    marks += [(r[1], r[2], f"s{r[0]}") for r in suggestions]
     marks.sort()
-    code_of = {f"c{c.id}": f"{c.code} ({coders.get(c.coder_id, '?')})" for c in codings}
-    code_of.update({f"s{s.id}": f"suggested: {s.code} {s.score:.2f}" for s in suggestions})
-    turns = [(t.speaker, t.role, t.start, t.end) for t in src.turns] or [("", "unknown", 0, len(text))]
+    code_of = {f"c{r[0]}": f"{r[3]} ({coders.get(r[4], '?')})" for r in codings}
+    code_of.update({f"s{r[0]}": f"suggested: {r[3]} {r[4]:.2f}" for r in suggestions})
+    turns = [tuple(r) for r in turn_rows] or [("", "unknown", 0, len(text))]
     starts = [m[0] for m in marks]
     longest = max((m[1] - m[0] for m in marks), default=0)
     blocks = []
     for speaker, role, t_start, t_end in turns:
         lo, hi = bisect_left(starts, t_start - longest), bisect_left(starts, t_end)
         local = [m for m in marks[lo:hi] if m[1] > t_start]
-        spans = []
-        for sp in split_spans(t_start, t_end, local):
-            seg = next((k[1:] for k in sp.keys if k[0] == "g"), "")
-            cods = sorted(k[1:] for k in sp.keys if k[0] == "c")
-            suggs = sorted(k[1:] for k in sp.keys if k[0] == "s")
-            classes = ["t"]
-            if cods:
-                classes.append("coded")
-            if suggs:
-                classes.append("sugg")
-            spans.append(
-                {
-                    "start": sp.start,
-                    "end": sp.end,
-                    "text": text[sp.start : sp.end],
-                    "cls": " ".join(classes),
-                    "seg": seg,
-                    "codings": " ".join(cods),
-                    "suggestions": " ".join(suggs),
-                    "title": _title([code_of[k] for k in sorted(sp.keys) if k in code_of]),
-                }
-            )
-        blocks.append({"speaker": speaker, "role": role, "start": t_start, "end": t_end, "spans": spans})
+        html = spans_html(text, split_spans(t_start, t_end, local), code_of)
+        blocks.append({"speaker": speaker, "role": role, "start": t_start, "end": t_end, "html": html})
+    listed: list[Any] = sorted(suggestions, key=lambda r: (-r[6], r[1], r[0]))[:max_listed]
     return {
         "name": src.name,
         "version": src.version,
@@ -308,34 +300,65 @@ def transcript_view(
         "turns": blocks,
         "codings": [
             {
-                "id": c.id,
-                "code": c.code,
-                "coder": coders.get(c.coder_id, "?"),
-                "own": c.coder_id == coder.id,
-                "origin": c.origin,
-                "memo": c.memo or "",
-                "start": c.start,
-                "end": c.end,
-                "from_suggestion": c.suggestion_id is not None,
-                "excerpt": _excerpt(text[c.start : c.end]),
+                "id": r.id,
+                "code": r.code,
+                "coder": coders.get(r.coder_id, "?"),
+                "own": r.coder_id == coder.id,
+                "origin": r.origin,
+                "memo": r.memo or "",
+                "start": r.start,
+                "end": r.end,
+                "from_suggestion": r.suggestion_id is not None,
+                "excerpt": _excerpt(text[r.start : r.end]),
             }
-            for c in codings
+            for r in codings
         ],
         "suggestions_total": len(suggestions),
         "suggestions": [
             {
-                "id": s.id,
-                "code": s.code,
-                "score": s.score,
-                "revision": s.revision,
-                "model": labels.get(s.model_version_id, "?"),
-                "start": s.start,
-                "end": s.end,
-                "excerpt": _excerpt(text[s.start : s.end]),
+                "id": r.id,
+                "code": r.code,
+                "score": r.score,
+                "revision": r.revision,
+                "model": labels.get(r.model_version_id, "?"),
+                "start": r.start,
+                "end": r.end,
+                "excerpt": _excerpt(text[r.start : r.end]),
             }
-            for s in sorted(suggestions, key=lambda s: (-s.priority, s.start, s.id))[:max_listed]
+            for r in listed
         ],
     }
+
+
+def spans_html(text: str, spans: Sequence[Span], code_of: dict[str, str]) -> Markup:
+    """The ``<span>`` elements of one turn: ``text[start:end]`` with its offsets and marks, all escaped.
+
+    ``code_of`` maps a coding or suggestion key (``c12``, ``s7``) to its label for the ``title``.
+    Segment, coding and suggestion ids are listed in string order (as the script expects).
+
+    >>> str(spans_html("a<b", [Span(0, 1, frozenset()), Span(1, 3, frozenset({"g4", "c2"}))], {"c2": 'x "&" y'}))
+    '<span class="t" id="o0" data-start="0" data-end="1">a</span><span class="t coded" id="o1" data-start="1" data-end="3" data-seg="4" data-codings="2" title="x &#34;&amp;&#34; y">&lt;b</span>'
+    """
+    out: list[str] = []
+    for sp in spans:
+        keys = sp.keys
+        seg = next((k[1:] for k in keys if k[0] == "g"), "")
+        cods = sorted(k[1:] for k in keys if k[0] == "c")
+        suggs = sorted(k[1:] for k in keys if k[0] == "s")
+        cls = "t coded sugg" if cods and suggs else "t coded" if cods else "t sugg" if suggs else "t"
+        parts = [f'<span class="{cls}" id="o{sp.start}" data-start="{sp.start}" data-end="{sp.end}"']
+        if seg:
+            parts.append(f' data-seg="{escape(seg)}"')
+        if cods:
+            parts.append(f' data-codings="{escape(" ".join(cods))}"')
+        if suggs:
+            parts.append(f' data-suggestions="{escape(" ".join(suggs))}"')
+        title = _title([code_of[k] for k in sorted(keys) if k in code_of])
+        if title:
+            parts.append(f' title="{escape(title)}"')
+        parts.append(f">{escape(text[sp.start : sp.end])}</span>")
+        out.append("".join(parts))
+    return Markup("".join(out))
 
 
 def _title(parts: list[str], n: int = 6) -> str:
