@@ -389,11 +389,11 @@ def test_overlap_agreement_errors_and_unused_code() -> None:
 
 
 def _annomi_path() -> Path | None:
-    for base in (Path(__file__).resolve().parents[1] / ".." / "shared", Path("/work/shared")):
-        p = base / "data" / "annomi" / "AnnoMI-full_multiannotated_subset.csv"
-        if p.exists():
-            return p
-    return None
+    from tests.conftest import shared_dir
+
+    base = shared_dir()
+    p = base / "data" / "annomi" / "AnnoMI-full_multiannotated_subset.csv" if base else None
+    return p if p is not None and p.exists() else None
 
 
 @pytest.mark.annomi
