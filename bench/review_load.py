@@ -14,13 +14,13 @@ same shuffled pool, so some decisions lose the race and are logged with applied=
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import random
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -161,8 +161,9 @@ def select_coder_id(session):  # type: ignore[no-untyped-def]
 SERVER = """
 import sys, uvicorn
 from pathlib import Path
-from review.app import create_app, uvicorn_options
+from review.app import create_app, tune_gc, uvicorn_options
 app = create_app(Path(sys.argv[1]))
+tune_gc()  # as `qualflow review` (review.app.serve) does
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), workers=1, log_level="warning", **uvicorn_options())
 """
 
@@ -220,12 +221,46 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))]
 
 
+def coder(c: int, base: str, pool: list[int], n: int, think_s: float, barrier, results) -> None:  # type: ignore[no-untyped-def]
+    """One coder (a separate process): log in, wait for the others, then decide ``n`` suggestions,
+    pausing ``think_s`` (randomised +-50%) between decisions as a person reading the segment does."""
+    import httpx
+
+    out: list[tuple[str, float, int]] = []
+    with httpx.Client(base_url=base, timeout=30) as client:
+        html = client.get("/login").text
+        token = html.split('name="csrf-token" content="')[1].split('"')[0]
+        client.post("/login", data={"name": f"coder{c}", "password": "bench-password", "csrf_token": token})
+        token = client.get("/sources").text.split('name="csrf-token" content="')[1].split('"')[0]
+        rng = random.Random(c)
+        order = rng.sample(pool, min(n, len(pool)))
+        barrier.wait()
+        for sid in order:
+            if think_s:
+                time.sleep(think_s * rng.uniform(0.5, 1.5))
+            action = "accept" if (sid + c) % 3 else "reject"
+            t = time.perf_counter()
+            r = client.post(
+                f"/api/suggestions/{sid}/decide",
+                json={"action": action, "revision": 0},
+                headers={"X-CSRF-Token": token},
+            )
+            out.append((action, (time.perf_counter() - t) * 1000, r.status_code))
+    results.put(out)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--suggestions", type=int, default=10_000)
     ap.add_argument("--segments", type=int, default=500, help="segments of the transcript page measured")
     ap.add_argument("--decisions-per-coder", type=int, default=150)
     ap.add_argument("--page-loads", type=int, default=30)
+    ap.add_argument(
+        "--think-ms",
+        type=float,
+        default=0.0,
+        help="pause between one coder's decisions (randomised +-50%%); 0 = closed loop, a stress test",
+    )
     ap.add_argument("--keep", type=Path, default=None, help="build the project here and keep it")
     ap.add_argument(
         "--in-process",
@@ -247,45 +282,33 @@ def main() -> None:
     )
     latencies: dict[str, list[float]] = {"accept": [], "reject": []}
     outcomes = {"applied": 0, "lost": 0, "other": 0}
-    lock = threading.Lock()
-    started: list[tuple[float, float | None]] = []  # (time, server CPU) when all coders are logged in
-    barrier = threading.Barrier(CODERS, action=lambda: started.append((time.perf_counter(), server_cpu_s())))
     pool = ids[: max(args.decisions_per_coder * CODERS // 2, 1)]  # overlapping: ~2 coders per suggestion
-
-    def coder(c: int, base: str) -> None:
-        with httpx.Client(base_url=base, timeout=30) as client:
-            html = client.get("/login").text
-            token = html.split('name="csrf-token" content="')[1].split('"')[0]
-            client.post(
-                "/login", data={"name": f"coder{c}", "password": "bench-password", "csrf_token": token}
-            )
-            token = client.get("/sources").text.split('name="csrf-token" content="')[1].split('"')[0]
-            order = random.Random(c).sample(pool, min(args.decisions_per_coder, len(pool)))
-            barrier.wait()
-            for sid in order:
-                action = "accept" if (sid + c) % 3 else "reject"
-                t = time.perf_counter()
-                r = client.post(
-                    f"/api/suggestions/{sid}/decide",
-                    json={"action": action, "revision": 0},
-                    headers={"X-CSRF-Token": token},
-                )
-                dt = (time.perf_counter() - t) * 1000
-                with lock:
-                    latencies[action].append(dt)
-                    key = {200: "applied", 409: "lost"}.get(r.status_code, "other")
-                    outcomes[key] += 1
 
     page_ms: list[float] = []
     with serving(root, in_process=args.in_process) as base:
-        threads = [threading.Thread(target=coder, args=(c, base)) for c in range(CODERS)]
-        for th in threads:
-            th.start()
-        for th in threads:
-            th.join()
-        t0, cpu0 = started[0]
+        # each coder is its own process, as 8 coders are 8 browsers: no shared interpreter lock
+        ctx = multiprocessing.get_context("fork")
+        barrier = ctx.Barrier(CODERS + 1)
+        results = ctx.Queue()
+        procs = [
+            ctx.Process(
+                target=coder,
+                args=(c, base, pool, args.decisions_per_coder, args.think_ms / 1000, barrier, results),
+            )
+            for c in range(CODERS)
+        ]
+        for pr in procs:
+            pr.start()
+        barrier.wait()  # every coder is logged in
+        t0, cpu0 = time.perf_counter(), server_cpu_s()
+        for _ in procs:
+            for action, dt, status in results.get(timeout=600):
+                latencies[action].append(dt)
+                outcomes[{200: "applied", 409: "lost"}.get(status, "other")] += 1
         wall = time.perf_counter() - t0
         cpu1 = server_cpu_s()
+        for pr in procs:
+            pr.join(timeout=60)
         with httpx.Client(base_url=base, timeout=30) as client:
             html = client.get("/login").text
             token = html.split('name="csrf-token" content="')[1].split('"')[0]
@@ -305,7 +328,10 @@ def main() -> None:
 
     both = latencies["accept"] + latencies["reject"]
     n = len(both)
-    print(f"decisions: {n} by {CODERS} concurrent coders in {wall:.1f} s ({n / wall:.0f}/s); {outcomes}")
+    mode = f"{args.think_ms:.0f} ms think time" if args.think_ms else "closed loop, no think time"
+    print(
+        f"decisions: {n} by {CODERS} concurrent coders ({mode}) in {wall:.1f} s ({n / wall:.0f}/s); {outcomes}"
+    )
     for name, vals in (("accept", latencies["accept"]), ("reject", latencies["reject"]), ("all", both)):
         print(
             f"  {name:7s} p50 {statistics.median(vals):6.1f} ms   p95 {pct(vals, 95):6.1f} ms   "

@@ -439,4 +439,19 @@ def serve(
     if not 0 < port < 65536:
         raise InputError(f"port {port} is not in 1..65535")
     app = create_app(project_dir, single_user=single_user)
+    tune_gc()
     uvicorn.run(app, host=host, port=port, workers=1, log_level="info", **uvicorn_options())
+
+
+def tune_gc() -> None:
+    """Fewer, later garbage collections for the server process (a page allocates many small objects).
+
+    The objects alive after start-up (modules, templates, the app) are frozen out of collection, and
+    the first generation is collected every 50,000 allocations instead of 700: this removes most of
+    the pauses that made the slowest transcript pages several times slower than the median.
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
