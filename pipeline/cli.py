@@ -162,6 +162,28 @@ def sources(project: ProjectOpt = None) -> None:
 
 
 @app.command()
+def roles(
+    source: Annotated[str, typer.Argument(help="Source name.")],
+    assignments: Annotated[
+        list[str], typer.Argument(help="SPEAKER=interviewer|participant|unknown, one or more.")
+    ],
+    project: ProjectOpt = None,
+) -> None:
+    """Override who is the interviewer in one source (kept for its later versions)."""
+    from pipeline.errors import InputError
+    from pipeline.project import set_roles
+
+    overrides = {}
+    for item in assignments:
+        speaker, sep, role = item.rpartition("=")
+        if not sep or not speaker:
+            raise InputError(f"{item!r}: write SPEAKER=ROLE, e.g. Mina=participant")
+        overrides[speaker] = role
+    result = set_roles(open_project(project), source, overrides)
+    console().print(f"{source}: " + ", ".join(f"{k} = {v}" for k, v in sorted(result.items())), markup=False)
+
+
+@app.command()
 def segments(
     source: Annotated[str, typer.Argument(help="Source name (the file name without suffix).")],
     all_speakers: Annotated[bool, typer.Option("--all", help="Include interviewer turns.")] = False,
@@ -419,6 +441,9 @@ def suggestions_export(
 
     if fmt != "csv":
         raise InputError(f"--format {fmt!r} is not supported; use csv")
+    states = ("pending", "accepted", "rejected", "recoded", "covered", "duplicate", "superseded", "all")
+    if state not in states:
+        raise InputError(f"--state {state!r} is not one of {list(states)}")
     proj = open_project(project)
     with proj.store.transaction() as session:
         rows = suggestion_rows(session, state=None if state == "all" else state)
@@ -560,9 +585,12 @@ def evaluate(
 
     from rich.table import Table
 
+    from pipeline.errors import InputError
     from pipeline.project_evaluate import evaluate_project
     from pipeline.suggesting import jsonable
 
+    if fmt not in ("terminal", "json"):
+        raise InputError(f"--format {fmt!r} is not one of ['terminal', 'json']")
     m = evaluate_project(open_project(project), suggester=suggester, folds=folds)
     if fmt == "json":
         sys.stdout.write(json.dumps(jsonable(m), indent=2) + "\n")
@@ -735,8 +763,30 @@ def main() -> None:
     except QualflowError as exc:
         if debug:
             raise
-        console(stderr=True).print(f"error: {exc}", markup=False, highlight=False)
-        sys.exit(2)
+        fail(str(exc))
+    except OSError as exc:  # a file or folder that cannot be read or written
+        if debug:
+            raise
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        fail(f"{where}{exc.strerror or exc}; check the path and its permissions")
+    except ImportError as exc:
+        if debug:
+            raise
+        fail(f"{exc}; install the missing package (e.g. `pip install psycopg[binary]` for PostgreSQL)")
+    except Exception as exc:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        if debug or not isinstance(exc, SQLAlchemyError):
+            raise
+        fail(
+            f"database error: {str(exc).splitlines()[0]}; check database_url in qualflow.toml (--debug for details)"
+        )
+
+
+def fail(message: str) -> None:
+    """One line on stderr and exit code 2."""
+    console(stderr=True).print(f"error: {message}", markup=False, highlight=False)
+    sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -94,13 +94,27 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {unknown}; valid keys are {sorted(known)}")
     kwargs: dict[str, Any] = {}
+    defaults = cls()
     for key, value in data.items():
         if key in _SECTIONS and cls is ProjectConfig:
             if not isinstance(value, dict):
                 raise ConfigError(f"{where}: [{key}] must be a table")
             kwargs[key] = _build(_SECTIONS[key], value, f"{where} [{key}]")
-        else:
-            kwargs[key] = value
+            continue
+        default = getattr(defaults, key)
+        expected: tuple[type, ...] = (int, float) if isinstance(default, float) else (type(default),)
+        ok = isinstance(value, expected) and not (isinstance(value, bool) and not isinstance(default, bool))
+        if not ok:
+            kind = {
+                bool: "true or false",
+                int: "a whole number",
+                float: "a number",
+                str: "a string",
+                list: "a list",
+                dict: "a table",
+            }.get(type(default), type(default).__name__)
+            raise ConfigError(f"{where}: {key} = {value!r} must be {kind} (default {default!r})")
+        kwargs[key] = float(value) if isinstance(default, float) else value
     return cls(**kwargs)
 
 

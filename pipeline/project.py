@@ -203,7 +203,7 @@ def store_codebook(
         if existing.id == latest:
             return existing, False
         # re-activating an older codebook: store it again as the newest version
-        existing.hash = f"{digest}-superseded-{existing.id}"
+        existing.hash = hashlib.sha256(f"{digest}-superseded-{existing.id}".encode()).hexdigest()
         session.flush()
     row = CodebookVersionRow(hash=digest, name=codebook.name, note=note)
     for i, c in enumerate(codebook.codes):
@@ -330,27 +330,44 @@ def add_segments(session: Session, row: SourceRow, source: Source, seg_cfg: Segm
 def store_parsed(
     session: Session, pf: ParsedFile, config: ProjectConfig, report: IngestReport
 ) -> SourceRow | None:
-    """Write one parsed file (new source, new version, or nothing when unchanged)."""
-    same = session.scalar(
-        select(SourceRow).where(SourceRow.file_hash == pf.file_hash, SourceRow.name == pf.name)
-    )
-    if same is not None:
+    """Write one parsed file (new source, new version, or nothing when unchanged).
+
+    "Unchanged" compares with the *current* version: the same bytes, or the same decoded text (a
+    re-save with other line endings or a BOM is not a new version). Re-ingesting an older file makes
+    it the current version again, as a new version. A new version keeps the source's metadata, role
+    overrides and place in the interview order.
+    """
+    src = pf.source
+    old = session.scalar(select(SourceRow).where(SourceRow.name == pf.name, SourceRow.is_current))
+    if old is not None and (old.file_hash == pf.file_hash or old.text_hash == src.content_hash):
         report.unchanged.append(pf.name)
         return None
-    old = session.scalar(select(SourceRow).where(SourceRow.name == pf.name, SourceRow.is_current))
     version = 1
+    meta = dict(src.metadata)
+    overrides: dict[str, str] = {}
+    order: int | None = None
     if old is not None:
         old.is_current = False
-        version = old.version + 1
+        version = (
+            session.scalar(select(func.max(SourceRow.version)).where(SourceRow.name == pf.name)) or 0
+        ) + 1
         n_codings = session.scalar(
             select(func.count()).select_from(CodingRow).where(CodingRow.source_id == old.id, CodingRow.active)
         )
         report.new_versions.append((pf.name, old.version, version))
         if n_codings:
             report.codings_left_on_old[pf.name] = int(n_codings)
+        meta = {**(old.meta or {}), **meta}
+        overrides = dict(old.role_override or {})
+        order = old.ingest_order
         session.flush()
-    order = (session.scalar(select(func.max(SourceRow.ingest_order))) or 0) + 1
-    src = pf.source
+    if overrides:
+        src.turns = [
+            Turn(t.speaker, t.start, t.end, overrides.get(t.speaker, t.role), t.timestamp)  # type: ignore[arg-type]
+            for t in src.turns
+        ]
+    if order is None:
+        order = (session.scalar(select(func.max(SourceRow.ingest_order))) or 0) + 1
     row = SourceRow(
         name=pf.name,
         version=version,
@@ -361,8 +378,8 @@ def store_parsed(
         format=src.format,
         language=src.language,
         text=src.text,
-        meta=dict(src.metadata),
-        role_override={},
+        meta=meta,
+        role_override=overrides,
         ingest_order=order,
     )
     for i, t in enumerate(src.turns):
@@ -612,3 +629,31 @@ def summary(project: Project) -> Summary:
         codebook_versions=int(n_versions),
         codings_per_coder={k: int(v) for k, v in per_coder.items()},
     )
+
+
+VALID_ROLES = ("interviewer", "participant", "unknown")
+
+
+def set_roles(project: Project, source: str, overrides: dict[str, str]) -> dict[str, str]:
+    """Override speaker roles of one source (kept for its later versions); re-marks turns and segments."""
+    bad = {k: v for k, v in overrides.items() if v not in VALID_ROLES}
+    if bad:
+        raise InputError(
+            f"roles {bad} are not one of {list(VALID_ROLES)}; write SPEAKER=interviewer|participant"
+        )
+    with project.store.transaction() as session:
+        row = get_source(session, source)
+        speakers = {t.speaker for t in row.turns}
+        unknown = sorted(set(overrides) - speakers)
+        if unknown:
+            raise InputError(
+                f"source {source!r} has no speaker(s) {unknown}; its speakers are {sorted(speakers)}"
+            )
+        row.role_override = {**(row.role_override or {}), **overrides}
+        for t in row.turns:
+            if t.speaker in overrides:
+                t.role = overrides[t.speaker]
+        for seg in session.scalars(select(SegmentRow).where(SegmentRow.source_id == row.id)):
+            if seg.speaker in overrides:
+                seg.role = overrides[seg.speaker]
+        return dict(row.role_override)

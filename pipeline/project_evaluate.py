@@ -42,6 +42,8 @@ def evaluate_project(
         }
         keep = [i for i, sid in enumerate(corpus.source_ids) if sid in coded_sources]
         n_groups = len({corpus.source_ids[i] for i in keep})
+        if folds < 2:
+            raise InputError(f"--folds {folds}: cross-validation needs at least 2 folds")
         if n_groups < 2:
             raise InputError(
                 f"evaluation needs human codings on at least 2 sources (found {n_groups}); "
@@ -52,7 +54,8 @@ def evaluate_project(
         rows = session.execute(
             select(CodingRow.source_id, CodingRow.start, CodingRow.end, CodingRow.code, CoderRow.name)
             .join(CoderRow, CodingRow.coder_id == CoderRow.id)
-            .where(CodingRow.active, CoderRow.kind == "human")
+            # the coders' own codings: accepted suggestions would compare the model with itself
+            .where(CodingRow.active, CoderRow.kind == "human", CodingRow.origin != "model-accepted")
         ).all()
         for coder in sorted({r[4] for r in rows}):
             mine = [(r[0], r[1], r[2], r[3]) for r in rows if r[4] == coder]

@@ -50,7 +50,7 @@ def export_project_qdpx(project: Project, path: Path) -> tuple[int, int, int]:
         codings = []
         for c, sname, cname, sug, mv in session.execute(q):
             memo = c.memo
-            if sug is not None and mv is not None:
+            if sug is not None and mv is not None and sug.state == "accepted" and c.code == sug.code:
                 prov = f"suggested by model {mv.label} (score {sug.score:.3f}); accepted by {cname}"
                 memo = f"{memo}\n{prov}" if memo else prov
             codings.append(
@@ -128,8 +128,16 @@ def import_project_qdpx(project: Project, path: Path) -> ImportReport:
         by_name = {r.name: r for r in session.scalars(select(SourceRow).where(SourceRow.is_current))}
         for user in qp.users:
             get_or_create_coder(session, user, kind="model" if user.startswith("model:") else "human")
+        existing = {
+            (c.source_id, c.start, c.end, c.code, c.coder_id)
+            for c in session.scalars(select(CodingRow).where(CodingRow.active))
+        }
         for c in qp.codings:
             coder = get_or_create_coder(session, c.coder)
+            key = (by_name[c.source].id, c.start, c.end, c.code, coder.id)
+            if key in existing:  # importing the same project twice adds nothing
+                continue
+            existing.add(key)
             session.add(
                 CodingRow(
                     source_id=by_name[c.source].id,

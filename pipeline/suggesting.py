@@ -19,6 +19,7 @@ from pipeline.domain import Codebook
 from pipeline.errors import InputError
 from pipeline.project import (
     Project,
+    current_sources,
     latest_codebook,
     load_segments,
     require_codebook,
@@ -144,7 +145,9 @@ def load_corpus(session: Session, project: Project, *, sources: Sequence[str] | 
     rows = load_segments(session, project.config)
     if sources:
         wanted = set(sources)
-        missing = wanted - {name for _, name in rows}
+        # check against the sources, not their participant segments: an interview with interviewer
+        # turns only is a known source with nothing to suggest for
+        missing = wanted - {r.name for r in current_sources(session)}
         if missing:
             raise InputError(f"unknown source(s) {sorted(missing)}; see `qualflow sources`")
         rows = [(r, n) for r, n in rows if n in wanted]
@@ -309,6 +312,24 @@ def store_suggestions(
             )
         ).all()
     )
+    # the same (segment, code) from another model version: a newer pending suggestion replaces an older
+    # pending one; one a coder already decided is recorded for this model but not queued again
+    seg_ids = set(corpus.segment_ids)
+    other_pending: dict[tuple[int, str], SuggestionRow] = {}
+    decided: set[tuple[int, str]] = set()
+    for row in session.scalars(
+        select(SuggestionRow).where(
+            SuggestionRow.kind == "deductive",
+            SuggestionRow.model_version_id != model_row.id,
+            SuggestionRow.state.in_(("pending", "accepted", "rejected", "recoded")),
+        )
+    ):
+        if row.segment_id not in seg_ids:
+            continue
+        if row.state == "pending":
+            other_pending[(row.segment_id, row.code)] = row
+        else:
+            decided.add((row.segment_id, row.code))
     classes = list(model.classes_)
     thresholds = np.asarray(model.thresholds_)
     n_new = n_skip = n_abstain = 0
@@ -324,6 +345,16 @@ def store_suggestions(
                 continue
             src_id, start, end = corpus.spans[i]
             prio = float(review_priority(np.array([P[i, ci]]), np.array([thresholds[ci]]))[0])
+            pair = (corpus.segment_ids[i], code)
+            state = "pending"
+            if corpus.Y[i, ci] == 1:
+                # a code humans already gave this segment is kept (the model counts as a coder in
+                # agreement) but not queued for review
+                state = "covered"
+            elif pair in decided:
+                state = "duplicate"
+            elif pair in other_pending:
+                other_pending.pop(pair).state = "superseded"
             rows.append(
                 SuggestionRow(
                     source_id=src_id,
@@ -337,9 +368,7 @@ def store_suggestions(
                     model_version_id=model_row.id,
                     codebook_version_id=corpus.codebook_version_id,
                     priority=prio,
-                    # a code humans already gave this segment is kept (the model counts as a coder
-                    # in agreement) but not queued for review
-                    state="covered" if corpus.Y[i, ci] == 1 else "pending",
+                    state=state,
                 )
             )
             n_new += 1

@@ -82,3 +82,14 @@ def test_report_is_self_contained(demo_project: Project, tmp_path: Path) -> None
     for heading in ("Corpus", "Codebook", "Saturation", "Inter-coder agreement", "Paradigm model"):
         assert heading in html
     assert (tmp_path / "report" / "agreement.csv").is_file()
+
+
+def test_importing_the_same_qdpx_twice_adds_nothing(demo_project: Project, tmp_path: Path) -> None:
+    path = tmp_path / "a.qdpx"
+    export_project_qdpx(demo_project, path)
+    other = init_project(tmp_path / "other", name="demo")
+    import_project_qdpx(other, path)
+    import_project_qdpx(other, path)
+    with other.store.transaction() as s:
+        assert s.scalar(select(func.count()).select_from(CodingRow)) == 122
+        assert s.scalar(select(func.count()).select_from(SourceRow)) == 4  # same text: no new versions
