@@ -537,7 +537,11 @@ def export_codings(project: Project, path: Path) -> int:
 
 
 def load_segments(
-    session: Session, config: ProjectConfig, *, include_interviewer: bool | None = None
+    session: Session,
+    config: ProjectConfig,
+    *,
+    include_interviewer: bool | None = None,
+    sources: Sequence[str] | None = None,
 ) -> list[tuple[SegmentRow, str]]:
     """Current sources' segments of the configured scheme (interviewer turns skipped by default)."""
     incl = config.segmentation.include_interviewer if include_interviewer is None else include_interviewer
@@ -547,6 +551,8 @@ def load_segments(
         .where(SourceRow.is_current, SegmentRow.scheme == scheme_key(config.segmentation))
         .order_by(SourceRow.ingest_order, SegmentRow.idx)
     )
+    if sources is not None:
+        q = q.where(SourceRow.name.in_(list(sources)))
     if not incl:
         q = q.where(SegmentRow.role != "interviewer")
     return [(row, name) for row, name in session.execute(q)]

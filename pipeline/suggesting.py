@@ -19,7 +19,6 @@ from pipeline.domain import Codebook
 from pipeline.errors import InputError
 from pipeline.project import (
     Project,
-    current_sources,
     latest_codebook,
     load_segments,
     require_codebook,
@@ -142,15 +141,19 @@ def load_corpus(session: Session, project: Project, *, sources: Sequence[str] | 
     """
     cb_row, codebook = require_codebook(session)
     codes = codable_codes(codebook)
-    rows = load_segments(session, project.config)
     if sources:
         wanted = set(sources)
         # check against the sources, not their participant segments: an interview with interviewer
         # turns only is a known source with nothing to suggest for
-        missing = wanted - {r.name for r in current_sources(session)}
+        known = set(
+            session.scalars(select(SourceRow.name).where(SourceRow.is_current, SourceRow.name.in_(wanted)))
+        )
+        missing = wanted - known
         if missing:
             raise InputError(f"unknown source(s) {sorted(missing)}; see `qualflow sources`")
-        rows = [(r, n) for r, n in rows if n in wanted]
+        rows = load_segments(session, project.config, sources=sorted(wanted))
+    else:
+        rows = load_segments(session, project.config)
     corpus = Corpus(
         segment_ids=[r.id for r, _ in rows],
         source_ids=[r.source_id for r, _ in rows],
@@ -161,21 +164,26 @@ def load_corpus(session: Session, project: Project, *, sources: Sequence[str] | 
         codebook=codebook,
         codebook_version_id=cb_row.id,
     )
-    src_ids = set(corpus.source_ids)
+    src_ids = sorted(set(corpus.source_ids))
     codings = [
-        (c.source_id, c.start, c.end, c.code)
-        for c in session.scalars(select(CodingRow).where(CodingRow.active))
-        if c.source_id in src_ids
+        (sid, start, end, code)
+        for sid, start, end, code in session.execute(
+            select(CodingRow.source_id, CodingRow.start, CodingRow.end, CodingRow.code).where(
+                CodingRow.active, CodingRow.source_id.in_(src_ids)
+            )
+        )
     ]
     index = {sid: i for i, sid in enumerate(corpus.segment_ids)}
     rejections = [
-        (index[s.segment_id], s.code)
-        for s in session.scalars(
-            select(SuggestionRow).where(
-                SuggestionRow.state.in_(("rejected", "recoded")), SuggestionRow.kind == "deductive"
+        (index[seg_id], code)
+        for seg_id, code in session.execute(
+            select(SuggestionRow.segment_id, SuggestionRow.code).where(
+                SuggestionRow.source_id.in_(src_ids),
+                SuggestionRow.state.in_(("rejected", "recoded")),
+                SuggestionRow.kind == "deductive",
             )
         )
-        if s.segment_id in index
+        if seg_id in index
     ]
     corpus.Y = label_matrix(corpus.spans, codings, rejections, codes)
     return corpus
@@ -308,7 +316,9 @@ def store_suggestions(
     existing = set(
         session.execute(
             select(SuggestionRow.segment_id, SuggestionRow.code).where(
-                SuggestionRow.model_version_id == model_row.id, SuggestionRow.kind == "deductive"
+                SuggestionRow.source_id.in_(sorted({sp[0] for sp in corpus.spans})),
+                SuggestionRow.model_version_id == model_row.id,
+                SuggestionRow.kind == "deductive",
             )
         ).all()
     )
@@ -319,6 +329,7 @@ def store_suggestions(
     decided: set[tuple[int, str]] = set()
     for row in session.scalars(
         select(SuggestionRow).where(
+            SuggestionRow.source_id.in_(sorted({sp[0] for sp in corpus.spans})),
             SuggestionRow.kind == "deductive",
             SuggestionRow.model_version_id != model_row.id,
             SuggestionRow.state.in_(("pending", "accepted", "rejected", "recoded")),

@@ -2,16 +2,27 @@
 
 ``create_app(project_dir)`` builds the app; ``serve(project_dir, host, port)`` runs it with uvicorn.
 Every page but ``/login`` (and the static files it needs) requires a session; every POST needs the
-session's CSRF token (form field ``csrf_token`` or header ``X-CSRF-Token``).
+session's CSRF token (form field ``csrf_token`` or header ``X-CSRF-Token``) and, when the browser sends
+an ``Origin`` header, the app's own origin. Bound to loopback (and always in single-user mode), the app
+answers only requests whose ``Host`` is a loopback name (DNS rebinding).
+
+Sessions: the signed cookie carries the coder id, a random session id and a fingerprint of the coder's
+password hash. The session id must be one of the app's live sessions (kept in memory, ``app.state.sessions``:
+logout removes it, a restart logs everyone out) and the fingerprint must match the coder's current hash
+(changing a password ends that coder's sessions).
 """
 
 from __future__ import annotations
 
+import secrets
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import Depends, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -21,17 +32,27 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pipeline.errors import InputError, NotFoundError
 from pipeline.project import Project
 from pipeline.store.schema import CoderRow
 from review import decisions, views
-from review.auth import authenticate, is_loopback, load_or_create_secret, new_csrf_token, tokens_match
+from review.auth import (
+    authenticate,
+    is_loopback,
+    load_or_create_secret,
+    new_csrf_token,
+    session_fingerprint,
+    tokens_match,
+)
 from review.decisions import ForbiddenError
 
 HERE = Path(__file__).parent
 SESSION_COOKIE = "qualflow_session"
+SESSION_MAX_AGE = 14 * 24 * 3600
+LOOPBACK_HOSTS: tuple[str, ...] = ("127.0.0.1", "localhost", "::1", "[::1]")
 SECURITY_HEADERS = [
     (
         b"content-security-policy",
@@ -51,6 +72,26 @@ class LoginRequiredError(Exception):
 
 class CsrfError(Exception):
     """A state-changing request without the session's CSRF token."""
+
+
+class OriginError(Exception):
+    """A state-changing request sent from another site (its ``Origin`` is not the app's)."""
+
+    def __init__(self, origin: str, host: str) -> None:
+        super().__init__(origin, host)
+        self.origin = origin
+        self.host = host
+
+
+@dataclass(frozen=True)
+class Who:
+    """The acting coder of a request: their id and the password fingerprint of their session.
+
+    ``fingerprint`` is ``None`` in single-user mode (no login, no password).
+    """
+
+    id: int
+    fingerprint: str | None
 
 
 class SecurityHeaders:
@@ -100,8 +141,29 @@ def csrf_token(request: Request) -> str:
     return str(token)
 
 
+def same_origin(origin: str | None, host: str | None) -> bool:
+    """Whether a request's ``Origin`` header (when sent) names the server it was sent to (``Host``).
+
+    Only host and port are compared, so a TLS-terminating proxy in front of the app does not matter.
+
+    >>> same_origin(None, "127.0.0.1:8000"), same_origin("http://127.0.0.1:8000", "127.0.0.1:8000")
+    (True, True)
+    >>> same_origin("http://evil.example", "127.0.0.1:8000"), same_origin("null", "127.0.0.1:8000")
+    (False, False)
+    """
+    if origin is None:
+        return True
+    if not host:
+        return False
+    parts = urlsplit(origin)
+    return parts.scheme in ("http", "https") and parts.netloc.lower() == host.strip().lower()
+
+
 async def require_csrf(request: Request) -> None:
-    """Refuse (403) a state-changing request whose token does not match the session's."""
+    """Refuse (403) a state-changing request from another origin, or whose token is not the session's."""
+    origin = request.headers.get("origin")
+    if not same_origin(origin, request.headers.get("host")):
+        raise OriginError(str(origin), request.headers.get("host", ""))
     given = request.headers.get("x-csrf-token")
     if given is None and request.headers.get("content-type", "").startswith(
         ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -113,14 +175,18 @@ async def require_csrf(request: Request) -> None:
         raise CsrfError()
 
 
-def create_app(project_dir: Path, *, single_user: str | None = None) -> FastAPI:
+def create_app(project_dir: Path, *, single_user: str | None = None, host: str = "127.0.0.1") -> FastAPI:
     """The review app for the project in ``project_dir``.
 
     Parameters
     ----------
     project_dir : a qualflow project folder (``qualflow.toml``).
     single_user : no-login local mode: every request acts as this coder (created as a lead if new).
+    host : the address the server binds. When it is loopback (always in single-user mode) only requests
+        whose ``Host`` header is a loopback name are answered (else 400): a web page whose domain is made
+        to resolve to 127.0.0.1 (DNS rebinding) cannot read the app.
     """
+    check_bind(host, single_user)
     project = Project.open(Path(project_dir))
     secret = load_or_create_secret(project.cache_dir)
     blind = bool(project.config.review.blind)
@@ -140,6 +206,10 @@ def create_app(project_dir: Path, *, single_user: str | None = None) -> FastAPI:
 
     app = FastAPI(title="qualflow review", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.project = project
+    # live sessions: session id -> (coder id, login time); in memory, so a restart logs everyone out
+    live: dict[str, tuple[int, float]] = {}
+    live_lock = threading.Lock()
+    app.state.sessions = live
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
@@ -158,27 +228,70 @@ def create_app(project_dir: Path, *, single_user: str | None = None) -> FastAPI:
         with write_lock, project.store.transaction() as session:
             yield session
 
-    async def coder_id(request: Request) -> int:  # async: no thread-pool hop for a cookie lookup
-        if single_user_id is not None:
-            return single_user_id
-        cid = request.session.get("coder_id")
-        if not isinstance(cid, int):
-            raise LoginRequiredError()
-        return cid
+    def live_session(request: Request) -> Who | None:
+        """The session's coder when its session id is live, else ``None`` (no database access)."""
+        data = request.session
+        cid, sid, fp = data.get("coder_id"), data.get("sid"), data.get("fp")
+        if not (isinstance(cid, int) and isinstance(sid, str) and isinstance(fp, str)):
+            return None
+        entry = live.get(sid)
+        if entry is None or entry[0] != cid:
+            return None
+        return Who(cid, fp)
 
-    def load_coder(session: Session, cid: int) -> CoderRow:
-        row = session.get(CoderRow, cid)
+    def end_session(request: Request) -> None:
+        sid = request.session.get("sid")
+        if isinstance(sid, str):
+            with live_lock:
+                live.pop(sid, None)
+        request.session.clear()
+
+    def start_session(request: Request, row: CoderRow) -> None:
+        request.session.clear()  # a fresh session: no fixation
+        sid = secrets.token_urlsafe(24)
+        now = time.monotonic()
+        with live_lock:
+            for old in [k for k, (_, t) in live.items() if now - t > SESSION_MAX_AGE]:
+                del live[old]  # the cookie has expired anyway
+            live[sid] = (row.id, now)
+        request.session["coder_id"] = row.id
+        request.session["sid"] = sid
+        request.session["fp"] = session_fingerprint(secret, row.password_hash)
+        request.session["csrf"] = new_csrf_token()
+
+    async def current(request: Request) -> Who:  # async: no thread-pool hop for a cookie lookup
+        if single_user_id is not None:
+            return Who(single_user_id, None)
+        who = live_session(request)
+        if who is None:
+            raise LoginRequiredError()
+        return who
+
+    def check_fingerprint(who: Who, password_hash: str | None) -> None:
+        if who.fingerprint is not None and not tokens_match(
+            who.fingerprint, session_fingerprint(secret, password_hash)
+        ):
+            raise LoginRequiredError()  # the password changed since this session began
+
+    def load_coder(session: Session, who: Who) -> CoderRow:
+        row = session.get(CoderRow, who.id)
         if row is None or row.kind != "human":
             raise LoginRequiredError()
+        check_fingerprint(who, row.password_hash)
         return row
 
-    def load_coder_light(session: Session, cid: int) -> CoderRow:
+    def load_coder_light(session: Session, who: Who) -> CoderRow:
         """The coder as a detached row holding id, name, kind and role (one core SELECT, no ORM load)."""
         c = CoderRow.__table__.c
-        found = session.connection().execute(select(c.name, c.kind, c.role).where(c.id == cid)).one_or_none()
+        found = (
+            session.connection()
+            .execute(select(c.name, c.kind, c.role, c.password_hash).where(c.id == who.id))
+            .one_or_none()
+        )
         if found is None or found.kind != "human":
             raise LoginRequiredError()
-        return CoderRow(id=cid, name=found.name, kind=found.kind, role=found.role)
+        check_fingerprint(who, found.password_hash)
+        return CoderRow(id=who.id, name=found.name, kind=found.kind, role=found.role)
 
     def page(
         request: Request, template: str, coder: CoderRow | None, status: int = 200, **ctx: Any
@@ -206,11 +319,18 @@ def create_app(project_dir: Path, *, single_user: str | None = None) -> FastAPI:
 
     @app.exception_handler(LoginRequiredError)
     async def _login(request: Request, exc: LoginRequiredError) -> Response:
+        end_session(request)  # a revoked or stale cookie is dropped from the browser too
         return RedirectResponse("/login", status_code=303)
 
     @app.exception_handler(CsrfError)
     async def _csrf(request: Request, exc: CsrfError) -> Response:
         return problem(request, 403, "missing or wrong CSRF token; reload the page and try again")
+
+    @app.exception_handler(OriginError)
+    async def _origin(request: Request, exc: OriginError) -> Response:
+        return problem(
+            request, 403, f"refused a request sent from {exc.origin!r}, not from this app ({exc.host!r})"
+        )
 
     @app.exception_handler(ForbiddenError)
     async def _forbidden(request: Request, exc: ForbiddenError) -> Response:
@@ -228,7 +348,7 @@ def create_app(project_dir: Path, *, single_user: str | None = None) -> FastAPI:
 
     @app.get("/login", response_class=HTMLResponse)
     def login_form(request: Request) -> Response:
-        if single_user_id is not None or isinstance(request.session.get("coder_id"), int):
+        if single_user_id is not None or live_session(request) is not None:
             return RedirectResponse("/queue", status_code=303)
         return page(request, "login.html", None, error=None, name="")
 
@@ -236,23 +356,21 @@ def create_app(project_dir: Path, *, single_user: str | None = None) -> FastAPI:
     def login(request: Request, name: str = Form(...), password: str = Form(...)) -> Response:
         with tx() as s:
             row = authenticate(s, name.strip(), password)
-            cid = row.id if row is not None else None
-        if cid is None:
+            if row is not None:
+                start_session(request, row)
+        if row is None:
             return page(request, "login.html", None, status=401, error="wrong name or password", name=name)
-        request.session.clear()  # a fresh session: no fixation
-        request.session["coder_id"] = cid
-        request.session["csrf"] = new_csrf_token()
         return RedirectResponse("/queue", status_code=303)
 
-    @app.post("/logout", dependencies=[Depends(coder_id), Depends(require_csrf)])
+    @app.post("/logout", dependencies=[Depends(current), Depends(require_csrf)])
     def logout(request: Request) -> Response:
-        request.session.clear()
+        end_session(request)
         return RedirectResponse("/login", status_code=303)
 
     # ------------------------------------------------------------------ pages
 
     @app.get("/")
-    def home(request: Request, cid: int = Depends(coder_id)) -> Response:
+    def home(request: Request, who: Who = Depends(current)) -> Response:
         return RedirectResponse("/queue", status_code=303)
 
     @app.get("/queue", response_class=HTMLResponse)
@@ -261,38 +379,38 @@ def create_app(project_dir: Path, *, single_user: str | None = None) -> FastAPI:
         source: str = "",
         code: str = "",
         model: str = "",
-        cid: int = Depends(coder_id),
+        who: Who = Depends(current),
     ) -> Response:
         with tx() as s:
-            coder = load_coder(s, cid)
+            coder = load_coder(s, who)
             data = views.queue_view(s, source=source or None, code=code or None, model=model or None)
             codes = views.current_codes(s)
         return page(request, "queue.html", coder, q=data, codes=codes)
 
     @app.get("/sources", response_class=HTMLResponse)
-    def sources(request: Request, cid: int = Depends(coder_id)) -> Response:
+    def sources(request: Request, who: Who = Depends(current)) -> Response:
         with tx() as s:
-            coder = load_coder(s, cid)
+            coder = load_coder(s, who)
             rows = views.sources_view(s, coder=coder, blind=blind)
         return page(request, "sources.html", coder, sources=rows)
 
     @app.get("/sources/{name}", response_class=HTMLResponse)
-    def transcript(request: Request, name: str, cid: int = Depends(coder_id)) -> Response:
+    def transcript(request: Request, name: str, who: Who = Depends(current)) -> Response:
         with tx() as s:
-            coder = load_coder(s, cid)
+            coder = load_coder(s, who)
             data = views.transcript_view(s, project.config, name, coder=coder, blind=blind)
             codes = views.current_codes(s)
         return page(request, "transcript.html", coder, t=data, codes=codes)
 
     @app.get("/candidates", response_class=HTMLResponse)
-    def candidates(request: Request, cid: int = Depends(coder_id)) -> Response:
+    def candidates(request: Request, who: Who = Depends(current)) -> Response:
         with tx() as s:
-            coder = load_coder(s, cid)
+            coder = load_coder(s, who)
             data = views.candidates_view(s)
             codes = views.current_codes(s)
         return page(request, "candidates.html", coder, c=data, codes=codes)
 
-    @app.post("/candidates/{candidate_id}/{action}", dependencies=[Depends(coder_id), Depends(require_csrf)])
+    @app.post("/candidates/{candidate_id}/{action}", dependencies=[Depends(current), Depends(require_csrf)])
     def resolve_candidate(
         request: Request,
         candidate_id: int,
@@ -300,10 +418,10 @@ def create_app(project_dir: Path, *, single_user: str | None = None) -> FastAPI:
         name: str = Form(""),
         definition: str = Form(""),
         code: str = Form(""),
-        cid: int = Depends(coder_id),
+        who: Who = Depends(current),
     ) -> Response:
         with write_tx() as s:
-            lead = load_coder(s, cid)
+            lead = load_coder(s, who)
             r = decisions.resolve_candidate(
                 s, candidate_id, lead, action, name=name or None, definition=definition, code=code or None
             )
@@ -316,22 +434,22 @@ def create_app(project_dir: Path, *, single_user: str | None = None) -> FastAPI:
         return RedirectResponse("/candidates", status_code=303)
 
     @app.get("/codebook", response_class=HTMLResponse)
-    def codebook(request: Request, cid: int = Depends(coder_id)) -> Response:
+    def codebook(request: Request, who: Who = Depends(current)) -> Response:
         with tx() as s:
-            coder = load_coder(s, cid)
+            coder = load_coder(s, who)
             data = views.codebook_view(s)
         return page(request, "codebook.html", coder, cb=data)
 
-    @app.post("/codebook", dependencies=[Depends(coder_id), Depends(require_csrf)])
+    @app.post("/codebook", dependencies=[Depends(current), Depends(require_csrf)])
     def codebook_add(
         request: Request,
         name: str = Form(...),
         description: str = Form(""),
         parent: str = Form(""),
-        cid: int = Depends(coder_id),
+        who: Who = Depends(current),
     ) -> Response:
         with write_tx() as s:
-            lead = load_coder(s, cid)
+            lead = load_coder(s, who)
             decisions.add_code(s, lead, name=name, description=description, parent=parent or None)
         request.session["flash"] = f"code '{name.strip()}' added: a new codebook version"
         return RedirectResponse("/codebook", status_code=303)
@@ -339,11 +457,11 @@ def create_app(project_dir: Path, *, single_user: str | None = None) -> FastAPI:
     # ------------------------------------------------------------------ JSON actions
 
     @app.post(
-        "/api/suggestions/{suggestion_id}/decide", dependencies=[Depends(coder_id), Depends(require_csrf)]
+        "/api/suggestions/{suggestion_id}/decide", dependencies=[Depends(current), Depends(require_csrf)]
     )
-    def decide(suggestion_id: int, body: DecideBody, cid: int = Depends(coder_id)) -> Response:
+    def decide(suggestion_id: int, body: DecideBody, who: Who = Depends(current)) -> Response:
         with write_tx() as s:
-            coder = load_coder_light(s, cid)
+            coder = load_coder_light(s, who)
             r = decisions.decide(s, suggestion_id, coder, body.action, body.new_code, body.revision)
         return JSONResponse(
             {
@@ -360,28 +478,28 @@ def create_app(project_dir: Path, *, single_user: str | None = None) -> FastAPI:
             status_code=200 if r.applied else 409,
         )
 
-    @app.post("/api/codings", dependencies=[Depends(coder_id), Depends(require_csrf)])
-    def add_coding(body: CodingBody, cid: int = Depends(coder_id)) -> Response:
+    @app.post("/api/codings", dependencies=[Depends(current), Depends(require_csrf)])
+    def add_coding(body: CodingBody, who: Who = Depends(current)) -> Response:
         with write_tx() as s:
-            coder = load_coder(s, cid)
+            coder = load_coder(s, who)
             row = decisions.add_coding(
                 s, coder, source=body.source, start=body.start, end=body.end, code=body.code, memo=body.memo
             )
             out = {"id": row.id, "start": row.start, "end": row.end, "code": row.code, "coder": coder.name}
         return JSONResponse(out, status_code=201)
 
-    @app.post("/api/codings/{coding_id}/memo", dependencies=[Depends(coder_id), Depends(require_csrf)])
-    def set_memo(coding_id: int, body: MemoBody, cid: int = Depends(coder_id)) -> Response:
+    @app.post("/api/codings/{coding_id}/memo", dependencies=[Depends(current), Depends(require_csrf)])
+    def set_memo(coding_id: int, body: MemoBody, who: Who = Depends(current)) -> Response:
         with write_tx() as s:
-            coder = load_coder(s, cid)
+            coder = load_coder(s, who)
             row = decisions.set_memo(s, coding_id, coder, body.memo)
             out = {"id": row.id, "memo": row.memo}
         return JSONResponse(out)
 
-    @app.post("/api/codings/{coding_id}/retract", dependencies=[Depends(coder_id), Depends(require_csrf)])
-    def retract(coding_id: int, cid: int = Depends(coder_id)) -> Response:
+    @app.post("/api/codings/{coding_id}/retract", dependencies=[Depends(current), Depends(require_csrf)])
+    def retract(coding_id: int, who: Who = Depends(current)) -> Response:
         with write_tx() as s:
-            coder = load_coder(s, cid)
+            coder = load_coder(s, who)
             row = decisions.retract_coding(s, coding_id, coder)
             out = {"id": row.id, "active": row.active}
         return JSONResponse(out)
@@ -390,10 +508,13 @@ def create_app(project_dir: Path, *, single_user: str | None = None) -> FastAPI:
         SessionMiddleware,
         secret_key=secret,
         session_cookie=SESSION_COOKIE,
-        max_age=14 * 24 * 3600,
+        max_age=SESSION_MAX_AGE,
         same_site="strict",
         https_only=False,
     )
+    if single_user_id is not None or is_loopback(host):
+        allowed = list(dict.fromkeys([*LOOPBACK_HOSTS, host.strip().lower()]))
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed, www_redirect=False)
     app.add_middleware(SecurityHeaders)
     return app
 
@@ -438,7 +559,7 @@ def serve(
     check_bind(host, single_user)
     if not 0 < port < 65536:
         raise InputError(f"port {port} is not in 1..65535")
-    app = create_app(project_dir, single_user=single_user)
+    app = create_app(project_dir, single_user=single_user, host=host)
     tune_gc()
     uvicorn.run(app, host=host, port=port, workers=1, log_level="info", **uvicorn_options())
 

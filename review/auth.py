@@ -6,6 +6,7 @@ signed with a secret generated once into ``<project>/.qualflow/secret_key`` (mod
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import ipaddress
 import os
@@ -120,6 +121,21 @@ def tokens_match(expected: str | None, given: str | None) -> bool:
     if not expected or not given:
         return False
     return hmac.compare_digest(expected.encode(), given.encode())
+
+
+def session_fingerprint(secret: str, password_hash: str | None) -> str:
+    """A short keyed fingerprint of a coder's password hash, kept in the session cookie.
+
+    A session whose fingerprint no longer matches the coder's current hash (the password was changed with
+    ``qualflow coders add`` again) is no session. Keyed with the app's secret, so the (readable) cookie
+    tells nothing about the hash. 16 hex characters.
+
+    >>> a, b = session_fingerprint("k" * 32, "$argon2id$one"), session_fingerprint("k" * 32, "$argon2id$two")
+    >>> len(a), a == b, a == session_fingerprint("k" * 32, "$argon2id$one")
+    (16, False, True)
+    """
+    digest = hmac.new(secret.encode(), (password_hash or "").encode(), hashlib.sha256).hexdigest()
+    return digest[:16]
 
 
 def is_loopback(host: str) -> bool:

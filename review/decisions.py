@@ -8,6 +8,11 @@ Rules (also in docs/review.md):
   ``UPDATE suggestions ... WHERE id=? AND revision=? AND state=?``; when another coder got there first,
   0 rows change, the decision is still logged with ``applied=False`` and the caller is told who was first.
 - **accept** turns the suggestion into a coding of its code by the deciding coder, origin ``model-accepted``.
+  A suggestion whose code is no longer a codable code of the newest codebook cannot be accepted
+  (:class:`~pipeline.errors.InputError`); recode or reject it.
+- **No duplicate codings.** When the coder already has an identical active coding (same source, start,
+  end and code; for example from another model version's suggestion of the same passage), accept and
+  recode make no second one: the decision is still logged and applied, and links no coding.
 - **reject** makes no coding; the retraining flow reads it as an explicit negative.
 - **recode** (state ``recoded``) makes a coding of the *new* code, origin ``human`` (the coder chose the
   code, the model only pointed at the passage), memo ``recoded from '<old>' (suggestion N)``; the old
@@ -25,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
-from sqlalchemy import Connection, CursorResult, Table, bindparam, func, insert, select, update
+from sqlalchemy import Connection, CursorResult, Table, bindparam, exists, func, insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
@@ -48,6 +53,8 @@ _S = cast(Table, SuggestionRow.__table__)
 _C = cast(Table, CodingRow.__table__)
 _D = cast(Table, DecisionRow.__table__)
 _CODERS = cast(Table, CoderRow.__table__)
+_CODES = cast(Table, CodeRow.__table__)
+_LATEST_CB_ID = select(func.max(CodebookVersionRow.__table__.c.id)).scalar_subquery()
 # Statements of the decision fast path, built once: SQLAlchemy then reuses their cache keys and compiled
 # SQL, and a decision costs a few hundred microseconds instead of milliseconds of statement building.
 _READ_SUGGESTION = select(
@@ -61,6 +68,10 @@ _READ_SUGGESTION = select(
     _S.c.start,
     _S.c.end,
     _S.c.model_version_id,
+    _LATEST_CB_ID.label("cb_id"),
+    exists()
+    .where(_CODES.c.codebook_version_id == _LATEST_CB_ID, _CODES.c.name == _S.c.code, _CODES.c.is_codable)
+    .label("codable"),
 ).where(_S.c.id == bindparam("sid"))
 _FIRST_WINS = (
     update(_S)
@@ -72,7 +83,19 @@ _READ_WINNER = (
     .select_from(_S.outerjoin(_CODERS, _CODERS.c.id == _S.c.decided_by))
     .where(_S.c.id == bindparam("sid"))
 )
-_LATEST_CODEBOOK = select(func.max(CodebookVersionRow.__table__.c.id))
+# an identical active coding by the same coder (uses the index ix_codings_source_coder)
+_SAME_CODING = (
+    select(_C.c.id)
+    .where(
+        _C.c.source_id == bindparam("source_id"),
+        _C.c.coder_id == bindparam("coder_id"),
+        _C.c.start == bindparam("start"),
+        _C.c.end == bindparam("end"),
+        _C.c.code == bindparam("code"),
+        _C.c.active,
+    )
+    .limit(1)
+)
 _INSERT_CODING = insert(_C)
 _INSERT_DECISION = insert(_D)
 
@@ -195,8 +218,10 @@ def decide(
 ) -> DecisionResult:
     """Record ``coder``'s ``action`` on a suggestion (first wins; see the module docstring).
 
-    Accept, reject and recode run as a few core SQL statements (one read of the suggestion, the
-    conditional UPDATE, the INSERTs of the coding and of the decision): no ORM objects are loaded.
+    Accept, reject and recode run as a few core SQL statements (one read of the suggestion with the
+    newest codebook version and whether its code is codable there, the conditional UPDATE, for accept and
+    recode a look-up of an identical active coding, the INSERTs of the coding and of the decision): no
+    ORM objects are loaded.
 
     Parameters
     ----------
@@ -224,10 +249,18 @@ def decide(
             f"suggestion {suggestion_id} belongs to candidate open code {sugg.candidate_id}; "
             "a lead resolves it on the candidates page"
         )
-    latest = conn.scalar(_LATEST_CODEBOOK)
-    if latest is None:
+    if sugg.cb_id is None:
         raise NotFoundError("the project has no codebook yet; run `qualflow codebook import FILE` first")
-    cb_id = int(latest)
+    cb_id = int(sugg.cb_id)
+    if action == "accept" and not sugg.codable:
+        from pipeline.codebook import did_you_mean
+
+        names = codable_names(session, cb_id)
+        raise InputError(
+            f"suggestion {suggestion_id} is for code {sugg.code!r}, which is not a codable code of the "
+            f"current codebook (version {cb_id}){did_you_mean(sugg.code, names)}; recode it to one of "
+            f"{names} or reject it"
+        )
     if action == "recode":
         if not new_code:
             raise InputError("recode needs the new code; pick one from the code list")
@@ -251,23 +284,29 @@ def decide(
         return _not_applied(session, suggestion_id, coder, action, new_code, cb_id)
     _expire_loaded(session, SuggestionRow, suggestion_id)
     coding_id = None
+    note = None
     if action in ("accept", "recode"):
-        res = conn.execute(
-            _INSERT_CODING,
-            {
-                "source_id": sugg.source_id,
-                "start": sugg.start,
-                "end": sugg.end,
-                "code": sugg.code if action == "accept" else new_code,
-                "codebook_version_id": cb_id,
-                "coder_id": coder.id,
-                "origin": "model-accepted" if action == "accept" else "human",
-                "suggestion_id": sugg.id,
-                "memo": None if action == "accept" else f"recoded from {sugg.code!r} (suggestion {sugg.id})",
-                "active": True,
-            },
-        )
-        coding_id = _new_id(res)
+        code = sugg.code if action == "accept" else new_code
+        same = {"source_id": sugg.source_id, "coder_id": coder.id, "start": sugg.start, "end": sugg.end}
+        existing = conn.scalar(_SAME_CODING, {**same, "code": code})
+        if existing is not None:
+            note = f"identical active coding {existing} exists; no second coding made"
+        else:
+            res = conn.execute(
+                _INSERT_CODING,
+                {
+                    **same,
+                    "code": code,
+                    "codebook_version_id": cb_id,
+                    "origin": "model-accepted" if action == "accept" else "human",
+                    "suggestion_id": sugg.id,
+                    "memo": None
+                    if action == "accept"
+                    else f"recoded from {sugg.code!r} (suggestion {sugg.id})",
+                    "active": True,
+                },
+            )
+            coding_id = _new_id(res)
     decision_id = _log(
         conn,
         suggestion_id=sugg.id,
@@ -279,9 +318,11 @@ def decide(
         previous_state="pending",
         resulting_state=target,
         applied=True,
-        note=None,
+        note=note,
     )
-    return DecisionResult(decision_id, sugg.id, action, True, "pending", target, revision + 1, coding_id, "")
+    return DecisionResult(
+        decision_id, sugg.id, action, True, "pending", target, revision + 1, coding_id, note or ""
+    )
 
 
 def _new_id(result: CursorResult[Any]) -> int:

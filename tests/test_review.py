@@ -24,6 +24,7 @@ from pipeline.store.schema import (
     CoderRow,
     CodingRow,
     DecisionRow,
+    SourceRow,
     SuggestionRow,
 )
 from review import decisions
@@ -290,6 +291,144 @@ def test_decide_rejects_bad_input(proj: Project) -> None:
             decide(s, 999999, ana, "accept")
         with pytest.raises(ForbiddenError, match="is a model"):
             decide(s, sid, coder(s, "model:local-prototype@1"), "accept")
+
+
+def drop_code_from_codebook(p: Project, code: str) -> int:
+    """Store a new codebook version without the leaf code ``code``; its id."""
+    from pipeline.domain import Codebook
+    from pipeline.project import require_codebook, store_codebook
+
+    with p.store.transaction() as s:
+        _, cb = require_codebook(s)
+        assert code in {c.name for c in cb.codes}
+        row, created = store_codebook(
+            s, Codebook(codes=[c for c in cb.codes if c.name != code], name=cb.name)
+        )
+        assert created
+        return row.id
+
+
+def test_accepting_a_suggestion_of_a_dropped_code_is_refused(proj: Project) -> None:
+    make_coder(proj, "ana")
+    sid = pending_ids(proj)[0]
+    with proj.store.transaction() as s:
+        code = s.get(SuggestionRow, sid).code  # type: ignore[union-attr]
+        n_codings = s.scalar(select(func.count()).select_from(CodingRow))
+    cb_id = drop_code_from_codebook(proj, code)
+    with proj.store.transaction() as s:
+        ana = coder(s, "ana")
+        with pytest.raises(
+            InputError,
+            match=rf"suggestion {sid} is for code '{code}', which is not a codable code of the current "
+            rf"codebook \(version {cb_id}\).*; recode it to one of \[.*\] or reject it",
+        ):
+            decide(s, sid, ana, "accept")
+        assert s.get(SuggestionRow, sid).state == "pending"  # type: ignore[union-attr]
+        assert s.scalar(select(func.count()).select_from(CodingRow)) == n_codings
+        assert s.scalar(select(func.count()).select_from(DecisionRow)) == 0
+        # rejecting it, or recoding it to a code that still exists, works
+        other = next(n for n in decisions.codable_names(s, cb_id) if n != code)
+        r = decide(s, sid, ana, "recode", new_code=other)
+        assert r.applied and s.get(CodingRow, r.coding_id).code == other  # type: ignore[union-attr]
+        assert decide(s, pending_ids_in(s)[0], ana, "reject").applied
+
+
+def pending_ids_in(s) -> list[int]:  # type: ignore[no-untyped-def]
+    return list(
+        s.scalars(
+            select(SuggestionRow.id)
+            .where(SuggestionRow.state == "pending", SuggestionRow.kind == "deductive")
+            .order_by(SuggestionRow.id)
+        )
+    )
+
+
+def test_the_same_passage_and_code_twice_makes_one_coding(proj_dir: Path) -> None:
+    (first,) = add_fake_suggestions(proj_dir, 1, model_name="model-a")
+    (second,) = add_fake_suggestions(proj_dir, 1, model_name="model-b")  # same segment, same code
+    p = Project.open(proj_dir)
+    make_coder(p, "ana")
+    make_coder(p, "ben")
+    try:
+        with p.store.transaction() as s:
+            a, b = s.get(SuggestionRow, first), s.get(SuggestionRow, second)
+            assert a is not None and b is not None
+            assert (a.segment_id, a.code) == (
+                b.segment_id,
+                b.code,
+            ) and a.model_version_id != b.model_version_id
+            span = (a.source_id, a.start, a.end, a.code)
+            ana, ben = coder(s, "ana"), coder(s, "ben")
+            r1 = decide(s, first, ana, "accept")
+            r2 = decide(s, second, ana, "accept")
+            assert r1.applied and r1.coding_id is not None
+            assert (r2.applied, r2.state, r2.coding_id) == (True, "accepted", None)
+            assert r2.message == f"identical active coding {r1.coding_id} exists; no second coding made"
+
+            def active(coder_id: int) -> list[int]:
+                return list(
+                    s.scalars(
+                        select(CodingRow.id).where(
+                            CodingRow.source_id == span[0],
+                            CodingRow.start == span[1],
+                            CodingRow.end == span[2],
+                            CodingRow.code == span[3],
+                            CodingRow.coder_id == coder_id,
+                            CodingRow.active,
+                        )
+                    )
+                )
+
+            assert active(ana.id) == [r1.coding_id]
+            log = list(s.scalars(select(DecisionRow).where(DecisionRow.suggestion_id == second)))
+            assert [(d.action, d.applied, d.note) for d in log] == [("accept", True, r2.message)]
+            # undoing the decision that linked no coding retracts nothing
+            assert decide(s, second, ana, "undo").state == "pending"
+            assert active(ana.id) == [r1.coding_id]
+            # another coder's identical coding is theirs: it is made
+            r3 = decide(s, second, ben, "accept")
+            assert r3.coding_id is not None and active(ben.id) == [r3.coding_id]
+            # a recode to a code the coder already gave the passage by hand makes no second coding either
+            (third,) = add_fake_suggestions_in(s, a, "model-c")
+            other = next(n for n in decisions.codable_names(s, a.codebook_version_id) if n != a.code)
+            src_name = s.scalar(select(SourceRow.name).where(SourceRow.id == a.source_id))
+            assert src_name is not None
+            hand = decisions.add_coding(s, ana, source=src_name, start=a.start, end=a.end, code=other)
+            r4 = decide(s, third, ana, "recode", new_code=other)
+            assert r4.applied and r4.coding_id is None and str(hand.id) in r4.message
+    finally:
+        p.close()
+
+
+def add_fake_suggestions_in(s, like: SuggestionRow, model_name: str) -> list[int]:  # type: ignore[no-untyped-def]
+    """One pending suggestion like ``like`` from another model version."""
+    from pipeline.suggesting import register_model_version
+
+    mv = register_model_version(
+        s,
+        name=model_name,
+        suggester="fake",
+        params={},
+        embedding="none",
+        codebook_version_id=like.codebook_version_id,
+    )
+    row = SuggestionRow(
+        source_id=like.source_id,
+        segment_id=like.segment_id,
+        start=like.start,
+        end=like.end,
+        code=like.code,
+        score=0.5,
+        rank=1,
+        kind="deductive",
+        model_version_id=mv.id,
+        codebook_version_id=like.codebook_version_id,
+        priority=1.0,
+        state="pending",
+    )
+    s.add(row)
+    s.flush()
+    return [row.id]
 
 
 def test_hand_coding_memo_and_retract(proj: Project) -> None:
@@ -587,6 +726,159 @@ def test_single_user_mode_needs_no_login_but_keeps_csrf(proj_dir: Path) -> None:
     app.state.project.close()
     with pytest.raises(InputError, match="is a model coder"):
         create_app(proj_dir, single_user="model:local-prototype@1")
+
+
+def test_dns_rebinding_foreign_host_is_refused_on_loopback(proj_dir: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from review.app import create_app
+
+    app = create_app(proj_dir, single_user="solo")
+    with TestClient(app, base_url="http://attacker.example:8000") as evil:
+        r = evil.get("/sources/int01")
+        assert r.status_code == 400 and "int01" not in r.text and "csrf" not in r.text.lower()
+        assert evil.get("/queue").status_code == 400
+        assert evil.post("/api/codings", json={}).status_code == 400
+    for base in ("http://127.0.0.1:8000", "http://localhost:8000", "http://[::1]:8000", "http://127.0.0.1"):
+        with TestClient(app, base_url=base) as ok:
+            assert ok.get("/sources/int01").status_code == 200, base
+    app.state.project.close()
+    # with logins too, as long as the app is bound to loopback (the default); not on a public address
+    app = create_app(proj_dir)
+    with TestClient(app, base_url="http://attacker.example:8000") as evil:
+        assert evil.get("/login").status_code == 400
+    app.state.project.close()
+    app = create_app(proj_dir, host="0.0.0.0")
+    with TestClient(app, base_url="http://review.example.org") as lan:
+        assert lan.get("/login").status_code == 200
+    app.state.project.close()
+    with pytest.raises(InputError, match="--single-user has no login"):
+        create_app(proj_dir, single_user="solo", host="0.0.0.0")
+
+
+def test_posts_from_a_foreign_origin_are_refused(proj_dir: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from review.app import create_app
+
+    app = create_app(proj_dir, single_user="solo")
+    sid = pending_ids(app.state.project)[0]
+    with TestClient(app, base_url="http://127.0.0.1:8000") as c:
+        token = csrf_of(c.get("/queue").text)
+        url = f"/api/suggestions/{sid}/decide"
+        for origin in ("http://attacker.example", "http://127.0.0.1:9999", "null", "https://localhost:8000"):
+            r = c.post(url, json={"action": "accept"}, headers={"X-CSRF-Token": token, "Origin": origin})
+            assert r.status_code == 403 and "not from this app" in r.json()["error"], origin
+        r = c.post(
+            "/codebook", data={"name": "x", "csrf_token": token}, headers={"Origin": "http://evil.example"}
+        )
+        assert r.status_code == 403
+        with app.state.project.store.transaction() as s:
+            assert s.scalar(select(func.count()).select_from(DecisionRow)) == 0
+        # its own origin (as a browser sends it) and no Origin at all (curl, older browsers) are fine
+        r = c.post(
+            url,
+            json={"action": "accept"},
+            headers={"X-CSRF-Token": token, "Origin": "http://127.0.0.1:8000"},
+        )
+        assert r.status_code == 200
+        r = c.post(url, json={"action": "undo"}, headers={"X-CSRF-Token": token})
+        assert r.status_code == 200
+    app.state.project.close()
+
+
+def test_accepting_a_dropped_code_over_http_is_a_400(proj: Project, client_factory) -> None:  # type: ignore[no-untyped-def]
+    make_coder(proj, "ana")
+    sid = pending_ids(proj)[0]
+    with proj.store.transaction() as s:
+        code = s.get(SuggestionRow, sid).code  # type: ignore[union-attr]
+    drop_code_from_codebook(proj, code)
+    client = client_factory()
+    token = login(client, "ana")
+    r = client.post(
+        f"/api/suggestions/{sid}/decide", json={"action": "accept"}, headers={"X-CSRF-Token": token}
+    )
+    assert r.status_code == 400 and "not a codable code of the current codebook" in r.json()["error"]
+
+
+def test_logout_revokes_a_saved_cookie(proj: Project, client_factory) -> None:  # type: ignore[no-untyped-def]
+    make_coder(proj, "ana")
+    client = client_factory()
+    token = login(client, "ana")
+    saved = client.cookies.get("qualflow_session")
+    assert saved and len(client.app.state.sessions) == 1
+    r = client.post("/logout", data={"csrf_token": token}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/login"
+    assert client.app.state.sessions == {}
+    thief = client_factory()
+    thief.cookies.set("qualflow_session", saved)
+    r = thief.get("/queue", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/login"
+    thief.cookies.set("qualflow_session", saved)
+    sid = pending_ids(proj)[0]
+    r = thief.post(
+        f"/api/suggestions/{sid}/decide",
+        json={"action": "accept"},
+        headers={"X-CSRF-Token": token},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303 and r.headers["location"] == "/login"
+    thief.cookies.set("qualflow_session", saved)
+    assert thief.get("/login", follow_redirects=False).status_code == 200  # the form, not a redirect loop
+    with proj.store.transaction() as s:
+        assert s.scalar(select(func.count()).select_from(DecisionRow)) == 0
+    # two sessions of one coder are independent: logging one out keeps the other
+    one, two = client_factory(), client_factory()
+    t1 = login(one, "ana")
+    login(two, "ana")
+    one.post("/logout", data={"csrf_token": t1})
+    assert two.get("/queue", follow_redirects=False).status_code == 200
+
+
+def test_a_password_change_ends_the_coders_sessions(proj: Project, client_factory) -> None:  # type: ignore[no-untyped-def]
+    make_coder(proj, "ana")
+    make_coder(proj, "ben")
+    ana, ben = client_factory(), client_factory()
+    token = login(ana, "ana")
+    login(ben, "ben")
+    with proj.store.transaction() as s:
+        add_coder(s, "ana", role="coder", password="a new password 2")  # what `qualflow coders add` does
+    r = ana.get("/queue", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/login"
+    assert (
+        ana.post(
+            "/api/codings",
+            json={"source": "int01", "start": 0, "end": 5, "code": "tools"},
+            headers={"X-CSRF-Token": token},
+            follow_redirects=False,
+        ).status_code
+        == 303
+    )
+    assert ben.get("/queue", follow_redirects=False).status_code == 200  # other coders stay logged in
+    fresh = client_factory()
+    login(fresh, "ana", "a new password 2")
+    assert fresh.get("/queue", follow_redirects=False).status_code == 200
+
+
+def test_sessions_do_not_survive_a_restart(proj_dir: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from review.app import create_app
+
+    p = Project.open(proj_dir)
+    make_coder(p, "ana")
+    p.close()
+    app = create_app(proj_dir)
+    with TestClient(app, base_url="http://127.0.0.1") as c:
+        login(c, "ana")
+        saved = c.cookies.get("qualflow_session")
+        assert saved is not None
+    app.state.project.close()
+    app = create_app(proj_dir)  # same secret key, empty session table
+    with TestClient(app, base_url="http://127.0.0.1") as c:
+        c.cookies.set("qualflow_session", saved)
+        assert c.get("/queue", follow_redirects=False).headers["location"] == "/login"
+    app.state.project.close()
 
 
 # --------------------------------------------------------------------------- concurrency

@@ -1,10 +1,13 @@
 """The review app in headless Chromium (Debian's, driven by playwright): keyboard, selection, candidates.
 
-Screenshots go to test-artifacts/screenshots/ and are copied to docs/img/review-*.png.
+Screenshots go to test-artifacts/screenshots/ (git-ignored). With ``QUALFLOW_UPDATE_DOCS_IMG=1`` they are
+also copied to docs/img/review-*.png, the pictures in docs/review.md; a plain ``make test`` leaves the
+committed files alone.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -75,10 +78,31 @@ def page(server: tuple[str, Path]) -> Iterator[Any]:
 
 def shot(page: Any, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
-    DOCS_IMG.mkdir(parents=True, exist_ok=True)
     path = SHOTS / f"review-{name}.png"
     page.screenshot(path=str(path), full_page=False)
-    shutil.copyfile(path, DOCS_IMG / f"review-{name}.png")
+    if update_docs_img():
+        DOCS_IMG.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, DOCS_IMG / f"review-{name}.png")
+
+
+def update_docs_img() -> bool:
+    """Whether screenshots also replace docs/img/review-*.png (``QUALFLOW_UPDATE_DOCS_IMG=1``)."""
+    return os.environ.get("QUALFLOW_UPDATE_DOCS_IMG") == "1"
+
+
+def test_screenshots_touch_docs_img_only_when_asked(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    class FakePage:
+        def screenshot(self, path: str, full_page: bool) -> None:
+            Path(path).write_bytes(b"png")
+
+    monkeypatch.setattr(__name__ + ".SHOTS", tmp_path / "shots")
+    monkeypatch.setattr(__name__ + ".DOCS_IMG", tmp_path / "img")
+    monkeypatch.delenv("QUALFLOW_UPDATE_DOCS_IMG", raising=False)
+    shot(FakePage(), "x")
+    assert (tmp_path / "shots" / "review-x.png").exists() and not (tmp_path / "img").exists()
+    monkeypatch.setenv("QUALFLOW_UPDATE_DOCS_IMG", "1")
+    shot(FakePage(), "y")
+    assert (tmp_path / "img" / "review-y.png").read_bytes() == b"png"
 
 
 def db(root: Path) -> Project:
