@@ -154,6 +154,7 @@ class PrototypeSuggester(BaseSuggester):
         rej = (Ya == -1).astype(np.float64)
         raw = self.prior_weight * base + pos.T @ Xa - self.rejection_weight * (rej.T @ Xa)
         self.prototypes_ = l2_normalize(raw)
+        self._raw = raw  # for the leave-one-out similarities of calibration; not kept after fit
         self.classes_ = np.array(codes)
         self.n_features_in_ = dim
         self.n_positives_ = pos.sum(axis=0).astype(np.int64)
@@ -167,18 +168,34 @@ class PrototypeSuggester(BaseSuggester):
             # calibrated probabilities of a rare code stay low; decide where F1 on the data is best
             t = min(t, self._f1_threshold(Xa, Ya))
         self.thresholds_ = np.full(n, t, dtype=np.float64)
+        del self._raw
         return self
+
+    def _loo_similarity(self, X: npt.NDArray[np.float32], Y: npt.NDArray[np.int8]) -> npt.NDArray[np.float64]:
+        """Cosine of each training segment to each prototype built *without* that segment.
+
+        A segment's own contribution makes its prototype look closer than on new interviews;
+        calibrating and choosing thresholds on these leave-one-out similarities keeps them honest.
+        ``raw_c - a x_i`` with ``a = pos - rejection_weight * rej``, all in closed form.
+        """
+        Xd = X.astype(np.float64)
+        a = (Y == 1).astype(np.float64) - self.rejection_weight * (Y == -1).astype(np.float64)
+        D = Xd @ self._raw.T
+        xx = (Xd * Xd).sum(axis=1, keepdims=True)
+        rn = (self._raw * self._raw).sum(axis=1)[None, :]
+        norm2 = np.maximum(rn - 2 * a * D + a * a * xx, 1e-12)
+        return (D - a * xx) / np.sqrt(norm2)
 
     def _f1_threshold(self, X: npt.NDArray[np.float32], Y: npt.NDArray[np.int8]) -> float:
         from models.linear import best_f1_threshold
 
-        P = sigmoid(self.slope_ * (X @ self.prototypes_.T) + self.intercept_)
+        P = sigmoid(self.slope_ * self._loo_similarity(X, Y) + self.intercept_)
         return max(best_f1_threshold(P.ravel(), (Y == 1).ravel()), 0.05)
 
     def _calibrate(self, X: npt.NDArray[np.float32], Y: npt.NDArray[np.int8]) -> None:
         from sklearn.linear_model import LogisticRegression
 
-        S = X @ self.prototypes_.T
+        S = self._loo_similarity(X, Y)
         s, y = S.ravel()[:, None], (Y == 1).ravel()
         if y.all() or not y.any():
             return

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -473,32 +474,46 @@ def import_codings(project: Project, path: Path) -> dict[str, int]:
         cb_row, codebook = require_codebook(session)
         rows = {r.name: r for r in current_sources(session)}
         codings = read_codings_csv(path, codebook, {n: r.text for n, r in rows.items()})
-        added: dict[str, int] = {}
-        coders: dict[str, CoderRow] = {}
-        existing = {
-            (c.source_id, c.start, c.end, c.code, c.coder_id)
-            for c in session.scalars(select(CodingRow).where(CodingRow.active))
-        }
-        for c in codings:
-            coder = coders.get(c.coder) or get_or_create_coder(session, c.coder)
-            coders[c.coder] = coder
-            key = (rows[c.source].id, c.start, c.end, c.code, coder.id)
-            if key in existing:
-                continue
-            existing.add(key)
-            session.add(
-                CodingRow(
-                    source_id=rows[c.source].id,
-                    start=c.start,
-                    end=c.end,
-                    code=c.code,
-                    codebook_version_id=cb_row.id,
-                    coder_id=coder.id,
-                    origin=c.origin,
-                    memo=c.memo,
-                )
-            )
-            added[c.coder] = added.get(c.coder, 0) + 1
+        return add_codings(session, codings, rows, cb_row.id)
+
+
+def add_codings(
+    session: Session,
+    codings: Sequence[Coding],
+    sources: dict[str, SourceRow],
+    codebook_version_id: int,
+    *,
+    created_at: Callable[[Coding], datetime] | None = None,
+) -> dict[str, int]:
+    """Store ``codings`` (already validated) on ``sources`` by name; an identical active coding by the
+    same coder is not stored twice. Returns the codings added per coder."""
+    added: dict[str, int] = {}
+    coders: dict[str, CoderRow] = {}
+    existing = {
+        (c.source_id, c.start, c.end, c.code, c.coder_id)
+        for c in session.scalars(select(CodingRow).where(CodingRow.active))
+    }
+    for c in codings:
+        coder = coders.get(c.coder) or get_or_create_coder(session, c.coder)
+        coders[c.coder] = coder
+        key = (sources[c.source].id, c.start, c.end, c.code, coder.id)
+        if key in existing:
+            continue
+        existing.add(key)
+        row = CodingRow(
+            source_id=sources[c.source].id,
+            start=c.start,
+            end=c.end,
+            code=c.code,
+            codebook_version_id=codebook_version_id,
+            coder_id=coder.id,
+            origin=c.origin,
+            memo=c.memo,
+        )
+        if created_at is not None:
+            row.created_at = created_at(c)
+        session.add(row)
+        added[c.coder] = added.get(c.coder, 0) + 1
     return added
 
 

@@ -20,6 +20,7 @@ from pipeline.project import (
     IngestReport,
     ParsedFile,
     Project,
+    add_codings,
     current_sources,
     get_or_create_coder,
     require_codebook,
@@ -128,30 +129,10 @@ def import_project_qdpx(project: Project, path: Path) -> ImportReport:
         by_name = {r.name: r for r in session.scalars(select(SourceRow).where(SourceRow.is_current))}
         for user in qp.users:
             get_or_create_coder(session, user, kind="model" if user.startswith("model:") else "human")
-        existing = {
-            (c.source_id, c.start, c.end, c.code, c.coder_id)
-            for c in session.scalars(select(CodingRow).where(CodingRow.active))
-        }
-        for c in qp.codings:
-            coder = get_or_create_coder(session, c.coder)
-            key = (by_name[c.source].id, c.start, c.end, c.code, coder.id)
-            if key in existing:  # importing the same project twice adds nothing
-                continue
-            existing.add(key)
-            session.add(
-                CodingRow(
-                    source_id=by_name[c.source].id,
-                    start=c.start,
-                    end=c.end,
-                    code=c.code,
-                    codebook_version_id=cb_row.id,
-                    coder_id=coder.id,
-                    origin=c.origin,  # "imported" for other tools' codings, qualflow's own kept
-                    memo=c.memo,
-                    created_at=_parse_time(c.created_at),
-                )
-            )
-            report.codings[c.coder] = report.codings.get(c.coder, 0) + 1
+        # other tools' codings arrive with origin "imported"; qualflow's own keep theirs
+        report.codings = add_codings(
+            session, qp.codings, by_name, cb_row.id, created_at=lambda c: _parse_time(c.created_at)
+        )
         report.sources = ing.added + [n for n, _, _ in ing.new_versions] + ing.unchanged
     return report
 
