@@ -43,6 +43,7 @@ class DiscoverConfig:
     clusterer: str = "agglomerative"
     min_cluster_size: int = 3
     distance_threshold: float = 0.7
+    min_words: int = 4  # shorter segments ("Of course.") are left out of discovery
 
 
 @dataclass

@@ -484,71 +484,83 @@ def discover(
                     stale = session.get(CandidateRow, cid)
                     if stale is not None:
                         stale.state = "superseded"
-        if len(idx) < max(dcfg.min_cluster_size, 2):
-            return DiscoverReport(0, 0, int(len(idx)))
+        # short answers ("Of course.", "Partly.") are not codable content: they would form their own clusters
+        idx = np.array([i for i in idx if len(corpus.texts[i].split()) >= dcfg.min_words], dtype=np.intp)
         from models.prototype import embed_prototypes, prototype_inputs
 
         codable = Codebook([c for c in corpus.codebook.codes if c.is_codable], corpus.codebook.name)
-        code_emb = embed_prototypes(prototype_inputs(codable), emb)
-        language = _corpus_language(session)
-        disc = Discoverer(
-            clusterer=dcfg.clusterer,  # type: ignore[arg-type]  # validated by Discoverer
-            distance_threshold=dcfg.distance_threshold,
-            min_cluster_size=dcfg.min_cluster_size,
-            language=language,
-            phrase_extractor=default_phrase_extractor(language),
-            random_state=0,
+        code_emb = embed_prototypes(prototype_inputs(codable), emb) if len(idx) else None
+        languages = dict(
+            session.execute(select(SourceRow.id, SourceRow.language).where(SourceRow.is_current)).all()
         )
-        disc.fit(X[idx], [corpus.texts[i] for i in idx], code_names=codable.names(), code_embeddings=code_emb)
-        n_members = 0
-        for cand in disc.candidates_:
-            members = [int(idx[m]) for m in cand.members]
-            quotes = [corpus.segment_ids[int(idx[q])] for q in cand.quotes]
-            crow = CandidateRow(
-                label=cand.label,
-                keyphrases=[[p, float(s)] for p, s in cand.keyphrases],
-                quotes=quotes,
-                coherence=float(cand.coherence),
-                nearest_codes=[[c, float(s)] for c, s in cand.nearest_codes],
-                model_version_id=model_row_id,
-                codebook_version_id=corpus.codebook_version_id,
-                state="pending",
+        n_candidates = n_members = 0
+        # one clustering per language: stop words, phrases and embeddings differ between languages
+        for language in sorted({languages.get(corpus.source_ids[i], "en") for i in idx}):
+            rows = np.array(
+                [i for i in idx if languages.get(corpus.source_ids[i], "en") == language], dtype=np.intp
             )
-            session.add(crow)
-            session.flush()
-            quote_set = set(quotes)
-            for m in members:
-                sid = corpus.segment_ids[m]
-                src_id, start, end = corpus.spans[m]
-                session.add(
-                    SuggestionRow(
-                        source_id=src_id,
-                        segment_id=sid,
-                        start=start,
-                        end=end,
-                        code=f"candidate:{crow.id}",
-                        score=float(cand.coherence),
-                        rank=1,
-                        kind="inductive",
-                        candidate_id=crow.id,
-                        model_version_id=model_row_id,
-                        codebook_version_id=corpus.codebook_version_id,
-                        priority=1.0 if sid in quote_set else 0.5,
-                        state="pending",
-                    )
-                )
-                n_members += 1
+            if len(rows) < max(dcfg.min_cluster_size, 2):
+                continue
+            disc = Discoverer(
+                clusterer=dcfg.clusterer,  # type: ignore[arg-type]  # validated by Discoverer
+                distance_threshold=dcfg.distance_threshold,
+                min_cluster_size=dcfg.min_cluster_size,
+                language=language,
+                phrase_extractor=default_phrase_extractor(language),
+                random_state=0,
+            )
+            disc.fit(
+                X[rows], [corpus.texts[i] for i in rows], code_names=codable.names(), code_embeddings=code_emb
+            )
+            n_candidates += len(disc.candidates_)
+            n_members += _store_candidates(session, disc.candidates_, rows, corpus, model_row_id)
         session.flush()
-        return DiscoverReport(len(disc.candidates_), n_members, int(len(idx)))
+        return DiscoverReport(n_candidates, n_members, int(len(idx)))
 
 
-def _corpus_language(session: Session) -> str:
-    langs = list(
-        session.execute(
-            select(SourceRow.language, func.count()).where(SourceRow.is_current).group_by(SourceRow.language)
-        ).all()
-    )
-    return max(langs, key=lambda r: r[1])[0] if langs else "en"
+def _store_candidates(
+    session: Session, candidates: Sequence[Any], rows: Any, corpus: Corpus, model_row_id: int
+) -> int:
+    """Store candidate open codes and one inductive suggestion per member segment; returns members stored."""
+    n_members = 0
+    for cand in candidates:
+        members = [int(rows[m]) for m in cand.members]
+        quotes = [corpus.segment_ids[int(rows[q])] for q in cand.quotes]
+        crow = CandidateRow(
+            label=cand.label,
+            keyphrases=[[p, float(s)] for p, s in cand.keyphrases],
+            quotes=quotes,
+            coherence=float(cand.coherence),
+            nearest_codes=[[c, float(s)] for c, s in cand.nearest_codes],
+            model_version_id=model_row_id,
+            codebook_version_id=corpus.codebook_version_id,
+            state="pending",
+        )
+        session.add(crow)
+        session.flush()
+        quote_set = set(quotes)
+        for m in members:
+            sid = corpus.segment_ids[m]
+            src_id, start, end = corpus.spans[m]
+            session.add(
+                SuggestionRow(
+                    source_id=src_id,
+                    segment_id=sid,
+                    start=start,
+                    end=end,
+                    code=f"candidate:{crow.id}",
+                    score=float(cand.coherence),
+                    rank=1,
+                    kind="inductive",
+                    candidate_id=crow.id,
+                    model_version_id=model_row_id,
+                    codebook_version_id=corpus.codebook_version_id,
+                    priority=1.0 if sid in quote_set else 0.5,
+                    state="pending",
+                )
+            )
+            n_members += 1
+    return n_members
 
 
 # --------------------------------------------------------------------------- export
