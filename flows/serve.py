@@ -99,7 +99,10 @@ def local_prefect_server(
     env = {**os.environ, "PREFECT_HOME": str(prefect_home)}
     env.pop("PREFECT_API_URL", None)
     log = (prefect_home / "server.log").open("ab")
-    proc = subprocess.Popen(server_command(port), env=env, stdout=log, stderr=subprocess.STDOUT)
+    # its own session: Ctrl-C reaches qualflow only, which stops the server after the runner has stopped
+    proc = subprocess.Popen(
+        server_command(port), env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     url = f"http://{SERVER_HOST}:{port}/api"
     try:
         deadline = time.monotonic() + timeout
