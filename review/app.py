@@ -204,7 +204,21 @@ def create_app(project_dir: Path, *, single_user: str | None = None, host: str =
                 )
             single_user_id = row.id
 
-    app = FastAPI(title="qualflow review", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="qualflow review",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        # no OpenTelemetry spans, metrics or exporters: nothing about a transcript leaves the process,
+        # whatever OTEL_* / FASTAPI_OTEL_AUTO_CONFIGURE say, and requests skip the instrumentation
+        telemetry={
+            "tracing": False,
+            "metrics": False,
+            "logs": False,
+            "operation_spans": False,
+            "auto_configure": False,
+        },
+    )
     app.state.project = project
     # live sessions: session id -> (coder id, login time); in memory, so a restart logs everyone out
     live: dict[str, tuple[int, float]] = {}
