@@ -162,6 +162,18 @@ def sources(project: ProjectOpt = None) -> None:
 
 
 @app.command()
+def resegment(project: ProjectOpt = None) -> None:
+    """Segment every current source with the [segmentation] settings it has no segments for yet.
+
+    Run it after changing the segmentation mode in qualflow.toml; earlier segments are kept.
+    """
+    from pipeline.project import resegment as do_resegment
+
+    n = do_resegment(open_project(project))
+    console().print(f"{n} new segments", markup=False)
+
+
+@app.command()
 def roles(
     source: Annotated[str, typer.Argument(help="Source name.")],
     assignments: Annotated[

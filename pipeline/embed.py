@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,9 +19,10 @@ import numpy as np
 import numpy.typing as npt
 
 from pipeline.errors import ConfigError, InputError
-from pipeline.text_norm import normalize_for_hash
+from pipeline.text import normalize
 
 FloatMatrix = npt.NDArray[np.float32]
+_WORD = re.compile(r"\w+", re.UNICODE)
 
 
 @runtime_checkable
@@ -80,12 +82,12 @@ class HashingEmbedder:
 
     @property
     def fingerprint(self) -> str:
-        return f"hashing-v1-{self.dim_}"
+        return f"hashing-v2-{self.dim_}"
 
     def encode(self, texts: Sequence[str]) -> FloatMatrix:
         out = np.zeros((len(texts), self.dim_), dtype=np.float32)
         for i, text in enumerate(texts):
-            words = [w for w in normalize_for_hash(text).split() if w]
+            words = _WORD.findall(normalize(text).lower())
             feats = words + [a + " " + b for a, b in zip(words, words[1:], strict=False)]
             for f in feats:
                 h = int.from_bytes(hashlib.blake2b(f.encode("utf-8"), digest_size=8).digest(), "little")

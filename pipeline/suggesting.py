@@ -19,13 +19,11 @@ from pipeline.domain import Codebook
 from pipeline.errors import InputError
 from pipeline.project import (
     Project,
-    latest_codebook,
     load_segments,
     require_codebook,
 )
 from pipeline.store.schema import (
     CandidateRow,
-    CodebookVersionRow,
     CoderRow,
     CodingRow,
     ModelVersionRow,
@@ -600,15 +598,8 @@ def suggestion_rows(session: Session, *, state: str | None = "pending") -> list[
     return out
 
 
-def latest_codebook_id(session: Session) -> int | None:
-    found = latest_codebook(session)
-    return found[0].id if found else None
-
-
 __all__ = [
-    "CodebookVersionRow",
     "Corpus",
-    "SegmentRow",
     "coding_covers",
     "discover",
     "label_matrix",

@@ -77,7 +77,7 @@ def test_hashing_embedder_is_a_deterministic_unit_norm_embedder() -> None:
     np.testing.assert_array_equal(X[2], np.zeros(32, dtype=np.float32))
     np.testing.assert_allclose(np.linalg.norm(X[[0, 3]], axis=1), [1.0, 1.0], rtol=1e-6)
     np.testing.assert_array_equal(HashingEmbedder(dim=32).encode(["rollout"])[0], X[3])
-    assert e.fingerprint == "hashing-v1-32"
+    assert e.fingerprint == "hashing-v2-32"
 
 
 def test_hashing_shared_words_are_closer_than_unrelated() -> None:
@@ -209,7 +209,7 @@ def test_make_hashing_embedders(tmp_path: Path) -> None:
     e = make_embedder("hashing:64")
     assert isinstance(e, HashingEmbedder) and e.dim == 64
     cached = make_embedder("hashing:64", cache_dir=tmp_path / ".qualflow")
-    assert isinstance(cached, CachedEmbedder) and cached.fingerprint == "hashing-v1-64"
+    assert isinstance(cached, CachedEmbedder) and cached.fingerprint == "hashing-v2-64"
     cached.encode(["x"])
     assert (tmp_path / ".qualflow" / "embeddings.sqlite").is_file()
 

@@ -109,3 +109,15 @@ def test_a_second_model_does_not_queue_the_same_pair_twice(project: Project, tmp
             select(func.count()).select_from(SuggestionRow).where(SuggestionRow.state == "superseded")
         )
         assert n_superseded == len(pending)
+
+
+def test_resegment_after_a_mode_change(project: Project, tmp_path: Path) -> None:
+    from pipeline.project import resegment
+
+    ingest(project, [write(tmp_path / "a.txt", T1)])
+    project.config.segmentation.mode = "turn"
+    assert resegment(project) == 2  # one segment per turn
+    assert resegment(project) == 0  # nothing left to do
+    with project.store.transaction() as s:
+        schemes = sorted(set(s.scalars(select(SegmentRow.scheme))))
+    assert schemes == ["sentence", "turn"]
