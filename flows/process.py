@@ -10,15 +10,17 @@ from __future__ import annotations
 import os
 import signal
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
+from prefect.utilities.annotations import quote
 
 from flows import tracking
 from pipeline import processing
 from pipeline.processing import (
     FileFailure,
+    IngestBatch,
     IngestedFile,
     ModelChoice,
     NewFile,
@@ -63,14 +65,21 @@ def quarantine(project: Project, failure: FileFailure) -> Path:
 
 @task(name="make-embedder", cache_policy=NO_CACHE)
 def make_embedder(project: Project) -> Embedder:
+    """The project's embedder; its model loads on first use (not at all when the cache has everything)."""
     from pipeline.suggesting import make_project_embedder
 
     return make_project_embedder(project, progress=False)
 
 
-@task(name="ingest-file", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
-def ingest_file(project: Project, pf: ParsedFile) -> IngestedFile:
-    return processing.ingest_parsed(project, pf)
+@task(name="load-embedder", cache_policy=NO_CACHE)
+def load_embedder(project: Project) -> Embedder:
+    """The project's embedder with its model loaded now, so loading overlaps storing the files."""
+    return processing.load_embedder(project)
+
+
+@task(name="ingest-files", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+def ingest_files(project: Project, parsed: list[ParsedFile]) -> IngestBatch:
+    return processing.ingest_files(project, parsed)
 
 
 @task(name="embed-segments", cache_policy=NO_CACHE)
@@ -100,11 +109,11 @@ def choose_suggester(
     )
 
 
-@task(name="suggest-for-file", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
-def suggest_for_file(
-    project: Project, f: IngestedFile, vectors: Vectors, choice: ModelChoice, k: int
-) -> FileOutcome:
-    return processing.suggest_for_file(project, f, vectors, choice, k)
+@task(name="suggest-for-files", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+def suggest_for_files(
+    project: Project, files: list[IngestedFile], vectors: Vectors, choice: ModelChoice, k: int
+) -> list[FileOutcome]:
+    return processing.suggest_for_files(project, files, vectors, choice, k, after_each=_crash_hook)
 
 
 @task(name="discovery-due", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
@@ -148,14 +157,19 @@ def process_interviews(
     report = ProcessReport(failed=[(str(f.path), f.reason, str(err)) for f, err in failed])
     run_discovery = discover and (bool(batch.parsed) or discovery_due(project))
     if batch.parsed or run_discovery:
-        ingested = [ingest_file(project, pf) for pf in batch.parsed]
-        embedder = make_embedder(project)
-        vectors = embed_segments(project, embedder, ingested)
-        choice = choose_suggester(project, embedder, load_champion(project, registered_model))
+        # the model loads, and the suggester is made, while the files are stored
+        loading = load_embedder.submit(project)
+        champion = load_champion.submit(project, registered_model)
+        # Prefect passes the futures' results (Any: its stubs do not type futures as arguments)
+        choosing = choose_suggester.submit(project, cast(Any, loading), cast(Any, champion))
+        stored = ingest_files(project, batch.parsed)
+        report.failed += [(str(f.path), f.reason, str(quarantine(project, f))) for f in stored.failures]
+        embedder = loading.result()
+        # quote(): Prefect would otherwise walk the thousands of vectors looking for futures
+        vectors: Any = quote(embed_segments(project, embedder, stored.ingested))
+        choice = choosing.result()
         report.model = choice.label
-        for f in ingested:
-            report.processed.append(suggest_for_file(project, f, vectors, choice, top_k))
-            _crash_hook(len(report.processed))
+        report.processed = suggest_for_files(project, stored.ingested, vectors, choice, top_k)
         if run_discovery:
             found = discover_open_codes(project, embedder, choice)
             report.candidates = None if found is None else found.candidates

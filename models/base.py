@@ -270,7 +270,10 @@ class BaseSuggester(ABC):
         list of n_segments lists of ``(code_index, score)``, best first; indices into ``classes_``.
         In ``exclusive`` mode at most one code (the argmax) is suggested whatever ``k`` is.
         """
-        P = self.predict_proba(X, texts=texts, X_prev=X_prev)
+        return self.suggest_from_proba(self.predict_proba(X, texts=texts, X_prev=X_prev), k)
+
+    def suggest_from_proba(self, P: npt.NDArray[np.floating], k: int = 3) -> Suggestions:
+        """:meth:`suggest` for scores already computed by :meth:`predict_proba`."""
         return top_k_above_threshold(P, self.thresholds_, 1 if self.exclusive else k)
 
     def predict(self, X: npt.ArrayLike, *, texts: Any = None, X_prev: Any = None) -> npt.NDArray[np.int64]:

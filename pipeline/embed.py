@@ -241,6 +241,10 @@ class SentenceTransformerEmbedder:
     def dim(self) -> int:
         return int(self._load().get_embedding_dimension())
 
+    def load(self) -> None:
+        """Load the model now (it is otherwise loaded on first use)."""
+        self._load()
+
     def _load(self) -> Any:
         if self._model is None:
             # Belt and braces: the folder is local, and the hub client must not even try.

@@ -196,6 +196,12 @@ class CachedEmbedder:
     def dim(self) -> int:
         return self.inner.dim
 
+    def load(self) -> None:
+        """Load the inner embedder's model now, if it has one to load."""
+        load = getattr(self.inner, "load", None)
+        if load is not None:
+            load()
+
     def encode(self, texts: Sequence[str]) -> FloatMatrix:
         """Embed ``texts``, reusing stored vectors.
 

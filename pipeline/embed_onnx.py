@@ -246,6 +246,10 @@ class OnnxEmbedder:
     def dim(self) -> int:
         return int(self.manifest_["dim"])
 
+    def load(self) -> None:
+        """Load the ONNX session and tokenizer now (they are otherwise loaded on first use)."""
+        self._load()
+
     def _load(self) -> tuple[Any, Any]:
         if self._session is None:
             import onnxruntime as ort

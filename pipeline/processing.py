@@ -6,10 +6,11 @@ The ``process_interviews`` flow (``flows/process.py``) calls these functions, on
    yet recorded as processed;
 2. :func:`parse_files` — read each one; a file that cannot be read becomes a :class:`FileFailure`;
 3. :func:`quarantine` — move a failed file to ``inbox/failed/`` with a ``.error.txt`` saying why;
-4. :func:`ingest_parsed` — one transaction per file: the source and its segments;
+4. :func:`ingest_files` — one transaction per file: the source and its segments (meanwhile
+   :func:`load_embedder` loads the embedding model);
 5. :func:`embed_sources` — the new segments' vectors, in one batch (cached);
 6. :func:`cold_start_suggester` / :func:`champion_model_row` — the model that suggests;
-7. :func:`suggest_for_file` — one transaction per file: its suggestions and the
+7. :func:`suggest_for_files` — one transaction per file: its suggestions and the
    :class:`~pipeline.store.schema.ProcessedFileRow` that marks it done.
 
 A crash at any point is finished by the next run with nothing stored twice: a file is skipped only
@@ -27,7 +28,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,7 +55,7 @@ from pipeline.store.schema import ModelVersionRow, ProcessedFileRow, SourceRow
 if TYPE_CHECKING:
     from models.base import BaseSuggester
     from pipeline.embed import Embedder
-    from pipeline.suggesting import DiscoverReport
+    from pipeline.suggesting import Corpus, DiscoverReport, Ranking
 
 COLD_START_MODEL = "qualflow-prototype"
 DISCOVER_MARK = "discover_mark.json"
@@ -223,6 +224,35 @@ def ingest_parsed(project: Project, pf: ParsedFile) -> IngestedFile:
     return IngestedFile(pf.path, pf.name, pf.file_hash, status)
 
 
+@dataclass
+class IngestBatch:
+    ingested: list[IngestedFile] = field(default_factory=list)
+    failures: list[FileFailure] = field(default_factory=list)
+
+
+def ingest_files(project: Project, parsed: Sequence[ParsedFile]) -> IngestBatch:
+    """:func:`ingest_parsed` for every file, one transaction each; a file the store refuses (an
+    :class:`~pipeline.errors.InputError` or other qualflow error) is a failure and the others go on."""
+    batch = IngestBatch()
+    for pf in parsed:
+        try:
+            batch.ingested.append(ingest_parsed(project, pf))
+        except QualflowError as exc:
+            batch.failures.append(FileFailure(pf.path, pf.file_hash, str(exc)))
+    return batch
+
+
+def load_embedder(project: Project) -> Embedder:
+    """The project's embedder with its model loaded (so loading can overlap other work)."""
+    from pipeline.suggesting import make_project_embedder
+
+    embedder = make_project_embedder(project, progress=False)
+    load = getattr(embedder, "load", None)  # not part of the Embedder protocol: the hashing one has none
+    if load is not None:
+        load()
+    return embedder
+
+
 def embed_sources(project: Project, embedder: Embedder, names: Sequence[str]) -> Vectors:
     """Embed, in one batch, the suggestable segments of the current sources ``names``.
 
@@ -339,46 +369,98 @@ class FileOutcome:
     suggestions: int = 0
 
 
-def suggest_for_file(
+def suggest_for_files(
     project: Project,
-    f: IngestedFile,
+    files: Sequence[IngestedFile],
     vectors: Mapping[str, npt.NDArray[np.float32]],
     choice: ModelChoice,
     k: int,
-) -> FileOutcome:
-    """Queue suggestions for the segments of one ingested file and mark the file done: one transaction.
+    *,
+    after_each: Callable[[int], None] | None = None,
+) -> list[FileOutcome]:
+    """Queue suggestions for the segments of ingested files and mark each file done.
+
+    The model scores every segment of the batch at once; each file's suggestions and its
+    ``processed_files`` row are then written in one transaction per file, in order, so a crash loses
+    at most the file being written. A file already marked done (a retried task whose first attempt
+    committed it) is ``skipped``.
 
     Parameters
     ----------
-    f : IngestedFile
+    files : sequence of IngestedFile
     vectors : mapping of segment text to ndarray of shape (dim,)
-        From :func:`embed_sources`; every suggestable segment text of the file must be there.
+        From :func:`embed_sources`; every suggestable segment text of the files must be there.
     choice : ModelChoice
         The model that suggests.
     k : int
         Suggestions per segment at most.
+    after_each : callable, optional
+        Called with n once the n-th file is written (the flow's crash test uses it).
     """
-    from pipeline.suggesting import load_corpus, store_suggestions
+    from pipeline.suggesting import load_corpus, rank_codes
+
+    hashes = [f.file_hash for f in files]
+    with project.store.transaction() as session:
+        done = set(
+            session.scalars(
+                select(ProcessedFileRow.file_hash).where(
+                    ProcessedFileRow.file_hash.in_(hashes), ProcessedFileRow.status == "done"
+                )
+            )
+        )
+        todo = sorted({f.name for f in files if f.file_hash not in done})
+        corpus = load_corpus(session, project, sources=todo) if todo else None
+    rows_of: dict[str, list[int]] = {}
+    ranking = None
+    if corpus is not None and corpus.texts:
+        for i, name in enumerate(corpus.source_names):
+            rows_of.setdefault(name, []).append(i)
+        missing = [i for i, t in enumerate(corpus.texts) if t not in vectors]
+        if missing:
+            first = corpus.texts[missing[0]]
+            raise InputError(
+                f"{corpus.source_names[missing[0]]}: {len(missing)} segment(s) were not embedded (first: "
+                f"{first[:60]!r}); the segmentation settings changed during the run: run it again"
+            )
+        X = np.stack([vectors[t] for t in corpus.texts]).astype(np.float32)
+        ranking = rank_codes(choice.model, X, corpus.texts, k)
+    out: list[FileOutcome] = []
+    for f in files:
+        if f.file_hash in done or corpus is None:
+            out.append(FileOutcome(f.path, f.name, "skipped"))
+            continue
+        rows = rows_of.get(f.name, [])
+        out.append(
+            _queue_file(
+                project,
+                f,
+                corpus.subset(rows),
+                None if ranking is None else ranking.subset(rows),
+                choice,
+            )
+        )
+        if after_each is not None:
+            after_each(len(out))
+    return out
+
+
+def _queue_file(
+    project: Project, f: IngestedFile, corpus: Corpus, ranking: Ranking | None, choice: ModelChoice
+) -> FileOutcome:
+    """One file's suggestions and its ``processed_files`` row, in one transaction."""
+    from pipeline.suggesting import queue_suggestions
 
     with project.store.transaction() as session:
         prev = session.scalar(select(ProcessedFileRow).where(ProcessedFileRow.file_hash == f.file_hash))
-        if prev is not None and prev.status == "done":  # a retried task whose first attempt committed
+        if prev is not None and prev.status == "done":  # done by a concurrent run meanwhile
             return FileOutcome(f.path, f.name, "skipped")
-        corpus = load_corpus(session, project, sources=[f.name])
         n_sugg = 0
-        if corpus.texts:
-            missing = [t for t in corpus.texts if t not in vectors]
-            if missing:
-                raise InputError(
-                    f"{f.path}: {len(missing)} segment(s) were not embedded (first: {missing[0][:60]!r}); "
-                    "the segmentation settings changed during the run: run it again"
-                )
-            X = np.stack([vectors[t] for t in corpus.texts]).astype(np.float32)
+        if corpus.texts and ranking is not None:
             model_row = session.get(ModelVersionRow, choice.model_row_id)
             if model_row is None:
                 raise ConfigError(f"model version id {choice.model_row_id} is not in the project database")
-            n_sugg = store_suggestions(
-                session, model=choice.model, model_row=model_row, corpus=corpus, X=X, k=k
+            n_sugg = queue_suggestions(
+                session, model=choice.model, model_row=model_row, corpus=corpus, ranking=ranking
             ).suggestions
         source_id = _current_source_id(session, f.name)
         detail = f"{f.status}; {len(corpus.texts)} segments; {n_sugg} suggestions by {choice.label}"

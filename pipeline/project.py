@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from pipeline.config import (
@@ -311,20 +311,24 @@ def add_segments(session: Session, row: SourceRow, source: Source, seg_cfg: Segm
         language=source.language,
     )
     key = scheme_key(seg_cfg)
-    session.add_all(
-        SegmentRow(
-            source_id=row.id,
-            scheme=key,
-            idx=s.index,
-            start=s.start,
-            end=s.end,
-            text=s.text,
-            turn_idx=s.turn_index,
-            speaker=s.speaker,
-            role=s.role,
+    if segments:  # one executemany: an interview has hundreds of segments
+        session.execute(
+            insert(SegmentRow),
+            [
+                {
+                    "source_id": row.id,
+                    "scheme": key,
+                    "idx": s.index,
+                    "start": s.start,
+                    "end": s.end,
+                    "text": s.text,
+                    "turn_idx": s.turn_index,
+                    "speaker": s.speaker,
+                    "role": s.role,
+                }
+                for s in segments
+            ],
         )
-        for s in segments
-    )
     return len(segments)
 
 
@@ -383,12 +387,25 @@ def store_parsed(
         role_override=overrides,
         ingest_order=order,
     )
-    for i, t in enumerate(src.turns):
-        row.turns.append(
-            TurnRow(idx=i, speaker=t.speaker, role=t.role, start=t.start, end=t.end, timestamp=t.timestamp)
-        )
     session.add(row)
     session.flush()
+    if src.turns:  # one executemany, like the segments
+        session.execute(
+            insert(TurnRow),
+            [
+                {
+                    "source_id": row.id,
+                    "idx": i,
+                    "speaker": t.speaker,
+                    "role": t.role,
+                    "start": t.start,
+                    "end": t.end,
+                    "timestamp": t.timestamp,
+                }
+                for i, t in enumerate(src.turns)
+            ],
+        )
+        session.expire(row, ["turns"])  # loaded from the table when next read
     report.segments += add_segments(session, row, src, config.segmentation)
     if old is None:
         report.added.append(pf.name)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from pipeline.domain import Codebook
@@ -125,6 +125,20 @@ class Corpus:
     @property
     def groups(self) -> list[str]:
         return self.source_names
+
+    def subset(self, rows: Sequence[int]) -> Corpus:
+        """The corpus restricted to the segments at positions ``rows`` (same codes and codebook)."""
+        return Corpus(
+            segment_ids=[self.segment_ids[i] for i in rows],
+            source_ids=[self.source_ids[i] for i in rows],
+            source_names=[self.source_names[i] for i in rows],
+            texts=[self.texts[i] for i in rows],
+            spans=[self.spans[i] for i in rows],
+            codes=self.codes,
+            codebook=self.codebook,
+            codebook_version_id=self.codebook_version_id,
+            Y=self.Y[list(rows)] if self.Y.size else self.Y,
+        )
 
 
 def codable_codes(codebook: Codebook) -> list[str]:
@@ -299,6 +313,26 @@ def jsonable(obj: Any) -> Any:
     return repr(obj)
 
 
+@dataclass(frozen=True)
+class Ranking:
+    """A model's scores for a corpus: probabilities, shape (n_segments, n_codes), and per segment its
+    top-k picks as (code column, score) pairs, best first (empty: the model abstains)."""
+
+    P: npt.NDArray[np.floating]
+    picks: list[list[tuple[int, float]]]
+
+    def subset(self, rows: Sequence[int]) -> Ranking:
+        return Ranking(self.P[list(rows)], [self.picks[i] for i in rows])
+
+
+def rank_codes(model: BaseSuggester, X: npt.NDArray[np.float32], texts: Sequence[str], k: int) -> Ranking:
+    """Score every segment (rows of ``X``, with their ``texts``) and pick its top-``k`` codes."""
+    if not len(texts):
+        return Ranking(np.zeros((0, len(model.classes_))), [])
+    P = model.predict_proba(X, texts=list(texts))
+    return Ranking(P, model.suggest_from_proba(P, k))
+
+
 def store_suggestions(
     session: Session,
     *,
@@ -309,8 +343,25 @@ def store_suggestions(
     k: int,
 ) -> SuggestReport:
     """Suggest top-``k`` codes for every corpus segment and queue them (idempotent per model version)."""
-    P = model.predict_proba(X, texts=corpus.texts)
-    ranked = model.suggest(X, k=k, texts=corpus.texts) if len(corpus.segment_ids) else []
+    return queue_suggestions(
+        session,
+        model=model,
+        model_row=model_row,
+        corpus=corpus,
+        ranking=rank_codes(model, X, corpus.texts, k),
+    )
+
+
+def queue_suggestions(
+    session: Session, *, model: BaseSuggester, model_row: ModelVersionRow, corpus: Corpus, ranking: Ranking
+) -> SuggestReport:
+    """Queue ``ranking`` (of ``model`` on ``corpus``) as suggestions; idempotent per model version.
+
+    A (segment, code) already suggested by this model version is skipped; one a human coded is stored
+    as ``covered``; one a coder decided for another model version is ``duplicate``; another version's
+    pending one is ``superseded`` by the new one.
+    """
+    P, ranked = ranking.P, ranking.picks
     existing = set(
         session.execute(
             select(SuggestionRow.segment_id, SuggestionRow.code).where(
@@ -340,9 +391,9 @@ def store_suggestions(
         else:
             decided.add((row.segment_id, row.code))
     classes = list(model.classes_)
-    thresholds = np.asarray(model.thresholds_)
+    priority = review_priority(P, np.asarray(model.thresholds_)) if len(corpus.segment_ids) else P
     n_new = n_skip = n_abstain = 0
-    rows = []
+    rows: list[dict[str, Any]] = []
     for i, picks in enumerate(ranked):
         if not picks:
             n_abstain += 1
@@ -353,7 +404,6 @@ def store_suggestions(
                 n_skip += 1
                 continue
             src_id, start, end = corpus.spans[i]
-            prio = float(review_priority(np.array([P[i, ci]]), np.array([thresholds[ci]]))[0])
             pair = (corpus.segment_ids[i], code)
             state = "pending"
             if corpus.Y[i, ci] == 1:
@@ -365,24 +415,25 @@ def store_suggestions(
             elif pair in other_pending:
                 other_pending.pop(pair).state = "superseded"
             rows.append(
-                SuggestionRow(
-                    source_id=src_id,
-                    segment_id=corpus.segment_ids[i],
-                    start=start,
-                    end=end,
-                    code=code,
-                    score=float(score),
-                    rank=rank,
-                    kind="deductive",
-                    model_version_id=model_row.id,
-                    codebook_version_id=corpus.codebook_version_id,
-                    priority=prio,
-                    state=state,
-                )
+                {
+                    "source_id": src_id,
+                    "segment_id": corpus.segment_ids[i],
+                    "start": start,
+                    "end": end,
+                    "code": code,
+                    "score": float(score),
+                    "rank": rank,
+                    "kind": "deductive",
+                    "model_version_id": model_row.id,
+                    "codebook_version_id": corpus.codebook_version_id,
+                    "priority": float(priority[i, ci]),
+                    "state": state,
+                }
             )
             n_new += 1
-    session.add_all(rows)
-    session.flush()
+    session.flush()  # superseded states first
+    if rows:  # one executemany, not an ORM object per row: a batch queues thousands
+        session.execute(insert(SuggestionRow), rows)
     return SuggestReport(model_row.label, len(corpus.segment_ids), n_new, n_skip, n_abstain)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sqlalchemy import select
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_flows import interview, make_project  # noqa: E402
@@ -67,11 +68,47 @@ def test_one_file_is_ingested_suggested_and_marked_done_once(proj) -> None:
     assert len(vectors) == 27  # 9 participant turns per interview, interviewer turns left out
     choice = processing.cold_start_suggester(proj, emb)
     assert processing.cold_start_suggester(proj, emb).label == choice.label  # deterministic version
-    out = processing.suggest_for_file(proj, done[0], vectors, choice, 3)
+    (out,) = processing.suggest_for_files(proj, done[:1], vectors, choice, 3)
     assert out.segments == 9 and out.status == "added"
-    assert processing.suggest_for_file(proj, done[0], vectors, choice, 3).status == "skipped"
+    assert [o.status for o in processing.suggest_for_files(proj, done[:1], vectors, choice, 3)] == ["skipped"]
     assert [f.path.name for f in processing.find_new_files(proj)] == ["int01.txt", "int02.txt"]
     assert processing.discover_due(proj)
+
+
+def test_a_batch_gets_the_same_suggestions_as_its_files_one_by_one(tmp_path: Path) -> None:
+    """Scoring the whole batch at once, then writing per file, changes nothing but the speed."""
+    from pipeline import processing
+    from pipeline.embed import HashingEmbedder
+    from pipeline.project import Project
+    from pipeline.store.schema import SegmentRow, SuggestionRow
+
+    emb = HashingEmbedder()
+    queues = []
+    for batched in (True, False):
+        p = Project.open(make_project(tmp_path / f"b{batched}", 3))
+        stored = processing.ingest_files(p, processing.parse_files(p, processing.find_new_files(p)).parsed)
+        assert not stored.failures
+        vectors = processing.embed_sources(p, emb, [f.name for f in stored.ingested])
+        choice = processing.cold_start_suggester(p, emb)
+        if batched:
+            out = processing.suggest_for_files(p, stored.ingested, vectors, choice, 3)
+        else:
+            out = [
+                o for f in stored.ingested for o in processing.suggest_for_files(p, [f], vectors, choice, 3)
+            ]
+        assert [o.status for o in out] == ["added"] * 3 and sum(o.segments for o in out) == 27
+        with p.store.transaction() as session:
+            queues.append(
+                sorted(
+                    session.execute(
+                        select(
+                            SegmentRow.text, SuggestionRow.code, SuggestionRow.rank, SuggestionRow.state
+                        ).join(SegmentRow, SegmentRow.id == SuggestionRow.segment_id)
+                    ).all()
+                )
+            )
+        p.close()
+    assert queues[0] == queues[1] and len(queues[0]) > 0
 
 
 def test_evaluation_sources_are_a_deterministic_quarter() -> None:
