@@ -8,6 +8,7 @@ project's ``.qualflow/prefect``) and stops it on exit; otherwise ``PREFECT_API_U
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -122,6 +123,7 @@ def local_prefect_server(
             time.sleep(0.5)
         yield url
     finally:
+        _drain_api_logs()
         proc.terminate()
         try:
             proc.wait(timeout=20)
@@ -129,6 +131,14 @@ def local_prefect_server(
             proc.kill()
             proc.wait()
         log.close()
+
+
+def _drain_api_logs() -> None:
+    """Send the logs Prefect still holds to the server before it stops (else they fail noisily)."""
+    handlers = sys.modules.get("prefect.logging.handlers")
+    if handlers is not None:
+        with contextlib.suppress(Exception):
+            handlers.APILogWorker.drain_all(timeout=5)
 
 
 def serve(project_dir: Path, config: ProjectConfig, registered_model: str) -> None:
