@@ -157,8 +157,9 @@ def process_interviews(
     report = ProcessReport(failed=[(str(f.path), f.reason, str(err)) for f, err in failed])
     run_discovery = discover and (bool(batch.parsed) or discovery_due(project))
     if batch.parsed or run_discovery:
-        # the model loads, and the suggester is made, while the files are stored
-        loading = load_embedder.submit(project)
+        # the model loads, and the suggester is made, while the files are stored (with no new file,
+        # only discovery is due and the embedding cache may have everything: load on first use)
+        loading = (load_embedder if batch.parsed else make_embedder).submit(project)
         champion = load_champion.submit(project, registered_model)
         # Prefect passes the futures' results (Any: its stubs do not type futures as arguments)
         choosing = choose_suggester.submit(project, cast(Any, loading), cast(Any, champion))
