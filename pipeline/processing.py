@@ -226,6 +226,8 @@ def ingest_parsed(project: Project, pf: ParsedFile) -> IngestedFile:
 
 @dataclass
 class IngestBatch:
+    """What :func:`ingest_files` stored, and the files the store refused (to quarantine)."""
+
     ingested: list[IngestedFile] = field(default_factory=list)
     failures: list[FileFailure] = field(default_factory=list)
 
