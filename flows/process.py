@@ -20,7 +20,6 @@ from flows import tracking
 from pipeline import processing
 from pipeline.processing import (
     FileFailure,
-    IngestBatch,
     IngestedFile,
     ModelChoice,
     NewFile,
@@ -78,7 +77,7 @@ def load_embedder(project: Project) -> Embedder:
 
 
 @task(name="ingest-files", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
-def ingest_files(project: Project, parsed: list[ParsedFile]) -> IngestBatch:
+def ingest_files(project: Project, parsed: list[ParsedFile]) -> list[IngestedFile]:
     return processing.ingest_files(project, parsed)
 
 
@@ -163,14 +162,13 @@ def process_interviews(
         champion = load_champion.submit(project, registered_model)
         # Prefect passes the futures' results (Any: its stubs do not type futures as arguments)
         choosing = choose_suggester.submit(project, cast(Any, loading), cast(Any, champion))
-        stored = ingest_files(project, batch.parsed)
-        report.failed += [(str(f.path), f.reason, str(quarantine(project, f))) for f in stored.failures]
+        ingested = ingest_files(project, batch.parsed)
         embedder = loading.result()
         # quote(): Prefect would otherwise walk the thousands of vectors looking for futures
-        vectors: Any = quote(embed_segments(project, embedder, stored.ingested))
+        vectors: Any = quote(embed_segments(project, embedder, ingested))
         choice = choosing.result()
         report.model = choice.label
-        report.processed = suggest_for_files(project, stored.ingested, vectors, choice, top_k)
+        report.processed = suggest_for_files(project, ingested, vectors, choice, top_k)
         if run_discovery:
             found = discover_open_codes(project, embedder, choice)
             report.candidates = None if found is None else found.candidates

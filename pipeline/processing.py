@@ -224,24 +224,14 @@ def ingest_parsed(project: Project, pf: ParsedFile) -> IngestedFile:
     return IngestedFile(pf.path, pf.name, pf.file_hash, status)
 
 
-@dataclass
-class IngestBatch:
-    """What :func:`ingest_files` stored, and the files the store refused (to quarantine)."""
+def ingest_files(project: Project, parsed: Sequence[ParsedFile]) -> list[IngestedFile]:
+    """:func:`ingest_parsed` for every file, one transaction each.
 
-    ingested: list[IngestedFile] = field(default_factory=list)
-    failures: list[FileFailure] = field(default_factory=list)
-
-
-def ingest_files(project: Project, parsed: Sequence[ParsedFile]) -> IngestBatch:
-    """:func:`ingest_parsed` for every file, one transaction each; a file the store refuses (an
-    :class:`~pipeline.errors.InputError` or other qualflow error) is a failure and the others go on."""
-    batch = IngestBatch()
-    for pf in parsed:
-        try:
-            batch.ingested.append(ingest_parsed(project, pf))
-        except QualflowError as exc:
-            batch.failures.append(FileFailure(pf.path, pf.file_hash, str(exc)))
-    return batch
+    A file that parsed is not refused here for its content: what can fail now is the project's
+    (an unknown ``language`` in qualflow.toml, the database), so the error stops the run instead of
+    quarantining every file of the batch.
+    """
+    return [ingest_parsed(project, pf) for pf in parsed]
 
 
 def load_embedder(project: Project) -> Embedder:

@@ -86,16 +86,13 @@ def test_a_batch_gets_the_same_suggestions_as_its_files_one_by_one(tmp_path: Pat
     queues = []
     for batched in (True, False):
         p = Project.open(make_project(tmp_path / f"b{batched}", 3))
-        stored = processing.ingest_files(p, processing.parse_files(p, processing.find_new_files(p)).parsed)
-        assert not stored.failures
-        vectors = processing.embed_sources(p, emb, [f.name for f in stored.ingested])
+        ingested = processing.ingest_files(p, processing.parse_files(p, processing.find_new_files(p)).parsed)
+        vectors = processing.embed_sources(p, emb, [f.name for f in ingested])
         choice = processing.cold_start_suggester(p, emb)
         if batched:
-            out = processing.suggest_for_files(p, stored.ingested, vectors, choice, 3)
+            out = processing.suggest_for_files(p, ingested, vectors, choice, 3)
         else:
-            out = [
-                o for f in stored.ingested for o in processing.suggest_for_files(p, [f], vectors, choice, 3)
-            ]
+            out = [o for f in ingested for o in processing.suggest_for_files(p, [f], vectors, choice, 3)]
         assert [o.status for o in out] == ["added"] * 3 and sum(o.segments for o in out) == 27
         with p.store.transaction() as session:
             queues.append(
