@@ -137,7 +137,7 @@ class Corpus:
             codes=self.codes,
             codebook=self.codebook,
             codebook_version_id=self.codebook_version_id,
-            Y=self.Y[list(rows)] if self.Y.size else self.Y,
+            Y=self.Y[list(rows)] if len(self.Y) else self.Y,  # (0, 0) when no labels were loaded
         )
 
 

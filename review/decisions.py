@@ -406,7 +406,9 @@ def _undo(
     ):
         coding.active = False
     session.expire(sugg)
-    row = DecisionRow(
+    session.flush()  # the codings' deactivation, before the log row goes in by Core
+    decision_id = _log(
+        session.connection(),
         suggestion_id=sugg.id,
         coder_id=coder.id,
         action="undo",
@@ -418,9 +420,9 @@ def _undo(
         applied=True,
         note=f"undid decision {last.id} ({last.action})",
     )
-    session.add(row)
-    session.flush()
-    return DecisionResult(row.id, sugg.id, "undo", True, current, last.previous_state, revision + 1, None, "")
+    return DecisionResult(
+        decision_id, sugg.id, "undo", True, current, last.previous_state, revision + 1, None, ""
+    )
 
 
 # --------------------------------------------------------------------------- codings by hand
@@ -631,19 +633,18 @@ def _decide_members(session: Session, candidate_id: int, lead: CoderRow, code: s
                     active=True,
                 )
             )
-        session.add(
-            DecisionRow(
-                suggestion_id=s.id,
-                coder_id=lead.id,
-                action="accept" if code is not None else "reject",
-                new_code=code,
-                model_version_id=s.model_version_id,
-                codebook_version_id=cb_id,
-                previous_state="pending",
-                resulting_state=target,
-                applied=True,
-                note=f"candidate {candidate_id}",
-            )
+        _log(
+            session.connection(),
+            suggestion_id=s.id,
+            coder_id=lead.id,
+            action="accept" if code is not None else "reject",
+            new_code=code,
+            model_version_id=s.model_version_id,
+            codebook_version_id=cb_id,
+            previous_state="pending",
+            resulting_state=target,
+            applied=True,
+            note=f"candidate {candidate_id}",
         )
         n += 1
     session.flush()
