@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import signal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
@@ -156,17 +156,17 @@ def process_interviews(
     report = ProcessReport(failed=[(str(f.path), f.reason, str(err)) for f, err in failed])
     run_discovery = discover and (bool(batch.parsed) or discovery_due(project))
     if batch.parsed or run_discovery:
-        # the model loads, and the suggester is made, while the files are stored (with no new file,
-        # only discovery is due and the embedding cache may have everything: load on first use)
+        # The model loads while the champion is fetched from MLflow (with no new file only discovery
+        # is due, and the embedding cache may have everything: the model loads on first use). The
+        # files are stored after, not alongside: Python work on two threads only slows both. All
+        # torch work runs on this thread, one call after the other (see docs/flows.md).
         loading = (load_embedder if batch.parsed else make_embedder).submit(project)
         champion = load_champion.submit(project, registered_model)
-        # Prefect passes the futures' results (Any: its stubs do not type futures as arguments)
-        choosing = choose_suggester.submit(project, cast(Any, loading), cast(Any, champion))
-        ingested = ingest_files(project, batch.parsed)
         embedder = loading.result()
+        ingested = ingest_files(project, batch.parsed)
         # quote(): Prefect would otherwise walk the thousands of vectors looking for futures
         vectors: Any = quote(embed_segments(project, embedder, ingested))
-        choice = choosing.result()
+        choice = choose_suggester(project, embedder, champion.result())
         report.model = choice.label
         report.processed = suggest_for_files(project, ingested, vectors, choice, top_k)
         if run_discovery:
