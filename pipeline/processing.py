@@ -6,8 +6,8 @@ The ``process_interviews`` flow (``flows/process.py``) calls these functions, on
    yet recorded as processed;
 2. :func:`parse_files` — read each one; a file that cannot be read becomes a :class:`FileFailure`;
 3. :func:`quarantine` — move a failed file to ``inbox/failed/`` with a ``.error.txt`` saying why;
-4. :func:`ingest_files` — one transaction per file: the source and its segments (meanwhile
-   :func:`load_embedder` loads the embedding model);
+4. :func:`load_embedder`, then :func:`ingest_files` — the embedding model loaded; one transaction
+   per file: the source and its segments;
 5. :func:`embed_sources` — the new segments' vectors, in one batch (cached);
 6. :func:`cold_start_suggester` / :func:`champion_model_row` — the model that suggests;
 7. :func:`suggest_for_files` — one transaction per file: its suggestions and the
@@ -235,7 +235,7 @@ def ingest_files(project: Project, parsed: Sequence[ParsedFile]) -> list[Ingeste
 
 
 def load_embedder(project: Project) -> Embedder:
-    """The project's embedder with its model loaded (so loading can overlap other work)."""
+    """The project's embedder with its model loaded now (the flow looks up the champion meanwhile)."""
     from pipeline.suggesting import make_project_embedder
 
     embedder = make_project_embedder(project, progress=False)
