@@ -145,7 +145,8 @@ def _peak_mb() -> float:
 
 
 def _encoders(kinds: list[str], batch_size: int, onnx_dir: str) -> dict[str, Callable[[list[str]], Any]]:
-    from pipeline.embed import make_embedder, packaged_model_dir
+    from pipeline.embed.factory import make_embedder
+    from pipeline.embed.model_dir import packaged_model_dir
 
     out: dict[str, Callable[[list[str]], Any]] = {}
     for kind in kinds:
@@ -178,7 +179,7 @@ def child(kind: str, texts: list[str], args: argparse.Namespace) -> dict:
                 np.save(Path(args.work) / f"{k}.npy", np.asarray(X, dtype=np.float32))
         result["seconds"] = best
     elif kind in ("cold", "warm"):  # the whole (re-)run path: build from spec + encode
-        from pipeline.embed import make_embedder
+        from pipeline.embed.factory import make_embedder
 
         t0 = time.perf_counter()
         e = make_embedder(
@@ -225,7 +226,7 @@ def run_child(kind: str, args: argparse.Namespace, work: Path, cache_dir: Path |
 
 
 def cache_io(n: int = 10_000, dim: int = 384) -> tuple[float, float]:
-    from pipeline.embed_cache import EmbeddingCache
+    from pipeline.embed.cache import EmbeddingCache
 
     X = np.random.default_rng(0).random((n, dim), dtype=np.float32)
     keys = [f"{i:064x}" for i in range(n)]
@@ -261,8 +262,8 @@ def main() -> None:
 
     if args.child:
         if args.child == "export":
-            from pipeline.embed import packaged_model_dir
-            from pipeline.embed_onnx import export_onnx
+            from pipeline.embed.model_dir import packaged_model_dir
+            from pipeline.embed.onnx import export_onnx
 
             t0 = time.perf_counter()
             export_onnx(packaged_model_dir(), Path(args.onnx_dir))

@@ -60,7 +60,8 @@ def synthetic_interview(i: int, turns: int) -> str:
 
 
 def make_project(root: Path, n: int, turns: int, embedding: str) -> None:
-    from pipeline.project import Project, import_codebook, init_project
+    from pipeline.project.codebooks import import_codebook
+    from pipeline.project.core import Project, init_project
 
     init_project(root).close()
     cfg = (root / "qualflow.toml").read_text(encoding="utf-8").replace('language = "auto"', 'language = "en"')
@@ -74,8 +75,8 @@ def make_project(root: Path, n: int, turns: int, embedding: str) -> None:
 
 
 def segment_texts(root: Path) -> list[str]:
-    from pipeline.processing import find_new_files, parse_files
-    from pipeline.project import Project
+    from pipeline.project.core import Project
+    from pipeline.project.process import find_new_files, parse_files
     from pipeline.segment import segment_text
 
     proj = Project.open(root)
@@ -94,7 +95,8 @@ def codebook_texts(root: Path) -> list[str]:
     code): the flow embeds them too, as no model is registered yet."""
     from models.prototype import prototype_inputs
     from pipeline.domain import Codebook
-    from pipeline.project import Project, require_codebook
+    from pipeline.project.core import Project
+    from pipeline.store.queries import require_codebook
 
     proj = Project.open(root)
     with proj.store.transaction() as session:
@@ -149,7 +151,7 @@ def one_run(root: Path, embedding: str) -> None:
     disable_telemetry()
     texts = segment_texts(root)
     code_texts = codebook_texts(root)
-    from pipeline.embed import make_embedder
+    from pipeline.embed.factory import make_embedder
 
     emb = make_embedder(embedding, progress=False)
     emb.encode(["warm up"])

@@ -32,10 +32,12 @@ CODERS = 8
 
 def build(root: Path, n_suggestions: int, segments_in_big: int) -> list[int]:
     """A project with a codebook, sources of segments and ``n_suggestions`` pending suggestions."""
+    from pipeline.config import scheme_key
     from pipeline.domain import Code, Codebook
-    from pipeline.project import init_project, scheme_key, store_codebook
+    from pipeline.project.core import init_project
+    from pipeline.project.suggest import register_model_version
+    from pipeline.store.queries import store_codebook
     from pipeline.store.schema import SegmentRow, SourceRow, SuggestionRow, TurnRow
-    from pipeline.suggesting import register_model_version
     from review.auth import add_coder
 
     project = init_project(root)

@@ -12,10 +12,10 @@ from prefect.cache_policies import NO_CACHE
 from flows import tracking
 from flows.process import make_embedder, open_project
 from flows.retrain import load_champion, load_training_set
-from pipeline import retraining
 from pipeline.errors import NotFoundError
-from pipeline.project import Project
-from pipeline.retraining import TrainingSet
+from pipeline.project import retrain as retraining
+from pipeline.project.core import Project
+from pipeline.project.retrain import TrainingSet
 
 if TYPE_CHECKING:
     from pipeline.agreement_report import AgreementReport
@@ -60,7 +60,7 @@ def log_agreement(
     return tracking.log_agreement_run(
         project,
         experiment=experiment,
-        metrics=retraining.agreement_metrics(report),
+        metrics=tracking.agreement_metrics(report),
         files={
             "agreement.json": to_json(report),
             "agreement.csv": to_csv(report),
@@ -89,4 +89,4 @@ def agreement_report(
     name = experiment or f"{project.config.mlflow_experiment}-agreement"
     run_id = log_agreement(project, name, report, champion)
     project.close()
-    return AgreementRun(run_id, name, list(report.coders), retraining.agreement_metrics(report))
+    return AgreementRun(run_id, name, list(report.coders), tracking.agreement_metrics(report))

@@ -1,6 +1,6 @@
 """The ``process_interviews`` flow: new files in the inbox -> suggestions in the coders' queue.
 
-Each task is one call into :mod:`pipeline.processing` (or :mod:`flows.tracking`); only I/O tasks
+Each task is one call into :mod:`pipeline.project.process` (or :mod:`flows.tracking`); only I/O tasks
 retry. Idempotent: a file is processed in one transaction and recorded by content hash, so a re-run
 (after success or a crash) processes nothing twice. See docs/flows.md.
 """
@@ -17,8 +17,10 @@ from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import quote
 
 from flows import tracking
-from pipeline import processing
-from pipeline.processing import (
+from pipeline.project import process as processing
+from pipeline.project.core import Project
+from pipeline.project.ingest import ParsedFile
+from pipeline.project.process import (
     FileFailure,
     IngestedFile,
     ModelChoice,
@@ -27,12 +29,11 @@ from pipeline.processing import (
     ProcessReport,
     Vectors,
 )
-from pipeline.project import ParsedFile, Project
 
 if TYPE_CHECKING:
-    from pipeline.embed import Embedder
-    from pipeline.processing import FileOutcome
-    from pipeline.suggesting import DiscoverReport
+    from pipeline.embed.base import Embedder
+    from pipeline.project.discover import DiscoverReport
+    from pipeline.project.process import FileOutcome
 
 #: Test-only hook (documented in docs/flows.md): after this many files are marked done the process
 #: kills itself with SIGKILL, to test that a crashed run is finished by the next one.
@@ -65,7 +66,7 @@ def quarantine(project: Project, failure: FileFailure) -> Path:
 @task(name="make-embedder", cache_policy=NO_CACHE)
 def make_embedder(project: Project) -> Embedder:
     """The project's embedder; its model loads on first use (not at all when the cache has everything)."""
-    from pipeline.suggesting import make_project_embedder
+    from pipeline.project.corpus import make_project_embedder
 
     return make_project_embedder(project, progress=False)
 

@@ -1,6 +1,6 @@
 """The ``retrain_suggester`` flow: coders' decisions -> a challenger -> MLflow -> the promotion gate.
 
-Each task is one call into :mod:`pipeline.retraining` or :mod:`flows.tracking`; only I/O tasks retry.
+Each task is one call into :mod:`pipeline.project.retrain` or :mod:`flows.tracking`; only I/O tasks retry.
 See docs/flows.md for the held-out split and the gate.
 """
 
@@ -16,13 +16,14 @@ from prefect.cache_policies import NO_CACHE
 
 from flows import tracking
 from flows.process import make_embedder, open_project
-from pipeline import retraining
-from pipeline.project import Project
-from pipeline.retraining import Evaluation, GateDecision, TrainingSet
+from pipeline.gate import GateDecision, promotion_decision
+from pipeline.project import retrain as retraining
+from pipeline.project.core import Project
+from pipeline.project.retrain import Evaluation, TrainingSet
 
 if TYPE_CHECKING:
     from models.base import BaseSuggester
-    from pipeline.embed import Embedder
+    from pipeline.embed.base import Embedder
 
 
 @dataclass
@@ -93,7 +94,7 @@ def load_champion(project: Project, registered_model: str) -> tracking.Registere
 def gate(
     challenger: Evaluation, champion: Evaluation | None, metric: str, margin: float, force: bool, label: str
 ) -> GateDecision:
-    return retraining.promotion_decision(
+    return promotion_decision(
         challenger.metrics,
         None if champion is None else champion.metrics,
         metric=metric,
@@ -128,8 +129,8 @@ def log_run(
         codebook_version_id=ts.corpus.codebook_version_id,
         codebook_hash=ts.codebook_hash,
         fingerprint=ts.fingerprint(),
-        metrics=retraining.scalar_metrics(ev.metrics),
-        champion_metrics=None if champion_ev is None else retraining.scalar_metrics(champion_ev.metrics),
+        metrics=tracking.scalar_metrics(ev.metrics),
+        champion_metrics=None if champion_ev is None else tracking.scalar_metrics(champion_ev.metrics),
         artifacts=artifacts,
         X_example=ts.X[ts.eval_idx[:5]],
         registered_model=registered_model,
@@ -160,7 +161,7 @@ def record_model_version(
     ts: TrainingSet,
     ev: Evaluation,
 ) -> None:
-    from pipeline.suggesting import register_model_version
+    from pipeline.project.suggest import register_model_version
 
     with project.store.transaction() as session:
         register_model_version(
@@ -172,7 +173,7 @@ def record_model_version(
             codebook_version_id=ts.corpus.codebook_version_id,
             version=run.version,
             mlflow_run_id=run.run_id,
-            metrics=retraining.scalar_metrics(ev.metrics),
+            metrics=tracking.scalar_metrics(ev.metrics),
         )
 
 
@@ -231,7 +232,7 @@ def retrain_suggester(
         experiment_id=run.experiment_id,
         tracking_uri=tracking.tracking_uri(project),
         decision=decision,
-        metrics=retraining.scalar_metrics(challenger_ev.metrics),
+        metrics=tracking.scalar_metrics(challenger_ev.metrics),
         data=ts.fingerprint(),
         champion_before=None if champion is None else champion.version,
     )

@@ -15,9 +15,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
+from pipeline.agreement_report import AgreementReport
 from pipeline.config import resolve_sqlite_url
 from pipeline.errors import ConfigError
-from pipeline.project import Project
+from pipeline.project.core import Project
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -104,8 +107,7 @@ def load_alias(
 
 
 def _params(model: BaseSuggester, extra: dict[str, Any]) -> dict[str, str]:
-    from pipeline.retraining import safe_key
-    from pipeline.suggesting import jsonable
+    from pipeline.project.suggest import jsonable
 
     out: dict[str, str] = {}
     for key, value in {**model.get_params(deep=True), **extra}.items():
@@ -245,3 +247,42 @@ def champion_version(project: Project, registered_model: str = DEFAULT_REGISTERE
         return str(client.get_model_version_by_alias(registered_model, CHAMPION).version)
     except MlflowException:
         return None
+
+
+def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    """The numeric metrics as one flat dict for tracking: scalars as they are, ``per_code`` as
+    ``f1.<code>`` (names made safe for MLflow), NaN left out.
+
+    >>> scalar_metrics({"macro_f1": 0.5, "per_code": {"a b": {"f1": 1.0}}, "kappa_vs_x": float("nan")})
+    {'macro_f1': 0.5, 'f1.a b': 1.0}
+    """
+    out: dict[str, float] = {}
+    for key, value in metrics.items():
+        if key == "per_code":
+            for code, row in value.items():
+                out[f"f1.{safe_key(code)}"] = float(row["f1"])
+        elif isinstance(value, int | float) and not isinstance(value, bool) and np.isfinite(value):
+            out[safe_key(key)] = float(value)
+    return out
+
+
+def safe_key(name: str) -> str:
+    """A metric or parameter key MLflow accepts (letters, digits, ``_-./`` and space).
+
+    >>> safe_key("model:qualflow-suggester@2")
+    'model_qualflow-suggester_2'
+    """
+    return "".join(ch if (ch.isascii() and (ch.isalnum() or ch in "_-./ ")) else "_" for ch in name)
+
+
+def agreement_metrics(report: AgreementReport) -> dict[str, float]:
+    """Pooled coefficients (``pooled.<coefficient>``) and pairwise Cohen's κ
+    (``cohen.<a>.vs.<b>``) of an agreement report, for tracking run by run."""
+    out = {f"pooled.{name}": float(e.value) for name, e in report.pooled.estimates.items()}
+    for (a, b), k in report.pairwise.items():
+        if k is not None and np.isfinite(k):
+            out[f"cohen.{safe_key(a)}.vs.{safe_key(b)}"] = float(k)
+    for row in report.rows:
+        for name, e in row.estimates.items():
+            out[f"code.{safe_key(row.code)}.{name}"] = float(e.value)
+    return out

@@ -544,7 +544,7 @@ def mmr(
     >>> mmr(X, [1.0, 0.2], k=2, diversity=0.7)
     [1, 3]
     """
-    from pipeline.embed import l2_normalize
+    from pipeline.embed.base import l2_normalize
 
     if not 0.0 <= diversity <= 1.0:
         raise InputError(f"diversity={diversity!r} must be between 0 and 1")
@@ -575,7 +575,7 @@ def coherence(X: npt.ArrayLike) -> float:  # noqa: N803
     >>> coherence(np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]]))
     0.3333333333333333
     """
-    from pipeline.embed import l2_normalize
+    from pipeline.embed.base import l2_normalize
 
     unit = l2_normalize(np.atleast_2d(np.asarray(X, dtype=np.float64))).astype(np.float64)
     n = unit.shape[0]
@@ -629,7 +629,7 @@ class SampledClusterer:
     def fit_predict(self, X: Any, y: Any = None) -> IntArray:  # noqa: N803
         from sklearn.utils import check_random_state
 
-        from pipeline.embed import l2_normalize
+        from pipeline.embed.base import l2_normalize
 
         unit = l2_normalize(np.asarray(X)).astype(np.float64)
         n = unit.shape[0]
@@ -780,7 +780,7 @@ class Discoverer:
 
     Examples
     --------
-    >>> from pipeline.embed import HashingEmbedder
+    >>> from pipeline.embed.base import HashingEmbedder
     >>> texts = ["budget cuts hit staff", "budget cuts again", "budget cuts every year"] * 2
     >>> d = Discoverer(min_cluster_size=3).fit(HashingEmbedder(64).encode(texts), texts)
     >>> [(c.label, c.members) for c in d.candidates_]
@@ -901,7 +901,7 @@ class Discoverer:
         InputError
             On shapes that disagree, non-finite values, or bad parameters.
         """
-        from pipeline.embed import l2_normalize
+        from pipeline.embed.base import l2_normalize
 
         self._check_params()
         arr = np.asarray(X, dtype=np.float64)
@@ -980,7 +980,7 @@ class Discoverer:
     def _check_codes(
         code_names: Sequence[str] | None, code_embeddings: npt.ArrayLike | None, dim: int
     ) -> tuple[list[str], npt.NDArray[np.float64] | None]:
-        from pipeline.embed import l2_normalize
+        from pipeline.embed.base import l2_normalize
 
         if (code_names is None) != (code_embeddings is None):
             raise InputError("pass code_names and code_embeddings together (or neither)")

@@ -15,7 +15,7 @@ import numpy.typing as npt
 
 from models.base import BaseSuggester, sigmoid, softmax
 from pipeline.domain import Codebook
-from pipeline.embed import Embedder, l2_normalize
+from pipeline.embed.base import Embedder, l2_normalize
 from pipeline.errors import InputError
 
 

@@ -19,9 +19,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 
-from pipeline.codebook import did_you_mean, write_atomic
 from pipeline.domain import ORIGINS, Codebook, Coding
-from pipeline.errors import InputError
+from pipeline.errors import InputError, did_you_mean
+from pipeline.fileio import write_atomic
 
 __all__ = ["CODINGS_COLUMNS", "REQUIRED_COLUMNS", "codings_to_csv", "read_codings_csv", "write_codings_csv"]
 

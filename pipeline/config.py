@@ -200,3 +200,10 @@ def resolve_sqlite_url(url: str, project_dir: Path) -> str:
         if rel and rel != ":memory:":
             return prefix + str((project_dir / rel).resolve())
     return url
+
+
+def scheme_key(seg: SegmentationConfig) -> str:
+    """The name under which segments of one segmentation setting are stored."""
+    if seg.mode == "window":
+        return f"window-{seg.window}-{seg.stride}"
+    return seg.mode

@@ -5,6 +5,9 @@ The CLI turns any :class:`QualflowError` into one line on stderr and exit code 2
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 
 class QualflowError(Exception):
     """Base class of every error qualflow reports to a user (exit code 2)."""
@@ -23,3 +26,26 @@ class ConfigError(QualflowError):
 
 class NotFoundError(QualflowError):
     """A named thing (source, code, coder, model) does not exist."""
+
+
+def did_you_mean(value: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``choices``, or ``""``.
+
+    Closest: the best :func:`difflib.get_close_matches` ignoring case, else the first choice that
+    starts with ``value`` (or that ``value`` starts with).
+
+    >>> did_you_mean("trust", ["fear", "trust-building"])
+    " (did you mean 'trust-building'?)"
+    >>> did_you_mean("Fera", ["fear"])
+    " (did you mean 'fear'?)"
+    >>> did_you_mean("zzz", ["fear"])
+    ''
+    """
+    by_lower: dict[str, str] = {}
+    for choice in choices:
+        by_lower.setdefault(choice.lower(), choice)
+    low = value.strip().lower()
+    close = difflib.get_close_matches(low, list(by_lower), n=1, cutoff=0.6)
+    if not close and low:
+        close = [c for c in by_lower if c.startswith(low) or low.startswith(c)][:1]
+    return f" (did you mean '{by_lower[close[0]]}'?)" if close else ""

@@ -36,9 +36,11 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pipeline.errors import InputError, NotFoundError
-from pipeline.project import Project
+from pipeline.project import decisions
+from pipeline.project.core import Project
+from pipeline.project.decisions import ForbiddenError
 from pipeline.store.schema import CoderRow
-from review import decisions, views
+from review import views
 from review.auth import (
     authenticate,
     is_loopback,
@@ -47,7 +49,6 @@ from review.auth import (
     session_fingerprint,
     tokens_match,
 )
-from review.decisions import ForbiddenError
 
 HERE = Path(__file__).parent
 SESSION_COOKIE = "qualflow_session"

@@ -19,9 +19,13 @@ def build_demo_project(root: Path, *, demo: Path = DEMO) -> Path:
 
     Uses the hashing embedder and the prototype suggester: no model, a few seconds.
     """
-    from pipeline.embed import HashingEmbedder
-    from pipeline.project import import_codebook, import_codings, ingest, init_project
-    from pipeline.suggesting import discover, suggest
+    from pipeline.embed.base import HashingEmbedder
+    from pipeline.project.codebooks import import_codebook
+    from pipeline.project.codings import import_codings
+    from pipeline.project.core import init_project
+    from pipeline.project.discover import discover
+    from pipeline.project.ingest import ingest
+    from pipeline.project.suggest import suggest
 
     project = init_project(root)
     try:
@@ -80,9 +84,10 @@ def add_fake_suggestions(project_root: Path, n: int, *, model_name: str = "test-
     """
     from sqlalchemy import select
 
-    from pipeline.project import Project, load_segments, require_codebook
+    from pipeline.project.core import Project
+    from pipeline.project.suggest import register_model_version
+    from pipeline.store.queries import load_segments, require_codebook
     from pipeline.store.schema import SuggestionRow
-    from pipeline.suggesting import register_model_version
 
     project = Project.open(project_root)
     try:

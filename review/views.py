@@ -12,9 +12,10 @@ from markupsafe import Markup, escape
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from pipeline.config import ProjectConfig
+from pipeline.config import ProjectConfig, scheme_key
 from pipeline.errors import InputError, NotFoundError
-from pipeline.project import current_sources, get_source, scheme_key
+from pipeline.project.decisions import COLD_START_DECISIONS, QueueItem, codable_names, order_queue
+from pipeline.store.queries import current_sources, get_source
 from pipeline.store.schema import (
     CandidateRow,
     CodeRow,
@@ -27,7 +28,6 @@ from pipeline.store.schema import (
     SuggestionRow,
     TurnRow,
 )
-from review.decisions import COLD_START_DECISIONS, QueueItem, codable_names, order_queue
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${QUALFLOW_PYTHON:-.venv/bin/python}"
 DIR="${1:-$(mktemp -d)/demo-project}"
-qf() { "$PY" -m pipeline.cli --project "$DIR" "$@"; }
+qf() { "$PY" -m cli --project "$DIR" "$@"; }
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 step "1. A new project"
-"$PY" -m pipeline.cli init "$DIR" --name "Network governance in social security (demo)"
+"$PY" -m cli init "$DIR" --name "Network governance in social security (demo)"
 
 step "2. Ingest 9 interviews (txt, Markdown, Otter, docx, WebVTT, SRT, Persian) with participant metadata"
 qf ingest data/demo/transcripts --metadata data/demo/metadata.csv
@@ -45,5 +45,5 @@ step "Done"
 echo "Project:           $DIR"
 echo "Agreement report:  $DIR/agreement.html"
 echo "Project report:    $DIR/report/report.html"
-echo "MLflow runs:       $PY -m pipeline.cli ui mlflow --project $DIR   (then http://127.0.0.1:5000, experiment 'qualflow', model 'qualflow-suggester')"
-echo "Review app:        $PY -m pipeline.cli review --project $DIR --single-user sara   (then http://127.0.0.1:8000)"
+echo "MLflow runs:       $PY -m cli ui mlflow --project $DIR   (then http://127.0.0.1:5000, experiment 'qualflow', model 'qualflow-suggester')"
+echo "Review app:        $PY -m cli review --project $DIR --single-user sara   (then http://127.0.0.1:8000)"

@@ -37,7 +37,7 @@ def demo_dir() -> Path:
 @pytest.fixture
 def project(tmp_path: Path):
     """A fresh, empty project in a temporary folder."""
-    from pipeline.project import init_project
+    from pipeline.project.core import init_project
 
     proj = init_project(tmp_path / "proj")
     yield proj

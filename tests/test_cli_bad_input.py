@@ -16,7 +16,7 @@ CYCLE = "name: t\ncodes:\n  - name: a\n    parent: b\n  - name: b\n    parent: a
 
 def qf(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "--project", "p", *args],
+        [sys.executable, "-m", "cli", "--project", "p", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -41,10 +41,7 @@ CASES = {
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("cli")
-    assert (
-        subprocess.run([sys.executable, "-m", "pipeline.cli", "init", "p"], cwd=d, timeout=120).returncode
-        == 0
-    )
+    assert subprocess.run([sys.executable, "-m", "cli", "init", "p"], cwd=d, timeout=120).returncode == 0
     (d / "int01.txt").write_text(GOOD_TXT, encoding="utf-8")
     (d / "cb.yaml").write_text(CODEBOOK, encoding="utf-8")
     assert qf("ingest", "int01.txt", cwd=d).returncode == 0

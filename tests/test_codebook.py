@@ -10,13 +10,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.codebook import (
-    codebook_hash,
+from pipeline.codebook import codebook_hash, validate_codebook
+from pipeline.codebook_files import (
     read_codebook,
     read_codebook_csv,
     read_codebook_yaml,
     supported_suffixes,
-    validate_codebook,
     write_codebook,
     write_codebook_csv,
     write_codebook_yaml,

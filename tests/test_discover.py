@@ -28,7 +28,7 @@ from models.discover import (
     top_terms,
     unexplained_mask,
 )
-from pipeline.embed import HashingEmbedder
+from pipeline.embed.base import HashingEmbedder
 from pipeline.errors import InputError
 
 TOPICS = {

@@ -14,17 +14,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.embed import (
-    EMBEDDER_BACKENDS,
-    Embedder,
-    HashingEmbedder,
-    SentenceTransformerEmbedder,
-    make_embedder,
-    model_dir_digest,
-    parse_embedder_spec,
-    resolve_model_dir,
-)
-from pipeline.embed_cache import CachedEmbedder, CacheStats, EmbeddingCache
+from pipeline.embed.base import Embedder, HashingEmbedder
+from pipeline.embed.cache import CachedEmbedder, CacheStats, EmbeddingCache
+from pipeline.embed.factory import EMBEDDER_BACKENDS, make_embedder, parse_embedder_spec
+from pipeline.embed.model_dir import model_dir_digest, resolve_model_dir
+from pipeline.embed.sentence_transformers import SentenceTransformerEmbedder
 from pipeline.errors import ConfigError, InputError
 from pipeline.text import normalized_hash
 
@@ -271,7 +265,7 @@ def test_onnx_without_cache_dir_is_a_config_error(tmp_path: Path) -> None:
 
 
 def test_onnx_export_refuses_non_bert_models(tmp_path: Path) -> None:
-    from pipeline.embed_onnx import export_onnx
+    from pipeline.embed.onnx import export_onnx
 
     (tmp_path / "config.json").write_text('{"model_type": "t5"}')
     with pytest.raises(InputError, match="exports BERT-family models .* not 't5'"):
@@ -294,7 +288,7 @@ def test_model_dir_digest_sees_content_changes(tmp_path: Path) -> None:
 def test_fingerprint_and_construction_load_nothing_heavy() -> None:
     code = (
         "import sys\n"
-        "from pipeline.embed import make_embedder\n"
+        "from pipeline.embed.factory import make_embedder\n"
         "e = make_embedder('minilm')\n"
         "print(e.fingerprint)\n"
         "heavy = [m for m in ('torch', 'sentence_transformers', 'onnxruntime', 'transformers') if m in sys.modules]\n"

@@ -7,8 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.embed import SentenceTransformerEmbedder, make_embedder, packaged_model_dir
-from pipeline.embed_cache import CachedEmbedder
+from pipeline.embed.cache import CachedEmbedder
+from pipeline.embed.factory import make_embedder
+from pipeline.embed.model_dir import packaged_model_dir
+from pipeline.embed.sentence_transformers import SentenceTransformerEmbedder
 
 pytestmark = pytest.mark.model
 
@@ -98,7 +100,7 @@ def test_onnx_int8_agrees_with_torch(onnx_embedder, st_embedder: SentenceTransfo
 
 
 def test_onnx_restores_input_order_across_batches(onnx_embedder) -> None:  # type: ignore[no-untyped-def]
-    from pipeline.embed_onnx import OnnxEmbedder
+    from pipeline.embed.onnx import OnnxEmbedder
 
     small = OnnxEmbedder(onnx_embedder.onnx_dir, batch_size=3, progress=False)
     X = small.encode(SENTENCES)
@@ -111,7 +113,7 @@ def test_onnx_restores_input_order_across_batches(onnx_embedder) -> None:  # typ
 
 
 def test_onnx_export_is_reused_and_loadable_by_path(onnx_embedder, qualflow_dir: Path) -> None:  # type: ignore[no-untyped-def]
-    from pipeline.embed_onnx import MODEL_FILE, ensure_onnx_export
+    from pipeline.embed.onnx import MODEL_FILE, ensure_onnx_export
 
     onnx_dir = onnx_embedder.onnx_dir
     before = (onnx_dir / MODEL_FILE).stat().st_mtime_ns

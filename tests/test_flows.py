@@ -57,7 +57,8 @@ def interview(i: int, n_turns: int = 9) -> tuple[str, list[tuple[int, int, str]]
 
 
 def make_project(root: Path, n: int, *, inbox: bool = True) -> Path:
-    from pipeline.project import Project, import_codebook, init_project
+    from pipeline.project.codebooks import import_codebook
+    from pipeline.project.core import Project, init_project
 
     init_project(root).close()
     cfg = (root / "qualflow.toml").read_text(encoding="utf-8")
@@ -83,7 +84,8 @@ def code_sources(root: Path, names: list[str], coders: tuple[str, ...] = ("ana",
             lines.append(f"{name},{s},{e},{code},{coders[0]}")
             if len(coders) > 1 and j % 4:
                 lines.append(f"{name},{s},{e},{code},{coders[1]}")
-    from pipeline.project import Project, import_codings
+    from pipeline.project.codings import import_codings
+    from pipeline.project.core import Project
 
     (root / "codings.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     proj = Project.open(root)
@@ -94,7 +96,7 @@ def code_sources(root: Path, names: list[str], coders: tuple[str, ...] = ("ana",
 def counts(root: Path) -> dict[str, int]:
     from sqlalchemy import func, select
 
-    from pipeline.project import Project
+    from pipeline.project.core import Project
     from pipeline.store.schema import ProcessedFileRow, SegmentRow, SourceRow, SuggestionRow
 
     proj = Project.open(root, migrate=False)
@@ -138,7 +140,8 @@ def decide(root: Path, coder: str, source: str, n_accept: int, n_reject: int) ->
     """
     from sqlalchemy import select
 
-    from pipeline.project import Project, get_or_create_coder
+    from pipeline.project.core import Project
+    from pipeline.store.queries import get_or_create_coder
     from pipeline.store.schema import CodingRow, DecisionRow, SourceRow, SuggestionRow
 
     proj = Project.open(root, migrate=False)
@@ -182,8 +185,8 @@ def decide(root: Path, coder: str, source: str, n_accept: int, n_reject: int) ->
 
 
 def suggestion_models(root: Path) -> dict[str, int]:
-    from pipeline.project import Project
-    from pipeline.suggesting import suggestion_rows
+    from pipeline.project.core import Project
+    from pipeline.project.suggest import suggestion_rows
 
     proj = Project.open(root, migrate=False)
     with proj.store.transaction() as s:
@@ -260,7 +263,7 @@ def test_process_decide_retrain_promote_process_again(harness, tmp_path: Path) -
     assert models["qualflow-suggester@1"] == third.suggestions > 0
 
     # the gate: a challenger trained on shuffled labels is not promoted ...
-    from pipeline import retraining
+    from pipeline.project import retrain as retraining
 
     real = retraining.training_labels
 

@@ -17,7 +17,7 @@ from pipeline.errors import InputError  # noqa: E402
 
 @pytest.fixture
 def proj(tmp_path: Path):
-    from pipeline.project import Project
+    from pipeline.project.core import Project
 
     root = make_project(tmp_path / "p", 3)
     p = Project.open(root)
@@ -26,7 +26,7 @@ def proj(tmp_path: Path):
 
 
 def test_new_files_bad_files_and_duplicates(proj, tmp_path: Path) -> None:
-    from pipeline import processing
+    from pipeline.project import process as processing
 
     (proj.inbox / "broken.docx").write_bytes(b"garbage")
     (proj.inbox / "zz_copy.txt").write_bytes((proj.inbox / "int00.txt").read_bytes())  # same bytes: once
@@ -56,8 +56,8 @@ def test_new_files_bad_files_and_duplicates(proj, tmp_path: Path) -> None:
 
 
 def test_one_file_is_ingested_suggested_and_marked_done_once(proj) -> None:
-    from pipeline import processing
-    from pipeline.embed import HashingEmbedder
+    from pipeline.embed.base import HashingEmbedder
+    from pipeline.project import process as processing
 
     emb = HashingEmbedder()
     batch = processing.parse_files(proj, processing.find_new_files(proj))
@@ -77,9 +77,9 @@ def test_one_file_is_ingested_suggested_and_marked_done_once(proj) -> None:
 
 def test_a_batch_gets_the_same_suggestions_as_its_files_one_by_one(tmp_path: Path) -> None:
     """Scoring the whole batch at once, then writing per file, changes nothing but the speed."""
-    from pipeline import processing
-    from pipeline.embed import HashingEmbedder
-    from pipeline.project import Project
+    from pipeline.embed.base import HashingEmbedder
+    from pipeline.project import process as processing
+    from pipeline.project.core import Project
     from pipeline.store.schema import SegmentRow, SuggestionRow
 
     emb = HashingEmbedder()
@@ -109,7 +109,7 @@ def test_a_batch_gets_the_same_suggestions_as_its_files_one_by_one(tmp_path: Pat
 
 
 def test_evaluation_sources_are_a_deterministic_quarter() -> None:
-    from pipeline.retraining import evaluation_sources
+    from pipeline.project.retrain import evaluation_sources
 
     names = [f"int{i:02d}" for i in range(9)]
     held = evaluation_sources(names)
@@ -129,7 +129,7 @@ def test_evaluation_sources_are_a_deterministic_quarter() -> None:
     ],
 )
 def test_promotion_gate(challenger, champion, margin, force, promote, forced) -> None:  # type: ignore[no-untyped-def]
-    from pipeline.retraining import promotion_decision
+    from pipeline.gate import promotion_decision
 
     d = promotion_decision(
         {"macro_f1": challenger}, {"macro_f1": champion}, metric="macro_f1", margin=margin, force=force
@@ -141,7 +141,7 @@ def test_promotion_gate(challenger, champion, margin, force, promote, forced) ->
 
 def test_scores_are_aligned_to_the_current_codes() -> None:
     from models.prototype import PrototypeSuggester
-    from pipeline.retraining import aligned_scores
+    from pipeline.project.retrain import aligned_scores
 
     m = PrototypeSuggester(codes=["a", "b"], code_embeddings=np.eye(2, dtype=np.float32)).fit(np.eye(2), None)
     P, T = aligned_scores(m, np.eye(2, dtype=np.float32), ["x", "y"], ["b", "new", "a"])
@@ -150,7 +150,7 @@ def test_scores_are_aligned_to_the_current_codes() -> None:
 
 
 def test_cli_support_commands_and_parameters(proj) -> None:
-    from flows.cli_support import mlflow_ui_command, prefect_home
+    from cli.flows_commands import mlflow_ui_command, prefect_home
     from flows.serve import flow_parameters
 
     cmd = mlflow_ui_command(proj.root, port=5055)

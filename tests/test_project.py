@@ -11,14 +11,11 @@ from sqlalchemy import func, select
 
 from pipeline.config import load_config
 from pipeline.errors import ConfigError, InputError
-from pipeline.project import (
-    Project,
-    import_codebook,
-    import_codings,
-    ingest,
-    init_project,
-    summary,
-)
+from pipeline.project.codebooks import import_codebook
+from pipeline.project.codings import import_codings
+from pipeline.project.core import Project, init_project
+from pipeline.project.ingest import ingest
+from pipeline.project.summary import summary
 from pipeline.store.schema import CodingRow, SegmentRow, SourceRow
 
 T1 = "Interviewer: Why was the rollout slow?\nMina: The budget was cut twice. We had no staff.\n"
@@ -132,7 +129,7 @@ def test_summary_counts(project: Project, tmp_path: Path) -> None:
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "cli", *args], cwd=cwd, capture_output=True, text=True, timeout=120
     )
 
 
@@ -150,7 +147,7 @@ def test_cli_errors_are_one_line_with_exit_code_2(tmp_path: Path) -> None:
 
 def test_cli_help_is_fast_and_light() -> None:
     code = (
-        "import sys, time; t=time.time(); from pipeline import cli; "
+        "import sys, time; t=time.time(); import cli.app; "
         "heavy=[m for m in ('torch','spacy','sentence_transformers','prefect','mlflow','sklearn') if m in sys.modules];"
         "print(heavy)"
     )

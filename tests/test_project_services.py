@@ -10,9 +10,12 @@ import pytest
 from sqlalchemy import func, select
 
 from pipeline.errors import InputError
-from pipeline.project import Project, import_codebook, import_codings, ingest, init_project
-from pipeline.project_agreement import project_agreement
-from pipeline.project_exchange import export_project_qdpx, import_project_qdpx
+from pipeline.project.agreement import project_agreement
+from pipeline.project.codebooks import import_codebook
+from pipeline.project.codings import import_codings
+from pipeline.project.core import Project, init_project
+from pipeline.project.exchange import export_project_qdpx, import_project_qdpx
+from pipeline.project.ingest import ingest
 from pipeline.store.schema import CodingRow, SourceRow
 
 DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"
@@ -73,7 +76,7 @@ def test_demo_agreement_panel(demo_project: Project) -> None:
 
 
 def test_report_is_self_contained(demo_project: Project, tmp_path: Path) -> None:
-    from pipeline.project_report import write_project_report
+    from pipeline.project.report import write_project_report
 
     path = write_project_report(demo_project, tmp_path / "report")
     html = path.read_text(encoding="utf-8")

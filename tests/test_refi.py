@@ -15,7 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.codebook import codebook_hash, read_codebook, write_codebook
+from pipeline.codebook import codebook_hash
+from pipeline.codebook_files import read_codebook, write_codebook
 from pipeline.domain import Code, Codebook, Coding, Source
 from pipeline.errors import InputError
 from pipeline.refi.qdc import NS_CODEBOOK, NS_PROJECT, codebook_to_qdc, read_qdc

@@ -17,7 +17,10 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from pipeline.errors import InputError, NotFoundError
-from pipeline.project import Project, ingest
+from pipeline.project import decisions
+from pipeline.project.core import Project
+from pipeline.project.decisions import ForbiddenError, QueueItem, decide, order_queue
+from pipeline.project.ingest import ingest
 from pipeline.store.schema import (
     CandidateRow,
     CodebookVersionRow,
@@ -27,7 +30,6 @@ from pipeline.store.schema import (
     SourceRow,
     SuggestionRow,
 )
-from review import decisions
 from review.auth import (
     add_coder,
     authenticate,
@@ -35,7 +37,6 @@ from review.auth import (
     load_or_create_secret,
     verify_password,
 )
-from review.decisions import ForbiddenError, QueueItem, decide, order_queue
 from review.testing import add_fake_suggestions, demo_template
 from review.views import split_spans
 
@@ -166,7 +167,7 @@ def test_secret_key_is_created_once_with_mode_0600(tmp_path: Path) -> None:
 
 
 def test_cli_support_coders_add_and_review_bind(proj: Project) -> None:
-    from review.cli_support import coders_add, read_password, run_review
+    from cli.review_commands import coders_add, read_password, run_review
 
     msg = coders_add(proj, "lena", "coder", password_stdin=True, stdin=io.StringIO(PASSWORD + "\n"))
     assert msg.startswith("added coder 'lena'")
@@ -296,7 +297,7 @@ def test_decide_rejects_bad_input(proj: Project) -> None:
 def drop_code_from_codebook(p: Project, code: str) -> int:
     """Store a new codebook version without the leaf code ``code``; its id."""
     from pipeline.domain import Codebook
-    from pipeline.project import require_codebook, store_codebook
+    from pipeline.store.queries import require_codebook, store_codebook
 
     with p.store.transaction() as s:
         _, cb = require_codebook(s)
@@ -402,7 +403,7 @@ def test_the_same_passage_and_code_twice_makes_one_coding(proj_dir: Path) -> Non
 
 def add_fake_suggestions_in(s, like: SuggestionRow, model_name: str) -> list[int]:  # type: ignore[no-untyped-def]
     """One pending suggestion like ``like`` from another model version."""
-    from pipeline.suggesting import register_model_version
+    from pipeline.project.suggest import register_model_version
 
     mv = register_model_version(
         s,

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from pipeline.project import Project
+from pipeline.project.core import Project
 from pipeline.store.schema import CandidateRow, CodeRow, CodingRow, DecisionRow, SourceRow, SuggestionRow
 from review.auth import add_coder
 

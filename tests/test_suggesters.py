@@ -14,7 +14,7 @@ from models.keyword import KeywordSuggester
 from models.linear import best_f1_threshold
 from models.prototype import prototype_inputs
 from pipeline.domain import Code, Codebook
-from pipeline.embed import HashingEmbedder
+from pipeline.embed.base import HashingEmbedder
 from pipeline.errors import InputError
 
 

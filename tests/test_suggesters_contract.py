@@ -13,7 +13,7 @@ from sklearn.base import clone
 
 from models import SUGGESTERS, make_suggester
 from models.keyword import KeywordSuggester
-from pipeline.embed import HashingEmbedder
+from pipeline.embed.base import HashingEmbedder
 from pipeline.errors import InputError
 
 CODES = ["resource-shortage", "phased-design", "stakeholder-pressure", "never-used"]

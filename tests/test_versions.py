@@ -7,11 +7,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from pipeline.embed import HashingEmbedder
+from pipeline.embed.base import HashingEmbedder
 from pipeline.errors import InputError
-from pipeline.project import Project, import_codebook, ingest, set_roles
+from pipeline.project.codebooks import import_codebook
+from pipeline.project.core import Project
+from pipeline.project.corpus import load_corpus
+from pipeline.project.ingest import ingest
+from pipeline.project.suggest import suggest
+from pipeline.project.summary import set_roles
 from pipeline.store.schema import SegmentRow, SourceRow, SuggestionRow, TurnRow
-from pipeline.suggesting import load_corpus, suggest
 
 T1 = "Interviewer: Why was the rollout slow?\nMina: The budget was cut twice. We had no staff.\n"
 T2 = T1.replace("twice", "three times")
@@ -112,7 +116,7 @@ def test_a_second_model_does_not_queue_the_same_pair_twice(project: Project, tmp
 
 
 def test_resegment_after_a_mode_change(project: Project, tmp_path: Path) -> None:
-    from pipeline.project import resegment
+    from pipeline.project.ingest import resegment
 
     ingest(project, [write(tmp_path / "a.txt", T1)])
     project.config.segmentation.mode = "turn"

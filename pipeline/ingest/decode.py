@@ -17,21 +17,13 @@ import codecs
 from pathlib import Path
 
 from pipeline.errors import InputError
+from pipeline.fileio import fold_newlines
 
 _BOMS: tuple[tuple[bytes, str], ...] = (
     (codecs.BOM_UTF8, "utf-8"),
     (codecs.BOM_UTF16_LE, "utf-16-le"),
     (codecs.BOM_UTF16_BE, "utf-16-be"),
 )
-
-
-def fold_newlines(text: str) -> str:
-    """Fold ``\\r\\n`` and lone ``\\r`` to ``\\n``.
-
-    >>> fold_newlines("a\\r\\nb\\rc\\n")
-    'a\\nb\\nc\\n'
-    """
-    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def decode_bytes(data: bytes, path: Path | str) -> str:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pipeline.domain import ParsedTranscript, Turn
 from pipeline.errors import InputError
-from pipeline.ingest.decode import fold_newlines
+from pipeline.fileio import fold_newlines
 from pipeline.ingest.labels import Label, labels_recur, match_label, strip_span, valid_name
 
 if TYPE_CHECKING:

@@ -43,9 +43,10 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.codebook import validate_codebook, write_atomic
+from pipeline.codebook import validate_codebook
 from pipeline.domain import Code, Codebook
 from pipeline.errors import InputError
+from pipeline.fileio import write_atomic
 
 __all__ = [
     "NS_CODEBOOK",

@@ -49,9 +49,10 @@ from pathlib import Path
 from typing import Literal
 
 from pipeline import __version__
-from pipeline.codebook import GUID_RE, fold_newlines, validate_codebook, write_atomic
+from pipeline.codebook import GUID_RE, validate_codebook
 from pipeline.domain import ORIGINS, Codebook, Coding, Source, sha256_text
 from pipeline.errors import InputError
+from pipeline.fileio import fold_newlines, write_atomic
 from pipeline.refi.qdc import (
     NS_PROJECT,
     code_guids,

@@ -23,7 +23,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from pipeline.embed import PROGRESS_MIN_TEXTS, FloatMatrix, l2_normalize, model_dir_digest, model_label
+from pipeline.embed.base import PROGRESS_MIN_TEXTS, FloatMatrix, l2_normalize
+from pipeline.embed.model_dir import model_dir_digest, model_label
 from pipeline.errors import InputError, QualflowError
 
 log = logging.getLogger(__name__)

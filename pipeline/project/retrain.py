@@ -1,24 +1,7 @@
-# ruff: noqa: N803, N806  (X, Y, P follow scikit-learn's naming for data matrices)
-"""Retraining a suggester from the coders' work: training set, held-out sources, evaluation, the gate.
-
-The ``retrain_suggester`` flow (``flows/retrain.py``) calls these functions; it logs what they return
-to MLflow. Nothing here imports prefect or mlflow.
-
-Training data
--------------
-The labelled sources are the current sources with at least one active coding. Their participant
-segments are labelled by :func:`pipeline.suggesting.load_corpus`: human codings and accepted
-suggestions (codings of origin ``model-accepted``) are positives, rejected or recoded suggestions
-explicit negatives (-1), everything else an implicit negative.
-
-Held-out evaluation sources
----------------------------
-:func:`evaluation_sources`: the labelled source names sorted by SHA-256 of the name; the first
-``max(1, round(0.25 * n))`` are evaluation sources, and every model (the challenger and the current
-champion) is scored on them; the challenger trains on the rest. The split depends on the names only,
-so two runs on the same sources compare like with like. When sources are added the split can move:
-a champion trained earlier may then have seen some of today's evaluation sources, which favours the
-champion (the gate errs on the side of keeping it).
+"""Retraining from the coders' decisions: the training set (held-out sources chosen by hash), the
+challenger's fit and evaluation, the champion's evaluation on the same sources, the evaluation
+artifacts, and the model's agreement with the humans. MLflow and the gate's bookkeeping are in
+:mod:`flows`; the gate's rule is :mod:`pipeline.gate`.
 """
 
 from __future__ import annotations
@@ -36,14 +19,16 @@ from sqlalchemy import select
 
 from pipeline.domain import Codebook, sha256_text
 from pipeline.errors import ConfigError, InputError
-from pipeline.project import Project
+from pipeline.evaluation_plots import _confusion_png, _reliability_png, confusion_counts
+from pipeline.project.core import Project
 from pipeline.store.schema import CoderRow, CodingRow, SourceRow
 
 if TYPE_CHECKING:
     from models.base import BaseSuggester
     from pipeline.agreement_report import AgreementReport
-    from pipeline.embed import Embedder
-    from pipeline.suggesting import Corpus
+    from pipeline.embed.base import Embedder
+    from pipeline.project.corpus import Corpus
+
 
 EVAL_SHARE = 0.25
 
@@ -127,7 +112,8 @@ def labelled_sources(project: Project) -> list[str]:
 def load_training_set(project: Project, embedder: Embedder) -> TrainingSet:
     """The labelled segments of the project, embedded, split into training and evaluation sources."""
     from pipeline.codebook import codebook_hash
-    from pipeline.suggesting import embed_texts, label_matrix, load_corpus
+    from pipeline.labels import label_matrix
+    from pipeline.project.corpus import embed_texts, load_corpus
 
     names = labelled_sources(project)
     eval_names = evaluation_sources(names)
@@ -169,7 +155,7 @@ def fit_challenger(
     ts: TrainingSet, embedder: Embedder, suggester: str, params: dict[str, Any] | None = None
 ) -> BaseSuggester:
     """A new suggester ``suggester`` fitted on the training sources only."""
-    from pipeline.suggesting import build_suggester
+    from pipeline.project.suggest import build_suggester
 
     model = build_suggester(suggester, ts.corpus.codebook, embedder, params=params)
     idx = ts.train_idx
@@ -258,110 +244,12 @@ def evaluate_champion(
     return evaluate_on_heldout(model, ts, k)
 
 
-def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
-    """The numeric metrics as one flat dict for tracking: scalars as they are, ``per_code`` as
-    ``f1.<code>`` (names made safe for MLflow), NaN left out.
-
-    >>> scalar_metrics({"macro_f1": 0.5, "per_code": {"a b": {"f1": 1.0}}, "kappa_vs_x": float("nan")})
-    {'macro_f1': 0.5, 'f1.a b': 1.0}
-    """
-    out: dict[str, float] = {}
-    for key, value in metrics.items():
-        if key == "per_code":
-            for code, row in value.items():
-                out[f"f1.{safe_key(code)}"] = float(row["f1"])
-        elif isinstance(value, int | float) and not isinstance(value, bool) and np.isfinite(value):
-            out[safe_key(key)] = float(value)
-    return out
-
-
-def safe_key(name: str) -> str:
-    """A metric or parameter key MLflow accepts (letters, digits, ``_-./`` and space).
-
-    >>> safe_key("model:qualflow-suggester@2")
-    'model_qualflow-suggester_2'
-    """
-    return "".join(ch if (ch.isascii() and (ch.isalnum() or ch in "_-./ ")) else "_" for ch in name)
-
-
-# --------------------------------------------------------------------------- the promotion gate
-
-
-@dataclass(frozen=True)
-class GateDecision:
-    """Whether the challenger becomes the champion, and why."""
-
-    promote: bool
-    metric: str
-    challenger: float
-    champion: float | None
-    margin: float
-    forced: bool
-    reason: str
-
-    def tags(self) -> dict[str, str]:
-        """The decision as MLflow tags (strings)."""
-        return {
-            "gate.decision": "promoted" if self.promote else "kept-champion",
-            "gate.metric": self.metric,
-            "gate.challenger_score": f"{self.challenger:.6g}",
-            "gate.champion_score": "none" if self.champion is None else f"{self.champion:.6g}",
-            "gate.margin": f"{self.margin:.6g}",
-            "gate.forced": "true" if self.forced else "false",
-            "gate.reason": self.reason,
-        }
-
-
-def promotion_decision(
-    challenger: dict[str, Any],
-    champion: dict[str, Any] | None,
-    *,
-    metric: str,
-    margin: float,
-    force: bool = False,
-    champion_label: str = "the champion",
-) -> GateDecision:
-    """The gate: promote when the challenger beats the champion on ``metric`` by more than ``margin``.
-
-    >>> promotion_decision({"macro_f1": 0.6}, {"macro_f1": 0.5}, metric="macro_f1", margin=0.05).promote
-    True
-    >>> d = promotion_decision({"macro_f1": 0.5}, {"macro_f1": 0.6}, metric="macro_f1", margin=0.0, force=True)
-    >>> d.promote, d.forced
-    (True, True)
-    >>> promotion_decision({"macro_f1": 0.5}, None, metric="f1", margin=0.0)
-    Traceback (most recent call last):
-    ...
-    pipeline.errors.InputError: promotion metric 'f1' is not a model metric; choose one of ['macro_f1']
-    """
-    valid = sorted(k for k, v in challenger.items() if isinstance(v, int | float) and not isinstance(v, bool))
-    if metric not in valid:
-        raise InputError(f"promotion metric {metric!r} is not a model metric; choose one of {valid}")
-    c_score = float(challenger[metric])
-    if champion is None:
-        return GateDecision(
-            True, metric, c_score, None, margin, force, "no champion yet: the first model is promoted"
-        )
-    h_score = float(champion[metric])
-    beats = bool(c_score > h_score + margin)
-    verdict = (
-        f"{metric} {c_score:.4f} vs {champion_label} {h_score:.4f}: "
-        + ("beats it" if beats else "does not beat it")
-        + f" by more than the margin {margin:g}"
-    )
-    if force and not beats:
-        return GateDecision(True, metric, c_score, h_score, margin, True, f"forced with --force ({verdict})")
-    return GateDecision(beats, metric, c_score, h_score, margin, force, verdict)
-
-
-# --------------------------------------------------------------------------- artifacts
-
-
 def write_evaluation_artifacts(
     out_dir: Path, ev: Evaluation, codes: Sequence[str], codebook: Codebook
 ) -> list[Path]:
     """Write the per-code report (CSV), confusion matrix and reliability diagram (PNG) and a codebook
     snapshot (YAML) into ``out_dir``; returns the paths."""
-    from pipeline.codebook import codebook_to_yaml
+    from pipeline.codebook_files import codebook_to_yaml
 
     out_dir.mkdir(parents=True, exist_ok=True)
     buf = io.StringIO()
@@ -379,83 +267,6 @@ def write_evaluation_artifacts(
     snapshot = out_dir / "codebook.yaml"
     snapshot.write_text(codebook_to_yaml(codebook), encoding="utf-8")
     return [*paths, snapshot]
-
-
-def confusion_counts(
-    P: npt.NDArray[np.floating], T: npt.NDArray[np.floating], Y: npt.NDArray[np.integer]
-) -> npt.NDArray[np.int64]:
-    """Multi-label confusion: ``C[i, j]`` counts segments humans coded ``i`` that the model gave ``j``;
-    the last row/column is "none" (no human code / no suggestion).
-
-    Returns
-    -------
-    ndarray of shape (n_codes + 1, n_codes + 1)
-
-    >>> confusion_counts(np.array([[0.9, 0.1], [0.2, 0.1]]), np.array([0.5, 0.5]), np.array([[1, 0], [0, 1]])).tolist()
-    [[1, 0, 0], [0, 0, 1], [0, 0, 0]]
-    """
-    D = np.asarray(P) >= np.asarray(T)
-    truth = np.asarray(Y) == 1
-    m = truth.shape[1]
-    C = np.zeros((m + 1, m + 1), dtype=np.int64)
-    for t, d in zip(truth, D, strict=True):
-        rows = np.flatnonzero(t).tolist() or [m]
-        cols = np.flatnonzero(d).tolist() or [m]
-        for i in rows:
-            for j in cols:
-                C[i, j] += 1
-    return C
-
-
-def _confusion_png(path: Path, C: npt.NDArray[np.int64], codes: list[str]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    labels = [*codes, "(none)"]
-    size = max(4.0, 0.45 * len(labels) + 2)
-    fig, ax = plt.subplots(figsize=(size, size))
-    ax.imshow(C, cmap="Blues")
-    ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=7)
-    ax.set_yticks(range(len(labels)), labels, fontsize=7)
-    ax.set_xlabel("model suggested")
-    ax.set_ylabel("humans coded")
-    for i in range(C.shape[0]):
-        for j in range(C.shape[1]):
-            if C[i, j]:
-                ax.text(j, i, str(C[i, j]), ha="center", va="center", fontsize=6)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
-def _reliability_png(
-    path: Path, P: npt.NDArray[np.floating], truth: npt.NDArray[np.int8], n_bins: int = 10
-) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    p, y = np.asarray(P).ravel(), np.asarray(truth).ravel()
-    b = np.minimum((p * n_bins).astype(int), n_bins - 1) if len(p) else np.zeros(0, dtype=int)
-    cnt = np.bincount(b, minlength=n_bins)
-    nz = cnt > 0
-    mean_p = np.bincount(b, weights=p, minlength=n_bins)[nz] / cnt[nz]
-    mean_y = np.bincount(b, weights=y, minlength=n_bins)[nz] / cnt[nz]
-    fig, ax = plt.subplots(figsize=(4.5, 4.5))
-    ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1)
-    ax.plot(mean_p, mean_y, marker="o")
-    ax.set_xlabel("mean predicted probability")
-    ax.set_ylabel("share coded by humans")
-    ax.set_title("Reliability (held-out sources)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
-# --------------------------------------------------------------------------- agreement with the champion
 
 
 def model_codings(model: BaseSuggester, ts: TrainingSet, coder: str) -> list[Any]:
@@ -482,7 +293,8 @@ def agreement_with_model(
     these segments: its agreement is an upper bound of what it reaches on new interviews.
     """
     from pipeline.agreement_report import agreement_panel
-    from pipeline.project import current_sources, load_codings, load_segments, segment_from_row
+    from pipeline.store.mappers import segment_from_row
+    from pipeline.store.queries import current_sources, load_codings, load_segments
 
     names = set(ts.corpus.source_names)
     with project.store.transaction() as session:
@@ -494,16 +306,3 @@ def agreement_with_model(
     return agreement_panel(
         [*human, *codings_of_model], segments, texts, coders, ts.codes, unit="segment", n_boot=n_boot
     )
-
-
-def agreement_metrics(report: AgreementReport) -> dict[str, float]:
-    """Pooled coefficients (``pooled.<coefficient>``) and pairwise Cohen's κ
-    (``cohen.<a>.vs.<b>``) of an agreement report, for tracking run by run."""
-    out = {f"pooled.{name}": float(e.value) for name, e in report.pooled.estimates.items()}
-    for (a, b), k in report.pairwise.items():
-        if k is not None and np.isfinite(k):
-            out[f"cohen.{safe_key(a)}.vs.{safe_key(b)}"] = float(k)
-    for row in report.rows:
-        for name, e in row.estimates.items():
-            out[f"code.{safe_key(row.code)}.{name}"] = float(e.value)
-    return out

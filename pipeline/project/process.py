@@ -41,21 +41,17 @@ from sqlalchemy.orm import Session
 
 from pipeline.domain import sha256_text
 from pipeline.errors import ConfigError, InputError, QualflowError
-from pipeline.project import (
-    IngestReport,
-    ParsedFile,
-    Project,
-    collect_files,
-    file_hash,
-    parse_file,
-    require_codebook,
-)
+from pipeline.project.core import Project
+from pipeline.project.ingest import IngestReport, ParsedFile, collect_files, file_hash, parse_file
+from pipeline.store.queries import require_codebook
 from pipeline.store.schema import ModelVersionRow, ProcessedFileRow, SourceRow
 
 if TYPE_CHECKING:
     from models.base import BaseSuggester
-    from pipeline.embed import Embedder
-    from pipeline.suggesting import Corpus, DiscoverReport, Ranking
+    from pipeline.embed.base import Embedder
+    from pipeline.project.corpus import Corpus
+    from pipeline.project.discover import DiscoverReport
+    from pipeline.project.suggest import Ranking
 
 COLD_START_MODEL = "qualflow-prototype"
 DISCOVER_MARK = "discover_mark.json"
@@ -214,7 +210,7 @@ class IngestedFile:
 
 def ingest_parsed(project: Project, pf: ParsedFile) -> IngestedFile:
     """Store one parsed file as a source with its segments (one transaction; nothing when unchanged)."""
-    from pipeline.project import store_parsed
+    from pipeline.project.ingest import store_parsed
 
     with project.store.transaction() as session:
         report = IngestReport()
@@ -236,7 +232,7 @@ def ingest_files(project: Project, parsed: Sequence[ParsedFile]) -> list[Ingeste
 
 def load_embedder(project: Project) -> Embedder:
     """The project's embedder with its model loaded now (the flow looks up the champion meanwhile)."""
-    from pipeline.suggesting import make_project_embedder
+    from pipeline.project.corpus import make_project_embedder
 
     embedder = make_project_embedder(project, progress=False)
     load = getattr(embedder, "load", None)  # not part of the Embedder protocol: the hashing one has none
@@ -252,7 +248,7 @@ def embed_sources(project: Project, embedder: Embedder, names: Sequence[str]) ->
     -------
     dict mapping segment text to its vector, ndarray of shape (dim,), float32.
     """
-    from pipeline.project import load_segments
+    from pipeline.store.queries import load_segments
 
     if not names:
         return {}
@@ -286,7 +282,7 @@ def cold_start_suggester(project: Project, embedder: Embedder) -> ModelChoice:
     crash suggests with the same model version.
     """
     from pipeline.codebook import codebook_hash
-    from pipeline.suggesting import build_suggester, register_model_version
+    from pipeline.project.suggest import build_suggester, register_model_version
 
     with project.store.transaction() as session:
         cb_row, codebook = require_codebook(session)
@@ -324,7 +320,7 @@ def champion_model_row(
     ConfigError
         The champion was trained on another embedding model than the project's ``[embedding]``.
     """
-    from pipeline.suggesting import register_model_version
+    from pipeline.project.suggest import register_model_version
 
     if embedding and embedding != embedder.fingerprint:
         raise ConfigError(
@@ -389,7 +385,8 @@ def suggest_for_files(
     after_each : callable, optional
         Called with n once the n-th file is written (the flow's crash test uses it).
     """
-    from pipeline.suggesting import load_corpus, rank_codes
+    from pipeline.project.corpus import load_corpus
+    from pipeline.project.suggest import rank_codes
 
     hashes = [f.file_hash for f in files]
     with project.store.transaction() as session:
@@ -440,7 +437,7 @@ def _queue_file(
     project: Project, f: IngestedFile, corpus: Corpus, ranking: Ranking | None, choice: ModelChoice
 ) -> FileOutcome:
     """One file's suggestions and its ``processed_files`` row, in one transaction."""
-    from pipeline.suggesting import queue_suggestions
+    from pipeline.project.suggest import queue_suggestions
 
     with project.store.transaction() as session:
         prev = session.scalar(select(ProcessedFileRow).where(ProcessedFileRow.file_hash == f.file_hash))
@@ -501,7 +498,7 @@ def discover_if_due(project: Project, embedder: Embedder, model: BaseSuggester) 
     ``.qualflow/discover_mark.json`` and written after discovery commits; a crash in between only
     means discovery runs again, and it replaces its pending candidates, so there is still one copy.
     """
-    from pipeline.suggesting import discover
+    from pipeline.project.discover import discover
 
     high, mark = _discover_state(project)
     if high is None or high == mark:

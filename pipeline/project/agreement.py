@@ -15,14 +15,9 @@ from sqlalchemy import select
 
 from pipeline.domain import Coding
 from pipeline.errors import InputError
-from pipeline.project import (
-    Project,
-    current_sources,
-    load_codings,
-    load_segments,
-    require_codebook,
-    segment_from_row,
-)
+from pipeline.project.core import Project
+from pipeline.store.mappers import segment_from_row
+from pipeline.store.queries import current_sources, load_codings, load_segments, require_codebook
 from pipeline.store.schema import ModelVersionRow, SourceRow, SuggestionRow
 
 if TYPE_CHECKING:

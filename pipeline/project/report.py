@@ -9,15 +9,9 @@ from pathlib import Path
 from sqlalchemy import select
 
 from pipeline.errors import QualflowError
-from pipeline.project import (
-    Project,
-    current_sources,
-    load_codings,
-    load_segments,
-    require_codebook,
-    segment_from_row,
-    source_from_row,
-)
+from pipeline.project.core import Project
+from pipeline.store.mappers import segment_from_row, source_from_row
+from pipeline.store.queries import current_sources, load_codings, load_segments, require_codebook
 from pipeline.store.schema import ModelVersionRow
 
 _BODY = re.compile(r"<body[^>]*>(.*)</body>", re.S | re.I)
@@ -27,7 +21,7 @@ _STYLE = re.compile(r"<style[^>]*>.*?</style>", re.S | re.I)
 def agreement_fragment(project: Project) -> tuple[str | None, str | None, str]:
     """The agreement panel of every human coder as an HTML fragment and CSV, or why there is none."""
     from pipeline.agreement_report import to_csv, to_html
-    from pipeline.project_agreement import project_agreement
+    from pipeline.project.agreement import project_agreement
 
     try:
         report = project_agreement(project, n_boot=500)

@@ -36,7 +36,7 @@ from sqlalchemy.orm.util import identity_key
 
 from pipeline.domain import Code, Codebook
 from pipeline.errors import InputError, NotFoundError, QualflowError
-from pipeline.project import require_codebook, store_codebook
+from pipeline.store.queries import require_codebook, store_codebook
 from pipeline.store.schema import (
     CandidateRow,
     CodebookVersionRow,
@@ -167,7 +167,7 @@ def _latest_codebook_id(session: Session) -> int:
 def _check_code(session: Session, code: str, codebook_version_id: int) -> None:
     names = codable_names(session, codebook_version_id)
     if code not in names:
-        from pipeline.codebook import did_you_mean
+        from pipeline.errors import did_you_mean
 
         raise InputError(
             f"code {code!r} is not a codable code of the current codebook{did_you_mean(code, names)}; "
@@ -253,7 +253,7 @@ def decide(
         raise NotFoundError("the project has no codebook yet; run `qualflow codebook import FILE` first")
     cb_id = int(sugg.cb_id)
     if action == "accept" and not sugg.codable:
-        from pipeline.codebook import did_you_mean
+        from pipeline.errors import did_you_mean
 
         names = codable_names(session, cb_id)
         raise InputError(
@@ -682,7 +682,7 @@ def order_queue(
 
     Uncertainty with diversity: greedily take the item with the highest
     ``priority - code_penalty * (items already taken with its code) - source_penalty * (same source)``,
-    where ``priority`` is :func:`pipeline.suggesting.review_priority` (1 at the threshold). In cold
+    where ``priority`` is :func:`pipeline.project.suggest.review_priority` (1 at the threshold). In cold
     start (few human decisions yet) items on ``representatives`` (segment ids of cluster
     representatives) get +1, so the first decisions cover the clusters. Ties: lower suggestion id.
 

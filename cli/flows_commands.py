@@ -22,7 +22,7 @@ from pipeline.errors import ConfigError
 if TYPE_CHECKING:
     from flows.agreement import AgreementRun
     from flows.retrain import RetrainReport
-    from pipeline.processing import ProcessReport
+    from pipeline.project.process import ProcessReport
 
 DEFAULT_REGISTERED_MODEL = (
     "qualflow-suggester"  # flows.tracking.DEFAULT_REGISTERED_MODEL, without importing mlflow

@@ -16,18 +16,11 @@ from sqlalchemy import select
 
 from pipeline.domain import Coding, Source, Turn, sha256_text
 from pipeline.errors import InputError
-from pipeline.project import (
-    IngestReport,
-    ParsedFile,
-    Project,
-    add_codings,
-    current_sources,
-    get_or_create_coder,
-    require_codebook,
-    source_from_row,
-    store_codebook,
-    store_parsed,
-)
+from pipeline.project.codings import add_codings
+from pipeline.project.core import Project
+from pipeline.project.ingest import IngestReport, ParsedFile, store_parsed
+from pipeline.store.mappers import source_from_row
+from pipeline.store.queries import current_sources, get_or_create_coder, require_codebook, store_codebook
 from pipeline.store.schema import CoderRow, CodingRow, ModelVersionRow, SourceRow, SuggestionRow, utcnow
 
 

@@ -18,7 +18,7 @@ from pipeline.errors import QualflowError
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from pipeline.project import Project
+    from pipeline.project.core import Project
 
 app = typer.Typer(
     name="qualflow",
@@ -73,7 +73,7 @@ def console(stderr: bool = False) -> Console:
 
 def open_project(project: Path | None) -> Project:
     from pipeline.config import resolve_project_dir
-    from pipeline.project import Project
+    from pipeline.project.core import Project
 
     chosen = project if project is not None else _state["project"]
     return Project.open(resolve_project_dir(chosen if isinstance(chosen, Path) else None))
@@ -97,7 +97,7 @@ def init(
     force: Annotated[bool, typer.Option(help="Overwrite an existing qualflow.toml.")] = False,
 ) -> None:
     """Make a project: qualflow.toml, its database and an inbox/ for new interviews."""
-    from pipeline.project import init_project
+    from pipeline.project.core import init_project
 
     project = init_project(directory, name=name, force=force)
     console().print(f"Created project [bold]{project.config.name}[/] in {project.root}")
@@ -118,8 +118,8 @@ def ingest(
     """Read transcripts, find speaker turns and roles, segment them, and store them."""
     from rich.progress import Progress
 
-    from pipeline.project import collect_files
-    from pipeline.project import ingest as do_ingest
+    from pipeline.project.ingest import collect_files
+    from pipeline.project.ingest import ingest as do_ingest
 
     proj = open_project(project)
     files = collect_files(paths)
@@ -146,7 +146,7 @@ def sources(project: ProjectOpt = None) -> None:
     """List the sources with their turns, segments and codings."""
     from rich.table import Table
 
-    from pipeline.project import summary
+    from pipeline.project.summary import summary
 
     s = summary(open_project(project))
     table = Table("source", "v", "format", "lang", "turns", "interviewer", "segments", "codings", "chars")
@@ -167,7 +167,7 @@ def resegment(project: ProjectOpt = None) -> None:
 
     Run it after changing the segmentation mode in qualflow.toml; earlier segments are kept.
     """
-    from pipeline.project import resegment as do_resegment
+    from pipeline.project.ingest import resegment as do_resegment
 
     n = do_resegment(open_project(project))
     console().print(f"{n} new segments", markup=False)
@@ -183,7 +183,7 @@ def roles(
 ) -> None:
     """Override who is the interviewer in one source (kept for its later versions)."""
     from pipeline.errors import InputError
-    from pipeline.project import set_roles
+    from pipeline.project.summary import set_roles
 
     overrides = {}
     for item in assignments:
@@ -205,7 +205,8 @@ def segments(
     from rich.table import Table
     from sqlalchemy import select
 
-    from pipeline.project import get_source, scheme_key
+    from pipeline.config import scheme_key
+    from pipeline.store.queries import get_source
     from pipeline.store.schema import SegmentRow
 
     proj = open_project(project)
@@ -226,7 +227,7 @@ def segments(
 @app.command("summary")
 def summary_cmd(project: ProjectOpt = None) -> None:
     """Print the project summary: sources, turns, segments, codes, codings per coder."""
-    from pipeline.project import summary
+    from pipeline.project.summary import summary
 
     print_summary(summary(open_project(project)))
 
@@ -261,7 +262,7 @@ def codebook_import(
     project: ProjectOpt = None,
 ) -> None:
     """Import a codebook as a new codebook version (a no-op if it is unchanged)."""
-    from pipeline.project import import_codebook
+    from pipeline.project.codebooks import import_codebook
 
     row, created = import_codebook(open_project(project), path)
     what = "new codebook version" if created else "unchanged codebook version"
@@ -274,7 +275,7 @@ def codebook_export(
     project: ProjectOpt = None,
 ) -> None:
     """Export the current codebook."""
-    from pipeline.project import export_codebook
+    from pipeline.project.codebooks import export_codebook
 
     cb = export_codebook(open_project(project), path)
     console().print(f"wrote {len(cb.codes)} codes to {path}")
@@ -285,7 +286,7 @@ def codebook_show(project: ProjectOpt = None) -> None:
     """Show the current codebook as a tree."""
     from rich.tree import Tree
 
-    from pipeline.project import require_codebook
+    from pipeline.store.queries import require_codebook
 
     proj = open_project(project)
     with proj.store.transaction() as session:
@@ -314,7 +315,7 @@ def codings_import(
     project: ProjectOpt = None,
 ) -> None:
     """Import codings; every line is checked before anything is written."""
-    from pipeline.project import import_codings
+    from pipeline.project.codings import import_codings
 
     added = import_codings(open_project(project), path)
     total = sum(added.values())
@@ -327,7 +328,7 @@ def codings_export(
     project: ProjectOpt = None,
 ) -> None:
     """Export every active coding on the current source versions."""
-    from pipeline.project import export_codings
+    from pipeline.project.codings import export_codings
 
     n = export_codings(open_project(project), path)
     console().print(f"wrote {n} codings to {path}")
@@ -340,8 +341,8 @@ app.add_typer(suggestions_app, name="suggestions")
 @app.command()
 def embed(project: ProjectOpt = None) -> None:
     """Embed every current segment into the project's cache (a second run embeds nothing new)."""
-    from pipeline.project import load_segments
-    from pipeline.suggesting import make_project_embedder
+    from pipeline.project.corpus import make_project_embedder
+    from pipeline.store.queries import load_segments
 
     proj = open_project(project)
     with proj.store.transaction() as session:
@@ -360,7 +361,7 @@ def suggest_cmd(
     project: ProjectOpt = None,
 ) -> None:
     """Fit a suggester on the project's codings and queue its suggestions for review."""
-    from pipeline.suggesting import suggest
+    from pipeline.project.suggest import suggest
 
     names = [s.strip() for s in sources.split(",") if s.strip()] if sources else None
     r = suggest(open_project(project), suggester=suggester, sources=names)
@@ -373,7 +374,7 @@ def suggest_cmd(
 @app.command("discover")
 def discover_cmd(project: ProjectOpt = None) -> None:
     """Propose candidate open codes from segments no code explains."""
-    from pipeline.suggesting import discover
+    from pipeline.project.discover import discover
 
     r = discover(open_project(project))
     console().print(
@@ -407,7 +408,7 @@ def suggestions_show(
     """Show the pending suggestions with the highest scores."""
     from rich.table import Table
 
-    from pipeline.suggesting import suggestion_rows
+    from pipeline.project.suggest import suggestion_rows
 
     proj = open_project(project)
     with proj.store.transaction() as session:
@@ -447,9 +448,9 @@ def suggestions_export(
     import csv
     import io
 
-    from pipeline.codebook import write_atomic
     from pipeline.errors import InputError
-    from pipeline.suggesting import SUGGESTION_COLUMNS, suggestion_rows
+    from pipeline.fileio import write_atomic
+    from pipeline.project.suggest import SUGGESTION_COLUMNS, suggestion_rows
 
     if fmt != "csv":
         raise InputError(f"--format {fmt!r} is not supported; use csv")
@@ -501,15 +502,15 @@ def agreement(
 ) -> None:
     """Inter-coder agreement per code and pooled, with CIs and the disagreements to discuss."""
     if log:
-        from flows.cli_support import run_agreement
+        from cli.flows_commands import run_agreement
 
         for line in run_agreement(_project_dir(project)).lines():
             console().print(line, markup=False)
         return
     from pipeline.agreement_report import render_terminal, to_csv, to_html, to_json
-    from pipeline.codebook import write_atomic
     from pipeline.errors import InputError
-    from pipeline.project_agreement import project_agreement
+    from pipeline.fileio import write_atomic
+    from pipeline.project.agreement import project_agreement
 
     renderers = {"json": to_json, "csv": to_csv, "html": to_html}
     if fmt != "terminal" and fmt not in renderers:
@@ -549,7 +550,7 @@ def report(
     project: ProjectOpt = None,
 ) -> None:
     """Write the project report: one self-contained HTML file plus a CSV of every table."""
-    from pipeline.project_report import write_project_report
+    from pipeline.project.report import write_project_report
 
     proj = open_project(project)
     path = write_project_report(proj, out or proj.root / "report")
@@ -562,7 +563,7 @@ def export_qdpx_cmd(
     project: ProjectOpt = None,
 ) -> None:
     """Export sources, codebook, codings and coders (model versions too) as a REFI-QDA project."""
-    from pipeline.project_exchange import export_project_qdpx
+    from pipeline.project.exchange import export_project_qdpx
 
     n_src, n_codes, n_codings = export_project_qdpx(open_project(project), path)
     console().print(f"wrote {path}: {n_src} sources, {n_codes} codes, {n_codings} codings")
@@ -574,7 +575,7 @@ def import_qdpx_cmd(
     project: ProjectOpt = None,
 ) -> None:
     """Import text sources, the codebook and codings with their coders from a REFI-QDA project."""
-    from pipeline.project_exchange import import_project_qdpx
+    from pipeline.project.exchange import import_project_qdpx
 
     r = import_project_qdpx(open_project(project), path)
     console().print(
@@ -598,8 +599,8 @@ def evaluate(
     from rich.table import Table
 
     from pipeline.errors import InputError
-    from pipeline.project_evaluate import evaluate_project
-    from pipeline.suggesting import jsonable
+    from pipeline.project.evaluate import evaluate_project
+    from pipeline.project.suggest import jsonable
 
     if fmt not in ("terminal", "json"):
         raise InputError(f"--format {fmt!r} is not one of ['terminal', 'json']")
@@ -645,7 +646,7 @@ def process(
     project: ProjectOpt = None,
 ) -> None:
     """Run the process_interviews flow once: ingest, segment, embed, suggest, discover (Prefect)."""
-    from flows.cli_support import run_process
+    from cli.flows_commands import run_process
 
     report = run_process(_project_dir(project), paths or None)
     for line in report.lines():
@@ -660,7 +661,7 @@ def train(
     project: ProjectOpt = None,
 ) -> None:
     """Run the retrain_suggester flow once: train, evaluate on held-out sources, log to MLflow, gate."""
-    from flows.cli_support import run_train
+    from cli.flows_commands import run_train
 
     report = run_train(_project_dir(project), force=force)
     for line in report.lines():
@@ -675,7 +676,7 @@ def serve(
     project: ProjectOpt = None,
 ) -> None:
     """Register the scheduled flows (process every N minutes, retrain nightly) and run them as they fall due."""
-    from flows.cli_support import run_serve
+    from cli.flows_commands import run_serve
 
     run_serve(_project_dir(project), start_server=start_server)
 
@@ -686,7 +687,7 @@ def ui_mlflow(
     project: ProjectOpt = None,
 ) -> None:
     """Start the MLflow UI on 127.0.0.1 against the project's tracking store."""
-    from flows.cli_support import run_mlflow_ui
+    from cli.flows_commands import run_mlflow_ui
 
     raise typer.Exit(run_mlflow_ui(_project_dir(project), port))
 
@@ -703,7 +704,7 @@ def review(
     project: ProjectOpt = None,
 ) -> None:
     """Start the coders' review app in the browser."""
-    from review.cli_support import run_review
+    from cli.review_commands import run_review
 
     run_review(open_project(project), host=host, port=port, single_user=single_user)
 
@@ -716,7 +717,7 @@ def coders_add_cmd(
     project: ProjectOpt = None,
 ) -> None:
     """Add a coder with a password (or change a coder's role and password)."""
-    from review.cli_support import coders_add
+    from cli.review_commands import coders_add
 
     console().print(
         coders_add(open_project(project), name, role, password_stdin=password_stdin), markup=False
@@ -727,7 +728,7 @@ def coders_add_cmd(
 def models_list() -> None:
     """List the embedding backends and the suggesters qualflow knows."""
     from models import DEFAULT_SUGGESTER, SUGGESTERS
-    from pipeline.embed import EMBEDDER_ALIASES, EMBEDDER_BACKENDS
+    from pipeline.embed.factory import EMBEDDER_ALIASES, EMBEDDER_BACKENDS
 
     out = console()
     out.print("Embedding backends ([embedding] model in qualflow.toml):", markup=False)
@@ -749,8 +750,8 @@ def models_export_onnx(
     project: ProjectOpt = None,
 ) -> None:
     """Export a sentence-transformers model to int8 ONNX (offline) for the `onnx:` backend."""
-    from pipeline.embed import resolve_model_dir
-    from pipeline.embed_onnx import ensure_onnx_export, export_onnx
+    from pipeline.embed.model_dir import resolve_model_dir
+    from pipeline.embed.onnx import ensure_onnx_export, export_onnx
 
     proj = open_project(project)
     model_dir = resolve_model_dir(model, proj.root)

@@ -12,15 +12,11 @@ import numpy as np
 from sqlalchemy import select
 
 from pipeline.errors import InputError
-from pipeline.project import Project
+from pipeline.labels import label_matrix
+from pipeline.project.core import Project
+from pipeline.project.corpus import embed_texts, load_corpus, make_project_embedder
+from pipeline.project.suggest import build_suggester
 from pipeline.store.schema import CoderRow, CodingRow
-from pipeline.suggesting import (
-    build_suggester,
-    embed_texts,
-    label_matrix,
-    load_corpus,
-    make_project_embedder,
-)
 
 
 def evaluate_project(

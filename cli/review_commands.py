@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import TextIO
 
 from pipeline.errors import InputError
-from pipeline.project import Project
+from pipeline.project.core import Project
 from review.auth import add_coder, check_role
 
 

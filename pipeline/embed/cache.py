@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.embed import Embedder, FloatMatrix
+from pipeline.embed.base import Embedder, FloatMatrix
 from pipeline.text import normalize, normalized_hash
 
 _SCHEMA = """
@@ -174,7 +174,7 @@ class CachedEmbedder:
         Counts summed over every call.
 
     >>> import tempfile
-    >>> from pipeline.embed import HashingEmbedder
+    >>> from pipeline.embed.base import HashingEmbedder
     >>> e = CachedEmbedder(HashingEmbedder(8), EmbeddingCache(Path(tempfile.mkdtemp()) / "e.sqlite"))
     >>> _ = e.encode(["a b", "a  b", "c"]); e.last_stats_
     CacheStats(requested=3, unique=2, hits=0, embedded=2)

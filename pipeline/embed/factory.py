@@ -1,0 +1,137 @@
+"""Embedders by name: ``make_embedder("sentence-transformers:PATH" | "onnx:PATH" | "hashing" ...)``,
+wrapped in the embedding cache when a cache folder is given. The one place that knows every backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.embed.base import Embedder, HashingEmbedder
+from pipeline.embed.model_dir import resolve_model_dir
+from pipeline.embed.sentence_transformers import SentenceTransformerEmbedder
+from pipeline.errors import ConfigError, InputError
+
+
+@dataclass(frozen=True)
+class EmbedderOptions:
+    """What :func:`make_embedder` passes to every backend factory."""
+
+    cache_dir: Path | None
+    batch_size: int
+    progress: bool
+    base_dir: Path | None
+
+
+def _make_hashing(arg: str, opts: EmbedderOptions) -> Embedder:
+    if arg == "":
+        return HashingEmbedder()
+    if not arg.isdigit() or int(arg) < 1:
+        raise InputError(
+            f"embedding model 'hashing:{arg}': the dimension must be a positive integer, e.g. 'hashing:256'"
+        )
+    return HashingEmbedder(dim=int(arg))
+
+
+def _make_sentence_transformers(arg: str, opts: EmbedderOptions) -> Embedder:
+    model_dir = resolve_model_dir(arg or "minilm", opts.base_dir)
+    return SentenceTransformerEmbedder(model_dir, batch_size=opts.batch_size, progress=opts.progress)
+
+
+def _make_onnx(arg: str, opts: EmbedderOptions) -> Embedder:
+    from pipeline.embed.onnx import OnnxEmbedder, ensure_onnx_export, is_onnx_export
+
+    path = Path(arg).expanduser()
+    if not path.is_absolute() and opts.base_dir is not None:
+        path = opts.base_dir / path
+    if arg and is_onnx_export(path):
+        return OnnxEmbedder(path, batch_size=opts.batch_size, progress=opts.progress)
+    model_dir = resolve_model_dir(arg or "minilm", opts.base_dir)
+    if opts.cache_dir is None:
+        raise ConfigError(
+            f"embedding model 'onnx:{arg}' needs a folder to keep its ONNX export: open it from a project "
+            "(it uses <project>/.qualflow/onnx) or run `qualflow models export-onnx --out DIR` and use 'onnx:DIR'"
+        )
+    onnx_dir = ensure_onnx_export(model_dir, opts.cache_dir / "onnx")
+    return OnnxEmbedder(onnx_dir, batch_size=opts.batch_size, progress=opts.progress)
+
+
+#: Backend name -> factory(argument after the colon, options). The one place backends are named.
+EMBEDDER_BACKENDS: dict[str, Callable[[str, EmbedderOptions], Embedder]] = {
+    "hashing": _make_hashing,
+    "onnx": _make_onnx,
+    "sentence-transformers": _make_sentence_transformers,
+}
+
+
+#: Whole-spec shorthands.
+EMBEDDER_ALIASES: dict[str, str] = {"minilm": "sentence-transformers:all-MiniLM-L6-v2"}
+
+
+def parse_embedder_spec(spec: str) -> tuple[str, str]:
+    """Split ``"backend:argument"`` (aliases expanded) and check the backend is known.
+
+    >>> parse_embedder_spec("minilm")
+    ('sentence-transformers', 'all-MiniLM-L6-v2')
+    >>> parse_embedder_spec("onnx:minilm")
+    ('onnx', 'minilm')
+    >>> parse_embedder_spec("hashing")
+    ('hashing', '')
+    >>> parse_embedder_spec("bert")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    pipeline.errors.InputError: unknown embedding model 'bert'; use 'minilm', or BACKEND[:MODEL] with BACKEND one of ['hashing', 'onnx', 'sentence-transformers'] ...
+    """
+    spec = EMBEDDER_ALIASES.get(spec.strip(), spec.strip())
+    backend, _, arg = spec.partition(":")
+    if backend not in EMBEDDER_BACKENDS:
+        raise InputError(
+            f"unknown embedding model {spec!r}; use {', '.join(repr(a) for a in EMBEDDER_ALIASES)}, or "
+            f"BACKEND[:MODEL] with BACKEND one of {sorted(EMBEDDER_BACKENDS)} "
+            "(e.g. 'onnx:minilm', 'sentence-transformers:/path/to/folder', 'hashing:256')"
+        )
+    return backend, arg
+
+
+def make_embedder(
+    spec: str,
+    *,
+    cache_dir: Path | None = None,
+    batch_size: int = 32,
+    progress: bool = True,
+    base_dir: Path | None = None,
+) -> Embedder:
+    """Build the embedder named by ``spec`` (the ``[embedding] model`` value of ``qualflow.toml``).
+
+    Parameters
+    ----------
+    spec : str
+        ``"minilm"`` (the packaged all-MiniLM-L6-v2 with sentence-transformers),
+        ``"sentence-transformers:NAME_OR_FOLDER"``, ``"onnx:NAME_OR_FOLDER"`` (int8 ONNX export of a
+        BERT-family model, or a folder made by ``qualflow models export-onnx``), ``"hashing[:DIM]"``.
+    cache_dir : Path, optional
+        The project's ``.qualflow`` folder. When given, vectors are cached in
+        ``cache_dir/embeddings.sqlite`` (a :class:`~pipeline.embed.cache.CachedEmbedder` is returned)
+        and ONNX exports are kept in ``cache_dir/onnx``.
+    batch_size : int
+        Texts per forward pass.
+    progress : bool
+        Progress bars for long inputs.
+    base_dir : Path, optional
+        Folder that relative model paths are relative to (the project folder).
+
+    Raises
+    ------
+    InputError
+        Unknown backend (listing the valid ones) or a model that is not on disk (saying how to
+        install or configure one). Nothing is downloaded and nothing heavy is loaded here.
+    """
+    backend, arg = parse_embedder_spec(spec)
+    opts = EmbedderOptions(cache_dir=cache_dir, batch_size=batch_size, progress=progress, base_dir=base_dir)
+    embedder = EMBEDDER_BACKENDS[backend](arg, opts)
+    if cache_dir is None:
+        return embedder
+    from pipeline.embed.cache import CachedEmbedder, EmbeddingCache
+
+    return CachedEmbedder(embedder, EmbeddingCache(cache_dir / "embeddings.sqlite"))

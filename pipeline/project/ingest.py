@@ -1,0 +1,286 @@
+"""Transcripts into a project: parse each file (:mod:`pipeline.ingest`), store the source, its turns and
+its segments in one transaction, apply participant metadata; re-segment after a setting changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from pipeline.config import (
+    ProjectConfig,
+    SegmentationConfig,
+    scheme_key,
+)
+from pipeline.domain import Source, Turn
+from pipeline.errors import InputError
+from pipeline.project.core import Progress, Project
+from pipeline.store.mappers import source_from_row
+from pipeline.store.queries import current_sources
+from pipeline.store.schema import (
+    CodingRow,
+    SegmentRow,
+    SourceRow,
+    TurnRow,
+)
+
+
+def file_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def source_name_for(path: Path) -> str:
+    return path.stem
+
+
+@dataclass
+class ParsedFile:
+    path: Path
+    name: str
+    file_hash: str
+    source: Source
+
+
+@dataclass
+class IngestReport:
+    added: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    new_versions: list[tuple[str, int, int]] = field(default_factory=list)  # name, old, new
+    codings_left_on_old: dict[str, int] = field(default_factory=dict)
+    segments: int = 0
+
+
+def collect_files(paths: Iterable[Path]) -> list[Path]:
+    """Transcript files named by ``paths`` (folders searched recursively, hidden and failed/ skipped)."""
+    from pipeline.ingest import SUPPORTED_SUFFIXES
+
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            for f in sorted(p.rglob("*")):
+                rel = f.relative_to(p).parts
+                if any(part.startswith(".") or part == "failed" for part in rel):
+                    continue
+                if f.is_file() and f.suffix.lower() in SUPPORTED_SUFFIXES:
+                    out.append(f)
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise InputError(f"{p}: no such file or folder")
+    return out
+
+
+def parse_file(
+    path: Path, config: ProjectConfig, *, role_overrides: dict[str, str] | None = None
+) -> ParsedFile:
+    """Read one transcript file into a :class:`Source` (turns with roles, language)."""
+    from pipeline.ingest import read_transcript
+    from pipeline.ingest.roles import assign_roles
+    from pipeline.text import detect_language
+
+    data = path.read_bytes()
+    parsed = read_transcript(path)
+    turns = list(assign_roles(parsed.turns, parsed.text, config.interviewer_names or None))
+    if role_overrides:
+        turns = [
+            Turn(t.speaker, t.start, t.end, role_overrides.get(t.speaker, t.role), t.timestamp)  # type: ignore[arg-type]
+            for t in turns
+        ]
+    language = config.language if config.language != "auto" else detect_language(parsed.text)
+    from pipeline.domain import sha256_text
+
+    source = Source(
+        name=source_name_for(path),
+        text=parsed.text,
+        turns=turns,
+        format=parsed.format,
+        language=language,
+        content_hash=sha256_text(parsed.text),
+    )
+    return ParsedFile(path=path, name=source.name, file_hash=file_hash(data), source=source)
+
+
+def add_segments(session: Session, row: SourceRow, source: Source, seg_cfg: SegmentationConfig) -> int:
+    from pipeline.segment import segment_text
+
+    segments = segment_text(
+        source.text,
+        source.turns,
+        source=source.name,
+        mode=seg_cfg.mode,
+        window=seg_cfg.window,
+        stride=seg_cfg.stride,
+        language=source.language,
+    )
+    key = scheme_key(seg_cfg)
+    if segments:  # one executemany: an interview has hundreds of segments
+        session.execute(
+            insert(SegmentRow),
+            [
+                {
+                    "source_id": row.id,
+                    "scheme": key,
+                    "idx": s.index,
+                    "start": s.start,
+                    "end": s.end,
+                    "text": s.text,
+                    "turn_idx": s.turn_index,
+                    "speaker": s.speaker,
+                    "role": s.role,
+                }
+                for s in segments
+            ],
+        )
+    return len(segments)
+
+
+def store_parsed(
+    session: Session, pf: ParsedFile, config: ProjectConfig, report: IngestReport
+) -> SourceRow | None:
+    """Write one parsed file (new source, new version, or nothing when unchanged).
+
+    "Unchanged" compares with the *current* version: the same bytes, or the same decoded text (a
+    re-save with other line endings or a BOM is not a new version). Re-ingesting an older file makes
+    it the current version again, as a new version. A new version keeps the source's metadata, role
+    overrides and place in the interview order.
+    """
+    src = pf.source
+    old = session.scalar(select(SourceRow).where(SourceRow.name == pf.name, SourceRow.is_current))
+    if old is not None and (old.file_hash == pf.file_hash or old.text_hash == src.content_hash):
+        report.unchanged.append(pf.name)
+        return None
+    version = 1
+    meta = dict(src.metadata)
+    overrides: dict[str, str] = {}
+    order: int | None = None
+    if old is not None:
+        old.is_current = False
+        version = (
+            session.scalar(select(func.max(SourceRow.version)).where(SourceRow.name == pf.name)) or 0
+        ) + 1
+        n_codings = session.scalar(
+            select(func.count()).select_from(CodingRow).where(CodingRow.source_id == old.id, CodingRow.active)
+        )
+        report.new_versions.append((pf.name, old.version, version))
+        if n_codings:
+            report.codings_left_on_old[pf.name] = int(n_codings)
+        meta = {**(old.meta or {}), **meta}
+        overrides = dict(old.role_override or {})
+        order = old.ingest_order
+        session.flush()
+    if overrides:
+        src.turns = [
+            Turn(t.speaker, t.start, t.end, overrides.get(t.speaker, t.role), t.timestamp)  # type: ignore[arg-type]
+            for t in src.turns
+        ]
+    if order is None:
+        order = (session.scalar(select(func.max(SourceRow.ingest_order))) or 0) + 1
+    row = SourceRow(
+        name=pf.name,
+        version=version,
+        is_current=True,
+        file_name=pf.path.name,
+        file_hash=pf.file_hash,
+        text_hash=src.content_hash,
+        format=src.format,
+        language=src.language,
+        text=src.text,
+        meta=meta,
+        role_override=overrides,
+        ingest_order=order,
+    )
+    session.add(row)
+    session.flush()
+    if src.turns:  # one executemany, like the segments
+        session.execute(
+            insert(TurnRow),
+            [
+                {
+                    "source_id": row.id,
+                    "idx": i,
+                    "speaker": t.speaker,
+                    "role": t.role,
+                    "start": t.start,
+                    "end": t.end,
+                    "timestamp": t.timestamp,
+                }
+                for i, t in enumerate(src.turns)
+            ],
+        )
+        session.expire(row, ["turns"])  # loaded from the table when next read
+    report.segments += add_segments(session, row, src, config.segmentation)
+    if old is None:
+        report.added.append(pf.name)
+    return row
+
+
+def ingest(
+    project: Project,
+    paths: Sequence[Path],
+    *,
+    metadata_csv: Path | None = None,
+    progress: Progress | None = None,
+) -> IngestReport:
+    """Ingest transcript files (or folders) in one transaction; any bad file stops it before writing."""
+    files = collect_files(paths)
+    if not files:
+        raise InputError(
+            f"no transcript files found in {[str(p) for p in paths]} (looked for .txt .md .docx .vtt .srt)"
+        )
+    seen: dict[str, Path] = {}
+    for f in files:
+        name = source_name_for(f)
+        if name in seen and seen[name] != f:
+            raise InputError(f"{f} and {seen[name]} would both be source {name!r}; rename one of them")
+        seen[name] = f
+    metadata: dict[str, dict[str, str]] = {}
+    if metadata_csv is not None:
+        from pipeline.ingest.metadata import read_metadata_csv
+
+        metadata = read_metadata_csv(metadata_csv)
+    parsed = []
+    for f in files:
+        if progress:
+            progress(f.name)
+        pf = parse_file(f, project.config)
+        pf.source.metadata.update(metadata.get(pf.name, {}))
+        parsed.append(pf)
+    report = IngestReport()
+    with project.store.transaction() as session:
+        for pf in parsed:
+            store_parsed(session, pf, project.config, report)
+        if metadata:
+            apply_metadata(session, metadata, origin=str(metadata_csv))
+    return report
+
+
+def apply_metadata(session: Session, metadata: dict[str, dict[str, str]], *, origin: str) -> None:
+    rows = {r.name: r for r in current_sources(session)}
+    unknown = sorted(set(metadata) - set(rows))
+    if unknown:
+        raise InputError(
+            f"{origin}: unknown source(s) {unknown}; ingest them first or fix the `source` column"
+        )
+    for name, meta in metadata.items():
+        rows[name].meta = {**(rows[name].meta or {}), **meta}
+
+
+def resegment(project: Project) -> int:
+    """Make segments of the configured scheme for every current source that lacks them."""
+    n = 0
+    key = scheme_key(project.config.segmentation)
+    with project.store.transaction() as session:
+        for row in current_sources(session):
+            has = session.scalar(
+                select(func.count())
+                .select_from(SegmentRow)
+                .where(SegmentRow.source_id == row.id, SegmentRow.scheme == key)
+            )
+            if not has:
+                n += add_segments(session, row, source_from_row(row), project.config.segmentation)
+    return n

@@ -1,0 +1,327 @@
+"""Deductive suggestions on a project: build and fit a suggester, rank the codebook's codes per segment,
+and queue the suggestions for review (one transaction per call); list and export the queue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from pipeline.domain import Codebook
+from pipeline.errors import InputError
+from pipeline.project.core import Project
+from pipeline.project.corpus import Corpus, codable_codes, embed_texts, load_corpus, make_project_embedder
+from pipeline.store.schema import (
+    CandidateRow,
+    CoderRow,
+    ModelVersionRow,
+    SegmentRow,
+    SourceRow,
+    SuggestionRow,
+)
+
+if TYPE_CHECKING:
+    from models.base import BaseSuggester
+    from pipeline.embed.base import Embedder
+
+
+def review_priority(
+    scores: npt.NDArray[np.floating], thresholds: npt.NDArray[np.floating]
+) -> npt.NDArray[np.float64]:
+    """How much a coder's decision on a suggestion helps the model: high near the threshold.
+
+    ``1 - |score - threshold| / max(threshold, 1 - threshold)``, in [0, 1].
+
+    >>> review_priority(np.array([0.5, 0.9, 0.1]), np.array([0.5, 0.5, 0.5])).round(2).tolist()
+    [1.0, 0.2, 0.2]
+    """
+    t = np.asarray(thresholds, dtype=np.float64)
+    span = np.maximum(t, 1 - t)
+    return np.clip(1 - np.abs(np.asarray(scores, dtype=np.float64) - t) / span, 0.0, 1.0)
+
+
+def build_suggester(
+    name: str,
+    codebook: Codebook,
+    embedder: Embedder,
+    *,
+    params: dict[str, Any] | None = None,
+) -> BaseSuggester:
+    """An unfitted suggester ``name`` for the codable codes of ``codebook``."""
+    from models import make_suggester
+    from models.prototype import embed_prototypes, prototype_inputs
+
+    codes = codable_codes(codebook)
+    if not codes:
+        raise InputError("the codebook has no codable codes; mark some codes `codable: true`")
+    p = dict(params or {})
+    p.setdefault("codes", codes)
+    if name in ("prototype", "blend"):
+        cb = Codebook(codes=[c for c in codebook.codes if c.is_codable], name=codebook.name)
+        p.setdefault("code_embeddings", embed_prototypes(prototype_inputs(cb), embedder))
+    return make_suggester(name, **p)
+
+
+def fit_suggester(model: BaseSuggester, X: npt.NDArray[np.float32], corpus: Corpus) -> BaseSuggester:
+    return model.fit(X, corpus.Y, groups=corpus.groups, texts=corpus.texts)
+
+
+@dataclass
+class SuggestReport:
+    model_label: str
+    segments: int
+    suggestions: int
+    skipped_existing: int
+    abstained: int
+
+
+def register_model_version(
+    session: Session,
+    *,
+    name: str,
+    suggester: str,
+    params: dict[str, Any],
+    embedding: str,
+    codebook_version_id: int,
+    version: str | None = None,
+    mlflow_run_id: str | None = None,
+    metrics: dict[str, Any] | None = None,
+) -> ModelVersionRow:
+    """Record a model version (next integer version for ``name`` unless given); idempotent by (name, version)."""
+    if version is None:
+        n = session.scalar(
+            select(func.count()).select_from(ModelVersionRow).where(ModelVersionRow.name == name)
+        )
+        version = str((n or 0) + 1)
+    row = session.scalar(
+        select(ModelVersionRow).where(ModelVersionRow.name == name, ModelVersionRow.version == version)
+    )
+    if row is None:
+        row = ModelVersionRow(
+            name=name,
+            version=version,
+            suggester=suggester,
+            params=jsonable(params),
+            embedding=embedding,
+            codebook_version_id=codebook_version_id,
+            mlflow_run_id=mlflow_run_id,
+            metrics=jsonable(metrics or {}),
+        )
+        session.add(row)
+        session.flush()
+        session.add(CoderRow(name=f"model:{row.label}", kind="model", role="coder")) if session.scalar(
+            select(CoderRow).where(CoderRow.name == f"model:{row.label}")
+        ) is None else None
+        session.flush()
+    return row
+
+
+def jsonable(obj: Any) -> Any:
+    """Parameters and metrics as JSON-safe values (arrays summarised, objects by repr)."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return f"ndarray{obj.shape}"
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if obj is None or isinstance(obj, bool | int | float | str):
+        return obj
+    return repr(obj)
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """A model's scores for a corpus: probabilities, shape (n_segments, n_codes), and per segment its
+    top-k picks as (code column, score) pairs, best first (empty: the model abstains)."""
+
+    P: npt.NDArray[np.floating]
+    picks: list[list[tuple[int, float]]]
+
+    def subset(self, rows: Sequence[int]) -> Ranking:
+        return Ranking(self.P[list(rows)], [self.picks[i] for i in rows])
+
+
+def rank_codes(model: BaseSuggester, X: npt.NDArray[np.float32], texts: Sequence[str], k: int) -> Ranking:
+    """Score every segment (rows of ``X``, with their ``texts``) and pick its top-``k`` codes."""
+    if not len(texts):
+        return Ranking(np.zeros((0, len(model.classes_))), [])
+    P = model.predict_proba(X, texts=list(texts))
+    return Ranking(P, model.suggest_from_proba(P, k))
+
+
+def store_suggestions(
+    session: Session,
+    *,
+    model: BaseSuggester,
+    model_row: ModelVersionRow,
+    corpus: Corpus,
+    X: npt.NDArray[np.float32],
+    k: int,
+) -> SuggestReport:
+    """Suggest top-``k`` codes for every corpus segment and queue them (idempotent per model version)."""
+    return queue_suggestions(
+        session,
+        model=model,
+        model_row=model_row,
+        corpus=corpus,
+        ranking=rank_codes(model, X, corpus.texts, k),
+    )
+
+
+def queue_suggestions(
+    session: Session, *, model: BaseSuggester, model_row: ModelVersionRow, corpus: Corpus, ranking: Ranking
+) -> SuggestReport:
+    """Queue ``ranking`` (of ``model`` on ``corpus``) as suggestions; idempotent per model version.
+
+    A (segment, code) already suggested by this model version is skipped; one a human coded is stored
+    as ``covered``; one a coder decided for another model version is ``duplicate``; another version's
+    pending one is ``superseded`` by the new one.
+    """
+    P, ranked = ranking.P, ranking.picks
+    existing = set(
+        session.execute(
+            select(SuggestionRow.segment_id, SuggestionRow.code).where(
+                SuggestionRow.source_id.in_(sorted({sp[0] for sp in corpus.spans})),
+                SuggestionRow.model_version_id == model_row.id,
+                SuggestionRow.kind == "deductive",
+            )
+        ).all()
+    )
+    # the same (segment, code) from another model version: a newer pending suggestion replaces an older
+    # pending one; one a coder already decided is recorded for this model but not queued again
+    seg_ids = set(corpus.segment_ids)
+    other_pending: dict[tuple[int, str], SuggestionRow] = {}
+    decided: set[tuple[int, str]] = set()
+    for row in session.scalars(
+        select(SuggestionRow).where(
+            SuggestionRow.source_id.in_(sorted({sp[0] for sp in corpus.spans})),
+            SuggestionRow.kind == "deductive",
+            SuggestionRow.model_version_id != model_row.id,
+            SuggestionRow.state.in_(("pending", "accepted", "rejected", "recoded")),
+        )
+    ):
+        if row.segment_id not in seg_ids:
+            continue
+        if row.state == "pending":
+            other_pending[(row.segment_id, row.code)] = row
+        else:
+            decided.add((row.segment_id, row.code))
+    classes = list(model.classes_)
+    priority = review_priority(P, np.asarray(model.thresholds_)) if len(corpus.segment_ids) else P
+    n_new = n_skip = n_abstain = 0
+    rows: list[dict[str, Any]] = []
+    for i, picks in enumerate(ranked):
+        if not picks:
+            n_abstain += 1
+            continue
+        for rank, (ci, score) in enumerate(picks, start=1):
+            code = classes[ci]
+            if (corpus.segment_ids[i], code) in existing:
+                n_skip += 1
+                continue
+            src_id, start, end = corpus.spans[i]
+            pair = (corpus.segment_ids[i], code)
+            state = "pending"
+            if corpus.Y[i, ci] == 1:
+                # a code humans already gave this segment is kept (the model counts as a coder in
+                # agreement) but not queued for review
+                state = "covered"
+            elif pair in decided:
+                state = "duplicate"
+            elif pair in other_pending:
+                other_pending.pop(pair).state = "superseded"
+            rows.append(
+                {
+                    "source_id": src_id,
+                    "segment_id": corpus.segment_ids[i],
+                    "start": start,
+                    "end": end,
+                    "code": code,
+                    "score": float(score),
+                    "rank": rank,
+                    "kind": "deductive",
+                    "model_version_id": model_row.id,
+                    "codebook_version_id": corpus.codebook_version_id,
+                    "priority": float(priority[i, ci]),
+                    "state": state,
+                }
+            )
+            n_new += 1
+    session.flush()  # superseded states first
+    if rows:  # one executemany, not an ORM object per row: a batch queues thousands
+        session.execute(insert(SuggestionRow), rows)
+    return SuggestReport(model_row.label, len(corpus.segment_ids), n_new, n_skip, n_abstain)
+
+
+def suggest(
+    project: Project,
+    *,
+    suggester: str | None = None,
+    sources: Sequence[str] | None = None,
+    embedder: Embedder | None = None,
+) -> SuggestReport:
+    """Fit ``suggester`` (default from qualflow.toml) on the project's codings and queue suggestions.
+
+    One transaction; the model version is recorded as ``local-<suggester>@N``.
+    """
+    cfg = project.config.suggester
+    name = suggester or cfg.name
+    emb = embedder or make_project_embedder(project)
+    with project.store.transaction() as session:
+        train = load_corpus(session, project)
+        X_train = embed_texts(emb, train.texts)
+        model = build_suggester(name, train.codebook, emb, params=cfg.params)
+        fit_suggester(model, X_train, train)
+        target = load_corpus(session, project, sources=sources) if sources else train
+        X = X_train if target is train else embed_texts(emb, target.texts)
+        row = register_model_version(
+            session,
+            name=f"local-{name}",
+            suggester=name,
+            params=model.get_params(),
+            embedding=emb.fingerprint,
+            codebook_version_id=train.codebook_version_id,
+        )
+        return store_suggestions(session, model=model, model_row=row, corpus=target, X=X, k=cfg.top_k)
+
+
+SUGGESTION_COLUMNS = ("source", "segment", "start", "end", "code", "score", "rank", "model", "kind")
+
+
+def suggestion_rows(session: Session, *, state: str | None = "pending") -> list[dict[str, Any]]:
+    """Suggestions as rows of the suggestions CSV data contract (ARCHITECTURE.md)."""
+    q = (
+        select(SuggestionRow, SourceRow.name, SegmentRow.idx, ModelVersionRow, CandidateRow.label)
+        .join(SourceRow, SuggestionRow.source_id == SourceRow.id)
+        .join(SegmentRow, SuggestionRow.segment_id == SegmentRow.id)
+        .join(ModelVersionRow, SuggestionRow.model_version_id == ModelVersionRow.id)
+        .outerjoin(CandidateRow, SuggestionRow.candidate_id == CandidateRow.id)
+        .where(SourceRow.is_current)
+        .order_by(SourceRow.ingest_order, SuggestionRow.start, SuggestionRow.rank)
+    )
+    if state is not None:
+        q = q.where(SuggestionRow.state == state)
+    out = []
+    for s, sname, seg_idx, mv, clabel in session.execute(q):
+        out.append(
+            {
+                "source": sname,
+                "segment": seg_idx,
+                "start": s.start,
+                "end": s.end,
+                "code": clabel if s.kind == "inductive" and clabel else s.code,
+                "score": round(float(s.score), 4),
+                "rank": s.rank,
+                "model": mv.label,
+                "kind": s.kind,
+            }
+        )
+    return out

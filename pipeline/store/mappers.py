@@ -1,0 +1,57 @@
+"""Rows of the project database to the library's domain objects (and back): the one place a column meets a dataclass field."""
+
+from __future__ import annotations
+
+from pipeline.domain import Code, Codebook, Segment, Source, Turn
+from pipeline.store.schema import (
+    CodebookVersionRow,
+    SegmentRow,
+    SourceRow,
+)
+
+
+def source_from_row(row: SourceRow) -> Source:
+    return Source(
+        name=row.name,
+        text=row.text,
+        turns=[Turn(t.speaker, t.start, t.end, t.role, t.timestamp) for t in row.turns],  # type: ignore[arg-type]
+        format=row.format,
+        language=row.language,
+        content_hash=row.text_hash,
+        version=row.version,
+        metadata=dict(row.meta or {}),
+    )
+
+
+def segment_from_row(row: SegmentRow, source_name: str) -> Segment:
+    return Segment(
+        source=source_name,
+        index=row.idx,
+        start=row.start,
+        end=row.end,
+        text=row.text,
+        turn_index=row.turn_idx,
+        speaker=row.speaker,
+        role=row.role,  # type: ignore[arg-type]
+    )
+
+
+def codebook_from_row(row: CodebookVersionRow) -> Codebook:
+    return Codebook(
+        name=row.name,
+        codes=[
+            Code(
+                name=c.name,
+                description=c.description,
+                inclusion=c.inclusion,
+                exclusion=c.exclusion,
+                examples=list(c.examples or []),
+                parent=c.parent,
+                dimension=c.dimension,
+                color=c.color,
+                guid=c.guid,
+                is_codable=c.is_codable,
+            )
+            for c in row.codes
+        ],
+    )
