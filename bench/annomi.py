@@ -38,7 +38,7 @@ from models.base import top_k_above_threshold  # noqa: E402
 from models.keyword import KeywordSuggester  # noqa: E402
 from models.prototype import embed_prototypes, prototype_inputs  # noqa: E402
 from pipeline.domain import Code, Codebook  # noqa: E402
-from pipeline.evaluate import cohen_kappa, grouped_cv_predictions  # noqa: E402
+from pipeline.evaluate import grouped_cv_predictions, kappa_of_labels  # noqa: E402
 
 TEST_TRANSCRIPTS = (7, 27, 55, 56, 66, 109, 130)
 
@@ -179,7 +179,7 @@ def minilm_encoder() -> Any:
 
 def mean_pairwise_kappa(labels_by_expert: dict[int, np.ndarray]) -> float:
     ks = [
-        cohen_kappa(labels_by_expert[a], labels_by_expert[b])
+        kappa_of_labels(labels_by_expert[a], labels_by_expert[b])
         for a, b in itertools.combinations(sorted(labels_by_expert), 2)
     ]
     return float(np.mean(ks))
@@ -294,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
             # calibrate=False: temperature scaling never changes the argmax, so selection can skip it
             kw: dict[str, Any] = {"calibrate": False, **cfg["kw"]}
             P = grouped_cv_predictions(partial(linear, **kw), X[tr], Ytr, g, n_splits=5, **side)
-            k_cv = cohen_kappa(P.argmax(axis=1), y_tr)
+            k_cv = kappa_of_labels(P.argmax(axis=1), y_tr)
             from sklearn.metrics import f1_score
 
             f_cv = float(f1_score(y_tr, P.argmax(axis=1), average="macro"))
@@ -313,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
                 P = grouped_cv_predictions(
                     partial(TfidfLogReg, codes, C=c), X[tr], Ytr, g, n_splits=5, texts=side_tr["texts"]
                 )
-                k_cv = cohen_kappa(P.argmax(axis=1), y_tr)
+                k_cv = kappa_of_labels(P.argmax(axis=1), y_tr)
                 cv_out.append((cb_name, f"baseline TF-IDF+LR C={c}", k_cv, float("nan")))
                 if k_cv > bestCk:
                     bestC, bestCk = c, k_cv
@@ -341,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
                 model.fit(X[tr], Ytr, groups=g, **fit_side)
                 P = model.predict_proba(X[te], **pred_side)
             pred = np.array(codes)[P.argmax(axis=1)]
-            ks = [cohen_kappa(pred, experts[a]) for a in sorted(experts)]
+            ks = [kappa_of_labels(pred, experts[a]) for a in sorted(experts)]
             from sklearn.metrics import f1_score
 
             rows_out.append(

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from pipeline.domain import CandidateState
 from pipeline.errors import QualflowError
 
 if TYPE_CHECKING:
@@ -391,7 +392,7 @@ def show_candidates(project: Path | None) -> None:
 
     proj = open_project(project)
     with proj.store.transaction() as session:
-        rows = list(session.scalars(select(CandidateRow).where(CandidateRow.state == "pending")))
+        rows = list(session.scalars(select(CandidateRow).where(CandidateRow.state == CandidateState.PENDING)))
         table = Table("id", "label", "keyphrases", "coherence", "looks like", title="Candidate open codes")
         for c in rows:
             kp = ", ".join(p for p, _ in c.keyphrases[:5])

@@ -16,7 +16,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline.config import load_config
+from pipeline.config import DEFAULT_REGISTERED_MODEL, load_config
 from pipeline.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -24,9 +24,6 @@ if TYPE_CHECKING:
     from flows.retrain import RetrainReport
     from pipeline.project.process import ProcessReport
 
-DEFAULT_REGISTERED_MODEL = (
-    "qualflow-suggester"  # flows.tracking.DEFAULT_REGISTERED_MODEL, without importing mlflow
-)
 MLFLOW_UI_PORT = 5000
 
 

@@ -40,8 +40,8 @@ class AgreementRun:
 
 
 @task(name="model-codings", cache_policy=NO_CACHE)
-def model_codings(champion: tracking.RegisteredModel, ts: TrainingSet, coder: str) -> list[Coding]:
-    return retraining.model_codings(champion.model, ts, coder)
+def champion_codings(champion: tracking.RegisteredModel, ts: TrainingSet, coder: str) -> list[Coding]:
+    return retraining.predicted_codings(champion.model, ts, coder)
 
 
 @task(name="agreement-panel", cache_policy=NO_CACHE)
@@ -85,7 +85,7 @@ def agreement_report(
     if champion is None:
         raise NotFoundError(f"no {registered_model}@champion yet; run `qualflow train` first")
     coder = f"model:{champion.name}@{champion.version}"
-    report = panel(project, ts, coder, model_codings(champion, ts, coder), n_boot)
+    report = panel(project, ts, coder, champion_codings(champion, ts, coder), n_boot)
     name = experiment or f"{project.config.mlflow_experiment}-agreement"
     run_id = log_agreement(project, name, report, champion)
     project.close()

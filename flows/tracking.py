@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pipeline.agreement_report import AgreementReport
-from pipeline.config import resolve_sqlite_url
+from pipeline.config import DEFAULT_REGISTERED_MODEL, resolve_sqlite_url
 from pipeline.errors import ConfigError
 from pipeline.project.core import Project
 
@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 
     from models.base import BaseSuggester
 
-DEFAULT_REGISTERED_MODEL = "qualflow-suggester"
 CHAMPION = "champion"
 PARAM_MAX = 6000  # MLflow's limit on a parameter value is 6000 characters
 REQUIREMENTS = ("numpy", "scipy", "scikit-learn")

@@ -15,7 +15,9 @@ from models.base import BaseSuggester, previous_rows, top_k_above_threshold
 from models.blend import BlendSuggester
 from models.linear import LinearSuggester
 from models.neighbors import NeighborsSuggester
-from models.prototype import PrototypeSuggester, prototype_inputs
+from models.prototype import PrototypeSuggester, embed_prototypes, prototype_inputs
+from pipeline.domain import Codebook
+from pipeline.embed.base import Embedder
 from pipeline.errors import InputError
 
 SUGGESTERS: dict[str, type[BaseSuggester]] = {
@@ -27,8 +29,14 @@ SUGGESTERS: dict[str, type[BaseSuggester]] = {
 DEFAULT_SUGGESTER = "blend"
 
 
-def make_suggester(name: str, **params: Any) -> BaseSuggester:
+def make_suggester(
+    name: str, *, codebook: Codebook | None = None, embedder: Embedder | None = None, **params: Any
+) -> BaseSuggester:
     """A new, unfitted suggester of the registered kind ``name``.
+
+    With a ``codebook``, its codable codes are the suggester's ``codes``, and a suggester that reads
+    the codes' definitions (``uses_code_embeddings``) gets their prototype vectors from ``embedder``.
+    ``params`` override both.
 
     >>> make_suggester("lnear", codes=["a"])
     Traceback (most recent call last):
@@ -37,7 +45,15 @@ def make_suggester(name: str, **params: Any) -> BaseSuggester:
     """
     if name not in SUGGESTERS:
         raise InputError(f"Unknown suggester {name!r}; choose one of {sorted(SUGGESTERS)}")
-    return SUGGESTERS[name](**params)
+    cls = SUGGESTERS[name]
+    if codebook is not None:
+        codable = Codebook(codes=[c for c in codebook.codes if c.is_codable], name=codebook.name)
+        params.setdefault("codes", [c.name for c in codable.codes])
+        if cls.uses_code_embeddings and "code_embeddings" not in params:
+            if embedder is None:
+                raise InputError(f"the {name!r} suggester reads the codes' definitions: it needs an embedder")
+            params["code_embeddings"] = embed_prototypes(prototype_inputs(codable), embedder)
+    return cls(**params)
 
 
 __all__ = [

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -46,6 +46,8 @@ class BlendSuggester(BaseSuggester):
 
     Side information (``groups``, ``texts``, ``X_prev``) is passed to the classifier.
     """
+
+    uses_code_embeddings: ClassVar[bool] = True
 
     def __init__(
         self,

@@ -8,7 +8,7 @@ A code's prototype is the mean embedding of its name, description, inclusion cri
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -91,6 +91,8 @@ class PrototypeSuggester(BaseSuggester):
 
     Side information ``groups``, ``texts`` and ``X_prev`` is accepted and ignored.
     """
+
+    uses_code_embeddings: ClassVar[bool] = True
 
     def __init__(
         self,

@@ -13,6 +13,9 @@ from typing import Any
 
 from pipeline.errors import ConfigError
 
+DEFAULT_REGISTERED_MODEL = "qualflow-suggester"
+"""The MLflow registered model the flows train, gate and load the champion from."""
+
 CONFIG_NAME = "qualflow.toml"
 SEGMENT_MODES = ("turn", "sentence", "paragraph", "window")
 

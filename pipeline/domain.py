@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Literal
 
 Role = Literal["interviewer", "participant", "unknown"]
@@ -21,6 +22,37 @@ PARADIGM_DIMENSIONS: tuple[str, ...] = (
     "consequence",
 )
 ORIGINS: tuple[str, ...] = ("human", "model-accepted", "imported")
+
+
+class SuggestionState(StrEnum):
+    """Where a suggestion is in review. ``pending`` ones are in a coder's queue; a decision moves one to
+    ``accepted``, ``rejected`` or ``recoded`` (undo moves it back); the queue marks ``covered`` (a
+    coder coded it already), ``duplicate`` and ``superseded`` (a newer version of the source) itself."""
+
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    RECODED = "recoded"
+    COVERED = "covered"
+    DUPLICATE = "duplicate"
+    SUPERSEDED = "superseded"
+
+
+DECIDED_STATES: tuple[SuggestionState, ...] = (
+    SuggestionState.ACCEPTED,
+    SuggestionState.REJECTED,
+    SuggestionState.RECODED,
+)
+"""The states a coder's decision leads to."""
+
+
+class CandidateState(StrEnum):
+    """Where a candidate open code is in a lead's review."""
+
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    MERGED = "merged"
+    REJECTED = "rejected"
 
 
 def sha256_text(text: str) -> str:

@@ -144,21 +144,26 @@ def expected_calibration_error(
     return round(float(np.abs(sp[nz] - sy[nz]).sum() / len(p)), 12)
 
 
-def cohen_kappa(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
-    """Cohen's κ of two label sequences (``sklearn.metrics.cohen_kappa_score``; 1.0 if both constant
-    and equal, where sklearn would return NaN).
+def kappa_of_labels(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
+    """Cohen's κ of two label sequences: :func:`pipeline.agreement.cohen_kappa`, with the evaluation's
+    convention where it is undefined: NaN when there are no labels, 1.0 when both sequences use one
+    and the same single label (``pipeline.agreement`` raises there: chance agreement is 1).
 
-    >>> cohen_kappa([0, 1, 1, 0], [0, 1, 0, 0])
+    >>> kappa_of_labels([0, 1, 1, 0], [0, 1, 0, 0])
     0.5
+    >>> kappa_of_labels([2, 2], [2, 2])
+    1.0
     """
-    from sklearn.metrics import cohen_kappa_score
+    from pipeline.agreement import cohen_kappa
 
-    a, b = np.asarray(a), np.asarray(b)
+    a, b = np.asarray(a, dtype=np.int64).ravel(), np.asarray(b, dtype=np.int64).ravel()
     if len(a) == 0:
         return float("nan")
-    if len(np.unique(np.r_[a, b])) == 1:
+    labels, codes = np.unique(np.r_[a, b], return_inverse=True)
+    if len(labels) == 1:
         return 1.0
-    return float(cohen_kappa_score(a, b))
+    R = codes.reshape(2, -1).T
+    return cohen_kappa(R, n_categories=len(labels))
 
 
 def evaluate_predictions(
@@ -198,7 +203,7 @@ def evaluate_predictions(
     """
     from sklearn.metrics import f1_score, precision_recall_fscore_support
 
-    from models.base import top_k_above_threshold
+    from pipeline.labels import top_k_above_threshold
 
     Pa = np.asarray(P, dtype=np.float64)
     Yt = np.asarray(Y_true)
@@ -259,5 +264,5 @@ def model_coder_kappa(D: npt.NDArray[np.integer], M: npt.NDArray[np.integer], ex
         raise InputError(f"model_coder_kappa: decisions {D.shape} and coder matrix {M.shape} differ in shape")
     if exclusive:
         rows = (M == 1).any(axis=1)
-        return cohen_kappa(labels_from_matrix(D)[rows], labels_from_matrix(M)[rows])
-    return cohen_kappa((D == 1).ravel().astype(int), (M == 1).ravel().astype(int))
+        return kappa_of_labels(labels_from_matrix(D)[rows], labels_from_matrix(M)[rows])
+    return kappa_of_labels((D == 1).ravel().astype(int), (M == 1).ravel().astype(int))

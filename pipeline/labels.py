@@ -11,6 +11,9 @@ import numpy.typing as npt
 if TYPE_CHECKING:
     pass
 
+Suggestions = list[list[tuple[int, float]]]
+"""Per segment, ``(code_index, score)`` pairs, best first."""
+
 
 def coding_covers(seg_start: int, seg_end: int, c_start: int, c_end: int) -> bool:
     """A coding labels a segment when their overlap is at least half of the shorter of the two.
@@ -60,3 +63,51 @@ def label_matrix(
         if code in col and Y[i, col[code]] == 0:
             Y[i, col[code]] = -1
     return Y
+
+
+def top_k_above_threshold(
+    P: npt.NDArray[np.floating], thresholds: npt.NDArray[np.floating], k: int = 3
+) -> Suggestions:
+    """Per row, the at most ``k`` best codes whose score reaches that code's threshold.
+
+    Parameters
+    ----------
+    P : ndarray of shape (n_segments, n_codes)
+        Scores (calibrated probabilities).
+    thresholds : ndarray of shape (n_codes,) or (n_segments, n_codes)
+        A code is suggested only when ``P >= thresholds``; below it the suggester abstains.
+    k : int
+        Maximum number of suggestions per segment.
+
+    Returns
+    -------
+    list of n_segments lists of ``(code_index, score)``, sorted by score descending (ties: lower
+    code index first).
+
+    >>> P = np.array([[0.9, 0.2, 0.6], [0.1, 0.1, 0.1]])
+    >>> top_k_above_threshold(P, np.array([0.5, 0.5, 0.5]), k=2)
+    [[(0, 0.9), (2, 0.6)], []]
+    """
+    P = np.asarray(P, dtype=np.float64)
+    n, m = P.shape
+    if n == 0 or m == 0 or k <= 0:
+        return [[] for _ in range(n)]
+    kk = min(k, m)
+    masked = np.where(P >= thresholds, P, -np.inf)
+    if kk < m:
+        idx = np.argpartition(-masked, kk - 1, axis=1)[:, :kk]
+    else:
+        idx = np.broadcast_to(np.arange(m), (n, m)).copy()
+    vals = np.take_along_axis(masked, idx, axis=1)
+    # sort the k candidates: score descending, then code index ascending
+    order = np.lexsort((idx, -vals), axis=1)
+    idx = np.take_along_axis(idx, order, axis=1)
+    vals = np.take_along_axis(vals, order, axis=1)
+    keep = np.isfinite(vals)
+    idx_l = idx.tolist()
+    val_l = vals.tolist()
+    keep_l = keep.tolist()
+    return [
+        [(i, v) for i, v, ok in zip(ir, vr, kr, strict=True) if ok]
+        for ir, vr, kr in zip(idx_l, val_l, keep_l, strict=True)
+    ]

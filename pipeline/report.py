@@ -19,7 +19,6 @@ import csv
 import io
 import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,7 @@ import numpy.typing as npt
 
 from pipeline.domain import Codebook, Coding, Segment, Source
 from pipeline.errors import InputError
+from pipeline.fileio import write_atomic
 from pipeline.paradigm import CategorySuggestion, DimensionSuggestion
 
 __all__ = ["ReportBundle", "SourceSummary", "build_report", "summarise_corpus", "write_report"]
@@ -428,17 +428,6 @@ def build_report(bundle: ReportBundle) -> tuple[str, dict[str, str]]:
     return html, csvs
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_report(bundle: ReportBundle, out_dir: str | os.PathLike[str]) -> Path:
     """Write ``report.html`` and every table as CSV into ``out_dir`` (created if missing).
 
@@ -453,9 +442,9 @@ def write_report(bundle: ReportBundle, out_dir: str | os.PathLike[str]) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     html, csvs = build_report(bundle)
     for name, text in csvs.items():
-        _atomic_write(out / name, text)
+        write_atomic(out / name, text.encode("utf-8"))
     target = out / "report.html"
-    _atomic_write(target, html)
+    write_atomic(target, html.encode("utf-8"))
     return target
 
 

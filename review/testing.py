@@ -11,6 +11,8 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from pipeline.domain import SuggestionState
+
 DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"
 
 
@@ -135,7 +137,7 @@ def add_fake_suggestions(project_root: Path, n: int, *, model_name: str = "test-
                         model_version_id=mv.id,
                         codebook_version_id=cb_row.id,
                         priority=1 - abs(score - 0.5) * 2,
-                        state="pending",
+                        state=SuggestionState.PENDING,
                     )
                 )
             session.add_all(rows)

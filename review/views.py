@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from pipeline.config import ProjectConfig, scheme_key
+from pipeline.domain import CandidateState, SuggestionState
 from pipeline.errors import InputError, NotFoundError
 from pipeline.project.decisions import COLD_START_DECISIONS, QueueItem, codable_names, order_queue
 from pipeline.store.queries import current_sources, get_source
@@ -117,7 +118,11 @@ def queue_view(
             SuggestionRow.model_version_id,
         )
         .join(SourceRow, SuggestionRow.source_id == SourceRow.id)
-        .where(SuggestionRow.state == "pending", SuggestionRow.kind == "deductive", SourceRow.is_current)
+        .where(
+            SuggestionRow.state == SuggestionState.PENDING,
+            SuggestionRow.kind == "deductive",
+            SourceRow.is_current,
+        )
     )
     all_rows = session.execute(q).all()
     names = {r.id: r.name for r in current_sources(session)}
@@ -205,7 +210,7 @@ def sources_view(session: Session, *, coder: CoderRow, blind: bool) -> list[dict
     pending = dict(
         session.execute(
             select(SuggestionRow.source_id, func.count())
-            .where(SuggestionRow.state == "pending", SuggestionRow.kind == "deductive")
+            .where(SuggestionRow.state == SuggestionState.PENDING, SuggestionRow.kind == "deductive")
             .group_by(SuggestionRow.source_id)
         )
         .tuples()
@@ -263,7 +268,7 @@ def transcript_view(
     suggestions = (
         conn.execute(
             select(s.id, s.start, s.end, s.code, s.score, s.revision, s.priority, s.model_version_id)
-            .where(s.source_id == src.id, s.state == "pending", s.kind == "deductive")
+            .where(s.source_id == src.id, s.state == SuggestionState.PENDING, s.kind == "deductive")
             .order_by(s.start, s.rank)
         )
         .tuples()
@@ -423,8 +428,8 @@ def candidates_view(session: Session) -> dict[str, Any]:
                 "resolution": c.resolution or {},
             }
         )
-    pending = [c for c in out if c["state"] == "pending"]
-    done = [c for c in out if c["state"] != "pending"]
+    pending = [c for c in out if c["state"] == CandidateState.PENDING]
+    done = [c for c in out if c["state"] != CandidateState.PENDING]
     return {"pending": pending, "resolved": done}
 
 

@@ -8,11 +8,11 @@ import pytest
 
 from pipeline.errors import InputError
 from pipeline.evaluate import (
-    cohen_kappa,
     decisions,
     evaluate_predictions,
     expected_calibration_error,
     grouped_cv_predictions,
+    kappa_of_labels,
     model_coder_kappa,
 )
 
@@ -51,7 +51,7 @@ def test_decisions_and_kappa_definitions():
     M = np.array([[1, 0], [0, 1]])
     # pooled cells: (1,0,0,0) vs (1,0,0,1) -> po 3/4, pe (1/4*2/4 + 3/4*2/4) = 1/2 -> κ 0.5
     assert model_coder_kappa(D, M, exclusive=False) == pytest.approx(0.5)
-    assert cohen_kappa([1, 1], [1, 1]) == 1.0
+    assert kappa_of_labels([1, 1], [1, 1]) == 1.0
     with pytest.raises(InputError, match="differ in shape"):
         model_coder_kappa(D, M[:1], exclusive=False)
 

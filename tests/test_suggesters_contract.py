@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import inspect
 import pickle
 import subprocess
 import sys
@@ -72,10 +73,11 @@ def build(name: str, code_emb: np.ndarray, exclusive: bool = False):
         return KeywordSuggester(
             CODES, {"resource-shortage": ["budget"], "phased-design": ["pilot"]}, exclusive=exclusive
         )
+    cls = SUGGESTERS[name]
     params = {"codes": CODES, "exclusive": exclusive}
-    if name in ("prototype", "blend"):
+    if cls.uses_code_embeddings:
         params["code_embeddings"] = code_emb
-    if name in ("linear", "blend"):
+    if "random_state" in inspect.signature(cls).parameters:
         params["random_state"] = 0
     return make_suggester(name, **params)
 

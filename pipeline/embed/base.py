@@ -39,6 +39,10 @@ class Embedder(Protocol):
         """Length of each vector."""
         ...
 
+    def load(self) -> None:
+        """Load the model now (a no-op when there is nothing to load); ``encode`` loads it otherwise."""
+        ...
+
     def encode(self, texts: Sequence[str]) -> FloatMatrix:
         """Embed ``texts``.
 
@@ -83,6 +87,9 @@ class HashingEmbedder:
     @property
     def fingerprint(self) -> str:
         return f"hashing-v2-{self.dim_}"
+
+    def load(self) -> None:
+        """Nothing to load."""
 
     def encode(self, texts: Sequence[str]) -> FloatMatrix:
         out = np.zeros((len(texts), self.dim_), dtype=np.float32)

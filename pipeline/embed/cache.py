@@ -198,9 +198,7 @@ class CachedEmbedder:
 
     def load(self) -> None:
         """Load the inner embedder's model now, if it has one to load."""
-        load = getattr(self.inner, "load", None)
-        if load is not None:
-            load()
+        self.inner.load()
 
     def encode(self, texts: Sequence[str]) -> FloatMatrix:
         """Embed ``texts``, reusing stored vectors.

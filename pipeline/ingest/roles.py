@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
+from typing import cast
 
 from pipeline.domain import Role, Turn
 from pipeline.text import normalize
@@ -103,3 +104,18 @@ def _most_questions(turns: Sequence[Turn], text: str, candidates: list[str]) -> 
             asked[t.speaker] += any(m in words for m in QUESTION_MARKS)
     ranked = sorted(candidates, key=lambda s: (-asked[s] / (spoke[s] + 1), -asked[s], candidates.index(s)))
     return ranked[0] if ranked and asked[ranked[0]] else None
+
+
+def apply_role_overrides(turns: Iterable[Turn], overrides: Mapping[str, str] | None) -> list[Turn]:
+    """``turns`` with the role of every speaker named in ``overrides`` replaced (a lead's correction,
+    kept for later versions of the source).
+
+    >>> apply_role_overrides([Turn("Ali", 0, 3, "participant")], {"Ali": "interviewer"})[0].role
+    'interviewer'
+    """
+    if not overrides:
+        return list(turns)
+    return [
+        Turn(t.speaker, t.start, t.end, cast(Role, overrides.get(t.speaker, t.role)), t.timestamp)
+        for t in turns
+    ]

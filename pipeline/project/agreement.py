@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from pipeline.agreement_report import AgreementReport
 
 
-def model_codings(session, model_label: str | None = None) -> list[Coding]:  # type: ignore[no-untyped-def]
+def stored_model_codings(session, model_label: str | None = None) -> list[Coding]:  # type: ignore[no-untyped-def]
     """Rank-1 deductive suggestions of each model version as codings by ``model:<label>``."""
     q = (
         select(SuggestionRow, SourceRow.name, ModelVersionRow)
@@ -76,7 +76,7 @@ def project_agreement(
         for m in models:
             if m not in known_models:
                 raise InputError(f"coder {m!r} made no suggestions; model coders here are {known_models}")
-            machine += model_codings(session, m.removeprefix("model:"))
+            machine += stored_model_codings(session, m.removeprefix("model:"))
         unknown = [c for c in wanted if not c.startswith("model:") and c not in humans]
         if unknown:
             raise InputError(f"unknown coder(s) {unknown}; coders with codings are {humans + known_models}")

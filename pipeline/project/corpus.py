@@ -13,7 +13,7 @@ import numpy.typing as npt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pipeline.domain import Codebook
+from pipeline.domain import Codebook, SuggestionState
 from pipeline.errors import InputError
 from pipeline.labels import label_matrix
 from pipeline.project.core import Project
@@ -111,7 +111,7 @@ def load_corpus(session: Session, project: Project, *, sources: Sequence[str] | 
         for seg_id, code in session.execute(
             select(SuggestionRow.segment_id, SuggestionRow.code).where(
                 SuggestionRow.source_id.in_(src_ids),
-                SuggestionRow.state.in_(("rejected", "recoded")),
+                SuggestionRow.state.in_((SuggestionState.REJECTED, SuggestionState.RECODED)),
                 SuggestionRow.kind == "deductive",
             )
         )

@@ -34,7 +34,7 @@ from sqlalchemy import Connection, CursorResult, Table, bindparam, exists, func,
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
-from pipeline.domain import Code, Codebook
+from pipeline.domain import CandidateState, Code, Codebook, SuggestionState
 from pipeline.errors import InputError, NotFoundError, QualflowError
 from pipeline.store.queries import require_codebook, store_codebook
 from pipeline.store.schema import (
@@ -75,7 +75,9 @@ _READ_SUGGESTION = select(
 ).where(_S.c.id == bindparam("sid"))
 _FIRST_WINS = (
     update(_S)
-    .where(_S.c.id == bindparam("sid"), _S.c.revision == bindparam("rev"), _S.c.state == "pending")
+    .where(
+        _S.c.id == bindparam("sid"), _S.c.revision == bindparam("rev"), _S.c.state == SuggestionState.PENDING
+    )
     .values(state=bindparam("target"), decided_by=bindparam("by"), revision=bindparam("new_rev"))
 )
 _READ_WINNER = (
@@ -101,7 +103,11 @@ _INSERT_DECISION = insert(_D)
 
 Action = Literal["accept", "reject", "recode", "undo"]
 ACTIONS: tuple[str, ...] = ("accept", "reject", "recode", "undo")
-RESULTING_STATE = {"accept": "accepted", "reject": "rejected", "recode": "recoded"}
+RESULTING_STATE = {
+    "accept": SuggestionState.ACCEPTED,
+    "reject": SuggestionState.REJECTED,
+    "recode": SuggestionState.RECODED,
+}
 CANDIDATE_ACTIONS: tuple[str, ...] = ("accept", "merge", "reject")
 MAX_MEMO = 10_000
 
@@ -315,13 +321,21 @@ def decide(
         new_code=new_code,
         model_version_id=sugg.model_version_id,
         codebook_version_id=cb_id,
-        previous_state="pending",
+        previous_state=SuggestionState.PENDING,
         resulting_state=target,
         applied=True,
         note=note,
     )
     return DecisionResult(
-        decision_id, sugg.id, action, True, "pending", target, revision + 1, coding_id, note or ""
+        decision_id,
+        sugg.id,
+        action,
+        True,
+        SuggestionState.PENDING,
+        target,
+        revision + 1,
+        coding_id,
+        note or "",
     )
 
 
@@ -344,7 +358,7 @@ def _not_applied(
     """Log a decision that lost the race, and say who won."""
     conn = session.connection()
     now = conn.execute(_READ_WINNER, {"sid": suggestion_id}).one()
-    if now.state == "pending":
+    if now.state == SuggestionState.PENDING:
         message = (
             f"suggestion {suggestion_id} changed since you loaded it (revision {now.revision}); "
             "reload and decide again"
@@ -383,7 +397,7 @@ def _undo(
         .order_by(DecisionRow.id.desc())
         .limit(1)
     )
-    if last is None or last.action == "undo" or sugg.state == "pending":
+    if last is None or last.action == "undo" or sugg.state == SuggestionState.PENDING:
         raise InputError(f"suggestion {sugg.id} is pending; there is no decision to undo")
     if last.coder_id != coder.id and coder.role != "lead":
         who = _coder_name(session, last.coder_id)
@@ -552,7 +566,7 @@ def resolve_candidate(
     cand = session.get(CandidateRow, candidate_id)
     if cand is None:
         raise NotFoundError(f"no candidate open code {candidate_id}")
-    if cand.state != "pending":
+    if cand.state != CandidateState.PENDING:
         by = (cand.resolution or {}).get("by", "someone")
         return CandidateResult(
             cand.id, action, False, cand.state, None, None, 0, f"already {cand.state} by {by}"
@@ -572,11 +586,15 @@ def resolve_candidate(
     else:
         cb_id = _latest_codebook_id(session)
         code_name = None
-    state = {"accept": "accepted", "merge": "merged", "reject": "rejected"}[action]
+    state = {
+        "accept": CandidateState.ACCEPTED,
+        "merge": CandidateState.MERGED,
+        "reject": CandidateState.REJECTED,
+    }[action]
     changed = _changed(
         session,
         update(CandidateRow)
-        .where(CandidateRow.id == candidate_id, CandidateRow.state == "pending")
+        .where(CandidateRow.id == candidate_id, CandidateRow.state == CandidateState.PENDING)
         .values(
             state=state,
             resolution={
@@ -599,11 +617,11 @@ def _decide_members(session: Session, candidate_id: int, lead: CoderRow, code: s
     members = list(
         session.scalars(
             select(SuggestionRow).where(
-                SuggestionRow.candidate_id == candidate_id, SuggestionRow.state == "pending"
+                SuggestionRow.candidate_id == candidate_id, SuggestionRow.state == SuggestionState.PENDING
             )
         )
     )
-    target = "accepted" if code is not None else "rejected"
+    target = SuggestionState.ACCEPTED if code is not None else SuggestionState.REJECTED
     n = 0
     for s in members:
         changed = _changed(
@@ -612,7 +630,7 @@ def _decide_members(session: Session, candidate_id: int, lead: CoderRow, code: s
             .where(
                 SuggestionRow.id == s.id,
                 SuggestionRow.revision == s.revision,
-                SuggestionRow.state == "pending",
+                SuggestionRow.state == SuggestionState.PENDING,
             )
             .values(state=target, decided_by=lead.id, revision=s.revision + 1),
         )
@@ -641,7 +659,7 @@ def _decide_members(session: Session, candidate_id: int, lead: CoderRow, code: s
             new_code=code,
             model_version_id=s.model_version_id,
             codebook_version_id=cb_id,
-            previous_state="pending",
+            previous_state=SuggestionState.PENDING,
             resulting_state=target,
             applied=True,
             note=f"candidate {candidate_id}",

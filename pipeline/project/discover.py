@@ -12,7 +12,7 @@ import numpy as np
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from pipeline.domain import Codebook
+from pipeline.domain import CandidateState, Codebook, SuggestionState
 from pipeline.project.core import Project
 from pipeline.project.corpus import Corpus, embed_texts, load_corpus, make_project_embedder
 from pipeline.project.suggest import build_suggester, register_model_version
@@ -71,11 +71,13 @@ def discover(
                 version="1",
             ).id
         # replace earlier pending candidates (and their pending member suggestions)
-        old = list(session.scalars(select(CandidateRow.id).where(CandidateRow.state == "pending")))
+        old = list(
+            session.scalars(select(CandidateRow.id).where(CandidateRow.state == CandidateState.PENDING))
+        )
         if old:
             session.execute(
                 delete(SuggestionRow).where(
-                    SuggestionRow.candidate_id.in_(old), SuggestionRow.state == "pending"
+                    SuggestionRow.candidate_id.in_(old), SuggestionRow.state == SuggestionState.PENDING
                 )
             )
             decided = set(
@@ -138,7 +140,7 @@ def _store_candidates(
             nearest_codes=[[c, float(s)] for c, s in cand.nearest_codes],
             model_version_id=model_row_id,
             codebook_version_id=corpus.codebook_version_id,
-            state="pending",
+            state=SuggestionState.PENDING,
         )
         session.add(crow)
         session.flush()
@@ -160,7 +162,7 @@ def _store_candidates(
                     model_version_id=model_row_id,
                     codebook_version_id=corpus.codebook_version_id,
                     priority=1.0 if sid in quote_set else 0.5,
-                    state="pending",
+                    state=SuggestionState.PENDING,
                 )
             )
             n_members += 1

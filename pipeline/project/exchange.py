@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from pipeline.domain import Coding, Source, Turn, sha256_text
+from pipeline.domain import Coding, Source, SuggestionState, Turn, sha256_text
 from pipeline.errors import InputError
 from pipeline.project.codings import add_codings
 from pipeline.project.core import Project
@@ -44,7 +44,12 @@ def export_project_qdpx(project: Project, path: Path) -> tuple[int, int, int]:
         codings = []
         for c, sname, cname, sug, mv in session.execute(q):
             memo = c.memo
-            if sug is not None and mv is not None and sug.state == "accepted" and c.code == sug.code:
+            if (
+                sug is not None
+                and mv is not None
+                and sug.state == SuggestionState.ACCEPTED
+                and c.code == sug.code
+            ):
                 prov = f"suggested by model {mv.label} (score {sug.score:.3f}); accepted by {cname}"
                 memo = f"{memo}\n{prov}" if memo else prov
             codings.append(

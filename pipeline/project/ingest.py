@@ -17,8 +17,9 @@ from pipeline.config import (
     SegmentationConfig,
     scheme_key,
 )
-from pipeline.domain import Source, Turn
+from pipeline.domain import Source
 from pipeline.errors import InputError
+from pipeline.ingest.roles import apply_role_overrides
 from pipeline.project.core import Progress, Project
 from pipeline.store.mappers import source_from_row
 from pipeline.store.queries import current_sources
@@ -86,11 +87,7 @@ def parse_file(
     data = path.read_bytes()
     parsed = read_transcript(path)
     turns = list(assign_roles(parsed.turns, parsed.text, config.interviewer_names or None))
-    if role_overrides:
-        turns = [
-            Turn(t.speaker, t.start, t.end, role_overrides.get(t.speaker, t.role), t.timestamp)  # type: ignore[arg-type]
-            for t in turns
-        ]
+    turns = apply_role_overrides(turns, role_overrides)
     language = config.language if config.language != "auto" else detect_language(parsed.text)
     from pipeline.domain import sha256_text
 
@@ -173,11 +170,7 @@ def store_parsed(
         overrides = dict(old.role_override or {})
         order = old.ingest_order
         session.flush()
-    if overrides:
-        src.turns = [
-            Turn(t.speaker, t.start, t.end, overrides.get(t.speaker, t.role), t.timestamp)  # type: ignore[arg-type]
-            for t in src.turns
-        ]
+    src.turns = apply_role_overrides(src.turns, overrides)
     if order is None:
         order = (session.scalar(select(func.max(SourceRow.ingest_order))) or 0) + 1
     row = SourceRow(

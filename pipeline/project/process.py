@@ -235,9 +235,7 @@ def load_embedder(project: Project) -> Embedder:
     from pipeline.project.corpus import make_project_embedder
 
     embedder = make_project_embedder(project, progress=False)
-    load = getattr(embedder, "load", None)  # not part of the Embedder protocol: the hashing one has none
-    if load is not None:
-        load()
+    embedder.load()
     return embedder
 
 

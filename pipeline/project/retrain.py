@@ -269,7 +269,7 @@ def write_evaluation_artifacts(
     return [*paths, snapshot]
 
 
-def model_codings(model: BaseSuggester, ts: TrainingSet, coder: str) -> list[Any]:
+def predicted_codings(model: BaseSuggester, ts: TrainingSet, coder: str) -> list[Any]:
     """The model's decisions on every labelled segment as :class:`~pipeline.domain.Coding` rows of
     coder ``coder`` (one per segment and code at or above threshold), for the agreement panel."""
     from pipeline.domain import Coding
@@ -289,7 +289,7 @@ def agreement_with_model(
     """The agreement panel (:func:`pipeline.agreement_report.agreement_panel`, segment units) of every
     human coder and the model coder on the labelled sources.
 
-    The model's codings come from :func:`model_codings`. Note that the champion trained on most of
+    The model's codings come from :func:`predicted_codings`. Note that the champion trained on most of
     these segments: its agreement is an upper bound of what it reaches on new interviews.
     """
     from pipeline.agreement_report import agreement_panel

@@ -13,7 +13,7 @@ import numpy.typing as npt
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from pipeline.domain import Codebook
+from pipeline.domain import DECIDED_STATES, Codebook, SuggestionState
 from pipeline.errors import InputError
 from pipeline.project.core import Project
 from pipeline.project.corpus import Corpus, codable_codes, embed_texts, load_corpus, make_project_embedder
@@ -55,17 +55,10 @@ def build_suggester(
 ) -> BaseSuggester:
     """An unfitted suggester ``name`` for the codable codes of ``codebook``."""
     from models import make_suggester
-    from models.prototype import embed_prototypes, prototype_inputs
 
-    codes = codable_codes(codebook)
-    if not codes:
+    if not codable_codes(codebook):
         raise InputError("the codebook has no codable codes; mark some codes `codable: true`")
-    p = dict(params or {})
-    p.setdefault("codes", codes)
-    if name in ("prototype", "blend"):
-        cb = Codebook(codes=[c for c in codebook.codes if c.is_codable], name=codebook.name)
-        p.setdefault("code_embeddings", embed_prototypes(prototype_inputs(cb), embedder))
-    return make_suggester(name, **p)
+    return make_suggester(name, codebook=codebook, embedder=embedder, **(params or {}))
 
 
 def fit_suggester(model: BaseSuggester, X: npt.NDArray[np.float32], corpus: Corpus) -> BaseSuggester:
@@ -205,12 +198,12 @@ def queue_suggestions(
             SuggestionRow.source_id.in_(sorted({sp[0] for sp in corpus.spans})),
             SuggestionRow.kind == "deductive",
             SuggestionRow.model_version_id != model_row.id,
-            SuggestionRow.state.in_(("pending", "accepted", "rejected", "recoded")),
+            SuggestionRow.state.in_((SuggestionState.PENDING, *DECIDED_STATES)),
         )
     ):
         if row.segment_id not in seg_ids:
             continue
-        if row.state == "pending":
+        if row.state == SuggestionState.PENDING:
             other_pending[(row.segment_id, row.code)] = row
         else:
             decided.add((row.segment_id, row.code))
@@ -229,15 +222,15 @@ def queue_suggestions(
                 continue
             src_id, start, end = corpus.spans[i]
             pair = (corpus.segment_ids[i], code)
-            state = "pending"
+            state = SuggestionState.PENDING
             if corpus.Y[i, ci] == 1:
                 # a code humans already gave this segment is kept (the model counts as a coder in
                 # agreement) but not queued for review
-                state = "covered"
+                state = SuggestionState.COVERED
             elif pair in decided:
-                state = "duplicate"
+                state = SuggestionState.DUPLICATE
             elif pair in other_pending:
-                other_pending.pop(pair).state = "superseded"
+                other_pending.pop(pair).state = SuggestionState.SUPERSEDED
             rows.append(
                 {
                     "source_id": src_id,
@@ -296,7 +289,7 @@ def suggest(
 SUGGESTION_COLUMNS = ("source", "segment", "start", "end", "code", "score", "rank", "model", "kind")
 
 
-def suggestion_rows(session: Session, *, state: str | None = "pending") -> list[dict[str, Any]]:
+def suggestion_rows(session: Session, *, state: str | None = SuggestionState.PENDING) -> list[dict[str, Any]]:
     """Suggestions as rows of the suggestions CSV data contract (ARCHITECTURE.md)."""
     q = (
         select(SuggestionRow, SourceRow.name, SegmentRow.idx, ModelVersionRow, CandidateRow.label)

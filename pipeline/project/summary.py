@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import get_args
 
 from sqlalchemy import func, select
 
 from pipeline.config import scheme_key
+from pipeline.domain import Role
 from pipeline.errors import InputError
 from pipeline.project.core import Project
 from pipeline.store.queries import current_sources, get_source, latest_codebook
@@ -82,7 +84,7 @@ def summary(project: Project) -> Summary:
     )
 
 
-VALID_ROLES = ("interviewer", "participant", "unknown")
+VALID_ROLES: tuple[str, ...] = get_args(Role)
 
 
 def set_roles(project: Project, source: str, overrides: dict[str, str]) -> dict[str, str]:

@@ -201,7 +201,7 @@ class CandidateRow(Base):
     nearest_codes: Mapped[list] = mapped_column(JSON, default=list)
     model_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"), nullable=True)
     codebook_version_id: Mapped[int | None] = mapped_column(ForeignKey("codebook_versions.id"), nullable=True)
-    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending|accepted|merged|rejected
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # a pipeline.domain.CandidateState
     resolution: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
@@ -228,7 +228,7 @@ class SuggestionRow(Base):
     model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"))
     codebook_version_id: Mapped[int] = mapped_column(ForeignKey("codebook_versions.id"))
     priority: Mapped[float] = mapped_column(Float, default=0.0)
-    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending|accepted|rejected|recoded
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # a pipeline.domain.SuggestionState
     decided_by: Mapped[int | None] = mapped_column(ForeignKey("coders.id"), nullable=True)
     revision: Mapped[int] = mapped_column(Integer, default=0)  # optimistic concurrency
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
