@@ -4,8 +4,11 @@ and queue the suggestions for review (one transaction per call); list and export
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -15,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from pipeline.domain import DECIDED_STATES, Codebook, SuggestionState
 from pipeline.errors import InputError
+from pipeline.fileio import write_atomic
 from pipeline.project.core import Project
 from pipeline.project.corpus import Corpus, codable_codes, embed_texts, load_corpus, make_project_embedder
 from pipeline.store.schema import (
@@ -318,3 +322,22 @@ def suggestion_rows(session: Session, *, state: str | None = SuggestionState.PEN
             }
         )
     return out
+
+
+EXPORT_STATES: tuple[str, ...] = (*(s.value for s in SuggestionState), "all")
+"""What ``suggestions export --state`` accepts: a :class:`~pipeline.domain.SuggestionState` or ``all``."""
+
+
+def export_suggestions(project: Project, path: Path, *, state: str = SuggestionState.PENDING) -> int:
+    """Write the suggestions in ``state`` (or ``all``) as CSV (:data:`SUGGESTION_COLUMNS`) to ``path``,
+    atomically; returns how many were written."""
+    if state not in EXPORT_STATES:
+        raise InputError(f"--state {state!r} is not one of {list(EXPORT_STATES)}")
+    with project.store.transaction() as session:
+        rows = suggestion_rows(session, state=None if state == "all" else state)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(SUGGESTION_COLUMNS), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomic(path, buf.getvalue().encode("utf-8"))
+    return len(rows)

@@ -14,10 +14,11 @@ from pipeline.config import (
     ProjectConfig,
     scheme_key,
 )
-from pipeline.domain import Codebook, Coding
+from pipeline.domain import CandidateState, Codebook, Coding
 from pipeline.errors import NotFoundError
 from pipeline.store.mappers import codebook_from_row
 from pipeline.store.schema import (
+    CandidateRow,
     CodebookVersionRow,
     CodeRow,
     CoderRow,
@@ -149,3 +150,20 @@ def load_segments(
     if not incl:
         q = q.where(SegmentRow.role != "interviewer")
     return [(row, name) for row, name in session.execute(q)]
+
+
+def current_source_texts(session: Session) -> dict[str, str]:
+    """Name -> text of every current source."""
+    return {src.name: src.text for src in session.scalars(select(SourceRow).where(SourceRow.is_current))}
+
+
+def source_segments(session: Session, source: str, scheme: str) -> list[SegmentRow]:
+    """The segments of source ``source`` under segmentation scheme ``scheme``, in order."""
+    src = get_source(session, source)
+    q = select(SegmentRow).where(SegmentRow.source_id == src.id, SegmentRow.scheme == scheme)
+    return list(session.scalars(q.order_by(SegmentRow.idx)))
+
+
+def pending_candidates(session: Session) -> list[CandidateRow]:
+    """Candidate open codes still waiting for a lead's decision."""
+    return list(session.scalars(select(CandidateRow).where(CandidateRow.state == CandidateState.PENDING)))

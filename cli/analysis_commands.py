@@ -1,0 +1,132 @@
+"""Commands that report: agreement, the project report, REFI-QDA exchange."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    pass
+
+from cli.common import ProjectOpt, app, console, export_app, import_app, open_project, project_dir
+
+
+@app.command()
+def agreement(
+    coders: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated coders, e.g. sara,reza,model:local-blend@1 (default: all people)."
+        ),
+    ] = None,
+    unit: Annotated[
+        str, typer.Option(help="segment, overlap (MAXQDA-style) or char (NVivo-style).")
+    ] = "segment",
+    codes: Annotated[
+        str | None, typer.Option(help="Comma-separated codes (default: every codable code).")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="terminal, json, csv or html.")] = "terminal",
+    out: Annotated[
+        Path | None, typer.Option(help="Write json/csv/html to this file (default: stdout).")
+    ] = None,
+    n_boot: Annotated[int, typer.Option(help="Bootstrap resamples for the confidence intervals.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+    threshold: Annotated[
+        float, typer.Option(help="Overlap unit: share of the longer span that must overlap.")
+    ] = 0.9,
+    include_uncoded: Annotated[
+        bool, typer.Option(help="Char unit: count characters no coder coded (inflates agreement).")
+    ] = False,
+    log: Annotated[
+        bool,
+        typer.Option(help="Run the agreement_report flow: all coders and the champion, logged to MLflow."),
+    ] = False,
+    project: ProjectOpt = None,
+) -> None:
+    """Inter-coder agreement per code and pooled, with CIs and the disagreements to discuss."""
+    if log:
+        from cli.flows_commands import run_agreement
+
+        for line in run_agreement(project_dir(project)).lines():
+            console().print(line, markup=False)
+        return
+    from pipeline.agreement_report import render_terminal, to_csv, to_html, to_json
+    from pipeline.errors import InputError
+    from pipeline.fileio import write_atomic
+    from pipeline.project.agreement import project_agreement
+
+    renderers = {"json": to_json, "csv": to_csv, "html": to_html}
+    if fmt != "terminal" and fmt not in renderers:
+        raise InputError(f"--format {fmt!r} is not one of ['terminal', 'json', 'csv', 'html']")
+    if unit not in ("segment", "overlap", "char"):
+        raise InputError(f"--unit {unit!r} is not one of ['segment', 'overlap', 'char']")
+    report = project_agreement(
+        open_project(project),
+        coders=_split(coders),
+        codes=_split(codes),
+        unit=unit,
+        n_boot=n_boot,
+        seed=seed,
+        threshold=threshold,
+        exclude_uncoded=not include_uncoded,
+    )
+    if fmt == "terminal":
+        render_terminal(report, console())
+        return
+    text = renderers[fmt](report)
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        write_atomic(out, text.encode("utf-8"))
+        console().print(f"wrote {fmt} agreement report to {out}")
+
+
+def _split(value: str | None) -> list[str] | None:
+    if not value:
+        return None
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+@app.command()
+def report(
+    out: Annotated[Path | None, typer.Option(help="Output folder (default: <project>/report).")] = None,
+    project: ProjectOpt = None,
+) -> None:
+    """Write the project report: one self-contained HTML file plus a CSV of every table."""
+    from pipeline.project.report import write_project_report
+
+    proj = open_project(project)
+    path = write_project_report(proj, out or proj.root / "report")
+    console().print(f"wrote {path}")
+
+
+@export_app.command("qdpx")
+def export_qdpx_cmd(
+    path: Annotated[Path, typer.Argument(help="Output .qdpx file.")],
+    project: ProjectOpt = None,
+) -> None:
+    """Export sources, codebook, codings and coders (model versions too) as a REFI-QDA project."""
+    from pipeline.project.exchange import export_project_qdpx
+
+    n_src, n_codes, n_codings = export_project_qdpx(open_project(project), path)
+    console().print(f"wrote {path}: {n_src} sources, {n_codes} codes, {n_codings} codings")
+
+
+@import_app.command("qdpx")
+def import_qdpx_cmd(
+    path: Annotated[Path, typer.Argument(help="A .qdpx written by MAXQDA, NVivo, ATLAS.ti or QualCoder.")],
+    project: ProjectOpt = None,
+) -> None:
+    """Import text sources, the codebook and codings with their coders from a REFI-QDA project."""
+    from pipeline.project.exchange import import_project_qdpx
+
+    r = import_project_qdpx(open_project(project), path)
+    console().print(
+        f"imported from {r.origin or 'a REFI-QDA project'}: {len(r.sources)} sources, {r.codes} codes, "
+        f"{sum(r.codings.values())} codings" + "".join(f"; {k}: {v}" for k, v in sorted(r.codings.items()))
+    )
+    for item in r.skipped:
+        console().print(f"  skipped: {item}")

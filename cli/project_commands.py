@@ -1,0 +1,253 @@
+"""Commands on a project's contents: init, ingest, sources, roles, segments, summary, codebook, codings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    pass
+
+from cli.common import ProjectOpt, app, codebook_app, codings_app, console, open_project
+
+
+@app.command()
+def init(
+    directory: Annotated[
+        Path, typer.Argument(help="Folder for the new project (created if missing).")
+    ] = Path("."),
+    name: Annotated[str | None, typer.Option(help="Project name (default: the folder name).")] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing qualflow.toml.")] = False,
+) -> None:
+    """Make a project: qualflow.toml, its database and an inbox/ for new interviews."""
+    from pipeline.project.core import init_project
+
+    project = init_project(directory, name=name, force=force)
+    console().print(f"Created project [bold]{project.config.name}[/] in {project.root}")
+    console().print(f"  settings  {project.root / 'qualflow.toml'}")
+    console().print(f"  database  {project.store.url}")
+
+
+@app.command()
+def ingest(
+    paths: Annotated[
+        list[Path], typer.Argument(help="Transcript files or folders (.txt .md .docx .vtt .srt).")
+    ],
+    metadata: Annotated[
+        Path | None, typer.Option(help="Participant metadata CSV: source,participant,group,date,order.")
+    ] = None,
+    project: ProjectOpt = None,
+) -> None:
+    """Read transcripts, find speaker turns and roles, segment them, and store them."""
+    from rich.progress import Progress
+
+    from pipeline.project.ingest import collect_files
+    from pipeline.project.ingest import ingest as do_ingest
+
+    proj = open_project(project)
+    files = collect_files(paths)
+    with Progress(console=console(stderr=True), transient=True) as bar:
+        task = bar.add_task("reading", total=len(files))
+
+        def step(name: str) -> None:
+            bar.update(task, advance=1, description=f"reading {name}")
+
+        report = do_ingest(proj, paths, metadata_csv=metadata, progress=step)
+    out = console()
+    out.print(
+        f"{len(report.added)} added, {len(report.new_versions)} new versions, "
+        f"{len(report.unchanged)} unchanged; {report.segments} segments"
+    )
+    for name, old, new in report.new_versions:
+        kept = report.codings_left_on_old.get(name, 0)
+        note = f"; {kept} codings stay on version {old} (see `qualflow sources`)" if kept else ""
+        out.print(f"  {name}: version {old} -> {new}{note}")
+
+
+@app.command()
+def sources(project: ProjectOpt = None) -> None:
+    """List the sources with their turns, segments and codings."""
+    from rich.table import Table
+
+    from pipeline.project.summary import summary
+
+    s = summary(open_project(project))
+    table = Table("source", "v", "format", "lang", "turns", "interviewer", "segments", "codings", "chars")
+    for r in s.sources:
+        table.add_row(
+            *(str(r[k]) for k in ("name", "version", "format", "language", "turns")),
+            str(r["interviewer_turns"]),
+            str(r["segments"]),
+            str(r["codings"]),
+            str(r["characters"]),
+        )
+    console().print(table)
+
+
+@app.command()
+def resegment(project: ProjectOpt = None) -> None:
+    """Segment every current source with the [segmentation] settings it has no segments for yet.
+
+    Run it after changing the segmentation mode in qualflow.toml; earlier segments are kept.
+    """
+    from pipeline.project.ingest import resegment as do_resegment
+
+    n = do_resegment(open_project(project))
+    console().print(f"{n} new segments", markup=False)
+
+
+@app.command()
+def roles(
+    source: Annotated[str, typer.Argument(help="Source name.")],
+    assignments: Annotated[
+        list[str], typer.Argument(help="SPEAKER=interviewer|participant|unknown, one or more.")
+    ],
+    project: ProjectOpt = None,
+) -> None:
+    """Override who is the interviewer in one source (kept for its later versions)."""
+    from pipeline.errors import InputError
+    from pipeline.project.summary import set_roles
+
+    overrides = {}
+    for item in assignments:
+        speaker, sep, role = item.rpartition("=")
+        if not sep or not speaker:
+            raise InputError(f"{item!r}: write SPEAKER=ROLE, e.g. Mina=participant")
+        overrides[speaker] = role
+    result = set_roles(open_project(project), source, overrides)
+    console().print(f"{source}: " + ", ".join(f"{k} = {v}" for k, v in sorted(result.items())), markup=False)
+
+
+@app.command()
+def segments(
+    source: Annotated[str, typer.Argument(help="Source name (the file name without suffix).")],
+    all_speakers: Annotated[bool, typer.Option("--all", help="Include interviewer turns.")] = False,
+    project: ProjectOpt = None,
+) -> None:
+    """Show the segments of one source with their offsets."""
+    from rich.table import Table
+
+    from pipeline.config import scheme_key
+    from pipeline.store.queries import source_segments
+
+    proj = open_project(project)
+    with proj.store.transaction() as session:
+        rows = source_segments(session, source, scheme_key(proj.config.segmentation))
+    table = Table("#", "start", "end", "speaker", "role", "text")
+    for r in rows:
+        if r.role == "interviewer" and not all_speakers:
+            continue
+        table.add_row(str(r.idx), str(r.start), str(r.end), r.speaker or "", r.role, r.text)
+    console().print(table)
+
+
+@app.command("summary")
+def summary_cmd(project: ProjectOpt = None) -> None:
+    """Print the project summary: sources, turns, segments, codes, codings per coder."""
+    from pipeline.project.summary import summary
+
+    print_summary(summary(open_project(project)))
+
+
+def print_summary(s) -> None:  # type: ignore[no-untyped-def]
+    from rich.table import Table
+
+    out = console()
+    table = Table("source", "format", "lang", "turns", "segments", "codings", title="Sources")
+    for r in s.sources:
+        table.add_row(
+            str(r["name"]),
+            str(r["format"]),
+            str(r["language"]),
+            str(r["turns"]),
+            str(r["segments"]),
+            str(r["codings"]),
+        )
+    out.print(table)
+    out.print(
+        f"{len(s.sources)} sources, {sum(int(r['turns']) for r in s.sources)} turns, "
+        f"{sum(int(r['segments']) for r in s.sources)} segments; "
+        f"{s.codes} codes ({s.codable_codes} codable) in codebook version {s.codebook_versions}"
+    )
+    for coder, n in s.codings_per_coder.items():
+        out.print(f"  {coder}: {n} codings")
+
+
+@codebook_app.command("import")
+def codebook_import(
+    path: Annotated[Path, typer.Argument(help="Codebook file: .yaml, .csv or REFI-QDA .qdc")],
+    project: ProjectOpt = None,
+) -> None:
+    """Import a codebook as a new codebook version (a no-op if it is unchanged)."""
+    from pipeline.project.codebooks import import_codebook
+
+    row, created = import_codebook(open_project(project), path)
+    what = "new codebook version" if created else "unchanged codebook version"
+    console().print(f"{what} {row.id} ({len(row.codes)} codes, hash {row.hash[:12]})")
+
+
+@codebook_app.command("export")
+def codebook_export(
+    path: Annotated[Path, typer.Argument(help="Output file: .yaml, .csv or .qdc")],
+    project: ProjectOpt = None,
+) -> None:
+    """Export the current codebook."""
+    from pipeline.project.codebooks import export_codebook
+
+    cb = export_codebook(open_project(project), path)
+    console().print(f"wrote {len(cb.codes)} codes to {path}")
+
+
+@codebook_app.command("show")
+def codebook_show(project: ProjectOpt = None) -> None:
+    """Show the current codebook as a tree."""
+    from rich.tree import Tree
+
+    from pipeline.store.queries import require_codebook
+
+    proj = open_project(project)
+    with proj.store.transaction() as session:
+        row, cb = require_codebook(session)
+    root = Tree(f"[bold]{cb.name}[/] (version {row.id}, hash {row.hash[:12]})")
+    nodes: dict[str | None, Tree] = {None: root}
+    pending = list(cb.codes)
+    while pending:
+        rest = []
+        for c in pending:
+            if c.parent in nodes:
+                dim = f" [{c.dimension}]" if c.dimension else ""
+                label = c.name if c.is_codable else f"[italic]{c.name}[/]"
+                nodes[c.name] = nodes[c.parent].add(f"{label}{dim}  {c.description[:70]}")
+            else:
+                rest.append(c)
+        if len(rest) == len(pending):
+            break
+        pending = rest
+    console().print(root)
+
+
+@codings_app.command("import")
+def codings_import(
+    path: Annotated[Path, typer.Argument(help="CSV with columns source,start,end,code,coder")],
+    project: ProjectOpt = None,
+) -> None:
+    """Import codings; every line is checked before anything is written."""
+    from pipeline.project.codings import import_codings
+
+    added = import_codings(open_project(project), path)
+    total = sum(added.values())
+    console().print(f"{total} codings imported" + "".join(f"; {k}: {v}" for k, v in sorted(added.items())))
+
+
+@codings_app.command("export")
+def codings_export(
+    path: Annotated[Path, typer.Argument(help="Output CSV")],
+    project: ProjectOpt = None,
+) -> None:
+    """Export every active coding on the current source versions."""
+    from pipeline.project.codings import export_codings
+
+    n = export_codings(open_project(project), path)
+    console().print(f"wrote {n} codings to {path}")

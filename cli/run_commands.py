@@ -1,0 +1,142 @@
+"""Commands that run services: the Prefect flows (process, train, serve), MLflow's UI, the review app,
+coders, embedding models. With cli.flows_commands and cli.review_commands, the only code that reaches
+into :mod:`flows` and :mod:`review`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    pass
+
+from cli.common import ProjectOpt, app, coders_app, console, models_app, open_project, project_dir, ui_app
+
+
+@app.command()
+def process(
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Files or folders (default: the project's inbox/).")
+    ] = None,
+    project: ProjectOpt = None,
+) -> None:
+    """Run the process_interviews flow once: ingest, segment, embed, suggest, discover (Prefect)."""
+    from cli.flows_commands import run_process
+
+    report = run_process(project_dir(project), paths or None)
+    for line in report.lines():
+        console().print(line, markup=False)
+
+
+@app.command()
+def train(
+    force: Annotated[
+        bool, typer.Option(help="Promote the new model even if it does not beat the champion.")
+    ] = False,
+    project: ProjectOpt = None,
+) -> None:
+    """Run the retrain_suggester flow once: train, evaluate on held-out sources, log to MLflow, gate."""
+    from cli.flows_commands import run_train
+
+    report = run_train(project_dir(project), force=force)
+    for line in report.lines():
+        console().print(line, markup=False)
+
+
+@app.command()
+def serve(
+    start_server: Annotated[
+        bool, typer.Option(help="Start a local Prefect server on 127.0.0.1 (stopped on exit).")
+    ] = False,
+    project: ProjectOpt = None,
+) -> None:
+    """Register the scheduled flows (process every N minutes, retrain nightly) and run them as they fall due."""
+    from cli.flows_commands import run_serve
+
+    run_serve(project_dir(project), start_server=start_server)
+
+
+@ui_app.command("mlflow")
+def ui_mlflow(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 5000,
+    project: ProjectOpt = None,
+) -> None:
+    """Start the MLflow UI on 127.0.0.1 against the project's tracking store."""
+    from cli.flows_commands import run_mlflow_ui
+
+    raise typer.Exit(run_mlflow_ui(project_dir(project), port))
+
+
+@app.command()
+def review(
+    host: Annotated[
+        str | None, typer.Option(help="Address to bind (default: [review] host, 127.0.0.1).")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: [review] port, 8000).")] = None,
+    single_user: Annotated[
+        str | None, typer.Option(help="No-login local mode as this coder (loopback only).")
+    ] = None,
+    project: ProjectOpt = None,
+) -> None:
+    """Start the coders' review app in the browser."""
+    from cli.review_commands import run_review
+
+    run_review(open_project(project), host=host, port=port, single_user=single_user)
+
+
+@coders_app.command("add")
+def coders_add_cmd(
+    name: Annotated[str, typer.Argument(help="The coder's name (as in codings).")],
+    role: Annotated[str, typer.Option(help="coder or lead (leads manage the codebook).")] = "coder",
+    password_stdin: Annotated[bool, typer.Option(help="Read the password from standard input.")] = False,
+    project: ProjectOpt = None,
+) -> None:
+    """Add a coder with a password (or change a coder's role and password)."""
+    from cli.review_commands import coders_add
+
+    console().print(
+        coders_add(open_project(project), name, role, password_stdin=password_stdin), markup=False
+    )
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """List the embedding backends and the suggesters qualflow knows."""
+    from models import DEFAULT_SUGGESTER, SUGGESTERS
+    from pipeline.embed.factory import EMBEDDER_ALIASES, EMBEDDER_BACKENDS
+
+    out = console()
+    out.print("Embedding backends ([embedding] model in qualflow.toml):", markup=False)
+    for name in sorted(EMBEDDER_BACKENDS):
+        out.print(f"  {name}", markup=False)
+    for alias, target in sorted(EMBEDDER_ALIASES.items()):
+        out.print(f"  {alias}  (= {target})", markup=False)
+    out.print("Suggesters ([suggester] name):", markup=False)
+    for name in sorted(SUGGESTERS):
+        out.print(f"  {name}" + ("  (default)" if name == DEFAULT_SUGGESTER else ""), markup=False)
+
+
+@models_app.command("export-onnx")
+def models_export_onnx(
+    model: Annotated[str, typer.Option(help="Model folder or packaged name to export.")] = "minilm",
+    out: Annotated[
+        Path | None, typer.Option(help="Output folder (default: the project's ONNX cache).")
+    ] = None,
+    project: ProjectOpt = None,
+) -> None:
+    """Export a sentence-transformers model to int8 ONNX (offline) for the `onnx:` backend."""
+    from pipeline.embed.model_dir import resolve_model_dir
+    from pipeline.embed.onnx import ensure_onnx_export, export_onnx
+
+    proj = open_project(project)
+    model_dir = resolve_model_dir(model, proj.root)
+    path = (
+        export_onnx(model_dir, out)
+        if out is not None
+        else ensure_onnx_export(model_dir, proj.cache_dir / "onnx")
+    )
+    console().print(
+        f'ONNX model in {path}; use it with `model = "onnx:{model}"` under [embedding]', markup=False
+    )

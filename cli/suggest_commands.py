@@ -1,0 +1,165 @@
+"""Commands on suggestions: embed, suggest, discover, candidates, the queue (show/export), evaluate."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    pass
+
+from cli.common import ProjectOpt, app, console, open_project, suggestions_app
+
+
+@app.command()
+def embed(project: ProjectOpt = None) -> None:
+    """Embed every current segment into the project's cache (a second run embeds nothing new)."""
+    from pipeline.project.corpus import make_project_embedder
+    from pipeline.store.queries import load_segments
+
+    proj = open_project(project)
+    with proj.store.transaction() as session:
+        texts = [r.text for r, _ in load_segments(session, proj.config)]
+    emb = make_project_embedder(proj)
+    X = emb.encode(texts)
+    console().print(
+        f"{X.shape[0]} segments embedded with {emb.fingerprint} (dim {X.shape[1] if X.ndim == 2 else 0})"
+    )
+
+
+@app.command("suggest")
+def suggest_cmd(
+    suggester: Annotated[str | None, typer.Option(help="Suggester name (default: qualflow.toml).")] = None,
+    sources: Annotated[str | None, typer.Option(help="Comma-separated source names (default: all).")] = None,
+    project: ProjectOpt = None,
+) -> None:
+    """Fit a suggester on the project's codings and queue its suggestions for review."""
+    from pipeline.project.suggest import suggest
+
+    names = [s.strip() for s in sources.split(",") if s.strip()] if sources else None
+    r = suggest(open_project(project), suggester=suggester, sources=names)
+    console().print(
+        f"{r.model_label}: {r.suggestions} new suggestions on {r.segments} segments "
+        f"({r.abstained} abstained, {r.skipped_existing} already queued)"
+    )
+
+
+@app.command("discover")
+def discover_cmd(project: ProjectOpt = None) -> None:
+    """Propose candidate open codes from segments no code explains."""
+    from pipeline.project.discover import discover
+
+    r = discover(open_project(project))
+    console().print(
+        f"{r.candidates} candidate open codes over {r.members} of {r.unexplained} unexplained segments"
+    )
+    show_candidates(project)
+
+
+def show_candidates(project: Path | None) -> None:
+    from rich.table import Table
+
+    from pipeline.store.queries import pending_candidates
+
+    proj = open_project(project)
+    with proj.store.transaction() as session:
+        rows = pending_candidates(session)
+        table = Table("id", "label", "keyphrases", "coherence", "looks like", title="Candidate open codes")
+        for c in rows:
+            kp = ", ".join(p for p, _ in c.keyphrases[:5])
+            near = ", ".join(f"{n} ({s:.2f})" for n, s in c.nearest_codes[:2])
+            table.add_row(str(c.id), c.label, kp, f"{c.coherence:.2f}", near)
+    console().print(table)
+
+
+@suggestions_app.command("show")
+def suggestions_show(
+    top: Annotated[int, typer.Option(help="How many to show.")] = 15,
+    project: ProjectOpt = None,
+) -> None:
+    """Show the pending suggestions with the highest scores."""
+    from rich.table import Table
+
+    from pipeline.project.suggest import suggestion_rows
+    from pipeline.store.queries import current_source_texts
+
+    proj = open_project(project)
+    with proj.store.transaction() as session:
+        rows = [r for r in suggestion_rows(session) if r["kind"] == "deductive"]
+        texts = current_source_texts(session)
+    rows.sort(key=lambda r: -float(r["score"]))
+    table = Table("source", "segment", "code", "score", "model", "text", title="Top suggestions")
+    for r in rows[:top]:
+        text = texts.get(str(r["source"]), "")[int(r["start"]) : int(r["end"])]
+        table.add_row(
+            str(r["source"]),
+            str(r["segment"]),
+            str(r["code"]),
+            f"{float(r['score']):.2f}",
+            str(r["model"]),
+            text[:90],
+        )
+    console().print(table)
+
+
+@suggestions_app.command("export")
+def suggestions_export(
+    path: Annotated[Path, typer.Argument(help="Output CSV file.")],
+    fmt: Annotated[str, typer.Option("--format", help="Only csv for now.")] = "csv",
+    state: Annotated[str, typer.Option(help="pending, accepted, rejected, recoded or all.")] = "pending",
+    project: ProjectOpt = None,
+) -> None:
+    """Export suggestions (source,segment,start,end,code,score,rank,model,kind)."""
+    from pipeline.errors import InputError
+    from pipeline.project.suggest import export_suggestions
+
+    if fmt != "csv":
+        raise InputError(f"--format {fmt!r} is not supported; use csv")
+    n = export_suggestions(open_project(project), path, state=state)
+    console().print(f"wrote {n} suggestions to {path}")
+
+
+@app.command()
+def evaluate(
+    suggester: Annotated[str | None, typer.Option(help="Suggester name (default: qualflow.toml).")] = None,
+    folds: Annotated[int, typer.Option(help="Cross-validation folds (grouped by source).")] = 5,
+    fmt: Annotated[str, typer.Option("--format", help="terminal or json.")] = "terminal",
+    project: ProjectOpt = None,
+) -> None:
+    """Grouped cross-validation of a suggester against the project's human codings."""
+    import json
+
+    from rich.table import Table
+
+    from pipeline.errors import InputError
+    from pipeline.project.evaluate import evaluate_project
+    from pipeline.project.suggest import jsonable
+
+    if fmt not in ("terminal", "json"):
+        raise InputError(f"--format {fmt!r} is not one of ['terminal', 'json']")
+    m = evaluate_project(open_project(project), suggester=suggester, folds=folds)
+    if fmt == "json":
+        sys.stdout.write(json.dumps(jsonable(m), indent=2) + "\n")
+        return
+    out = console()
+    out.print(
+        f"[bold]{m['suggester']}[/] on {m['n_segments']} segments of {m['n_sources']} coded sources "
+        "(out-of-fold, folds grouped by source)"
+    )
+    summary = Table("metric", "value")
+    for key in ("micro_f1", "macro_f1", "hit_at_k", "coverage", "brier", "ece"):
+        if key in m and m[key] is not None:
+            summary.add_row(key, f"{float(m[key]):.3f}")
+    for key in sorted(k for k in m if k.startswith("kappa_vs_")):
+        v = m[key]
+        summary.add_row(
+            f"Cohen's kappa vs {key.removeprefix('kappa_vs_')}", "-" if v is None else f"{float(v):.3f}"
+        )
+    out.print(summary)
+    per = Table("code", "precision", "recall", "f1", "support", title="Per code")
+    for code, r in m.get("per_code", {}).items():
+        per.add_row(code, f"{r['precision']:.2f}", f"{r['recall']:.2f}", f"{r['f1']:.2f}", str(r["support"]))
+    out.print(per)
