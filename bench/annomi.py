@@ -1,4 +1,3 @@
-# ruff: noqa: N803, N806  (X, Y, P follow scikit-learn's naming for data matrices)
 """Suggesters on AnnoMI: model-expert Cohen's κ against the human ceiling, and suggestion speed.
 
 Usage::
@@ -34,11 +33,11 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models import BlendSuggester, LinearSuggester, PrototypeSuggester, previous_rows  # noqa: E402
-from models.base import top_k_above_threshold  # noqa: E402
 from models.keyword import KeywordSuggester  # noqa: E402
 from models.prototype import embed_prototypes, prototype_inputs  # noqa: E402
 from pipeline.domain import Code, Codebook  # noqa: E402
 from pipeline.evaluate import grouped_cv_predictions, kappa_of_labels  # noqa: E402
+from pipeline.labels import top_k_above_threshold  # noqa: E402
 
 TEST_TRANSCRIPTS = (7, 27, 55, 56, 66, 109, 130)
 

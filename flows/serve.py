@@ -113,7 +113,7 @@ def local_prefect_server(
                     f"the Prefect server exited (code {proc.returncode}); see {prefect_home / 'server.log'}"
                 )
             try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as r:  # noqa: S310 - loopback only
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as r:  # loopback only
                     if r.status == 200:
                         break
             except OSError:

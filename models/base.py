@@ -1,4 +1,3 @@
-# ruff: noqa: N803, N806  (X, Y, P follow scikit-learn's naming for data matrices)
 """What every suggester shares: validation, parameters, top-k selection with abstention.
 
 A suggester follows scikit-learn's estimator contract: ``__init__`` stores its parameters unchanged,

@@ -1,4 +1,3 @@
-# ruff: noqa: N803, N806  (X, Y, P follow scikit-learn's naming for data matrices)
 """The default suggester: prototypes while a code has few examples, the classifier as they grow."""
 
 from __future__ import annotations

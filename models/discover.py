@@ -16,6 +16,9 @@ The pipeline has four swappable stages, each a pure function under a thin class:
 
 :class:`Discoverer` wires them together; its ``candidates_`` are :class:`Candidate` open codes for a
 coder to review (the caller stores them as inductive suggestions).
+
+One module, one concern: open-code discovery (residual space, clustering, labels, quotes,
+ranking); its steps share one set of arrays and parameters and are tested as one pipeline.
 """
 
 from __future__ import annotations
@@ -462,7 +465,7 @@ def label_from_keyphrases(
 
 
 def unexplained_mask(
-    P: npt.ArrayLike,  # noqa: N803 - the suggesters' score matrix
+    P: npt.ArrayLike,  # the suggesters' score matrix
     thresholds: float | npt.ArrayLike,
     accepted: npt.ArrayLike,
 ) -> npt.NDArray[np.bool_]:
@@ -512,7 +515,7 @@ def unexplained_mask(
 
 
 def mmr(
-    X: npt.ArrayLike,  # noqa: N803 - scikit-learn's name for a data matrix
+    X: npt.ArrayLike,  # scikit-learn's name for a data matrix
     query: npt.ArrayLike,
     k: int,
     diversity: float = 0.3,
@@ -566,7 +569,7 @@ def mmr(
     return picked
 
 
-def coherence(X: npt.ArrayLike) -> float:  # noqa: N803
+def coherence(X: npt.ArrayLike) -> float:
     """Mean pairwise cosine similarity of the rows of ``X`` (``i != j``), computed in O(n·dim).
 
     For unit vectors ``sum_{i != j} x_i·x_j = |sum_i x_i|^2 - n``, so no n × n matrix is built.
@@ -594,7 +597,7 @@ def coherence(X: npt.ArrayLike) -> float:  # noqa: N803
 class Clusterer(Protocol):
     """Anything with scikit-learn's ``fit_predict``: labels ``>= 0`` are clusters, ``-1`` is noise."""
 
-    def fit_predict(self, X: Any, y: Any = None) -> Any: ...  # noqa: N803
+    def fit_predict(self, X: Any, y: Any = None) -> Any: ...
 
 
 class SampledClusterer:
@@ -626,7 +629,7 @@ class SampledClusterer:
         self.assign_distance = assign_distance
         self.random_state = random_state
 
-    def fit_predict(self, X: Any, y: Any = None) -> IntArray:  # noqa: N803
+    def fit_predict(self, X: Any, y: Any = None) -> IntArray:
         from sklearn.utils import check_random_state
 
         from pipeline.embed.base import l2_normalize
@@ -872,7 +875,7 @@ class Discoverer:
 
     def fit(
         self,
-        X: npt.ArrayLike,  # noqa: N803
+        X: npt.ArrayLike,
         texts: Sequence[str],
         *,
         code_names: Sequence[str] | None = None,

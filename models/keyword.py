@@ -1,4 +1,3 @@
-# ruff: noqa: N803, N806  (X, Y, P follow scikit-learn's naming for data matrices)
 """Keyword / pattern autocoding in the style of NVivo's text search: a baseline, not a model.
 
 A researcher writes, per code, a few regular expressions; a segment whose text matches gets the code.

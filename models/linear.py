@@ -1,4 +1,3 @@
-# ruff: noqa: N803, N806  (X, Y, P follow scikit-learn's naming for data matrices)
 """Supervised suggester: logistic regression on embeddings (+ previous turn, + TF-IDF n-grams).
 
 Multi-label (default): one binary classifier per code (one-vs-rest), class-balanced, rejected

@@ -1,4 +1,3 @@
-# ruff: noqa: N803, N806  (X, Y, P follow scikit-learn's naming for data matrices)
 """k nearest human-coded segments: what NVivo calls "autocode by existing pattern"."""
 
 from __future__ import annotations

@@ -1,4 +1,3 @@
-# ruff: noqa: N803, N806  (X, Y, P follow scikit-learn's naming for data matrices)
 """Zero-shot suggester: cosine similarity to one prototype vector per code.
 
 A code's prototype is the mean embedding of its name, description, inclusion criteria and examples

@@ -48,6 +48,9 @@ units, nominal values 1-5 (here 0-4), with missing data:
 ...     [3, 3, 3, 3], [0, 0, 1, 0], [1, 1, 1, 1], [m, 4, 4, 4], [m, m, 0, 0], [m, 2, m, m]])
 >>> round(krippendorff_alpha(R), 3)
 0.743
+
+One module, one concern: agreement coefficients share one set of sufficient statistics and one
+bootstrap; the rules stated once above hold for all of them, which is why they live together.
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@
 :func:`render_terminal` present it. Model coders are ordinary coder names (``"model:linear@3"``).
 No value in a report is ever NaN: an undefined coefficient is left out of its row and explained in
 the row's notes and in the warnings.
+
+One module, one concern: the agreement panel (coefficients per code and pooled, pairwise κ,
+disagreements) and its renderings (terminal, JSON, CSV, HTML), which must show the same numbers.
 """
 
 from __future__ import annotations

@@ -178,7 +178,7 @@ def read_codebook_yaml(path: str | os.PathLike[str]) -> Codebook:
     origin = str(path)
     text = _read_text(path)
     try:
-        data = yaml.load(text, Loader=_LineLoader)  # noqa: S506 (a SafeLoader subclass)
+        data = yaml.load(text, Loader=_LineLoader)  # a SafeLoader subclass
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line = f" line {mark.line + 1}" if mark is not None else ""

@@ -1,4 +1,3 @@
-# ruff: noqa: N803, N806  (X, Y, P follow scikit-learn's naming for data matrices)
 """Suggester quality against human codings: pure functions on arrays.
 
 Conventions

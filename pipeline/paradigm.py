@@ -17,6 +17,9 @@ Suggestions are returned for the lead researcher to review, never applied: a par
 codes without a parent (:func:`suggest_categories`, agglomerative clustering of code centroids,
 average linkage on cosine distance) and
 a dimension for codes without one (:func:`suggest_dimensions`, nearest dimension centroid).
+
+One module, one concern: the paradigm model (axial coding) is one data structure and the
+few functions that build, validate and draw it; splitting them would scatter one definition.
 """
 
 from __future__ import annotations

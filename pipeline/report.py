@@ -10,6 +10,9 @@ Which codings feed which section: saturation runs separately on human codings (o
 and ``imported``) and on accepted suggestions (origin ``model-accepted``, when there are any);
 the codebook counts, co-occurrence and the paradigm model use all codings (accepted suggestions
 are human-confirmed).
+
+One module, one concern: the project report (tables and one self-contained HTML page); its
+template and its no-external-resource check belong with it.
 """
 
 from __future__ import annotations

@@ -10,6 +10,10 @@ Sessions: the signed cookie carries the coder id, a random session id and a fing
 password hash. The session id must be one of the app's live sessions (kept in memory, ``app.state.sessions``:
 logout removes it, a restart logs everyone out) and the fingerprint must match the coder's current hash
 (changing a password ends that coder's sessions).
+
+One module, one concern: the HTTP surface of the review app (routes, middleware, security
+headers, sessions); the pages' data live in :mod:`review.views` and decisions in
+:mod:`pipeline.project.decisions`.
 """
 
 from __future__ import annotations

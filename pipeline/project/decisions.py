@@ -22,6 +22,9 @@ Rules (also in docs/review.md):
 - **Candidate open codes** are resolved by leads: *accept* stores a new codebook version with the new
   code and accepts every pending member suggestion as that code; *merge* accepts the members as an
   existing code; *reject* rejects the members. Each member gets its own logged decision.
+
+One module, one concern: the suggestion → coding state machine (decide, undo, recode, memo,
+candidate resolution, queue order), whose concurrency rules must be read in one place.
 """
 
 from __future__ import annotations

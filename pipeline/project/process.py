@@ -22,6 +22,9 @@ suggestions are unique per (segment, code, model version, kind) and skipped when
    the last discovery.
 
 Nothing here imports prefect or mlflow.
+
+One module, one concern: every step of ``process_interviews`` (find, parse, store, embed,
+suggest, discover, quarantine) in the order the flow runs them, each one call for a flow task.
 """
 
 from __future__ import annotations
@@ -127,7 +130,7 @@ def parse_files(project: Project, files: Sequence[NewFile]) -> ParseBatch:
         except QualflowError as exc:
             batch.failures.append(FileFailure(nf.path, nf.file_hash, str(exc)))
             continue
-        except Exception as exc:  # noqa: BLE001 - a reader bug on one file must not stop the batch
+        except Exception as exc:  # a reader bug on one file must not stop the batch
             batch.failures.append(
                 FileFailure(nf.path, nf.file_hash, f"{nf.path}: {type(exc).__name__}: {exc}")
             )

@@ -34,6 +34,9 @@ Determinism
     GUIDs come from the content (``Code.guid``, ``Source.metadata["refi_guid"]`` or UUID5 of the
     names; selections from source, offsets, code, coder, time), selections are sorted, times are the
     codings' own and the zip entries carry a fixed date: the same input writes the same bytes.
+
+One module, one concern: the REFI-QDA project exchange format, read and written side by side
+so that every element's import and export can be checked against each other.
 """
 
 from __future__ import annotations

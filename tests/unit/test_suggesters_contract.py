@@ -1,4 +1,3 @@
-# ruff: noqa: N803, N806
 """One contract suite run over every registered suggester (and the keyword baseline)."""
 
 from __future__ import annotations

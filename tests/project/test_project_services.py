@@ -18,7 +18,7 @@ from pipeline.project.exchange import export_project_qdpx, import_project_qdpx
 from pipeline.project.ingest import ingest
 from pipeline.store.schema import CodingRow, SourceRow
 
-DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"
+DEMO = Path(__file__).resolve().parents[2] / "data" / "demo"
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ import yaml
 
 from pipeline.domain import PARADIGM_DIMENSIONS
 
-DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"
+DEMO = Path(__file__).resolve().parents[2] / "data" / "demo"
 TRANSCRIPTS = DEMO / "transcripts"
 SHARED = ("int01", "int02", "int03")
 CODED_FILES = {"int01": "int01.txt", "int02": "int02.txt", "int03": "int03.txt", "int04": "int04.md"}

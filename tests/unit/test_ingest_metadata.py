@@ -9,7 +9,7 @@ import pytest
 from pipeline.errors import InputError
 from pipeline.ingest.metadata import read_metadata_csv
 
-FIXTURES = Path(__file__).parent / "fixtures" / "ingest"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ingest"
 
 
 def write(tmp_path: Path, content: str, name: str = "meta.csv") -> Path:

@@ -1,4 +1,3 @@
-# ruff: noqa: N803, N806
 """Exact unit tests of the suggesters, and behavioural tests on the real model (``-m model``)."""
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from pipeline.project.core import Project
 from pipeline.store.schema import CandidateRow, CodeRow, CodingRow, DecisionRow, SourceRow, SuggestionRow
 from review.auth import add_coder
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SHOTS = REPO / "test-artifacts" / "screenshots"
 DOCS_IMG = REPO / "docs" / "img"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -401,7 +401,7 @@ def test_annomi_human_ceiling() -> None:
     path = _annomi_path()
     if path is None:
         pytest.skip("AnnoMI data not found under ../shared/data/annomi")
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     from bench.agreement_annomi import annomi_agreement
 
     got = annomi_agreement(path)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_disable_telemetry_sets_every_switch_but_keeps_the_users(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -55,8 +55,8 @@ GUARDED_RUN = """
 import sys
 import pytest_socket
 pytest_socket.socket_allow_hosts(["127.0.0.1", "::1", "localhost"], allow_unix_socket=True)
-sys.path.insert(0, {tests!r})
-from test_flows import code_sources, make_project
+sys.path.insert(0, {repo!r})
+from tests.flows.test_flows import code_sources, make_project
 from pathlib import Path
 from flows.process import process_interviews
 from flows.retrain import retrain_suggester
@@ -83,7 +83,7 @@ def test_flows_run_with_every_non_loopback_connection_refused(tmp_path: Path) ->
         HF_HUB_OFFLINE="1",
         PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120",
     )
-    script = GUARDED_RUN.format(tests=str(REPO / "tests"))
+    script = GUARDED_RUN.format(repo=str(REPO))
     res = subprocess.run(
         [sys.executable, "-c", script, str(tmp_path / "proj")],
         cwd=REPO,

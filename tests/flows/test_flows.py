@@ -20,7 +20,7 @@ os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="qualflow-prefect-
 
 pytestmark = pytest.mark.flow
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 VOCAB = {
     "money": "budget salary payment funds cost price invoice wages",
     "weather": "rain snow sunny cold storm wind clouds thunder",

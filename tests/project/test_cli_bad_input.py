@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-FIXTURES = Path(__file__).parent / "fixtures" / "ingest"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ingest"
 GOOD_TXT = "Interviewer: Why?\nMina: Because the budget was cut.\n"
 CODEBOOK = "name: t\ncodes:\n  - name: budget\n    description: Money.\n"
 CYCLE = "name: t\ncodes:\n  - name: a\n    parent: b\n  - name: b\n    parent: a\n"

@@ -1,4 +1,3 @@
-# ruff: noqa: N803, N806
 """Exact metric values on tiny hand-made fixtures; grouped CV never splits a source."""
 
 from __future__ import annotations
