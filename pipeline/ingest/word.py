@@ -22,6 +22,7 @@ from pipeline.domain import ParsedTranscript, Turn
 from pipeline.errors import InputError
 from pipeline.ingest.decode import fold_newlines
 from pipeline.ingest.labels import Label, labels_recur, match_label, strip_span, valid_name
+from pipeline.limits import DOCX_FILE_BYTES, check_file_size, open_zip
 
 if TYPE_CHECKING:
     from docx.text.paragraph import Paragraph
@@ -152,7 +153,9 @@ def read_docx(path: Path) -> ParsedTranscript:
     hint = "not a readable .docx (truncated or corrupt?); open it in Word or LibreOffice and save it again"
     if not zipfile.is_zipfile(path):
         raise InputError(f"{path}: {hint}")
+    check_file_size(path, DOCX_FILE_BYTES)
     try:
+        open_zip(path, path).close()  # a zip bomb is refused here, before python-docx inflates anything
         document = docx.Document(str(path))
         paras = _paragraphs(document)
     except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError, XMLSyntaxError, EOFError) as exc:
