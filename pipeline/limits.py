@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -173,7 +174,10 @@ def check_zip(zf: zipfile.ZipFile, origin: object) -> None:
 
 def open_zip(source: str | os.PathLike[str] | IO[bytes], origin: object) -> zipfile.ZipFile:
     """Open a zip and :func:`check_zip` it; a file that is not a zip raises :class:`zipfile.BadZipFile`."""
-    zf = zipfile.ZipFile(source)
+    try:
+        zf = zipfile.ZipFile(source)
+    except (NotImplementedError, EOFError, ValueError, OSError) as exc:  # a corrupt central directory
+        raise zipfile.BadZipFile(" ".join(str(exc).split())) from None
     try:
         check_zip(zf, origin)
     except BaseException:
@@ -188,15 +192,21 @@ def read_member(zf: zipfile.ZipFile, name: str, origin: object, chunk: int = 1 *
     limit = min(info.file_size, ARCHIVE_MEMBER_BYTES.value)
     parts: list[bytes] = []
     got = 0
-    with zf.open(info) as fh:
-        while True:
-            block = fh.read(min(chunk, limit + 1 - got))
-            if not block:
-                break
-            got += len(block)
-            if got > limit:
-                raise exceeded(origin, ARCHIVE_MEMBER_BYTES, got, f"{name}, more than it declares")
-            parts.append(block)
+    try:
+        with zf.open(info) as fh:
+            while True:
+                block = fh.read(min(chunk, limit + 1 - got))
+                if not block:
+                    break
+                got += len(block)
+                if got > limit:
+                    raise exceeded(origin, ARCHIVE_MEMBER_BYTES, got, f"{name}, more than it declares")
+                parts.append(block)
+    except (zipfile.BadZipFile, zlib.error, NotImplementedError, EOFError, OSError, ValueError) as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise InputError(
+            f"{origin}: the member {name} cannot be read ({reason}); the archive is corrupt, export it again"
+        ) from None
     return b"".join(parts)
 
 

@@ -15,6 +15,7 @@ one paragraph ``"Name: rest of the row"``; other rows give one paragraph per cel
 from __future__ import annotations
 
 import zipfile
+import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -158,8 +159,20 @@ def read_docx(path: Path) -> ParsedTranscript:
         open_zip(path, path).close()  # a zip bomb is refused here, before python-docx inflates anything
         document = docx.Document(str(path))
         paras = _paragraphs(document)
-    except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError, XMLSyntaxError, EOFError) as exc:
-        raise InputError(f"{path}: {hint} ({type(exc).__name__}: {exc})") from None
+    except (
+        PackageNotFoundError,
+        zipfile.BadZipFile,
+        KeyError,
+        ValueError,
+        XMLSyntaxError,
+        EOFError,
+        OSError,
+        NotImplementedError,
+        AttributeError,  # python-docx on a part that is not the XML it expects
+        zlib.error,
+    ) as exc:
+        reason = " ".join(str(exc).split())
+        raise InputError(f"{path}: {hint} ({type(exc).__name__}: {reason})") from None
     if not paras:
         raise InputError(f"{path}: the document has no text; check that you picked the right file")
     return parse_paragraphs([p.text for p in paras], [p.bold_label for p in paras])
