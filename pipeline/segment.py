@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -60,6 +60,24 @@ def _strip_span(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
+def _docs(nlp: Any, texts: list[str], max_chars: int) -> Iterator[Any]:
+    """``nlp.pipe`` over ``texts`` in runs of at most ``max_chars`` characters (and 64 texts).
+
+    spaCy keeps a whole batch of documents alive at once; bounding a batch by characters keeps the memory
+    of a transcript made of very long turns as small as that of an ordinary one.
+    """
+    run: list[str] = []
+    chars = 0
+    for t in texts:
+        if run and (chars + len(t) > max_chars or len(run) == 64):
+            yield from nlp.pipe(run, batch_size=64)
+            run, chars = [], 0
+        run.append(t)
+        chars += len(t)
+    if run:
+        yield from nlp.pipe(run, batch_size=64)
+
+
 def _sentences(text: str, turns: Sequence[Turn], nlp: Any) -> list[list[tuple[int, int]]]:
     """Sentence spans per turn, as absolute offsets into ``text``.
 
@@ -75,7 +93,7 @@ def _sentences(text: str, turns: Sequence[Turn], nlp: Any) -> list[list[tuple[in
             pieces.append((i, a))
             texts.append(text[a:b])
     out: list[list[tuple[int, int]]] = [[] for _ in turns]
-    for (turn_idx, base), doc in zip(pieces, nlp.pipe(texts, batch_size=64), strict=True):
+    for (turn_idx, base), doc in zip(pieces, _docs(nlp, texts, 4 * size), strict=True):
         spans = out[turn_idx]
         for sent in doc.sents:
             # a sentence never crosses a paragraph break inside a turn
