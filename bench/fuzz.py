@@ -5,12 +5,13 @@ valid seed file (for .docx/.qdpx, also a mutated member zipped again); a reader 
 one-line ``InputError``. Without ``--atheris`` (or when atheris is not installed) the cases come from a
 seeded random mutator in a loop, the time shared equally between the readers.
 
-    python bench/fuzz.py --minutes 30 [--only txt,docx] [--seed 0] [--atheris]
+    python bench/fuzz.py --minutes 30 [--only txt,docx] [--seed 0] [--save DIR] [--atheris]
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import random
 import sys
@@ -26,7 +27,7 @@ from tests.fuzz_targets import TARGETS, random_case, run_one  # noqa: E402
 
 
 def run_random(
-    names: list[str], seconds: float, seed: int
+    names: list[str], seconds: float, seed: int, save: Path | None = None
 ) -> dict[str, tuple[int, Counter[str], dict[str, str]]]:
     rng = random.Random(seed)
     out: dict[str, tuple[int, Counter[str], dict[str, str]]] = {}
@@ -43,6 +44,10 @@ def run_random(
             results[o.result] += 1
             if o.finding:
                 results["finding:" + o.finding] += 1
+                if o.finding not in examples and save is not None:
+                    save.mkdir(parents=True, exist_ok=True)
+                    digest = hashlib.sha256(data).hexdigest()[:12]
+                    (save / f"{name}-{digest}{TARGETS[name].suffix}").write_bytes(data)
                 examples.setdefault(o.finding, o.detail)
         out[name] = (n, results, examples)
         findings = {k[8:]: v for k, v in results.items() if k.startswith("finding:")}
@@ -83,6 +88,7 @@ def main() -> None:
     ap.add_argument("--only", default="", help="comma-separated readers: " + ",".join(TARGETS))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--atheris", action="store_true", help="use atheris when installed")
+    ap.add_argument("--save", type=Path, default=None, help="write the first input of each finding here")
     args = ap.parse_args()
     names = [n for n in args.only.split(",") if n] or list(TARGETS)
     unknown = sorted(set(names) - set(TARGETS))
@@ -98,7 +104,7 @@ def main() -> None:
             run_atheris(names, seconds)
             return
     t0 = time.monotonic()
-    out = run_random(names, seconds, args.seed)
+    out = run_random(names, seconds, args.seed, args.save)
     total = sum(n for n, _, _ in out.values())
     findings = sum(c for _, r, _ in out.values() for k, c in r.items() if k.startswith("finding:"))
     print(f"total: {total} executions in {time.monotonic() - t0:.0f} s, {findings} findings")

@@ -162,13 +162,14 @@ def read_docx(path: Path) -> ParsedTranscript:
     except (
         PackageNotFoundError,
         zipfile.BadZipFile,
-        KeyError,
         ValueError,
         XMLSyntaxError,
         EOFError,
         OSError,
         NotImplementedError,
         AttributeError,  # python-docx on a part that is not the XML it expects
+        TypeError,  # python-docx on a relationship without a target
+        LookupError,  # an unknown encoding declared in a part
         zlib.error,
     ) as exc:
         reason = " ".join(str(exc).split())
