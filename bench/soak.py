@@ -173,8 +173,10 @@ def main() -> None:
     print(
         f"all: {len(rows)} requests, p50 {statistics.median(all_ms):.1f} ms, p95 {pct(all_ms, 95):.1f} ms; statuses {statuses}"
     )
+    warm = next((m for t, m in rss if t >= width), rss_end)  # after the first slice: caches filled
     print(
-        f"server RSS: start {rss_start:.1f} MiB, end {rss_end:.1f} MiB (growth {rss_end - rss_start:+.1f} MiB)"
+        f"server RSS: start {rss_start:.1f} MiB (before any request), after the first slice {warm:.1f} MiB, "
+        f"end {rss_end:.1f} MiB (growth after warm-up {rss_end - warm:+.1f} MiB)"
     )
 
 
