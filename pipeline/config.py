@@ -54,6 +54,11 @@ class ReviewConfig:
     host: str = "127.0.0.1"
     port: int = 8000
     blind: bool = False
+    max_body_bytes: int = 1_048_576  # a larger request body is refused (413) before it is read
+    behind_https_proxy: bool = False  # mark the session cookie Secure (it always is when served over HTTPS)
+    login_failures_per_account: int = 5  # failed logins before an account is locked (doubling back-off)
+    login_failures_per_client: int = 20  # failed logins before a client address is locked
+    login_lockout_max_seconds: int = 900  # the longest lockout
 
 
 @dataclass
@@ -129,6 +134,20 @@ def validate(cfg: ProjectConfig, where: str) -> ProjectConfig:
         )
     if cfg.segmentation.window < 1 or cfg.segmentation.stride < 1:
         raise ConfigError(f"{where}: segmentation window and stride must be at least 1")
+    r = cfg.review
+    if (
+        min(
+            r.max_body_bytes,
+            r.login_failures_per_account,
+            r.login_failures_per_client,
+            r.login_lockout_max_seconds,
+        )
+        < 1
+    ):
+        raise ConfigError(
+            f"{where}: [review] max_body_bytes, login_failures_per_account, login_failures_per_client and "
+            "login_lockout_max_seconds must be at least 1"
+        )
     if cfg.suggester.top_k < 1:
         raise ConfigError(f"{where}: suggester top_k must be at least 1")
     return cfg

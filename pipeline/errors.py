@@ -10,7 +10,20 @@ from collections.abc import Iterable
 
 
 class QualflowError(Exception):
-    """Base class of every error qualflow reports to a user (exit code 2)."""
+    """Base class of every error qualflow reports to a user (exit code 2).
+
+    Its text is always one line: a message that quotes a multi-line value from the input (a YAML
+    parser's report, a CSV cell with a line break) has its lines joined with `` | ``.
+
+    >>> str(InputError("a.yaml: not valid YAML (bad character\\n  in <unicode string>, position 3)"))
+    'a.yaml: not valid YAML (bad character | in <unicode string>, position 3)'
+    """
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        if "\n" not in text and "\r" not in text:
+            return text
+        return " | ".join(part.strip() for part in text.splitlines() if part.strip())
 
 
 class InputError(QualflowError):

@@ -150,12 +150,13 @@ def _fmt(v: Any) -> str:
 
 
 _COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
-_EXTERNAL = ("http://", "https://", 'src="//', "src='//", 'href="//', "href='//")
 
 
 def _check_fragment(html: str) -> None:
-    low = html.lower()
-    bad = [m for m in _EXTERNAL if m in low]
+    """Refuse an agreement panel whose markup refers to another site (text may mention any URL)."""
+    from pipeline.html_refs import external_references
+
+    bad = external_references(html)[:3]
     if bad:
         raise InputError(
             f"report: the agreement panel contains external references {bad}; it must be self-contained "

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from typing import Any
 
+from pipeline.chunking import chunk_spans
 from pipeline.domain import Segment, Turn
 from pipeline.errors import InputError
+from pipeline.limits import SEGMENT_CHUNK_CHARS
 
 log = logging.getLogger(__name__)
 
@@ -58,12 +60,41 @@ def _strip_span(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
+def _docs(nlp: Any, texts: list[str], max_chars: int) -> Iterator[Any]:
+    """``nlp.pipe`` over ``texts`` in runs of at most ``max_chars`` characters (and 64 texts).
+
+    spaCy keeps a whole batch of documents alive at once; bounding a batch by characters keeps the memory
+    of a transcript made of very long turns as small as that of an ordinary one.
+    """
+    run: list[str] = []
+    chars = 0
+    for t in texts:
+        if run and (chars + len(t) > max_chars or len(run) == 64):
+            yield from nlp.pipe(run, batch_size=64)
+            run, chars = [], 0
+        run.append(t)
+        chars += len(t)
+    if run:
+        yield from nlp.pipe(run, batch_size=64)
+
+
 def _sentences(text: str, turns: Sequence[Turn], nlp: Any) -> list[list[tuple[int, int]]]:
-    """Sentence spans per turn, as absolute offsets into ``text``."""
-    out: list[list[tuple[int, int]]] = []
-    pieces = [text[t.start : t.end] for t in turns]
-    for turn, doc in zip(turns, nlp.pipe(pieces, batch_size=64), strict=True):
-        spans = []
+    """Sentence spans per turn, as absolute offsets into ``text``.
+
+    A turn longer than the ``segment_chunk_chars`` limit is handed to spaCy in chunks cut at safe
+    boundaries (:func:`~pipeline.chunking.chunk_spans`), so no turn meets spaCy's ``max_length`` and
+    memory stays bounded; offsets are shifted back to ``text``.
+    """
+    size = SEGMENT_CHUNK_CHARS.value
+    pieces: list[tuple[int, int]] = []  # (turn index, absolute start of the chunk)
+    texts: list[str] = []
+    for i, t in enumerate(turns):
+        for a, b in chunk_spans(text, t.start, t.end, size):
+            pieces.append((i, a))
+            texts.append(text[a:b])
+    out: list[list[tuple[int, int]]] = [[] for _ in turns]
+    for (turn_idx, base), doc in zip(pieces, _docs(nlp, texts, 4 * size), strict=True):
+        spans = out[turn_idx]
         for sent in doc.sents:
             # a sentence never crosses a paragraph break inside a turn
             s_text = sent.text
@@ -71,12 +102,9 @@ def _sentences(text: str, turns: Sequence[Turn], nlp: Any) -> list[list[tuple[in
             for part in _PARAGRAPH_BREAK.split(s_text) if "\n" in s_text else [s_text]:
                 pos = s_text.index(part, local)
                 local = pos + len(part)
-                a, b = _strip_span(
-                    text, turn.start + sent.start_char + pos, turn.start + sent.start_char + local
-                )
+                a, b = _strip_span(text, base + sent.start_char + pos, base + sent.start_char + local)
                 if b > a:
                     spans.append((a, b))
-        out.append(spans)
     return out
 
 

@@ -53,6 +53,8 @@ from review.auth import (
     session_fingerprint,
     tokens_match,
 )
+from review.guards import ApiAuthGate, BodyLimit, SecureCookies
+from review.throttle import LoginThrottle, ThrottlePolicy
 
 HERE = Path(__file__).parent
 SESSION_COOKIE = "qualflow_session"
@@ -68,6 +70,11 @@ SECURITY_HEADERS = [
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"same-origin"),
     (b"cache-control", b"no-store"),
+    (
+        b"permissions-policy",
+        b"camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()",
+    ),
+    (b"cross-origin-opener-policy", b"same-origin"),
 ]
 
 
@@ -195,6 +202,15 @@ def create_app(project_dir: Path, *, single_user: str | None = None, host: str =
     project = Project.open(Path(project_dir))
     secret = load_or_create_secret(project.cache_dir)
     blind = bool(project.config.review.blind)
+    rcfg = project.config.review
+    throttle = LoginThrottle(
+        project.store,
+        ThrottlePolicy(
+            rcfg.login_failures_per_account,
+            rcfg.login_failures_per_client,
+            float(rcfg.login_lockout_max_seconds),
+        ),
+    )
     single_user_id: int | None = None
     if single_user is not None:
         with project.store.transaction() as s:
@@ -373,12 +389,30 @@ def create_app(project_dir: Path, *, single_user: str | None = None, host: str =
 
     @app.post("/login", dependencies=[Depends(require_csrf)])
     def login(request: Request, name: str = Form(...), password: str = Form(...)) -> Response:
+        client = request.client.host if request.client else "unknown"
+        wait = throttle.wait_seconds(name, client)
+        if wait:
+            throttle.log.warning(
+                "login refused (throttled): name %r from %s, %d s left", name[:80], client, wait
+            )
+            refused = page(
+                request,
+                "login.html",
+                None,
+                status=429,
+                error=f"too many failed logins; try again in {wait} s",
+                name=name,
+            )
+            refused.headers["retry-after"] = str(wait)
+            return refused
         with tx() as s:
             row = authenticate(s, name.strip(), password)
             if row is not None:
                 start_session(request, row)
         if row is None:
+            throttle.failed(name, client)
             return page(request, "login.html", None, status=401, error="wrong name or password", name=name)
+        throttle.succeeded(name, client)
         return RedirectResponse("/queue", status_code=303)
 
     @app.post("/logout", dependencies=[Depends(current), Depends(require_csrf)])
@@ -524,6 +558,10 @@ def create_app(project_dir: Path, *, single_user: str | None = None, host: str =
         return JSONResponse(out)
 
     app.add_middleware(
+        ApiAuthGate,
+        authenticated=lambda scope: single_user_id is not None or live_session(Request(scope)) is not None,
+    )
+    app.add_middleware(
         SessionMiddleware,
         secret_key=secret,
         session_cookie=SESSION_COOKIE,
@@ -534,6 +572,8 @@ def create_app(project_dir: Path, *, single_user: str | None = None, host: str =
     if single_user_id is not None or is_loopback(host):
         allowed = list(dict.fromkeys([*LOOPBACK_HOSTS, host.strip().lower()]))
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed, www_redirect=False)
+    app.add_middleware(SecureCookies, always=bool(rcfg.behind_https_proxy))
+    app.add_middleware(BodyLimit, max_bytes=int(rcfg.max_body_bytes))
     app.add_middleware(SecurityHeaders)
     return app
 

@@ -17,6 +17,7 @@ from pipeline.ingest.decode import decode_bytes
 from pipeline.ingest.plain import read_md, read_txt
 from pipeline.ingest.subtitles import read_srt, read_vtt
 from pipeline.ingest.word import read_docx
+from pipeline.limits import TRANSCRIPT_CHARS, check_file_size, check_value
 
 __all__ = ["READERS", "SUPPORTED_SUFFIXES", "decode_bytes", "read_transcript"]
 
@@ -59,10 +60,12 @@ def read_transcript(path: Path) -> ParsedTranscript:
         )
     if not path.is_file():
         raise InputError(f"{path}: no such file")
+    check_file_size(path)
     try:
         parsed = reader(path)
     except OSError as exc:
         raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     if not parsed.turns:
         raise InputError(f"{path}: no text found; check that you picked the right file")
+    check_value(path, TRANSCRIPT_CHARS, len(parsed.text))
     return parsed

@@ -15,6 +15,7 @@ one paragraph ``"Name: rest of the row"``; other rows give one paragraph per cel
 from __future__ import annotations
 
 import zipfile
+import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -22,6 +23,7 @@ from pipeline.domain import ParsedTranscript, Turn
 from pipeline.errors import InputError
 from pipeline.fileio import fold_newlines
 from pipeline.ingest.labels import Label, labels_recur, match_label, strip_span, valid_name
+from pipeline.limits import DOCX_FILE_BYTES, check_file_size, open_zip
 
 if TYPE_CHECKING:
     from docx.text.paragraph import Paragraph
@@ -152,11 +154,26 @@ def read_docx(path: Path) -> ParsedTranscript:
     hint = "not a readable .docx (truncated or corrupt?); open it in Word or LibreOffice and save it again"
     if not zipfile.is_zipfile(path):
         raise InputError(f"{path}: {hint}")
+    check_file_size(path, DOCX_FILE_BYTES)
     try:
+        open_zip(path, path).close()  # a zip bomb is refused here, before python-docx inflates anything
         document = docx.Document(str(path))
         paras = _paragraphs(document)
-    except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError, XMLSyntaxError, EOFError) as exc:
-        raise InputError(f"{path}: {hint} ({type(exc).__name__}: {exc})") from None
+    except (
+        PackageNotFoundError,
+        zipfile.BadZipFile,
+        ValueError,
+        XMLSyntaxError,
+        EOFError,
+        OSError,
+        NotImplementedError,
+        AttributeError,  # python-docx on a part that is not the XML it expects
+        TypeError,  # python-docx on a relationship without a target
+        LookupError,  # an unknown encoding declared in a part
+        zlib.error,
+    ) as exc:
+        reason = " ".join(str(exc).split())
+        raise InputError(f"{path}: {hint} ({type(exc).__name__}: {reason})") from None
     if not paras:
         raise InputError(f"{path}: the document has no text; check that you picked the right file")
     return parse_paragraphs([p.text for p in paras], [p.bold_label for p in paras])

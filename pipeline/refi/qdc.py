@@ -211,6 +211,10 @@ def parse_xml(data: bytes, origin: str) -> ET.Element:
             f"{origin} line {line}, column {column}: not well-formed XML ({reason}); "
             "export the file again from your QDA tool"
         ) from None
+    except (LookupError, ValueError) as err:  # e.g. <?xml encoding="utf-x"?>: an unknown encoding
+        raise InputError(
+            f"{origin}: not readable XML ({err}); export the file again from your QDA tool as UTF-8"
+        ) from None
 
 
 def codes_element(cb: Codebook) -> ET.Element:

@@ -56,6 +56,7 @@ from pipeline.codebook import GUID_RE, validate_codebook
 from pipeline.domain import ORIGINS, Codebook, Coding, Source, sha256_text
 from pipeline.errors import InputError
 from pipeline.fileio import fold_newlines, write_atomic
+from pipeline.limits import QDPX_FILE_BYTES, check_file_size, open_zip, read_member
 from pipeline.refi.qdc import (
     NS_PROJECT,
     code_guids,
@@ -330,7 +331,7 @@ class _Archive:
         for candidate in (f"{self.prefix}sources/{rel}", f"{self.prefix}{rel}"):
             member = self.by_lower.get(candidate.lower())
             if member is not None:
-                return self.zf.read(member)
+                return read_member(self.zf, member, self.origin)
         raise InputError(f"{self.origin}: {what} refers to {uri}, which is not inside the archive")
 
     def text(self, uri: str, what: str) -> str:
@@ -344,6 +345,10 @@ class _Archive:
 def _docx_text(data: bytes, origin: str, what: str) -> str:
     import docx
 
+    try:
+        open_zip(io.BytesIO(data), f"{origin}: {what}").close()
+    except zipfile.BadZipFile as err:
+        raise InputError(f"{origin}: {what}: the .docx inside cannot be read ({err})") from None
     try:
         document = docx.Document(io.BytesIO(data))
     except Exception as err:  # python-docx raises several types for broken files
@@ -411,12 +416,11 @@ def import_qdpx(
         code is not in the codebook; duplicate source names; every codebook rule.
     """
     origin = str(path)
+    if not Path(path).is_file():
+        raise InputError(f"{origin}: no such file")
+    check_file_size(path, QDPX_FILE_BYTES)
     try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{origin}: no such file") from None
-    try:
-        zf = zipfile.ZipFile(io.BytesIO(data))
+        zf = open_zip(path, origin)  # a zip bomb is refused here, before anything is inflated
     except zipfile.BadZipFile:
         raise InputError(
             f"{origin}: not a zip archive (a .qdpx is a zip of project.qde and Sources/); "
@@ -431,7 +435,7 @@ def import_qdpx(
         qde = qde_names[0]
         prefix = qde.rsplit("/", 1)[0] + "/" if "/" in qde else ""
         archive = _Archive(zf, origin, prefix)
-        root = parse_xml(zf.read(qde), f"{origin}!{qde}")
+        root = parse_xml(read_member(zf, qde, origin), f"{origin}!{qde}")
         if root.tag != f"{_P}Project":
             raise InputError(
                 f"{origin}: {qde} is not a REFI-QDA project (root element {root.tag}, expected Project "

@@ -265,3 +265,18 @@ class ProcessedFileRow(Base):
     status: Mapped[str] = mapped_column(String(16))  # done | failed
     detail: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class LoginThrottleRow(Base):
+    """Failed logins per account (``account:<name>``) and per client (``client:<address>``).
+
+    Kept in the project database so that every review-app process sees the same counts
+    (see ``review/throttle.py``). Times are Unix seconds.
+    """
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(320), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure: Mapped[float] = mapped_column(Float, default=0.0)
+    locked_until: Mapped[float] = mapped_column(Float, default=0.0)
