@@ -1,6 +1,13 @@
-"""Open-code discovery: cluster the segments no code explains and describe each cluster.
+"""Open-code discovery: find what the codebook is missing and describe it.
 
-The pipeline has four swappable stages, each a pure function under a thin class:
+:func:`discover_open_codes` is what ``qualflow discover`` runs (issue 19): every codable segment,
+embeddings centred and partly cleared of the known codes' span, mixed with word overlap, clustered
+to a reviewable number of candidates ranked by coherence × support across sources, with novelty,
+nearest code and placement; :func:`match_previous` and :func:`suppress_rejected` make runs
+incremental. See docs/discovery.md.
+
+The earlier design (still here for callers that want it) clusters only the segments no code
+explains; its pipeline has four swappable stages, each a pure function under a thin class:
 
 1. :func:`unexplained_mask` picks the segments no code explains (no accepted coding and no code
    scoring at or above its threshold).
@@ -1076,8 +1083,8 @@ def residual_embeddings(
     return _unit(C), mean, basis
 
 
-#: Lexical tokens: runs of 2+ letters (no digits, no underscores).
-LEXICAL_TOKEN_PATTERN = r"(?u)\b[^\W\d_][^\W\d_]+\b"
+#: Lexical tokens: runs of 2+ letters (no digits, no underscores), joined by ZWNJ inside Persian words.
+LEXICAL_TOKEN_PATTERN = r"(?u)\b[^\W\d_](?:[^\W\d_]|\u200c)*[^\W\d_]\b"
 
 
 def lexical_embeddings(
