@@ -1,6 +1,13 @@
-"""Open-code discovery: cluster the segments no code explains and describe each cluster.
+"""Open-code discovery: find what the codebook is missing and describe it.
 
-The pipeline has four swappable stages, each a pure function under a thin class:
+:func:`discover_open_codes` is what ``qualflow discover`` runs (issue 19): every codable segment,
+embeddings centred and partly cleared of the known codes' span, mixed with word overlap, clustered
+to a reviewable number of candidates ranked by coherence × support across sources, with novelty,
+nearest code and placement; :func:`match_previous` and :func:`suppress_rejected` make runs
+incremental. See docs/discovery.md.
+
+The earlier design (still here for callers that want it) clusters only the segments no code
+explains; its pipeline has four swappable stages, each a pure function under a thin class:
 
 1. :func:`unexplained_mask` picks the segments no code explains (no accepted coding and no code
    scoring at or above its threshold).
@@ -26,7 +33,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
@@ -996,3 +1003,594 @@ class Discoverer:
                 f"same dim as X); got {code_mat.shape}"
             )
         return list(code_names), l2_normalize(code_mat).astype(np.float64)
+
+
+# --------------------------------------------------------------------------------------------------
+# residual discovery over all codable segments (what `qualflow discover` runs)
+
+
+def _unit(A: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """Rows scaled to unit length (zero rows stay zero), float64."""
+    arr = np.asarray(A, dtype=np.float64)
+    norms = np.linalg.norm(arr, axis=-1, keepdims=True)
+    out: npt.NDArray[np.float64] = arr / np.where(norms > 0, norms, 1.0)
+    return out
+
+
+def known_code_vectors(
+    X: npt.ArrayLike, Y: npt.ArrayLike, code_embeddings: npt.ArrayLike, prior_weight: float = 5.0
+) -> npt.NDArray[np.float64]:
+    """One unit vector per known code: ``normalize(prior_weight · e_code + Σ its coded segments)``.
+
+    The prototype suggester's formula (``models.prototype``): the definition counts like
+    ``prior_weight`` examples, so a code's own data takes over as its examples grow.
+
+    Parameters
+    ----------
+    X : array-like of shape (n, dim)
+        Segment embeddings (normalised here).
+    Y : array-like of shape (n, k)
+        ``1`` where a segment carries the code (other values, e.g. ``-1`` rejections, count as 0).
+    code_embeddings : array-like of shape (k, dim)
+        Embedded code definitions (normalised here).
+
+    >>> known_code_vectors([[1.0, 0.0], [0.0, 2.0]], [[1], [0]], [[0.0, 1.0]], prior_weight=1.0).round(4)
+    array([[0.7071, 0.7071]])
+    """
+    U = _unit(X)
+    pos = (np.asarray(Y) == 1).astype(np.float64)
+    E = _unit(np.atleast_2d(np.asarray(code_embeddings, dtype=np.float64)))
+    if pos.ndim != 2 or pos.shape != (U.shape[0], E.shape[0]) or E.shape[1] != U.shape[1]:
+        raise InputError(
+            f"Y must have shape ({U.shape[0]}, {E.shape[0]}) and code_embeddings ({E.shape[0]}, "
+            f"{U.shape[1]}); got Y {pos.shape}, code_embeddings {E.shape}"
+        )
+    return _unit(prior_weight * E + pos.T @ U)
+
+
+def residual_embeddings(
+    X: npt.ArrayLike, known: npt.ArrayLike, *, strength: float = 0.3
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Centred unit embeddings with ``strength`` × their projection on the known codes' span removed.
+
+    Centring on the corpus mean removes the direction every segment of a corpus shares (MiniLM's
+    raw cosines of one corpus are all alike); removing the span of the centred known-code vectors
+    *partly* lowers what the codebook already says without erasing the topic a segment shares with it
+    (a passage about a game's music that also carries "emotional response" keeps its music).
+
+    Returns
+    -------
+    Z : ndarray of shape (n, dim)
+        Unit rows.
+    mean : ndarray of shape (dim,)
+        Mean of the unit rows of ``X`` (the centre).
+    basis : ndarray of shape (r, dim)
+        Orthonormal basis of the centred known-code span (``r = 0`` without known codes).
+
+    >>> X = [[1, 1], [-1, -1], [1, -1], [-1, 1]]  # mean 0; the known code is the first axis
+    >>> residual_embeddings(X, [[1, 0]], strength=1.0)[0].round(4).tolist()
+    [[0.0, 1.0], [0.0, -1.0], [0.0, -1.0], [0.0, 1.0]]
+    >>> residual_embeddings(X, [[1, 0]], strength=0.5)[0][0].round(4).tolist()
+    [0.4472, 0.8944]
+    """
+    U = _unit(X)
+    mean = U.mean(axis=0) if U.shape[0] else np.zeros(U.shape[1])
+    C = U - mean
+    K = np.atleast_2d(np.asarray(known, dtype=np.float64))
+    basis = np.zeros((0, U.shape[1]))
+    if K.size:
+        _, s, Vt = np.linalg.svd(K - mean, full_matrices=False)
+        if s.size and s[0] > 0:
+            basis = Vt[s > 1e-6 * s[0]]
+            C = C - strength * (C @ basis.T) @ basis
+    return _unit(C), mean, basis
+
+
+#: Lexical tokens: runs of 2+ letters (no digits, no underscores), joined by ZWNJ inside Persian words.
+LEXICAL_TOKEN_PATTERN = r"(?u)\b[^\W\d_](?:[^\W\d_]|\u200c)*[^\W\d_]\b"
+
+
+def lexical_embeddings(
+    texts: Sequence[str],
+    *,
+    stop_words: Sequence[str] | frozenset[str] | None = None,
+    n_components: int = 100,
+    random_state: int = 0,
+) -> npt.NDArray[np.float64]:
+    """Centred unit LSA vectors: TF-IDF of word unigrams (``min_df=2``, sublinear tf) + truncated SVD.
+
+    Words said in at least two segments only; rows with no such word, and inputs too small for an
+    SVD (fewer than 3 texts or 2 shared words), give zero rows (no lexical evidence).
+    """
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    n = len(texts)
+    tfidf = TfidfVectorizer(
+        stop_words=sorted(stop_words) if stop_words else None,
+        min_df=2,
+        sublinear_tf=True,
+        token_pattern=LEXICAL_TOKEN_PATTERN,
+    )
+    try:
+        T = tfidf.fit_transform(list(texts))
+    except ValueError:  # no word in two texts
+        return np.zeros((n, 1))
+    k = min(n_components, T.shape[1] - 1, n - 1)
+    if k < 1:
+        return np.zeros((n, 1))
+    L = _unit(TruncatedSVD(k, random_state=random_state).fit_transform(T))
+    return _unit(L - L.mean(axis=0))
+
+
+def discovery_space(
+    X: npt.ArrayLike,
+    texts: Sequence[str],
+    known: npt.ArrayLike,
+    *,
+    strength: float = 0.3,
+    lexical_weight: float = 0.3,
+    stop_words: Sequence[str] | frozenset[str] | None = None,
+    n_components: int = 100,
+    random_state: int = 0,
+) -> npt.NDArray[np.float64]:
+    """``[√(1 − w) · residual, √w · lexical]`` with unit rows: a cosine here is the ``w``-weighted mix.
+
+    ``w = lexical_weight``; ``0`` gives :func:`residual_embeddings` alone.
+    """
+    R, _, _ = residual_embeddings(X, known, strength=strength)
+    if lexical_weight <= 0:
+        return R
+    L = lexical_embeddings(texts, stop_words=stop_words, n_components=n_components, random_state=random_state)
+    return _unit(np.hstack([np.sqrt(1.0 - lexical_weight) * R, np.sqrt(lexical_weight) * L]))
+
+
+def pool_clusters(
+    Z: npt.ArrayLike, n_pool: int, *, max_samples: int = 3000, random_state: int = 0
+) -> IntArray:
+    """Ward clustering into ``n_pool`` clusters (fewer when there are fewer rows).
+
+    Above ``max_samples`` rows a seeded sample of ``max_samples`` rows is clustered and every other
+    row joins the nearest (unit) cluster centroid. Deterministic for a given ``random_state``.
+
+    >>> pool_clusters([[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9]], 2).tolist()
+    [1, 1, 0, 0]
+    """
+    from sklearn.cluster import AgglomerativeClustering
+
+    arr = np.asarray(Z, dtype=np.float64)
+    n = arr.shape[0]
+    if n == 0:
+        return np.zeros(0, dtype=np.intp)
+    k = max(1, min(int(n_pool), n))
+    if k == 1 or n < 2:
+        return np.zeros(n, dtype=np.intp)
+    if n <= max_samples:
+        return np.asarray(
+            AgglomerativeClustering(n_clusters=k, linkage="ward").fit_predict(arr), dtype=np.intp
+        )
+    rng = np.random.RandomState(random_state)
+    sample = np.sort(rng.choice(n, size=max_samples, replace=False))
+    k = min(k, max_samples)
+    fit = np.asarray(
+        AgglomerativeClustering(n_clusters=k, linkage="ward").fit_predict(arr[sample]), dtype=np.intp
+    )
+    cents = _unit(np.array([arr[sample][fit == lab].mean(axis=0) for lab in range(k)]))
+    labels = np.empty(n, dtype=np.intp)
+    for start in range(0, n, 4096):
+        labels[start : start + 4096] = np.argmax(arr[start : start + 4096] @ cents.T, axis=1)
+    labels[sample] = fit
+    return labels
+
+
+def drop_thin(labels: npt.ArrayLike, groups: Sequence[Any] | npt.ArrayLike, min_sources: int = 3) -> IntArray:
+    """Labels with ``-1`` for clusters whose rows come from fewer than ``min_sources`` distinct sources.
+
+    One interviewee saying something twenty times is not a pattern.
+
+    >>> drop_thin([0, 0, 1, 1, 1], ["a", "a", "a", "b", "c"], min_sources=2).tolist()
+    [-1, -1, 1, 1, 1]
+    """
+    out = np.asarray(labels, dtype=np.intp).copy()
+    g = np.asarray(groups)
+    for lab in np.unique(out[out >= 0]):
+        idx = out == lab
+        if len(np.unique(g[idx])) < min_sources:
+            out[idx] = -1
+    return out
+
+
+def suppress_rejected(
+    U: npt.ArrayLike,
+    labels: npt.ArrayLike,
+    rejected_centroids: npt.ArrayLike | None,
+    mean: npt.ArrayLike,
+    *,
+    similarity: float = 0.7,
+) -> tuple[IntArray, int]:
+    """Labels with ``-1`` for clusters like a rejected candidate, and how many clusters were dropped.
+
+    A cluster is like a rejected candidate when the cosine between their centroids, both taken in the
+    raw embedding space *centred on the current corpus mean* ``mean``, is at least ``similarity``.
+    Run it before :func:`merge_to_target`, so the slot is refilled by the next cluster.
+
+    >>> suppress_rejected([[1, 0], [1, 0.1], [0, 1]], [0, 0, 1], [[1, 0]], [0, 0])
+    (array([-1, -1,  1]), 1)
+    """
+    out = np.asarray(labels, dtype=np.intp).copy()
+    if rejected_centroids is None or np.size(rejected_centroids) == 0:
+        return out, 0
+    units = _unit(U)
+    mu = np.asarray(mean, dtype=np.float64)
+    rej = _unit(np.atleast_2d(np.asarray(rejected_centroids, dtype=np.float64)) - mu)
+    dropped = 0
+    for lab in np.unique(out[out >= 0]):
+        idx = out == lab
+        centre = _unit(units[idx].mean(axis=0) - mu)
+        if float((rej @ centre).max()) >= similarity:
+            out[idx] = -1
+            dropped += 1
+    return out, dropped
+
+
+def merge_to_target(
+    Z: npt.ArrayLike, labels: npt.ArrayLike, max_candidates: int, *, merge_similarity: float = 0.9
+) -> IntArray:
+    """Merge the two clusters with the most similar centroids while there are more than
+    ``max_candidates`` or some pair is at least ``merge_similarity`` alike; labels renumbered
+    ``0..k-1`` in order of each cluster's first row (``-1`` stays ``-1``).
+
+    >>> merge_to_target([[1, 0], [0.9, 0.1], [0, 1], [-1, 0]], [0, 1, 2, -1], 2).tolist()
+    [0, 0, 1, -1]
+    """
+    arr = np.asarray(Z, dtype=np.float64)
+    lab = np.asarray(labels, dtype=np.intp)
+    groups = {int(v): np.flatnonzero(lab == v) for v in np.unique(lab[lab >= 0])}
+    while len(groups) > 1:
+        keys = list(groups)
+        cents = _unit(np.array([arr[groups[k]].mean(axis=0) for k in keys]))
+        S = cents @ cents.T
+        np.fill_diagonal(S, -np.inf)
+        a, b = np.unravel_index(int(np.argmax(S)), S.shape)
+        if len(groups) <= max_candidates and S[a, b] < merge_similarity:
+            break
+        groups[keys[a]] = np.sort(np.concatenate([groups[keys[a]], groups[keys[b]]]))
+        del groups[keys[b]]
+    out = np.full(lab.shape[0], -1, dtype=np.intp)
+    for new, k in enumerate(sorted(groups, key=lambda k: int(groups[k].min()))):
+        out[groups[k]] = new
+    return out
+
+
+def effective_sources(groups: Sequence[Any] | npt.ArrayLike) -> float:
+    """``exp`` of the entropy of the sources' shares: one source said 20 times gives 1.0.
+
+    >>> effective_sources(["a", "a", "b", "b"]), effective_sources(["a"] * 20)
+    (2.0, 1.0)
+    """
+    _, counts = np.unique(np.asarray(groups), return_counts=True)
+    if counts.size == 0:
+        return 0.0
+    p = counts / counts.sum()
+    return float(np.exp(-(p * np.log(p)).sum()))
+
+
+def member_cap(core_size: int, n_rows: int, max_candidates: int) -> int:
+    """Most soft members of one candidate: ``3 × max(core size, ceil(n_rows / max_candidates))``.
+
+    Without a cap a loose ``member_similarity`` lets a candidate of a large study take a large share
+    of the corpus (AnnoMI, 3,153 segments: up to 602 members); a lead cannot read that. Three times a
+    fair share (or the core) left every games-as-art figure unchanged; ``3 × core`` alone cost two
+    of the six recovered codes there (small cores of 3–10 rows capped at 20 members).
+
+    >>> member_cap(10, 1000, 20), member_cap(60, 1000, 20)
+    (150, 180)
+    """
+    return 3 * max(core_size, -(-n_rows // max(max_candidates, 1)))
+
+
+def soft_members(
+    Z: npt.ArrayLike, centroid: npt.ArrayLike, *, member_similarity: float = 0.1, cap: int | None = None
+) -> IntArray:
+    """Rows whose cosine to ``centroid`` is at least ``member_similarity``, the ``cap`` closest at most;
+    ascending row order.
+
+    >>> soft_members([[1, 0], [0.6, 0.8], [0, 1], [-1, 0]], [1, 0], member_similarity=0.5).tolist()
+    [0, 1]
+    >>> soft_members([[1, 0], [0.6, 0.8], [0, 1], [-1, 0]], [1, 0], member_similarity=0.5, cap=1).tolist()
+    [0]
+    """
+    sims = _unit(Z) @ _unit(np.asarray(centroid, dtype=np.float64))
+    rows = np.flatnonzero(sims >= member_similarity)
+    if cap is not None and rows.size > cap:
+        order = sorted(rows.tolist(), key=lambda i: (-sims[i], i))[:cap]
+        rows = np.array(order, dtype=np.intp)
+    return np.sort(rows).astype(np.intp)
+
+
+def match_previous(
+    centroids: npt.ArrayLike, previous: npt.ArrayLike | None, mean: npt.ArrayLike, min_similarity: float = 0.6
+) -> list[int]:
+    """Which previous candidate each new one continues: index into ``previous``, or ``-1``.
+
+    Raw-space centroids are compared after centring on the current corpus mean ``mean``; pairs are
+    taken greedily from the most similar down, one-to-one, while the cosine is ``>= min_similarity``.
+
+    >>> match_previous([[1, 0], [0, 1], [-1, 0]], [[0.1, 1], [1, 0.1]], [0, 0])
+    [1, 0, -1]
+    """
+    cur = np.atleast_2d(np.asarray(centroids, dtype=np.float64))
+    n = cur.shape[0] if np.size(cur) else 0
+    if previous is None or np.size(previous) == 0 or n == 0:
+        return [-1] * n
+    mu = np.asarray(mean, dtype=np.float64)
+    S = _unit(cur - mu) @ _unit(np.atleast_2d(np.asarray(previous, dtype=np.float64)) - mu).T
+    out = [-1] * n
+    used: set[int] = set()
+    for flat in np.argsort(-S, axis=None, kind="stable"):
+        i, j = (int(v) for v in np.unravel_index(int(flat), S.shape))
+        if S[i, j] < min_similarity:
+            break
+        if out[i] == -1 and j not in used:
+            out[i] = j
+            used.add(j)
+    return out
+
+
+@dataclass
+class OpenCode:
+    """A candidate open code from :func:`discover_open_codes` (row indices refer to the rows given).
+
+    Attributes
+    ----------
+    core : ndarray of int
+        Rows of its cluster.
+    members : ndarray of int
+        Soft members: rows (explained or not) whose cosine to the centroid in discovery space is at
+        least ``member_similarity``, at most :func:`member_cap` of them, ascending.
+    quotes : list of int
+        Representative members: the one closest to the centroid first, then MMR picks.
+    centroid : ndarray
+        Unit centroid of the core in discovery space.
+    raw_centroid : ndarray
+        Unit mean of the members' raw unit embeddings (what later runs compare against).
+    novelty : float
+        ``1 −`` the highest cosine between the centred raw centroid and a centred known-code vector
+        (1.0 without known codes).
+    coherence : float
+        Mean cosine of the core rows to the centroid (discovery space).
+    sources : float
+        Effective number of sources of the members (:func:`effective_sources`).
+    n_sources : int
+        Distinct sources of the core.
+    score : float
+        ``max(coherence, 0) × sources``: the rank.
+    nearest_code, nearest_similarity : str or None, float
+        The known code with the highest centred cosine, and that cosine.
+    placement : str
+        ``"new code under X"`` (X = the nearest code's top-level category) or ``"new category"``.
+    keyphrases : list of (str, float)
+    label : str
+    """
+
+    core: IntArray
+    members: IntArray
+    quotes: list[int]
+    centroid: npt.NDArray[np.float64]
+    raw_centroid: npt.NDArray[np.float64]
+    novelty: float
+    coherence: float
+    sources: float
+    n_sources: int
+    score: float
+    nearest_code: str | None = None
+    nearest_similarity: float = 0.0
+    nearest_codes: list[tuple[str, float]] = field(default_factory=list)
+    placement: str = "new category"
+    category: str | None = None
+    keyphrases: list[tuple[str, float]] = field(default_factory=list)
+    label: str = ""
+
+    def reasons(self) -> dict[str, Any]:
+        """Why it ranks where it does, JSON-ready (stored with the candidate, shown on its page)."""
+        return {
+            "score": round(self.score, 4),
+            "coherence": round(self.coherence, 4),
+            "sources": round(self.sources, 2),
+            "n_sources": self.n_sources,
+            "novelty": round(self.novelty, 4),
+            "nearest_code": self.nearest_code,
+            "nearest_similarity": round(self.nearest_similarity, 4),
+            "placement": self.placement,
+            "category": self.category,
+            "core": int(self.core.size),
+            "members": int(self.members.size),
+        }
+
+
+def top_level(code: str, parents: dict[str, str | None]) -> str:
+    """The top-level ancestor of ``code`` (itself when it has no parent; cycles stop where they close).
+
+    >>> top_level("music", {"music": "aesthetics", "aesthetics": None})
+    'aesthetics'
+    """
+    seen = {code}
+    while parents.get(code):
+        parent = parents[code]
+        assert parent is not None
+        if parent in seen:
+            break
+        seen.add(parent)
+        code = parent
+    return code
+
+
+def discover_open_codes(
+    X: npt.ArrayLike,
+    texts: Sequence[str],
+    groups: Sequence[Any] | npt.ArrayLike,
+    known: npt.ArrayLike,
+    *,
+    known_names: Sequence[str] | None = None,
+    parents: dict[str, str | None] | None = None,
+    max_candidates: int = 20,
+    pool_factor: float = 1.5,
+    strength: float = 0.3,
+    lexical_weight: float = 0.3,
+    member_similarity: float = 0.1,
+    min_sources: int = 3,
+    min_cluster_size: int = 3,
+    merge_similarity: float = 0.9,
+    rejected_centroids: npt.ArrayLike | None = None,
+    reject_similarity: float = 0.7,
+    new_category_novelty: float = 0.6,
+    language: str = "en",
+    phrase_extractor: PhraseExtractor | None = None,
+    n_keyphrases: int = 8,
+    n_quotes: int = 5,
+    quote_diversity: float = 0.3,
+    max_samples: int = 3000,
+    random_state: int = 0,
+) -> list[OpenCode]:
+    """Candidate open codes over all codable segments (explained or not), best first.
+
+    Steps (docs/discovery.md): :func:`discovery_space` → :func:`pool_clusters` into
+    ``round(pool_factor × max_candidates)`` clusters → clusters smaller than ``min_cluster_size`` or
+    from fewer than ``min_sources`` sources dropped (:func:`drop_thin`) → clusters like a rejected
+    candidate dropped (:func:`suppress_rejected`) → :func:`merge_to_target` → per cluster: soft
+    members (capped, :func:`member_cap`), novelty, coherence, support, nearest known code,
+    placement, keyphrases (c-TF-IDF over the members), label and quotes → sorted by
+    ``coherence × effective sources`` (ties: first core row).
+
+    Parameters
+    ----------
+    X : array-like of shape (n, dim)
+        Segment embeddings (normalised here).
+    texts : sequence of str, length n
+    groups : sequence, length n
+        Source of each row (interview name or id).
+    known : array-like of shape (k, dim)
+        Known-code vectors (:func:`known_code_vectors`); ``k`` may be 0.
+    known_names : sequence of str, length k, optional
+    parents : dict, optional
+        Code name → parent name (``None`` at top level), for the placement.
+    rejected_centroids : array-like of shape (r, dim), optional
+        ``raw_centroid`` of rejected candidates; clusters within ``reject_similarity`` (centred
+        cosine) are suppressed before merging, and a candidate whose members drift onto one is dropped.
+    new_category_novelty : float
+        At or above this novelty the placement is "new category".
+
+    Raises
+    ------
+    InputError
+        On shapes that disagree, non-finite values or bad parameters.
+    """
+    U = _unit(X)
+    if U.ndim != 2:
+        raise InputError(f"X must be 2-D (n_segments, dim); got shape {U.shape}")
+    n = U.shape[0]
+    g = np.asarray(groups)
+    if len(texts) != n or g.shape[0] != n:
+        raise InputError(f"X has {n} rows but {len(texts)} texts and {g.shape[0]} groups; pass one per row")
+    if not np.isfinite(U).all():
+        raise InputError("X has NaN or infinite values; re-embed the segments")
+    K = (
+        np.asarray(known, dtype=np.float64).reshape(-1, U.shape[1])
+        if np.size(known)
+        else np.zeros((0, U.shape[1]))
+    )
+    names = list(known_names) if known_names is not None else [f"code-{j}" for j in range(K.shape[0])]
+    if len(names) != K.shape[0]:
+        raise InputError(f"known has {K.shape[0]} rows but {len(names)} known_names")
+    if max_candidates < 1 or min_sources < 1 or not 0.0 <= lexical_weight < 1.0 or not 0.0 <= strength <= 1.0:
+        raise InputError(
+            f"max_candidates={max_candidates!r}, min_sources={min_sources!r} must be >= 1; "
+            f"lexical_weight={lexical_weight!r} in [0, 1); strength={strength!r} in [0, 1]"
+        )
+    if n < max(min_cluster_size, 2):
+        logger.info("discovery: %d rows, fewer than min_cluster_size=%d: no candidates", n, min_cluster_size)
+        return []
+
+    words = stop_words(language) if language in FILLER_WORDS else None
+    Z = discovery_space(
+        U,
+        texts,
+        K,
+        strength=strength,
+        lexical_weight=lexical_weight,
+        stop_words=words,
+        random_state=random_state,
+    )
+    lab = pool_clusters(
+        Z, int(round(pool_factor * max_candidates)), max_samples=max_samples, random_state=random_state
+    )
+    for v in np.unique(lab):
+        if (lab == v).sum() < min_cluster_size:
+            lab[lab == v] = -1
+    lab = drop_thin(lab, g, min_sources)
+    mu = U.mean(axis=0)
+    lab, suppressed = suppress_rejected(U, lab, rejected_centroids, mu, similarity=reject_similarity)
+    if suppressed:
+        logger.info("discovery: %d cluster(s) like a rejected candidate left out", suppressed)
+    lab = merge_to_target(Z, lab, max_candidates, merge_similarity=merge_similarity)
+    rej = None
+    if rejected_centroids is not None and np.size(rejected_centroids):
+        rej = _unit(np.atleast_2d(np.asarray(rejected_centroids, dtype=np.float64)) - mu)
+    Kc = _unit(K - mu) if K.shape[0] else K
+    parent_of = parents or {}
+
+    drafts: list[OpenCode] = []
+    for v in np.unique(lab[lab >= 0]):
+        core = np.flatnonzero(lab == v)
+        centre = _unit(Z[core].mean(axis=0))
+        members = soft_members(
+            Z, centre, member_similarity=member_similarity, cap=member_cap(core.size, n, max_candidates)
+        )
+        if members.size == 0:
+            members = core
+        raw = _unit(U[members].mean(axis=0))
+        raw_c = _unit(raw - mu)
+        if rej is not None and float((rej @ raw_c).max()) >= reject_similarity:
+            continue  # its soft members drifted onto a rejected candidate
+        ksim = Kc @ raw_c if Kc.shape[0] else np.zeros(0)
+        novelty = float(1.0 - max(float(ksim.max()), 0.0)) if ksim.size else 1.0
+        coh = float((Z[core] @ centre).mean())
+        sources = effective_sources(g[members])
+        order = sorted(range(ksim.size), key=lambda j: (-ksim[j], j))
+        nearest = [(names[j], float(ksim[j])) for j in order[:3]]
+        near_name, near_sim = nearest[0] if nearest else (None, 0.0)
+        category = top_level(near_name, parent_of) if near_name is not None else None
+        new_category = category is None or novelty >= new_category_novelty
+        drafts.append(
+            OpenCode(
+                core=core,
+                members=members,
+                quotes=[],
+                centroid=centre,
+                raw_centroid=raw,
+                novelty=novelty,
+                coherence=coh,
+                sources=sources,
+                n_sources=int(len(np.unique(g[core]))),
+                score=max(coh, 0.0) * sources,
+                nearest_code=near_name,
+                nearest_similarity=near_sim,
+                nearest_codes=nearest,
+                placement="new category" if new_category else f"new code under {category}",
+                category=None if new_category else category,
+            )
+        )
+    drafts.sort(key=lambda d: (-d.score, int(d.core.min())))
+    if not drafts:
+        return drafts
+
+    extractor = phrase_extractor if phrase_extractor is not None else NgramExtractor(language)
+    used = np.unique(np.concatenate([d.members for d in drafts]))
+    by_row = dict(zip(used.tolist(), extractor.phrases([texts[i] for i in used]), strict=True))
+    scores, vocab = _c_tf_idf_terms([[p for i in d.members for p in by_row[int(i)]] for d in drafts])
+    for d, ranked in zip(drafts, top_terms(scores, vocab, len(vocab)), strict=True):
+        d.keyphrases = _shared_phrases(ranked, [by_row[int(i)] for i in d.members], n_keyphrases)
+        d.label = label_from_keyphrases(d.keyphrases)
+        # the member closest to the centroid first, then different ones (MMR)
+        d.quotes = [int(d.members[j]) for j in mmr(Z[d.members], d.centroid, n_quotes, quote_diversity)]
+    return drafts

@@ -43,10 +43,16 @@ class SuggesterConfig:
 
 @dataclass
 class DiscoverConfig:
-    clusterer: str = "agglomerative"
-    min_cluster_size: int = 3
-    distance_threshold: float = 0.7
+    max_candidates: int = 20  # most candidates one run proposes (a lead's review: tens, not hundreds)
+    member_similarity: float = 0.1  # cosine to a candidate's centroid that makes a segment a member
+    min_sources: int = 3  # a candidate needs segments from at least this many sources
+    strength: float = 0.3  # share of the known codes' direction removed from each segment
+    lexical_weight: float = 0.3  # weight of word overlap (TF-IDF + SVD) beside the embedding
+    min_cluster_size: int = 3  # smallest cluster (core segments) that can become a candidate
     min_words: int = 4  # shorter segments ("Of course.") are left out of discovery
+    # the earlier clustering's settings: still read, no longer used by `qualflow discover`
+    clusterer: str = "agglomerative"
+    distance_threshold: float = 0.7
 
 
 @dataclass
@@ -150,7 +156,32 @@ def validate(cfg: ProjectConfig, where: str) -> ProjectConfig:
         )
     if cfg.suggester.top_k < 1:
         raise ConfigError(f"{where}: suggester top_k must be at least 1")
+    _validate_discover(cfg.discover, where)
     return cfg
+
+
+def _validate_discover(d: DiscoverConfig, where: str) -> None:
+    rules = [
+        (d.max_candidates >= 1, f"max_candidates = {d.max_candidates!r} must be at least 1 (default 20)"),
+        (
+            -1.0 <= d.member_similarity < 1.0,
+            f"member_similarity = {d.member_similarity!r} must be a cosine in [-1, 1) (default 0.1)",
+        ),
+        (d.min_sources >= 1, f"min_sources = {d.min_sources!r} must be at least 1 (default 3)"),
+        (0.0 <= d.strength <= 1.0, f"strength = {d.strength!r} must be between 0 and 1 (default 0.3)"),
+        (
+            0.0 <= d.lexical_weight < 1.0,
+            f"lexical_weight = {d.lexical_weight!r} must be in [0, 1) (default 0.3)",
+        ),
+        (
+            d.min_cluster_size >= 1,
+            f"min_cluster_size = {d.min_cluster_size!r} must be at least 1 (default 3)",
+        ),
+        (d.min_words >= 0, f"min_words = {d.min_words!r} must be 0 or more (default 4)"),
+    ]
+    for ok, message in rules:
+        if not ok:
+            raise ConfigError(f"{where} [discover]: {message}")
 
 
 def load_config(project_dir: Path) -> ProjectConfig:
@@ -189,6 +220,10 @@ _COMMENTS = {
 }
 
 
+#: Settings still read (old project files keep loading) but no longer used, so not written for new projects.
+_NOT_WRITTEN = {("discover", "clusterer"), ("discover", "distance_threshold")}
+
+
 def dumps_config(cfg: ProjectConfig) -> str:
     """``cfg`` as commented TOML (the file `qualflow init` writes)."""
     data = asdict(cfg)
@@ -202,7 +237,8 @@ def dumps_config(cfg: ProjectConfig) -> str:
     for section in _SECTIONS:
         lines += ["", f"[{section}]"]
         for key, value in data[section].items():
-            lines.append(f"{key} = {_toml_value(value)}")
+            if (section, key) not in _NOT_WRITTEN:
+                lines.append(f"{key} = {_toml_value(value)}")
     return "\n".join(lines) + "\n"
 
 

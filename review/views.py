@@ -379,7 +379,8 @@ def _excerpt(text: str, n: int = 140) -> str:
 
 
 def candidates_view(session: Session) -> dict[str, Any]:
-    """Pending candidate open codes with their quotes and member segments, then resolved ones."""
+    """Pending candidate open codes, best-ranked first, with their quotes, member segments and the
+    rank's reasons (``reasons``: coherence, sources, novelty, nearest code, placement), then resolved ones."""
     cands = list(session.scalars(select(CandidateRow).order_by(CandidateRow.id)))
     members: dict[int, list[dict[str, Any]]] = defaultdict(list)
     seg_ids: set[int] = set()
@@ -426,9 +427,16 @@ def candidates_view(session: Session) -> dict[str, Any]:
                 ],
                 "members": members.get(c.id, []),
                 "resolution": c.resolution or {},
+                "reasons": c.reasons or {},
             }
         )
-    pending = [c for c in out if c["state"] == CandidateState.PENDING]
+
+    # pending in the rank discovery gave them (best first); candidates without one after, by id
+    def rank(c: dict[str, Any]) -> tuple[float, int]:
+        reasons: dict[str, Any] = c["reasons"]
+        return (float(reasons.get("rank", float("inf"))), int(c["id"]))
+
+    pending = sorted((c for c in out if c["state"] == CandidateState.PENDING), key=rank)
     done = [c for c in out if c["state"] != CandidateState.PENDING]
     return {"pending": pending, "resolved": done}
 

@@ -204,6 +204,12 @@ class CandidateRow(Base):
     state: Mapped[str] = mapped_column(String(16), default="pending")  # a pipeline.domain.CandidateState
     resolution: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # unit mean of the members' raw embeddings: later runs continue it (same id) or, once it is
+    # rejected, keep clusters like it out (migration 0002)
+    centroid: Mapped[list] = mapped_column(JSON, default=list)
+    # why it ranks where it does: score, coherence, sources, novelty, nearest code, placement, rank,
+    # and the embedding and language the centroid belongs to (see models.discover.OpenCode.reasons)
+    reasons: Mapped[dict] = mapped_column(JSON, default=dict)
 
 
 class SuggestionRow(Base):
