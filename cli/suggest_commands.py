@@ -49,12 +49,13 @@ def suggest_cmd(
 
 @app.command("discover")
 def discover_cmd(project: ProjectOpt = None) -> None:
-    """Propose candidate open codes from segments no code explains."""
+    """Propose candidate open codes: what the codebook does not account for, ranked for a lead's review."""
     from pipeline.project.discover import discover
 
     r = discover(open_project(project))
     console().print(
-        f"{r.candidates} candidate open codes over {r.members} of {r.unexplained} unexplained segments"
+        f"{r.candidates} candidate open codes ({r.continued} continued, {r.new} new, {r.dropped} dropped) "
+        f"over {r.members} of the {r.unexplained} segments looked at"
     )
     show_candidates(project)
 
@@ -66,12 +67,34 @@ def show_candidates(project: Path | None) -> None:
 
     proj = open_project(project)
     with proj.store.transaction() as session:
-        rows = pending_candidates(session)
-        table = Table("id", "label", "keyphrases", "coherence", "looks like", title="Candidate open codes")
+        rows = sorted(
+            pending_candidates(session), key=lambda c: (float((c.reasons or {}).get("rank", 1e9)), c.id)
+        )
+        table = Table(
+            "rank",
+            "id",
+            "label",
+            "keyphrases",
+            "coherence",
+            "sources",
+            "novelty",
+            "proposed as",
+            title="Candidate open codes (in the order the review app shows them)",
+        )
         for c in rows:
+            why = c.reasons or {}
             kp = ", ".join(p for p, _ in c.keyphrases[:5])
-            near = ", ".join(f"{n} ({s:.2f})" for n, s in c.nearest_codes[:2])
-            table.add_row(str(c.id), c.label, kp, f"{c.coherence:.2f}", near)
+            place = str(why.get("placement") or "")
+            table.add_row(
+                str(why.get("rank", "")),
+                str(c.id),
+                c.label,
+                kp,
+                f"{c.coherence:.2f}",
+                f"{float(why.get('sources', 0)):.1f}",
+                f"{float(why.get('novelty', 0)):.2f}",
+                place,
+            )
     console().print(table)
 
 

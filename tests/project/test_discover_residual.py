@@ -399,7 +399,7 @@ def test_candidates_page_shows_the_rank_and_its_reasons(tmp_path: Path) -> None:
     finally:
         project.close()
     assert [c["reasons"]["rank"] for c in view["pending"]] == [1, 2, 3, 4]
-    templates = Path(__file__).resolve().parents[1] / "review" / "templates"
+    templates = Path(__file__).resolve().parents[2] / "review" / "templates"
     html = (
         Environment(loader=FileSystemLoader(templates), autoescape=True)
         .get_template("candidates.html")
