@@ -22,6 +22,7 @@ from pathlib import Path
 from pipeline.domain import ORIGINS, Codebook, Coding
 from pipeline.errors import InputError, did_you_mean
 from pipeline.fileio import write_atomic
+from pipeline.limits import CSV_FILE_BYTES, check_file_size
 
 __all__ = ["CODINGS_COLUMNS", "REQUIRED_COLUMNS", "codings_to_csv", "read_codings_csv", "write_codings_csv"]
 
@@ -68,6 +69,7 @@ def read_codings_csv(
         past the end of the source, an empty coder, an unknown origin, a bad ``created_at``.
     """
     origin = str(path)
+    check_file_size(path, CSV_FILE_BYTES)
     try:
         raw = Path(path).read_bytes()
     except FileNotFoundError:

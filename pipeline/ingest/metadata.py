@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pipeline.errors import InputError
 from pipeline.ingest.decode import decode_bytes
+from pipeline.limits import CSV_FILE_BYTES, check_file_size
 
 KNOWN_COLUMNS: tuple[str, ...] = ("source", "participant", "group", "date", "order")
 
@@ -40,6 +41,7 @@ def read_metadata_csv(path: Path) -> dict[str, dict[str, str]]:
         a row with more fields than the header, an empty or repeated ``source``, a non-integer
         ``order`` or a ``date`` that is not ISO 8601.
     """
+    check_file_size(path, CSV_FILE_BYTES)
     text = decode_bytes(Path(path).read_bytes(), path)
     reader = csv.reader(io.StringIO(text, newline=""))
     header = [h.strip() for h in next(reader)]

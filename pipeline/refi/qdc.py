@@ -47,6 +47,7 @@ from pipeline.codebook import validate_codebook
 from pipeline.domain import Code, Codebook
 from pipeline.errors import InputError
 from pipeline.fileio import write_atomic
+from pipeline.limits import CODEBOOK_FILE_BYTES, check_file_size
 
 __all__ = [
     "NS_CODEBOOK",
@@ -336,6 +337,7 @@ def read_qdc(path: str | os.PathLike[str]) -> Codebook:
         every rule of :func:`pipeline.codebook.validate_codebook`.
     """
     origin = str(path)
+    check_file_size(path, CODEBOOK_FILE_BYTES)
     try:
         data = Path(path).read_bytes()
     except FileNotFoundError:

@@ -238,3 +238,21 @@ def test_per_client_lockout(make_client) -> None:  # type: ignore[no-untyped-def
     codes = [attempt(c, f"user{i}", "wrong-pass").status_code for i in range(6)]
     assert codes[:4] == [401] * 4 and codes[4] == 429
     assert attempt(c, "ana", PASSWORD).status_code == 429  # this client is locked, whatever the name
+
+
+def test_the_migrations_match_the_schema(tmp_path: Path) -> None:
+    """Migration 0002 creates exactly the ``login_throttle`` table of ``pipeline/store/schema.py``."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from pipeline.store import Store
+    from pipeline.store.schema import Base
+
+    store = Store(f"sqlite:///{tmp_path / 'm.db'}")
+    try:
+        store.migrate()
+        with store.engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    finally:
+        store.dispose()
+    assert diff == []

@@ -182,3 +182,21 @@ def test_oversized_text_file_is_refused_before_reading(
         InputError, match=r"long.txt: size of a .txt/.md/.vtt/.srt transcript file is 254 bytes"
     ):
         read_transcript(path)
+
+
+def test_oversized_csv_and_qdc_files_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline.codings_csv import read_codings_csv
+    from pipeline.domain import Codebook
+    from pipeline.ingest.metadata import read_metadata_csv
+    from pipeline.refi.qdc import read_qdc
+
+    monkeypatch.setenv("QUALFLOW_LIMIT_CSV_FILE_BYTES", "50")
+    monkeypatch.setenv("QUALFLOW_LIMIT_CODEBOOK_FILE_BYTES", "50")
+    csv_path = tmp_path / "big.csv"
+    csv_path.write_text("source,start,end,code,coder\n" + "a,0,1,x,y\n" * 10, encoding="utf-8")
+    with pytest.raises(InputError, match="big.csv: size of a codings or metadata CSV file is 128 bytes"):
+        read_codings_csv(csv_path, Codebook(codes=[]), {})
+    with pytest.raises(InputError, match="QUALFLOW_LIMIT_CSV_FILE_BYTES"):
+        read_metadata_csv(csv_path)
+    with pytest.raises(InputError, match="over the limit codebook_file_bytes = 50 bytes"):
+        read_qdc(FIXTURES / "refi" / "foreign.qdc")
