@@ -172,17 +172,29 @@ def leaf_codes(codebook: Any) -> list[str]:
 
 
 def default_qualflow_command() -> list[str]:
-    """``python -m cli`` when a ``cli`` package with an ``app`` module exists, else ``python -m pipeline.cli``."""
+    """``python -m cli`` when a ``cli`` package with an ``app`` module exists, else ``python -m pipeline.cli``.
+
+    The ``cli`` package counts only when it sits in the same checkout as the ``pipeline`` package this
+    interpreter imports (with ``PYTHONPATH`` pointing at an older checkout, a newer editable install's
+    ``cli`` would otherwise be paired with the older ``pipeline``).
+    """
     try:
-        spec = importlib.util.find_spec("cli")
-        has_app = (
-            spec is not None
-            and spec.submodule_search_locations is not None
-            and (importlib.util.find_spec("cli.app") is not None)
-        )
+        cli = importlib.util.find_spec("cli")
+        app = importlib.util.find_spec("cli.app") if cli and cli.submodule_search_locations else None
+        lib = importlib.util.find_spec("pipeline")
     except (ImportError, ValueError):
-        has_app = False
-    return [sys.executable, "-m", "cli"] if has_app else [sys.executable, "-m", "pipeline.cli"]
+        cli = app = lib = None
+    same_checkout = (
+        app is not None
+        and cli is not None
+        and cli.origin is not None
+        and (
+            lib is None
+            or lib.origin is None
+            or Path(lib.origin).parent.parent == Path(cli.origin).parent.parent
+        )
+    )
+    return [sys.executable, "-m", "cli"] if same_checkout else [sys.executable, "-m", "pipeline.cli"]
 
 
 def qualflow_command(arg: str | None) -> list[str]:
