@@ -6,7 +6,8 @@ Usage::
                           [--passage-baseline] [--out results.json] [--qualflow "CMD"]
 
 ``STUDY_DIR`` holds ``transcripts/``, ``codebook.qdc|.yaml|.csv`` and ``codings.csv``
-(``source,start,end,code,coder``). Protocol (issue 14): k folds grouped by source; per fold a fresh
+(``source,start,end,code,coder``). Protocol (issue 14): k folds of the coded sources (grouped by source;
+uncoded transcripts are ingested in every project but never scored); per fold a fresh
 project built through the CLI only: ``init``, ``ingest``, ``codebook import``, ``codings import`` of the
 other folds' codings, ``embed``; then per row a copy of that project, ``suggest --sources <this fold>``
 (``--suggester NAME`` for the extra rows) and ``suggestions export``. (``embed`` fills the project's
@@ -116,9 +117,13 @@ class RowResult:
 
 
 def make_folds(sources: list[str], k: int, seed: int) -> list[list[str]]:
-    """``k`` folds of whole sources, shuffled with ``seed`` and dealt round-robin."""
+    """``k`` folds of whole sources, shuffled with ``seed`` and dealt round-robin.
+
+    Pass the *coded* sources: a source without codings has nothing to score; it is ingested into every
+    fold's project all the same.
+    """
     if k < 2 or k > len(sources):
-        raise StudyError(f"--folds {k}: need 2 <= folds <= {len(sources)} (the number of transcripts)")
+        raise StudyError(f"--folds {k}: need 2 <= folds <= {len(sources)} (the number of coded transcripts)")
     order = sorted(sources)
     random.Random(seed).shuffle(order)
     return [sorted(order[i::k]) for i in range(k)]
@@ -256,7 +261,7 @@ def run_study(args: argparse.Namespace) -> dict[str, Any]:
         raise StudyError(f"codings.csv: codes not in {study.codebook_path.name}: {unknown[:5]}")
     cmd = qualflow_command(args.qualflow)
     sources = sorted(study.transcripts)
-    folds = make_folds(sources, args.folds, args.seed)
+    folds = make_folds(sorted({c.source for c in study.codings}), args.folds, args.seed)
     specs: list[tuple[str, str | None]] = [("qualflow suggest (default)", None)]
     specs += [(f"qualflow suggest --suggester {s}", s) for s in args.suggester]
     rows = {name: RowResult(name, "yes" if sugg is None else "no") for name, sugg in specs}
