@@ -195,8 +195,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             ("codings import", ["codings", "import", str(codings_csv)]),
         ):
             t0 = time.perf_counter()
-            qf.run(step, *argv, project=step != "init")
-            progress(f"  {step}: {time.perf_counter() - t0:.1f} s")
+            said = qf.run(step, *argv, project=step != "init").strip().splitlines()
+            progress(f"  {step}: {time.perf_counter() - t0:.1f} s ({said[0] if said else ''})")
         t0 = time.perf_counter()
         out = qf.run("discover", "discover")
         progress(f"  discover: {time.perf_counter() - t0:.1f} s")

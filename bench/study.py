@@ -272,6 +272,7 @@ def run_study(args: argparse.Namespace) -> dict[str, Any]:
     encoder: Encoder | None = None
     segments: list[Segment] = []
     texts: dict[str, str] = {}
+    ingested = -1
     progress(
         f"study {study.root}: {len(sources)} transcripts, {len(study.codings)} codings, {len(category)} codes"
     )
@@ -287,7 +288,7 @@ def run_study(args: argparse.Namespace) -> dict[str, Any]:
             base = work / f"fold{f}"
             qf = Qualflow(cmd, base, setup_times)
             t0 = time.perf_counter()
-            build_fold_project(qf, study, train_idx, work, f"fold{f}")
+            _, ingested = build_fold_project(qf, study, train_idx, work, f"fold{f}")
             progress(f"  project ready in {time.perf_counter() - t0:.1f} s")
             if not segments:
                 segments, texts = read_segments(qf, sources, work)
@@ -350,6 +351,7 @@ def run_study(args: argparse.Namespace) -> dict[str, Any]:
         "seed": args.seed,
         "qualflow": " ".join(cmd),
         "segments": len(segments),
+        "segments_ingested": ingested,
         "setup_seconds": {k: sum(v) / len(v) for k, v in setup_times.items()},
         "offset_problems": offset_problems,
         "rows": results,
@@ -394,7 +396,8 @@ def render(res: dict[str, Any]) -> str:
         fmt_table(header, body),
         "",
         f"Per-fold project setup (mean seconds per CLI step): {setup}.",
-        f"{len(res['folds'])} folds grouped by source (seed {res['seed']}); {res['segments']} participant segments.",
+        f"{len(res['folds'])} folds grouped by source (seed {res['seed']}); {res['segments']} participant segments "
+        f"(of {res.get('segments_ingested', '?')} ingested, interviewer turns included).",
         f"Models: {models}.",
     ]
     if res["offset_problems"]:
