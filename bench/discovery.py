@@ -54,7 +54,7 @@ from _study_common import (  # noqa: E402
 )
 
 RECOVERED = 0.2
-SUMMARY = re.compile(r"(\d+) candidate open codes over (\d+) of (\d+) unexplained segments")
+SUMMARY = re.compile(r"(\d+) candidate open codes .*?over (\d+) of the (\d+) segments looked at")
 SegKey = tuple[str, int]  # source, segment index
 
 
@@ -111,10 +111,10 @@ def parse_candidates(
         raise StudyError("`qualflow discover` did not print its summary line; the output format changed")
     summary = (int(m[1]), int(m[2]), int(m[3]))
     cands: list[Candidate] = []
+    # the table: rank, id, label, keyphrases, coherence, ... in the order the review app shows them
     for cells in parse_table(discover_out):
-        if len(cells) >= 4 and cells[0].isdigit():
-            cands.append(Candidate(int(cells[0]), " ".join(cells[1].split()), float(cells[3])))
-    cands.sort(key=lambda c: c.id)
+        if len(cells) >= 5 and cells[0].isdigit() and cells[1].isdigit():
+            cands.append(Candidate(int(cells[1]), " ".join(cells[2].split()), float(cells[4])))
     notes: list[str] = []
     groups: dict[tuple[str, float], set[SegKey]] = defaultdict(set)
     for s in read_suggestions(export):
@@ -274,8 +274,8 @@ def render(res: dict[str, Any]) -> str:
         "",
         f"Hidden ({res['selection']}): {len(res['hidden'])}; recovered (Jaccard >= {RECOVERED}): "
         f"{res['recovered']} of {len(res['hidden'])}; best Jaccard {min(js):.2f}-{max(js):.2f}.",
-        f"Candidates proposed: {res['candidates']}, over {res['members']} segments of {res['unexplained']} "
-        f"'unexplained' ({res['clustered_share']:.1%} of {res['segments']} participant segments clustered).",
+        f"Candidates proposed: {res['candidates']}, over {res['members']} segments of the {res['unexplained']} "
+        f"looked at ({res['clustered_share']:.1%} of {res['segments']} participant segments clustered).",
         "Seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in res["seconds"].items() if k != "segments") + ".",
     ]
     if res["notes"]:
