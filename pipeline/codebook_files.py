@@ -41,7 +41,7 @@ from typing import Any
 from pipeline.codebook import clean_code, validate_codebook
 from pipeline.domain import Code, Codebook
 from pipeline.errors import InputError
-from pipeline.fileio import write_atomic
+from pipeline.fileio import csv_unsafe, csv_writer, write_atomic
 from pipeline.limits import CODEBOOK_FILE_BYTES, YAML_ALIASES, check_file_size, exceeded
 
 CSV_COLUMNS: tuple[str, ...] = (
@@ -344,7 +344,7 @@ def read_codebook_csv(path: str | os.PathLike[str]) -> Codebook:
         where = f"{origin} line {start}"
         if len(cells) > len(header):
             raise InputError(f"{where}: {len(cells)} cells but the header has {len(header)} columns")
-        row = dict(zip(header, cells, strict=False))
+        row = dict(zip(header, map(csv_unsafe, cells), strict=False))  # undo the export's formula guard
         name = row.get("name", "").strip()
         if not name:
             raise InputError(f"{where}: empty name; every row needs a code name")
@@ -372,7 +372,7 @@ def codebook_to_csv(cb: Codebook) -> str:
     """The CSV text :func:`write_codebook_csv` writes (all of :data:`CSV_COLUMNS`, ``\\n`` line ends)."""
     cb = validate_codebook(cb, "codebook to write")
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv_writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for code in cb.codes:
         for example in code.examples:
