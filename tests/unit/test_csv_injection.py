@@ -130,7 +130,7 @@ def test_report_csvs_are_safe() -> None:
     _, csvs = build_report(
         demo_bundle(codebook=cb, codings=codings, source_texts={s.name: s.text for s in sources})
     )
-    for name, text in csvs.items():
+    for text in csvs.values():
         assert_safe(text)
     assert "'@SUM(A1)" in csvs["codebook.csv"] and "'-cmd" in csvs["codebook.csv"]
 
