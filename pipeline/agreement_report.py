@@ -13,7 +13,6 @@ disagreements) and its renderings (terminal, JSON, CSV, HTML), which must show t
 from __future__ import annotations
 
 import base64
-import csv
 import io
 import json
 from collections.abc import Mapping, Sequence
@@ -39,6 +38,7 @@ from pipeline.agreement import (
 )
 from pipeline.domain import Coding, Segment
 from pipeline.errors import InputError
+from pipeline.fileio import csv_writer
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -482,7 +482,7 @@ CSV_COLUMNS = (
 def to_csv(report: AgreementReport) -> str:
     """One line per code and coefficient (pooled rows have code ``(pooled)``); undefined ones say why."""
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
+    w = csv_writer(buf, lineterminator="\n")
     w.writerow(CSV_COLUMNS)
     for r in (*report.rows, report.pooled):
         prev = "" if r.prevalence is None else f"{r.prevalence:.6g}"

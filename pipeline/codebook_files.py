@@ -41,7 +41,8 @@ from typing import Any
 from pipeline.codebook import clean_code, validate_codebook
 from pipeline.domain import Code, Codebook
 from pipeline.errors import InputError
-from pipeline.fileio import write_atomic
+from pipeline.fileio import csv_unsafe, csv_writer, write_atomic
+from pipeline.limits import CODEBOOK_FILE_BYTES, YAML_ALIASES, check_file_size, exceeded
 
 CSV_COLUMNS: tuple[str, ...] = (
     "name",
@@ -169,16 +170,47 @@ def read_codebook_yaml(path: str | os.PathLike[str]) -> Codebook:
     """
     import yaml
 
+    origin = str(path)
+
     class _LineLoader(yaml.SafeLoader):
+        """SafeLoader that records each mapping's line and refuses alias expansion past
+        :data:`~pipeline.limits.YAML_ALIASES` while composing, before anything is expanded (a
+        "billion laughs" file is refused in constant memory)."""
+
+        def __init__(self, stream: str) -> None:
+            super().__init__(stream)
+            self._alias_limit = YAML_ALIASES.value
+            self._weights: dict[int, int] = {}  # id(node) -> aliases inside it, expanded
+            self._open: list[int] = [0]  # aliases so far in each node being composed, expanded
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                node = super().compose_node(parent, index)
+                self._open[-1] += 1 + self._weights.get(id(node), 0)
+                expanded = sum(self._open)
+                if expanded > self._alias_limit:
+                    raise exceeded(origin, YAML_ALIASES, expanded)
+                return node
+            self._open.append(0)
+            node = super().compose_node(parent, index)
+            inner = self._open.pop()
+            if inner:
+                self._weights[id(node)] = inner
+                self._open[-1] += inner
+            return node
+
         def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
             mapping = super().construct_mapping(node, deep=deep)
             mapping["__line__"] = node.start_mark.line + 1
             return mapping
 
-    origin = str(path)
     text = _read_text(path)
     try:
-        data = yaml.load(text, Loader=_LineLoader)  # a SafeLoader subclass
+        loader = _LineLoader(text)  # a SafeLoader subclass
+        try:
+            data = loader.get_single_data()
+        finally:
+            loader.dispose()
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line = f" line {mark.line + 1}" if mark is not None else ""
@@ -312,7 +344,7 @@ def read_codebook_csv(path: str | os.PathLike[str]) -> Codebook:
         where = f"{origin} line {start}"
         if len(cells) > len(header):
             raise InputError(f"{where}: {len(cells)} cells but the header has {len(header)} columns")
-        row = dict(zip(header, cells, strict=False))
+        row = dict(zip(header, map(csv_unsafe, cells), strict=False))  # undo the export's formula guard
         name = row.get("name", "").strip()
         if not name:
             raise InputError(f"{where}: empty name; every row needs a code name")
@@ -340,7 +372,7 @@ def codebook_to_csv(cb: Codebook) -> str:
     """The CSV text :func:`write_codebook_csv` writes (all of :data:`CSV_COLUMNS`, ``\\n`` line ends)."""
     cb = validate_codebook(cb, "codebook to write")
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv_writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for code in cb.codes:
         for example in code.examples:
@@ -412,8 +444,11 @@ def _format(path: str | os.PathLike[str]) -> tuple[Reader, Writer]:
 
 
 def read_codebook(path: str | os.PathLike[str]) -> Codebook:
-    """Read a codebook, choosing the reader by suffix (``.yaml``, ``.yml``, ``.csv``, ``.qdc``)."""
-    return _format(path)[0](path)
+    """Read a codebook, choosing the reader by suffix (``.yaml``, ``.yml``, ``.csv``, ``.qdc``); a file
+    over :data:`~pipeline.limits.CODEBOOK_FILE_BYTES` is refused before it is read."""
+    reader = _format(path)[0]
+    check_file_size(path, CODEBOOK_FILE_BYTES)
+    return reader(path)
 
 
 def write_codebook(cb: Codebook, path: str | os.PathLike[str]) -> None:

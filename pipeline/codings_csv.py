@@ -21,7 +21,7 @@ from pathlib import Path
 
 from pipeline.domain import ORIGINS, Codebook, Coding
 from pipeline.errors import InputError, did_you_mean
-from pipeline.fileio import write_atomic
+from pipeline.fileio import csv_unsafe, csv_writer, write_atomic
 from pipeline.limits import CSV_FILE_BYTES, check_file_size
 
 __all__ = ["CODINGS_COLUMNS", "REQUIRED_COLUMNS", "codings_to_csv", "read_codings_csv", "write_codings_csv"]
@@ -119,7 +119,7 @@ def read_codings_csv(
             bad.append(f"line {start_line}: {problems[0]}")
             bad_lines += 1
             continue
-        row = dict(zip(header, cells, strict=True))
+        row = dict(zip(header, map(csv_unsafe, cells), strict=True))  # undo the export's formula guard
         source = row["source"].strip()
         code_key = row["code"].strip()
         code_name = by_key.get(code_key) or by_key.get(code_key.strip("{}").lower())
@@ -177,7 +177,7 @@ def read_codings_csv(
 def codings_to_csv(codings: list[Coding]) -> str:
     """The CSV text :func:`write_codings_csv` writes (all of :data:`CODINGS_COLUMNS`)."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv_writer(out, lineterminator="\n")
     writer.writerow(CODINGS_COLUMNS)
     for c in codings:
         writer.writerow(

@@ -85,7 +85,11 @@ ARCHIVE_RATIO = _limit(
     "archive_ratio", 200, "x", "compression ratio of a zip member larger than 1 MiB (uncompressed/compressed)"
 )
 ARCHIVE_MEMBERS = _limit("archive_members", 10_000, "members", "number of members in a zip (.docx/.qdpx)")
-YAML_ALIASES = _limit("yaml_aliases", 100, "aliases", "number of aliases (*name) in a YAML codebook")
+# counted as expanded while composing: an alias inside an anchor counts once for every use of that
+# anchor, so nested anchors ("billion laughs") are refused before anything is expanded
+YAML_ALIASES = _limit(
+    "yaml_aliases", 100, "aliases", "number of aliases (*name) in a YAML codebook, counted as expanded"
+)
 TRANSCRIPT_CHARS = _limit(
     "transcript_chars", 50_000_000, "characters", "length of one transcript's text (longer turns are chunked)"
 )

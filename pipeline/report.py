@@ -18,7 +18,6 @@ template and its no-external-resource check belong with it.
 from __future__ import annotations
 
 import base64
-import csv
 import io
 import os
 import re
@@ -31,7 +30,7 @@ import numpy.typing as npt
 
 from pipeline.domain import Codebook, Coding, Segment, Source
 from pipeline.errors import InputError
-from pipeline.fileio import write_atomic
+from pipeline.fileio import csv_writer, write_atomic
 from pipeline.paradigm import CategorySuggestion, DimensionSuggestion
 
 __all__ = ["ReportBundle", "SourceSummary", "build_report", "summarise_corpus", "write_report"]
@@ -129,7 +128,7 @@ def summarise_corpus(
 
 def _csv(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
+    w = csv_writer(buf, lineterminator="\n")
     w.writerow(header)
     w.writerows(rows)
     return buf.getvalue()

@@ -6,7 +6,6 @@ artifacts, and the model's agreement with the humans. MLflow and the gate's book
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from sqlalchemy import select
 from pipeline.domain import Codebook, sha256_text
 from pipeline.errors import ConfigError, InputError
 from pipeline.evaluation_plots import _confusion_png, _reliability_png, confusion_counts
+from pipeline.fileio import csv_writer
 from pipeline.project.core import Project
 from pipeline.store.schema import CoderRow, CodingRow, SourceRow
 
@@ -253,7 +253,7 @@ def write_evaluation_artifacts(
 
     out_dir.mkdir(parents=True, exist_ok=True)
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
+    w = csv_writer(buf, lineterminator="\n")
     w.writerow(["code", "precision", "recall", "f1", "support"])
     for code in codes:
         row = ev.metrics["per_code"][code]

@@ -4,7 +4,6 @@ and queue the suggestions for review (one transaction per call); list and export
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from pipeline.domain import DECIDED_STATES, Codebook, SuggestionState
 from pipeline.errors import InputError
-from pipeline.fileio import write_atomic
+from pipeline.fileio import csv_dict_writer, write_atomic
 from pipeline.project.core import Project
 from pipeline.project.corpus import Corpus, codable_codes, embed_texts, load_corpus, make_project_embedder
 from pipeline.store.schema import (
@@ -336,7 +335,7 @@ def export_suggestions(project: Project, path: Path, *, state: str = SuggestionS
     with project.store.transaction() as session:
         rows = suggestion_rows(session, state=None if state == "all" else state)
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(SUGGESTION_COLUMNS), lineterminator="\n")
+    writer = csv_dict_writer(buf, fieldnames=list(SUGGESTION_COLUMNS), lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     write_atomic(path, buf.getvalue().encode("utf-8"))
