@@ -192,7 +192,9 @@ def test_code_without_positives_is_not_suggested_by_supervised_parts(name, data)
 
 
 def test_unknown_suggester_names_the_choices():
-    with pytest.raises(InputError, match=r"Unknown suggester 'lnear'; choose one of \['blend', 'linear'"):
+    with pytest.raises(
+        InputError, match=r"Unknown suggester 'lnear'; choose one of \['auto', 'blend', 'evidence'"
+    ):
         make_suggester("lnear", codes=CODES)
 
 
