@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models import EvidenceSuggester, make_suggester
+from models import EvidenceSuggester, default_suggester, make_suggester, resolve_suggester
 from models.evidence import FEATURE_NAMES, N_FEATURES
+from pipeline.config import SuggesterConfig
 from pipeline.domain import Code, Codebook
 from pipeline.embed.base import HashingEmbedder
 from pipeline.errors import InputError
@@ -150,6 +151,15 @@ def test_bad_settings_are_one_clear_error(data):
         EvidenceSuggester(CODES, PROTO[:2]).fit(X, Y, groups=groups)
 
 
+def test_default_is_evidence_for_multi_label_and_linear_for_exclusive():
+    assert default_suggester() == "evidence" and default_suggester(exclusive=True) == "linear"
+    assert SuggesterConfig().name == "auto"
+    assert resolve_suggester("auto", {"exclusive": True}) == "linear"
+    assert type(make_suggester("auto", codes=CODES)).__name__ == "EvidenceSuggester"
+    assert type(make_suggester("auto", codes=CODES, exclusive=True)).__name__ == "LinearSuggester"
+    assert type(make_suggester("blend", codes=CODES)).__name__ == "BlendSuggester"  # still selectable
+
+
 def test_make_suggester_passes_hierarchy_and_operating_point():
     book = Codebook(
         [
@@ -165,3 +175,10 @@ def test_make_suggester_passes_hierarchy_and_operating_point():
     assert m.code_embeddings.shape == (3, 32) and m.min_coverage == 0.8
     # an operating-point setting is dropped for a suggester that has none
     assert "min_coverage" not in make_suggester("linear", codes=CODES, min_coverage=0.8).get_params()
+
+
+def test_config_operating_point_travels_in_params():
+    assert SuggesterConfig().params == {}
+    cfg = SuggesterConfig(min_coverage=0.8, target_precision=0.5)
+    assert cfg.params == {"min_coverage": 0.8, "target_precision": 0.5}
+    assert SuggesterConfig(min_coverage=0.8, params={"min_coverage": 0.7}).params == {"min_coverage": 0.7}
