@@ -23,7 +23,8 @@ fold* (grouped by source), so the classifier learns how far a new interview's pa
 examples of the code it belongs to, not how close a training segment is to itself. Because the
 classifier is pooled over codes, a code's first example counts at once.
 
-Abstention is one threshold for every code, chosen by a target: the out-of-fold top-1 score of coded
+Abstention is one threshold for every code, applied to a segment's best code (a segment that passes
+shows its top-k codes as alternatives), chosen by a target: the out-of-fold top-1 score of coded
 segments at quantile ``1 - min_coverage`` (so about ``min_coverage`` of the coded segments of a new
 interview get a suggestion), or, with ``target_precision``, the lowest threshold whose out-of-fold
 top-1 precision reaches it. ``coverage_curve_`` holds the whole curve.
@@ -44,6 +45,7 @@ import numpy.typing as npt
 from models.base import BaseSuggester, softmax
 from pipeline.embed.base import l2_normalize
 from pipeline.errors import InputError
+from pipeline.labels import Suggestions, top_k_above_threshold
 
 N_FEATURES = 14
 FEATURE_NAMES = (
@@ -93,6 +95,9 @@ class EvidenceSuggester(BaseSuggester):
         The definition counts like this many examples in feature 4.
     C : float, default 1.0
         Inverse regularisation of the pooled logistic regression.
+    alternatives : bool, default True
+        When a segment's best code reaches the threshold, list its top-k codes even if the 2nd and
+        3rd do not (a coder sees alternatives, not one guess); False: only codes that reach it.
 
     Side information: ``groups`` (fit) gives the folds; ``texts`` and ``X_prev`` are accepted and ignored.
 
@@ -121,6 +126,7 @@ class EvidenceSuggester(BaseSuggester):
         n_splits: int = 3,
         prior_weight: float = 5.0,
         C: float = 1.0,
+        alternatives: bool = True,
     ) -> None:
         self.codes = codes
         self.code_embeddings = code_embeddings
@@ -131,6 +137,7 @@ class EvidenceSuggester(BaseSuggester):
         self.n_splits = n_splits
         self.prior_weight = prior_weight
         self.C = C
+        self.alternatives = alternatives
 
     # --- evidence -----------------------------------------------------------------------------
     def _base(self, X: npt.NDArray[np.float32], Y: npt.NDArray[np.int8]) -> dict[str, Any]:
@@ -298,6 +305,16 @@ class EvidenceSuggester(BaseSuggester):
         return float(np.quantile(top, 1.0 - self.min_coverage)) if len(top) else 0.0
 
     # --- predict ------------------------------------------------------------------------------
+    def suggest_from_proba(self, P: npt.NDArray[np.floating], k: int = 3) -> Suggestions:
+        """Nothing for a segment whose best score is below its threshold; otherwise its top-``k``
+        codes (with ``alternatives``) or those of them that reach it. One code when exclusive."""
+        kk = 1 if self.exclusive else k
+        if not self.alternatives:
+            return top_k_above_threshold(P, self.thresholds_, kk)
+        ranked = top_k_above_threshold(P, np.full(P.shape[1], -np.inf), kk)
+        t = self.thresholds_
+        return [row if row and row[0][1] >= t[row[0][0]] else [] for row in ranked]
+
     def predict_proba(
         self, X: npt.ArrayLike, *, texts: Any = None, X_prev: Any = None
     ) -> npt.NDArray[np.float64]:

@@ -67,8 +67,16 @@ def test_coverage_gate_sets_one_threshold_for_every_code(data):
     assert everyone.threshold_ == pytest.approx(0.0876, abs=2e-3)
     assert half.threshold_ == pytest.approx(0.7059, abs=2e-3)
     assert everyone.thresholds_.tolist() == [everyone.threshold_] * 3
-    assert picks(everyone, T) == [[(2, 0.857)], [(0, 0.642)], [(1, 0.642)], [(0, 0.218), (1, 0.218)]]
-    assert picks(half, T) == [[(2, 0.857)], [], [], []]
+    # a segment that passes lists its top 3 as alternatives; one that does not gets nothing
+    assert picks(everyone, T) == [
+        [(2, 0.857), (0, 0.026), (1, 0.0)],
+        [(0, 0.642), (2, 0.049), (1, 0.001)],
+        [(1, 0.642), (0, 0.001), (2, 0.0)],
+        [(0, 0.218), (1, 0.218), (2, 0.0)],
+    ]
+    assert picks(half, T) == [[(2, 0.857), (0, 0.026), (1, 0.0)], [], [], []]
+    only = EvidenceSuggester(CODES, min_coverage=1.0, alternatives=False).fit(X, Y, groups=groups)
+    assert picks(only, T) == [[(2, 0.857)], [(0, 0.642)], [(1, 0.642)], [(0, 0.218), (1, 0.218)]]
     # the threshold is the out-of-fold curve's: at 1.0 every coded segment is covered
     curve = everyone.coverage_curve_
     assert set(curve) == {"threshold", "coverage", "precision", "suggested"}
@@ -102,7 +110,7 @@ def test_cold_start_softmax_is_not_all_ones(data):
     assert P.max() < 0.8
     # the same coverage gate, over the fitted segments' top-1 scores
     assert m.threshold_ == pytest.approx(0.4937, abs=2e-3)
-    assert [len(r) for r in m.suggest(T)] == [1, 1, 1, 0]
+    assert [len(r) for r in m.suggest(T)] == [3, 3, 3, 0]
 
 
 def test_a_rejection_counts_as_a_negative(data):
