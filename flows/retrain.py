@@ -180,7 +180,7 @@ def record_model_version(
 @flow(name="retrain_suggester", log_prints=False)
 def retrain_suggester(
     project_dir: str,
-    suggester: str = "blend",
+    suggester: str = "auto",
     params: dict[str, Any] | None = None,
     promotion_metric: str = "macro_f1",
     promotion_margin: float = 0.0,

@@ -18,23 +18,41 @@ from pipeline.embed.base import Embedder, l2_normalize
 from pipeline.errors import InputError
 
 
-def prototype_inputs(codebook: Codebook) -> list[list[str]]:
+def prototype_inputs(codebook: Codebook, hierarchy: Codebook | None = None) -> list[list[str]]:
     """Texts that describe each code, in codebook order.
 
     Per code: the name with ``-`` and ``_`` as spaces, then the description, the inclusion criteria
     and each example, skipping empty ones. The exclusion criteria are left out on purpose: embedding
-    "not X" lands close to X.
+    "not X" lands close to X. A code with neither description nor inclusion criteria but a parent is
+    also described by its parent's name and by ``"parent: name"`` (a bare name like "awe" says little;
+    under "feelings" it says more). Parents are looked up in ``hierarchy`` (default: ``codebook``), so a
+    codebook of codable codes can pass the full codebook whose categories are not codable.
 
     >>> from pipeline.domain import Code
     >>> prototype_inputs(Codebook([Code("phased-design", "Pilots first.", examples=["We tried it in two provinces."])]))
     [['phased design', 'Pilots first.', 'We tried it in two provinces.']]
+    >>> prototype_inputs(Codebook([Code("feelings"), Code("awe", parent="feelings")]))
+    [['feelings'], ['awe', 'feelings', 'feelings: awe']]
     """
+    known = {c.name for c in (hierarchy or codebook).codes}
     out = []
     for code in codebook.codes:
-        texts = [code.name.replace("-", " ").replace("_", " ").strip(), code.description, code.inclusion]
+        name = _readable(code.name)
+        texts = [name, code.description, code.inclusion]
+        if (
+            not (code.description or "").strip()
+            and not (code.inclusion or "").strip()
+            and code.parent in known
+        ):
+            parent = _readable(code.parent or "")
+            texts += [parent, f"{parent}: {name}"]
         texts += list(code.examples)
         out.append([t.strip() for t in texts if t and t.strip()])
     return out
+
+
+def _readable(name: str) -> str:
+    return name.replace("-", " ").replace("_", " ").strip()
 
 
 def embed_prototypes(texts_per_code: Sequence[Sequence[str]], embedder: Embedder) -> npt.NDArray[np.float32]:

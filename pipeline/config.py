@@ -36,9 +36,23 @@ class EmbeddingConfig:
 
 @dataclass
 class SuggesterConfig:
-    name: str = "blend"
+    # "auto": evidence for a multi-label codebook, linear for an exclusive one (params exclusive = true)
+    name: str = "auto"
     top_k: int = 3
+    # the operating point of the suggesters that take one (evidence): share of coded segments that
+    # should get a suggestion, or (when > 0) the top-1 precision to reach instead
+    min_coverage: float = 0.95
+    target_precision: float = 0.0
     params: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # every caller builds suggesters from `params`: the operating point travels in it (explicit
+        # params win; models.make_suggester drops these keys for suggesters without them)
+        defaults = {"min_coverage": 0.95, "target_precision": 0.0}
+        for key, default in defaults.items():
+            value = getattr(self, key)
+            if value != default:
+                self.params.setdefault(key, value)
 
 
 @dataclass
@@ -156,6 +170,10 @@ def validate(cfg: ProjectConfig, where: str) -> ProjectConfig:
         )
     if cfg.suggester.top_k < 1:
         raise ConfigError(f"{where}: suggester top_k must be at least 1")
+    if not 0.0 < cfg.suggester.min_coverage <= 1.0:
+        raise ConfigError(f"{where}: suggester min_coverage must be in (0, 1], e.g. 0.95")
+    if not 0.0 <= cfg.suggester.target_precision <= 1.0:
+        raise ConfigError(f"{where}: suggester target_precision must be in [0, 1] (0: off)")
     _validate_discover(cfg.discover, where)
     return cfg
 

@@ -266,10 +266,13 @@ def suggest(
 ) -> SuggestReport:
     """Fit ``suggester`` (default from qualflow.toml) on the project's codings and queue suggestions.
 
-    One transaction; the model version is recorded as ``local-<suggester>@N``.
+    One transaction; the model version is recorded as ``local-<suggester>@N`` (``auto`` resolved:
+    ``evidence``, or ``linear`` for an exclusive codebook).
     """
+    from models import resolve_suggester
+
     cfg = project.config.suggester
-    name = suggester or cfg.name
+    name = resolve_suggester(suggester or cfg.name, cfg.params)
     emb = embedder or make_project_embedder(project)
     with project.store.transaction() as session:
         train = load_corpus(session, project)

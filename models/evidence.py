@@ -1,0 +1,369 @@
+"""Evidence suggester: nearest coded examples and the code's definition, fused by one pooled classifier.
+
+Real studies have hundreds of codes and one to five examples per code. A classifier per code cannot
+learn from one example; this suggester never learns a code on its own. For every (segment, code) pair
+it computes 14 *evidence* features that mean the same for every code:
+
+==  =====================================================================================
+ 0  cosine to the code's nearest positive example (its prototype when it has none)
+ 1  cosine to the 2nd-nearest positive example (the nearest when it has one)
+ 2  cosine to the code's prototype (name, description, inclusion, examples; see
+    :func:`models.prototype.prototype_inputs`)
+ 3  cosine to the centroid of the code's positive examples (the prototype when none)
+ 4  cosine to ``normalize(prior_weight * prototype + sum(positive examples))``
+ 5  ``log(1 + n_positives)``
+ 6  1 when the code has at least one positive example
+ 7  best nearest-example cosine among the code's siblings (same parent), itself included
+ 8-13  features 0, 1, 2, 3, 4 and 7 minus that segment's maximum over all codes ("relative")
+==  =====================================================================================
+
+and one standardised logistic regression on all pairs, label ``Y == 1`` (a rejection, ``Y == -1``,
+is a negative like ``Y == 0``), turns them into a probability. The features are computed *out of
+fold* (grouped by source), so the classifier learns how far a new interview's passage is from the
+examples of the code it belongs to, not how close a training segment is to itself. Because the
+classifier is pooled over codes, a code's first example counts at once.
+
+Abstention is one threshold for every code, applied to a segment's best code (a segment that passes
+shows its top-k codes as alternatives), chosen by a target: the out-of-fold top-1 score of coded
+segments at quantile ``1 - min_coverage`` (so about ``min_coverage`` of the coded segments of a new
+interview get a suggestion), or, with ``target_precision``, the lowest threshold whose out-of-fold
+top-1 precision reaches it. ``coverage_curve_`` holds the whole curve.
+
+Cold start (no positive example at all): a softmax over the prototype cosines, its temperature the
+median spread (standard deviation over codes) of the cosines, so scores rank codes without all
+printing 1.00; the same coverage gate is applied to the top-1 scores of the fitted segments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+import numpy.typing as npt
+
+from models.base import BaseSuggester, softmax
+from pipeline.embed.base import l2_normalize
+from pipeline.errors import InputError
+from pipeline.labels import Suggestions, top_k_above_threshold
+
+N_FEATURES = 14
+FEATURE_NAMES = (
+    "nearest",
+    "second_nearest",
+    "prototype",
+    "centroid",
+    "prior_mix",
+    "log_positives",
+    "has_examples",
+    "sibling_nearest",
+    "nearest_rel",
+    "second_nearest_rel",
+    "prototype_rel",
+    "centroid_rel",
+    "prior_mix_rel",
+    "sibling_nearest_rel",
+)
+_CHUNK = 2048  # segments scored at once in predict_proba (memory: chunk x codes x 14 floats)
+
+
+class EvidenceSuggester(BaseSuggester):
+    """Pooled evidence classifier with a coverage/precision-targeted abstention threshold.
+
+    Parameters
+    ----------
+    codes : list of str
+        Code names; the columns of ``Y`` and of ``predict_proba``.
+    code_embeddings : ndarray of shape (n_codes, dim) or None
+        One prototype vector per code (:func:`models.make_suggester` fills it from the codebook).
+        ``None``: prototype features are 0 and a code without examples cannot be suggested.
+    parents : mapping code -> parent name (or None), or None
+        The codebook's hierarchy: codes with the same parent are siblings (feature 7).
+        :func:`models.make_suggester` fills it from the codebook.
+    exclusive : bool, default False
+        Mutually exclusive codebook: rows of ``predict_proba`` are normalised to sum to 1 and
+        :meth:`suggest` returns one code. (The default suggester for exclusive codebooks is
+        ``linear``; see :func:`models.default_suggester`.)
+    min_coverage : float, default 0.95
+        Share of coded segments that should get a suggestion (sets the threshold out of fold).
+    target_precision : float or None, default None
+        When set (> 0), the threshold is instead the lowest whose out-of-fold top-1 precision (share
+        of suggested segments whose first code is one a coder gave) is at least this.
+    n_splits : int, default 3
+        Folds (grouped by source) for the out-of-fold evidence; fewer sources, fewer folds.
+    prior_weight : float, default 5.0
+        The definition counts like this many examples in feature 4.
+    C : float, default 1.0
+        Inverse regularisation of the pooled logistic regression.
+    alternatives : bool, default True
+        When a segment's best code reaches the threshold, list its top-k codes even if the 2nd and
+        3rd do not (a coder sees alternatives, not one guess); False: only codes that reach it.
+
+    Side information: ``groups`` (fit) gives the folds; ``texts`` and ``X_prev`` are accepted and ignored.
+
+    Attributes
+    ----------
+    classes_, thresholds_ (all equal), n_features_in_
+    threshold_ : float, the common threshold
+    coverage_curve_ : dict of arrays ``threshold``, ``coverage`` (share of coded segments with a
+        suggestion), ``precision`` (top-1 precision of the suggested segments), ``suggested`` (share of
+        all segments with a suggestion), out of fold, thresholds descending
+    cold_start_ : bool, True when fitted without any positive example
+    temperature_ : float, the cold-start softmax temperature (None otherwise)
+    notes_ : list of str, what ``fit`` had to decide (fewer folds, one source, cold start)
+    """
+
+    uses_code_embeddings: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        codes: Sequence[str],
+        code_embeddings: npt.NDArray[np.floating] | None = None,
+        parents: Mapping[str, str | None] | None = None,
+        exclusive: bool = False,
+        min_coverage: float = 0.95,
+        target_precision: float | None = None,
+        n_splits: int = 3,
+        prior_weight: float = 5.0,
+        C: float = 1.0,
+        alternatives: bool = True,
+    ) -> None:
+        self.codes = codes
+        self.code_embeddings = code_embeddings
+        self.parents = parents
+        self.exclusive = exclusive
+        self.min_coverage = min_coverage
+        self.target_precision = target_precision
+        self.n_splits = n_splits
+        self.prior_weight = prior_weight
+        self.C = C
+        self.alternatives = alternatives
+
+    # --- evidence -----------------------------------------------------------------------------
+    def _base(self, X: npt.NDArray[np.float32], Y: npt.NDArray[np.int8]) -> dict[str, Any]:
+        """What the features need from the labelled segments ``X``, ``Y``."""
+        pos = Y == 1
+        raw = pos.T.astype(np.float64) @ X.astype(np.float64)
+        return {
+            "n_pos": pos.sum(axis=0).astype(np.int64),
+            "examples": [X[pos[:, c]] for c in range(Y.shape[1])],
+            "centroid": l2_normalize(raw.astype(np.float32)),
+            "mix": l2_normalize(
+                (self.prior_weight * self.proto_.astype(np.float64) + raw).astype(np.float32)
+            ),
+        }
+
+    def _features(self, base: dict[str, Any], X: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """Evidence of shape (n_segments, n_codes, 14) (see the module docstring)."""
+        n, m = X.shape[0], len(base["n_pos"])
+        proto = X @ self.proto_.T
+        near, second = proto.copy(), proto.copy()
+        for c, E in enumerate(base["examples"]):
+            if len(E) == 1:
+                near[:, c] = second[:, c] = X @ E[0]
+            elif len(E) > 1:
+                S = X @ E.T
+                top2 = np.partition(S, S.shape[1] - 2, axis=1)[:, -2:]
+                near[:, c], second[:, c] = top2[:, 1], top2[:, 0]
+        has = base["n_pos"] > 0
+        centroid = np.where(has[None, :], X @ base["centroid"].T, proto)
+        mix = X @ base["mix"].T
+        sibling = near.copy()
+        for cols in self._sibling_groups_:
+            sibling[:, cols] = near[:, cols].max(axis=1, keepdims=True)
+        F = np.empty((n, m, N_FEATURES), dtype=np.float32)
+        for j, A in enumerate((near, second, proto, centroid, mix)):
+            F[..., j] = A
+        F[..., 5] = np.log1p(base["n_pos"])[None, :]
+        F[..., 6] = has[None, :]
+        F[..., 7] = sibling
+        for j, A in enumerate((near, second, proto, centroid, mix, sibling)):
+            F[..., 8 + j] = A - A.max(axis=1, keepdims=True)
+        return F
+
+    def _sibling_groups(self, codes: list[str]) -> list[npt.NDArray[np.intp]]:
+        if self.parents is None:
+            return []
+        by_parent: dict[str, list[int]] = {}
+        for i, code in enumerate(codes):
+            parent = self.parents.get(code)
+            if parent is not None:
+                by_parent.setdefault(parent, []).append(i)
+        return [np.asarray(ix) for ix in by_parent.values() if len(ix) > 1]
+
+    # --- fit ----------------------------------------------------------------------------------
+    def fit(
+        self,
+        X: npt.ArrayLike,
+        Y: npt.ArrayLike,
+        *,
+        groups: Any = None,
+        texts: Any = None,
+        X_prev: Any = None,
+    ) -> EvidenceSuggester:
+        """Out-of-fold evidence, the pooled classifier and the common threshold; returns self."""
+        Xa, Ya = self._check_fit_input(X, Y, groups=groups, texts=texts, X_prev=X_prev)
+        codes = list(self.codes)
+        n, m = Ya.shape
+        self._check_settings()
+        if self.code_embeddings is None:
+            self.proto_ = np.zeros((m, Xa.shape[1]), dtype=np.float32)
+        else:
+            self.proto_ = np.asarray(self.code_embeddings, dtype=np.float32)
+            if self.proto_.shape != (m, Xa.shape[1]):
+                raise InputError(
+                    f"EvidenceSuggester: code_embeddings has shape {self.proto_.shape} but codes and X need "
+                    f"{(m, Xa.shape[1])}; embed the codebook with the same embedder as the segments"
+                )
+        self._sibling_groups_ = self._sibling_groups(codes)
+        self.classes_ = np.array(codes)
+        self.n_features_in_ = Xa.shape[1]
+        self.notes_: list[str] = []
+        positive = Ya == 1
+        self.cold_start_ = bool(not positive.any() or positive.all())
+        self.temperature_: float | None = None
+        self.stacker_: Any = None
+        if self.cold_start_:
+            self.notes_.append("no coded segment to learn from: cold start (softmax over prototype cosines)")
+            S = Xa @ self.proto_.T
+            spread = float(np.median(S.std(axis=1))) if m > 1 else 0.0
+            self.temperature_ = spread if spread > 1e-6 else 1.0
+            P_oof = softmax(S, self.temperature_)
+            coded = np.ones(n, dtype=bool)  # no coded segment: the gate covers the segments themselves
+        else:
+            P_oof = self._fit_stacker(Xa, Ya, groups)
+            self.base_ = self._base(Xa, Ya)
+            coded = positive.any(axis=1)
+        if self.exclusive:
+            P_oof = P_oof / P_oof.sum(axis=1, keepdims=True)
+        self.coverage_curve_ = coverage_curve(P_oof, positive, coded)
+        self.threshold_ = self._pick_threshold(P_oof, positive, coded)
+        self.thresholds_ = np.full(m, self.threshold_, dtype=np.float64)
+        return self
+
+    def _check_settings(self) -> None:
+        if not 0.0 < self.min_coverage <= 1.0:
+            raise InputError(f"EvidenceSuggester: min_coverage must be in (0, 1], got {self.min_coverage}")
+        if self.target_precision is not None and not 0.0 <= self.target_precision <= 1.0:
+            raise InputError(
+                f"EvidenceSuggester: target_precision must be in [0, 1] (0 or None: off), got {self.target_precision}"
+            )
+
+    def _folds(self, n: int, groups: Any) -> list[tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]]:
+        from sklearn.model_selection import GroupKFold, KFold
+
+        g = np.arange(n) if groups is None else np.asarray(groups)
+        n_groups = len(np.unique(g))
+        if n_groups >= 2:
+            k = min(self.n_splits, n_groups)
+            if k < self.n_splits:
+                self.notes_.append(f"{n_groups} sources: {k} folds instead of {self.n_splits}")
+            return list(GroupKFold(n_splits=k).split(np.zeros(n), groups=g))
+        if n >= 2:
+            # one source: folds over its segments (neighbouring sentences share context, so the
+            # threshold is a little optimistic); in-sample evidence would find every example itself
+            k = min(self.n_splits, n)
+            self.notes_.append(f"one source: {k} folds over its segments, not over sources")
+            return list(KFold(n_splits=k).split(np.zeros(n)))
+        self.notes_.append("one segment: in-sample evidence")
+        idx = np.arange(n)
+        return [(idx, idx)]
+
+    def _fit_stacker(
+        self, X: npt.NDArray[np.float32], Y: npt.NDArray[np.int8], groups: Any
+    ) -> npt.NDArray[np.float64]:
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        n, m = Y.shape
+        F = np.zeros((n, m, N_FEATURES), dtype=np.float32)
+        for train, test in self._folds(n, groups):
+            F[test] = self._features(self._base(X[train], Y[train]), X[test])
+        y = (Y == 1).reshape(-1)
+        self.stacker_ = make_pipeline(StandardScaler(), LogisticRegression(C=self.C, max_iter=2000))
+        self.stacker_.fit(F.reshape(-1, N_FEATURES), y)
+        return self._stack(F)
+
+    def _stack(self, F: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
+        n, m, f = F.shape
+        return self.stacker_.predict_proba(F.reshape(-1, f))[:, 1].reshape(n, m).astype(np.float64)
+
+    def _pick_threshold(
+        self, P: npt.NDArray[np.float64], positive: npt.NDArray[np.bool_], coded: npt.NDArray[np.bool_]
+    ) -> float:
+        if self.target_precision:
+            curve = self.coverage_curve_
+            ok = np.flatnonzero(curve["precision"] >= self.target_precision)
+            if len(ok):
+                return float(curve["threshold"][ok[-1]])
+            self.notes_.append(
+                f"no threshold reaches precision {self.target_precision} out of fold: suggesting only the best"
+            )
+            return float(P.max())
+        top = P.max(axis=1)[coded]
+        return float(np.quantile(top, 1.0 - self.min_coverage)) if len(top) else 0.0
+
+    # --- predict ------------------------------------------------------------------------------
+    def suggest_from_proba(self, P: npt.NDArray[np.floating], k: int = 3) -> Suggestions:
+        """Nothing for a segment whose best score is below its threshold; otherwise its top-``k``
+        codes (with ``alternatives``) or those of them that reach it. One code when exclusive."""
+        kk = 1 if self.exclusive else k
+        if not self.alternatives:
+            return top_k_above_threshold(P, self.thresholds_, kk)
+        ranked = top_k_above_threshold(P, np.full(P.shape[1], -np.inf), kk)
+        t = self.thresholds_
+        return [row if row and row[0][1] >= t[row[0][0]] else [] for row in ranked]
+
+    def predict_proba(
+        self, X: npt.ArrayLike, *, texts: Any = None, X_prev: Any = None
+    ) -> npt.NDArray[np.float64]:
+        """Probabilities, shape (n_segments, n_codes) (rows sum to 1 when exclusive or at cold start)."""
+        Xa = self._check_predict_input(X, texts=texts, X_prev=X_prev)
+        if self.cold_start_:
+            assert self.temperature_ is not None
+            return softmax(Xa @ self.proto_.T, self.temperature_)
+        parts = [
+            self._stack(self._features(self.base_, Xa[i : i + _CHUNK])) for i in range(0, len(Xa), _CHUNK)
+        ]
+        P = np.concatenate(parts) if parts else np.zeros((0, len(self.classes_)))
+        if self.exclusive:
+            P = P / P.sum(axis=1, keepdims=True)
+        return P
+
+
+def coverage_curve(
+    P: npt.NDArray[np.floating],
+    positive: npt.NDArray[np.bool_],
+    coded: npt.NDArray[np.bool_],
+    n_points: int = 101,
+) -> dict[str, npt.NDArray[np.float64]]:
+    """Precision and coverage of top-1 suggestions as the common threshold falls.
+
+    Thresholds are the quantiles of the coded segments' top-1 scores (descending). ``coverage``: share
+    of coded segments whose top-1 score reaches the threshold; ``precision``: among all segments that
+    reach it, share whose top-1 code is a positive; ``suggested``: share of all segments that reach it.
+
+    >>> P = np.array([[0.9, 0.1], [0.2, 0.6], [0.3, 0.4]])
+    >>> pos = np.array([[True, False], [False, False], [False, True]])
+    >>> c = coverage_curve(P, pos, pos.any(axis=1), n_points=3)
+    >>> [c["threshold"].round(2).tolist(), c["coverage"].tolist(), c["precision"].round(2).tolist()]
+    [[0.9, 0.65, 0.4], [0.5, 0.5, 1.0], [1.0, 1.0, 0.67]]
+    """
+    top = P.max(axis=1)
+    right = positive[np.arange(len(P)), P.argmax(axis=1)] if len(P) else np.zeros(0, bool)
+    base = top[coded] if coded.any() else top
+    if not len(base):
+        empty = np.zeros(0)
+        return {"threshold": empty, "coverage": empty, "precision": empty, "suggested": empty}
+    t = np.quantile(base, np.linspace(1.0, 0.0, n_points))
+    reach = top[None, :] >= t[:, None]
+    n_reach = reach.sum(axis=1)
+    return {
+        "threshold": t,
+        "coverage": (reach[:, coded].sum(axis=1) / max(int(coded.sum()), 1)).astype(np.float64),
+        "precision": np.where(
+            n_reach > 0, (reach & right[None, :]).sum(axis=1) / np.maximum(n_reach, 1), 0.0
+        ),
+        "suggested": n_reach / len(top),
+    }

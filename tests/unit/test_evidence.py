@@ -1,0 +1,192 @@
+"""EvidenceSuggester on a hand-made 2-D fixture: exact values, the coverage gate, the cold start."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from models import EvidenceSuggester, default_suggester, make_suggester, resolve_suggester
+from models.evidence import FEATURE_NAMES, N_FEATURES
+from pipeline.config import SuggesterConfig
+from pipeline.domain import Code, Codebook
+from pipeline.embed.base import HashingEmbedder
+from pipeline.errors import InputError
+
+CODES = ["a", "b", "c"]
+
+
+def unit(deg: float) -> np.ndarray:
+    r = np.deg2rad(deg)
+    return np.array([np.cos(r), np.sin(r)], dtype=np.float32)
+
+
+PROTO = np.stack([unit(0), unit(90), unit(180)])
+
+
+@pytest.fixture(scope="module")
+def data():
+    """6 sources, each with an ``a`` near 0°, a ``b`` near 90° and two uncoded segments; ``c`` has one
+    example, at 300°, in source 5. Targets: near c's example, near a, near b, between a and b."""
+    rows = []
+    for s in range(6):
+        rows += [(-10 + 4 * s, 0, s), (80 + 4 * s, 1, s), (40 + 3 * s, None, s), (130 + 20 * s, None, s)]
+    rows.append((300, 2, 5))
+    X = np.stack([unit(a) for a, _, _ in rows])
+    Y = np.zeros((len(rows), len(CODES)), dtype=np.int8)
+    for i, (_, c, _) in enumerate(rows):
+        if c is not None:
+            Y[i, c] = 1
+    groups = np.array([s for *_, s in rows])
+    T = np.stack([unit(a) for a in (298, 2, 88, 45)])
+    return X, Y, groups, T
+
+
+def picks(model, T):
+    return [[(c, round(s, 3)) for c, s in row] for row in model.suggest(T)]
+
+
+def test_a_codes_first_example_makes_its_segment_top1(data):
+    X, Y, groups, T = data
+    m = EvidenceSuggester(CODES, min_coverage=1.0).fit(X, Y, groups=groups)
+    np.testing.assert_allclose(
+        m.predict_proba(T),
+        [[0.026, 0.0, 0.857], [0.642, 0.001, 0.049], [0.001, 0.642, 0.0], [0.218, 0.218, 0.0]],
+        atol=2e-3,
+    )
+    # without that one example, c is never the top code
+    Y0 = Y.copy()
+    Y0[-1] = 0
+    P0 = EvidenceSuggester(CODES, min_coverage=1.0).fit(X, Y0, groups=groups).predict_proba(T)
+    assert P0[0].argmax() == 0 and P0[0, 2] == pytest.approx(0.0, abs=1e-3)
+
+
+def test_coverage_gate_sets_one_threshold_for_every_code(data):
+    X, Y, groups, T = data
+    everyone = EvidenceSuggester(CODES, min_coverage=1.0).fit(X, Y, groups=groups)
+    half = EvidenceSuggester(CODES, min_coverage=0.5).fit(X, Y, groups=groups)
+    assert everyone.threshold_ == pytest.approx(0.0876, abs=2e-3)
+    assert half.threshold_ == pytest.approx(0.7059, abs=2e-3)
+    assert everyone.thresholds_.tolist() == [everyone.threshold_] * 3
+    # a segment that passes lists its top 3 as alternatives; one that does not gets nothing
+    assert picks(everyone, T) == [
+        [(2, 0.857), (0, 0.026), (1, 0.0)],
+        [(0, 0.642), (2, 0.049), (1, 0.001)],
+        [(1, 0.642), (0, 0.001), (2, 0.0)],
+        [(0, 0.218), (1, 0.218), (2, 0.0)],
+    ]
+    assert picks(half, T) == [[(2, 0.857), (0, 0.026), (1, 0.0)], [], [], []]
+    only = EvidenceSuggester(CODES, min_coverage=1.0, alternatives=False).fit(X, Y, groups=groups)
+    assert picks(only, T) == [[(2, 0.857)], [(0, 0.642)], [(1, 0.642)], [(0, 0.218), (1, 0.218)]]
+    # the threshold is the out-of-fold curve's: at 1.0 every coded segment is covered
+    curve = everyone.coverage_curve_
+    assert set(curve) == {"threshold", "coverage", "precision", "suggested"}
+    assert curve["coverage"][-1] == 1.0 and curve["threshold"][-1] == pytest.approx(everyone.threshold_)
+    assert np.all(np.diff(curve["threshold"]) <= 0) and np.all(np.diff(curve["coverage"]) >= 0)
+
+
+def test_target_precision_picks_the_lowest_threshold_that_reaches_it(data):
+    X, Y, groups, _ = data
+    m = EvidenceSuggester(CODES, target_precision=0.8).fit(X, Y, groups=groups)
+    c = m.coverage_curve_
+    ok = c["precision"] >= 0.8
+    assert ok.any()
+    assert m.threshold_ == pytest.approx(c["threshold"][np.flatnonzero(ok)[-1]])
+    unreachable = EvidenceSuggester(CODES, target_precision=1.0).fit(X, Y, groups=groups)
+    assert unreachable.threshold_ >= m.threshold_
+
+
+def test_cold_start_softmax_is_not_all_ones(data):
+    X, Y, groups, T = data
+    m = EvidenceSuggester(CODES, PROTO).fit(X, np.zeros_like(Y), groups=groups)
+    assert m.cold_start_ and m.notes_[0].startswith("no coded segment")
+    assert m.temperature_ == pytest.approx(0.6608, abs=1e-3)
+    P = m.predict_proba(T)
+    np.testing.assert_allclose(
+        P,
+        [[0.73, 0.094, 0.176], [0.781, 0.181, 0.038], [0.161, 0.694, 0.145], [0.472, 0.472, 0.056]],
+        atol=2e-3,
+    )
+    np.testing.assert_allclose(P.sum(axis=1), 1.0)
+    assert P.max() < 0.8
+    # the same coverage gate, over the fitted segments' top-1 scores
+    assert m.threshold_ == pytest.approx(0.4937, abs=2e-3)
+    assert [len(r) for r in m.suggest(T)] == [3, 3, 3, 0]
+
+
+def test_a_rejection_counts_as_a_negative(data):
+    X, Y, groups, T = data
+    i = 2  # an uncoded segment of source 0 at 40°, between a and b
+    Yr, Yp = Y.copy(), Y.copy()
+    Yr[i, 0], Yp[i, 0] = -1, 1
+    P = EvidenceSuggester(CODES).fit(X, Y, groups=groups).predict_proba(T)
+    Pr = EvidenceSuggester(CODES).fit(X, Yr, groups=groups).predict_proba(T)
+    Pp = EvidenceSuggester(CODES).fit(X, Yp, groups=groups).predict_proba(T)
+    np.testing.assert_allclose(Pr, P)  # -1 is a negative like 0 ...
+    assert Pp[3, 0] > P[3, 0] + 0.05  # ... not a positive
+
+
+def test_features_have_the_documented_layout(data):
+    X, Y, groups, T = data
+    m = EvidenceSuggester(CODES, PROTO, parents={"a": "cat", "b": "cat", "c": None}).fit(X, Y, groups=groups)
+    F = m._features(m.base_, T)
+    assert F.shape == (4, 3, N_FEATURES) and len(FEATURE_NAMES) == N_FEATURES
+    near, sib = F[..., 0], F[..., 7]
+    np.testing.assert_allclose(sib[:, 0], np.maximum(near[:, 0], near[:, 1]), rtol=1e-6)  # siblings a, b
+    np.testing.assert_allclose(sib[:, 2], near[:, 2])  # c has no parent
+    np.testing.assert_allclose(F[..., 8], near - near.max(axis=1, keepdims=True))
+    assert F[0, 2, 6] == 1 and F[0, 2, 5] == pytest.approx(np.log(2))  # c: one example
+
+
+def test_one_source_folds_over_segments_and_says_so(data):
+    X, Y, _, T = data
+    m = EvidenceSuggester(CODES).fit(X, Y, groups=np.zeros(len(X)))
+    assert any(n.startswith("one source") for n in m.notes_)
+    assert m.predict_proba(T)[0].argmax() == 2
+
+
+def test_exclusive_rows_sum_to_one(data):
+    X, Y, groups, T = data
+    m = EvidenceSuggester(CODES, PROTO, exclusive=True).fit(X, Y, groups=groups)
+    np.testing.assert_allclose(m.predict_proba(T).sum(axis=1), 1.0)
+    assert all(len(r) <= 1 for r in m.suggest(T))
+
+
+def test_bad_settings_are_one_clear_error(data):
+    X, Y, groups, _ = data
+    with pytest.raises(InputError, match="min_coverage must be in"):
+        EvidenceSuggester(CODES, min_coverage=0.0).fit(X, Y, groups=groups)
+    with pytest.raises(InputError, match="code_embeddings has shape"):
+        EvidenceSuggester(CODES, PROTO[:2]).fit(X, Y, groups=groups)
+
+
+def test_default_is_evidence_for_multi_label_and_linear_for_exclusive():
+    assert default_suggester() == "evidence" and default_suggester(exclusive=True) == "linear"
+    assert SuggesterConfig().name == "auto"
+    assert resolve_suggester("auto", {"exclusive": True}) == "linear"
+    assert type(make_suggester("auto", codes=CODES)).__name__ == "EvidenceSuggester"
+    assert type(make_suggester("auto", codes=CODES, exclusive=True)).__name__ == "LinearSuggester"
+    assert type(make_suggester("blend", codes=CODES)).__name__ == "BlendSuggester"  # still selectable
+
+
+def test_make_suggester_passes_hierarchy_and_operating_point():
+    book = Codebook(
+        [
+            Code("feelings", is_codable=False),
+            Code("awe", parent="feelings"),
+            Code("humor", "Jokes and laughter.", parent="feelings"),
+            Code("visuals"),
+        ]
+    )
+    m = make_suggester("evidence", codebook=book, embedder=HashingEmbedder(dim=32), min_coverage=0.8)
+    assert m.codes == ["awe", "humor", "visuals"]
+    assert m.parents == {"awe": "feelings", "humor": "feelings", "visuals": None}
+    assert m.code_embeddings.shape == (3, 32) and m.min_coverage == 0.8
+    # an operating-point setting is dropped for a suggester that has none
+    assert "min_coverage" not in make_suggester("linear", codes=CODES, min_coverage=0.8).get_params()
+
+
+def test_config_operating_point_travels_in_params():
+    assert SuggesterConfig().params == {}
+    cfg = SuggesterConfig(min_coverage=0.8, target_precision=0.5)
+    assert cfg.params == {"min_coverage": 0.8, "target_precision": 0.5}
+    assert SuggesterConfig(min_coverage=0.8, params={"min_coverage": 0.7}).params == {"min_coverage": 0.7}
