@@ -14,12 +14,12 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from pipeline.domain import Coding, Source, SuggestionState, Turn, sha256_text
+from pipeline.domain import Source, SuggestionState, Turn, sha256_text
 from pipeline.errors import InputError
 from pipeline.project.codings import add_codings
 from pipeline.project.core import Project
 from pipeline.project.ingest import IngestReport, ParsedFile, store_parsed
-from pipeline.store.mappers import source_from_row
+from pipeline.store.mappers import coding_from_row, source_from_row
 from pipeline.store.queries import current_sources, get_or_create_coder, require_codebook, store_codebook
 from pipeline.store.schema import CoderRow, CodingRow, ModelVersionRow, SourceRow, SuggestionRow, utcnow
 
@@ -52,18 +52,7 @@ def export_project_qdpx(project: Project, path: Path) -> tuple[int, int, int]:
             ):
                 prov = f"suggested by model {mv.label} (score {sug.score:.3f}); accepted by {cname}"
                 memo = f"{memo}\n{prov}" if memo else prov
-            codings.append(
-                Coding(
-                    source=sname,
-                    start=c.start,
-                    end=c.end,
-                    code=c.code,
-                    coder=cname,
-                    origin=c.origin,
-                    created_at=c.created_at.isoformat(timespec="seconds") if c.created_at else None,
-                    memo=memo,
-                )
-            )
+            codings.append(coding_from_row(c, sname, cname, memo=memo))
         users = [r.name for r in session.scalars(select(CoderRow).order_by(CoderRow.id))]
     export_qdpx(
         path,

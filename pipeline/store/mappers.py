@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from pipeline.domain import Code, Codebook, Segment, Source, Turn
+from pipeline.domain import Code, Codebook, Coding, Segment, Source, Turn
 from pipeline.store.schema import (
     CodebookVersionRow,
+    CodingRow,
     SegmentRow,
     SourceRow,
 )
@@ -54,4 +55,18 @@ def codebook_from_row(row: CodebookVersionRow) -> Codebook:
             )
             for c in row.codes
         ],
+    )
+
+
+def coding_from_row(row: CodingRow, source: str, coder: str, *, memo: str | None = None) -> Coding:
+    """A stored coding as a :class:`Coding` of ``source`` by ``coder`` (``memo`` overrides the row's)."""
+    return Coding(
+        source=source,
+        start=row.start,
+        end=row.end,
+        code=row.code,
+        coder=coder,
+        origin=row.origin,
+        created_at=row.created_at.isoformat(timespec="seconds") if row.created_at else None,
+        memo=row.memo if memo is None else memo,
     )

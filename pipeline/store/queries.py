@@ -16,7 +16,7 @@ from pipeline.config import (
 )
 from pipeline.domain import CandidateState, Codebook, Coding
 from pipeline.errors import NotFoundError
-from pipeline.store.mappers import codebook_from_row
+from pipeline.store.mappers import codebook_from_row, coding_from_row
 from pipeline.store.schema import (
     CandidateRow,
     CodebookVersionRow,
@@ -115,19 +115,7 @@ def load_codings(session: Session, *, current_only: bool = True) -> list[Coding]
     )
     if current_only:
         q = q.where(SourceRow.is_current)
-    return [
-        Coding(
-            source=sname,
-            start=c.start,
-            end=c.end,
-            code=c.code,
-            coder=cname,
-            origin=c.origin,
-            created_at=c.created_at.isoformat(timespec="seconds") if c.created_at else None,
-            memo=c.memo,
-        )
-        for c, sname, cname in session.execute(q)
-    ]
+    return [coding_from_row(c, sname, cname) for c, sname, cname in session.execute(q)]
 
 
 def load_segments(
