@@ -136,7 +136,8 @@ def harness():
 def decide(root: Path, coder: str, source: str, n_accept: int, n_reject: int) -> tuple[int, int]:
     """Simulate a coder in the review queue: accept correct pending suggestions, reject wrong ones.
 
-    (review/decisions.py does not exist yet: states, decisions and codings are written directly.)
+    (States, decisions and codings are written directly, without pipeline.project.decisions, to keep
+    the flow tests independent of the review rules.)
     """
     from sqlalchemy import select
 

@@ -146,7 +146,7 @@ def test_scores_are_aligned_to_the_current_codes() -> None:
     assert P[0, 2] > P[0, 0] and P[1, 0] > P[1, 2]
 
 
-def test_cli_support_commands_and_parameters(proj) -> None:
+def test_cli_flows_commands_and_parameters(proj) -> None:
     from cli.flows_commands import mlflow_ui_command, prefect_home
     from flows.serve import flow_parameters
 

@@ -166,7 +166,7 @@ def test_secret_key_is_created_once_with_mode_0600(tmp_path: Path) -> None:
     assert stat.S_IMODE(os.stat(tmp_path / ".qualflow" / "secret_key").st_mode) == 0o600
 
 
-def test_cli_support_coders_add_and_review_bind(proj: Project) -> None:
+def test_cli_review_commands_coders_add_and_review_bind(proj: Project) -> None:
     from cli.review_commands import coders_add, read_password, run_review
 
     msg = coders_add(proj, "lena", "coder", password_stdin=True, stdin=io.StringIO(PASSWORD + "\n"))
