@@ -1,0 +1,52 @@
+"""Code identity in a project (issue 16): a codebook with shared names, codings by path, agreement
+by path, the codings export, and the REFI-QDA round trip keeping guids and names."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from pipeline.errors import InputError
+from pipeline.project.agreement import project_agreement
+from pipeline.project.codebooks import export_codebook, import_codebook
+from pipeline.project.codings import export_codings, import_codings
+from pipeline.project.core import init_project
+from pipeline.project.exchange import export_project_qdpx, import_project_qdpx
+from pipeline.project.ingest import ingest
+from pipeline.refi.qdc import NS_PROJECT
+
+FIX = Path(__file__).resolve().parents[1] / "fixtures" / "identity"
+TEXT = "Too busy. No time in the evening. My sister helps.\n"
+
+
+def test_shared_names_through_a_project(tmp_path: Path) -> None:
+    (tmp_path / "int01.txt").write_text(TEXT * 2, encoding="utf-8")
+    proj = init_project(tmp_path / "p", name="identity")
+    ingest(proj, [tmp_path / "int01.txt"])
+    import_codebook(proj, FIX / "maxqda_other.qdc")
+    assert import_codings(proj, FIX / "codings_by_path.csv")
+    export_codings(proj, tmp_path / "out.csv")
+    lines = (tmp_path / "out.csv").read_text(encoding="utf-8").splitlines()
+    assert any(",Barriers/Other,ana," in line for line in lines)
+    report = project_agreement(proj, coders=["ana", "bob"], codes=["outcomes/other", "Barriers/Other"])
+    assert list(report.codes) == ["Outcomes/Other", "Barriers/Other"]
+    with pytest.raises(InputError, match=r"code 'Other' is ambiguous: it names 3 codes \(Barriers/Other, "):
+        project_agreement(proj, coders=["ana", "bob"], codes=["Other"])
+    export_codebook(proj, tmp_path / "book.csv")
+    assert "Other,Outcomes," in (tmp_path / "book.csv").read_text(encoding="utf-8")
+
+    export_project_qdpx(proj, tmp_path / "a.qdpx")
+    with zipfile.ZipFile(tmp_path / "a.qdpx") as zf:
+        root = ET.fromstring(zf.read("project.qde"))
+    codes = [(c.get("name"), c.get("guid")) for c in root.iter(f"{{{NS_PROJECT}}}Code")]
+    assert ("Other", "{07DAC8E6-B1D3-4E9A-9C77-6D8E9FA0B1C6}") in codes and len(codes) == 7
+    other = init_project(tmp_path / "q", name="identity")
+    import_project_qdpx(other, tmp_path / "a.qdpx")
+    export_project_qdpx(other, tmp_path / "b.qdpx")
+    with zipfile.ZipFile(tmp_path / "a.qdpx") as za, zipfile.ZipFile(tmp_path / "b.qdpx") as zb:
+        assert za.read("project.qde") == zb.read("project.qde")
+    proj.close()
+    other.close()
