@@ -83,6 +83,7 @@ class ImportReport:
     codes: int = 0
     codings: dict[str, int] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
+    skipped_selections: int = 0  # coded selections on sources qualflow cannot hold (audio, images, PDF)
 
 
 def import_project_qdpx(project: Project, path: Path) -> ImportReport:
@@ -93,7 +94,12 @@ def import_project_qdpx(project: Project, path: Path) -> ImportReport:
     from pipeline.text import detect_language
 
     qp = import_qdpx(path)
-    report = ImportReport(origin=qp.origin, skipped=list(qp.skipped), codes=len(qp.codebook.codes))
+    report = ImportReport(
+        origin=qp.origin,
+        skipped=list(qp.skipped),
+        codes=len(qp.codebook.codes),
+        skipped_selections=qp.skipped_selections,
+    )
     parsed: list[ParsedFile] = []
     for src in qp.sources:
         if not src.text.strip():

@@ -50,3 +50,28 @@ def test_shared_names_through_a_project(tmp_path: Path) -> None:
         assert za.read("project.qde") == zb.read("project.qde")
     proj.close()
     other.close()
+
+
+def test_rich_refi_project_through_a_project(tmp_path: Path) -> None:
+    """Memos, cases/variables, sets and a .docx-only source survive import -> project -> export."""
+    from pipeline.refi.qdpx import import_qdpx
+    from tests.unit.test_refi_rich import ATLAS, NVIVO, NVIVO_FILES, _docx, _write
+
+    atlas_files = {
+        "sources/{B1000000-0000-4000-8000-000000000001}.docx": _docx(["Q: Why late?", "A: no bus today."])
+    }
+    for name, qde, files in (("nvivo", NVIVO, NVIVO_FILES), ("atlas", ATLAS, atlas_files)):
+        src = _write(tmp_path / f"{name}.qdpx", qde, files)
+        proj = init_project(tmp_path / f"p-{name}", name=name)
+        report = import_project_qdpx(proj, src)
+        assert report.skipped_selections == (1 if name == "nvivo" else 3)  # PDF; audio + picture
+        export_project_qdpx(proj, tmp_path / f"{name}-out.qdpx")
+        first, second = import_qdpx(src), import_qdpx(tmp_path / f"{name}-out.qdpx")
+        assert [(s.name, s.text, s.metadata) for s in second.sources] == [
+            (s.name, s.text, s.metadata) for s in first.sources
+        ]
+        assert second.codebook.codes == first.codebook.codes
+        assert [(c.source, c.start, c.end, c.code, c.coder) for c in second.codings] == [
+            (c.source, c.start, c.end, c.code, c.coder) for c in first.codings
+        ]
+        proj.close()
