@@ -68,7 +68,7 @@ from pipeline.refi.qdc import (
     stable_guid,
 )
 
-__all__ = ["QdpxProject", "export_qdpx", "import_qdpx", "project_qde"]
+__all__ = ["QdpxProject", "export_qdpx", "import_qdpx", "position_map", "project_qde"]
 
 _P = f"{{{NS_PROJECT}}}"
 _PROVENANCE = re.compile(r"\[qualflow\] origin: (\S+)")
@@ -425,7 +425,7 @@ def _docx_text(data: bytes, origin: str, what: str) -> str:
     return "\n".join(p.text for p in document.paragraphs)
 
 
-def _position_map(raw: str, positions: Literal["characters", "utf16"]) -> tuple[list[int] | None, int]:
+def position_map(raw: str, positions: Literal["characters", "utf16"]) -> tuple[list[int] | None, int]:
     """Map file positions to offsets into ``fold_newlines(raw)``; ``None`` means identity.
 
     Returns the map (length: number of position units + 1) and the number of units.
@@ -662,7 +662,7 @@ def _read_project(
                 "richTextPath); export it with its text"
             )
         text = fold_newlines(raw)
-        mapping, units = _position_map(raw, positions)
+        mapping, units = position_map(raw, positions)
         if any(s.name == name for s in sources):
             raise InputError(f"{origin}: two sources are named '{name}'; rename one in your QDA tool")
         metadata = {"refi_guid": guid, **source_meta.get(normalize_guid(guid), {})}
