@@ -129,4 +129,6 @@ def import_qdpx_cmd(
         f"{sum(r.codings.values())} codings" + "".join(f"; {k}: {v}" for k, v in sorted(r.codings.items()))
     )
     for item in r.skipped:
-        console().print(f"  skipped: {item}")
+        console().print(f"  skipped: {item}", markup=False)
+    if r.skipped_selections:
+        console().print(f"  {r.skipped_selections} coded selection(s) on skipped sources were not imported")

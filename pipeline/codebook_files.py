@@ -23,7 +23,9 @@ YAML (``.yaml``/``.yml``)::
 
 CSV (``.csv``): one code a row; columns ``name,parent,description,inclusion,exclusion,examples,
 dimension,color,codable,guid`` (only ``name`` is required; ``examples`` joined by ``" | "``;
-``codable`` is ``true``/``false``). ``.qdc``: see :mod:`pipeline.refi.qdc`.
+``codable`` is ``true``/``false``). ``parent`` (in YAML too) names the parent by its name, or, when
+several codes have that name, by its path (``Barriers/Other``, ``/`` in a name written ``\\/``) or
+guid; the export writes the path where a name is not unique (see :mod:`pipeline.codebook`). ``.qdc``: see :mod:`pipeline.refi.qdc`.
 
 Every writer writes atomically (a temporary file in the same folder, then :func:`os.replace`), so a
 failure leaves the previous file, or nothing, never half a file.
@@ -38,7 +40,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pipeline.codebook import clean_code, validate_codebook
+from pipeline.codebook import clean_code, join_path, validate_codebook
 from pipeline.domain import Code, Codebook
 from pipeline.errors import InputError
 from pipeline.fileio import csv_unsafe, csv_writer, write_atomic
@@ -92,7 +94,9 @@ def _yaml_text(value: Any, where: str, key: str) -> str:
     return value
 
 
-def _yaml_code(item: Any, origin: str, parent: str | None, out: list[Code], default_line: int) -> None:
+def _yaml_code(
+    item: Any, origin: str, ancestors: list[str] | None, out: list[Code], default_line: int
+) -> None:
     if not isinstance(item, dict):
         raise InputError(
             f"{origin} line {default_line}: each entry under codes: must be a mapping with name: ...; "
@@ -109,14 +113,17 @@ def _yaml_code(item: Any, origin: str, parent: str | None, out: list[Code], defa
         )
     if not name:
         raise InputError(f"{where}: a code has an empty or missing name; give it name: ...")
+    parent = join_path(ancestors) if ancestors else None  # the nesting names the parent by its path
     declared = item.get("parent")
     if declared is not None:
         declared = _yaml_text(declared, where, "parent").strip()
-        if parent is not None and declared != parent:
+        if ancestors and declared not in (parent, ancestors[-1]):
             raise InputError(
-                f"{where}: code '{name}' is nested under '{parent}' but says parent: '{declared}'; "
+                f"{where}: code '{name}' is nested under '{ancestors[-1]}' but says parent: '{declared}'; "
                 "keep one of the two"
             )
+        if ancestors:
+            declared = parent
     examples = item.get("examples") or []
     if isinstance(examples, str):
         examples = [examples]
@@ -146,7 +153,7 @@ def _yaml_code(item: Any, origin: str, parent: str | None, out: list[Code], defa
     if not isinstance(children, list):
         raise InputError(f"{where}: code '{name}': codes: must be a list of codes")
     for child in children:
-        _yaml_code(child, origin, name, out, line)
+        _yaml_code(child, origin, [*(ancestors or []), name], out, line)
 
 
 def read_codebook_yaml(path: str | os.PathLike[str]) -> Codebook:
@@ -256,7 +263,7 @@ def codebook_to_yaml(cb: Codebook) -> str:
         children.setdefault(code.parent, []).append(code)
 
     def entry(code: Code) -> dict[str, Any]:
-        item: dict[str, Any] = {"name": code.name}
+        item: dict[str, Any] = {"name": code.title}
         for key in ("description", "inclusion", "exclusion"):
             if getattr(code, key):
                 item[key] = getattr(code, key)
@@ -383,8 +390,8 @@ def codebook_to_csv(cb: Codebook) -> str:
                 )
         writer.writerow(
             [
-                code.name,
-                code.parent or "",
+                code.title,
+                code.parent or "",  # the parent's key: its path where its name is not unique
                 code.description,
                 code.inclusion,
                 code.exclusion,

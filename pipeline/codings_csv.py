@@ -2,7 +2,9 @@
 
 Columns: ``source,start,end,code,coder`` (required), ``created_at``, ``origin``, ``memo`` (optional).
 ``start``/``end`` are character offsets into the stored ``Source.text`` (Python ``str`` indices, i.e.
-Unicode code points); ``code`` is a code's name or guid; ``origin`` is one of
+Unicode code points); ``code`` is a code's name, or, where several codes share that name, its path
+(``Barriers/Other``) or guid (:func:`pipeline.codebook.find_codes`); exports write the code's key, its
+path where the name is shared; ``origin`` is one of
 :data:`pipeline.domain.ORIGINS` (default ``human``); ``created_at`` is ISO 8601. The file is UTF-8,
 with or without a byte-order mark.
 
@@ -19,6 +21,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 
+from pipeline.codebook import ambiguous_message, find_codes
 from pipeline.domain import ORIGINS, Codebook, Coding
 from pipeline.errors import InputError, did_you_mean
 from pipeline.fileio import csv_unsafe, csv_writer, write_atomic
@@ -59,7 +62,8 @@ def read_codings_csv(
     Returns
     -------
     list of Coding
-        One per data line, in file order (``code`` is always the code's name).
+        One per data line, in file order (``code`` is always the code's key: its name, or its path
+        where the name is shared).
 
     Raises
     ------
@@ -99,11 +103,8 @@ def read_codings_csv(
             f"{origin}: unknown column '{unknown[0]}'; valid columns are {list(CODINGS_COLUMNS)}"
         )
 
-    by_key: dict[str, str] = {c.name: c.name for c in codebook.codes}
-    for code in codebook.codes:
-        if code.guid:
-            by_key.setdefault(code.guid.strip("{}").lower(), code.name)
     code_names = codebook.names()
+    resolved: dict[str, list[str]] = {}
 
     codings: list[Coding] = []
     bad: list[str] = []
@@ -122,9 +123,16 @@ def read_codings_csv(
         row = dict(zip(header, map(csv_unsafe, cells), strict=True))  # undo the export's formula guard
         source = row["source"].strip()
         code_key = row["code"].strip()
-        code_name = by_key.get(code_key) or by_key.get(code_key.strip("{}").lower())
-        if code_name is None:
+        if code_key not in resolved:
+            resolved[code_key] = [c.name for c in find_codes(code_key, codebook)]
+        found = resolved[code_key]
+        code_name = found[0] if len(found) == 1 else None
+        if not found:
             problems.append(f"code '{code_key}' is not in the codebook{did_you_mean(code_key, code_names)}")
+        elif len(found) > 1:
+            problems.append(
+                ambiguous_message(code_key, [c for c in codebook.codes if c.name in found], codebook)
+            )
         source_text = sources.get(source)
         if source_text is None:
             problems.append(f"source '{source}' is not stored{did_you_mean(source, sources)}")

@@ -113,7 +113,15 @@ class Segment:
 
 @dataclass
 class Code:
-    """One code of a codebook. ``parent`` is the parent's name (``None`` for a top-level code)."""
+    """One code of a codebook.
+
+    ``name`` is the code's *key*, the string codings, suggestions and decisions store: its name as
+    written in its file or QDA tool, or, when another code of the codebook has the same name
+    (ignoring case; e.g. "Other" under three themes, or a category and its main code), its path
+    ``parent/child`` (``/`` inside a name written ``\\/``, see :mod:`pipeline.codebook`). Then
+    ``given_name`` keeps the name as written, which every writer uses. ``parent`` is the parent's key
+    (``None`` for a top-level code).
+    """
 
     name: str
     description: str = ""
@@ -125,11 +133,18 @@ class Code:
     color: str | None = None  # "#RRGGBB"
     guid: str | None = None
     is_codable: bool = True
+    given_name: str | None = None  # the name as written, when ``name`` is a path
+
+    @property
+    def title(self) -> str:
+        """The name as written in the code's file or QDA tool."""
+        return self.given_name or self.name
 
 
 @dataclass
 class Codebook:
-    """An ordered list of codes; names are unique, parents exist, no cycles (see pipeline.codebook)."""
+    """An ordered list of codes; keys (``Code.name``) are unique, parents exist, no cycles (see
+    pipeline.codebook)."""
 
     codes: list[Code]
     name: str = "codebook"

@@ -82,9 +82,14 @@ def project_agreement(
             raise InputError(f"unknown coder(s) {unknown}; coders with codings are {humans + known_models}")
         all_codes = [c.name for c in codebook.codes if c.is_codable]
         if codes:
-            bad = [c for c in codes if c not in all_codes]
+            from pipeline.codebook import resolve_code
+
+            # a unique name, a path (theme/Other) or a guid; an ambiguous name lists its candidates
+            found = {c: resolve_code(c, codebook) for c in codes}
+            bad = [c for c, code in found.items() if code is None or code.name not in all_codes]
             if bad:
                 raise InputError(f"code(s) {bad} are not codable codes of the current codebook")
+            codes = [code.name for code in found.values() if code is not None]
         chosen_codes = list(codes) if codes else all_codes
         seg_rows = load_segments(session, project.config)
         segments = [segment_from_row(r, name) for r, name in seg_rows]

@@ -173,15 +173,25 @@ def _latest_codebook_id(session: Session) -> int:
     return int(cb_id)
 
 
-def _check_code(session: Session, code: str, codebook_version_id: int) -> None:
+def _check_code(session: Session, code: str, codebook_version_id: int) -> str:
+    """The key of the codable code ``code`` names: its key, or a unique name, path or guid (an
+    ambiguous name is refused listing its candidates by path)."""
     names = codable_names(session, codebook_version_id)
-    if code not in names:
-        from pipeline.errors import did_you_mean
+    if code in names:
+        return code
+    from pipeline.codebook import resolve_code
+    from pipeline.store.mappers import codebook_from_row
 
-        raise InputError(
-            f"code {code!r} is not a codable code of the current codebook{did_you_mean(code, names)}; "
-            f"choose one of {names}"
-        )
+    row = session.get(CodebookVersionRow, codebook_version_id)
+    found = resolve_code(code, codebook_from_row(row)) if row is not None else None
+    if found is not None and found.name in names:
+        return found.name
+    from pipeline.errors import did_you_mean
+
+    raise InputError(
+        f"code {code!r} is not a codable code of the current codebook{did_you_mean(code, names)}; "
+        f"choose one of {names}"
+    )
 
 
 def _changed(session: Session, stmt: Any) -> int:
@@ -273,7 +283,7 @@ def decide(
     if action == "recode":
         if not new_code:
             raise InputError("recode needs the new code; pick one from the code list")
-        _check_code(session, new_code, cb_id)
+        new_code = _check_code(session, new_code, cb_id)
         if new_code == sugg.code:
             raise InputError(f"recode to {new_code!r} is the suggested code itself; accept it instead")
     elif new_code is not None:
@@ -470,7 +480,7 @@ def add_coding(
     if not src.text[start:end].strip():
         raise InputError(f"{source}: the selection {start}..{end} is only white space; select some words")
     cb_id = _latest_codebook_id(session)
-    _check_code(session, code, cb_id)
+    code = _check_code(session, code, cb_id)
     row = CodingRow(
         source_id=src.id,
         start=start,
@@ -584,7 +594,7 @@ def resolve_candidate(
         if not code:
             raise InputError("merging a candidate needs the existing code to merge it into")
         cb_id = _latest_codebook_id(session)
-        _check_code(session, code, cb_id)
+        code = _check_code(session, code, cb_id)
         code_name = code
     else:
         cb_id = _latest_codebook_id(session)

@@ -19,6 +19,7 @@ from pipeline.errors import InputError
 from pipeline.project.codings import add_codings
 from pipeline.project.core import Project
 from pipeline.project.ingest import IngestReport, ParsedFile, store_parsed
+from pipeline.refi.qdpx import QdpxProject
 from pipeline.store.mappers import coding_from_row, source_from_row
 from pipeline.store.queries import current_sources, get_or_create_coder, require_codebook, store_codebook
 from pipeline.store.schema import CoderRow, CodingRow, ModelVersionRow, SourceRow, SuggestionRow, utcnow
@@ -72,17 +73,36 @@ class ImportReport:
     codes: int = 0
     codings: dict[str, int] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
+    skipped_selections: int = 0  # coded selections on sources qualflow cannot hold (audio, images, PDF)
 
 
 def import_project_qdpx(project: Project, path: Path) -> ImportReport:
     """Import sources, codebook and codings of a ``.qdpx``; nothing is written if anything is wrong."""
+    from pipeline.refi.qdpx import import_qdpx
+
+    return _store_imported(project, import_qdpx(path), path)
+
+
+def import_project_qualcoder(project: Project, path: Path) -> ImportReport:
+    """Import a QualCoder project (folder ``NAME.qda`` or its ``data.qda``, read-only): text sources,
+    categories and codes, text codings with their coders and memos, cases and attributes; nothing is
+    written if anything is wrong."""
+    from pipeline.qualcoder import read_qualcoder
+
+    return _store_imported(project, read_qualcoder(path), path)
+
+
+def _store_imported(project: Project, qp: QdpxProject, path: Path) -> ImportReport:
     from pipeline.ingest.plain import parse_plain_text
     from pipeline.ingest.roles import assign_roles
-    from pipeline.refi.qdpx import import_qdpx
     from pipeline.text import detect_language
 
-    qp = import_qdpx(path)
-    report = ImportReport(origin=qp.origin, skipped=list(qp.skipped), codes=len(qp.codebook.codes))
+    report = ImportReport(
+        origin=qp.origin,
+        skipped=list(qp.skipped),
+        codes=len(qp.codebook.codes),
+        skipped_selections=qp.skipped_selections,
+    )
     parsed: list[ParsedFile] = []
     for src in qp.sources:
         if not src.text.strip():
@@ -94,7 +114,7 @@ def import_project_qdpx(project: Project, path: Path) -> ImportReport:
             name=src.name,
             text=src.text,
             turns=[Turn(t.speaker, t.start, t.end, t.role, t.timestamp) for t in turns],
-            format="refi",
+            format=src.format,
             language=lang,
             content_hash=sha256_text(src.text),
             metadata=dict(src.metadata),

@@ -43,7 +43,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.codebook import validate_codebook
+from pipeline.codebook import join_path, validate_codebook
 from pipeline.domain import Code, Codebook
 from pipeline.errors import InputError
 from pipeline.fileio import write_atomic
@@ -88,12 +88,12 @@ def stable_guid(kind: str, key: str) -> str:
 
 
 def code_guid(code: Code) -> str:
-    """``code.guid`` when set, otherwise a UUID5 of the code's name."""
+    """``code.guid`` when set, otherwise a UUID5 of the code's key (its name, or path)."""
     return code.guid if code.guid else stable_guid("code", code.name)
 
 
 def code_guids(cb: Codebook) -> dict[str, str]:
-    """Map each code name to the guid :func:`codes_element` writes for it."""
+    """Map each code's key (``Code.name``) to the guid :func:`codes_element` writes for it."""
     return {c.name: code_guid(c) for c in cb.codes}
 
 
@@ -236,7 +236,7 @@ def codes_element(cb: Codebook) -> ET.Element:
         parent_el = elements[code.parent] if code.parent is not None else codes_el
         el = ET.SubElement(parent_el, "Code")
         el.set("guid", code_guid(code))
-        el.set("name", code.name)
+        el.set("name", code.title)
         el.set("isCodable", "true" if code.is_codable else "false")
         if code.color:
             el.set("color", code.color)
@@ -265,7 +265,8 @@ def codes_from_element(codes_el: ET.Element, ns: str, origin: str) -> list[Code]
     """
     out: list[Code] = []
 
-    def visit(el: ET.Element, parent: str | None) -> None:
+    def visit(el: ET.Element, ancestors: list[str]) -> None:
+        parent = join_path(ancestors) if ancestors else None  # validate_codebook resolves the path
         for child in el.findall(f"{{{ns}}}Code"):
             guid = child.get("guid")
             name = (child.get("name") or "").strip()
@@ -296,9 +297,9 @@ def codes_from_element(codes_el: ET.Element, ns: str, origin: str) -> list[Code]
                     is_codable=_parse_codable(child.get("isCodable"), where),
                 )
             )
-            visit(child, name)
+            visit(child, [*ancestors, name])
 
-    visit(codes_el, None)
+    visit(codes_el, [])
     return out
 
 

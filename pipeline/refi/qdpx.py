@@ -41,6 +41,7 @@ so that every element's import and export can be checked against each other.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import re
@@ -53,7 +54,7 @@ from typing import Literal
 
 from pipeline import __version__
 from pipeline.codebook import GUID_RE, validate_codebook
-from pipeline.domain import ORIGINS, Codebook, Coding, Source, sha256_text
+from pipeline.domain import ORIGINS, Code, Codebook, Coding, Source, sha256_text
 from pipeline.errors import InputError
 from pipeline.fileio import fold_newlines, write_atomic
 from pipeline.limits import QDPX_FILE_BYTES, check_file_size, open_zip, read_member
@@ -67,7 +68,7 @@ from pipeline.refi.qdc import (
     stable_guid,
 )
 
-__all__ = ["QdpxProject", "export_qdpx", "import_qdpx", "project_qde"]
+__all__ = ["QdpxProject", "export_qdpx", "import_qdpx", "position_map", "project_qde"]
 
 _P = f"{{{NS_PROJECT}}}"
 _PROVENANCE = re.compile(r"\[qualflow\] origin: (\S+)")
@@ -95,7 +96,19 @@ class QdpxProject:
     origin : str
         The tool that wrote the file (``Project/@origin``), e.g. ``MAXQDA 2020 (Release 20.2.1)``.
     skipped : list of str
-        Sources and notes not imported (PDF, picture, audio, video; notes without text).
+        Sources and notes not imported (PDF without a text representation, picture, audio, video;
+        notes without text), each with the number of its coded selections left out.
+    skipped_selections : int
+        Selections and codings on those sources, not imported (never an error).
+
+    Memos (a ``Description`` or ``NoteRef`` notes) arrive as: a code's description (notes appended
+    after a blank line), a source's ``metadata["memo"]``, a coding's ``memo``. Cases and variables
+    arrive as participant metadata: a case's name is ``metadata["participant"]`` of each source it
+    refers to, and each variable value (on the case or on the source) ``metadata[<variable name>]``
+    (``group``, ``date``, ``order`` and any other). A set of sources becomes ``metadata["group"]``
+    (unless a variable named ``group`` gave one; further sets go in ``metadata["sets"]``). The guids
+    of the source, its case, its set and its variables are kept in ``refi_*`` metadata keys so an
+    export writes them back.
     """
 
     sources: list[Source]
@@ -105,6 +118,7 @@ class QdpxProject:
     notes: dict[str, str] = field(default_factory=dict)
     origin: str = ""
     skipped: list[str] = field(default_factory=list)
+    skipped_selections: int = 0
 
 
 # --------------------------------------------------------------------------------------------------
@@ -207,6 +221,23 @@ def project_qde(
             ET.SubElement(users_el, "User", {"guid": user_guids[u], "name": u})
     if codebook.codes:
         ET.SubElement(root, "CodeBook").append(codes_element(codebook))
+    source_values, variable_guids = _variables(sources)
+    if variable_guids:
+        variables_el = ET.SubElement(root, "Variables")
+        for var, vguid in variable_guids.items():
+            ET.SubElement(variables_el, "Variable", {"guid": vguid, "name": var, "typeOfVariable": "Text"})
+    cases: dict[str, tuple[str, list[str]]] = {}  # participant -> (case guid, source guids)
+    for source in sources:
+        who = source.metadata.get("participant", "").strip()
+        if who:
+            case_guid = source.metadata.get("refi_case_guid") or stable_guid("case", who)
+            cases.setdefault(who, (case_guid, []))[1].append(_source_guid(source))
+    if cases:
+        cases_el = ET.SubElement(root, "Cases")
+        for who, (case_guid, members) in cases.items():
+            case_el = ET.SubElement(cases_el, "Case", {"guid": case_guid, "name": who})
+            for member in members:
+                ET.SubElement(case_el, "SourceRef", {"targetGUID": member})
 
     files: dict[str, bytes] = {}
     by_source: dict[str, list[Coding]] = {}
@@ -222,6 +253,8 @@ def project_qde(
             "TextSource",
             {"guid": guid, "name": source.name, "plainTextPath": f"internal://{guid}.txt"},
         )
+        if source.metadata.get("memo"):
+            ET.SubElement(src_el, "Description").text = source.metadata["memo"]
         ordered = sorted(
             by_source.get(source.name, []),
             key=lambda c: (c.start, c.end, c.code, c.coder, c.created_at or "", c.origin, c.memo or ""),
@@ -247,6 +280,10 @@ def project_qde(
                 coding_attrs["creationDateTime"] = attrs["creationDateTime"]
             coding_el = ET.SubElement(sel, "Coding", coding_attrs)
             ET.SubElement(coding_el, "CodeRef", {"targetGUID": guids_of_codes[c.code]})
+        for var, value in source_values.get(source.name, {}).items():
+            vv = ET.SubElement(src_el, "VariableValue")
+            ET.SubElement(vv, "VariableRef", {"targetGUID": variable_guids[var]})
+            ET.SubElement(vv, "TextValue").text = value
     if notes:
         notes_el = ET.SubElement(root, "Notes")
         for title, text in notes.items():
@@ -255,8 +292,40 @@ def project_qde(
             ET.SubElement(
                 notes_el, "Note", {"guid": guid, "name": title, "plainTextPath": f"internal://{guid}.txt"}
             )
+    sets: dict[str, tuple[str, list[str]]] = {}  # group -> (set guid, source guids)
+    for source in sources:
+        groups = [source.metadata.get("group", "").strip()]
+        groups += [g.strip() for g in source.metadata.get("sets", "").split(";")]
+        for i, group in enumerate(g for g in groups if g):
+            set_guid = (source.metadata.get("refi_set_guid") if i == 0 else None) or stable_guid("set", group)
+            sets.setdefault(group, (set_guid, []))[1].append(_source_guid(source))
+    if sets:
+        sets_el = ET.SubElement(root, "Sets")
+        for group, (set_guid, members) in sets.items():
+            set_el = ET.SubElement(sets_el, "Set", {"guid": set_guid, "name": group})
+            for member in members:
+                ET.SubElement(set_el, "MemberSource", {"targetGUID": member})
     ET.indent(root)
     return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n", files
+
+
+# metadata keys that are not variables: qualflow's own and those written as cases, sets, memos
+_NOT_VARIABLES = ("participant", "group", "sets", "memo", "source")
+
+
+def _variables(sources: list[Source]) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
+    """Per source, its variable values (metadata but participant, group, memo and ``refi_*``), and
+    each variable's guid (kept from an import, else derived from its name)."""
+    values: dict[str, dict[str, str]] = {}
+    guids: dict[str, str] = {}
+    for source in sources:
+        for key, value in source.metadata.items():
+            if key.startswith("refi_") or key in _NOT_VARIABLES or not str(value).strip() or not key.strip():
+                continue
+            values.setdefault(source.name, {})[key] = str(value)
+            kept = source.metadata.get(f"refi_var_guid:{key}")
+            guids.setdefault(key, kept if kept and GUID_RE.fullmatch(kept) else stable_guid("variable", key))
+    return values, guids
 
 
 def export_qdpx(
@@ -356,7 +425,7 @@ def _docx_text(data: bytes, origin: str, what: str) -> str:
     return "\n".join(p.text for p in document.paragraphs)
 
 
-def _position_map(raw: str, positions: Literal["characters", "utf16"]) -> tuple[list[int] | None, int]:
+def position_map(raw: str, positions: Literal["characters", "utf16"]) -> tuple[list[int] | None, int]:
     """Map file positions to offsets into ``fold_newlines(raw)``; ``None`` means identity.
 
     Returns the map (length: number of position units + 1) and the number of units.
@@ -481,23 +550,110 @@ def _read_project(
                 return value.strip()
         return None
 
+    notes_by_guid: dict[str, str] = {}
+    notes: dict[str, str] = {}
+    skipped: list[str] = []
+    for note in root.iterfind(f"{_P}Notes/{_P}Note"):
+        title = (note.get("name") or note.get("guid") or "").strip()
+        content = note.find(f"{_P}PlainTextContent")
+        if note.get("plainTextPath"):
+            text = fold_newlines(archive.text(note.get("plainTextPath", ""), f"note '{title}'"))
+        elif content is not None:
+            text = fold_newlines(content.text or "")
+        else:
+            skipped.append(f"Note '{title}'")
+            continue
+        notes[title] = text
+        notes_by_guid[normalize_guid(note.get("guid", ""))] = text
+
+    def memo_of(*elements: ET.Element, description: bool = True) -> str | None:
+        """The Description (when ``description``) and the notes each element refers to, joined."""
+        parts: list[str] = []
+        for el in elements:
+            desc = el.find(f"{_P}Description") if description else None
+            if desc is not None and (desc.text or "").strip():
+                parts.append(fold_newlines(desc.text or "").strip())
+            for ref in el.findall(f"{_P}NoteRef"):
+                text = notes_by_guid.get(normalize_guid(ref.get("targetGUID", "")), "").strip()
+                if text and text not in parts:
+                    parts.append(text)
+        return "\n\n".join(parts) or None
+
+    if codes_el is not None:  # code memos: notes a Code refers to, after its description
+        code_notes = {
+            normalize_guid(el.get("guid", "")): memo_of(el, description=False)
+            for el in codes_el.iter(f"{_P}Code")
+            if el.find(f"{_P}NoteRef") is not None
+        }
+        if any(code_notes.values()):
+            codebook = Codebook(
+                codes=[_with_memo(c, code_notes.get(normalize_guid(c.guid or ""))) for c in codebook.codes],
+                name=codebook.name,
+            )
+
+    variables = {
+        normalize_guid(v.get("guid", "")): (v.get("name") or v.get("guid") or "").strip()
+        for v in root.iterfind(f"{_P}Variables/{_P}Variable")
+    }
+
+    def values_of(el: ET.Element) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for vv in el.findall(f"{_P}VariableValue"):
+            ref = vv.find(f"{_P}VariableRef")
+            guid = normalize_guid(ref.get("targetGUID", "")) if ref is not None else ""
+            name = variables.get(guid)
+            value = next((child.text for child in vv if _local(child.tag) != "VariableRef"), None)
+            if name and value is not None and value.strip():
+                out[name] = value.strip()
+                out[f"refi_var_guid:{name}"] = guid
+        return out
+
+    source_meta: dict[str, dict[str, str]] = {}  # source guid -> metadata from cases and sets
+    for case in root.iterfind(f"{_P}Cases/{_P}Case"):
+        case_values = values_of(case)
+        for ref in case.findall(f"{_P}SourceRef"):
+            meta = source_meta.setdefault(normalize_guid(ref.get("targetGUID", "")), {})
+            if (case.get("name") or "").strip():  # MAXQDA writes a nameless case for file variables
+                meta.setdefault("participant", (case.get("name") or "").strip())
+                meta.setdefault("refi_case_guid", case.get("guid", ""))
+            for key, value in case_values.items():
+                meta.setdefault(key, value)
+    for set_el in root.iterfind(f"{_P}Sets/{_P}Set"):
+        set_name = (set_el.get("name") or "").strip()
+        for ref in set_el.findall(f"{_P}MemberSource"):
+            meta = source_meta.setdefault(normalize_guid(ref.get("targetGUID", "")), {})
+            if "group" not in meta:
+                meta["group"] = set_name
+                meta["refi_set_guid"] = set_el.get("guid", "")
+            else:
+                meta["sets"] = f"{meta['sets']}; {set_name}" if meta.get("sets") else set_name
+
     sources: list[Source] = []
     codings: list[Coding] = []
-    skipped: list[str] = []
+    skipped_selections = 0
     for el in root.iterfind(f"{_P}Sources/*"):
         kind = _local(el.tag)
         guid = el.get("guid", "")
         name = (el.get("name") or guid).strip()
-        if kind != "TextSource":
-            skipped.append(f"{kind} '{name}'")
+        text_el = el if kind == "TextSource" else el.find(f"{_P}Representation")
+        if text_el is None:  # PDF without a text representation, pictures, audio, video
+            count = sum(1 for child in el.iter() if _local(child.tag).endswith("Selection"))
+            count += len(el.findall(f"{_P}Coding"))
+            skipped_selections += count
+            skipped.append(f"{kind} '{name}'" + (f" ({count} coded selection(s))" if count else ""))
             continue
+        if text_el is not el:  # a PDF's text: its PDF selections are skipped, the text's imported
+            count = sum(1 for child in el.findall(f"{_P}PDFSelection"))
+            skipped_selections += count
+            if count:
+                skipped.append(f"{kind} '{name}': {count} PDF selection(s) (its text imported)")
         what = f"source '{name}'"
-        content = el.find(f"{_P}PlainTextContent")
-        plain_path, rich_path = el.get("plainTextPath"), el.get("richTextPath")
-        if content is not None:
-            raw = content.text or ""
-        elif plain_path:
+        content = text_el.find(f"{_P}PlainTextContent")
+        plain_path, rich_path = text_el.get("plainTextPath"), text_el.get("richTextPath")
+        if plain_path:
             raw = archive.text(plain_path, what)
+        elif content is not None:
+            raw = content.text or ""
         elif rich_path and rich_path.lower().endswith(".docx"):
             raw = _docx_text(archive.internal(rich_path, what), origin, what)
         else:
@@ -506,9 +662,15 @@ def _read_project(
                 "richTextPath); export it with its text"
             )
         text = fold_newlines(raw)
-        mapping, units = _position_map(raw, positions)
+        mapping, units = position_map(raw, positions)
         if any(s.name == name for s in sources):
             raise InputError(f"{origin}: two sources are named '{name}'; rename one in your QDA tool")
+        metadata = {"refi_guid": guid, **source_meta.get(normalize_guid(guid), {})}
+        for key, value in values_of(el).items():  # variables on the source itself (MAXQDA)
+            metadata.setdefault(key, value)
+        memo = memo_of(el) if el is text_el else memo_of(el, text_el)
+        if memo:
+            metadata["memo"] = memo
         sources.append(
             Source(
                 name=name,
@@ -516,18 +678,25 @@ def _read_project(
                 turns=[],
                 format="refi",
                 content_hash=sha256_text(text),
-                metadata={"refi_guid": guid},
+                metadata=metadata,
             )
         )
-        for coding_el in el.findall(f"{_P}Coding"):  # codes the whole source
+        for coding_el in text_el.findall(f"{_P}Coding"):  # codes the whole source
             code = _code_of(coding_el, code_by_guid, case_guids, origin, f"{what} (whole-source coding)")
             if code is not None:
                 codings.append(
                     Coding(
-                        name, 0, len(text), code, coder_of(coding_el, el), "imported", time_of(coding_el, el)
+                        name,
+                        0,
+                        len(text),
+                        code,
+                        coder_of(coding_el, text_el),
+                        "imported",
+                        time_of(coding_el, text_el),
+                        memo_of(coding_el, description=False),
                     )
                 )
-        for sel in el.findall(f"{_P}PlainTextSelection"):
+        for sel in text_el.findall(f"{_P}PlainTextSelection"):
             sel_guid = sel.get("guid", "?")
             where = f"selection {sel_guid} of {what}"
             try:
@@ -546,11 +715,13 @@ def _read_project(
                 )
             if mapping is not None:
                 start, end = mapping[start], mapping[end]
-            memo, coding_origin = _memo_and_origin(sel)
+            sel_memo, coding_origin = _memo_and_origin(sel)
+            sel_notes = memo_of(sel, description=False)
             for coding_el in sel.findall(f"{_P}Coding"):
                 code = _code_of(coding_el, code_by_guid, case_guids, origin, where)
                 if code is None:
                     continue
+                parts = [p for p in (sel_memo, sel_notes, memo_of(coding_el, description=False)) if p]
                 codings.append(
                     Coding(
                         source=name,
@@ -560,20 +731,10 @@ def _read_project(
                         coder=coder_of(coding_el, sel),
                         origin=coding_origin,
                         created_at=time_of(coding_el, sel),
-                        memo=memo,
+                        memo="\n\n".join(dict.fromkeys(parts)) or None,
                     )
                 )
 
-    notes: dict[str, str] = {}
-    for note in root.iterfind(f"{_P}Notes/{_P}Note"):
-        title = (note.get("name") or note.get("guid") or "").strip()
-        content = note.find(f"{_P}PlainTextContent")
-        if content is not None:
-            notes[title] = fold_newlines(content.text or "")
-        elif note.get("plainTextPath"):
-            notes[title] = fold_newlines(archive.text(note.get("plainTextPath", ""), f"note '{title}'"))
-        else:
-            skipped.append(f"Note '{title}'")
     return QdpxProject(
         sources=sources,
         codebook=codebook,
@@ -582,6 +743,15 @@ def _read_project(
         notes=notes,
         origin=root.get("origin", ""),
         skipped=skipped,
+        skipped_selections=skipped_selections,
+    )
+
+
+def _with_memo(code: Code, memo: str | None) -> Code:
+    if not memo or memo in code.description:
+        return code
+    return dataclasses.replace(
+        code, description=f"{code.description}\n\n{memo}" if code.description else memo
     )
 
 

@@ -52,6 +52,7 @@ def codebook_from_row(row: CodebookVersionRow) -> Codebook:
                 color=c.color,
                 guid=c.guid,
                 is_codable=c.is_codable,
+                given_name=c.given_name,
             )
             for c in row.codes
         ],

@@ -98,6 +98,7 @@ def store_codebook(
                 color=c.color,
                 guid=c.guid,
                 is_codable=c.is_codable,
+                given_name=c.given_name,
             )
         )
     session.add(row)

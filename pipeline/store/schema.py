@@ -131,6 +131,8 @@ class CodeRow(Base):
     color: Mapped[str | None] = mapped_column(String(16), nullable=True)
     guid: Mapped[str | None] = mapped_column(String(64), nullable=True)
     is_codable: Mapped[bool] = mapped_column(Boolean, default=True)
+    # ``name`` is the code's key (its path where the name is shared); the name as written then
+    given_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
 
     codebook_version: Mapped[CodebookVersionRow] = relationship(back_populates="codes")
 
