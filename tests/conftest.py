@@ -70,3 +70,33 @@ def project(tmp_path: Path, db_url: str | None):
     proj = init_project(tmp_path / "proj", database_url=db_url)
     yield proj
     proj.close()
+
+
+_PG_SKIPPED: list[str] = []
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without a PostgreSQL server, leave out the PostgreSQL half (one summary line says how to enable it)."""
+    if os.environ.get("QUALFLOW_REQUIRE_POSTGRES"):
+        return  # CI: the pg_cluster fixture fails instead
+
+    def on_pg(item: pytest.Item) -> bool:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        return "postgresql" in params.values() or "pg_cluster" in getattr(item, "fixturenames", ())
+
+    pg_items = [i for i in items if on_pg(i)]
+    if not pg_items:
+        return
+    from tests import pg
+
+    why = pg.unavailable()
+    if why is None:
+        return
+    items[:] = [i for i in items if not on_pg(i)]
+    config.hook.pytest_deselected(items=pg_items)
+    _PG_SKIPPED.append(why.replace("tests skipped", f"half not run ({len(pg_items)} tests)", 1))
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
+    for line in _PG_SKIPPED:
+        terminalreporter.write_line(line)
