@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "analysis_commands",
     "run_commands",
     "exchange_commands",
+    "db_commands",
 )
 for _name in COMMAND_MODULES:
     importlib.import_module(f"cli.{_name}")

@@ -20,14 +20,21 @@ def init(
     ] = Path("."),
     name: Annotated[str | None, typer.Option(help="Project name (default: the folder name).")] = None,
     force: Annotated[bool, typer.Option(help="Overwrite an existing qualflow.toml.")] = False,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            help="The project database (default: sqlite:///qualflow.db in the folder), "
+            "e.g. postgresql+psycopg://user@host/db for a team server."
+        ),
+    ] = None,
 ) -> None:
     """Make a project: qualflow.toml, its database and an inbox/ for new interviews."""
     from pipeline.project.core import init_project
 
-    project = init_project(directory, name=name, force=force)
+    project = init_project(directory, name=name, force=force, database_url=database_url)
     console().print(f"Created project [bold]{project.config.name}[/] in {project.root}")
     console().print(f"  settings  {project.root / 'qualflow.toml'}")
-    console().print(f"  database  {project.store.url}")
+    console().print(f"  database  {project.store.engine.url.render_as_string(hide_password=True)}")
 
 
 @app.command()

@@ -16,7 +16,12 @@ from review.auth import add_coder, check_role
 
 
 def run_review(
-    project: Project, *, host: str | None = None, port: int | None = None, single_user: str | None = None
+    project: Project,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    single_user: str | None = None,
+    workers: int = 1,
 ) -> None:
     """Serve the review app for ``project`` (host and port default to ``[review]`` in qualflow.toml).
 
@@ -30,7 +35,7 @@ def run_review(
     check_bind(h, single_user)
     root = project.root
     project.close()
-    serve(root, host=h, port=p, single_user=single_user)
+    serve(root, host=h, port=p, single_user=single_user, workers=workers)
 
 
 def read_password(

@@ -78,12 +78,16 @@ def review(
     single_user: Annotated[
         str | None, typer.Option(help="No-login local mode as this coder (loopback only).")
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(help="Server processes; they share sessions through the project database."),
+    ] = 1,
     project: ProjectOpt = None,
 ) -> None:
     """Start the coders' review app in the browser."""
     from cli.review_commands import run_review
 
-    run_review(open_project(project), host=host, port=port, single_user=single_user)
+    run_review(open_project(project), host=host, port=port, single_user=single_user, workers=workers)
 
 
 @coders_app.command("add")

@@ -7,9 +7,10 @@ an ``Origin`` header, the app's own origin. Bound to loopback (and always in sin
 answers only requests whose ``Host`` is a loopback name (DNS rebinding).
 
 Sessions: the signed cookie carries the coder id, a random session id and a fingerprint of the coder's
-password hash. The session id must be one of the app's live sessions (kept in memory, ``app.state.sessions``:
-logout removes it, a restart logs everyone out) and the fingerprint must match the coder's current hash
-(changing a password ends that coder's sessions).
+password hash. The session id must be a live row of the ``review_sessions`` table (:mod:`review.sessions`,
+``app.state.sessions``), shared by every server process: logout deletes it in all of them, a restart keeps
+it. The fingerprint must match the coder's current hash (changing a password ends that coder's sessions,
+and ``qualflow coders add`` deletes their rows too).
 
 One module, one concern: the HTTP surface of the review app (routes, middleware, security
 headers, sessions); the pages' data live in :mod:`review.views` and decisions in
@@ -18,9 +19,7 @@ headers, sessions); the pages' data live in :mod:`review.views` and decisions in
 
 from __future__ import annotations
 
-import secrets
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -54,6 +53,7 @@ from review.auth import (
     tokens_match,
 )
 from review.guards import ApiAuthGate, BodyLimit, SecureCookies
+from review.sessions import SessionTable
 from review.throttle import LoginThrottle, ThrottlePolicy
 
 HERE = Path(__file__).parent
@@ -241,9 +241,8 @@ def create_app(project_dir: Path, *, single_user: str | None = None, host: str =
         },
     )
     app.state.project = project
-    # live sessions: session id -> (coder id, login time); in memory, so a restart logs everyone out
-    live: dict[str, tuple[int, float]] = {}
-    live_lock = threading.Lock()
+    # live sessions: rows of review_sessions in the project database, shared by every server process
+    live = SessionTable(project.store, SESSION_MAX_AGE)
     app.state.sessions = live
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
@@ -264,37 +263,44 @@ def create_app(project_dir: Path, *, single_user: str | None = None, host: str =
             yield session
 
     def live_session(request: Request) -> Who | None:
-        """The session's coder when its session id is live, else ``None`` (no database access)."""
+        """The session's coder when its session id is live, else ``None``.
+
+        One primary-key read of ``review_sessions`` per request: the answer is kept in the request's
+        scope, so the API gate and the route's dependency share it.
+        """
+        scope = request.scope
+        if "qualflow.who" in scope:
+            return scope["qualflow.who"]  # type: ignore[no-any-return]
         data = request.session
         cid, sid, fp = data.get("coder_id"), data.get("sid"), data.get("fp")
-        if not (isinstance(cid, int) and isinstance(sid, str) and isinstance(fp, str)):
-            return None
-        entry = live.get(sid)
-        if entry is None or entry[0] != cid:
-            return None
-        return Who(cid, fp)
+        who = None
+        if (
+            isinstance(cid, int)
+            and isinstance(sid, str)
+            and isinstance(fp, str)
+            and live.coder_of(sid) == cid
+        ):
+            who = Who(cid, fp)
+        scope["qualflow.who"] = who
+        return who
 
     def end_session(request: Request) -> None:
         sid = request.session.get("sid")
         if isinstance(sid, str):
-            with live_lock:
-                live.pop(sid, None)
+            live.end(sid)
+        request.scope["qualflow.who"] = None
         request.session.clear()
 
     def start_session(request: Request, row: CoderRow) -> None:
         request.session.clear()  # a fresh session: no fixation
-        sid = secrets.token_urlsafe(24)
-        now = time.monotonic()
-        with live_lock:
-            for old in [k for k, (_, t) in live.items() if now - t > SESSION_MAX_AGE]:
-                del live[old]  # the cookie has expired anyway
-            live[sid] = (row.id, now)
+        sid = live.start(row.id)
+        request.scope.pop("qualflow.who", None)
         request.session["coder_id"] = row.id
         request.session["sid"] = sid
         request.session["fp"] = session_fingerprint(secret, row.password_hash)
         request.session["csrf"] = new_csrf_token()
 
-    async def current(request: Request) -> Who:  # async: no thread-pool hop for a cookie lookup
+    def current(request: Request) -> Who:  # a database read: in the thread pool, not on the event loop
         if single_user_id is not None:
             return Who(single_user_id, None)
         who = live_session(request)
@@ -609,18 +615,69 @@ def uvicorn_options() -> dict[str, Any]:
     }
 
 
+ENV_PROJECT = "QUALFLOW_REVIEW_PROJECT"
+ENV_HOST = "QUALFLOW_REVIEW_HOST"
+ENV_SINGLE_USER = "QUALFLOW_REVIEW_SINGLE_USER"
+
+
 def serve(
-    project_dir: Path, host: str = "127.0.0.1", port: int = 8000, single_user: str | None = None
+    project_dir: Path,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    single_user: str | None = None,
+    workers: int = 1,
 ) -> None:
-    """Run the review app with uvicorn (one worker) until interrupted."""
+    """Run the review app with uvicorn until interrupted: one process, or ``workers`` processes.
+
+    Sessions and login throttling live in the project database, so the worker processes share them
+    (a logout in one is a logout in all). The database is migrated and the session secret created once,
+    here, before the workers start; each worker then builds its app with :func:`app_from_env`.
+    """
+    import os
+
     import uvicorn
 
     check_bind(host, single_user)
     if not 0 < port < 65536:
         raise InputError(f"port {port} is not in 1..65535")
-    app = create_app(project_dir, single_user=single_user, host=host)
+    if not 1 <= workers <= 64:
+        raise InputError(f"--workers {workers} is not in 1..64")
+    if workers == 1:
+        app = create_app(project_dir, single_user=single_user, host=host)
+        tune_gc()
+        uvicorn.run(app, host=host, port=port, workers=1, log_level="info", **uvicorn_options())
+        return
+    project = Project.open(Path(project_dir))  # migrations run once, not in N racing workers
+    load_or_create_secret(project.cache_dir)
+    project.close()
+    os.environ[ENV_PROJECT] = str(Path(project_dir).resolve())
+    os.environ[ENV_HOST] = host
+    if single_user is not None:
+        os.environ[ENV_SINGLE_USER] = single_user
+    else:
+        os.environ.pop(ENV_SINGLE_USER, None)
+    uvicorn.run(
+        "review.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        **uvicorn_options(),
+    )
+
+
+def app_from_env() -> FastAPI:
+    """The app of one worker process of ``serve(workers=N)`` (settings from the environment)."""
+    import os
+
+    app = create_app(
+        Path(os.environ[ENV_PROJECT]),
+        single_user=os.environ.get(ENV_SINGLE_USER),
+        host=os.environ.get(ENV_HOST, "127.0.0.1"),
+    )
     tune_gc()
-    uvicorn.run(app, host=host, port=port, workers=1, log_level="info", **uvicorn_options())
+    return app
 
 
 def tune_gc() -> None:

@@ -78,6 +78,10 @@ def add_coder(session: Session, name: str, *, role: str, password: str) -> tuple
     row.role = role
     row.password_hash = hash_password(password)
     session.flush()
+    if not created:  # a new password ends the coder's sessions in every server process
+        from review.sessions import end_coder_sessions
+
+        end_coder_sessions(session, row.id)
     return row, created
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
@@ -114,7 +115,7 @@ class ApiAuthGate:
         if (
             scope["type"] == "http"
             and scope.get("path", "").startswith("/api/")
-            and not self.authenticated(scope)
+            and not await anyio.to_thread.run_sync(self.authenticated, scope)  # a database read
         ):
             await send(
                 {

@@ -16,10 +16,11 @@ from pipeline.domain import SuggestionState
 DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"
 
 
-def build_demo_project(root: Path, *, demo: Path = DEMO) -> Path:
+def build_demo_project(root: Path, *, demo: Path = DEMO, database_url: str | None = None) -> Path:
     """A project at ``root`` with the demo transcripts, codebook, codings, suggestions and candidates.
 
-    Uses the hashing embedder and the prototype suggester: no model, a few seconds.
+    Uses the hashing embedder and the prototype suggester: no model, a few seconds. ``database_url``
+    (default: SQLite in the folder) may name an empty PostgreSQL database.
     """
     from pipeline.embed.base import HashingEmbedder
     from pipeline.project.codebooks import import_codebook
@@ -29,7 +30,7 @@ def build_demo_project(root: Path, *, demo: Path = DEMO) -> Path:
     from pipeline.project.ingest import ingest
     from pipeline.project.suggest import suggest
 
-    project = init_project(root)
+    project = init_project(root, database_url=database_url)
     try:
         ingest(project, [demo / "transcripts"])
         import_codebook(project, demo / "codebook.yaml")

@@ -41,13 +41,15 @@ def stored_model_codings(session, model_label: str | None = None) -> list[Coding
 
 
 def model_coders(session) -> list[str]:  # type: ignore[no-untyped-def]
-    q = (
-        select(ModelVersionRow)
-        .join(SuggestionRow, SuggestionRow.model_version_id == ModelVersionRow.id)
-        .where(SuggestionRow.kind == "deductive")
-        .distinct()
-        .order_by(ModelVersionRow.id)
+    """``model:<name>@<version>`` of every model version with deductive suggestions, oldest first.
+
+    The DISTINCT runs over the ids only: PostgreSQL has no equality operator for the JSON columns of
+    ``model_versions`` (``params``, ``metrics``), so a DISTINCT over whole rows fails there.
+    """
+    with_suggestions = (
+        select(SuggestionRow.model_version_id).where(SuggestionRow.kind == "deductive").distinct()
     )
+    q = select(ModelVersionRow).where(ModelVersionRow.id.in_(with_suggestions)).order_by(ModelVersionRow.id)
     return [f"model:{mv.label}" for mv in session.scalars(q)]
 
 

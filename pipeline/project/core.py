@@ -49,8 +49,13 @@ class Project:
         self.store.dispose()
 
 
-def init_project(root: Path, *, name: str | None = None, force: bool = False) -> Project:
-    """Create ``root/qualflow.toml``, the database (migrated to the newest schema) and ``inbox/``."""
+def init_project(
+    root: Path, *, name: str | None = None, force: bool = False, database_url: str | None = None
+) -> Project:
+    """Create ``root/qualflow.toml``, the database (migrated to the newest schema) and ``inbox/``.
+
+    ``database_url`` (default: ``sqlite:///qualflow.db`` in the folder) may name a PostgreSQL database.
+    """
     root = root.resolve()
     cfg_path = root / CONFIG_NAME
     if cfg_path.exists() and not force:
@@ -59,6 +64,8 @@ def init_project(root: Path, *, name: str | None = None, force: bool = False) ->
         )
     root.mkdir(parents=True, exist_ok=True)
     cfg = ProjectConfig(name=name or root.name)
+    if database_url:
+        cfg.database_url = database_url
     tmp = cfg_path.with_suffix(".toml.tmp")
     tmp.write_text(dumps_config(cfg), encoding="utf-8")
     tmp.replace(cfg_path)

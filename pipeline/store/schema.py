@@ -288,3 +288,19 @@ class LoginThrottleRow(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0)
     last_failure: Mapped[float] = mapped_column(Float, default=0.0)
     locked_until: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class ReviewSessionRow(Base):
+    """A logged-in review-app session, shared by every server process (migration 0004).
+
+    ``token_hash`` is the SHA-256 of the random session id in the (signed) cookie: the table never holds
+    a usable session id. Logout deletes the row; a password change deletes the coder's rows. Times are
+    Unix seconds.
+    """
+
+    __tablename__ = "review_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    coder_id: Mapped[int] = mapped_column(ForeignKey("coders.id"), index=True)
+    created_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float)

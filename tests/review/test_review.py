@@ -51,11 +51,31 @@ def review_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return demo_template(tmp_path_factory.getbasetemp())
 
 
-@pytest.fixture
-def proj_dir(review_template: Path, tmp_path: Path) -> Path:
+@pytest.fixture(scope="session")
+def review_pg_template(review_template: Path, pg_cluster) -> str:  # type: ignore[no-untyped-def]
+    """The demo project's database copied once into PostgreSQL (``qualflow db copy``): a template."""
+    from pipeline.store.copy import copy_database
+
+    name = "review_template"
+    copy_database(f"sqlite:///{review_template / 'qualflow.db'}", pg_cluster.create_database(name))
+    return name
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def proj_dir(request: pytest.FixtureRequest, review_template: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A copy of the demo project, on SQLite and on PostgreSQL (a fresh database from the template)."""
     dest = tmp_path / "proj"
     shutil.copytree(review_template, dest)
-    return dest
+    if request.param == "sqlite":
+        yield dest
+        return
+    from tests.pg import point_project_at
+
+    cluster = request.getfixturevalue("pg_cluster")
+    url = cluster.create_database(template=request.getfixturevalue("review_pg_template"))
+    point_project_at(dest, url)
+    yield dest
+    cluster.drop_database(url.rsplit("/", 1)[1])
 
 
 @pytest.fixture
@@ -807,10 +827,10 @@ def test_logout_revokes_a_saved_cookie(proj: Project, client_factory) -> None:  
     client = client_factory()
     token = login(client, "ana")
     saved = client.cookies.get("qualflow_session")
-    assert saved and len(client.app.state.sessions) == 1
+    assert saved and client.app.state.sessions.count() == 1
     r = client.post("/logout", data={"csrf_token": token}, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/login"
-    assert client.app.state.sessions == {}
+    assert client.app.state.sessions.count() == 0
     thief = client_factory()
     thief.cookies.set("qualflow_session", saved)
     r = thief.get("/queue", follow_redirects=False)
@@ -861,32 +881,71 @@ def test_a_password_change_ends_the_coders_sessions(proj: Project, client_factor
     assert fresh.get("/queue", follow_redirects=False).status_code == 200
 
 
-def test_sessions_do_not_survive_a_restart(proj_dir: Path) -> None:
+def test_two_app_instances_share_sessions(proj_dir: Path) -> None:
+    """Two review-app instances on one database (two workers, or two machines behind a proxy): a session
+    started in one works in the other, a logout or a password change in one ends it in both, and a
+    restart keeps it."""
     from fastapi.testclient import TestClient
 
     from review.app import create_app
 
     p = Project.open(proj_dir)
     make_coder(p, "ana")
+    make_coder(p, "ben")
     p.close()
-    app = create_app(proj_dir)
-    with TestClient(app, base_url="http://127.0.0.1") as c:
-        login(c, "ana")
-        saved = c.cookies.get("qualflow_session")
+    one, two = create_app(proj_dir), create_app(proj_dir)
+    clients: list[TestClient] = []
+
+    def client(app, cookie: str | None = None) -> TestClient:  # type: ignore[no-untyped-def]
+        c = TestClient(app, base_url="http://127.0.0.1")
+        clients.append(c)
+        if cookie is not None:
+            c.cookies.set("qualflow_session", cookie)
+        return c
+
+    def status(app, cookie: str) -> int:  # type: ignore[no-untyped-def]
+        return client(app, cookie).get("/queue", follow_redirects=False).status_code
+
+    try:
+        ca = client(one)
+        token = login(ca, "ana")
+        saved = ca.cookies.get("qualflow_session")
         assert saved is not None
-    app.state.project.close()
-    app = create_app(proj_dir)  # same secret key, empty session table
-    with TestClient(app, base_url="http://127.0.0.1") as c:
-        c.cookies.set("qualflow_session", saved)
-        assert c.get("/queue", follow_redirects=False).headers["location"] == "/login"
-    app.state.project.close()
+        assert status(two, saved) == 200  # started in one, live in two
+        r = client(two, saved).post("/logout", data={"csrf_token": token}, follow_redirects=False)
+        assert r.status_code == 303  # logout in two ...
+        assert status(one, saved) == 303  # ... is a logout in one
+        # a password change ends the coder's sessions in every instance
+        cben = client(one)
+        login(cben, "ben")
+        ben = cben.cookies.get("qualflow_session")
+        assert ben is not None and status(two, ben) == 200
+        with one.state.project.store.transaction() as s:
+            add_coder(s, "ben", role="coder", password="a new password 2")
+        assert two.state.sessions.count() == 0
+        assert status(one, ben) == 303 and status(two, ben) == 303
+        # a restart keeps the sessions (they are in the database, not in a process)
+        cana = client(one)
+        login(cana, "ana")
+        alive = cana.cookies.get("qualflow_session")
+        assert alive is not None
+    finally:
+        for c in clients:
+            c.close()
+        one.state.project.close()
+        two.state.project.close()
+    three = create_app(proj_dir)
+    assert status(three, alive) == 200
+    clients[-1].close()
+    three.state.project.close()
 
 
 # --------------------------------------------------------------------------- concurrency
 
 
 def test_eight_clients_deciding_overlapping_suggestions(proj_dir: Path) -> None:
-    """8 coders over HTTP, in parallel, on the same 24 suggestions: every decision logged, first wins."""
+    """8 coders over HTTP, in parallel, on the same 24 suggestions, through two app instances on one
+    database (as two workers): every decision logged, first wins (0 lost, 0 applied twice)."""
     import httpx
 
     from review.app import create_app
@@ -897,7 +956,7 @@ def test_eight_clients_deciding_overlapping_suggestions(proj_dir: Path) -> None:
     names = [f"coder{i}" for i in range(8)]
     for n in names:
         make_coder(p, n)
-    app = create_app(proj_dir)
+    apps = [create_app(proj_dir), create_app(proj_dir)]
     results: dict[str, list[tuple[int, str, int, dict]]] = {n: [] for n in names}
     errors: list[BaseException] = []
     barrier = threading.Barrier(len(names))
@@ -922,13 +981,15 @@ def test_eight_clients_deciding_overlapping_suggestions(proj_dir: Path) -> None:
         except BaseException as exc:  # re-raised in the main thread
             errors.append(exc)
 
-    with live_server(app) as base:
-        threads = [threading.Thread(target=work, args=(n, base, i)) for i, n in enumerate(names)]
+    with live_server(apps[0]) as base0, live_server(apps[1]) as base1:
+        bases = (base0, base1)
+        threads = [threading.Thread(target=work, args=(n, bases[i % 2], i)) for i, n in enumerate(names)]
         for t in threads:
             t.start()
         for t in threads:
             t.join(timeout=120)
-    app.state.project.close()
+    for app in apps:
+        app.state.project.close()
     assert not errors, errors
     assert all(len(v) == len(ids) for v in results.values())
     winners: dict[int, str] = {}
@@ -956,3 +1017,66 @@ def test_eight_clients_deciding_overlapping_suggestions(proj_dir: Path) -> None:
             codings = list(s.scalars(select(CodingRow).where(CodingRow.suggestion_id == sid)))
             assert len(codings) == (1 if sug.state == "accepted" else 0)
     p.close()
+
+
+def test_review_with_two_worker_processes_shares_sessions(proj_dir: Path) -> None:
+    """`qualflow review --workers 2`: a session works on every fresh connection (the kernel spreads
+    them over both processes) and, after a logout, fails on every one."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from review.testing import free_port
+
+    p = Project.open(proj_dir)
+    make_coder(p, "ana")
+    p.close()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    cmd = [
+        sys.executable,
+        "-m",
+        "cli",
+        "--project",
+        str(proj_dir),
+        "review",
+        "--port",
+        str(port),
+        "--workers",
+        "2",
+    ]
+    server = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if httpx.get(f"{base}/login", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert server.poll() is None, server.stderr.read().decode() if server.stderr else ""
+            assert time.monotonic() < deadline, "the review app did not start"
+            time.sleep(0.2)
+        with httpx.Client(base_url=base, timeout=30) as c:
+            token = login(c, "ana")  # type: ignore[arg-type]
+            saved = c.cookies.get("qualflow_session")
+
+        def fresh_status() -> int:  # a new connection each time
+            with httpx.Client(base_url=base, timeout=30, cookies={"qualflow_session": saved or ""}) as c:
+                return c.get("/queue", follow_redirects=False).status_code
+
+        assert [fresh_status() for _ in range(12)] == [200] * 12
+        with httpx.Client(base_url=base, timeout=30, cookies={"qualflow_session": saved or ""}) as c:
+            assert c.post("/logout", data={"csrf_token": token}, follow_redirects=False).status_code == 303
+        assert [fresh_status() for _ in range(12)] == [303] * 12
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()

@@ -1,0 +1,125 @@
+"""The project database on SQLite and PostgreSQL: migrations, `qualflow db upgrade`, `qualflow db copy`,
+and the queries that once worked on SQLite only (agreement and report with model coders)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select, text
+from typer.testing import CliRunner
+
+from pipeline.errors import InputError
+from pipeline.project.core import Project
+from pipeline.store import Store
+from pipeline.store.copy import copy_database, current_revision, head_revision, tables
+from pipeline.store.schema import CoderRow, SuggestionRow
+from review.testing import build_demo_project, demo_template
+
+
+@pytest.fixture(scope="module")
+def demo_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The review demo project (transcripts, codebook, codings, suggestions, candidates) on SQLite."""
+    return demo_template(tmp_path_factory.mktemp("dbdemo"))
+
+
+def test_agreement_and_report_with_model_coders(db_url: str | None, tmp_path: Path) -> None:
+    """`qualflow agreement` / `report` once failed on PostgreSQL (DISTINCT over JSON columns)."""
+    from pipeline.project.agreement import model_coders, project_agreement
+    from pipeline.project.report import write_project_report
+
+    root = build_demo_project(tmp_path / "p", database_url=db_url)
+    proj = Project.open(root)
+    try:
+        with proj.store.transaction() as s:
+            models = model_coders(s)
+        assert len(models) == 1 and models[0].startswith("model:")
+        humans = sorted(project_agreement(proj, n_boot=50).coders)
+        report = project_agreement(proj, coders=[*humans, models[0]], n_boot=50)
+        assert models[0] in report.coders
+        out = write_project_report(proj, tmp_path / "report")
+        assert out.exists()
+    finally:
+        proj.close()
+
+
+def test_migrations_and_db_upgrade(db_url: str | None, tmp_path: Path) -> None:
+    """An old schema (0002) migrates to the newest with `qualflow db upgrade`; a second run changes nothing."""
+    from alembic import command
+
+    from cli.app import app
+    from pipeline.project.core import init_project
+    from pipeline.store import alembic_config
+
+    proj = init_project(tmp_path / "p", database_url=db_url)
+    url = proj.store.url
+    proj.close()
+    store = Store(url)
+    with store.engine.begin() as conn:
+        cfg = alembic_config(store.engine)
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0002")
+    assert current_revision(store.engine) == "0002"
+    store.dispose()
+    runner = CliRunner()
+    r = runner.invoke(app, ["--project", str(tmp_path / "p"), "db", "upgrade"])
+    assert r.exit_code == 0, r.output
+    assert f"database migrated: 0002 -> {head_revision()}" in r.output
+    r = runner.invoke(app, ["--project", str(tmp_path / "p"), "db", "upgrade"])
+    assert r.exit_code == 0 and "already at the newest schema" in r.output
+    store = Store(url)
+    assert current_revision(store.engine) == head_revision()
+    store.dispose()
+
+
+def test_db_copy_sqlite_to_postgresql(demo_sqlite: Path, pg_cluster, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Every row, every table, counts equal; new rows get fresh ids; a non-empty target is refused."""
+    from cli.app import app
+
+    root = tmp_path / "p"
+    shutil.copytree(demo_sqlite, root)
+    src = f"sqlite:///{root / 'qualflow.db'}"
+    dst = pg_cluster.create_database()
+    r = CliRunner().invoke(app, ["db", "copy", src, dst])
+    assert r.exit_code == 0, r.output
+    assert "every count equal" in r.output
+    rows = [line.split() for line in r.output.splitlines()]
+    counts = {w[0]: w[1:3] for w in rows if len(w) == 3 and w[1].isdigit() and not w[0].endswith(":")}
+    assert set(counts) == {t.name for t in tables()}
+    assert all(a == b for a, b in counts.values()) and int(counts["suggestions"][0]) > 0
+    # the copy is the same data: the project works on it, and new rows get ids past the copied ones
+    from tests.pg import point_project_at
+
+    point_project_at(root, dst)
+    proj = Project.open(root)
+    try:
+        with proj.store.transaction() as s:
+            before = s.scalar(select(func.max(CoderRow.id)))
+            s.add(CoderRow(name="new person", kind="human", role="coder"))
+            s.flush()
+            assert s.scalar(select(func.max(CoderRow.id))) == (before or 0) + 1
+            assert s.scalar(select(func.count()).select_from(SuggestionRow)) == int(counts["suggestions"][0])
+    finally:
+        proj.close()
+    with pytest.raises(InputError, match="already holds rows"):
+        copy_database(src, dst)
+    r = CliRunner().invoke(app, ["db", "copy", src, dst])
+    assert r.exit_code != 0
+
+
+def test_db_copy_refuses_an_old_or_missing_source(pg_cluster, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from pipeline.project.core import init_project
+
+    dst = pg_cluster.create_database()
+    with pytest.raises(InputError, match="no SQLite database"):
+        copy_database(f"sqlite:///{tmp_path / 'missing.db'}", dst)
+    proj = init_project(tmp_path / "p")
+    url = proj.store.url
+    proj.close()
+    store = Store(url)
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+    store.dispose()
+    with pytest.raises(InputError, match="qualflow db upgrade"):
+        copy_database(url, dst)
