@@ -40,7 +40,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pipeline.errors import InputError, NotFoundError
-from pipeline.project import decisions
+from pipeline.project import decisions, independent
 from pipeline.project.core import Project
 from pipeline.project.decisions import ForbiddenError
 from pipeline.store.schema import CoderRow
@@ -201,7 +201,10 @@ def create_app(project_dir: Path, *, single_user: str | None = None, host: str =
     check_bind(host, single_user)
     project = Project.open(Path(project_dir))
     secret = load_or_create_secret(project.cache_dir)
-    blind = bool(project.config.review.blind)
+    policy = project.config.review.policy
+    independent_review = policy == "independent"
+    # independent review hides the others' codings from coders, as blind mode does (leads see all)
+    blind = bool(project.config.review.blind) or independent_review
     rcfg = project.config.review
     throttle = LoginThrottle(
         project.store,
@@ -336,6 +339,7 @@ def create_app(project_dir: Path, *, single_user: str | None = None, host: str =
             "csrf": csrf_token(request),
             "flash": request.session.pop("flash", None),
             "blind": blind,
+            "policy": policy,
             "single_user": single_user_id is not None,
             "path": request.url.path,
             **ctx,
@@ -436,7 +440,15 @@ def create_app(project_dir: Path, *, single_user: str | None = None, host: str =
     ) -> Response:
         with tx() as s:
             coder = load_coder(s, who)
-            data = views.queue_view(s, source=source or None, code=code or None, model=model or None)
+            scope = independent.coder_scope(s, coder) if independent_review else None
+            data = views.queue_view(
+                s,
+                source=source or None,
+                code=code or None,
+                model=model or None,
+                keep=scope.keeps if scope else None,
+                revisions=scope.revisions if scope else None,
+            )
             codes = views.current_codes(s)
         return page(request, "queue.html", coder, q=data, codes=codes)
 
@@ -515,7 +527,8 @@ def create_app(project_dir: Path, *, single_user: str | None = None, host: str =
     def decide(suggestion_id: int, body: DecideBody, who: Who = Depends(current)) -> Response:
         with write_tx() as s:
             coder = load_coder_light(s, who)
-            r = decisions.decide(s, suggestion_id, coder, body.action, body.new_code, body.revision)
+            how = independent.decide_independent if independent_review else decisions.decide
+            r = how(s, suggestion_id, coder, body.action, body.new_code, body.revision)
         return JSONResponse(
             {
                 "decision_id": r.decision_id,
