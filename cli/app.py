@@ -16,7 +16,13 @@ from pipeline.errors import QualflowError
 __all__ = ["app", "main"]
 
 # Importing a command module registers its commands; this order is the order of `qualflow --help`.
-COMMAND_MODULES = ("project_commands", "suggest_commands", "analysis_commands", "run_commands")
+COMMAND_MODULES = (
+    "project_commands",
+    "suggest_commands",
+    "analysis_commands",
+    "run_commands",
+    "round_commands",
+)
 for _name in COMMAND_MODULES:
     importlib.import_module(f"cli.{_name}")
 

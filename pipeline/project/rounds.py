@@ -380,25 +380,34 @@ def codebook_changes(session: Session, old_id: int, new_id: int) -> dict[str, li
     }
 
 
-def close_round(
-    project: Project, round_name: str | None, results: dict[str, Any], run_id: str | None
-) -> RoundInfo:
-    """Store what closing computed and mark the round closed (its results are kept as they are)."""
+def changes_since_previous(project: Project, round_name: str) -> dict[str, Any]:
+    """``codebook_changes`` (see :func:`codebook_changes`) since the last closed round before this one,
+    and that round's name as ``previous_round``."""
     with project.store.transaction() as s:
         rnd = _round(s, round_name)
-        if rnd.state != "open":
-            raise InputError(f"round {rnd.name!r} is closed already")
         prev = s.scalar(
             select(RoundRow)
             .where(RoundRow.id < rnd.id, RoundRow.state == "closed")
             .order_by(RoundRow.id.desc())
+            .limit(1)
         )
         changes = (
             codebook_changes(s, prev.codebook_version_id, rnd.codebook_version_id)
             if prev is not None and prev.codebook_version_id != rnd.codebook_version_id
             else {}
         )
-        rnd.results = {**results, "codebook_changes": changes, "previous_round": prev.name if prev else None}
+        return {"codebook_changes": changes, "previous_round": prev.name if prev else None}
+
+
+def close_round(
+    project: Project, round_name: str | None, results: dict[str, Any], run_id: str | None
+) -> RoundInfo:
+    """Store what closing computed and mark the round closed."""
+    with project.store.transaction() as s:
+        rnd = _round(s, round_name)
+        if rnd.state != "open":
+            raise InputError(f"round {rnd.name!r} is closed already")
+        rnd.results = results
         rnd.state = "closed"
         rnd.closed_at = utcnow()
         rnd.mlflow_run_id = run_id
