@@ -40,7 +40,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pipeline.errors import InputError, NotFoundError
-from pipeline.project import decisions, independent
+from pipeline.project import adjudication, decisions, independent
 from pipeline.project.core import Project
 from pipeline.project.decisions import ForbiddenError
 from pipeline.store.schema import CoderRow
@@ -518,6 +518,54 @@ def create_app(project_dir: Path, *, single_user: str | None = None, host: str =
             decisions.add_code(s, lead, name=name, description=description, parent=parent or None)
         request.session["flash"] = f"code '{name.strip()}' added: a new codebook version"
         return RedirectResponse("/codebook", status_code=303)
+
+    @app.get("/adjudicate", response_class=HTMLResponse)
+    def adjudicate_page(request: Request, round: str = "", who: Who = Depends(current)) -> Response:
+        with tx() as s:
+            lead = load_coder(s, who)
+            decisions._lead(lead)
+        data, units = adjudication.units_to_adjudicate(project, round or None)
+        agreement = adjudication.consensus_agreement(project, data, n_boot=0)
+        a = {
+            "round": data.round.name,
+            "coders": data.coders,
+            "units": units,
+            "done": sum(1 for u in units if u.adjudication),
+            "consensus": agreement,
+            "coefficients": adjudication.COEFFICIENTS,
+        }
+        return page(request, "adjudicate.html", lead, a=a)
+
+    @app.post("/adjudicate", dependencies=[Depends(current), Depends(require_csrf)])
+    def adjudicate(
+        request: Request,
+        source: str = Form(...),
+        start: int = Form(...),
+        end: int = Form(...),
+        choice: str = Form(...),
+        memo: str = Form(""),
+        round: str = Form(""),
+        who: Who = Depends(current),
+    ) -> Response:
+        with write_lock:
+            with tx() as s:
+                lead = load_coder(s, who)
+                decisions._lead(lead)
+                lead_name = lead.name
+            r = adjudication.adjudicate(
+                project,
+                lead_name,
+                source=source,
+                start=start,
+                end=end,
+                choice=choice,
+                memo=memo or None,
+                round_name=round or None,
+            )
+        request.session["flash"] = (
+            f"{source} {start}-{end}: consensus {', '.join(r['codes']) or '(no code)'} ({choice})"
+        )
+        return RedirectResponse(f"/adjudicate?round={round}" if round else "/adjudicate", status_code=303)
 
     # ------------------------------------------------------------------ JSON actions
 

@@ -146,3 +146,33 @@ def test_two_coders_decide_the_same_suggestions_blind_to_each_other(
     p.close()
     ann.context.close()
     ben.context.close()
+
+
+def test_a_lead_adjudicates_the_round_in_the_browser(browser: Any, server: tuple[str, Path]) -> None:
+    from pipeline.project import adjudication
+    from pipeline.store.schema import AdjudicationRow
+
+    base, root = server
+    lea = login(browser, base, "lea")
+    lea.goto("/adjudicate")
+    units = lea.locator("#units .unit")
+    n = units.count()
+    assert n >= 1  # ann and ben disagreed on suggestions they decided differently
+    first = units.nth(0)
+    first.locator('input[name="memo"]').fill("ann's reading fits the definition")
+    first.locator('button[value="ann"]').click()
+    lea.wait_for_selector("#vs-consensus")
+    shot(lea, "adjudicate")
+    assert lea.locator("#units .unit.settled").count() == 1
+    assert "ann" in lea.locator("#vs-consensus").inner_text()
+    p = Project.open(root, migrate=False)
+    with p.store.transaction() as s:
+        row = s.scalar(select(AdjudicationRow))
+        assert row is not None and row.choice == "ann" and row.memo == "ann's reading fits the definition"
+        assert row.settled_coding_ids or row.settled_decision_ids  # linked to what it settled
+        made = [s.get(CodingRow, i) for i in row.coding_ids]
+        assert all(c is not None and c.origin == "consensus" for c in made)
+    result = adjudication.consensus_agreement(p, round_name="R1", n_boot=0)
+    assert set(result) == {"ann", "ben"} and "percent" in result["ann"]
+    p.close()
+    lea.context.close()
