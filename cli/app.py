@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "run_commands",
     "exchange_commands",
     "db_commands",
+    "round_commands",
 )
 for _name in COMMAND_MODULES:
     importlib.import_module(f"cli.{_name}")

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pipeline.config import DEFAULT_REGISTERED_MODEL, load_config
 from pipeline.errors import ConfigError
@@ -133,3 +133,25 @@ def run_mlflow_ui(project_dir: Path, port: int = MLFLOW_UI_PORT) -> int:
         return 0
     except FileNotFoundError:
         raise ConfigError("mlflow is not installed in this environment; run `make install`") from None
+
+
+def run_round_close(
+    project_dir: Path,
+    round_name: str | None = None,
+    *,
+    with_model: bool = True,
+    n_boot: int = 500,
+    registered_model: str = DEFAULT_REGISTERED_MODEL,
+) -> Any:
+    """``qualflow round close``: run the ``round_close`` flow once (agreement of the round to MLflow)."""
+    load_config(project_dir)
+    prepare_environment(project_dir)
+    from flows.rounds import round_close
+
+    return round_close(
+        str(project_dir.resolve()),
+        round_name=round_name,
+        with_model=with_model,
+        n_boot=n_boot,
+        registered_model=registered_model,
+    )

@@ -285,3 +285,60 @@ def agreement_metrics(report: AgreementReport) -> dict[str, float]:
         for name, e in row.estimates.items():
             out[f"code.{safe_key(row.code)}.{name}"] = float(e.value)
     return out
+
+
+def log_round_run(
+    project: Project,
+    *,
+    experiment: str,
+    run_name: str,
+    params: dict[str, str],
+    metrics: dict[str, float],
+    files: dict[str, str],
+    tags: dict[str, str],
+) -> str:
+    """An MLflow run for one closed coding round: ``params`` (codebook version, coders, units...),
+    ``metrics`` (every coefficient with its interval) and ``files`` (name -> text); returns the run id."""
+    import mlflow
+
+    exp_id = ensure_experiment(project, experiment)
+    with mlflow.start_run(experiment_id=exp_id, run_name=run_name) as run:
+        mlflow.set_tags({"qualflow.kind": "round", "qualflow.project": project.config.name, **tags})
+        mlflow.log_params({safe_key(k): v[:PARAM_MAX] for k, v in params.items()})
+        mlflow.log_metrics({safe_key(k): v for k, v in metrics.items() if np.isfinite(v)})
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, text in files.items():
+                p = Path(tmp) / name
+                p.write_text(text, encoding="utf-8")
+                mlflow.log_artifact(str(p))
+        return str(run.info.run_id)
+
+
+def round_metrics(results: dict[str, Any]) -> dict[str, float]:
+    """A closed round's results as flat MLflow metrics: ``<coefficient>`` with ``.ci_low`` /
+    ``.ci_high``, and the same under ``decisions.``, ``with_model.`` and ``consensus.<coder>.``.
+
+    >>> round_metrics({"units": 3, "coefficients": {"cohen": {"value": .5, "ci_low": .1, "ci_high": .8}}})
+    {'units': 3.0, 'cohen': 0.5, 'cohen.ci_low': 0.1, 'cohen.ci_high': 0.8}
+    """
+    out: dict[str, float] = {}
+    if "units" in results:
+        out["units"] = float(results["units"])
+
+    def add(prefix: str, coefs: dict[str, Any]) -> None:
+        for name, e in coefs.items():
+            out[f"{prefix}{name}"] = float(e["value"])
+            for bound in ("ci_low", "ci_high"):
+                if e.get(bound) is not None:
+                    out[f"{prefix}{name}.{bound}"] = float(e[bound])
+
+    add("", results.get("coefficients", {}))
+    add("with_model.", results.get("with_model", {}))
+    if results.get("decisions"):
+        out["decisions.units"] = float(results["decisions"]["units"])
+        add("decisions.", results["decisions"]["coefficients"])
+    for coder, coefs in (results.get("consensus") or {}).items():
+        add(f"consensus.{safe_key(coder)}.", coefs)
+    for p in results.get("pairwise", []):
+        out[f"cohen.{safe_key(p['a'])}.vs.{safe_key(p['b'])}"] = float(p["kappa"])
+    return out

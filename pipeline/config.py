@@ -69,11 +69,15 @@ class DiscoverConfig:
     distance_threshold: float = 0.7
 
 
+REVIEW_POLICIES = ("first-wins", "independent")
+
+
 @dataclass
 class ReviewConfig:
     host: str = "127.0.0.1"
     port: int = 8000
     blind: bool = False
+    policy: str = "first-wins"  # "first-wins" | "independent" (every assigned coder decides for themselves)
     max_body_bytes: int = 1_048_576  # a larger request body is refused (413) before it is read
     behind_https_proxy: bool = False  # mark the session cookie Secure (it always is when served over HTTPS)
     login_failures_per_account: int = 5  # failed logins before an account is locked (doubling back-off)
@@ -168,6 +172,8 @@ def validate(cfg: ProjectConfig, where: str) -> ProjectConfig:
             f"{where}: [review] max_body_bytes, login_failures_per_account, login_failures_per_client and "
             "login_lockout_max_seconds must be at least 1"
         )
+    if r.policy not in REVIEW_POLICIES:
+        raise ConfigError(f"{where}: [review] policy {r.policy!r} is not one of {list(REVIEW_POLICIES)}")
     if cfg.suggester.top_k < 1:
         raise ConfigError(f"{where}: suggester top_k must be at least 1")
     if not 0.0 < cfg.suggester.min_coverage <= 1.0:

@@ -39,7 +39,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pipeline.errors import InputError, NotFoundError
-from pipeline.project import decisions
+from pipeline.project import adjudication, decisions, independent
 from pipeline.project.core import Project
 from pipeline.project.decisions import ForbiddenError
 from pipeline.store.schema import CoderRow
@@ -201,7 +201,10 @@ def create_app(project_dir: Path, *, single_user: str | None = None, host: str =
     check_bind(host, single_user)
     project = Project.open(Path(project_dir))
     secret = load_or_create_secret(project.cache_dir)
-    blind = bool(project.config.review.blind)
+    policy = project.config.review.policy
+    independent_review = policy == "independent"
+    # independent review hides the others' codings from coders, as blind mode does (leads see all)
+    blind = bool(project.config.review.blind) or independent_review
     rcfg = project.config.review
     throttle = LoginThrottle(
         project.store,
@@ -342,6 +345,7 @@ def create_app(project_dir: Path, *, single_user: str | None = None, host: str =
             "csrf": csrf_token(request),
             "flash": request.session.pop("flash", None),
             "blind": blind,
+            "policy": policy,
             "single_user": single_user_id is not None,
             "path": request.url.path,
             **ctx,
@@ -442,7 +446,15 @@ def create_app(project_dir: Path, *, single_user: str | None = None, host: str =
     ) -> Response:
         with tx() as s:
             coder = load_coder(s, who)
-            data = views.queue_view(s, source=source or None, code=code or None, model=model or None)
+            scope = independent.coder_scope(s, coder) if independent_review else None
+            data = views.queue_view(
+                s,
+                source=source or None,
+                code=code or None,
+                model=model or None,
+                keep=scope.keeps if scope else None,
+                revisions=scope.revisions if scope else None,
+            )
             codes = views.current_codes(s)
         return page(request, "queue.html", coder, q=data, codes=codes)
 
@@ -513,6 +525,54 @@ def create_app(project_dir: Path, *, single_user: str | None = None, host: str =
         request.session["flash"] = f"code '{name.strip()}' added: a new codebook version"
         return RedirectResponse("/codebook", status_code=303)
 
+    @app.get("/adjudicate", response_class=HTMLResponse)
+    def adjudicate_page(request: Request, round: str = "", who: Who = Depends(current)) -> Response:
+        with tx() as s:
+            lead = load_coder(s, who)
+            decisions._lead(lead)
+        data, units = adjudication.units_to_adjudicate(project, round or None)
+        agreement = adjudication.consensus_agreement(project, data, n_boot=0)
+        a = {
+            "round": data.round.name,
+            "coders": data.coders,
+            "units": units,
+            "done": sum(1 for u in units if u.adjudication),
+            "consensus": agreement,
+            "coefficients": adjudication.COEFFICIENTS,
+        }
+        return page(request, "adjudicate.html", lead, a=a)
+
+    @app.post("/adjudicate", dependencies=[Depends(current), Depends(require_csrf)])
+    def adjudicate(
+        request: Request,
+        source: str = Form(...),
+        start: int = Form(...),
+        end: int = Form(...),
+        choice: str = Form(...),
+        memo: str = Form(""),
+        round: str = Form(""),
+        who: Who = Depends(current),
+    ) -> Response:
+        with write_lock:
+            with tx() as s:
+                lead = load_coder(s, who)
+                decisions._lead(lead)
+                lead_name = lead.name
+            r = adjudication.adjudicate(
+                project,
+                lead_name,
+                source=source,
+                start=start,
+                end=end,
+                choice=choice,
+                memo=memo or None,
+                round_name=round or None,
+            )
+        request.session["flash"] = (
+            f"{source} {start}-{end}: consensus {', '.join(r['codes']) or '(no code)'} ({choice})"
+        )
+        return RedirectResponse(f"/adjudicate?round={round}" if round else "/adjudicate", status_code=303)
+
     # ------------------------------------------------------------------ JSON actions
 
     @app.post(
@@ -521,7 +581,8 @@ def create_app(project_dir: Path, *, single_user: str | None = None, host: str =
     def decide(suggestion_id: int, body: DecideBody, who: Who = Depends(current)) -> Response:
         with write_tx() as s:
             coder = load_coder_light(s, who)
-            r = decisions.decide(s, suggestion_id, coder, body.action, body.new_code, body.revision)
+            how = independent.decide_independent if independent_review else decisions.decide
+            r = how(s, suggestion_id, coder, body.action, body.new_code, body.revision)
         return JSONResponse(
             {
                 "decision_id": r.decision_id,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,8 +104,14 @@ def queue_view(
     code: str | None = None,
     model: str | None = None,
     limit: int = 50,
+    keep: Callable[[Any], bool] | None = None,
+    revisions: Mapping[int, int] | None = None,
 ) -> dict[str, Any]:
-    """Pending deductive suggestions of current sources in review order, with the filter choices."""
+    """Pending deductive suggestions of current sources in review order, with the filter choices.
+
+    Independent review passes ``keep`` (which pending rows are in this coder's queue) and ``revisions``
+    (the coder's own revision per suggestion; 0 when absent) from :mod:`pipeline.project.independent`.
+    """
     labels = _model_labels(session)
     q = (
         select(
@@ -125,6 +131,8 @@ def queue_view(
         )
     )
     all_rows = session.execute(q).all()
+    if keep is not None:
+        all_rows = [r for r in all_rows if keep(r)]
     names = {r.id: r.name for r in current_sources(session)}
     by_label = {v: k for k, v in labels.items()}
     for value, valid, what in (
@@ -175,7 +183,7 @@ def queue_view(
                 "code": s.code,
                 "score": s.score,
                 "priority": s.priority,
-                "revision": s.revision,
+                "revision": s.revision if revisions is None else revisions.get(s.id, 0),
                 "model": labels.get(s.model_version_id, "?"),
                 "source": names.get(s.source_id, "?"),
                 "start": s.start,

@@ -35,15 +35,24 @@ cp data/demo/later/int10.txt "$DIR/inbox/"
 qf process
 qf agreement --log
 
-step "8. How well the default suggester agrees with the coders (grouped cross-validation)"
+step "8. Coding rounds: R1 on int01-int02, then the codebook is sharpened, R2 on int03 (agreement per round to MLflow)"
+qf round start R1
+qf assign --coder sara --coder reza --source int01 --source int02
+qf round close --n-boot 200
+qf codebook import data/demo/codebook_round2.yaml
+qf round start R2
+qf assign --coder sara --coder reza --source int03
+qf round close --n-boot 200
+
+step "9. How well the default suggester agrees with the coders (grouped cross-validation)"
 qf evaluate
 
-step "9. The project report"
+step "10. The project report"
 qf report --out "$DIR/report"
 
 step "Done"
 echo "Project:           $DIR"
 echo "Agreement report:  $DIR/agreement.html"
 echo "Project report:    $DIR/report/report.html"
-echo "MLflow runs:       $PY -m cli ui mlflow --project $DIR   (then http://127.0.0.1:5000, experiment 'qualflow', model 'qualflow-suggester')"
+echo "MLflow runs:       $PY -m cli ui mlflow --project $DIR   (then http://127.0.0.1:5000, experiment 'qualflow', model 'qualflow-suggester'; rounds in 'qualflow-rounds')"
 echo "Review app:        $PY -m cli review --project $DIR --single-user sara   (then http://127.0.0.1:8000)"

@@ -37,6 +37,15 @@ def agreement_fragment(project: Project) -> tuple[str | None, str | None, str]:
     return styles + body, to_csv(report), ""
 
 
+def rounds_fragment(project: Project) -> str:
+    """Agreement round by round (chart, table, codebook changes) as an HTML fragment; empty without
+    closed rounds."""
+    from pipeline.project.rounds import closed_rounds
+    from pipeline.rounds_report import rounds_html
+
+    return rounds_html(closed_rounds(project))
+
+
 def model_runs(project: Project) -> list[dict[str, object]]:
     with project.store.transaction() as session:
         rows = list(session.scalars(select(ModelVersionRow).order_by(ModelVersionRow.id)))
@@ -67,6 +76,9 @@ def write_project_report(project: Project, out_dir: Path) -> Path:
         codings = load_codings(session)
     order = order_interviews([s.name for s in sources], {s.name: s.metadata for s in sources})
     agreement_html, agreement_csv, _why = agreement_fragment(project)
+    per_round = rounds_fragment(project)
+    if per_round:
+        agreement_html = per_round + (agreement_html or "")
     bundle = ReportBundle(
         project=project.config.name,
         sources=summarise_corpus(sources, segments, codings),

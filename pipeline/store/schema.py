@@ -291,7 +291,7 @@ class LoginThrottleRow(Base):
 
 
 class ReviewSessionRow(Base):
-    """A logged-in review-app session, shared by every server process (migration 0004).
+    """A logged-in review-app session, shared by every server process (migration 0005).
 
     ``token_hash`` is the SHA-256 of the random session id in the (signed) cookie: the table never holds
     a usable session id. Logout deletes the row; a password change deletes the coder's rows. Times are
@@ -304,3 +304,87 @@ class ReviewSessionRow(Base):
     coder_id: Mapped[int] = mapped_column(ForeignKey("coders.id"), index=True)
     created_at: Mapped[float] = mapped_column(Float)
     expires_at: Mapped[float] = mapped_column(Float)
+
+
+# --------------------------------------------------------------------------- rounds (migration 0006)
+
+
+class RoundRow(Base):
+    """A coding round: a set of assignments under one codebook version (``state`` open | closed).
+
+    ``results`` holds what closing computed (coders, units, every coefficient with its interval).
+    """
+
+    __tablename__ = "rounds"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    codebook_version_id: Mapped[int] = mapped_column(ForeignKey("codebook_versions.id"))
+    state: Mapped[str] = mapped_column(String(16), default="open")
+    opened_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    results: Mapped[dict] = mapped_column(JSON, default=dict)
+    mlflow_run_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class AssignmentRow(Base):
+    """One coder's assignment in a round: a whole source, or a sample of its segments (``segment_ids``)."""
+
+    __tablename__ = "assignments"
+    __table_args__ = (
+        UniqueConstraint("round_id", "coder_id", "source_id", name="uq_assignments_round_coder_source"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id"), index=True)
+    coder_id: Mapped[int] = mapped_column(ForeignKey("coders.id"))
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"))
+    segment_ids: Mapped[list] = mapped_column(JSON, default=list)  # empty: the whole source
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class CoderDecisionRow(Base):
+    """Independent review: one coder's current state on one suggestion (the log stays in ``decisions``).
+
+    The unique key (suggestion, coder) is the concurrency rule: no lost or duplicated decision per coder.
+    """
+
+    __tablename__ = "coder_decisions"
+    __table_args__ = (
+        UniqueConstraint("suggestion_id", "coder_id", name="uq_coder_decisions_suggestion_coder"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    suggestion_id: Mapped[int] = mapped_column(ForeignKey("suggestions.id"), index=True)
+    coder_id: Mapped[int] = mapped_column(ForeignKey("coders.id"), index=True)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    decision_id: Mapped[int | None] = mapped_column(ForeignKey("decisions.id"), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class AdjudicationRow(Base):
+    """A lead's settlement of one disagreement unit of a round, recorded as the coder ``consensus``.
+
+    ``codes`` are the consensus codes of the unit, ``coding_ids`` the consensus codings made,
+    ``settled_coding_ids`` / ``settled_decision_ids`` the coders' codings and decisions it settled.
+    """
+
+    __tablename__ = "adjudications"
+    __table_args__ = (
+        UniqueConstraint("round_id", "source_id", "start", "end", name="uq_adjudications_round_unit"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id"), index=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"))
+    start: Mapped[int] = mapped_column(Integer)
+    end: Mapped[int] = mapped_column(Integer)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("coders.id"))
+    choice: Mapped[str] = mapped_column(String(64))
+    codes: Mapped[list] = mapped_column(JSON, default=list)
+    memo: Mapped[str | None] = mapped_column(Text, nullable=True)
+    coding_ids: Mapped[list] = mapped_column(JSON, default=list)
+    settled_coding_ids: Mapped[list] = mapped_column(JSON, default=list)
+    settled_decision_ids: Mapped[list] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -1,0 +1,258 @@
+"""Adjudication: a lead settles the units of a round on which its coders disagree.
+
+Each settlement is one ``adjudications`` row (unique per round and unit, a later one replaces the
+earlier) and the consensus codings it made: codings of the coder ``consensus`` (origin ``consensus``)
+on the unit's span, each pointing back to its adjudication (memo) which lists the coders' codings and
+decisions it settled. Choices: a coder's name (take their codes), ``both`` (every code any coder
+applied) or ``neither`` (only the codes they all applied); a memo says why.
+
+Agreement against the consensus (:func:`consensus_agreement`) uses the units that have one: the
+adjudicated units, and the units on which the coders agreed (their shared codes are the consensus).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select, update
+
+from pipeline.agreement import estimates, segment_units
+from pipeline.domain import Coding
+from pipeline.errors import InputError, NotFoundError
+from pipeline.project.core import Project
+from pipeline.project.decisions import _clean_memo, _lead
+from pipeline.project.rounds import CONSENSUS, RoundData, _round, round_data, round_panel
+from pipeline.store.schema import (
+    AdjudicationRow,
+    CoderDecisionRow,
+    CoderRow,
+    CodingRow,
+    SourceRow,
+    SuggestionRow,
+)
+
+CHOICES = ("both", "neither")
+COEFFICIENTS = ("percent", "cohen", "krippendorff", "ac1")
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One disagreement unit of a round: the segment, its text, each coder's codes, and the
+    settlement when there is one."""
+
+    source: str
+    start: int
+    end: int
+    text: str
+    codes: dict[str, tuple[str, ...]]
+    agreed: tuple[str, ...]
+    adjudication: dict[str, Any] | None
+
+
+def units_to_adjudicate(project: Project, round_name: str | None = None) -> tuple[RoundData, list[Unit]]:
+    """The round's data and its disagreement units (segments), each with any settlement so far."""
+    data = round_data(project, round_name)
+    report = round_panel(data, n_boot=0)
+    with project.store.transaction() as s:
+        done = {
+            (name, a.start, a.end): {
+                "choice": a.choice,
+                "codes": list(a.codes),
+                "memo": a.memo or "",
+                "id": a.id,
+            }
+            for a, name in s.execute(
+                select(AdjudicationRow, SourceRow.name)
+                .join(SourceRow, AdjudicationRow.source_id == SourceRow.id)
+                .where(AdjudicationRow.round_id == data.round.id)
+            ).tuples()
+        }
+    out = []
+    for d in report.disagreements:
+        sets = [set(v) for v in d.codes.values()]
+        agreed = tuple(sorted(set.intersection(*sets))) if sets else ()
+        out.append(
+            Unit(d.source, d.start, d.end, d.text, d.codes, agreed, done.get((d.source, d.start, d.end)))
+        )
+    return data, out
+
+
+def _consensus_coder(session: Any) -> CoderRow:
+    row = session.scalar(select(CoderRow).where(CoderRow.name == CONSENSUS))
+    if row is None:
+        row = CoderRow(name=CONSENSUS, kind="human", role="coder", password_hash=None)
+        session.add(row)
+        session.flush()
+    return row
+
+
+def adjudicate(
+    project: Project,
+    lead_name: str,
+    *,
+    source: str,
+    start: int,
+    end: int,
+    choice: str,
+    memo: str | None = None,
+    round_name: str | None = None,
+) -> dict[str, Any]:
+    """Settle one disagreement unit of a round (see the module docstring); returns the settlement."""
+    data, units = units_to_adjudicate(project, round_name)
+    unit = next((u for u in units if (u.source, u.start, u.end) == (source, start, end)), None)
+    if unit is None:
+        raise NotFoundError(f"{source} {start}..{end} is not a disagreement of round {data.round.name!r}")
+    if choice in unit.codes:
+        codes = set(unit.codes[choice])
+    elif choice == "both":
+        codes = set().union(*map(set, unit.codes.values()))
+    elif choice == "neither":
+        codes = set(unit.agreed)
+    else:
+        raise InputError(f"choose one of {[*unit.codes, *CHOICES]}, not {choice!r}")
+    memo = _clean_memo(memo)
+    with project.store.transaction() as s:
+        lead = s.scalar(select(CoderRow).where(CoderRow.name == lead_name))
+        if lead is None:
+            raise NotFoundError(f"no coder {lead_name!r}")
+        _lead(lead)
+        rnd = _round(s, data.round.name)
+        src = s.scalar(select(SourceRow).where(SourceRow.name == source, SourceRow.is_current))
+        assert src is not None
+        consensus = _consensus_coder(s)
+        coder_ids = dict(
+            s.execute(select(CoderRow.name, CoderRow.id).where(CoderRow.name.in_(list(data.coders))))
+            .tuples()
+            .all()
+        )
+        # what it settles: the coders' codings on the unit (overlap >= half the shorter) and their decisions
+        settled_codings = [
+            c.id
+            for c in s.scalars(
+                select(CodingRow).where(
+                    CodingRow.source_id == src.id,
+                    CodingRow.active,
+                    CodingRow.coder_id.in_(list(coder_ids.values())),
+                    CodingRow.start < end,
+                    CodingRow.end > start,
+                )
+            )
+            if 2 * (min(c.end, end) - max(c.start, start)) >= min(c.end - c.start, end - start)
+        ]
+        seg_id = data.segment_ids.get((source, start, end))
+        settled_decisions = sorted(
+            int(d)
+            for d in s.scalars(
+                select(CoderDecisionRow.decision_id)
+                .join(SuggestionRow, CoderDecisionRow.suggestion_id == SuggestionRow.id)
+                .where(
+                    SuggestionRow.segment_id == seg_id,
+                    CoderDecisionRow.coder_id.in_(list(coder_ids.values())),
+                    CoderDecisionRow.decision_id.is_not(None),
+                )
+            )
+            if d is not None
+        )
+        row = s.scalar(
+            select(AdjudicationRow).where(
+                AdjudicationRow.round_id == rnd.id,
+                AdjudicationRow.source_id == src.id,
+                AdjudicationRow.start == start,
+                AdjudicationRow.end == end,
+            )
+        )
+        if row is None:
+            row = AdjudicationRow(
+                round_id=rnd.id, source_id=src.id, start=start, end=end, lead_id=lead.id, choice=choice
+            )
+            s.add(row)
+        elif row.coding_ids:  # a new settlement replaces the old one: its codings are retracted
+            s.execute(update(CodingRow).where(CodingRow.id.in_(list(row.coding_ids))).values(active=False))
+        row.lead_id, row.choice, row.memo = lead.id, choice, memo
+        row.codes = sorted(codes)
+        row.settled_coding_ids = settled_codings
+        row.settled_decision_ids = settled_decisions
+        s.flush()
+        made = []
+        for code in sorted(codes):
+            c = CodingRow(
+                source_id=src.id,
+                start=start,
+                end=end,
+                code=code,
+                codebook_version_id=rnd.codebook_version_id,
+                coder_id=consensus.id,
+                origin="consensus",
+                memo=f"adjudication {row.id} by {lead.name} ({choice})" + (f": {memo}" if memo else ""),
+                active=True,
+            )
+            s.add(c)
+            made.append(c)
+        s.flush()
+        row.coding_ids = [c.id for c in made]
+        s.flush()
+        return {
+            "id": row.id,
+            "choice": choice,
+            "codes": sorted(codes),
+            "coding_ids": list(row.coding_ids),
+            "settled_coding_ids": settled_codings,
+            "settled_decision_ids": settled_decisions,
+        }
+
+
+def consensus_agreement(
+    project: Project,
+    data: RoundData | None = None,
+    *,
+    round_name: str | None = None,
+    n_boot: int = 500,
+    seed: int = 0,
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """Each coder of the round against the consensus (``{coder: {coefficient: {value, ci_low, ...}}}``),
+    on the units that have one; empty when the round was not adjudicated."""
+    data = data or round_data(project, round_name)
+    with project.store.transaction() as s:
+        adjudicated = {
+            (name, a.start, a.end)
+            for a, name in s.execute(
+                select(AdjudicationRow, SourceRow.name)
+                .join(SourceRow, AdjudicationRow.source_id == SourceRow.id)
+                .where(AdjudicationRow.round_id == data.round.id)
+            ).tuples()
+        }
+    if not adjudicated:
+        return {}
+    coders = [*data.coders, CONSENSUS]
+    seen = {**data.coded_sources, CONSENSUS: {s.source for s in data.segments}}
+    consensus: list[Coding] = [c for c in data.consensus]
+    units = segment_units([*data.codings, *consensus], data.segments, coders, list(data.codes), seen)
+    P = units.presence.copy()  # (codes, units, coders + consensus)
+    n = len(data.coders)
+    for u in range(P.shape[1]):
+        key = (units.sources[units.source_index[u]], int(units.starts[u]), int(units.ends[u]))
+        if key in adjudicated:
+            continue
+        rated = P[:, u, :n]
+        ok = (rated >= 0).all(axis=0)
+        if ok.sum() >= 2 and (rated[:, ok] == rated[:, ok][:, :1]).all():
+            P[:, u, n] = rated[:, ok][:, 0]  # the coders agree: their codes are the consensus
+        else:
+            P[:, u, n] = -1  # no consensus (yet) on this unit
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for i, coder in enumerate(data.coders):
+        R = P[:, :, [i, n]]
+        keep = ((R >= 0).all(axis=2)).all(axis=0)
+        if keep.sum() < 1:
+            continue
+        R = np.ascontiguousarray(R[:, keep, :])
+        defined, _ = estimates(
+            COEFFICIENTS, R, n_categories=2, n_boot=n_boot, seed=seed, coders=[coder, CONSENSUS]
+        )
+        out[coder] = {
+            name: {"value": e.value, "ci_low": e.ci_low, "ci_high": e.ci_high, "n_units": e.n_units}
+            for name, e in defined.items()
+        }
+    return out
