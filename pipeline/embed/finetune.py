@@ -143,10 +143,7 @@ def fine_tune(
     losses_seen: list[float] = []
     stopped = False
     for batch in batches:
-        feats = [
-            {k: v.to("cpu") for k, v in model.tokenize([texts[t[j]] for t in batch]).items()}
-            for j in (1, 2, 3)
-        ]
+        feats = [model.tokenize([texts[t[j]] for t in batch]) for j in (1, 2, 3)]  # on the CPU already
         loss = loss_fn(feats, torch.zeros(len(batch)))
         optimizer.zero_grad()
         loss.backward()

