@@ -59,9 +59,13 @@ def run_process(
 
 
 def run_train(
-    project_dir: Path, force: bool = False, registered_model: str = DEFAULT_REGISTERED_MODEL
+    project_dir: Path,
+    force: bool = False,
+    registered_model: str = DEFAULT_REGISTERED_MODEL,
+    fine_tune: bool | None = None,
 ) -> RetrainReport:
-    """``qualflow train [--force]``: run ``retrain_suggester`` once; ``force`` overrides the gate."""
+    """``qualflow train [--force] [--fine-tune]``: run ``retrain_suggester`` once; ``force`` overrides
+    the gate; ``fine_tune`` (default ``[suggester] fine_tune``) fine-tunes the encoder first."""
     from flows.serve import flow_parameters
 
     cfg = load_config(project_dir)
@@ -69,6 +73,8 @@ def run_train(
     from flows.retrain import retrain_suggester
 
     params = flow_parameters(project_dir.resolve(), cfg, registered_model)["retrain_suggester"]
+    if fine_tune is not None:
+        params["fine_tune"] = fine_tune
     return retrain_suggester(**params, force=force)
 
 

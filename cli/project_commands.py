@@ -71,6 +71,11 @@ def ingest(
         kept = report.codings_left_on_old.get(name, 0)
         note = f"; {kept} codings stay on version {old} (see `qualflow sources`)" if kept else ""
         out.print(f"  {name}: version {old} -> {new}{note}")
+    from pipeline.project.embedding import coverage_notes, project_languages
+
+    fresh = set(report.added) | {name for name, _, _ in report.new_versions}
+    for line in coverage_notes(proj, {n: lg for n, lg in project_languages(proj).items() if n in fresh}):
+        out.print(f"note: {line}", markup=False)
 
 
 @app.command()

@@ -35,12 +35,19 @@ def train(
     force: Annotated[
         bool, typer.Option(help="Promote the new model even if it does not beat the champion.")
     ] = False,
+    fine_tune: Annotated[
+        bool | None,
+        typer.Option(
+            "--fine-tune/--no-fine-tune",
+            help="Fine-tune the encoder on the coded segments first (default: [suggester] fine_tune).",
+        ),
+    ] = None,
     project: ProjectOpt = None,
 ) -> None:
     """Run the retrain_suggester flow once: train, evaluate on held-out sources, log to MLflow, gate."""
     from cli.flows_commands import run_train
 
-    report = run_train(project_dir(project), force=force)
+    report = run_train(project_dir(project), force=force, fine_tune=fine_tune)
     for line in report.lines():
         console().print(line, markup=False)
 

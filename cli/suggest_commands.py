@@ -37,10 +37,15 @@ def suggest_cmd(
     project: ProjectOpt = None,
 ) -> None:
     """Fit a suggester on the project's codings and queue its suggestions for review."""
+    from pipeline.project.embedding import coverage_notes, project_languages
     from pipeline.project.suggest import suggest
 
     names = [s.strip() for s in sources.split(",") if s.strip()] if sources else None
-    r = suggest(open_project(project), suggester=suggester, sources=names)
+    proj = open_project(project)
+    langs = {n: lg for n, lg in project_languages(proj).items() if names is None or n in names}
+    for line in coverage_notes(proj, langs):
+        console(stderr=True).print(f"note: {line}", markup=False)
+    r = suggest(proj, suggester=suggester, sources=names)
     console().print(
         f"{r.model_label}: {r.suggestions} new suggestions on {r.segments} segments "
         f"({r.abstained} abstained, {r.skipped_existing} already queued)"

@@ -64,17 +64,32 @@ def quarantine(project: Project, failure: FileFailure) -> Path:
 
 
 @task(name="make-embedder", cache_policy=NO_CACHE)
-def make_embedder(project: Project) -> Embedder:
-    """The project's embedder; its model loads on first use (not at all when the cache has everything)."""
-    from pipeline.project.corpus import make_project_embedder
+def make_embedder(project: Project, encoder: str | None = None) -> Embedder:
+    """The project's embedder (or ``encoder``, a champion's fine-tuned one); its model loads on first
+    use (not at all when the cache has everything)."""
+    from pipeline.project.embedding import project_embedder
 
-    return make_project_embedder(project, progress=False)
+    return project_embedder(project, progress=False, base_spec=encoder)
 
 
 @task(name="load-embedder", cache_policy=NO_CACHE)
-def load_embedder(project: Project) -> Embedder:
-    """The project's embedder with its model loaded now, so loading overlaps storing the files."""
-    return processing.load_embedder(project)
+def load_embedder(project: Project, encoder: str | None = None) -> Embedder:
+    """The project's embedder (or the champion's ``encoder``) with its model loaded now."""
+    return processing.load_embedder(project, encoder)
+
+
+@task(name="language-coverage", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+def language_coverage(project: Project, files: list[IngestedFile]) -> list[str]:
+    """Notes on the run's sources in a language the embedding model does not cover (logged once)."""
+    from prefect import get_run_logger
+
+    from pipeline.project.embedding import coverage_notes, project_languages
+
+    names = {f.name for f in files}
+    notes = coverage_notes(project, {n: lg for n, lg in project_languages(project).items() if n in names})
+    for note in notes:
+        get_run_logger().warning(note)
+    return notes
 
 
 @task(name="ingest-files", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
@@ -161,13 +176,19 @@ def process_interviews(
         # is due, and the embedding cache may have everything: the model loads on first use). The
         # files are stored after, not alongside: Python work on two threads only slows both. All
         # torch work runs on this thread, one call after the other (see docs/flows.md).
-        loading = (load_embedder if batch.parsed else make_embedder).submit(project)
+        # The champion is fetched from MLflow while the files are stored; the embedder comes after
+        # both: it is the champion's own encoder when it has one (a fine-tuned model), and a source's
+        # language decides which model embeds it. With no new file only discovery is due, and the
+        # embedding cache may have everything: the model then loads on first use.
         champion = load_champion.submit(project, registered_model)
-        embedder = loading.result()
         ingested = ingest_files(project, batch.parsed)
+        report.notes = language_coverage(project, ingested)
+        champ = champion.result()
+        encoder = None if champ is None else champ.encoder
+        embedder = (load_embedder if batch.parsed else make_embedder)(project, encoder)
         # quote(): Prefect would otherwise walk the thousands of vectors looking for futures
         vectors: Any = quote(embed_segments(project, embedder, ingested))
-        choice = choose_suggester(project, embedder, champion.result())
+        choice = choose_suggester(project, embedder, champ)
         report.model = choice.label
         report.processed = suggest_for_files(project, ingested, vectors, choice, top_k)
         if run_discovery:

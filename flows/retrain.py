@@ -85,6 +85,54 @@ def evaluate_champion(
     return retraining.evaluate_champion(champion.model, champion.embedding, ts, embedder, k, force=force)
 
 
+def _champion_embedding(
+    project: Project, champion: tracking.RegisteredModel, ts: TrainingSet, embedder: Embedder
+) -> tuple[TrainingSet, Embedder]:
+    """The training set embedded as the champion was (its own fine-tuned encoder, or the project's
+    model when the challenger's differs), so each model is scored on its own vectors; same split."""
+    if champion.embedding == embedder.fingerprint:
+        return ts, embedder
+    champ_embedder = make_embedder(project, champion.encoder)
+    if champ_embedder.fingerprint == embedder.fingerprint:
+        return ts, embedder
+    return load_training_set(project, champ_embedder), champ_embedder
+
+
+@task(name="fine-tune-encoder", cache_policy=NO_CACHE)
+def fine_tune_encoder(project: Project, ts: TrainingSet, minutes: float) -> tuple[Path, dict[str, Any]]:
+    """Fine-tune the project's sentence-transformer on the training sources' coded segments (never the
+    held-out ones), within ``minutes``; the folder goes to ``.qualflow/encoders/run-<data hash>``."""
+    from prefect import get_run_logger
+
+    from pipeline.embed.factory import parse_embedder_spec
+    from pipeline.embed.finetune import fine_tune
+    from pipeline.embed.model_dir import resolve_model_dir
+    from pipeline.errors import ConfigError
+
+    backend, arg = parse_embedder_spec(project.config.embedding.model)
+    if backend not in ("sentence-transformers", "onnx"):
+        raise ConfigError(
+            f"[suggester] fine_tune needs a sentence-transformers model; [embedding] model is "
+            f"{project.config.embedding.model!r}"
+        )
+    base_dir = resolve_model_dir(arg or "minilm", project.root)
+    idx = ts.train_idx
+    out = project.cache_dir / "encoders" / f"run-{ts.fingerprint()['data_hash'][:12]}"
+    result = fine_tune(base_dir, [ts.corpus.texts[i] for i in idx], ts.corpus.Y[idx], out, minutes=minutes)
+    get_run_logger().info(
+        "fine-tuned %s on %d triplets (%d with a rejected suggestion as negative) in %.0f s%s; peak memory %.0f MB",
+        base_dir.name,
+        result.triplets,
+        result.hard_negatives,
+        result.seconds,
+        " (stopped by the time budget)" if result.stopped_by_budget else "",
+        result.peak_rss_mb,
+    )
+    from dataclasses import asdict
+
+    return out, asdict(result)
+
+
 @task(name="load-champion", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
 def load_champion(project: Project, registered_model: str) -> tracking.RegisteredModel | None:
     return tracking.load_alias(project, registered_model)
@@ -120,6 +168,8 @@ def log_run(
     champion_ev: Evaluation | None,
     artifacts: list[Path],
     registered_model: str,
+    encoder_dir: Path | None = None,
+    fine_tune: dict[str, Any] | None = None,
 ) -> tracking.LoggedRun:
     return tracking.log_training_run(
         project,
@@ -134,6 +184,8 @@ def log_run(
         artifacts=artifacts,
         X_example=ts.X[ts.eval_idx[:5]],
         registered_model=registered_model,
+        encoder_dir=encoder_dir,
+        fine_tune=fine_tune,
     )
 
 
@@ -187,6 +239,8 @@ def retrain_suggester(
     force: bool = False,
     top_k: int = 3,
     registered_model: str = tracking.DEFAULT_REGISTERED_MODEL,
+    fine_tune: bool = False,
+    fine_tune_minutes: float = 10.0,
 ) -> RetrainReport:
     """Train a challenger on the coders' decisions, log it to MLflow and promote it if it is better.
 
@@ -199,14 +253,31 @@ def retrain_suggester(
     force : promote whatever the gate says (recorded as ``gate.forced=true``)
     top_k : suggestions per segment, for ``hit_at_k``
     registered_model : MLflow registered model name
+    fine_tune, fine_tune_minutes : ``[suggester]``: fine-tune the encoder on the training sources'
+        coded segments first (within the budget); the encoder is logged inside the challenger's
+        MLflow model, has its own embedding fingerprint, and goes through the same gate
     """
     project = open_project(project_dir)
     embedder = make_embedder(project)
     ts = load_training_set(project, embedder)
+    encoder_dir: Path | None = None
+    tuned: dict[str, Any] | None = None
+    if fine_tune:
+        encoder_dir, tuned = fine_tune_encoder(project, ts, fine_tune_minutes)
+        base_ts, base_embedder = ts, embedder
+        embedder = make_embedder(project, f"sentence-transformers:{encoder_dir}")
+        ts = load_training_set(project, embedder)
     challenger = fit_challenger(ts, embedder, suggester, params or {})
     challenger_ev = evaluate(challenger, ts, top_k)
     champion = load_champion(project, registered_model)
-    champion_ev = evaluate_champion(champion, ts, embedder, top_k, force) if champion is not None else None
+    champion_ev = None
+    if champion is not None:
+        champ_ts, champ_embedder = (
+            (base_ts, base_embedder)
+            if fine_tune and champion.embedding == base_embedder.fingerprint
+            else _champion_embedding(project, champion, ts, embedder)
+        )
+        champion_ev = evaluate_champion(champion, champ_ts, champ_embedder, top_k, force)
     label = f"{registered_model}@{champion.version}" if champion is not None else "no champion"
     decision = gate(challenger_ev, champion_ev, promotion_metric, promotion_margin, force, label)
     with tempfile.TemporaryDirectory() as tmp:
@@ -221,6 +292,8 @@ def retrain_suggester(
             champion_ev,
             artifacts,
             registered_model,
+            encoder_dir,
+            tuned,
         )
     record_gate(project, registered_model, run, decision)
     record_model_version(project, challenger, registered_model, run, embedder, ts, challenger_ev)

@@ -46,6 +46,8 @@ def flow_parameters(
             "promotion_margin": config.flows.promotion_margin,
             "top_k": config.suggester.top_k,
             "registered_model": registered_model,
+            "fine_tune": config.suggester.fine_tune,
+            "fine_tune_minutes": config.suggester.fine_tune_minutes,
         },
     }
 

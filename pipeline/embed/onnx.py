@@ -175,6 +175,7 @@ def export_onnx(model_dir: Path, out_dir: Path, quantize: Quantize = "int8", *, 
             "pooling": "mean",
             "opset": opset,
             "torch": torch.__version__,
+            "languages": _languages_of(model_dir),
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
         if out_dir.exists():
@@ -244,6 +245,17 @@ class OnnxEmbedder:
         return f"onnx-{m['quantize']}-v{m['export_version']}:{m['source_fingerprint']}"
 
     @property
+    def languages(self) -> tuple[str, ...] | None:
+        """The languages of the exported model (``None``: any); see :mod:`pipeline.embed.languages`."""
+        from pipeline.embed.model_dir import KNOWN_MODEL_LANGUAGES
+
+        if "languages" in self.manifest_:
+            langs = self.manifest_["languages"]
+            return None if langs is None else tuple(langs)
+        label = str(self.manifest_.get("source_fingerprint", "")).split(":")
+        return KNOWN_MODEL_LANGUAGES.get(label[1]) if len(label) > 1 else None
+
+    @property
     def dim(self) -> int:
         return int(self.manifest_["dim"])
 
@@ -306,3 +318,10 @@ class OnnxEmbedder:
             pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
             out[idx] = pooled
         return l2_normalize(out)
+
+
+def _languages_of(model_dir: Path) -> list[str] | None:
+    from pipeline.embed.model_dir import model_languages
+
+    langs = model_languages(model_dir)
+    return None if langs is None else list(langs)

@@ -50,6 +50,13 @@ class SentenceTransformerEmbedder:
         return self._fingerprint
 
     @property
+    def languages(self) -> tuple[str, ...] | None:
+        """The languages the model card declares (``None``: any); see :mod:`pipeline.embed.languages`."""
+        from pipeline.embed.model_dir import model_languages
+
+        return model_languages(self.model_path)
+
+    @property
     def dim(self) -> int:
         return int(self._load().get_embedding_dimension())
 

@@ -122,15 +122,10 @@ def load_corpus(session: Session, project: Project, *, sources: Sequence[str] | 
 
 
 def make_project_embedder(project: Project, *, progress: bool = True) -> Embedder:
-    from pipeline.embed.factory import make_embedder
+    """The project's embedder: ``[embedding] model``, routed by language (see pipeline.embed.languages)."""
+    from pipeline.project.embedding import project_embedder
 
-    return make_embedder(
-        project.config.embedding.model,
-        cache_dir=project.cache_dir,
-        batch_size=project.config.embedding.batch_size,
-        progress=progress,
-        base_dir=project.root,
-    )
+    return project_embedder(project, progress=progress)
 
 
 def embed_texts(embedder: Embedder, texts: Sequence[str]) -> npt.NDArray[np.float32]:

@@ -233,11 +233,17 @@ def ingest_files(project: Project, parsed: Sequence[ParsedFile]) -> list[Ingeste
     return [ingest_parsed(project, pf) for pf in parsed]
 
 
-def load_embedder(project: Project) -> Embedder:
-    """The project's embedder with its model loaded now (the flow looks up the champion meanwhile)."""
-    from pipeline.project.corpus import make_project_embedder
+def load_embedder(project: Project, encoder: str | None = None) -> Embedder:
+    """The project's embedder with its model loaded now.
 
-    embedder = make_project_embedder(project, progress=False)
+    ``encoder``: the champion's own encoder (``sentence-transformers:<folder>`` of a fine-tuned
+    model, see ``flows.tracking.RegisteredModel.encoder``) instead of ``[embedding] model``; either
+    way sources in a language the model does not cover are routed (see
+    :mod:`pipeline.project.embedding`).
+    """
+    from pipeline.project.embedding import project_embedder
+
+    embedder = project_embedder(project, progress=False, base_spec=encoder)
     embedder.load()
     return embedder
 
@@ -524,6 +530,7 @@ class ProcessReport:
     processed: list[FileOutcome] = field(default_factory=list)
     failed: list[tuple[str, str, str]] = field(default_factory=list)  # path, reason, error file
     candidates: int | None = None  # None: discovery not run (nothing new)
+    notes: list[str] = field(default_factory=list)  # e.g. sources in a language the model does not cover
 
     @property
     def suggestions(self) -> int:
@@ -541,6 +548,7 @@ class ProcessReport:
             f"  {o.name}: {o.status}, {o.segments} segments, {o.suggestions} suggestions"
             for o in self.processed
         ]
+        out += [f"note: {n}" for n in self.notes]
         if self.candidates is not None:
             out.append(f"{self.candidates} candidate open code(s) proposed")
         if self.failed:
@@ -563,4 +571,5 @@ class ProcessReport:
             ],
             "failed": [{"path": p, "reason": r, "error_file": e} for p, r, e in self.failed],
             "candidates": self.candidates,
+            "notes": list(self.notes),
         }

@@ -1,0 +1,87 @@
+"""Language coverage: a Persian source in an English-model project is flagged and gets suggestions
+from character n-gram features fitted on the project's text; a per-language model setting works."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.embed.languages import CharNgramEmbedder, LanguageRoutedEmbedder, model_languages
+from pipeline.embed.model_dir import packaged_model_dir
+from pipeline.project.codebooks import import_codebook
+from pipeline.project.codings import import_codings
+from pipeline.project.core import Project, init_project
+from pipeline.project.embedding import coverage_notes, project_embedder
+from pipeline.project.ingest import ingest
+from pipeline.project.suggest import suggest, suggestion_rows
+from pipeline.store.queries import load_segments
+from tests.fixtures.persian.build import write_files
+
+pytestmark = pytest.mark.model
+
+
+def persian_project(root: Path) -> tuple[Project, dict[str, list[tuple[str, str]]]]:
+    truth = write_files(root / "files", coded=3)
+    proj = init_project(root / "p")
+    ingest(proj, sorted((root / "files").glob("fa*.txt")))
+    import_codebook(proj, root / "files" / "codebook.yaml")
+    import_codings(proj, root / "files" / "codings.csv")
+    return proj, truth
+
+
+def top1_accuracy(proj: Project, source: str, truth: list[tuple[str, str]]) -> float:
+    with proj.store.transaction() as session:
+        rows = [r for r in suggestion_rows(session, state=None) if r["source"] == source and r["rank"] == 1]
+        segs = {r.idx: r.text for r, _ in load_segments(session, proj.config, sources=[source])}
+    code_of = {answer: code for code, answer in truth}
+    assert len(segs) == len(truth)
+    hits = [code_of[segs[r["segment"]]] == r["code"] for r in rows]
+    return sum(hits) / len(segs)
+
+
+def test_minilm_declares_english() -> None:
+    assert model_languages(packaged_model_dir()) == ("en",)
+
+
+def test_persian_source_is_flagged_and_scored_with_the_fallback(tmp_path: Path) -> None:
+    proj, truth = persian_project(tmp_path)
+    notes = coverage_notes(proj)
+    assert len(notes) == 1 and "Persian (fa)" in notes[0] and "character n-gram" in notes[0]
+    emb = project_embedder(proj, progress=False)
+    assert isinstance(emb, LanguageRoutedEmbedder) and emb.fallback_languages == ("fa",)
+    assert "charngram-v1" in emb.fingerprint
+    # the fallback is fitted once and kept: a second embedder has the same fingerprint
+    assert project_embedder(proj, progress=False).fingerprint == emb.fingerprint
+    X = emb.encode(["بودجه کم است", "The budget was cut."])
+    base_dim = emb.dims()[0]
+    assert np.allclose(X[0, :base_dim], 0) and np.allclose(X[1, base_dim:], 0)
+    assert np.allclose(np.linalg.norm(X, axis=1), 1, atol=1e-5)
+    report = suggest(proj, sources=["fa04"], embedder=emb)
+    assert report.suggestions > 0
+    acc = top1_accuracy(proj, "fa04", truth["fa04"])
+    assert acc > 1 / 3 + 0.2, acc  # chance is 1/3 (three codes, one per answer)
+    proj.close()
+
+
+def test_a_language_can_use_its_own_model(tmp_path: Path) -> None:
+    proj, truth = persian_project(tmp_path)
+    other = tmp_path / "models" / "fa-model"
+    other.parent.mkdir()
+    other.symlink_to(packaged_model_dir(), target_is_directory=True)
+    proj.config.embedding.languages = {"fa": f"sentence-transformers:{other}"}
+    assert coverage_notes(proj) == []
+    emb = project_embedder(proj, progress=False)
+    assert isinstance(emb, LanguageRoutedEmbedder) and emb.fallback_languages == ()
+    assert "fa=st:fa-model:" in emb.fingerprint
+    assert suggest(proj, sources=["fa04"], embedder=emb).suggestions > 0
+    proj.close()
+
+
+def test_charngram_fallback_separates_topics() -> None:
+    texts = ["کمبود بودجه داریم", "بودجه کافی نیست", "سامانه از کار افتاد", "سامانه خطا دارد"]
+    e = CharNgramEmbedder().fit(texts, languages=["fa"])
+    X = e.encode(texts)
+    S = X @ X.T
+    assert S[0, 1] > S[0, 2] and S[2, 3] > S[2, 1]
