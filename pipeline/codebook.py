@@ -27,6 +27,9 @@ Rules
   allowed, as REFI-QDA requires) and unique;
 - examples are non-empty; no text holds a control character other than newline and tab (XML cannot
   carry them). Readers fold ``\\r\\n`` and ``\\r`` to ``\\n``.
+
+One module, one concern: the rules a codebook obeys (names, paths, parents, guids) and its hash;
+every reader and writer relies on them, so they are stated once, here.
 """
 
 from __future__ import annotations
