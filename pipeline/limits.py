@@ -206,7 +206,19 @@ def read_member(zf: zipfile.ZipFile, name: str, origin: object, chunk: int = 1 *
                 if got > limit:
                     raise exceeded(origin, ARCHIVE_MEMBER_BYTES, got, f"{name}, more than it declares")
                 parts.append(block)
-    except (zipfile.BadZipFile, zlib.error, NotImplementedError, EOFError, OSError, ValueError) as exc:
+    except (
+        zipfile.BadZipFile,
+        zlib.error,
+        NotImplementedError,
+        EOFError,
+        OSError,
+        ValueError,
+        RuntimeError,
+    ) as exc:
+        if isinstance(exc, RuntimeError) and info.flag_bits & 0x1:  # zipfile: "password required"
+            raise InputError(
+                f"{origin}: the member {name} is encrypted; export the project again without a password"
+            ) from None
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise InputError(
             f"{origin}: the member {name} cannot be read ({reason}); the archive is corrupt, export it again"

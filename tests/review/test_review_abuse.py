@@ -225,6 +225,18 @@ def test_lockout_ends_and_a_success_clears_the_counts(proj_dir: Path) -> None:
         p.close()
 
 
+@pytest.fixture
+def frozen_throttle_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The throttle's clock stands still: its first lock lasts 1 s, which a loaded machine can outlast
+    between two requests."""
+    import types
+
+    import review.throttle
+
+    monkeypatch.setattr(review.throttle, "time", types.SimpleNamespace(time=lambda: 1_000_000.0))
+
+
+@pytest.mark.usefixtures("frozen_throttle_clock")
 def test_the_throttle_is_shared_by_two_app_processes(make_client) -> None:  # type: ignore[no-untyped-def]
     one, two = make_client(), make_client()  # two apps on one database, as two server processes would be
     for i in range(5):
@@ -233,6 +245,7 @@ def test_the_throttle_is_shared_by_two_app_processes(make_client) -> None:  # ty
     assert attempt(two, "lea", PASSWORD).status_code == 429
 
 
+@pytest.mark.usefixtures("frozen_throttle_clock")
 def test_per_client_lockout(make_client) -> None:  # type: ignore[no-untyped-def]
     c = make_client(login_failures_per_client=4, login_failures_per_account=100)
     codes = [attempt(c, f"user{i}", "wrong-pass").status_code for i in range(6)]

@@ -114,9 +114,9 @@ def test_discovery_scores_by_hand(tmp_path: Path) -> None:
         for seg in (7, 8):
             w.writerow(["a", seg, 0, 1, "other", 0.3, 1, "d", "inductive"])
     out = (
-        "2 candidate open codes over 5 of 9 unexplained segments\n"
-        "│ 4  │ other         │ x │ 0.30 │ y │\n"
-        "│ 3  │ music / sound │ x │ 0.41 │ y │\n"
+        "2 candidate open codes (0 continued, 2 new, 0 dropped) over 5 of the 9 segments looked at\n"
+        "│ 1 │ 3  │ music / sound │ x │ 0.41 │ 2.0 │ 0.50 │ new category │\n"
+        "│ 2 │ 4  │ other         │ x │ 0.30 │ 1.0 │ 0.40 │ new category │\n"
     )
     cands, summary, notes = discovery.parse_candidates(out, export)
     assert summary == (2, 5, 9) and not notes

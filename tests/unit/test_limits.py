@@ -200,3 +200,21 @@ def test_oversized_csv_and_qdc_files_are_refused(tmp_path: Path, monkeypatch: py
         read_metadata_csv(csv_path)
     with pytest.raises(InputError, match="over the limit codebook_file_bytes = 50 bytes"):
         read_qdc(FIXTURES / "refi" / "foreign.qdc")
+
+
+def test_an_encrypted_member_is_one_line(tmp_path: Path) -> None:
+    """Found by the 30-minute fuzz run: zipfile raises RuntimeError for an encrypted member."""
+    import zipfile
+
+    from pipeline.limits import read_member
+
+    path = tmp_path / "locked.qdpx"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("project.qde", b"<Project/>")
+    data = bytearray(path.read_bytes())  # set the "encrypted" flag bit in both headers
+    for signature, flag_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        at = data.index(signature) + flag_at
+        data[at] |= 0x1
+    path.write_bytes(bytes(data))
+    with zipfile.ZipFile(path) as zf, pytest.raises(InputError, match="project.qde is encrypted; export"):
+        read_member(zf, "project.qde", path)
