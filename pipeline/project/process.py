@@ -243,20 +243,27 @@ def load_embedder(project: Project) -> Embedder:
 
 
 def embed_sources(project: Project, embedder: Embedder, names: Sequence[str]) -> Vectors:
-    """Embed, in one batch, the suggestable segments of the current sources ``names``.
+    """Embed, in one batch, the suggestable segments of the current sources ``names`` and their
+    context (the previous turn's text, :func:`~pipeline.project.corpus.context_texts`), which a
+    suggester that reads the previous turn needs.
 
     Returns
     -------
     dict mapping segment text to its vector, ndarray of shape (dim,), float32.
     """
+    from pipeline.project.corpus import context_texts
     from pipeline.store.queries import load_segments
 
     if not names:
         return {}
     wanted = set(names)
     with project.store.transaction() as session:
-        rows = load_segments(session, project.config)
-    texts = list(dict.fromkeys(r.text for r, name in rows if name in wanted))
+        rows = [(r, n) for r, n in load_segments(session, project.config) if n in wanted]
+        context = context_texts(
+            load_segments(session, project.config, include_interviewer=True, sources=sorted(wanted))
+        )
+    texts = list(dict.fromkeys([r.text for r, _ in rows] + [context.get(r.id, "") for r, _ in rows]))
+    texts = [t for t in texts if t]
     if not texts:
         return {}
     X = embedder.encode(texts)
@@ -413,7 +420,11 @@ def suggest_for_files(
                 f"{first[:60]!r}); the segmentation settings changed during the run: run it again"
             )
         X = np.stack([vectors[t] for t in corpus.texts]).astype(np.float32)
-        ranking = rank_codes(choice.model, X, corpus.texts, k)
+        X_prev = None
+        if choice.model.wants_context():
+            zero = np.zeros(X.shape[1], dtype=np.float32)
+            X_prev = np.stack([vectors.get(t, zero) for t in corpus.prev_texts]).astype(np.float32)
+        ranking = rank_codes(choice.model, X, corpus.texts, k, X_prev=X_prev, prev_texts=corpus.prev_texts)
     out: list[FileOutcome] = []
     for f in files:
         if f.file_hash in done or corpus is None:

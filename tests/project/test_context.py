@@ -1,0 +1,90 @@
+"""The previous turn (the interviewer's question before an answer) reaches the suggesters that read it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import select
+
+from pipeline.embed.base import HashingEmbedder
+from pipeline.project.codebooks import import_codebook
+from pipeline.project.codings import import_codings
+from pipeline.project.core import Project
+from pipeline.project.corpus import load_corpus
+from pipeline.project.ingest import ingest
+from pipeline.project.suggest import suggest
+from pipeline.store.schema import SegmentRow, SuggestionRow
+
+CODEBOOK = (
+    "name: habits\ncodes:\n  - name: drinking\n    description: alcohol\n"
+    "  - name: smoking\n    description: tobacco\n"
+)
+QUESTION = {"drinking": "Do you drink beer on weekends?", "smoking": "Do you smoke cigarettes at work?"}
+ANSWER = "Yes I do. Most of the time."
+
+
+def write(path: Path, data: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(data, encoding="utf-8")
+    return path
+
+
+def transcript(order: list[str]) -> str:
+    return "".join(f"Interviewer: {QUESTION[c]}\nP: {ANSWER}\n" for c in order)
+
+
+def test_corpus_carries_the_previous_turn_for_turns_and_sentences(project: Project, tmp_path: Path) -> None:
+    ingest(project, [write(tmp_path / "a.txt", transcript(["drinking", "smoking"]))])
+    import_codebook(project, write(tmp_path / "cb.yaml", CODEBOOK))
+    with project.store.transaction() as s:
+        c = load_corpus(s, project)  # default segmentation: sentences
+    # both sentences of each answer get the interviewer's question; interviewer turns are not suggested
+    assert c.texts == ["Yes I do.", "Most of the time."] * 2
+    assert c.prev_texts == [QUESTION["drinking"]] * 2 + [QUESTION["smoking"]] * 2
+    assert c.subset([2]).prev_texts == [QUESTION["smoking"]]
+    project.config.segmentation.mode = "turn"
+    ingest(project, [write(tmp_path / "b.txt", "P: Hello there.\nInterviewer: Why?\nP: Because.\n")])
+    with project.store.transaction() as s:
+        n_turn = s.query(SegmentRow).filter(SegmentRow.scheme == "turn").count()
+        c = load_corpus(s, project, sources=["b"])
+    assert n_turn == 3  # the configured scheme is stored at ingest, interviewer turns included
+    assert c.texts == ["Hello there.", "Because."]
+    assert c.prev_texts == ["", "Why?"]
+
+
+def test_suggest_uses_the_question_before_an_identical_answer(project: Project, tmp_path: Path) -> None:
+    """Every answer reads the same; only the interviewer's question says which code it is."""
+    rng = np.random.RandomState(0)
+    names = []
+    for i in range(6):
+        order = list(rng.permutation(["drinking", "smoking"] * 3))
+        write(tmp_path / f"s{i}.txt", transcript(order))
+        names.append((f"s{i}", order))
+    write(tmp_path / "new.txt", transcript(["smoking", "drinking", "smoking"]))
+    ingest(project, [tmp_path / f"s{i}.txt" for i in range(6)] + [tmp_path / "new.txt"])
+    import_codebook(project, write(tmp_path / "cb.yaml", CODEBOOK))
+    rows = ["source,start,end,code,coder"]
+    for name, order in names:
+        text = transcript(order)
+        pos = 0
+        for code in order:
+            start = text.index(ANSWER, pos)
+            rows.append(f"{name},{start},{start + len(ANSWER)},{code},ann")
+            pos = start + len(ANSWER)
+    import_codings(project, write(tmp_path / "codings.csv", "\n".join(rows) + "\n"))
+    project.config.suggester.params["exclusive"] = True  # auto: the linear model with context
+    report = suggest(project, sources=["new"], embedder=HashingEmbedder(64))
+    assert report.model_label.startswith("local-linear")
+    with project.store.transaction() as s:
+        got = s.execute(select(SuggestionRow.start, SuggestionRow.code).order_by(SuggestionRow.start)).all()
+    # one code per sentence (2 sentences per answer), each following its question
+    assert [code for _, code in got] == ["smoking"] * 2 + ["drinking"] * 2 + ["smoking"] * 2
+    # without the context the same answers cannot be told apart
+    project.config.suggester.params.update(context_weight=0.0, context_tfidf_weight=0.0)
+    with project.store.transaction() as s:
+        s.query(SuggestionRow).delete()
+    suggest(project, sources=["new"], embedder=HashingEmbedder(64))
+    with project.store.transaction() as s:
+        codes = s.scalars(select(SuggestionRow.code)).all()
+    assert len(set(codes)) == 1
