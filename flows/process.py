@@ -83,8 +83,10 @@ def ingest_files(project: Project, parsed: list[ParsedFile]) -> list[IngestedFil
 
 
 @task(name="embed-segments", cache_policy=NO_CACHE)
-def embed_segments(project: Project, embedder: Embedder, files: list[IngestedFile]) -> Vectors:
-    return processing.embed_sources(project, embedder, [f.name for f in files])
+def embed_segments(
+    project: Project, embedder: Embedder, files: list[IngestedFile], context: bool = False
+) -> Vectors:
+    return processing.embed_sources(project, embedder, [f.name for f in files], context=context)
 
 
 @task(name="load-champion", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
@@ -166,8 +168,9 @@ def process_interviews(
         embedder = loading.result()
         ingested = ingest_files(project, batch.parsed)
         # quote(): Prefect would otherwise walk the thousands of vectors looking for futures
-        vectors: Any = quote(embed_segments(project, embedder, ingested))
         choice = choose_suggester(project, embedder, champion.result())
+        # a model that reads the previous turn (the question before an answer) needs its vectors too
+        vectors: Any = quote(embed_segments(project, embedder, ingested, choice.model.wants_context()))
         report.model = choice.label
         report.processed = suggest_for_files(project, ingested, vectors, choice, top_k)
         if run_discovery:

@@ -242,10 +242,12 @@ def load_embedder(project: Project) -> Embedder:
     return embedder
 
 
-def embed_sources(project: Project, embedder: Embedder, names: Sequence[str]) -> Vectors:
-    """Embed, in one batch, the suggestable segments of the current sources ``names`` and their
-    context (the previous turn's text, :func:`~pipeline.project.corpus.context_texts`), which a
-    suggester that reads the previous turn needs.
+def embed_sources(
+    project: Project, embedder: Embedder, names: Sequence[str], *, context: bool = False
+) -> Vectors:
+    """Embed, in one batch, the suggestable segments of the current sources ``names`` and, with
+    ``context`` (for a suggester that :meth:`~models.base.BaseSuggester.wants_context`), the text
+    before each (the previous turn, :func:`~pipeline.project.corpus.context_texts`).
 
     Returns
     -------
@@ -259,10 +261,14 @@ def embed_sources(project: Project, embedder: Embedder, names: Sequence[str]) ->
     wanted = set(names)
     with project.store.transaction() as session:
         rows = [(r, n) for r, n in load_segments(session, project.config) if n in wanted]
-        context = context_texts(
-            load_segments(session, project.config, include_interviewer=True, sources=sorted(wanted))
+        before = (
+            context_texts(
+                load_segments(session, project.config, include_interviewer=True, sources=sorted(wanted))
+            )
+            if context
+            else {}
         )
-    texts = list(dict.fromkeys([r.text for r, _ in rows] + [context.get(r.id, "") for r, _ in rows]))
+    texts = list(dict.fromkeys([r.text for r, _ in rows] + [before.get(r.id, "") for r, _ in rows]))
     texts = [t for t in texts if t]
     if not texts:
         return {}
@@ -385,7 +391,9 @@ def suggest_for_files(
     ----------
     files : sequence of IngestedFile
     vectors : mapping of segment text to ndarray of shape (dim,)
-        From :func:`embed_sources`; every suggestable segment text of the files must be there.
+        From :func:`embed_sources`; every suggestable segment text of the files must be there (and,
+        for a model that reads the previous turn, their context: ``embed_sources(..., context=True)``;
+        a missing one counts as no context).
     choice : ModelChoice
         The model that suggests.
     k : int
