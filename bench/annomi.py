@@ -275,6 +275,10 @@ def main(argv: list[str] | None = None) -> int:
     prev_texts_all = [
         p if a == b else "" for p, a, b in zip(prev_texts_all, np.r_[-1, tid[:-1]], tid, strict=True)
     ]
+    prev2_texts_all = [""] + prev_texts_all[:-1]
+    prev2_texts_all = [
+        p if a == b else "" for p, a, b in zip(prev2_texts_all, np.r_[-1, tid[:-1]], tid, strict=True)
+    ]
     encoder = minilm_encoder()
 
     rows_out: list[dict[str, Any]] = []
@@ -292,11 +296,13 @@ def main(argv: list[str] | None = None) -> int:
             "texts": [texts[i] for i in tr],
             "X_prev": X_prev_all[tr],
             "prev_texts": [prev_texts_all[i] for i in tr],
+            "prev2_texts": [prev2_texts_all[i] for i in tr],
         }
         side_te = {
             "texts": [texts[i] for i in te],
             "X_prev": X_prev_all[te],
             "prev_texts": [prev_texts_all[i] for i in te],
+            "prev2_texts": [prev2_texts_all[i] for i in te],
         }
         # the 10 experts' labels on the test utterances, aligned by (transcript, utterance)
         key_te = list(zip(tid[te], simple.utterance_id.to_numpy()[te], strict=True))
@@ -324,16 +330,33 @@ def main(argv: list[str] | None = None) -> int:
                 "ctx": True,
                 "kw": {"tfidf": True, "context_tfidf_weight": 1.0, "C": 0.3},
             },
+            "emb+prev+tfidf+prev tfidf+prev2 tfidf 0.5 C=0.5": {
+                "ctx": True,
+                "kw": {"tfidf": True, "context_tfidf_weight": 1.0, "context2_tfidf_weight": 0.5, "C": 0.5},
+            },
+            "emb+prev+tfidf+char 0.5+prev tfidf C=0.5": {
+                "ctx": True,
+                "kw": {"tfidf": True, "char_tfidf_weight": 0.5, "context_tfidf_weight": 1.0, "C": 0.5},
+            },
+            "emb+prev+tfidf+char 0.5+prev tfidf+prev2 tfidf 0.5 C=0.5": {
+                "ctx": True,
+                "kw": {
+                    "tfidf": True,
+                    "char_tfidf_weight": 0.5,
+                    "context_tfidf_weight": 1.0,
+                    "context2_tfidf_weight": 0.5,
+                    "C": 0.5,
+                },
+            },
         }
         if args.quick:
-            grid = {"emb+prev+tfidf+prev tfidf C=0.5": grid["emb+prev+tfidf+prev tfidf C=0.5"]}
+            name = "emb+prev+tfidf+char 0.5+prev tfidf+prev2 tfidf 0.5 C=0.5"
+            grid = {name: grid[name]}
         best, best_k = "", -1.0
         y_tr = Ytr.argmax(axis=1)
         for cname, cfg in grid.items():
             t1 = time.perf_counter()
             side: dict[str, Any] = dict(side_tr) if cfg["ctx"] else {"texts": side_tr["texts"]}
-            if not cfg["kw"].get("context_tfidf_weight"):
-                side.pop("prev_texts", None)
             # calibrate=False: temperature scaling never changes the argmax, so selection can skip it
             kw: dict[str, Any] = {"calibrate": False, **cfg["kw"]}
             P = grouped_cv_predictions(partial(linear, **kw), X[tr], Ytr, g, n_splits=5, **side)
@@ -366,9 +389,6 @@ def main(argv: list[str] | None = None) -> int:
         use_ctx = best_cfg["ctx"]
         fit_side = dict(side_tr) if use_ctx else {"texts": side_tr["texts"]}
         pred_side = dict(side_te) if use_ctx else {"texts": side_te["texts"]}
-        if not best_cfg["kw"].get("context_tfidf_weight"):
-            fit_side.pop("prev_texts", None)
-            pred_side.pop("prev_texts", None)
         # the product default, built as `qualflow suggest` builds it, with the context it passes
         product = make_suggester("auto", codebook=codebook, embedder=encoder, exclusive=True, random_state=0)
         default_label = f"auto = {type(product).__name__} {default_params('linear', exclusive=True)}"

@@ -18,8 +18,9 @@ ignores it and says so in its docstring):
   cross-validation inside ``fit``;
 - ``X_prev``: ndarray (n_segments, dim), embedding of the previous turn (see :func:`previous_rows`);
 - ``texts``: list of n_segments strings, for text features (TF-IDF, keyword patterns);
-- ``prev_texts``: list of n_segments strings, the previous turn's text (``""`` when none); only the
-  suggesters that take it (:func:`side_inputs` passes it to those alone).
+- ``prev_texts`` / ``prev2_texts``: lists of n_segments strings, the previous turn's text and the one
+  before it (``""`` when none); only the suggesters that take them (:func:`side_inputs` passes them to
+  those alone).
 
 A suggester whose :meth:`BaseSuggester.wants_context` is true reads the previous turn; the project
 pipeline computes ``X_prev`` / ``prev_texts`` only for those (see :func:`side_inputs`).
@@ -74,10 +75,11 @@ def side_inputs(
     texts: Sequence[str] | None = None,
     X_prev: Any = None,
     prev_texts: Sequence[str] | None = None,
+    prev2_texts: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """The side information to pass to ``model.fit`` / ``model.predict_proba``.
 
-    ``texts`` always; ``X_prev`` and ``prev_texts`` only when the model :meth:`~BaseSuggester.wants_context`
+    ``texts`` always; ``X_prev``, ``prev_texts`` and ``prev2_texts`` only when the model :meth:`~BaseSuggester.wants_context`
     and its ``predict_proba`` takes them (a suggester without that parameter never sees it).
 
     >>> class M:
@@ -95,6 +97,8 @@ def side_inputs(
         out["X_prev"] = X_prev
     if prev_texts is not None and "prev_texts" in accepted:
         out["prev_texts"] = list(prev_texts)
+    if prev2_texts is not None and "prev2_texts" in accepted:
+        out["prev2_texts"] = list(prev2_texts)
     return out
 
 

@@ -45,6 +45,8 @@ class Corpus:
     prev_texts: list[str] = field(default_factory=list)
     """Per segment, the text of what came just before it in its source (:func:`context_texts`):
     the previous turn (the interviewer's question before an answer included), ``""`` when none."""
+    prev2_texts: list[str] = field(default_factory=list)
+    """Per segment, the turn before that one (``context_texts(..., back=2)``)."""
 
     @property
     def groups(self) -> list[str]:
@@ -63,11 +65,13 @@ class Corpus:
             codebook_version_id=self.codebook_version_id,
             Y=self.Y[list(rows)] if len(self.Y) else self.Y,  # (0, 0) when no labels were loaded
             prev_texts=[self.prev_texts[i] for i in rows] if self.prev_texts else [],
+            prev2_texts=[self.prev2_texts[i] for i in rows] if self.prev2_texts else [],
         )
 
 
-def context_texts(rows: Sequence[tuple[SegmentRow, str]]) -> dict[int, str]:
-    """Segment id -> the text just before the segment in its source, for every segment of ``rows``.
+def context_texts(rows: Sequence[tuple[SegmentRow, str]], back: int = 1) -> dict[int, str]:
+    """Segment id -> the text just before the segment in its source, for every segment of ``rows``
+    (``back=2``: the turn, or segment, before that one).
 
     ``rows`` are all the segments of one scheme (interviewer turns included), in document order. The
     context of a segment is the whole previous turn (its segments joined by a space), whoever spoke
@@ -84,16 +88,14 @@ def context_texts(rows: Sequence[tuple[SegmentRow, str]]) -> dict[int, str]:
             if r.turn_idx is not None:
                 turns.setdefault(r.turn_idx, []).append(r.text)
         order = sorted(turns)
-        before = {t: " ".join(turns[p]) for p, t in zip(order, order[1:], strict=False)}
-        prev_seg = ""
-        for r in segs:
+        before = {t: " ".join(turns[p]) for p, t in zip(order, order[back:], strict=False)}
+        for i, r in enumerate(segs):
             if r.turn_idx is not None and r.turn_idx in before:
                 out[r.id] = before[r.turn_idx]
-            elif r.turn_idx is not None and order and r.turn_idx == order[0] and len(order) > 1:
-                out[r.id] = ""  # the first turn of a conversation: nothing said before it
+            elif r.turn_idx is not None and len(order) > 1:
+                out[r.id] = ""  # the first turns of a conversation: nothing said before them
             else:
-                out[r.id] = prev_seg
-            prev_seg = r.text
+                out[r.id] = segs[i - back].text if i >= back else ""
     return out
 
 
@@ -123,7 +125,8 @@ def load_corpus(session: Session, project: Project, *, sources: Sequence[str] | 
     else:
         rows = load_segments(session, project.config)
     names = sorted({n for _, n in rows})
-    context = context_texts(load_segments(session, project.config, include_interviewer=True, sources=names))
+    every = load_segments(session, project.config, include_interviewer=True, sources=names)
+    context, context2 = context_texts(every), context_texts(every, back=2)
     corpus = Corpus(
         segment_ids=[r.id for r, _ in rows],
         source_ids=[r.source_id for r, _ in rows],
@@ -134,6 +137,7 @@ def load_corpus(session: Session, project: Project, *, sources: Sequence[str] | 
         codebook=codebook,
         codebook_version_id=cb_row.id,
         prev_texts=[context.get(r.id, "") for r, _ in rows],
+        prev2_texts=[context2.get(r.id, "") for r, _ in rows],
     )
     src_ids = sorted(set(corpus.source_ids))
     codings = [

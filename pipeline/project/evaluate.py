@@ -73,7 +73,8 @@ def evaluate_project(
     probe = make()
     prev_texts = [corpus.prev_texts[i] for i in keep] if corpus.prev_texts else None
     X_prev = embed_context(emb, prev_texts or [""] * len(keep)) if probe.wants_context() else None
-    side = side_inputs(probe, texts=texts, X_prev=X_prev, prev_texts=prev_texts)
+    prev2_texts = [corpus.prev2_texts[i] for i in keep] if corpus.prev2_texts else None
+    side = side_inputs(probe, texts=texts, X_prev=X_prev, prev_texts=prev_texts, prev2_texts=prev2_texts)
     P, T = grouped_cv_predictions(
         make, X, Y, groups, n_splits=min(folds, n_groups), return_thresholds=True, **side
     )

@@ -432,7 +432,15 @@ def suggest_for_files(
         if choice.model.wants_context():
             zero = np.zeros(X.shape[1], dtype=np.float32)
             X_prev = np.stack([vectors.get(t, zero) for t in corpus.prev_texts]).astype(np.float32)
-        ranking = rank_codes(choice.model, X, corpus.texts, k, X_prev=X_prev, prev_texts=corpus.prev_texts)
+        ranking = rank_codes(
+            choice.model,
+            X,
+            corpus.texts,
+            k,
+            X_prev=X_prev,
+            prev_texts=corpus.prev_texts,
+            prev2_texts=corpus.prev2_texts,
+        )
     out: list[FileOutcome] = []
     for f in files:
         if f.file_hash in done or corpus is None:

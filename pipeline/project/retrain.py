@@ -94,12 +94,13 @@ class TrainingSet:
 
         rows = np.arange(len(self.corpus.texts)) if idx is None else idx
         X_prev = self.context(model)
-        prev = self.corpus.prev_texts
+        prev, prev2 = self.corpus.prev_texts, self.corpus.prev2_texts
         return side_inputs(
             model,
             texts=[self.corpus.texts[i] for i in rows],
             X_prev=None if X_prev is None else X_prev[rows],
             prev_texts=[prev[i] for i in rows] if prev else None,
+            prev2_texts=[prev2[i] for i in rows] if prev2 else None,
         )
 
     def fingerprint(self) -> dict[str, Any]:

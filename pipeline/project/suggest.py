@@ -89,7 +89,13 @@ def fit_suggester(
     turns' texts, for a model that reads the context)."""
     from models.base import side_inputs
 
-    side = side_inputs(model, texts=corpus.texts, X_prev=X_prev, prev_texts=corpus.prev_texts or None)
+    side = side_inputs(
+        model,
+        texts=corpus.texts,
+        X_prev=X_prev,
+        prev_texts=corpus.prev_texts or None,
+        prev2_texts=corpus.prev2_texts or None,
+    )
     return model.fit(X, corpus.Y, groups=corpus.groups, **side)
 
 
@@ -178,6 +184,7 @@ def rank_codes(
     *,
     X_prev: npt.NDArray[np.float32] | None = None,
     prev_texts: Sequence[str] | None = None,
+    prev2_texts: Sequence[str] | None = None,
 ) -> Ranking:
     """Score every segment (rows of ``X``, with their ``texts``; the previous turns' vectors ``X_prev``
     and texts ``prev_texts`` for a model that reads them) and pick its top-``k`` codes."""
@@ -185,7 +192,8 @@ def rank_codes(
 
     if not len(texts):
         return Ranking(np.zeros((0, len(model.classes_))), [])
-    P = model.predict_proba(X, **side_inputs(model, texts=texts, X_prev=X_prev, prev_texts=prev_texts))
+    side = side_inputs(model, texts=texts, X_prev=X_prev, prev_texts=prev_texts, prev2_texts=prev2_texts)
+    P = model.predict_proba(X, **side)
     return Ranking(P, model.suggest_from_proba(P, k))
 
 
@@ -200,7 +208,15 @@ def store_suggestions(
     X_prev: npt.NDArray[np.float32] | None = None,
 ) -> SuggestReport:
     """Suggest top-``k`` codes for every corpus segment and queue them (idempotent per model version)."""
-    ranking = rank_codes(model, X, corpus.texts, k, X_prev=X_prev, prev_texts=corpus.prev_texts or None)
+    ranking = rank_codes(
+        model,
+        X,
+        corpus.texts,
+        k,
+        X_prev=X_prev,
+        prev_texts=corpus.prev_texts or None,
+        prev2_texts=corpus.prev2_texts or None,
+    )
     return queue_suggestions(session, model=model, model_row=model_row, corpus=corpus, ranking=ranking)
 
 

@@ -43,6 +43,7 @@ def test_corpus_carries_the_previous_turn_for_turns_and_sentences(project: Proje
     assert c.texts == ["Yes I do.", "Most of the time."] * 2
     assert c.prev_texts == [QUESTION["drinking"]] * 2 + [QUESTION["smoking"]] * 2
     assert c.subset([2]).prev_texts == [QUESTION["smoking"]]
+    assert c.prev2_texts == [""] * 2 + [ANSWER] * 2  # the turn before the question: the last answer
     project.config.segmentation.mode = "turn"
     ingest(project, [write(tmp_path / "b.txt", "P: Hello there.\nInterviewer: Why?\nP: Because.\n")])
     with project.store.transaction() as s:
@@ -51,6 +52,7 @@ def test_corpus_carries_the_previous_turn_for_turns_and_sentences(project: Proje
     assert n_turn == 3  # the configured scheme is stored at ingest, interviewer turns included
     assert c.texts == ["Hello there.", "Because."]
     assert c.prev_texts == ["", "Why?"]
+    assert c.prev2_texts == ["", "Hello there."]
 
 
 def test_suggest_uses_the_question_before_an_identical_answer(project: Project, tmp_path: Path) -> None:
@@ -81,7 +83,9 @@ def test_suggest_uses_the_question_before_an_identical_answer(project: Project, 
     # one code per sentence (2 sentences per answer), each following its question
     assert [code for _, code in got] == ["smoking"] * 2 + ["drinking"] * 2 + ["smoking"] * 2
     # without the context the same answers cannot be told apart
-    project.config.suggester.params.update(context_weight=0.0, context_tfidf_weight=0.0)
+    project.config.suggester.params.update(
+        context_weight=0.0, context_tfidf_weight=0.0, context2_tfidf_weight=0.0
+    )
     with project.store.transaction() as s:
         s.query(SuggestionRow).delete()
     suggest(project, sources=["new"], embedder=HashingEmbedder(64))
