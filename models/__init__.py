@@ -66,13 +66,15 @@ def default_suggester(exclusive: bool = False) -> str:
 
 def default_params(name: str, exclusive: bool = False) -> dict[str, Any]:
     """The parameters suggester ``name`` gets by default (explicit params override them): for the
-    linear suggester on an exclusive codebook :data:`EXCLUSIVE_DEFAULT_PARAMS`, else none.
+    linear suggester on an exclusive codebook :data:`EXCLUSIVE_DEFAULT_PARAMS`; on a multi-label one no
+    context (``context_weight=0``: the previous turn is not measured there yet; set it in
+    ``[suggester] params`` to try); none for the others.
 
     >>> default_params("linear", exclusive=True)["context_tfidf_weight"], default_params("linear")
-    (1.0, {})
+    (1.0, {'context_weight': 0.0})
     """
-    if name == EXCLUSIVE_DEFAULT_SUGGESTER and exclusive:
-        return dict(EXCLUSIVE_DEFAULT_PARAMS)
+    if name == EXCLUSIVE_DEFAULT_SUGGESTER:
+        return dict(EXCLUSIVE_DEFAULT_PARAMS) if exclusive else {"context_weight": 0.0}
     return {}
 
 

@@ -74,6 +74,7 @@ def evaluate_project(
     prev_texts = [corpus.prev_texts[i] for i in keep] if corpus.prev_texts else None
     X_prev = embed_context(emb, prev_texts or [""] * len(keep)) if probe.wants_context() else None
     prev2_texts = [corpus.prev2_texts[i] for i in keep] if corpus.prev2_texts else None
+    exclusive = bool(probe.exclusive)  # one code per segment: scored on the argmax
     side = side_inputs(probe, texts=texts, X_prev=X_prev, prev_texts=prev_texts, prev2_texts=prev2_texts)
     P, T = grouped_cv_predictions(
         make, X, Y, groups, n_splits=min(folds, n_groups), return_thresholds=True, **side
@@ -89,9 +90,12 @@ def evaluate_project(
                 k=project.config.suggester.top_k,
                 coder_matrices={coder: M[rows_ok]},
                 codes=corpus.codes,
+                exclusive=exclusive,
             )
             per_coder[coder] = m.get(f"kappa_vs_{coder}")
-    metrics = evaluate_predictions(P, T, Y, k=project.config.suggester.top_k, codes=corpus.codes)
+    metrics = evaluate_predictions(
+        P, T, Y, k=project.config.suggester.top_k, codes=corpus.codes, exclusive=exclusive
+    )
     for coder, kappa in per_coder.items():
         metrics[f"kappa_vs_{coder}"] = kappa
     metrics["suggester"] = name

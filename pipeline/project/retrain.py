@@ -319,6 +319,11 @@ def predicted_codings(model: BaseSuggester, ts: TrainingSet, coder: str) -> list
     side = ts.side(model)
     P, T = aligned_scores(model, ts.X, side.pop("texts"), ts.codes, **side)
     D = P >= T
+    if model.exclusive and len(P):  # one code per segment: the argmax, if it clears its threshold
+        best = P.argmax(axis=1)
+        keep = D[np.arange(len(P)), best]
+        D = np.zeros_like(D)
+        D[np.arange(len(P)), best] = keep
     out = []
     for i, j in zip(*np.nonzero(D), strict=True):
         _, start, end = ts.corpus.spans[i]

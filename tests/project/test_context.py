@@ -55,8 +55,8 @@ def test_corpus_carries_the_previous_turn_for_turns_and_sentences(project: Proje
     assert c.prev2_texts == ["", "Hello there."]
 
 
-def test_suggest_uses_the_question_before_an_identical_answer(project: Project, tmp_path: Path) -> None:
-    """Every answer reads the same; only the interviewer's question says which code it is."""
+def coded_project(project: Project, tmp_path: Path) -> None:
+    """Six coded interviews and a new one; every answer reads the same, only the question differs."""
     rng = np.random.RandomState(0)
     names = []
     for i in range(6):
@@ -76,6 +76,10 @@ def test_suggest_uses_the_question_before_an_identical_answer(project: Project, 
             pos = start + len(ANSWER)
     import_codings(project, write(tmp_path / "codings.csv", "\n".join(rows) + "\n"))
     project.config.suggester.params["exclusive"] = True  # auto: the linear model with context
+
+
+def test_suggest_uses_the_question_before_an_identical_answer(project: Project, tmp_path: Path) -> None:
+    coded_project(project, tmp_path)
     report = suggest(project, sources=["new"], embedder=HashingEmbedder(64))
     assert report.model_label.startswith("local-linear")
     with project.store.transaction() as s:
@@ -92,3 +96,23 @@ def test_suggest_uses_the_question_before_an_identical_answer(project: Project, 
     with project.store.transaction() as s:
         codes = s.scalars(select(SuggestionRow.code)).all()
     assert len(set(codes)) == 1
+
+
+def test_train_and_evaluate_pass_the_context(project: Project, tmp_path: Path) -> None:
+    from pipeline.project.evaluate import evaluate_project
+    from pipeline.project.retrain import (
+        evaluate_on_heldout,
+        fit_challenger,
+        load_training_set,
+        predicted_codings,
+    )
+
+    coded_project(project, tmp_path)
+    emb = HashingEmbedder(64)
+    ts = load_training_set(project, emb)
+    model = fit_challenger(ts, emb, "auto", project.config.suggester.params)
+    assert model.wants_context() and ts.X_prev is not None and ts.X_prev.any()
+    assert evaluate_on_heldout(model, ts).metrics["macro_f1"] == 1.0
+    assert len(predicted_codings(model, ts, "model:x")) == len(ts.corpus.texts)
+    metrics = evaluate_project(project, suggester="auto", folds=3, embedder=emb)
+    assert metrics["suggester"] == "auto" and metrics["macro_f1"] == 1.0

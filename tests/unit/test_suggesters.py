@@ -173,7 +173,8 @@ def test_default_params_are_the_exclusive_linear_context_model_and_side_inputs_f
     assert isinstance(m, LinearSuggester)
     assert {k: m.get_params()[k] for k in EXCLUSIVE_DEFAULT_PARAMS} == EXCLUSIVE_DEFAULT_PARAMS
     assert make_suggester("auto", codes=["a", "b"], exclusive=True, C=2.0).C == 2.0  # params win
-    assert make_suggester("linear", codes=["a"]).context_tfidf_weight == 0.0  # multi-label: class defaults
+    multi = make_suggester("linear", codes=["a"])  # multi-label: no context unless asked
+    assert multi.context_tfidf_weight == 0.0 and not multi.wants_context()
     side = {"texts": ["x"], "X_prev": np.zeros((1, 2)), "prev_texts": [""]}
     assert sorted(side_inputs(m, **side)) == ["X_prev", "prev_texts", "texts"]
     assert sorted(side_inputs(NeighborsSuggester(["a"]), **side)) == ["texts"]
