@@ -116,3 +116,27 @@ def test_train_and_evaluate_pass_the_context(project: Project, tmp_path: Path) -
     assert len(predicted_codings(model, ts, "model:x")) == len(ts.corpus.texts)
     metrics = evaluate_project(project, suggester="auto", folds=3, embedder=emb)
     assert metrics["suggester"] == "auto" and metrics["macro_f1"] == 1.0
+
+
+def test_the_process_flow_embeds_and_passes_the_context(project: Project, tmp_path: Path) -> None:
+    from pipeline.project import process as processing
+    from pipeline.project.retrain import fit_challenger, load_training_set
+    from pipeline.project.suggest import register_model_version
+
+    coded_project(project, tmp_path)
+    emb = HashingEmbedder(64)
+    model = fit_challenger(load_training_set(project, emb), emb, "auto", project.config.suggester.params)
+    with project.store.transaction() as s:
+        row = register_model_version(
+            s, name="m", suggester="linear", params={}, embedding=emb.fingerprint, codebook_version_id=1
+        )
+        choice = processing.ModelChoice(model, row.id, row.label)
+    plain = processing.embed_sources(project, emb, ["new"])
+    vectors = processing.embed_sources(project, emb, ["new"], context=True)
+    assert set(vectors) - set(plain) == set(QUESTION.values())  # the questions, for X_prev only
+    new = processing.IngestedFile(tmp_path / "new.txt", "new", "0" * 64, "added")
+    (out,) = processing.suggest_for_files(project, [new], vectors, choice, 3)
+    assert out.suggestions == 6
+    with project.store.transaction() as s:
+        got = s.scalars(select(SuggestionRow.code).order_by(SuggestionRow.start)).all()
+    assert got == ["smoking"] * 2 + ["drinking"] * 2 + ["smoking"] * 2
