@@ -450,7 +450,13 @@ def time_suggest(X: np.ndarray, X_prev: np.ndarray, texts: list[str], model: Any
     X10 = np.tile(X, (reps, 1))[:n]
     Xp10 = np.tile(X_prev, (reps, 1))[:n]
     t10 = (texts * reps)[:n]
-    side = side_inputs(model, texts=t10, X_prev=Xp10, prev_texts=(texts[-1:] + texts * reps)[:n])
+    side = side_inputs(
+        model,
+        texts=t10,
+        X_prev=Xp10,
+        prev_texts=(texts[-1:] + texts * reps)[:n],
+        prev2_texts=(texts[-2:] + texts * reps)[:n],
+    )
     out: dict[str, float] = {}
     for label, fn in (
         (
@@ -488,17 +494,25 @@ def render(
     lines = [
         "## Suggesters on AnnoMI",
         "",
-        "Reproduce (about 15-25 min on 2 cores; embeddings are cached in /tmp after the first run):",
+        "Reproduce (about 10-15 min on 2 shared cores; embeddings are cached in `--cache` after the first run):",
         "",
         "```",
-        "HF_HUB_OFFLINE=1 .venv/bin/python bench/annomi.py ../shared/data/annomi --write docs/benchmarks.md",
+        "HF_HUB_OFFLINE=1 .venv/bin/python bench/annomi.py ../shared/data/annomi --cache /tmp --write docs/benchmarks.md",
         "```",
         "",
         "Train: the 126 transcripts coded by one expert. Test: the 7 transcripts coded by all 10 experts",
         "(216 therapist, 212 client utterances). κ = mean Cohen's κ of the model with each of the 10 experts",
         "(range in brackets); human = the experts' mean pairwise κ (45 pairs); macro-F1 against the experts'",
         "majority vote. Every model answers every utterance (argmax, no abstention). Embeddings: MiniLM",
-        "(all-MiniLM-L6-v2); `prev` = embedding of the previous utterance of the transcript.",
+        "(all-MiniLM-L6-v2); `prev` = embedding of the previous utterance of the transcript (whoever spoke",
+        "it), `prev tfidf` = word TF-IDF of its text, `prev2 tfidf` = of the utterance before it, `char` =",
+        "character 2-5-gram TF-IDF of the utterance.",
+        "",
+        "**default = yes**: what `qualflow suggest` / `train` / `evaluate` use on an exclusive codebook, built",
+        'as the product builds it (`models.make_suggester("auto", exclusive=True)`, parameters from',
+        "`models.default_params`) and given the context the project pipeline passes (`Corpus.prev_texts` /",
+        "`prev2_texts`: with one utterance per turn, the previous utterance and the one before). The other",
+        "rows are not what a user gets.",
         "",
         "| codebook | model | default | κ with experts | human κ | macro-F1 (majority) |",
         "|---|---|---|---|---|---|",
@@ -511,7 +525,9 @@ def render(
     lines += [
         "",
         "Model selection: 5-fold cross-validation grouped by transcript on the 126 training transcripts only",
-        "(κ and macro-F1 of out-of-fold predictions against the single expert's codes); the best κ is used.",
+        "(κ and macro-F1 of out-of-fold predictions against the single expert's codes); the best κ per",
+        "codebook is the `best CV` row. The default's parameters are the configuration with the best mean",
+        "CV κ over the two codebooks (`models.EXCLUSIVE_DEFAULT_PARAMS`).",
         "",
         "| codebook | configuration | CV κ | CV macro-F1 |",
         "|---|---|---|---|",
