@@ -522,6 +522,14 @@ def render(
             f"| {r['codebook']} | {r['model']} | {'yes' if r.get('default') else 'no'} | {r['kappa_mean']:.3f} ({r['kappa_min']:.3f}-{r['kappa_max']:.3f}) "
             f"| {r['human']:.3f} | {r['macro_f1']:.3f} |"
         )
+    default = {r["codebook"]: r["kappa_mean"] for r in rows if r.get("default")}
+    if default:
+        lines += [
+            "",
+            "The default against the issue-14 targets (κ ≥ 0.70 therapist, ≥ 0.40 client): "
+            + "; ".join(f"{cb} {k:.3f}" for cb, k in default.items())
+            + ".",
+        ]
     lines += [
         "",
         "Model selection: 5-fold cross-validation grouped by transcript on the 126 training transcripts only",
