@@ -348,9 +348,19 @@ def main(argv: list[str] | None = None) -> int:
                     "C": 0.5,
                 },
             },
+            "emb+prev+tfidf+char 0.5+prev tfidf+prev2 tfidf C=0.5": {
+                "ctx": True,
+                "kw": {
+                    "tfidf": True,
+                    "char_tfidf_weight": 0.5,
+                    "context_tfidf_weight": 1.0,
+                    "context2_tfidf_weight": 1.0,
+                    "C": 0.5,
+                },
+            },
         }
         if args.quick:
-            name = "emb+prev+tfidf+char 0.5+prev tfidf+prev2 tfidf 0.5 C=0.5"
+            name = "emb+prev+tfidf+char 0.5+prev tfidf+prev2 tfidf C=0.5"
             grid = {name: grid[name]}
         best, best_k = "", -1.0
         y_tr = Ytr.argmax(axis=1)

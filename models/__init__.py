@@ -40,14 +40,14 @@ EXCLUSIVE_DEFAULT_PARAMS: dict[str, Any] = {
     "tfidf": True,
     "context_weight": 1.0,
     "context_tfidf_weight": 1.0,
-    "context2_tfidf_weight": 0.5,
+    "context2_tfidf_weight": 1.0,
     "char_tfidf_weight": 0.5,
     "class_weight": "balanced",
     "C": 0.5,
 }
 """The linear suggester's parameters for an exclusive codebook, unless ``[suggester] params`` say
 otherwise: embedding + previous turn's embedding + word and character TF-IDF of the segment + word
-TF-IDF of the previous turn and (half weight) of the turn before it, balanced classes, C 0.5 (the best
+TF-IDF of the previous turn and of the turn before it, balanced classes, C 0.5 (the best
 mean κ of the configurations tried by 5-fold CV grouped by transcript on AnnoMI's 126 training
 transcripts; docs/benchmarks.md, "Suggesters on AnnoMI")."""
 AUTO = "auto"
