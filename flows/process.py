@@ -98,8 +98,10 @@ def ingest_files(project: Project, parsed: list[ParsedFile]) -> list[IngestedFil
 
 
 @task(name="embed-segments", cache_policy=NO_CACHE)
-def embed_segments(project: Project, embedder: Embedder, files: list[IngestedFile]) -> Vectors:
-    return processing.embed_sources(project, embedder, [f.name for f in files])
+def embed_segments(
+    project: Project, embedder: Embedder, files: list[IngestedFile], context: bool = False
+) -> Vectors:
+    return processing.embed_sources(project, embedder, [f.name for f in files], context=context)
 
 
 @task(name="load-champion", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
@@ -172,23 +174,21 @@ def process_interviews(
     report = ProcessReport(failed=[(str(f.path), f.reason, str(err)) for f, err in failed])
     run_discovery = discover and (bool(batch.parsed) or discovery_due(project))
     if batch.parsed or run_discovery:
-        # The model loads while the champion is fetched from MLflow (with no new file only discovery
-        # is due, and the embedding cache may have everything: the model loads on first use). The
-        # files are stored after, not alongside: Python work on two threads only slows both. All
-        # torch work runs on this thread, one call after the other (see docs/flows.md).
         # The champion is fetched from MLflow while the files are stored; the embedder comes after
         # both: it is the champion's own encoder when it has one (a fine-tuned model), and a source's
         # language decides which model embeds it. With no new file only discovery is due, and the
-        # embedding cache may have everything: the model then loads on first use.
+        # embedding cache may have everything: the model then loads on first use. All torch work
+        # runs on this thread, one call after the other (see docs/flows.md).
         champion = load_champion.submit(project, registered_model)
         ingested = ingest_files(project, batch.parsed)
         report.notes = language_coverage(project, ingested)
         champ = champion.result()
         encoder = None if champ is None else champ.encoder
         embedder = (load_embedder if batch.parsed else make_embedder)(project, encoder)
-        # quote(): Prefect would otherwise walk the thousands of vectors looking for futures
-        vectors: Any = quote(embed_segments(project, embedder, ingested))
         choice = choose_suggester(project, embedder, champ)
+        # a model that reads the previous turn (the question before an answer) needs its vectors too;
+        # quote(): Prefect would otherwise walk the thousands of vectors looking for futures
+        vectors: Any = quote(embed_segments(project, embedder, ingested, choice.model.wants_context()))
         report.model = choice.label
         report.processed = suggest_for_files(project, ingested, vectors, choice, top_k)
         if run_discovery:

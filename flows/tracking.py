@@ -224,7 +224,13 @@ def log_training_run(
             mlflow.log_artifact(str(fp))
         for path in artifacts:
             mlflow.log_artifact(str(path), artifact_path="evaluation")
-        signature = infer_signature(X_example, model.predict_proba(X_example, texts=[""] * len(X_example)))
+        from models.base import side_inputs
+
+        blank = [""] * len(X_example)
+        side = side_inputs(
+            model, texts=blank, X_prev=np.zeros_like(X_example), prev_texts=blank, prev2_texts=blank
+        )
+        signature = infer_signature(X_example, model.predict_proba(X_example, **side))
         extra_files = None
         if encoder_dir is not None:
             staged = Path(tmp_encoder.name) / ENCODER_DIR

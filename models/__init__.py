@@ -36,6 +36,20 @@ DEFAULT_SUGGESTER = "evidence"
 EXCLUSIVE_DEFAULT_SUGGESTER = "linear"
 """The default for a mutually exclusive codebook (``exclusive = true``): on AnnoMI evidence fusion
 scores below the linear classifier (κ 0.66 vs 0.69 therapist, 0.26 vs 0.34 client)."""
+EXCLUSIVE_DEFAULT_PARAMS: dict[str, Any] = {
+    "tfidf": True,
+    "context_weight": 1.0,
+    "context_tfidf_weight": 1.0,
+    "context2_tfidf_weight": 1.0,
+    "char_tfidf_weight": 0.5,
+    "class_weight": "balanced",
+    "C": 0.5,
+}
+"""The linear suggester's parameters for an exclusive codebook, unless ``[suggester] params`` say
+otherwise: embedding + previous turn's embedding + word and character TF-IDF of the segment + word
+TF-IDF of the previous turn and of the turn before it, balanced classes, C 0.5 (the best
+mean κ of the configurations tried by 5-fold CV grouped by transcript on AnnoMI's 126 training
+transcripts; docs/benchmarks.md, "Suggesters on AnnoMI")."""
 AUTO = "auto"
 OPERATING_POINT_PARAMS = ("min_coverage", "target_precision")
 """``[suggester]`` settings passed to the suggesters that have them and dropped for the others."""
@@ -48,6 +62,20 @@ def default_suggester(exclusive: bool = False) -> str:
     ('evidence', 'linear')
     """
     return EXCLUSIVE_DEFAULT_SUGGESTER if exclusive else DEFAULT_SUGGESTER
+
+
+def default_params(name: str, exclusive: bool = False) -> dict[str, Any]:
+    """The parameters suggester ``name`` gets by default (explicit params override them): for the
+    linear suggester on an exclusive codebook :data:`EXCLUSIVE_DEFAULT_PARAMS`; on a multi-label one no
+    context (``context_weight=0``: the previous turn is not measured there yet; set it in
+    ``[suggester] params`` to try); none for the others.
+
+    >>> default_params("linear", exclusive=True)["context_tfidf_weight"], default_params("linear")
+    (1.0, {'context_weight': 0.0})
+    """
+    if name == EXCLUSIVE_DEFAULT_SUGGESTER:
+        return dict(EXCLUSIVE_DEFAULT_PARAMS) if exclusive else {"context_weight": 0.0}
+    return {}
 
 
 def resolve_suggester(name: str | None, params: dict[str, Any] | None = None) -> str:
@@ -70,7 +98,8 @@ def make_suggester(
     the codes' definitions (``uses_code_embeddings``) gets their prototype vectors from ``embedder``
     (a code without a description is described by its parents' names, see :func:`prototype_inputs`),
     and one with a ``parents`` parameter gets the hierarchy (code -> parent name). ``params`` override
-    these; :data:`OPERATING_POINT_PARAMS` go only to the suggesters that take them.
+    these; :data:`OPERATING_POINT_PARAMS` go only to the suggesters that take them; what ``params``
+    leave out comes from :func:`default_params` (the tuned linear model of an exclusive codebook).
 
     >>> make_suggester("lnear", codes=["a"])
     Traceback (most recent call last):
@@ -81,6 +110,7 @@ def make_suggester(
     if name not in SUGGESTERS:
         raise InputError(f"Unknown suggester {name!r}; choose one of {sorted([AUTO, *SUGGESTERS])}")
     cls = SUGGESTERS[name]
+    params = {**default_params(name, bool(params.get("exclusive", False))), **params}
     accepted = set(cls._get_param_names())
     for key in OPERATING_POINT_PARAMS:
         if key not in accepted:
@@ -100,6 +130,7 @@ def make_suggester(
 __all__ = [
     "AUTO",
     "DEFAULT_SUGGESTER",
+    "EXCLUSIVE_DEFAULT_PARAMS",
     "EXCLUSIVE_DEFAULT_SUGGESTER",
     "OPERATING_POINT_PARAMS",
     "SUGGESTERS",
@@ -109,6 +140,7 @@ __all__ = [
     "LinearSuggester",
     "NeighborsSuggester",
     "PrototypeSuggester",
+    "default_params",
     "default_suggester",
     "make_suggester",
     "previous_rows",

@@ -17,7 +17,13 @@ ignores it and says so in its docstring):
 - ``groups`` (fit only): ndarray (n_segments,), the source of each segment, for grouped
   cross-validation inside ``fit``;
 - ``X_prev``: ndarray (n_segments, dim), embedding of the previous turn (see :func:`previous_rows`);
-- ``texts``: list of n_segments strings, for text features (TF-IDF, keyword patterns).
+- ``texts``: list of n_segments strings, for text features (TF-IDF, keyword patterns);
+- ``prev_texts`` / ``prev2_texts``: lists of n_segments strings, the previous turn's text and the one
+  before it (``""`` when none); only the suggesters that take them (:func:`side_inputs` passes them to
+  those alone).
+
+A suggester whose :meth:`BaseSuggester.wants_context` is true reads the previous turn; the project
+pipeline computes ``X_prev`` / ``prev_texts`` only for those (see :func:`side_inputs`).
 """
 
 from __future__ import annotations
@@ -60,6 +66,39 @@ def previous_rows(X: npt.NDArray[np.floating], groups: Sequence[Any] | npt.NDArr
     if len(X) > 1:
         same = g[1:] == g[:-1]
         out[1:][same] = X[:-1][same]
+    return out
+
+
+def side_inputs(
+    model: Any,
+    *,
+    texts: Sequence[str] | None = None,
+    X_prev: Any = None,
+    prev_texts: Sequence[str] | None = None,
+    prev2_texts: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """The side information to pass to ``model.fit`` / ``model.predict_proba``.
+
+    ``texts`` always; ``X_prev``, ``prev_texts`` and ``prev2_texts`` only when the model :meth:`~BaseSuggester.wants_context`
+    and its ``predict_proba`` takes them (a suggester without that parameter never sees it).
+
+    >>> class M:
+    ...     def wants_context(self): return True
+    ...     def predict_proba(self, X, *, texts=None, X_prev=None): ...
+    >>> sorted(side_inputs(M(), texts=["a"], X_prev=[[0.0]], prev_texts=[""]))
+    ['X_prev', 'texts']
+    """
+    out: dict[str, Any] = {"texts": None if texts is None else list(texts)}
+    wants = getattr(model, "wants_context", None)
+    if wants is None or not wants():
+        return out
+    accepted = inspect.signature(model.predict_proba).parameters
+    if X_prev is not None and "X_prev" in accepted:
+        out["X_prev"] = X_prev
+    if prev_texts is not None and "prev_texts" in accepted:
+        out["prev_texts"] = list(prev_texts)
+    if prev2_texts is not None and "prev2_texts" in accepted:
+        out["prev2_texts"] = list(prev2_texts)
     return out
 
 
@@ -199,6 +238,10 @@ class BaseSuggester(ABC):
                 raise InputError(f"{type(self).__name__}: {key} has {len(value)} rows but X has {n}")
 
     # --- shared outputs -----------------------------------------------------------------------
+    def wants_context(self) -> bool:
+        """True when the suggester reads the previous turn (``X_prev``, ``prev_texts``); default False."""
+        return False
+
     @abstractmethod
     def fit(
         self,
@@ -217,7 +260,9 @@ class BaseSuggester(ABC):
     ) -> npt.NDArray[np.float64]:
         """Calibrated scores, shape (n_segments, n_codes), columns in ``classes_`` order."""
 
-    def suggest(self, X: npt.ArrayLike, k: int = 3, *, texts: Any = None, X_prev: Any = None) -> Suggestions:
+    def suggest(
+        self, X: npt.ArrayLike, k: int = 3, *, texts: Any = None, X_prev: Any = None, **side: Any
+    ) -> Suggestions:
         """Top-``k`` codes per segment with their calibrated scores, abstaining below thresholds.
 
         Returns
@@ -225,13 +270,15 @@ class BaseSuggester(ABC):
         list of n_segments lists of ``(code_index, score)``, best first; indices into ``classes_``.
         In ``exclusive`` mode at most one code (the argmax) is suggested whatever ``k`` is.
         """
-        return self.suggest_from_proba(self.predict_proba(X, texts=texts, X_prev=X_prev), k)
+        return self.suggest_from_proba(self.predict_proba(X, texts=texts, X_prev=X_prev, **side), k)
 
     def suggest_from_proba(self, P: npt.NDArray[np.floating], k: int = 3) -> Suggestions:
         """:meth:`suggest` for scores already computed by :meth:`predict_proba`."""
         return top_k_above_threshold(P, self.thresholds_, 1 if self.exclusive else k)
 
-    def predict(self, X: npt.ArrayLike, *, texts: Any = None, X_prev: Any = None) -> npt.NDArray[np.int64]:
+    def predict(
+        self, X: npt.ArrayLike, *, texts: Any = None, X_prev: Any = None, **side: Any
+    ) -> npt.NDArray[np.int64]:
         """Decisions.
 
         Returns
@@ -239,7 +286,7 @@ class BaseSuggester(ABC):
         exclusive: ndarray (n_segments,) of the code index (argmax) or ``-1`` when it abstains;
         multi-label: ndarray (n_segments, n_codes) of 0/1 (``P >= thresholds_``).
         """
-        P = self.predict_proba(X, texts=texts, X_prev=X_prev)
+        P = self.predict_proba(X, texts=texts, X_prev=X_prev, **side)
         return decide(P, self.thresholds_, self.exclusive)
 
 

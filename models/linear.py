@@ -1,4 +1,5 @@
-"""Supervised suggester: logistic regression on embeddings (+ previous turn, + TF-IDF n-grams).
+"""Supervised suggester: logistic regression on embeddings (+ previous turn, + TF-IDF n-grams of the
+segment and of the previous turn).
 
 Multi-label (default): one binary classifier per code (one-vs-rest), class-balanced, rejected
 segments weighted ``rejection_weight`` times an implicit negative. Out-of-fold decision values from a
@@ -77,9 +78,18 @@ class LinearSuggester(BaseSuggester):
     rejection_weight : float, default 2.0
         Sample weight of a rejected (``-1``) segment as a negative (implicit negatives weigh 1).
     context_weight : float, default 1.0
-        Scale of the previous-turn embedding when ``X_prev`` is passed.
+        Scale of the previous-turn embedding when ``X_prev`` is passed (0: ignore ``X_prev``).
+    context_tfidf_weight : float, default 0.0
+        Scale of the TF-IDF word n-grams of the previous turn's text (``prev_texts=``, required in fit
+        and predict when > 0); its own vocabulary, same n-gram range and ``min_df`` as ``tfidf``.
     tfidf : bool, default False
         Add TF-IDF word n-grams of ``texts`` (then ``texts=`` is required in fit and predict).
+    context2_tfidf_weight : float, default 0.0
+        The same for the turn before the previous one (``prev2_texts=``): in an interview, the
+        participant's own previous answer; in a therapy session, the client's previous utterance.
+    char_tfidf_weight : float, default 0.0
+        Scale of TF-IDF character 2-5-grams (within words, at most 50,000) of ``texts`` (> 0 needs
+        ``texts=``): spelling variants, negations and short utterances that word n-grams miss.
     tfidf_ngram_range : tuple of int, default (1, 2)
     tfidf_min_df : int, default 2
     tfidf_weight : float, default 1.0
@@ -107,7 +117,10 @@ class LinearSuggester(BaseSuggester):
         class_weight: str | None = "balanced",
         rejection_weight: float = 2.0,
         context_weight: float = 1.0,
+        context_tfidf_weight: float = 0.0,
+        context2_tfidf_weight: float = 0.0,
         tfidf: bool = False,
+        char_tfidf_weight: float = 0.0,
         tfidf_ngram_range: tuple[int, int] = (1, 2),
         tfidf_min_df: int = 2,
         tfidf_weight: float = 1.0,
@@ -124,7 +137,10 @@ class LinearSuggester(BaseSuggester):
         self.class_weight = class_weight
         self.rejection_weight = rejection_weight
         self.context_weight = context_weight
+        self.context_tfidf_weight = context_tfidf_weight
+        self.context2_tfidf_weight = context2_tfidf_weight
         self.tfidf = tfidf
+        self.char_tfidf_weight = char_tfidf_weight
         self.tfidf_ngram_range = tfidf_ngram_range
         self.tfidf_min_df = tfidf_min_df
         self.tfidf_weight = tfidf_weight
@@ -136,12 +152,31 @@ class LinearSuggester(BaseSuggester):
         self.random_state = random_state
 
     # --- features -----------------------------------------------------------------------------
+    def wants_context(self) -> bool:
+        """True: pass ``X_prev`` (and ``prev_texts`` / ``prev2_texts`` for the context TF-IDF) to fit
+        and predict."""
+        return bool(
+            getattr(self, "context_weight", 1.0)
+            or getattr(self, "context_tfidf_weight", 0.0)
+            or getattr(self, "context2_tfidf_weight", 0.0)
+        )
+
     def _features(
-        self, X: npt.NDArray[np.float32], texts: Sequence[str] | None, X_prev: Any, fitting: bool
+        self,
+        X: npt.NDArray[np.float32],
+        texts: Sequence[str] | None,
+        X_prev: Any,
+        fitting: bool,
+        prev_texts: Sequence[str] | None = None,
+        prev2_texts: Sequence[str] | None = None,
     ) -> Any:
         name = type(self).__name__
+        # getattr: a model pickled before these parameters existed predicts as it was fitted
+        ctx_tfidf = float(getattr(self, "context_tfidf_weight", 0.0))
+        char_tfidf = float(getattr(self, "char_tfidf_weight", 0.0))
+        ctx2_tfidf = float(getattr(self, "context2_tfidf_weight", 0.0))
         if fitting:
-            self.uses_context_ = X_prev is not None
+            self.uses_context_ = X_prev is not None and bool(self.context_weight)
         if self.uses_context_ and X_prev is None:
             raise InputError(
                 f"{name}: fitted with X_prev (previous-turn context); pass X_prev= to predict too"
@@ -152,21 +187,60 @@ class LinearSuggester(BaseSuggester):
             if Xp.shape != X.shape:
                 raise InputError(f"{name}: X_prev must have the shape of X {X.shape}, got {Xp.shape}")
             blocks.append(self.context_weight * Xp)
-        if not self.tfidf:
+        if not (self.tfidf or ctx_tfidf or char_tfidf or ctx2_tfidf):
             return np.hstack(blocks) if len(blocks) > 1 else X
-        if texts is None:
-            raise InputError(f"{name}: tfidf=True needs texts= (one string per segment) in fit and predict")
         import scipy.sparse as sp
         from sklearn.feature_extraction.text import TfidfVectorizer
 
-        if fitting:
-            self.vectorizer_ = TfidfVectorizer(
+        def vectorizer() -> Any:
+            return TfidfVectorizer(
                 ngram_range=tuple(self.tfidf_ngram_range), min_df=self.tfidf_min_df, sublinear_tf=True
             )
-            T = self.vectorizer_.fit_transform(list(texts))
-        else:
-            T = self.vectorizer_.transform(list(texts))
-        return sp.hstack([sp.csr_matrix(np.hstack(blocks)), self.tfidf_weight * T], format="csr")
+
+        sparse: list[Any] = [sp.csr_matrix(np.hstack(blocks))]
+        if self.tfidf:
+            if texts is None:
+                raise InputError(
+                    f"{name}: tfidf=True needs texts= (one string per segment) in fit and predict"
+                )
+            if fitting:
+                self.vectorizer_ = vectorizer()
+                sparse.append(self.tfidf_weight * self.vectorizer_.fit_transform(list(texts)))
+            else:
+                sparse.append(self.tfidf_weight * self.vectorizer_.transform(list(texts)))
+        if char_tfidf:
+            if texts is None:
+                raise InputError(f"{name}: char_tfidf_weight > 0 needs texts= in fit and predict")
+            if fitting:
+                self.char_vectorizer_ = TfidfVectorizer(
+                    analyzer="char_wb", ngram_range=(2, 5), min_df=3, sublinear_tf=True, max_features=50_000
+                )
+                sparse.append(char_tfidf * self.char_vectorizer_.fit_transform(list(texts)))
+            else:
+                sparse.append(char_tfidf * self.char_vectorizer_.transform(list(texts)))
+        for key, weight, given in (
+            ("prev_texts", ctx_tfidf, prev_texts),
+            ("prev2_texts", ctx2_tfidf, prev2_texts),
+        ):
+            if not weight:
+                continue
+            if given is None:
+                raise InputError(
+                    f"{name}: a context TF-IDF weight > 0 needs {key}= (the text of the turn before, '' "
+                    "when none) in fit and predict"
+                )
+            prev = [t or "" for t in given]
+            attr = "context_vectorizer_" if key == "prev_texts" else "context2_vectorizer_"
+            if fitting:
+                try:
+                    block = vectorizer().fit(prev)
+                except ValueError:  # no term of these texts is seen min_df times
+                    block = None
+                setattr(self, attr, block)
+            fitted = getattr(self, attr)
+            if fitted is not None:
+                sparse.append(weight * fitted.transform(prev))
+        return sp.hstack(sparse, format="csr")
 
     def _folds(self, n: int, groups: Any, rng: np.random.RandomState) -> list[tuple[Any, Any]]:
         from sklearn.model_selection import GroupKFold, KFold
@@ -196,6 +270,8 @@ class LinearSuggester(BaseSuggester):
         groups: Any = None,
         texts: Sequence[str] | None = None,
         X_prev: Any = None,
+        prev_texts: Sequence[str] | None = None,
+        prev2_texts: Sequence[str] | None = None,
     ) -> LinearSuggester:
         """Fit the classifiers, calibrate them and choose thresholds out of fold.
 
@@ -208,15 +284,21 @@ class LinearSuggester(BaseSuggester):
         texts : list of str, optional (required when ``tfidf``)
         X_prev : ndarray of shape (n_segments, dim), optional
             Previous-turn embeddings; if given here it is required in ``predict_proba`` too.
+        prev_texts : list of str, optional (required when ``context_tfidf_weight``)
+            The previous turn's text per segment (``""`` when none).
+        prev2_texts : list of str, optional (required when ``context2_tfidf_weight``)
+            The text of the turn before that.
         """
         from sklearn.utils import check_random_state
 
-        Xa, Ya = self._check_fit_input(X, Y, groups=groups, texts=texts, X_prev=X_prev)
+        Xa, Ya = self._check_fit_input(
+            X, Y, groups=groups, texts=texts, X_prev=X_prev, prev_texts=prev_texts, prev2_texts=prev2_texts
+        )
         rng = check_random_state(self.random_state)
         codes = list(self.codes)
         self.classes_ = np.array(codes)
         self.n_features_in_ = Xa.shape[1]
-        F = self._features(Xa, texts, X_prev, fitting=True)
+        F = self._features(Xa, texts, X_prev, fitting=True, prev_texts=prev_texts, prev2_texts=prev2_texts)
         self.n_positives_ = (Ya == 1).sum(axis=0).astype(np.int64)
         if self.exclusive:
             self._fit_exclusive(F, Ya, groups, rng)
@@ -284,11 +366,19 @@ class LinearSuggester(BaseSuggester):
 
     # --- predict ------------------------------------------------------------------------------
     def predict_proba(
-        self, X: npt.ArrayLike, *, texts: Sequence[str] | None = None, X_prev: Any = None
+        self,
+        X: npt.ArrayLike,
+        *,
+        texts: Sequence[str] | None = None,
+        X_prev: Any = None,
+        prev_texts: Sequence[str] | None = None,
+        prev2_texts: Sequence[str] | None = None,
     ) -> npt.NDArray[np.float64]:
         """Calibrated probabilities, shape (n_segments, n_codes); 0 for codes not learned."""
-        Xa = self._check_predict_input(X, texts=texts, X_prev=X_prev)
-        F = self._features(Xa, texts, X_prev, fitting=False)
+        Xa = self._check_predict_input(
+            X, texts=texts, X_prev=X_prev, prev_texts=prev_texts, prev2_texts=prev2_texts
+        )
+        F = self._features(Xa, texts, X_prev, fitting=False, prev_texts=prev_texts, prev2_texts=prev2_texts)
         m = len(self.classes_)
         P = np.zeros((Xa.shape[0], m))
         if self.exclusive:

@@ -20,6 +20,7 @@ from pipeline.project.core import Project
 from pipeline.store.queries import load_segments, require_codebook
 from pipeline.store.schema import (
     CodingRow,
+    SegmentRow,
     SourceRow,
     SuggestionRow,
 )
@@ -41,6 +42,11 @@ class Corpus:
     codebook: Codebook
     codebook_version_id: int
     Y: npt.NDArray[np.int8] = field(default_factory=lambda: np.zeros((0, 0), dtype=np.int8))
+    prev_texts: list[str] = field(default_factory=list)
+    """Per segment, the text of what came just before it in its source (:func:`context_texts`):
+    the previous turn (the interviewer's question before an answer included), ``""`` when none."""
+    prev2_texts: list[str] = field(default_factory=list)
+    """Per segment, the turn before that one (``context_texts(..., back=2)``)."""
 
     @property
     def groups(self) -> list[str]:
@@ -58,7 +64,39 @@ class Corpus:
             codebook=self.codebook,
             codebook_version_id=self.codebook_version_id,
             Y=self.Y[list(rows)] if len(self.Y) else self.Y,  # (0, 0) when no labels were loaded
+            prev_texts=[self.prev_texts[i] for i in rows] if self.prev_texts else [],
+            prev2_texts=[self.prev2_texts[i] for i in rows] if self.prev2_texts else [],
         )
+
+
+def context_texts(rows: Sequence[tuple[SegmentRow, str]], back: int = 1) -> dict[int, str]:
+    """Segment id -> the text just before the segment in its source, for every segment of ``rows``
+    (``back=2``: the turn, or segment, before that one).
+
+    ``rows`` are all the segments of one scheme (interviewer turns included), in document order. The
+    context of a segment is the whole previous turn (its segments joined by a space), whoever spoke
+    it: the interviewer's question for the sentences of an answer. In a source of one turn (a
+    document), it is the previous segment. ``""`` for the first.
+    """
+    by_source: dict[int, list[SegmentRow]] = {}
+    for r, _ in rows:
+        by_source.setdefault(r.source_id, []).append(r)
+    out: dict[int, str] = {}
+    for segs in by_source.values():
+        turns: dict[int, list[str]] = {}
+        for r in segs:
+            if r.turn_idx is not None:
+                turns.setdefault(r.turn_idx, []).append(r.text)
+        order = sorted(turns)
+        before = {t: " ".join(turns[p]) for p, t in zip(order, order[back:], strict=False)}
+        for i, r in enumerate(segs):
+            if r.turn_idx is not None and r.turn_idx in before:
+                out[r.id] = before[r.turn_idx]
+            elif r.turn_idx is not None and len(order) > 1:
+                out[r.id] = ""  # the first turns of a conversation: nothing said before them
+            else:
+                out[r.id] = segs[i - back].text if i >= back else ""
+    return out
 
 
 def codable_codes(codebook: Codebook) -> list[str]:
@@ -86,6 +124,9 @@ def load_corpus(session: Session, project: Project, *, sources: Sequence[str] | 
         rows = load_segments(session, project.config, sources=sorted(wanted))
     else:
         rows = load_segments(session, project.config)
+    names = sorted({n for _, n in rows})
+    every = load_segments(session, project.config, include_interviewer=True, sources=names)
+    context, context2 = context_texts(every), context_texts(every, back=2)
     corpus = Corpus(
         segment_ids=[r.id for r, _ in rows],
         source_ids=[r.source_id for r, _ in rows],
@@ -95,6 +136,8 @@ def load_corpus(session: Session, project: Project, *, sources: Sequence[str] | 
         codes=codes,
         codebook=codebook,
         codebook_version_id=cb_row.id,
+        prev_texts=[context.get(r.id, "") for r, _ in rows],
+        prev2_texts=[context2.get(r.id, "") for r, _ in rows],
     )
     src_ids = sorted(set(corpus.source_ids))
     codings = [
@@ -132,3 +175,21 @@ def embed_texts(embedder: Embedder, texts: Sequence[str]) -> npt.NDArray[np.floa
     if not texts:
         return np.zeros((0, embedder.dim), dtype=np.float32)
     return embedder.encode(list(texts))
+
+
+def embed_context(embedder: Embedder, prev_texts: Sequence[str]) -> npt.NDArray[np.float32]:
+    """``X_prev``: the vectors of ``prev_texts`` (a corpus's :attr:`Corpus.prev_texts`), zeros for ``""``.
+
+    Returns
+    -------
+    ndarray of shape (len(prev_texts), embedder.dim), float32
+    """
+    out = np.zeros((len(prev_texts), embedder.dim), dtype=np.float32)
+    unique = list(dict.fromkeys(t for t in prev_texts if t))
+    if unique:
+        V = embedder.encode(unique)
+        row = {t: i for i, t in enumerate(unique)}
+        for i, t in enumerate(prev_texts):
+            if t:
+                out[i] = V[row[t]]
+    return out

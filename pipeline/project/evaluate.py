@@ -14,7 +14,7 @@ from sqlalchemy import select
 from pipeline.errors import InputError
 from pipeline.labels import label_matrix
 from pipeline.project.core import Project
-from pipeline.project.corpus import embed_texts, load_corpus, make_project_embedder
+from pipeline.project.corpus import embed_context, embed_texts, load_corpus, make_project_embedder
 from pipeline.project.suggest import build_suggester
 from pipeline.store.schema import CoderRow, CodingRow
 
@@ -64,14 +64,20 @@ def evaluate_project(
     groups = [corpus.source_names[i] for i in keep]
     Y = corpus.Y[keep]
     X = embed_texts(emb, texts)
+
+    def make() -> Any:
+        return build_suggester(name, corpus.codebook, emb, params=project.config.suggester.params)
+
+    from models.base import side_inputs
+
+    probe = make()
+    prev_texts = [corpus.prev_texts[i] for i in keep] if corpus.prev_texts else None
+    X_prev = embed_context(emb, prev_texts or [""] * len(keep)) if probe.wants_context() else None
+    prev2_texts = [corpus.prev2_texts[i] for i in keep] if corpus.prev2_texts else None
+    exclusive = bool(probe.exclusive)  # one code per segment: scored on the argmax
+    side = side_inputs(probe, texts=texts, X_prev=X_prev, prev_texts=prev_texts, prev2_texts=prev2_texts)
     P, T = grouped_cv_predictions(
-        lambda: build_suggester(name, corpus.codebook, emb, params=project.config.suggester.params),
-        X,
-        Y,
-        groups,
-        n_splits=min(folds, n_groups),
-        return_thresholds=True,
-        texts=texts,
+        make, X, Y, groups, n_splits=min(folds, n_groups), return_thresholds=True, **side
     )
     per_coder = {}
     for coder, M in coder_mats.items():
@@ -84,9 +90,12 @@ def evaluate_project(
                 k=project.config.suggester.top_k,
                 coder_matrices={coder: M[rows_ok]},
                 codes=corpus.codes,
+                exclusive=exclusive,
             )
             per_coder[coder] = m.get(f"kappa_vs_{coder}")
-    metrics = evaluate_predictions(P, T, Y, k=project.config.suggester.top_k, codes=corpus.codes)
+    metrics = evaluate_predictions(
+        P, T, Y, k=project.config.suggester.top_k, codes=corpus.codes, exclusive=exclusive
+    )
     for coder, kappa in per_coder.items():
         metrics[f"kappa_vs_{coder}"] = kappa
     metrics["suggester"] = name

@@ -248,21 +248,34 @@ def load_embedder(project: Project, encoder: str | None = None) -> Embedder:
     return embedder
 
 
-def embed_sources(project: Project, embedder: Embedder, names: Sequence[str]) -> Vectors:
-    """Embed, in one batch, the suggestable segments of the current sources ``names``.
+def embed_sources(
+    project: Project, embedder: Embedder, names: Sequence[str], *, context: bool = False
+) -> Vectors:
+    """Embed, in one batch, the suggestable segments of the current sources ``names`` and, with
+    ``context`` (for a suggester that :meth:`~models.base.BaseSuggester.wants_context`), the text
+    before each (the previous turn, :func:`~pipeline.project.corpus.context_texts`).
 
     Returns
     -------
     dict mapping segment text to its vector, ndarray of shape (dim,), float32.
     """
+    from pipeline.project.corpus import context_texts
     from pipeline.store.queries import load_segments
 
     if not names:
         return {}
     wanted = set(names)
     with project.store.transaction() as session:
-        rows = load_segments(session, project.config)
-    texts = list(dict.fromkeys(r.text for r, name in rows if name in wanted))
+        rows = [(r, n) for r, n in load_segments(session, project.config) if n in wanted]
+        before = (
+            context_texts(
+                load_segments(session, project.config, include_interviewer=True, sources=sorted(wanted))
+            )
+            if context
+            else {}
+        )
+    texts = list(dict.fromkeys([r.text for r, _ in rows] + [before.get(r.id, "") for r, _ in rows]))
+    texts = [t for t in texts if t]
     if not texts:
         return {}
     X = embedder.encode(texts)
@@ -384,7 +397,9 @@ def suggest_for_files(
     ----------
     files : sequence of IngestedFile
     vectors : mapping of segment text to ndarray of shape (dim,)
-        From :func:`embed_sources`; every suggestable segment text of the files must be there.
+        From :func:`embed_sources`; every suggestable segment text of the files must be there (and,
+        for a model that reads the previous turn, their context: ``embed_sources(..., context=True)``;
+        a missing one counts as no context).
     choice : ModelChoice
         The model that suggests.
     k : int
@@ -419,7 +434,19 @@ def suggest_for_files(
                 f"{first[:60]!r}); the segmentation settings changed during the run: run it again"
             )
         X = np.stack([vectors[t] for t in corpus.texts]).astype(np.float32)
-        ranking = rank_codes(choice.model, X, corpus.texts, k)
+        X_prev = None
+        if choice.model.wants_context():
+            zero = np.zeros(X.shape[1], dtype=np.float32)
+            X_prev = np.stack([vectors.get(t, zero) for t in corpus.prev_texts]).astype(np.float32)
+        ranking = rank_codes(
+            choice.model,
+            X,
+            corpus.texts,
+            k,
+            X_prev=X_prev,
+            prev_texts=corpus.prev_texts,
+            prev2_texts=corpus.prev2_texts,
+        )
     out: list[FileOutcome] = []
     for f in files:
         if f.file_hash in done or corpus is None:

@@ -66,10 +66,42 @@ class TrainingSet:
     eval_sources: list[str]
     codebook_hash: str
     coder_matrices: dict[str, npt.NDArray[np.int8]] = field(default_factory=dict)
+    embedder: Embedder | None = field(default=None, repr=False)
+    """Embeds the previous turns (:meth:`context`) when a model reads them."""
+    X_prev: npt.NDArray[np.float32] | None = field(default=None, repr=False)
 
     @property
     def codes(self) -> list[str]:
         return self.corpus.codes
+
+    def context(self, model: BaseSuggester) -> npt.NDArray[np.float32] | None:
+        """``X_prev`` of every segment (embedded once, on first use) when ``model`` reads the previous
+        turn, else ``None``."""
+        if not model.wants_context():
+            return None
+        if self.X_prev is None:
+            from pipeline.project.corpus import embed_context
+
+            if self.embedder is None:
+                raise InputError("this training set has no embedder to embed the previous turns with")
+            prev = self.corpus.prev_texts or [""] * len(self.corpus.texts)
+            self.X_prev = embed_context(self.embedder, prev)
+        return self.X_prev
+
+    def side(self, model: BaseSuggester, idx: npt.NDArray[np.intp] | None = None) -> dict[str, Any]:
+        """Keyword side information for ``model``'s fit / predict_proba on rows ``idx`` (all: ``None``)."""
+        from models.base import side_inputs
+
+        rows = np.arange(len(self.corpus.texts)) if idx is None else idx
+        X_prev = self.context(model)
+        prev, prev2 = self.corpus.prev_texts, self.corpus.prev2_texts
+        return side_inputs(
+            model,
+            texts=[self.corpus.texts[i] for i in rows],
+            X_prev=None if X_prev is None else X_prev[rows],
+            prev_texts=[prev[i] for i in rows] if prev else None,
+            prev2_texts=[prev2[i] for i in rows] if prev2 else None,
+        )
 
     def fingerprint(self) -> dict[str, Any]:
         """Counts and a hash of exactly what the models learn from and are scored on."""
@@ -143,6 +175,7 @@ def load_training_set(project: Project, embedder: Embedder) -> TrainingSet:
         eval_sources=eval_names,
         codebook_hash=codebook_hash(corpus.codebook),
         coder_matrices=coder_matrices,
+        embedder=embedder,
     )
 
 
@@ -160,15 +193,22 @@ def fit_challenger(
     model = build_suggester(suggester, ts.corpus.codebook, embedder, params=params)
     idx = ts.train_idx
     groups = [ts.corpus.source_names[i] for i in idx]
-    texts = [ts.corpus.texts[i] for i in idx]
-    fitted: BaseSuggester = cast(Any, model).fit(ts.X[idx], training_labels(ts), groups=groups, texts=texts)
+    side = ts.side(model, idx)
+    fitted: BaseSuggester = cast(Any, model).fit(ts.X[idx], training_labels(ts), groups=groups, **side)
     return fitted
 
 
 def aligned_scores(
-    model: BaseSuggester, X: npt.NDArray[np.float32], texts: Sequence[str], codes: Sequence[str]
+    model: BaseSuggester,
+    X: npt.NDArray[np.float32],
+    texts: Sequence[str],
+    codes: Sequence[str],
+    **side: Any,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """``model``'s probabilities and thresholds in the column order of ``codes``.
+
+    ``side``: further side information for ``predict_proba`` (``X_prev``, ``prev_texts``: see
+    :meth:`TrainingSet.side`).
 
     A code the model does not know (the codebook grew since it was trained) gets probability 0 and
     threshold infinity: it is never suggested.
@@ -177,7 +217,8 @@ def aligned_scores(
     -------
     P : ndarray of shape (n_segments, n_codes); T : ndarray of shape (n_codes,)
     """
-    P_model = model.predict_proba(X, texts=list(texts)) if len(X) else np.zeros((0, len(model.classes_)))
+    side = {**side, "texts": list(texts)}
+    P_model = model.predict_proba(X, **side) if len(X) else np.zeros((0, len(model.classes_)))
     col = {c: i for i, c in enumerate(model.classes_.tolist())}
     P = np.zeros((len(X), len(codes)), dtype=np.float64)
     T = np.full(len(codes), np.inf)
@@ -205,7 +246,8 @@ def evaluate_on_heldout(model: BaseSuggester, ts: TrainingSet, k: int = 3) -> Ev
     from pipeline.evaluate import evaluate_predictions
 
     idx = ts.eval_idx
-    P, T = aligned_scores(model, ts.X[idx], [ts.corpus.texts[i] for i in idx], ts.codes)
+    side = ts.side(model, idx)
+    P, T = aligned_scores(model, ts.X[idx], side.pop("texts"), ts.codes, **side)
     Y = ts.corpus.Y[idx]
     metrics = evaluate_predictions(
         P,
@@ -274,8 +316,14 @@ def predicted_codings(model: BaseSuggester, ts: TrainingSet, coder: str) -> list
     coder ``coder`` (one per segment and code at or above threshold), for the agreement panel."""
     from pipeline.domain import Coding
 
-    P, T = aligned_scores(model, ts.X, ts.corpus.texts, ts.codes)
+    side = ts.side(model)
+    P, T = aligned_scores(model, ts.X, side.pop("texts"), ts.codes, **side)
     D = P >= T
+    if model.exclusive and len(P):  # one code per segment: the argmax, if it clears its threshold
+        best = P.argmax(axis=1)
+        keep = D[np.arange(len(P)), best]
+        D = np.zeros_like(D)
+        D[np.arange(len(P)), best] = keep
     out = []
     for i, j in zip(*np.nonzero(D), strict=True):
         _, start, end = ts.corpus.spans[i]

@@ -19,7 +19,14 @@ from pipeline.domain import DECIDED_STATES, Codebook, SuggestionState
 from pipeline.errors import InputError
 from pipeline.fileio import csv_dict_writer, write_atomic
 from pipeline.project.core import Project
-from pipeline.project.corpus import Corpus, codable_codes, embed_texts, load_corpus, make_project_embedder
+from pipeline.project.corpus import (
+    Corpus,
+    codable_codes,
+    embed_context,
+    embed_texts,
+    load_corpus,
+    make_project_embedder,
+)
 from pipeline.store.schema import (
     CandidateRow,
     CoderRow,
@@ -64,8 +71,32 @@ def build_suggester(
     return make_suggester(name, codebook=codebook, embedder=embedder, **(params or {}))
 
 
-def fit_suggester(model: BaseSuggester, X: npt.NDArray[np.float32], corpus: Corpus) -> BaseSuggester:
-    return model.fit(X, corpus.Y, groups=corpus.groups, texts=corpus.texts)
+def context_of(model: BaseSuggester, corpus: Corpus, embedder: Embedder) -> npt.NDArray[np.float32] | None:
+    """``X_prev`` for ``corpus`` (:func:`~pipeline.project.corpus.embed_context`) when ``model``
+    reads the previous turn, else ``None`` (nothing is embedded)."""
+    if not model.wants_context():
+        return None
+    return embed_context(embedder, corpus.prev_texts or [""] * len(corpus.texts))
+
+
+def fit_suggester(
+    model: BaseSuggester,
+    X: npt.NDArray[np.float32],
+    corpus: Corpus,
+    X_prev: npt.NDArray[np.float32] | None = None,
+) -> BaseSuggester:
+    """Fit ``model`` on ``corpus`` (vectors ``X``; ``X_prev`` from :func:`context_of`, with the previous
+    turns' texts, for a model that reads the context)."""
+    from models.base import side_inputs
+
+    side = side_inputs(
+        model,
+        texts=corpus.texts,
+        X_prev=X_prev,
+        prev_texts=corpus.prev_texts or None,
+        prev2_texts=corpus.prev2_texts or None,
+    )
+    return model.fit(X, corpus.Y, groups=corpus.groups, **side)
 
 
 @dataclass
@@ -145,11 +176,24 @@ class Ranking:
         return Ranking(self.P[list(rows)], [self.picks[i] for i in rows])
 
 
-def rank_codes(model: BaseSuggester, X: npt.NDArray[np.float32], texts: Sequence[str], k: int) -> Ranking:
-    """Score every segment (rows of ``X``, with their ``texts``) and pick its top-``k`` codes."""
+def rank_codes(
+    model: BaseSuggester,
+    X: npt.NDArray[np.float32],
+    texts: Sequence[str],
+    k: int,
+    *,
+    X_prev: npt.NDArray[np.float32] | None = None,
+    prev_texts: Sequence[str] | None = None,
+    prev2_texts: Sequence[str] | None = None,
+) -> Ranking:
+    """Score every segment (rows of ``X``, with their ``texts``; the previous turns' vectors ``X_prev``
+    and texts ``prev_texts`` for a model that reads them) and pick its top-``k`` codes."""
+    from models.base import side_inputs
+
     if not len(texts):
         return Ranking(np.zeros((0, len(model.classes_))), [])
-    P = model.predict_proba(X, texts=list(texts))
+    side = side_inputs(model, texts=texts, X_prev=X_prev, prev_texts=prev_texts, prev2_texts=prev2_texts)
+    P = model.predict_proba(X, **side)
     return Ranking(P, model.suggest_from_proba(P, k))
 
 
@@ -161,15 +205,19 @@ def store_suggestions(
     corpus: Corpus,
     X: npt.NDArray[np.float32],
     k: int,
+    X_prev: npt.NDArray[np.float32] | None = None,
 ) -> SuggestReport:
     """Suggest top-``k`` codes for every corpus segment and queue them (idempotent per model version)."""
-    return queue_suggestions(
-        session,
-        model=model,
-        model_row=model_row,
-        corpus=corpus,
-        ranking=rank_codes(model, X, corpus.texts, k),
+    ranking = rank_codes(
+        model,
+        X,
+        corpus.texts,
+        k,
+        X_prev=X_prev,
+        prev_texts=corpus.prev_texts or None,
+        prev2_texts=corpus.prev2_texts or None,
     )
+    return queue_suggestions(session, model=model, model_row=model_row, corpus=corpus, ranking=ranking)
 
 
 def queue_suggestions(
@@ -278,9 +326,11 @@ def suggest(
         train = load_corpus(session, project)
         X_train = embed_texts(emb, train.texts)
         model = build_suggester(name, train.codebook, emb, params=cfg.params)
-        fit_suggester(model, X_train, train)
+        Xp_train = context_of(model, train, emb)
+        fit_suggester(model, X_train, train, Xp_train)
         target = load_corpus(session, project, sources=sources) if sources else train
         X = X_train if target is train else embed_texts(emb, target.texts)
+        X_prev = Xp_train if target is train else context_of(model, target, emb)
         row = register_model_version(
             session,
             name=f"local-{name}",
@@ -289,7 +339,9 @@ def suggest(
             embedding=emb.fingerprint,
             codebook_version_id=train.codebook_version_id,
         )
-        return store_suggestions(session, model=model, model_row=row, corpus=target, X=X, k=cfg.top_k)
+        return store_suggestions(
+            session, model=model, model_row=row, corpus=target, X=X, k=cfg.top_k, X_prev=X_prev
+        )
 
 
 SUGGESTION_COLUMNS = ("source", "segment", "start", "end", "code", "score", "rank", "model", "kind")

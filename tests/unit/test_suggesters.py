@@ -143,6 +143,43 @@ def test_linear_needs_texts_for_tfidf_and_context_consistency():
         LinearSuggester(["a", "b", "c"], exclusive=True).fit(X[:12], Y[:12])
 
 
+def test_linear_reads_the_previous_turns_text_only_when_asked():
+    """Identical segments; only the previous turn's words tell the codes apart."""
+    rng = np.random.RandomState(0)
+    lab = np.repeat([0, 1], 20)
+    X = np.tile(rng.randn(1, 8).astype(np.float32), (len(lab), 1))
+    Y = np.zeros((len(lab), 2), dtype=np.int8)
+    Y[np.arange(len(lab)), lab] = 1
+    texts = ["yes i do"] * len(lab)
+    prev = [["do you drink beer", "do you smoke cigarettes"][c] for c in lab]
+    groups = np.arange(len(lab)) % 4
+    m = LinearSuggester(["drink", "smoke"], exclusive=True, tfidf=True, context_tfidf_weight=1.0, C=10.0)
+    m.fit(X, Y, groups=groups, texts=texts, prev_texts=prev)
+    assert m.wants_context()
+    assert (m.predict(X, texts=texts, prev_texts=prev) == lab).all()
+    with pytest.raises(InputError, match="needs prev_texts="):
+        m.predict_proba(X, texts=texts)
+    plain = LinearSuggester(["drink", "smoke"], exclusive=True, tfidf=True, context_weight=0.0)
+    assert not plain.wants_context()
+    plain.fit(X, Y, groups=groups, texts=texts, X_prev=X, prev_texts=prev)  # context given, not used
+    assert not plain.uses_context_ and len(set(plain.predict(X, texts=texts).tolist())) == 1
+
+
+def test_default_params_are_the_exclusive_linear_context_model_and_side_inputs_filter():
+    from models import EXCLUSIVE_DEFAULT_PARAMS, make_suggester
+    from models.base import side_inputs
+
+    m = make_suggester("auto", codes=["a", "b"], exclusive=True)
+    assert isinstance(m, LinearSuggester)
+    assert {k: m.get_params()[k] for k in EXCLUSIVE_DEFAULT_PARAMS} == EXCLUSIVE_DEFAULT_PARAMS
+    assert make_suggester("auto", codes=["a", "b"], exclusive=True, C=2.0).C == 2.0  # params win
+    multi = make_suggester("linear", codes=["a"])  # multi-label: no context unless asked
+    assert multi.context_tfidf_weight == 0.0 and not multi.wants_context()
+    side = {"texts": ["x"], "X_prev": np.zeros((1, 2)), "prev_texts": [""]}
+    assert sorted(side_inputs(m, **side)) == ["X_prev", "prev_texts", "texts"]
+    assert sorted(side_inputs(NeighborsSuggester(["a"]), **side)) == ["texts"]
+
+
 def test_blend_is_prototype_when_cold_and_classifier_when_warm():
     X, Y, centers, groups = _toy()
     cold = BlendSuggester(["a", "b", "c"], centers, random_state=0).fit(X, np.zeros_like(Y))

@@ -78,6 +78,9 @@ def build(name: str, code_emb: np.ndarray, exclusive: bool = False):
         params["code_embeddings"] = code_emb
     if "random_state" in inspect.signature(cls).parameters:
         params["random_state"] = 0
+    if "context_tfidf_weight" in inspect.signature(cls).parameters:
+        # these tests give no previous turns; the context path is tested in tests/project/test_context.py
+        params.update(context_tfidf_weight=0.0, context2_tfidf_weight=0.0)
     return make_suggester(name, **params)
 
 

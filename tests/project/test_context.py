@@ -1,0 +1,142 @@
+"""The previous turn (the interviewer's question before an answer) reaches the suggesters that read it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import select
+
+from pipeline.embed.base import HashingEmbedder
+from pipeline.project.codebooks import import_codebook
+from pipeline.project.codings import import_codings
+from pipeline.project.core import Project
+from pipeline.project.corpus import load_corpus
+from pipeline.project.ingest import ingest
+from pipeline.project.suggest import suggest
+from pipeline.store.schema import SegmentRow, SuggestionRow
+
+CODEBOOK = (
+    "name: habits\ncodes:\n  - name: drinking\n    description: alcohol\n"
+    "  - name: smoking\n    description: tobacco\n"
+)
+QUESTION = {"drinking": "Do you drink beer on weekends?", "smoking": "Do you smoke cigarettes at work?"}
+ANSWER = "Yes I do. Most of the time."
+
+
+def write(path: Path, data: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(data, encoding="utf-8")
+    return path
+
+
+def transcript(order: list[str]) -> str:
+    return "".join(f"Interviewer: {QUESTION[c]}\nP: {ANSWER}\n" for c in order)
+
+
+def test_corpus_carries_the_previous_turn_for_turns_and_sentences(project: Project, tmp_path: Path) -> None:
+    ingest(project, [write(tmp_path / "a.txt", transcript(["drinking", "smoking"]))])
+    import_codebook(project, write(tmp_path / "cb.yaml", CODEBOOK))
+    with project.store.transaction() as s:
+        c = load_corpus(s, project)  # default segmentation: sentences
+    # both sentences of each answer get the interviewer's question; interviewer turns are not suggested
+    assert c.texts == ["Yes I do.", "Most of the time."] * 2
+    assert c.prev_texts == [QUESTION["drinking"]] * 2 + [QUESTION["smoking"]] * 2
+    assert c.subset([2]).prev_texts == [QUESTION["smoking"]]
+    assert c.prev2_texts == [""] * 2 + [ANSWER] * 2  # the turn before the question: the last answer
+    project.config.segmentation.mode = "turn"
+    ingest(project, [write(tmp_path / "b.txt", "P: Hello there.\nInterviewer: Why?\nP: Because.\n")])
+    with project.store.transaction() as s:
+        n_turn = s.query(SegmentRow).filter(SegmentRow.scheme == "turn").count()
+        c = load_corpus(s, project, sources=["b"])
+    assert n_turn == 3  # the configured scheme is stored at ingest, interviewer turns included
+    assert c.texts == ["Hello there.", "Because."]
+    assert c.prev_texts == ["", "Why?"]
+    assert c.prev2_texts == ["", "Hello there."]
+
+
+def coded_project(project: Project, tmp_path: Path) -> None:
+    """Six coded interviews and a new one; every answer reads the same, only the question differs."""
+    rng = np.random.RandomState(0)
+    names = []
+    for i in range(6):
+        order = list(rng.permutation(["drinking", "smoking"] * 3))
+        write(tmp_path / f"s{i}.txt", transcript(order))
+        names.append((f"s{i}", order))
+    write(tmp_path / "new.txt", transcript(["smoking", "drinking", "smoking"]))
+    ingest(project, [tmp_path / f"s{i}.txt" for i in range(6)] + [tmp_path / "new.txt"])
+    import_codebook(project, write(tmp_path / "cb.yaml", CODEBOOK))
+    rows = ["source,start,end,code,coder"]
+    for name, order in names:
+        text = transcript(order)
+        pos = 0
+        for code in order:
+            start = text.index(ANSWER, pos)
+            rows.append(f"{name},{start},{start + len(ANSWER)},{code},ann")
+            pos = start + len(ANSWER)
+    import_codings(project, write(tmp_path / "codings.csv", "\n".join(rows) + "\n"))
+    project.config.suggester.params["exclusive"] = True  # auto: the linear model with context
+
+
+def test_suggest_uses_the_question_before_an_identical_answer(project: Project, tmp_path: Path) -> None:
+    coded_project(project, tmp_path)
+    report = suggest(project, sources=["new"], embedder=HashingEmbedder(64))
+    assert report.model_label.startswith("local-linear")
+    with project.store.transaction() as s:
+        got = s.execute(select(SuggestionRow.start, SuggestionRow.code).order_by(SuggestionRow.start)).all()
+    # one code per sentence (2 sentences per answer), each following its question
+    assert [code for _, code in got] == ["smoking"] * 2 + ["drinking"] * 2 + ["smoking"] * 2
+    # without the context the same answers cannot be told apart
+    project.config.suggester.params.update(
+        context_weight=0.0, context_tfidf_weight=0.0, context2_tfidf_weight=0.0
+    )
+    with project.store.transaction() as s:
+        s.query(SuggestionRow).delete()
+    suggest(project, sources=["new"], embedder=HashingEmbedder(64))
+    with project.store.transaction() as s:
+        codes = s.scalars(select(SuggestionRow.code)).all()
+    assert len(set(codes)) == 1
+
+
+def test_train_and_evaluate_pass_the_context(project: Project, tmp_path: Path) -> None:
+    from pipeline.project.evaluate import evaluate_project
+    from pipeline.project.retrain import (
+        evaluate_on_heldout,
+        fit_challenger,
+        load_training_set,
+        predicted_codings,
+    )
+
+    coded_project(project, tmp_path)
+    emb = HashingEmbedder(64)
+    ts = load_training_set(project, emb)
+    model = fit_challenger(ts, emb, "auto", project.config.suggester.params)
+    assert model.wants_context() and ts.X_prev is not None and ts.X_prev.any()
+    assert evaluate_on_heldout(model, ts).metrics["macro_f1"] == 1.0
+    assert len(predicted_codings(model, ts, "model:x")) == len(ts.corpus.texts)
+    metrics = evaluate_project(project, suggester="auto", folds=3, embedder=emb)
+    assert metrics["suggester"] == "auto" and metrics["macro_f1"] == 1.0
+
+
+def test_the_process_flow_embeds_and_passes_the_context(project: Project, tmp_path: Path) -> None:
+    from pipeline.project import process as processing
+    from pipeline.project.retrain import fit_challenger, load_training_set
+    from pipeline.project.suggest import register_model_version
+
+    coded_project(project, tmp_path)
+    emb = HashingEmbedder(64)
+    model = fit_challenger(load_training_set(project, emb), emb, "auto", project.config.suggester.params)
+    with project.store.transaction() as s:
+        row = register_model_version(
+            s, name="m", suggester="linear", params={}, embedding=emb.fingerprint, codebook_version_id=1
+        )
+        choice = processing.ModelChoice(model, row.id, row.label)
+    plain = processing.embed_sources(project, emb, ["new"])
+    vectors = processing.embed_sources(project, emb, ["new"], context=True)
+    assert set(vectors) - set(plain) == set(QUESTION.values())  # the questions, for X_prev only
+    new = processing.IngestedFile(tmp_path / "new.txt", "new", "0" * 64, "added")
+    (out,) = processing.suggest_for_files(project, [new], vectors, choice, 3)
+    assert out.suggestions == 6
+    with project.store.transaction() as s:
+        got = s.scalars(select(SuggestionRow.code).order_by(SuggestionRow.start)).all()
+    assert got == ["smoking"] * 2 + ["drinking"] * 2 + ["smoking"] * 2
