@@ -227,6 +227,31 @@ def _expire_loaded(session: Session, cls: type, pk: int) -> None:
         session.expire(obj)
 
 
+def read_for_decision(
+    session: Session, suggestion_id: int, coder: CoderRow, action: str
+) -> tuple[Connection, Any, int]:
+    """The checks every review policy makes before a decision: a known action, a human coder, a
+    deductive suggestion under a codebook. Returns the session's connection (after a flush: the core
+    statements that follow bypass autoflush), the suggestion as ``_READ_SUGGESTION`` reads it, and the
+    newest codebook version's id."""
+    if action not in ACTIONS:
+        raise InputError(f"unknown action {action!r}; choose one of {list(ACTIONS)}")
+    _human(coder)
+    session.flush()
+    conn = session.connection()
+    sugg = conn.execute(_READ_SUGGESTION, {"sid": suggestion_id}).one_or_none()
+    if sugg is None:
+        raise NotFoundError(f"no suggestion {suggestion_id}")
+    if sugg.kind != "deductive":
+        raise InputError(
+            f"suggestion {suggestion_id} belongs to candidate open code {sugg.candidate_id}; "
+            "a lead resolves it on the candidates page"
+        )
+    if sugg.cb_id is None:
+        raise NotFoundError("the project has no codebook yet; run `qualflow codebook import FILE` first")
+    return conn, sugg, int(sugg.cb_id)
+
+
 def decide(
     session: Session,
     suggestion_id: int,
@@ -255,22 +280,7 @@ def decide(
     -------
     DecisionResult
     """
-    if action not in ACTIONS:
-        raise InputError(f"unknown action {action!r}; choose one of {list(ACTIONS)}")
-    _human(coder)
-    session.flush()  # core statements below bypass autoflush
-    conn = session.connection()
-    sugg = conn.execute(_READ_SUGGESTION, {"sid": suggestion_id}).one_or_none()
-    if sugg is None:
-        raise NotFoundError(f"no suggestion {suggestion_id}")
-    if sugg.kind != "deductive":
-        raise InputError(
-            f"suggestion {suggestion_id} belongs to candidate open code {sugg.candidate_id}; "
-            "a lead resolves it on the candidates page"
-        )
-    if sugg.cb_id is None:
-        raise NotFoundError("the project has no codebook yet; run `qualflow codebook import FILE` first")
-    cb_id = int(sugg.cb_id)
+    conn, sugg, cb_id = read_for_decision(session, suggestion_id, coder, action)
     if action == "accept" and not sugg.codable:
         from pipeline.errors import did_you_mean
 

@@ -29,17 +29,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pipeline.domain import SuggestionState
-from pipeline.errors import InputError, NotFoundError
+from pipeline.errors import InputError
 from pipeline.project.decisions import (
-    _READ_SUGGESTION,
     _SAME_CODING,
-    ACTIONS,
     RESULTING_STATE,
     DecisionResult,
-    _human,
     _log,
     _new_id,
     codable_names,
+    read_for_decision,
 )
 from pipeline.store.schema import (
     AssignmentRow,
@@ -77,22 +75,7 @@ def decide_independent(
     ``expected_revision`` is the revision of *the coder's own* state the page showed (0 before their
     first decision); ``None`` means "the current one". The caller commits.
     """
-    if action not in ACTIONS:
-        raise InputError(f"unknown action {action!r}; choose one of {list(ACTIONS)}")
-    _human(coder)
-    session.flush()
-    conn = session.connection()
-    sugg = conn.execute(_READ_SUGGESTION, {"sid": suggestion_id}).one_or_none()
-    if sugg is None:
-        raise NotFoundError(f"no suggestion {suggestion_id}")
-    if sugg.kind != "deductive":
-        raise InputError(
-            f"suggestion {suggestion_id} belongs to candidate open code {sugg.candidate_id}; "
-            "a lead resolves it on the candidates page"
-        )
-    if sugg.cb_id is None:
-        raise NotFoundError("the project has no codebook yet; run `qualflow codebook import FILE` first")
-    cb_id = int(sugg.cb_id)
+    conn, sugg, cb_id = read_for_decision(session, suggestion_id, coder, action)
     names = codable_names(session, cb_id)
     if action == "accept" and not sugg.codable:
         raise InputError(
