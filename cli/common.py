@@ -25,53 +25,32 @@ app = typer.Typer(
 )
 
 
+# The sub-commands' groups; each *_commands module registers its commands on them.
 codebook_app = typer.Typer(help="Import, export and show the codebook.", no_args_is_help=True)
-
-
 codings_app = typer.Typer(
     help="Import and export codings (CSV: source,start,end,code,coder).", no_args_is_help=True
 )
-
-
-app.add_typer(codebook_app, name="codebook")
-
-
-app.add_typer(codings_app, name="codings")
-
-
+suggestions_app = typer.Typer(help="Show and export queued suggestions.", no_args_is_help=True)
 export_app = typer.Typer(
     help="Export the project (REFI-QDA .qdpx for MAXQDA, NVivo, ATLAS.ti, QualCoder).", no_args_is_help=True
 )
-
-
 import_app = typer.Typer(
     help="Import a project (REFI-QDA .qdpx from MAXQDA, NVivo, ATLAS.ti, QualCoder).", no_args_is_help=True
 )
-
-
-app.add_typer(export_app, name="export")
-
-
-app.add_typer(import_app, name="import")
-
-
 coders_app = typer.Typer(help="Manage the people who code (logins for the review app).", no_args_is_help=True)
-
-
 ui_app = typer.Typer(help="Open the web UIs of the tools qualflow runs.", no_args_is_help=True)
-
-
-app.add_typer(coders_app, name="coders")
-
-
-app.add_typer(ui_app, name="ui")
-
-
 models_app = typer.Typer(help="Embedding models and suggesters.", no_args_is_help=True)
-
-
-app.add_typer(models_app, name="models")
-
+for _group, _name in (
+    (codebook_app, "codebook"),
+    (codings_app, "codings"),
+    (export_app, "export"),
+    (import_app, "import"),
+    (coders_app, "coders"),
+    (ui_app, "ui"),
+    (models_app, "models"),
+    (suggestions_app, "suggestions"),
+):
+    app.add_typer(_group, name=_name)
 
 _state: dict[str, object] = {"project": None, "debug": False}
 
@@ -111,12 +90,6 @@ def _main(
 ) -> None:
     _state["project"] = project
     _state["debug"] = debug
-
-
-suggestions_app = typer.Typer(help="Show and export queued suggestions.", no_args_is_help=True)
-
-
-app.add_typer(suggestions_app, name="suggestions")
 
 
 def fail(message: str) -> None:
