@@ -17,13 +17,13 @@ from cli.common import ProjectOpt, app, console, open_project, suggestions_app
 @app.command()
 def embed(project: ProjectOpt = None) -> None:
     """Embed every current segment into the project's cache (a second run embeds nothing new)."""
-    from pipeline.project.corpus import make_project_embedder
+    from pipeline.project.embedding import project_embedder
     from pipeline.store.queries import load_segments
 
     proj = open_project(project)
     with proj.store.transaction() as session:
         texts = [r.text for r, _ in load_segments(session, proj.config)]
-    emb = make_project_embedder(proj)
+    emb = project_embedder(proj)
     X = emb.encode(texts)
     console().print(
         f"{X.shape[0]} segments embedded with {emb.fingerprint} (dim {X.shape[1] if X.ndim == 2 else 0})"

@@ -164,13 +164,6 @@ def load_corpus(session: Session, project: Project, *, sources: Sequence[str] | 
     return corpus
 
 
-def make_project_embedder(project: Project, *, progress: bool = True) -> Embedder:
-    """The project's embedder: ``[embedding] model``, routed by language (see pipeline.embed.languages)."""
-    from pipeline.project.embedding import project_embedder
-
-    return project_embedder(project, progress=progress)
-
-
 def embed_texts(embedder: Embedder, texts: Sequence[str]) -> npt.NDArray[np.float32]:
     if not texts:
         return np.zeros((0, embedder.dim), dtype=np.float32)

@@ -21,7 +21,8 @@ from sqlalchemy.orm import Session
 
 from pipeline.domain import CandidateState, Codebook, SuggestionState
 from pipeline.project.core import Project
-from pipeline.project.corpus import Corpus, embed_texts, load_corpus, make_project_embedder
+from pipeline.project.corpus import Corpus, embed_texts, load_corpus
+from pipeline.project.embedding import project_embedder
 from pipeline.project.suggest import register_model_version
 from pipeline.store.schema import (
     CandidateRow,
@@ -75,7 +76,7 @@ def discover(
     from models.prototype import embed_prototypes, prototype_inputs
 
     del model  # see the docstring
-    emb = embedder or make_project_embedder(project)
+    emb = embedder or project_embedder(project)
     dcfg = project.config.discover
     with project.store.transaction() as session:
         corpus = load_corpus(session, project)

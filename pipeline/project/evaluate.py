@@ -14,7 +14,8 @@ from sqlalchemy import select
 from pipeline.errors import InputError
 from pipeline.labels import label_matrix
 from pipeline.project.core import Project
-from pipeline.project.corpus import embed_context, embed_texts, load_corpus, make_project_embedder
+from pipeline.project.corpus import embed_context, embed_texts, load_corpus
+from pipeline.project.embedding import project_embedder
 from pipeline.project.suggest import build_suggester
 from pipeline.store.schema import CoderRow, CodingRow
 
@@ -30,7 +31,7 @@ def evaluate_project(
     from pipeline.evaluate import evaluate_predictions, grouped_cv_predictions
 
     name = suggester or project.config.suggester.name
-    emb = embedder or make_project_embedder(project)
+    emb = embedder or project_embedder(project)
     with project.store.transaction() as session:
         corpus = load_corpus(session, project)
         coded_sources = {

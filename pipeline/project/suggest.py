@@ -25,8 +25,8 @@ from pipeline.project.corpus import (
     embed_context,
     embed_texts,
     load_corpus,
-    make_project_embedder,
 )
+from pipeline.project.embedding import project_embedder
 from pipeline.store.schema import (
     CandidateRow,
     CoderRow,
@@ -321,7 +321,7 @@ def suggest(
 
     cfg = project.config.suggester
     name = resolve_suggester(suggester or cfg.name, cfg.params)
-    emb = embedder or make_project_embedder(project)
+    emb = embedder or project_embedder(project)
     with project.store.transaction() as session:
         train = load_corpus(session, project)
         X_train = embed_texts(emb, train.texts)
