@@ -187,6 +187,23 @@ def evaluate(
             f"Cohen's kappa vs {key.removeprefix('kappa_vs_')}", "-" if v is None else f"{float(v):.3f}"
         )
     out.print(summary)
+    points = m.get("operating_points") or []
+    if points:
+        curve = Table(
+            "coded segments covered",
+            "threshold",
+            "top-1 precision",
+            "all segments suggested",
+            title="Precision-coverage (top-1, out of fold): what [suggester] min_coverage would give",
+        )
+        for p in points:
+            curve.add_row(
+                f"{p['coverage']:.2f}",
+                f"{p['threshold']:.3f}",
+                f"{p['precision']:.2f}",
+                f"{p['suggested']:.2f}",
+            )
+        out.print(curve)
     per = Table("code", "precision", "recall", "f1", "support", title="Per code")
     for code, r in m.get("per_code", {}).items():
         per.add_row(code, f"{r['precision']:.2f}", f"{r['recall']:.2f}", f"{r['f1']:.2f}", str(r["support"]))

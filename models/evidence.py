@@ -45,6 +45,7 @@ import numpy.typing as npt
 from models.base import BaseSuggester, softmax
 from pipeline.embed.base import l2_normalize
 from pipeline.errors import InputError
+from pipeline.evaluate import coverage_curve
 from pipeline.labels import Suggestions, top_k_above_threshold
 
 N_FEATURES = 14
@@ -330,40 +331,3 @@ class EvidenceSuggester(BaseSuggester):
         if self.exclusive:
             P = P / P.sum(axis=1, keepdims=True)
         return P
-
-
-def coverage_curve(
-    P: npt.NDArray[np.floating],
-    positive: npt.NDArray[np.bool_],
-    coded: npt.NDArray[np.bool_],
-    n_points: int = 101,
-) -> dict[str, npt.NDArray[np.float64]]:
-    """Precision and coverage of top-1 suggestions as the common threshold falls.
-
-    Thresholds are the quantiles of the coded segments' top-1 scores (descending). ``coverage``: share
-    of coded segments whose top-1 score reaches the threshold; ``precision``: among all segments that
-    reach it, share whose top-1 code is a positive; ``suggested``: share of all segments that reach it.
-
-    >>> P = np.array([[0.9, 0.1], [0.2, 0.6], [0.3, 0.4]])
-    >>> pos = np.array([[True, False], [False, False], [False, True]])
-    >>> c = coverage_curve(P, pos, pos.any(axis=1), n_points=3)
-    >>> [c["threshold"].round(2).tolist(), c["coverage"].tolist(), c["precision"].round(2).tolist()]
-    [[0.9, 0.65, 0.4], [0.5, 0.5, 1.0], [1.0, 1.0, 0.67]]
-    """
-    top = P.max(axis=1)
-    right = positive[np.arange(len(P)), P.argmax(axis=1)] if len(P) else np.zeros(0, bool)
-    base = top[coded] if coded.any() else top
-    if not len(base):
-        empty = np.zeros(0)
-        return {"threshold": empty, "coverage": empty, "precision": empty, "suggested": empty}
-    t = np.quantile(base, np.linspace(1.0, 0.0, n_points))
-    reach = top[None, :] >= t[:, None]
-    n_reach = reach.sum(axis=1)
-    return {
-        "threshold": t,
-        "coverage": (reach[:, coded].sum(axis=1) / max(int(coded.sum()), 1)).astype(np.float64),
-        "precision": np.where(
-            n_reach > 0, (reach & right[None, :]).sum(axis=1) / np.maximum(n_reach, 1), 0.0
-        ),
-        "suggested": n_reach / len(top),
-    }

@@ -265,3 +265,81 @@ def model_coder_kappa(D: npt.NDArray[np.integer], M: npt.NDArray[np.integer], ex
         rows = (M == 1).any(axis=1)
         return kappa_of_labels(labels_from_matrix(D)[rows], labels_from_matrix(M)[rows])
     return kappa_of_labels((D == 1).ravel().astype(int), (M == 1).ravel().astype(int))
+
+
+def coverage_curve(
+    P: npt.NDArray[np.floating],
+    positive: npt.NDArray[np.bool_],
+    coded: npt.NDArray[np.bool_],
+    n_points: int = 101,
+) -> dict[str, npt.NDArray[np.float64]]:
+    """Precision and coverage of top-1 suggestions as the common threshold falls.
+
+    Thresholds are the quantiles of the coded segments' top-1 scores (descending). ``coverage``: share
+    of coded segments whose top-1 score reaches the threshold; ``precision``: among all segments that
+    reach it, share whose top-1 code is a positive; ``suggested``: share of all segments that reach it.
+
+    >>> P = np.array([[0.9, 0.1], [0.2, 0.6], [0.3, 0.4]])
+    >>> pos = np.array([[True, False], [False, False], [False, True]])
+    >>> c = coverage_curve(P, pos, pos.any(axis=1), n_points=3)
+    >>> [c["threshold"].round(2).tolist(), c["coverage"].tolist(), c["precision"].round(2).tolist()]
+    [[0.9, 0.65, 0.4], [0.5, 0.5, 1.0], [1.0, 1.0, 0.67]]
+    """
+    top = P.max(axis=1)
+    right = positive[np.arange(len(P)), P.argmax(axis=1)] if len(P) else np.zeros(0, bool)
+    base = top[coded] if coded.any() else top
+    if not len(base):
+        empty = np.zeros(0)
+        return {"threshold": empty, "coverage": empty, "precision": empty, "suggested": empty}
+    t = np.quantile(base, np.linspace(1.0, 0.0, n_points))
+    reach = top[None, :] >= t[:, None]
+    n_reach = reach.sum(axis=1)
+    return {
+        "threshold": t,
+        "coverage": (reach[:, coded].sum(axis=1) / max(int(coded.sum()), 1)).astype(np.float64),
+        "precision": np.where(
+            n_reach > 0, (reach & right[None, :]).sum(axis=1) / np.maximum(n_reach, 1), 0.0
+        ),
+        "suggested": n_reach / len(top),
+    }
+
+
+OPERATING_COVERAGES = (1.0, 0.95, 0.9, 0.8, 0.7, 0.5)
+
+
+def operating_points(
+    P: npt.ArrayLike, Y_true: npt.ArrayLike, coverages: Sequence[float] = OPERATING_COVERAGES
+) -> list[dict[str, float]]:
+    """The precision-coverage trade-off of top-1 suggestions at chosen coverages (out-of-fold ``P``).
+
+    For each coverage ``c``: the common threshold that gives a suggestion to a share ``c`` of the coded
+    segments, the top-1 precision among all segments that reach it (its first code is one a coder
+    gave) and the share of all segments suggested. What ``[suggester] min_coverage`` or
+    ``target_precision`` would buy, read off one table.
+
+    >>> P = np.array([[0.9, 0.1], [0.2, 0.6], [0.3, 0.4], [0.8, 0.1]])
+    >>> Y = np.array([[1, 0], [0, 0], [0, 1], [1, 0]])
+    >>> [(p["coverage"], round(p["precision"], 2)) for p in operating_points(P, Y, (1.0, 0.5))]
+    [(1.0, 0.75), (0.5, 1.0)]
+    """
+    Pa = np.asarray(P, dtype=np.float64)
+    positive = np.asarray(Y_true) == 1
+    coded = positive.any(axis=1)
+    if not coded.any():
+        return []
+    top = Pa.max(axis=1)
+    right = positive[np.arange(len(Pa)), Pa.argmax(axis=1)]
+    out = []
+    for c in coverages:
+        t = float(np.quantile(top[coded], 1.0 - c))
+        reach = top >= t
+        out.append(
+            {
+                "coverage": float(c),
+                "threshold": t,
+                "covered": float(reach[coded].mean()),
+                "precision": float((reach & right).sum() / max(int(reach.sum()), 1)),
+                "suggested": float(reach.mean()),
+            }
+        )
+    return out

@@ -28,7 +28,7 @@ def evaluate_project(
     embedder: Any = None,
 ) -> dict[str, Any]:
     """Out-of-fold metrics of ``suggester`` (micro/macro F1, hit@k, coverage, calibration, κ per coder)."""
-    from pipeline.evaluate import evaluate_predictions, grouped_cv_predictions
+    from pipeline.evaluate import evaluate_predictions, grouped_cv_predictions, operating_points
 
     name = suggester or project.config.suggester.name
     emb = embedder or project_embedder(project)
@@ -99,6 +99,8 @@ def evaluate_project(
     )
     for coder, kappa in per_coder.items():
         metrics[f"kappa_vs_{coder}"] = kappa
+    # what another [suggester] min_coverage would buy: the precision-coverage curve, out of fold
+    metrics["operating_points"] = operating_points(P, Y)
     metrics["suggester"] = name
     metrics["n_sources"] = n_groups
     return metrics

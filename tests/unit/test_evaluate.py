@@ -103,3 +103,17 @@ def test_grouped_cv_errors():
         grouped_cv_predictions(_Spy, X, Y, np.arange(4), texts=["a"])
     with pytest.raises(InputError, match="must have the same 2-D shape"):
         evaluate_predictions(np.zeros((2, 2)), np.zeros(2), np.zeros((3, 2)))
+
+
+def test_operating_points_trade_coverage_for_precision() -> None:
+    from pipeline.evaluate import operating_points
+
+    # coded rows 0, 2, 3 (top-1 right: 0 and 3); row 1 is uncoded and scores 0.6
+    P = np.array([[0.9, 0.1], [0.2, 0.6], [0.3, 0.4], [0.8, 0.1]])
+    Y = np.array([[1, 0], [0, 0], [0, 1], [1, 0]])
+    full, half = operating_points(P, Y, (1.0, 0.5))
+    assert full == {"coverage": 1.0, "threshold": 0.4, "covered": 1.0, "precision": 0.75, "suggested": 1.0}
+    # threshold 0.8: rows 0 and 3 reach it, both right; row 1's 0.6 does not
+    assert half["threshold"] == pytest.approx(0.8) and half["precision"] == 1.0
+    assert half["covered"] == pytest.approx(2 / 3) and half["suggested"] == 0.5
+    assert operating_points(P, np.zeros_like(Y)) == []
