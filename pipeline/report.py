@@ -82,6 +82,9 @@ class ReportBundle:
         Optional suggestions for the lead researcher (from :mod:`pipeline.paradigm`).
     generated_at : str, optional
         Timestamp to print (the caller supplies it, keeping the output deterministic).
+    language_notes : list of str
+        One line per language the embedding model does not cover (what qualflow did about it), shown
+        under the corpus table (:func:`pipeline.project.embedding.coverage_notes`).
     """
 
     project: str
@@ -102,6 +105,7 @@ class ReportBundle:
     category_suggestions: list[CategorySuggestion] = field(default_factory=list)
     dimension_suggestions: list[DimensionSuggestion] = field(default_factory=list)
     generated_at: str | None = None
+    language_notes: list[str] = field(default_factory=list)
 
 
 def summarise_corpus(
@@ -524,7 +528,8 @@ details { margin: .4rem 0; }
 {% for s in b.sources %}<tr><td>{{ s.name }}</td><td class="num">{{ s.turns }}</td><td class="num">{{ s.segments }}</td><td class="num">{{ "{:,}".format(s.words) }}</td><td>{{ s.coders|join(", ") }}</td></tr>
 {% else %}<tr><td colspan="5" class="muted">No interviews yet.</td></tr>
 {% endfor %}</tbody></table>
-</section>
+{% for note in b.language_notes %}<p class="language-note">Language: {{ note }}</p>
+{% endfor %}</section>
 
 <section id="codebook">
 <h2>Codebook</h2>

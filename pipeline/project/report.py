@@ -66,6 +66,7 @@ def model_runs(project: Project) -> list[dict[str, object]]:
 
 def write_project_report(project: Project, out_dir: Path) -> Path:
     """Write ``report.html`` and the CSV tables for ``project`` into ``out_dir``."""
+    from pipeline.project.embedding import coverage_notes
     from pipeline.report import ReportBundle, summarise_corpus, write_report
     from pipeline.saturation import order_interviews
 
@@ -91,5 +92,6 @@ def write_project_report(project: Project, out_dir: Path) -> Path:
         agreement_csv=agreement_csv,
         model_runs=model_runs(project),
         generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        language_notes=coverage_notes(project),
     )
     return write_report(bundle, out_dir)

@@ -62,6 +62,11 @@ def test_persian_source_is_flagged_and_scored_with_the_fallback(tmp_path: Path) 
     assert report.suggestions > 0
     acc = top1_accuracy(proj, "fa04", truth["fa04"])
     assert acc > 1 / 3 + 0.2, acc  # chance is 1/3 (three codes, one per answer)
+    # the HTML report says it too, under the corpus table
+    from pipeline.project.report import write_project_report
+
+    html = write_project_report(proj, tmp_path / "report").read_text(encoding="utf-8")
+    assert html.count('class="language-note"') == 1 and "Persian (fa)" in html
     proj.close()
 
 
