@@ -343,6 +343,16 @@ def champion_model_row(
     from pipeline.project.suggest import register_model_version
 
     if embedding and embedding != embedder.fingerprint:
+        from pipeline.embed.languages import LanguageRoutedEmbedder, language_name
+
+        if isinstance(embedder, LanguageRoutedEmbedder) and embedding == embedder.base.fingerprint:
+            langs = ", ".join(language_name(lg) for lg in sorted(embedder.routes))
+            raise ConfigError(
+                f"the champion {name}@{version} was trained before the project had sources in {langs}, "
+                "which its embedding model does not cover and which are now embedded by their own model or "
+                "the character n-gram fallback; run `qualflow train --force` to train and promote a model "
+                "on the new vectors"
+            )
         raise ConfigError(
             f"the champion {name}@{version} was trained on embedding {embedding!r} but qualflow.toml now "
             f"uses {embedder.fingerprint!r}; run `qualflow train --force` to train and promote a new model"

@@ -4,6 +4,7 @@ from character n-gram features fitted on the project's text; a per-language mode
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -90,3 +91,24 @@ def test_charngram_fallback_separates_topics() -> None:
     X = e.encode(texts)
     S = X @ X.T
     assert S[0, 1] > S[0, 2] and S[2, 3] > S[2, 1]
+
+
+def test_a_champion_trained_before_a_new_language_is_refused_with_the_reason(tmp_path: Path) -> None:
+    from pipeline.errors import ConfigError
+    from pipeline.project.process import champion_model_row
+
+    proj, _ = persian_project(tmp_path)
+    emb = project_embedder(proj, progress=False)
+    assert isinstance(emb, LanguageRoutedEmbedder)
+    # a champion trained while the project was English only carries the base model's fingerprint
+    with pytest.raises(ConfigError, match=r"before the project had sources in Persian \(fa\).*train --force"):
+        champion_model_row(
+            proj,
+            cast(Any, None),  # refused before the model is looked at
+            name="m",
+            version="1",
+            run_id=None,
+            embedding=emb.base.fingerprint,
+            embedder=emb,
+        )
+    proj.close()
