@@ -199,6 +199,40 @@ def suggestion_models(root: Path) -> dict[str, int]:
     return out
 
 
+def suggestion_table(root: Path) -> list[tuple[str, int, int, str, str, float, int]]:
+    """Every suggestion as (source, start, end, code, kind, score, rank), in a stable order."""
+    from sqlalchemy import select
+
+    from pipeline.project.core import Project
+    from pipeline.store.schema import SourceRow, SuggestionRow
+
+    proj = Project.open(root, migrate=False)
+    with proj.store.transaction() as s:
+        rows = s.execute(
+            select(
+                SourceRow.name, SuggestionRow.start, SuggestionRow.end, SuggestionRow.code,
+                SuggestionRow.kind, SuggestionRow.score, SuggestionRow.rank,
+            ).join(SourceRow, SuggestionRow.source_id == SourceRow.id)
+        ).all()  # fmt: skip
+    proj.close()
+    return sorted((n, a, b, c, k, round(float(sc), 6), r) for n, a, b, c, k, sc, r in rows)
+
+
+def set_config(root: Path, **settings: object) -> None:
+    """Set top-level keys or ``[flows]`` keys (each name is unique in the file) in qualflow.toml."""
+    import json
+    import re
+
+    path = root / "qualflow.toml"
+    text = path.read_text(encoding="utf-8")
+    for key, value in settings.items():
+        line = f"{key} = {json.dumps(value)}"
+        text, n = re.subn(rf"(?m)^{key} = .*$", line.replace("\\", "\\\\"), text, count=1)
+        if not n:
+            text = text.replace("[flows]\n", f"[flows]\n{line}\n", 1)
+    path.write_text(text, encoding="utf-8")
+
+
 def mlflow_client(root: Path):
     import mlflow
 
@@ -332,3 +366,29 @@ def test_a_killed_run_is_finished_by_the_next_with_one_copy_of_everything(harnes
         == {"sources": 6, "segments": 108, "suggestions": counts(clean)["suggestions"], "processed": 6}
     )
     assert suggestion_models(crashed) == suggestion_models(clean)
+
+
+def test_the_dask_runner_queues_the_same_suggestions_as_the_thread_runner(harness, tmp_path: Path) -> None:
+    """[flows] task_runner = "dask" (a LocalCluster of 2 workers) changes where parsing and embedding
+    run, not what is stored: the same sources, segments, suggestions (scores, ranks) and quarantine."""
+    from flows.process import process_interviews
+
+    thread = make_project(tmp_path / "thread", 6)
+    dask = make_project(tmp_path / "dask", 6)
+    set_config(dask, task_runner="dask", dask_workers=2)
+    for root in (thread, dask):
+        (root / "inbox" / "broken.docx").write_bytes(b"this is not a Word file")
+    a = process_interviews(str(thread))
+    b = process_interviews(str(dask))
+    assert [(o.name, o.status, o.segments, o.suggestions) for o in a.processed] == [
+        (o.name, o.status, o.segments, o.suggestions) for o in b.processed
+    ]
+    assert [f[1].replace(str(thread), "") for f in a.failed] == [
+        f[1].replace(str(dask), "") for f in b.failed
+    ]
+    assert a.model == b.model and a.candidates == b.candidates
+    assert counts(thread) == counts(dask) and counts(dask)["sources"] == 6
+    table = suggestion_table(dask)
+    assert table == suggestion_table(thread) and len(table) > 0
+    # a run with nothing new starts no cluster and changes nothing
+    assert process_interviews(str(dask)).lines() == ["nothing new to process"]
