@@ -17,6 +17,11 @@ One run prints, side by side:
    it the same re-run in Prefect's ephemeral mode (a fresh process: temporary server start included).
 
 Usage: ``.venv/bin/python bench/flow.py [--n 50] [--turns 16] [--embedding minilm] [--repeat 3]``
+
+``--dask`` measures instead ``[flows] task_runner = "dask"`` with a LocalCluster of 1 and of 2
+workers against the thread runner, on copies of the same inbox, side by side in one run (against a
+running server, one fresh process per run, the three settings interleaved ``--repeat`` times), and
+prints the median wall times and the ratio 1 worker / 2 workers.
 """
 
 from __future__ import annotations
@@ -189,6 +194,74 @@ def one_run(root: Path, embedding: str) -> None:
     )
 
 
+def one_dask_run(root: Path) -> None:
+    """In a fresh process: one timed ``process_interviews`` call on ``root``; prints a JSON line."""
+    from pipeline.privacy import disable_telemetry
+
+    disable_telemetry()
+    from flows.process import process_interviews
+
+    called_at = time.time()
+    t = time.perf_counter()
+    state = process_interviews(str(root), return_state=True)
+    t_flow = time.perf_counter() - t
+    report = state.result()
+    tasks = task_times(state.state_details.flow_run_id, called_at)
+    print("RESULT " + json.dumps({"flow": t_flow, "processed": len(report.processed), "tasks": tasks}))
+
+
+def dask_comparison(work: Path, n: int, turns: int, embedding: str, repeat: int) -> None:
+    """Thread runner vs Dask with 1 and 2 LocalCluster workers, on copies of the same inbox."""
+    settings = {
+        "thread": 'task_runner = "thread"',
+        "dask, 1 worker": 'task_runner = "dask"\ndask_workers = 1',
+        "dask, 2 workers": 'task_runner = "dask"\ndask_workers = 2',
+    }
+    from flows.serve import local_prefect_server
+
+    times: dict[str, list[float]] = {k: [] for k in settings}
+    embed: dict[str, list[float]] = {k: [] for k in settings}
+    with local_prefect_server(work / "prefect") as url:
+        os.environ["PREFECT_API_URL"] = url
+        subprocess.run([sys.executable, "-c", WARM_SERVER], env=os.environ, capture_output=True, check=True)
+        for r in range(repeat):
+            for i, (label, lines) in enumerate(settings.items()):
+                root = work / f"dask{r}-{i}"
+                make_project(root, n, turns, embedding)
+                toml = root / "qualflow.toml"
+                text = toml.read_text(encoding="utf-8")
+                text = text.replace('task_runner = "thread"\n', "").replace("dask_workers = 2\n", "")
+                toml.write_text(text.replace("[flows]\n", f"[flows]\n{lines}\n", 1), encoding="utf-8")
+                res = subprocess.run(
+                    [sys.executable, __file__, "--one-dask", str(root)],
+                    env=os.environ,
+                    cwd=REPO,
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                out = json.loads(next(x for x in res.stdout.splitlines() if x.startswith("RESULT "))[7:])
+                assert out["processed"] == n
+                times[label].append(out["flow"])
+                spans = [
+                    (s, s + d) for name, s, d in out["tasks"] if name in ("embed-segments", "embed-chunk")
+                ]
+                embed[label].append(max(e for _, e in spans) - min(s for s, _ in spans))
+    os.environ.pop("PREFECT_API_URL")
+    print(
+        f"\n{n} interviews of {turns} participant turns, embedding {embedding}; {repeat} run(s) each, interleaved"
+    )
+    print(f"  {'task runner':<18}{'flow (median)':>15}{'embedding span':>16}   runs")
+    for label in settings:
+        print(
+            f"  {label:<18}{statistics.median(times[label]):>13.2f} s{statistics.median(embed[label]):>14.2f} s"
+            f"   {', '.join(f'{t:.2f}' for t in times[label])}"
+        )
+    ratio = statistics.median(times["dask, 1 worker"]) / statistics.median(times["dask, 2 workers"])
+    ratio_e = statistics.median(embed["dask, 1 worker"]) / statistics.median(embed["dask, 2 workers"])
+    print(f"  ratio 1 worker / 2 workers: flow {ratio:.2f}, embedding span {ratio_e:.2f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=50, help="synthetic interviews (default 50)")
@@ -199,10 +272,15 @@ def main() -> None:
     ap.add_argument(
         "--repeat", type=int, default=3, help="first runs to time, each on a fresh project (default 3)"
     )
+    ap.add_argument("--dask", action="store_true", help="compare 1 and 2 Dask workers (and threads) only")
     ap.add_argument("--one", type=Path, help=argparse.SUPPRESS)  # internal: one timed run
+    ap.add_argument("--one-dask", type=Path, help=argparse.SUPPRESS)  # internal: one timed run
     args = ap.parse_args()
     if args.one:
         one_run(args.one, args.embedding)
+        return
+    if args.one_dask:
+        one_dask_run(args.one_dask)
         return
 
     from pipeline.privacy import disable_telemetry
@@ -211,6 +289,10 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="qualflow-bench-"))
     os.environ["PREFECT_HOME"] = str(work / "prefect")
     os.environ.pop("PREFECT_API_URL", None)
+    if args.dask:
+        dask_comparison(work, args.n, args.turns, args.embedding, args.repeat)
+        shutil.rmtree(work, ignore_errors=True)
+        return
     roots = [work / f"proj{r}" for r in range(args.repeat)]
     for root in roots:
         make_project(root, args.n, args.turns, args.embedding)

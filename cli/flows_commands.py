@@ -45,7 +45,8 @@ def prepare_environment(project_dir: Path) -> None:
 def run_process(
     project_dir: Path, paths: Sequence[Path] | None = None, registered_model: str = DEFAULT_REGISTERED_MODEL
 ) -> ProcessReport:
-    """``qualflow process [PATHS...]``: run ``process_interviews`` once (inbox by default)."""
+    """``qualflow process [PATHS...]``: run ``process_interviews`` once (inbox by default); with
+    ``[flows] task_runner = "dask"`` its parsing and embedding run on Dask (see flows/runners.py)."""
     cfg = load_config(project_dir)
     prepare_environment(project_dir)
     from flows.process import process_interviews
@@ -88,16 +89,35 @@ def run_agreement(project_dir: Path, registered_model: str = DEFAULT_REGISTERED_
 
 
 def run_serve(
-    project_dir: Path, start_server: bool = False, registered_model: str = DEFAULT_REGISTERED_MODEL
+    project_dir: Path,
+    start_server: bool = False,
+    registered_model: str = DEFAULT_REGISTERED_MODEL,
+    pool: str | None = None,
 ) -> None:
-    """``qualflow serve [--start-server]``: register the schedules and run flows as they fall due.
+    """``qualflow serve [--start-server] [--pool NAME]``: register the schedules and run flows as
+    they fall due.
 
     Blocks until Ctrl-C. With ``start_server`` a Prefect server is started on 127.0.0.1 (state in
     ``<project>/.qualflow/prefect``; UI at the printed URL) and stopped on exit; without it
-    ``PREFECT_API_URL`` must name a running server.
+    ``PREFECT_API_URL`` must name a running server. With a work pool (``pool``, else
+    ``[flows] work_pool``) the deployments are registered in it and the command returns: workers
+    (``prefect worker start --pool NAME``) run them.
     """
     cfg = load_config(project_dir)
+    pool = cfg.flows.work_pool if pool is None else pool
+    if pool and start_server:
+        raise ConfigError(
+            "--start-server stops its Prefect server when `qualflow serve` exits, and with a work pool it "
+            "exits at once: start the server with `prefect server start` and set PREFECT_API_URL instead"
+        )
     prepare_environment(project_dir)
+    if pool:
+        from flows.serve import deploy_to_pool, worker_command
+
+        names = deploy_to_pool(project_dir.resolve(), cfg, registered_model, pool)
+        print(f"registered in the Prefect work pool {pool!r}: {', '.join(names)}", flush=True)
+        print(f"start a worker on each machine that processes interviews:\n  {worker_command(pool)}")
+        return
     from flows.serve import local_prefect_server, serve
 
     with ExitStack() as stack:

@@ -57,12 +57,19 @@ def serve(
     start_server: Annotated[
         bool, typer.Option(help="Start a local Prefect server on 127.0.0.1 (stopped on exit).")
     ] = False,
+    pool: Annotated[
+        str | None,
+        typer.Option(
+            help="Register the flows in this Prefect work pool (type process, created if missing) and exit; "
+            "`prefect worker start --pool NAME` runs them (default: [flows] work_pool)."
+        ),
+    ] = None,
     project: ProjectOpt = None,
 ) -> None:
     """Register the scheduled flows (process every N minutes, retrain nightly) and run them as they fall due."""
     from cli.flows_commands import run_serve
 
-    run_serve(project_dir(project), start_server=start_server)
+    run_serve(project_dir(project), start_server=start_server, pool=pool)
 
 
 @ui_app.command("mlflow")

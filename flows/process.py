@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,7 @@ from pipeline.project.process import (
 )
 
 if TYPE_CHECKING:
+    from pipeline.config import ProjectConfig
     from pipeline.embed.base import Embedder
     from pipeline.project.discover import DiscoverReport
     from pipeline.project.process import FileOutcome
@@ -56,6 +58,12 @@ def find_new_files(project: Project, paths: list[str] | None) -> list[NewFile]:
 @task(name="parse-files", cache_policy=NO_CACHE)
 def parse_files(project: Project, files: list[NewFile]) -> ParseBatch:
     return processing.parse_files(project, files)
+
+
+@task(name="parse-file", cache_policy=NO_CACHE)
+def parse_one(new_file: NewFile, config: ProjectConfig) -> ParsedFile | FileFailure:
+    """One file read (no database): what a Dask worker runs for each new file."""
+    return processing.parse_new_file(new_file, config)
 
 
 @task(name="quarantine-failed-file", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
@@ -102,6 +110,38 @@ def embed_segments(
     project: Project, embedder: Embedder, files: list[IngestedFile], context: bool = False
 ) -> Vectors:
     return processing.embed_sources(project, embedder, [f.name for f in files], context=context)
+
+
+@task(name="texts-to-embed", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+def texts_to_embed(project: Project, files: list[IngestedFile], context: bool = False) -> list[str]:
+    return processing.texts_to_embed(project, [f.name for f in files], context=context)
+
+
+@task(name="embed-chunk", cache_policy=NO_CACHE)
+def embed_chunk(embedder: Embedder, texts: list[str]) -> Vectors:
+    """One chunk of texts embedded (no database but the embedding cache): what a Dask worker runs."""
+    return processing.encode_texts(embedder, texts)
+
+
+def _parse_on(runner: Any, config: ProjectConfig, files: list[NewFile]) -> ParseBatch:
+    """``parse_files`` fanned out: one ``parse-file`` task per file on ``runner``, results in order."""
+    futures = [runner.submit(parse_one, {"new_file": nf, "config": config}) for nf in files]
+    return processing.collect_parsed([f.result() for f in futures])
+
+
+def _embed_on(
+    runner: Any, project: Project, embedder: Embedder, files: list[IngestedFile], context: bool
+) -> Vectors:
+    """``embed_segments`` fanned out: the texts split in one chunk per Dask worker."""
+    from flows.runners import worker_count
+
+    texts = texts_to_embed(project, files, context)
+    chunks = processing.split_evenly(texts, worker_count(runner, project.config.flows)) if texts else []
+    futures = [runner.submit(embed_chunk, {"embedder": embedder, "texts": c}) for c in chunks]
+    vectors: Vectors = {}
+    for f in futures:
+        vectors.update(f.result())
+    return vectors
 
 
 @task(name="load-champion", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
@@ -167,32 +207,44 @@ def process_interviews(
     registered_model : MLflow registered model whose ``champion`` suggests (cold start: prototype)
     discover : also propose candidate open codes when files were added
     """
+    from flows.runners import fan_out
+
     project = open_project(project_dir)
     files = find_new_files(project, paths)
-    batch = parse_files(project, files)
-    failed = [(f, quarantine(project, f)) for f in batch.failures]
-    report = ProcessReport(failed=[(str(f.path), f.reason, str(err)) for f, err in failed])
-    run_discovery = discover and (bool(batch.parsed) or discovery_due(project))
-    if batch.parsed or run_discovery:
-        # The champion is fetched from MLflow while the files are stored; the embedder comes after
-        # both: it is the champion's own encoder when it has one (a fine-tuned model), and a source's
-        # language decides which model embeds it. With no new file only discovery is due, and the
-        # embedding cache may have everything: the model then loads on first use. All torch work
-        # runs on this thread, one call after the other (see docs/flows.md).
-        champion = load_champion.submit(project, registered_model)
-        ingested = ingest_files(project, batch.parsed)
-        report.notes = language_coverage(project, ingested)
-        champ = champion.result()
-        encoder = None if champ is None else champ.encoder
-        embedder = (load_embedder if batch.parsed else make_embedder)(project, encoder)
-        choice = choose_suggester(project, embedder, champ)
-        # a model that reads the previous turn (the question before an answer) needs its vectors too;
-        # quote(): Prefect would otherwise walk the thousands of vectors looking for futures
-        vectors: Any = quote(embed_segments(project, embedder, ingested, choice.model.wants_context()))
-        report.model = choice.label
-        report.processed = suggest_for_files(project, ingested, vectors, choice, top_k)
-        if run_discovery:
-            found = discover_open_codes(project, embedder, choice)
-            report.candidates = None if found is None else found.candidates
+    # [flows] task_runner = "dask": parsing and embedding run on Dask, started only when there is
+    # something to do; the database is written here, in the flow's process, either way
+    runner = fan_out(project.config.flows) if files else None
+    with runner if runner is not None else nullcontext():
+        batch = parse_files(project, files) if runner is None else _parse_on(runner, project.config, files)
+        failed = [(f, quarantine(project, f)) for f in batch.failures]
+        report = ProcessReport(failed=[(str(f.path), f.reason, str(err)) for f, err in failed])
+        run_discovery = discover and (bool(batch.parsed) or discovery_due(project))
+        if batch.parsed or run_discovery:
+            # The champion is fetched from MLflow while the files are stored; the embedder comes after
+            # both: it is the champion's own encoder when it has one (a fine-tuned model), and a source's
+            # language decides which model embeds it. With no new file only discovery is due, and the
+            # embedding cache may have everything: the model then loads on first use. All torch work
+            # of the flow's process runs on this thread, one call after the other (see docs/flows.md);
+            # with Dask the model loads in each Dask worker (the embedder is sent without it).
+            champion = load_champion.submit(project, registered_model)
+            ingested = ingest_files(project, batch.parsed)
+            report.notes = language_coverage(project, ingested)
+            champ = champion.result()
+            encoder = None if champ is None else champ.encoder
+            lazy = not batch.parsed or runner is not None
+            embedder = (make_embedder if lazy else load_embedder)(project, encoder)
+            choice = choose_suggester(project, embedder, champ)
+            # a model that reads the previous turn (the question before an answer) needs its vectors
+            # too; quote(): Prefect would otherwise walk the thousands of vectors looking for futures
+            context = choice.model.wants_context()
+            if runner is None:
+                vectors: Any = quote(embed_segments(project, embedder, ingested, context))
+            else:
+                vectors = quote(_embed_on(runner, project, embedder, ingested, context))
+            report.model = choice.label
+            report.processed = suggest_for_files(project, ingested, vectors, choice, top_k)
+            if run_discovery:
+                found = discover_open_codes(project, embedder, choice)
+                report.candidates = None if found is None else found.candidates
     project.close()
     return report

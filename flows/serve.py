@@ -4,6 +4,12 @@
 ``retrain_suggester`` on ``[flows] retrain_cron`` and runs them as they fall due (a Prefect "serve"
 process). Schedules need a running server: ``--start-server`` starts one on 127.0.0.1 (state in the
 project's ``.qualflow/prefect``) and stops it on exit; otherwise ``PREFECT_API_URL`` must point to one.
+
+``qualflow serve --pool NAME`` (or ``[flows] work_pool``) registers the same two deployments in a
+Prefect work pool of type ``process`` instead (created if missing) and exits; ``prefect worker start
+--pool NAME`` on one or more machines runs them. Their entrypoints are module paths
+(``flows.process.process_interviews``): each worker imports the flows from its own qualflow install,
+so no Docker image and no shared code folder are needed, only the project folder at the same path.
 """
 
 from __future__ import annotations
@@ -52,8 +58,15 @@ def flow_parameters(
     }
 
 
-def build_deployments(project_dir: Path, config: ProjectConfig, registered_model: str) -> list[Any]:
-    """``RunnerDeployment`` objects: processing every N minutes, retraining on the cron schedule."""
+def build_deployments(
+    project_dir: Path, config: ProjectConfig, registered_model: str, *, for_pool: bool = False
+) -> list[Any]:
+    """``RunnerDeployment`` objects: processing every N minutes, retraining on the cron schedule.
+
+    ``for_pool``: entrypoints as module paths, which a work pool's worker imports (see the module doc).
+    """
+    from prefect.deployments.runner import EntrypointType
+
     from flows.process import process_interviews
     from flows.retrain import retrain_suggester
 
@@ -61,18 +74,21 @@ def build_deployments(project_dir: Path, config: ProjectConfig, registered_model
         raise ConfigError("[flows] process_every_minutes must be at least 1")
     params = flow_parameters(project_dir, config, registered_model)
     tag = f"qualflow:{config.name}"
+    entry = EntrypointType.MODULE_PATH if for_pool else EntrypointType.FILE_PATH
     return [
         process_interviews.to_deployment(
             name=f"{config.name}-process",
             interval=timedelta(minutes=config.flows.process_every_minutes),
             parameters=params["process_interviews"],
             tags=[tag],
+            entrypoint_type=entry,
         ),
         retrain_suggester.to_deployment(
             name=f"{config.name}-retrain",
             cron=config.flows.retrain_cron,
             parameters=params["retrain_suggester"],
             tags=[tag],
+            entrypoint_type=entry,
         ),
     ]
 
@@ -148,11 +164,77 @@ def serve(project_dir: Path, config: ProjectConfig, registered_model: str) -> No
 
     ``PREFECT_API_URL`` must be set (by the caller, or by :func:`local_prefect_server`).
     """
+    _require_api_url()
+    from prefect import serve as prefect_serve
+
+    prefect_serve(*build_deployments(project_dir, config, registered_model))
+
+
+def _require_api_url() -> None:
     if not os.environ.get("PREFECT_API_URL"):
         raise ConfigError(
             "schedules need a running Prefect server: use `qualflow serve --start-server` for a local one, "
             "or set PREFECT_API_URL to your team's server (e.g. http://127.0.0.1:4200/api)"
         )
-    from prefect import serve as prefect_serve
 
-    prefect_serve(*build_deployments(project_dir, config, registered_model))
+
+def ensure_process_pool(name: str) -> bool:
+    """Create the work pool ``name`` (type ``process``) unless it exists; ``True`` when created.
+
+    Raises
+    ------
+    ConfigError
+        A pool of that name exists with another type (its workers would not run our deployments).
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectNotFound
+    from prefect.workers.process import ProcessWorker
+
+    with get_client(sync_client=True) as client:
+        try:
+            pool = client.read_work_pool(name)
+        except ObjectNotFound:
+            client.create_work_pool(
+                WorkPoolCreate(
+                    name=name, type="process", base_job_template=ProcessWorker.get_default_base_job_template()
+                )
+            )
+            return True
+    if pool.type != "process":
+        raise ConfigError(
+            f"the Prefect work pool {name!r} is of type {pool.type!r}; qualflow's deployments need a "
+            "'process' pool: choose another name with --pool (or [flows] work_pool)"
+        )
+    return False
+
+
+def deploy_to_pool(project_dir: Path, config: ProjectConfig, registered_model: str, pool: str) -> list[str]:
+    """Register the deployments in the work pool ``pool`` (created if missing); their names.
+
+    ``PREFECT_API_URL`` must name the team's server. Nothing runs here: ``prefect worker start
+    --pool POOL`` does.
+    """
+    _require_api_url()
+    if not pool.strip():
+        raise ConfigError("--pool needs a work pool name, e.g. --pool qualflow")
+    from prefect import deploy
+
+    deployments = build_deployments(project_dir, config, registered_model, for_pool=True)
+    ensure_process_pool(pool)
+    deploy(
+        *deployments,
+        work_pool_name=pool,
+        build=False,
+        push=False,
+        print_next_steps_message=False,
+        ignore_warnings=True,
+    )
+    return [f"{d.flow_name}/{d.name}" for d in deployments]
+
+
+def worker_command(pool: str) -> str:
+    """The command that runs the deployments of ``pool`` (printed by ``qualflow serve --pool``)."""
+    import shlex
+
+    return f"prefect worker start --pool {shlex.quote(pool)}"

@@ -6,6 +6,7 @@ Read once at the edge (CLI, flows, review app) and passed in; library code never
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -92,12 +93,23 @@ class ReviewConfig:
     login_lockout_max_seconds: int = 900  # the longest lockout
 
 
+TASK_RUNNERS = ("thread", "dask")
+
+
 @dataclass
 class FlowsConfig:
     process_every_minutes: int = 10
     retrain_cron: str = "0 2 * * *"
     promotion_metric: str = "macro_f1"
     promotion_margin: float = 0.0
+    # `qualflow serve` registers the deployments in this Prefect work pool (type process) and exits;
+    # `prefect worker start --pool NAME` runs them. Empty: `qualflow serve` runs them itself.
+    work_pool: str = ""
+    # "dask": process_interviews fans parsing and embedding out over Dask (dask_address, or a
+    # LocalCluster of dask_workers processes); "thread": everything in the flow's process
+    task_runner: str = "thread"
+    dask_address: str = ""  # e.g. "tcp://10.0.0.6:8786" (a running dask scheduler); empty: LocalCluster
+    dask_workers: int = 2  # LocalCluster size (one thread each)
 
 
 @dataclass
@@ -195,7 +207,31 @@ def validate(cfg: ProjectConfig, where: str) -> ProjectConfig:
     if not 0.0 <= cfg.suggester.target_precision <= 1.0:
         raise ConfigError(f"{where}: suggester target_precision must be in [0, 1] (0: off)")
     _validate_discover(cfg.discover, where)
+    _validate_flows(cfg.flows, where)
     return cfg
+
+
+def _validate_flows(f: FlowsConfig, where: str) -> None:
+    rules = [
+        (
+            f.task_runner in TASK_RUNNERS,
+            f'task_runner = {f.task_runner!r} must be one of {list(TASK_RUNNERS)} (default "thread")',
+        ),
+        (f.dask_workers >= 1, f"dask_workers = {f.dask_workers!r} must be at least 1 (default 2)"),
+        (
+            not f.dask_address or re.fullmatch(r"(tcp|tls|inproc|ucx)://\S+", f.dask_address) is not None,
+            f"dask_address = {f.dask_address!r} must be a Dask scheduler address like "
+            '"tcp://10.0.0.6:8786", or empty for a LocalCluster',
+        ),
+        (
+            f.work_pool == f.work_pool.strip() and not any(c in f.work_pool for c in "/%&><"),
+            f"work_pool = {f.work_pool!r} must be a Prefect work pool name (no spaces around it, "
+            'none of / % & < >), e.g. "qualflow"',
+        ),
+    ]
+    for ok, message in rules:
+        if not ok:
+            raise ConfigError(f"{where} [flows]: {message}")
 
 
 def _validate_discover(d: DiscoverConfig, where: str) -> None:

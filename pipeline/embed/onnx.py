@@ -259,6 +259,10 @@ class OnnxEmbedder:
     def dim(self) -> int:
         return int(self.manifest_["dim"])
 
+    def __getstate__(self) -> dict[str, Any]:
+        # picklable for other processes (a Dask worker): the copy opens its own session on first use
+        return {**self.__dict__, "_session": None, "_tokenizer": None}
+
     def load(self) -> None:
         """Load the ONNX session and tokenizer now (they are otherwise loaded on first use)."""
         self._load()

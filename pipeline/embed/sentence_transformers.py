@@ -64,6 +64,10 @@ class SentenceTransformerEmbedder:
         """Load the model now (it is otherwise loaded on first use)."""
         self._load()
 
+    def __getstate__(self) -> dict[str, Any]:
+        # picklable for other processes (a Dask worker): the copy loads its own model on first use
+        return {**self.__dict__, "_model": None}
+
     def _load(self) -> Any:
         if self._model is None:
             # Belt and braces: the folder is local, and the hub client must not even try.

@@ -51,6 +51,7 @@ from pipeline.store.schema import ModelVersionRow, ProcessedFileRow, SourceRow
 
 if TYPE_CHECKING:
     from models.base import BaseSuggester
+    from pipeline.config import ProjectConfig
     from pipeline.embed.base import Embedder
     from pipeline.project.corpus import Corpus
     from pipeline.project.discover import DiscoverReport
@@ -122,30 +123,39 @@ def parse_files(project: Project, files: Sequence[NewFile]) -> ParseBatch:
     is reported with its type name, so a reader bug on an odd file is quarantined, not swallowed.
     Two files of the batch that would be the same source (same name stem) fail the second one.
     """
+    return collect_parsed([parse_new_file(nf, project.config) for nf in files])
+
+
+def parse_new_file(nf: NewFile, config: ProjectConfig) -> ParsedFile | FileFailure:
+    """Read one file (no database: a Dask worker can run it); a file that cannot be read is a failure."""
+    try:
+        return parse_file(nf.path, config)
+    except QualflowError as exc:
+        return FileFailure(nf.path, nf.file_hash, str(exc))
+    except Exception as exc:  # a reader bug on one file must not stop the batch
+        return FileFailure(nf.path, nf.file_hash, f"{nf.path}: {type(exc).__name__}: {exc}")
+
+
+def collect_parsed(results: Sequence[ParsedFile | FileFailure]) -> ParseBatch:
+    """:func:`parse_new_file`'s results, in order, as a batch: of two files that would be the same
+    source (same name stem) the second fails."""
     batch = ParseBatch()
     names: dict[str, Path] = {}
-    for nf in files:
-        try:
-            pf = parse_file(nf.path, project.config)
-        except QualflowError as exc:
-            batch.failures.append(FileFailure(nf.path, nf.file_hash, str(exc)))
-            continue
-        except Exception as exc:  # a reader bug on one file must not stop the batch
-            batch.failures.append(
-                FileFailure(nf.path, nf.file_hash, f"{nf.path}: {type(exc).__name__}: {exc}")
-            )
+    for pf in results:
+        if isinstance(pf, FileFailure):
+            batch.failures.append(pf)
             continue
         if pf.name in names:
             batch.failures.append(
                 FileFailure(
-                    nf.path,
-                    nf.file_hash,
-                    f"{nf.path} and {names[pf.name]} would both be source {pf.name!r} in one batch; "
+                    pf.path,
+                    pf.file_hash,
+                    f"{pf.path} and {names[pf.name]} would both be source {pf.name!r} in one batch; "
                     "rename one of them",
                 )
             )
             continue
-        names[pf.name] = nf.path
+        names[pf.name] = pf.path
         batch.parsed.append(pf)
     return batch
 
@@ -259,11 +269,16 @@ def embed_sources(
     -------
     dict mapping segment text to its vector, ndarray of shape (dim,), float32.
     """
+    return encode_texts(embedder, texts_to_embed(project, names, context=context))
+
+
+def texts_to_embed(project: Project, names: Sequence[str], *, context: bool = False) -> list[str]:
+    """The distinct texts :func:`embed_sources` embeds for the current sources ``names``, in order."""
     from pipeline.project.corpus import context_texts
     from pipeline.store.queries import load_segments
 
     if not names:
-        return {}
+        return []
     wanted = set(names)
     with project.store.transaction() as session:
         rows = [(r, n) for r, n in load_segments(session, project.config) if n in wanted]
@@ -275,11 +290,34 @@ def embed_sources(
             else {}
         )
     texts = list(dict.fromkeys([r.text for r, _ in rows] + [before.get(r.id, "") for r, _ in rows]))
-    texts = [t for t in texts if t]
+    return [t for t in texts if t]
+
+
+def encode_texts(embedder: Embedder, texts: Sequence[str]) -> Vectors:
+    """``texts`` embedded in one batch, as {text: vector} (no database: a Dask worker can run it)."""
     if not texts:
         return {}
-    X = embedder.encode(texts)
+    X = embedder.encode(list(texts))
     return {t: X[i] for i, t in enumerate(texts)}
+
+
+def split_evenly(items: Sequence[str], parts: int) -> list[list[str]]:
+    """``items`` in at most ``parts`` contiguous, non-empty chunks of near-equal size, in order.
+
+    >>> split_evenly(["a", "b", "c", "d", "e"], 2)
+    [['a', 'b', 'c'], ['d', 'e']]
+    >>> split_evenly(["a"], 3)
+    [['a']]
+    """
+    n = max(1, min(parts, len(items)))
+    size, extra = divmod(len(items), n)
+    out, start = [], 0
+    for i in range(n):
+        end = start + size + (1 if i < extra else 0)
+        if end > start:
+            out.append(list(items[start:end]))
+        start = end
+    return out
 
 
 # --------------------------------------------------------------------------- the suggesting model

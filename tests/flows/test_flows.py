@@ -56,11 +56,11 @@ def interview(i: int, n_turns: int = 9) -> tuple[str, list[tuple[int, int, str]]
     return "\n".join(lines) + "\n", codings
 
 
-def make_project(root: Path, n: int, *, inbox: bool = True) -> Path:
+def make_project(root: Path, n: int, *, inbox: bool = True, database_url: str | None = None) -> Path:
     from pipeline.project.codebooks import import_codebook
     from pipeline.project.core import Project, init_project
 
-    init_project(root).close()
+    init_project(root, database_url=database_url).close()
     cfg = (root / "qualflow.toml").read_text(encoding="utf-8")
     cfg = cfg.replace('model = "minilm"', 'model = "hashing"').replace('mode = "sentence"', 'mode = "turn"')
     cfg = cfg.replace('language = "auto"', 'language = "en"').replace('name = "auto"', 'name = "linear"')
@@ -199,6 +199,40 @@ def suggestion_models(root: Path) -> dict[str, int]:
     return out
 
 
+def suggestion_table(root: Path) -> list[tuple[str, int, int, str, str, float, int]]:
+    """Every suggestion as (source, start, end, code, kind, score, rank), in a stable order."""
+    from sqlalchemy import select
+
+    from pipeline.project.core import Project
+    from pipeline.store.schema import SourceRow, SuggestionRow
+
+    proj = Project.open(root, migrate=False)
+    with proj.store.transaction() as s:
+        rows = s.execute(
+            select(
+                SourceRow.name, SuggestionRow.start, SuggestionRow.end, SuggestionRow.code,
+                SuggestionRow.kind, SuggestionRow.score, SuggestionRow.rank,
+            ).join(SourceRow, SuggestionRow.source_id == SourceRow.id)
+        ).all()  # fmt: skip
+    proj.close()
+    return sorted((n, a, b, c, k, round(float(sc), 6), r) for n, a, b, c, k, sc, r in rows)
+
+
+def set_config(root: Path, **settings: object) -> None:
+    """Set top-level keys or ``[flows]`` keys (each name is unique in the file) in qualflow.toml."""
+    import json
+    import re
+
+    path = root / "qualflow.toml"
+    text = path.read_text(encoding="utf-8")
+    for key, value in settings.items():
+        line = f"{key} = {json.dumps(value)}"
+        text, n = re.subn(rf"(?m)^{key} = .*$", line.replace("\\", "\\\\"), text, count=1)
+        if not n:
+            text = text.replace("[flows]\n", f"[flows]\n{line}\n", 1)
+    path.write_text(text, encoding="utf-8")
+
+
 def mlflow_client(root: Path):
     import mlflow
 
@@ -310,10 +344,13 @@ def test_agreement_report_logs_the_panel(harness, tmp_path: Path) -> None:
     }  # fmt: skip
 
 
-def test_a_killed_run_is_finished_by_the_next_with_one_copy_of_everything(harness, tmp_path: Path) -> None:
+def test_a_killed_run_is_finished_by_the_next_with_one_copy_of_everything(
+    harness, tmp_path: Path, db_url: str | None
+) -> None:
+    """On SQLite and on PostgreSQL (the run killed mid-batch); the clean run is on SQLite."""
     from flows.process import CRASH_AFTER_ENV, process_interviews
 
-    crashed = make_project(tmp_path / "crashed", 6)
+    crashed = make_project(tmp_path / "crashed", 6, database_url=db_url)
     clean = make_project(tmp_path / "clean", 6)
     env = {**os.environ, "PREFECT_API_URL": harness, CRASH_AFTER_ENV: "2"}
     script = "import sys; from flows.process import process_interviews; process_interviews(sys.argv[1])"
@@ -332,3 +369,32 @@ def test_a_killed_run_is_finished_by_the_next_with_one_copy_of_everything(harnes
         == {"sources": 6, "segments": 108, "suggestions": counts(clean)["suggestions"], "processed": 6}
     )
     assert suggestion_models(crashed) == suggestion_models(clean)
+
+
+def test_the_dask_runner_queues_the_same_suggestions_as_the_thread_runner(
+    harness, tmp_path: Path, db_url: str | None
+) -> None:
+    """[flows] task_runner = "dask" (a LocalCluster of 2 workers) changes where parsing and embedding
+    run, not what is stored: the same sources, segments, suggestions (scores, ranks) and quarantine.
+    The Dask project is on SQLite and on PostgreSQL; the thread-runner project on SQLite."""
+    from flows.process import process_interviews
+
+    thread = make_project(tmp_path / "thread", 6)
+    dask = make_project(tmp_path / "dask", 6, database_url=db_url)
+    set_config(dask, task_runner="dask", dask_workers=2)
+    for root in (thread, dask):
+        (root / "inbox" / "broken.docx").write_bytes(b"this is not a Word file")
+    a = process_interviews(str(thread))
+    b = process_interviews(str(dask))
+    assert [(o.name, o.status, o.segments, o.suggestions) for o in a.processed] == [
+        (o.name, o.status, o.segments, o.suggestions) for o in b.processed
+    ]
+    assert [f[1].replace(str(thread), "") for f in a.failed] == [
+        f[1].replace(str(dask), "") for f in b.failed
+    ]
+    assert a.model == b.model and a.candidates == b.candidates
+    assert counts(thread) == counts(dask) and counts(dask)["sources"] == 6
+    table = suggestion_table(dask)
+    assert table == suggestion_table(thread) and len(table) > 0
+    # a run with nothing new starts no cluster and changes nothing
+    assert process_interviews(str(dask)).lines() == ["nothing new to process"]

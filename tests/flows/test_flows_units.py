@@ -176,3 +176,73 @@ def test_interview_fixture_offsets_are_exact() -> None:
     text, codings = interview(3)
     for s, e, _ in codings:
         assert text[s:e].startswith("We talked about") and text[e] == "\n"
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('task_runner = "ray"', "[flows]: task_runner = 'ray' must be one of ['thread', 'dask']"),
+        ("dask_workers = 0", "[flows]: dask_workers = 0 must be at least 1 (default 2)"),
+        ('dask_address = "10.0.0.6:8786"', 'must be a Dask scheduler address like "tcp://10.0.0.6:8786"'),
+        ('work_pool = "a/b"', "[flows]: work_pool = 'a/b' must be a Prefect work pool name"),
+        ('dask_workers = "2"', "[flows]: dask_workers = '2' must be a whole number (default 2)"),
+    ],
+)
+def test_bad_flows_settings_are_one_config_error_naming_the_setting(proj, line: str, message: str) -> None:
+    from pipeline.config import load_config
+    from pipeline.errors import ConfigError
+    from tests.flows.test_flows import set_config
+
+    key, value = line.split(" = ")
+    set_config(proj.root, **{key: __import__("json").loads(value)})
+    with pytest.raises(ConfigError) as err:
+        load_config(proj.root)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_flows_settings_defaults_and_cli_refusals(proj) -> None:
+    import subprocess
+    import sys
+
+    from pipeline.config import load_config
+    from tests.flows.test_flows import set_config
+
+    f = load_config(proj.root).flows
+    assert (f.task_runner, f.dask_address, f.dask_workers, f.work_pool) == ("thread", "", 2, "")
+    set_config(proj.root, task_runner="dask", dask_address="tcp://127.0.0.1:8786", work_pool="qualflow")
+    f = load_config(proj.root).flows
+    assert (f.task_runner, f.dask_address, f.work_pool) == ("dask", "tcp://127.0.0.1:8786", "qualflow")
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "cli", "--project", str(proj.root), *args]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+
+    # a work pool needs a server that outlives `qualflow serve`
+    r = cli("serve", "--start-server", "--pool", "qualflow")
+    assert r.returncode == 2 and "--start-server stops its Prefect server" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    set_config(proj.root, task_runner="threads")
+    r = cli("process")
+    assert r.returncode == 2 and "task_runner = 'threads' must be one of" in r.stderr
+
+
+def test_dask_runner_settings() -> None:
+    from flows.runners import dask_task_runner, fan_out
+    from pipeline.config import FlowsConfig
+
+    assert fan_out(FlowsConfig()) is None
+    local = dask_task_runner(FlowsConfig(task_runner="dask", dask_workers=3))
+    assert local.address is None and local.cluster_kwargs["n_workers"] == 3
+    assert local.cluster_kwargs["threads_per_worker"] == 1
+    remote = fan_out(FlowsConfig(task_runner="dask", dask_address="tcp://10.0.0.6:8786"))
+    assert remote.address == "tcp://10.0.0.6:8786"
+
+
+@pytest.mark.flow
+def test_pool_deployments_name_the_module_a_worker_imports(proj) -> None:
+    from flows.serve import build_deployments, worker_command
+
+    process, retrain = build_deployments(proj.root, proj.config, "qualflow-suggester", for_pool=True)
+    assert process.entrypoint == "flows.process.process_interviews"
+    assert retrain.entrypoint == "flows.retrain.retrain_suggester"
+    assert worker_command("qualflow") == "prefect worker start --pool qualflow"
