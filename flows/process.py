@@ -99,9 +99,15 @@ def ingest_files(project: Project, parsed: list[ParsedFile]) -> list[IngestedFil
 
 @task(name="embed-segments", cache_policy=NO_CACHE)
 def embed_segments(
-    project: Project, embedder: Embedder, files: list[IngestedFile], context: bool = False
+    project: Project,
+    embedder: Embedder,
+    files: list[IngestedFile],
+    context: bool = False,
+    window: bool = False,
 ) -> Vectors:
-    return processing.embed_sources(project, embedder, [f.name for f in files], context=context)
+    return processing.embed_sources(
+        project, embedder, [f.name for f in files], context=context, window=window
+    )
 
 
 @task(name="load-champion", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
@@ -188,7 +194,11 @@ def process_interviews(
         choice = choose_suggester(project, embedder, champ)
         # a model that reads the previous turn (the question before an answer) needs its vectors too;
         # quote(): Prefect would otherwise walk the thousands of vectors looking for futures
-        vectors: Any = quote(embed_segments(project, embedder, ingested, choice.model.wants_context()))
+        # and one that reads each segment's window (the evidence suggester) the windows' vectors
+        model = choice.model
+        vectors: Any = quote(
+            embed_segments(project, embedder, ingested, model.wants_context(), model.wants_window())
+        )
         report.model = choice.label
         report.processed = suggest_for_files(project, ingested, vectors, choice, top_k)
         if run_discovery:
