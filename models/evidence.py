@@ -115,7 +115,11 @@ class EvidenceSuggester(BaseSuggester):
         :meth:`suggest` returns one code. (The default suggester for exclusive codebooks is
         ``linear``; see :func:`models.default_suggester`.)
     min_coverage : float, default 0.95
-        Share of coded segments that should get a suggestion (sets the threshold out of fold).
+        Share of coded segments that should get a suggestion. Sets, out of fold, the score threshold
+        and ``source_share_``: given the segments' sources (``suggest_from_proba(..., groups=)``), the
+        best ``ceil(source_share_ * n)`` of each source's ``n`` segments pass whatever their score,
+        since a score threshold learnt on a few coded interviews does not carry over to a new one
+        (see the module docstring).
     target_precision : float or None, default None
         When set (> 0), the threshold is instead the lowest whose out-of-fold top-1 precision (share
         of suggested segments whose first code is one a coder gave) is at least this.
