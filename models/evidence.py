@@ -297,7 +297,7 @@ class EvidenceSuggester(BaseSuggester):
         self.cold_start_ = bool(not positive.any() or positive.all())
         self.temperature_: float | None = None
         self.stacker_: Any = None
-        self.uses_window_ = Wa is not None
+        self.uses_window_ = Wa is not None and not self.cold_start_  # the cold start reads X alone
         self.source_share_: float | None = None
         if self.cold_start_:
             self.notes_.append("no coded segment to learn from: cold start (softmax over prototype cosines)")

@@ -234,6 +234,8 @@ def test_wants_window_until_fitted_without_and_old_pickles_still_predict(data):
     np.testing.assert_allclose(m.predict_proba(T), P)
     assert not m.wants_window()
     assert m.suggest_from_proba(P, groups=["s"] * 4) == m.suggest_from_proba(P)
+    cold = EvidenceSuggester(CODES, PROTO).fit(X, np.zeros_like(Y), groups=groups, X_window=X)
+    assert not cold.wants_window()  # the cold start reads X alone: no window to embed
 
 
 def test_side_inputs_pass_windows_only_to_a_model_that_wants_them(data):
