@@ -229,7 +229,9 @@ def build_fold_project(
     """init, ingest, codebook import, codings import (training folds), embed; returns (codings, segments)."""
     qf.run("init", "init", str(qf.project), "--name", name, project=False)
     out = qf.run("ingest", "ingest", str(study.root / "transcripts"))
-    segs = int(out.strip().rsplit(";", 1)[-1].split()[0]) if ";" in out else -1
+    # "9 added, ...; 661 segments" (notes may follow on other lines)
+    line = next((ln for ln in out.splitlines() if ln.rstrip().endswith(" segments") and ";" in ln), "")
+    segs = int(line.strip().rsplit(";", 1)[-1].split()[0]) if line else -1
     qf.run("codebook import", "codebook", "import", str(study.codebook_path))
     train_csv = workdir / f"{name}-codings.csv"
     n = write_codings(train_csv, study, train_idx)

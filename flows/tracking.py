@@ -228,7 +228,12 @@ def log_training_run(
 
         blank = [""] * len(X_example)
         side = side_inputs(
-            model, texts=blank, X_prev=np.zeros_like(X_example), prev_texts=blank, prev2_texts=blank
+            model,
+            texts=blank,
+            X_prev=np.zeros_like(X_example),
+            prev_texts=blank,
+            prev2_texts=blank,
+            X_window=X_example,
         )
         signature = infer_signature(X_example, model.predict_proba(X_example, **side))
         extra_files = None

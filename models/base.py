@@ -22,8 +22,13 @@ ignores it and says so in its docstring):
   before it (``""`` when none); only the suggesters that take them (:func:`side_inputs` passes them to
   those alone).
 
+- ``X_window``: ndarray (n_segments, dim), embedding of each segment's window (the segment with its
+  neighbours in the same turn; :func:`pipeline.project.corpus.window_texts`); only the suggesters
+  whose :meth:`BaseSuggester.wants_window` is true (the evidence suggester).
+
 A suggester whose :meth:`BaseSuggester.wants_context` is true reads the previous turn; the project
-pipeline computes ``X_prev`` / ``prev_texts`` only for those (see :func:`side_inputs`).
+pipeline computes ``X_prev`` / ``prev_texts`` only for those, and ``X_window`` only for those that
+want windows (see :func:`side_inputs`).
 """
 
 from __future__ import annotations
@@ -76,11 +81,13 @@ def side_inputs(
     X_prev: Any = None,
     prev_texts: Sequence[str] | None = None,
     prev2_texts: Sequence[str] | None = None,
+    X_window: Any = None,
 ) -> dict[str, Any]:
     """The side information to pass to ``model.fit`` / ``model.predict_proba``.
 
     ``texts`` always; ``X_prev``, ``prev_texts`` and ``prev2_texts`` only when the model :meth:`~BaseSuggester.wants_context`
-    and its ``predict_proba`` takes them (a suggester without that parameter never sees it).
+    and its ``predict_proba`` takes them (a suggester without that parameter never sees it);
+    ``X_window`` only when the model :meth:`~BaseSuggester.wants_window` and takes it.
 
     >>> class M:
     ...     def wants_context(self): return True
@@ -89,6 +96,10 @@ def side_inputs(
     ['X_prev', 'texts']
     """
     out: dict[str, Any] = {"texts": None if texts is None else list(texts)}
+    window = getattr(model, "wants_window", None)
+    if X_window is not None and window is not None and window():
+        if "X_window" in inspect.signature(model.predict_proba).parameters:
+            out["X_window"] = X_window
     wants = getattr(model, "wants_context", None)
     if wants is None or not wants():
         return out
@@ -242,6 +253,10 @@ class BaseSuggester(ABC):
         """True when the suggester reads the previous turn (``X_prev``, ``prev_texts``); default False."""
         return False
 
+    def wants_window(self) -> bool:
+        """True when the suggester reads each segment's window (``X_window``); default False."""
+        return False
+
     @abstractmethod
     def fit(
         self,
@@ -272,8 +287,11 @@ class BaseSuggester(ABC):
         """
         return self.suggest_from_proba(self.predict_proba(X, texts=texts, X_prev=X_prev, **side), k)
 
-    def suggest_from_proba(self, P: npt.NDArray[np.floating], k: int = 3) -> Suggestions:
-        """:meth:`suggest` for scores already computed by :meth:`predict_proba`."""
+    def suggest_from_proba(
+        self, P: npt.NDArray[np.floating], k: int = 3, *, groups: Any = None
+    ) -> Suggestions:
+        """:meth:`suggest` for scores already computed by :meth:`predict_proba`. ``groups`` (the source
+        of each row) is for suggesters that gate per source (evidence); ignored here."""
         return top_k_above_threshold(P, self.thresholds_, 1 if self.exclusive else k)
 
     def predict(

@@ -17,6 +17,18 @@ it computes 14 *evidence* features that mean the same for every code:
  8-13  features 0, 1, 2, 3, 4 and 7 minus that segment's maximum over all codes ("relative")
 ==  =====================================================================================
 
+and, when ``fit`` is given ``X_window`` (the vectors of each segment's *window*: the segment joined with
+its neighbours in the same turn, :func:`pipeline.project.corpus.window_texts`), 5 more that compare
+the window with the examples' windows, since coders code passages, not sentences:
+
+==  =====================================================================================
+14  cosine of the window to the code's nearest positive example's window (prototype if none)
+15  cosine of the window to the code's prototype
+16  cosine of the window to the centroid of the positive examples' windows (prototype if none)
+17-18  features 14 and 15 minus that segment's maximum over all codes
+==  =====================================================================================
+
+
 and one standardised logistic regression on all pairs, label ``Y == 1`` (a rejection, ``Y == -1``,
 is a negative like ``Y == 0``), turns them into a probability. The features are computed *out of
 fold* (grouped by source), so the classifier learns how far a new interview's passage is from the
@@ -28,6 +40,16 @@ shows its top-k codes as alternatives), chosen by a target: the out-of-fold top-
 segments at quantile ``1 - min_coverage`` (so about ``min_coverage`` of the coded segments of a new
 interview get a suggestion), or, with ``target_precision``, the lowest threshold whose out-of-fold
 top-1 precision reaches it. ``coverage_curve_`` holds the whole curve.
+
+A score threshold fitted on a few coded interviews does not carry over to a new one: one interview's
+scores sit lower than another's (on the demo study, ``min_coverage=0.95`` covered 0.70 of a held-out
+interview's coded passages). So, with ``min_coverage`` (not ``target_precision``), the gate is also set
+*within each source*: out of fold, each coded segment's rank in its own source (the share of that
+source's segments whose top-1 score is at least its own) is recorded, and ``source_share_`` is the
+``min_coverage`` quantile of those ranks (the higher value). At suggestion time, given the segments'
+``groups`` (:meth:`suggest_from_proba`), the ``ceil(source_share_ * n)`` best segments of each source
+of ``n`` segments get a suggestion even below ``threshold_``. A rank within the source is scale-free,
+so it transfers where an absolute score does not; without ``groups`` only ``threshold_`` applies.
 
 Cold start (no positive example at all): a softmax over the prototype cosines, its temperature the
 median spread (standard deviation over codes) of the cosines, so scores rank codes without all
@@ -65,6 +87,14 @@ FEATURE_NAMES = (
     "prior_mix_rel",
     "sibling_nearest_rel",
 )
+WINDOW_FEATURE_NAMES = (
+    "window_nearest",
+    "window_prototype",
+    "window_centroid",
+    "window_nearest_rel",
+    "window_prototype_rel",
+)
+N_WINDOW_FEATURES = len(WINDOW_FEATURE_NAMES)
 _CHUNK = 2048  # segments scored at once in predict_proba (memory: chunk x codes x 14 floats)
 
 
@@ -86,7 +116,11 @@ class EvidenceSuggester(BaseSuggester):
         :meth:`suggest` returns one code. (The default suggester for exclusive codebooks is
         ``linear``; see :func:`models.default_suggester`.)
     min_coverage : float, default 0.95
-        Share of coded segments that should get a suggestion (sets the threshold out of fold).
+        Share of coded segments that should get a suggestion. Sets, out of fold, the score threshold
+        and ``source_share_``: given the segments' sources (``suggest_from_proba(..., groups=)``), the
+        best ``ceil(source_share_ * n)`` of each source's ``n`` segments pass whatever their score,
+        since a score threshold learnt on a few coded interviews does not carry over to a new one
+        (see the module docstring).
     target_precision : float or None, default None
         When set (> 0), the threshold is instead the lowest whose out-of-fold top-1 precision (share
         of suggested segments whose first code is one a coder gave) is at least this.
@@ -100,12 +134,17 @@ class EvidenceSuggester(BaseSuggester):
         When a segment's best code reaches the threshold, list its top-k codes even if the 2nd and
         3rd do not (a coder sees alternatives, not one guess); False: only codes that reach it.
 
-    Side information: ``groups`` (fit) gives the folds; ``texts`` and ``X_prev`` are accepted and ignored.
+    Side information: ``groups`` (fit) gives the folds and the per-source coverage ranks;
+    ``X_window`` (fit and predict, shape of ``X``): the vectors of each segment's window (features
+    14-18; a model fitted with it needs it to predict); ``texts`` and ``X_prev`` are accepted and ignored.
 
     Attributes
     ----------
     classes_, thresholds_ (all equal), n_features_in_
     threshold_ : float, the common threshold
+    source_share_ : float or None, the share of each source's best segments that get a suggestion
+        whatever their score (``None``: only ``threshold_``; with ``target_precision``, or at cold start)
+    uses_window_ : bool, fitted with ``X_window`` (19 features instead of 14)
     coverage_curve_ : dict of arrays ``threshold``, ``coverage`` (share of coded segments with a
         suggestion), ``precision`` (top-1 precision of the suggested segments), ``suggested`` (share of
         all segments with a suggestion), out of fold, thresholds descending
@@ -141,11 +180,20 @@ class EvidenceSuggester(BaseSuggester):
         self.alternatives = alternatives
 
     # --- evidence -----------------------------------------------------------------------------
-    def _base(self, X: npt.NDArray[np.float32], Y: npt.NDArray[np.int8]) -> dict[str, Any]:
-        """What the features need from the labelled segments ``X``, ``Y``."""
+    def _base(
+        self, X: npt.NDArray[np.float32], Y: npt.NDArray[np.int8], W: npt.NDArray[np.float32] | None = None
+    ) -> dict[str, Any]:
+        """What the features need from the labelled segments ``X``, ``Y`` (and their windows ``W``)."""
         pos = Y == 1
         raw = pos.T.astype(np.float64) @ X.astype(np.float64)
-        return {
+        window: dict[str, Any] = {}
+        if W is not None:
+            raw_w = pos.T.astype(np.float64) @ W.astype(np.float64)
+            window = {
+                "window_examples": [W[pos[:, c]] for c in range(Y.shape[1])],
+                "window_centroid": l2_normalize(raw_w.astype(np.float32)),
+            }
+        return window | {
             "n_pos": pos.sum(axis=0).astype(np.int64),
             "examples": [X[pos[:, c]] for c in range(Y.shape[1])],
             "centroid": l2_normalize(raw.astype(np.float32)),
@@ -154,18 +202,32 @@ class EvidenceSuggester(BaseSuggester):
             ),
         }
 
-    def _features(self, base: dict[str, Any], X: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-        """Evidence of shape (n_segments, n_codes, 14) (see the module docstring)."""
-        n, m = X.shape[0], len(base["n_pos"])
-        proto = X @ self.proto_.T
-        near, second = proto.copy(), proto.copy()
-        for c, E in enumerate(base["examples"]):
+    def _nearest(
+        self,
+        X: npt.NDArray[np.float32],
+        examples: list[npt.NDArray[np.float32]],
+        default: npt.NDArray[np.float32],
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+        """Per code, the cosine of each row of ``X`` to its nearest and 2nd-nearest example (``default``'s
+        column for a code without examples; the nearest again for a code with one)."""
+        near, second = default.copy(), default.copy()
+        for c, E in enumerate(examples):
             if len(E) == 1:
                 near[:, c] = second[:, c] = X @ E[0]
             elif len(E) > 1:
                 S = X @ E.T
                 top2 = np.partition(S, S.shape[1] - 2, axis=1)[:, -2:]
                 near[:, c], second[:, c] = top2[:, 1], top2[:, 0]
+        return near, second
+
+    def _features(
+        self, base: dict[str, Any], X: npt.NDArray[np.float32], W: npt.NDArray[np.float32] | None = None
+    ) -> npt.NDArray[np.float32]:
+        """Evidence of shape (n_segments, n_codes, 14), or 19 with the windows ``W`` (see the module
+        docstring)."""
+        n, m = X.shape[0], len(base["n_pos"])
+        proto = X @ self.proto_.T
+        near, second = self._nearest(X, base["examples"], proto)
         has = base["n_pos"] > 0
         centroid = np.where(has[None, :], X @ base["centroid"].T, proto)
         mix = X @ base["mix"].T
@@ -180,7 +242,17 @@ class EvidenceSuggester(BaseSuggester):
         F[..., 7] = sibling
         for j, A in enumerate((near, second, proto, centroid, mix, sibling)):
             F[..., 8 + j] = A - A.max(axis=1, keepdims=True)
-        return F
+        if W is None:
+            return F
+        w_proto = W @ self.proto_.T
+        w_near, _ = self._nearest(W, base["window_examples"], w_proto)
+        w_centroid = np.where(has[None, :], W @ base["window_centroid"].T, w_proto)
+        G = np.empty((n, m, N_WINDOW_FEATURES), dtype=np.float32)
+        for j, A in enumerate((w_near, w_proto, w_centroid)):
+            G[..., j] = A
+        for j, A in enumerate((w_near, w_proto)):
+            G[..., 3 + j] = A - A.max(axis=1, keepdims=True)
+        return np.concatenate([F, G], axis=2)
 
     def _sibling_groups(self, codes: list[str]) -> list[npt.NDArray[np.intp]]:
         if self.parents is None:
@@ -201,9 +273,11 @@ class EvidenceSuggester(BaseSuggester):
         groups: Any = None,
         texts: Any = None,
         X_prev: Any = None,
+        X_window: Any = None,
     ) -> EvidenceSuggester:
         """Out-of-fold evidence, the pooled classifier and the common threshold; returns self."""
-        Xa, Ya = self._check_fit_input(X, Y, groups=groups, texts=texts, X_prev=X_prev)
+        Xa, Ya = self._check_fit_input(X, Y, groups=groups, texts=texts, X_prev=X_prev, X_window=X_window)
+        Wa = self._check_window(X_window, Xa.shape)
         codes = list(self.codes)
         n, m = Ya.shape
         self._check_settings()
@@ -224,6 +298,8 @@ class EvidenceSuggester(BaseSuggester):
         self.cold_start_ = bool(not positive.any() or positive.all())
         self.temperature_: float | None = None
         self.stacker_: Any = None
+        self.uses_window_ = Wa is not None and not self.cold_start_  # the cold start reads X alone
+        self.source_share_: float | None = None
         if self.cold_start_:
             self.notes_.append("no coded segment to learn from: cold start (softmax over prototype cosines)")
             S = Xa @ self.proto_.T
@@ -232,15 +308,32 @@ class EvidenceSuggester(BaseSuggester):
             P_oof = softmax(S, self.temperature_)
             coded = np.ones(n, dtype=bool)  # no coded segment: the gate covers the segments themselves
         else:
-            P_oof = self._fit_stacker(Xa, Ya, groups)
-            self.base_ = self._base(Xa, Ya)
+            P_oof = self._fit_stacker(Xa, Ya, groups, Wa)
+            self.base_ = self._base(Xa, Ya, Wa)
             coded = positive.any(axis=1)
         if self.exclusive:
             P_oof = P_oof / P_oof.sum(axis=1, keepdims=True)
         self.coverage_curve_ = coverage_curve(P_oof, positive, coded)
         self.threshold_ = self._pick_threshold(P_oof, positive, coded)
         self.thresholds_ = np.full(m, self.threshold_, dtype=np.float64)
+        if not self.cold_start_ and not self.target_precision and groups is not None:
+            self.source_share_ = source_share(P_oof.max(axis=1), coded, np.asarray(groups), self.min_coverage)
         return self
+
+    def _check_window(self, X_window: Any, shape: tuple[int, ...]) -> npt.NDArray[np.float32] | None:
+        if X_window is None:
+            return None
+        W = np.asarray(X_window, dtype=np.float32)
+        if W.shape != shape:
+            raise InputError(f"EvidenceSuggester: X_window must have the shape of X {shape}, got {W.shape}")
+        if not np.isfinite(W).all():
+            raise InputError("EvidenceSuggester: X_window contains NaN or infinite values")
+        return W
+
+    def wants_window(self) -> bool:
+        """True (the project pipeline then passes ``X_window``, each segment's window embedded) unless
+        fitted without windows: a model pickled before them, or fitted without ``X_window``."""
+        return bool(getattr(self, "uses_window_", "classes_" not in self.__dict__))
 
     def _check_settings(self) -> None:
         if not 0.0 < self.min_coverage <= 1.0:
@@ -271,19 +364,27 @@ class EvidenceSuggester(BaseSuggester):
         return [(idx, idx)]
 
     def _fit_stacker(
-        self, X: npt.NDArray[np.float32], Y: npt.NDArray[np.int8], groups: Any
+        self,
+        X: npt.NDArray[np.float32],
+        Y: npt.NDArray[np.int8],
+        groups: Any,
+        W: npt.NDArray[np.float32] | None = None,
     ) -> npt.NDArray[np.float64]:
         from sklearn.linear_model import LogisticRegression
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
         n, m = Y.shape
-        F = np.zeros((n, m, N_FEATURES), dtype=np.float32)
+        f = N_FEATURES + (N_WINDOW_FEATURES if W is not None else 0)
+        F = np.zeros((n, m, f), dtype=np.float32)
         for train, test in self._folds(n, groups):
-            F[test] = self._features(self._base(X[train], Y[train]), X[test])
+            if W is None:
+                F[test] = self._features(self._base(X[train], Y[train]), X[test])
+            else:
+                F[test] = self._features(self._base(X[train], Y[train], W[train]), X[test], W[test])
         y = (Y == 1).reshape(-1)
         self.stacker_ = make_pipeline(StandardScaler(), LogisticRegression(C=self.C, max_iter=2000))
-        self.stacker_.fit(F.reshape(-1, N_FEATURES), y)
+        self.stacker_.fit(F.reshape(-1, f), y)
         return self._stack(F)
 
     def _stack(self, F: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
@@ -306,28 +407,98 @@ class EvidenceSuggester(BaseSuggester):
         return float(np.quantile(top, 1.0 - self.min_coverage)) if len(top) else 0.0
 
     # --- predict ------------------------------------------------------------------------------
-    def suggest_from_proba(self, P: npt.NDArray[np.floating], k: int = 3) -> Suggestions:
+    def suggest_from_proba(
+        self, P: npt.NDArray[np.floating], k: int = 3, *, groups: Any = None
+    ) -> Suggestions:
         """Nothing for a segment whose best score is below its threshold; otherwise its top-``k``
-        codes (with ``alternatives``) or those of them that reach it. One code when exclusive."""
+        codes (with ``alternatives``) or those of them that reach it. One code when exclusive.
+
+        ``groups`` (the source of each row of ``P``): the ``ceil(source_share_ * n)`` best segments of
+        each source of ``n`` segments pass too, whatever their score (without ``alternatives``, with
+        their best code)."""
         kk = 1 if self.exclusive else k
-        if not self.alternatives:
-            return top_k_above_threshold(P, self.thresholds_, kk)
+        P = np.asarray(P, dtype=np.float64)
         ranked = top_k_above_threshold(P, np.full(P.shape[1], -np.inf), kk)
         t = self.thresholds_
-        return [row if row and row[0][1] >= t[row[0][0]] else [] for row in ranked]
+        passes = np.array([bool(row) and row[0][1] >= t[row[0][0]] for row in ranked], dtype=bool)
+        share = getattr(self, "source_share_", None)  # a model pickled before it existed: threshold only
+        if groups is not None and share is not None and len(P):
+            passes |= best_per_group(P.max(axis=1), np.asarray(groups), share)
+        if self.alternatives:
+            return [row if ok else [] for row, ok in zip(ranked, passes, strict=True)]
+        return [
+            ([(c, sc) for c, sc in row if sc >= t[c]] or row[:1]) if ok else []
+            for row, ok in zip(ranked, passes, strict=True)
+        ]
 
     def predict_proba(
-        self, X: npt.ArrayLike, *, texts: Any = None, X_prev: Any = None
+        self, X: npt.ArrayLike, *, texts: Any = None, X_prev: Any = None, X_window: Any = None
     ) -> npt.NDArray[np.float64]:
-        """Probabilities, shape (n_segments, n_codes) (rows sum to 1 when exclusive or at cold start)."""
-        Xa = self._check_predict_input(X, texts=texts, X_prev=X_prev)
+        """Probabilities, shape (n_segments, n_codes) (rows sum to 1 when exclusive or at cold start).
+
+        ``X_window`` is required when the model was fitted with it (and ignored otherwise)."""
+        Xa = self._check_predict_input(X, texts=texts, X_prev=X_prev, X_window=X_window)
         if self.cold_start_:
             assert self.temperature_ is not None
             return softmax(Xa @ self.proto_.T, self.temperature_)
+        W = None
+        if getattr(self, "uses_window_", False):  # a model pickled before windows: 14 features
+            if X_window is None:
+                raise InputError(
+                    "EvidenceSuggester: fitted with X_window (each segment's window); pass X_window= to predict too"
+                )
+            W = self._check_window(X_window, Xa.shape)
         parts = [
-            self._stack(self._features(self.base_, Xa[i : i + _CHUNK])) for i in range(0, len(Xa), _CHUNK)
+            self._stack(
+                self._features(self.base_, Xa[i : i + _CHUNK], None if W is None else W[i : i + _CHUNK])
+            )
+            for i in range(0, len(Xa), _CHUNK)
         ]
         P = np.concatenate(parts) if parts else np.zeros((0, len(self.classes_)))
         if self.exclusive:
             P = P / P.sum(axis=1, keepdims=True)
         return P
+
+
+def source_share(
+    top: npt.NDArray[np.floating],
+    coded: npt.NDArray[np.bool_],
+    groups: npt.NDArray[Any],
+    min_coverage: float,
+) -> float | None:
+    """The share of a source's best segments (by top-1 score ``top``) that holds ``min_coverage`` of
+    its coded segments: per coded segment, the share of its source's segments scoring at least as
+    high; their ``min_coverage`` quantile (the higher value). ``None`` when nothing is coded.
+
+    >>> top = np.array([0.9, 0.1, 0.5, 0.2, 0.8, 0.7])
+    >>> coded = np.array([True, False, True, False, False, True])
+    >>> g = np.array(["a", "a", "a", "a", "b", "b"])
+    >>> source_share(top, coded, g, 1.0), source_share(top, coded, g, 0.5)
+    (1.0, 0.5)
+    """
+    ranks = []
+    for name in np.unique(groups[coded]):
+        rows = groups == name
+        t = top[rows]
+        ranks += [float((t >= x).sum()) / len(t) for x in top[rows & coded]]
+    if not ranks:
+        return None
+    return float(np.quantile(np.asarray(ranks), min_coverage, method="higher"))
+
+
+def best_per_group(
+    top: npt.NDArray[np.floating], groups: npt.NDArray[Any], share: float
+) -> npt.NDArray[np.bool_]:
+    """True for the ``ceil(share * n)`` highest ``top`` of each group of ``n`` rows (ties: earlier row).
+
+    >>> best_per_group(np.array([0.1, 0.4, 0.3, 0.9, 0.2]), np.array(["a", "a", "a", "b", "b"]), 0.5).tolist()
+    [False, True, True, True, False]
+    """
+    out = np.zeros(len(top), dtype=bool)
+    for name in np.unique(groups):
+        rows = np.flatnonzero(groups == name)
+        n_best = int(np.ceil(share * len(rows) - 1e-9))
+        if n_best:
+            order = rows[np.argsort(-top[rows], kind="stable")]
+            out[order[:n_best]] = True
+    return out

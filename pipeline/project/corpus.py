@@ -47,6 +47,8 @@ class Corpus:
     the previous turn (the interviewer's question before an answer included), ``""`` when none."""
     prev2_texts: list[str] = field(default_factory=list)
     """Per segment, the turn before that one (``context_texts(..., back=2)``)."""
+    window_texts: list[str] = field(default_factory=list)
+    """Per segment, its window (:func:`window_texts`): the segment with its neighbours in its turn."""
 
     @property
     def groups(self) -> list[str]:
@@ -66,6 +68,7 @@ class Corpus:
             Y=self.Y[list(rows)] if len(self.Y) else self.Y,  # (0, 0) when no labels were loaded
             prev_texts=[self.prev_texts[i] for i in rows] if self.prev_texts else [],
             prev2_texts=[self.prev2_texts[i] for i in rows] if self.prev2_texts else [],
+            window_texts=[self.window_texts[i] for i in rows] if self.window_texts else [],
         )
 
 
@@ -99,6 +102,26 @@ def context_texts(rows: Sequence[tuple[SegmentRow, str]], back: int = 1) -> dict
     return out
 
 
+def window_texts(rows: Sequence[tuple[SegmentRow, str]], radius: int = 1) -> dict[int, str]:
+    """Segment id -> its *window*: the segment joined (by a space) with the ``radius`` segments before
+    and after it in the same turn, for every segment of ``rows``.
+
+    Coders code passages, often several sentences long, not sentences: the window is the passage a
+    sentence most likely sits in. ``rows`` are the segments of one scheme in document order (the
+    interviewer's turns may be included: they are other turns). Segments of the same source and the
+    same ``turn_idx`` are one turn; in a source without turns (``turn_idx`` ``None``), the whole source.
+    A segment alone in its turn is its own window.
+    """
+    by_turn: dict[tuple[int, int | None], list[SegmentRow]] = {}
+    for r, _ in rows:
+        by_turn.setdefault((r.source_id, r.turn_idx), []).append(r)
+    out: dict[int, str] = {}
+    for segs in by_turn.values():
+        for i, r in enumerate(segs):
+            out[r.id] = " ".join(x.text for x in segs[max(0, i - radius) : i + radius + 1])
+    return out
+
+
 def codable_codes(codebook: Codebook) -> list[str]:
     return [c.name for c in codebook.codes if c.is_codable]
 
@@ -127,6 +150,7 @@ def load_corpus(session: Session, project: Project, *, sources: Sequence[str] | 
     names = sorted({n for _, n in rows})
     every = load_segments(session, project.config, include_interviewer=True, sources=names)
     context, context2 = context_texts(every), context_texts(every, back=2)
+    windows = window_texts(every)
     corpus = Corpus(
         segment_ids=[r.id for r, _ in rows],
         source_ids=[r.source_id for r, _ in rows],
@@ -138,6 +162,7 @@ def load_corpus(session: Session, project: Project, *, sources: Sequence[str] | 
         codebook_version_id=cb_row.id,
         prev_texts=[context.get(r.id, "") for r, _ in rows],
         prev2_texts=[context2.get(r.id, "") for r, _ in rows],
+        window_texts=[windows.get(r.id, r.text) for r, _ in rows],
     )
     src_ids = sorted(set(corpus.source_ids))
     codings = [
@@ -168,6 +193,24 @@ def embed_texts(embedder: Embedder, texts: Sequence[str]) -> npt.NDArray[np.floa
     if not texts:
         return np.zeros((0, embedder.dim), dtype=np.float32)
     return embedder.encode(list(texts))
+
+
+def embed_windows(embedder: Embedder, windows: Sequence[str]) -> npt.NDArray[np.float32]:
+    """``X_window``: the vectors of ``windows`` (a corpus's :attr:`Corpus.window_texts`), each distinct
+    text embedded once (through the embedder's cache: a window of one segment is that segment's text).
+
+    Returns
+    -------
+    ndarray of shape (len(windows), embedder.dim), float32
+    """
+    out = np.zeros((len(windows), embedder.dim), dtype=np.float32)
+    unique = list(dict.fromkeys(windows))
+    if unique:
+        V = embedder.encode(unique)
+        row = {t: i for i, t in enumerate(unique)}
+        for i, t in enumerate(windows):
+            out[i] = V[row[t]]
+    return out
 
 
 def embed_context(embedder: Embedder, prev_texts: Sequence[str]) -> npt.NDArray[np.float32]:

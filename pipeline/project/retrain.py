@@ -69,6 +69,7 @@ class TrainingSet:
     embedder: Embedder | None = field(default=None, repr=False)
     """Embeds the previous turns (:meth:`context`) when a model reads them."""
     X_prev: npt.NDArray[np.float32] | None = field(default=None, repr=False)
+    X_window: npt.NDArray[np.float32] | None = field(default=None, repr=False)
 
     @property
     def codes(self) -> list[str]:
@@ -88,12 +89,26 @@ class TrainingSet:
             self.X_prev = embed_context(self.embedder, prev)
         return self.X_prev
 
+    def window(self, model: BaseSuggester) -> npt.NDArray[np.float32] | None:
+        """``X_window`` of every segment (embedded once, on first use) when ``model`` reads the
+        segments' windows, else ``None``."""
+        if not model.wants_window():
+            return None
+        if self.X_window is None:
+            from pipeline.project.corpus import embed_windows
+
+            if self.embedder is None:
+                raise InputError("this training set has no embedder to embed the segments' windows with")
+            self.X_window = embed_windows(self.embedder, self.corpus.window_texts or self.corpus.texts)
+        return self.X_window
+
     def side(self, model: BaseSuggester, idx: npt.NDArray[np.intp] | None = None) -> dict[str, Any]:
         """Keyword side information for ``model``'s fit / predict_proba on rows ``idx`` (all: ``None``)."""
         from models.base import side_inputs
 
         rows = np.arange(len(self.corpus.texts)) if idx is None else idx
         X_prev = self.context(model)
+        X_window = self.window(model)
         prev, prev2 = self.corpus.prev_texts, self.corpus.prev2_texts
         return side_inputs(
             model,
@@ -101,6 +116,7 @@ class TrainingSet:
             X_prev=None if X_prev is None else X_prev[rows],
             prev_texts=[prev[i] for i in rows] if prev else None,
             prev2_texts=[prev2[i] for i in rows] if prev2 else None,
+            X_window=None if X_window is None else X_window[rows],
         )
 
     def fingerprint(self) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from pipeline.project.corpus import (
     codable_codes,
     embed_context,
     embed_texts,
+    embed_windows,
     load_corpus,
 )
 from pipeline.project.embedding import project_embedder
@@ -79,14 +80,23 @@ def context_of(model: BaseSuggester, corpus: Corpus, embedder: Embedder) -> npt.
     return embed_context(embedder, corpus.prev_texts or [""] * len(corpus.texts))
 
 
+def window_of(model: BaseSuggester, corpus: Corpus, embedder: Embedder) -> npt.NDArray[np.float32] | None:
+    """``X_window`` for ``corpus`` (:func:`~pipeline.project.corpus.embed_windows`) when ``model``
+    reads the segments' windows, else ``None`` (nothing is embedded)."""
+    if not model.wants_window():
+        return None
+    return embed_windows(embedder, corpus.window_texts or corpus.texts)
+
+
 def fit_suggester(
     model: BaseSuggester,
     X: npt.NDArray[np.float32],
     corpus: Corpus,
     X_prev: npt.NDArray[np.float32] | None = None,
+    X_window: npt.NDArray[np.float32] | None = None,
 ) -> BaseSuggester:
     """Fit ``model`` on ``corpus`` (vectors ``X``; ``X_prev`` from :func:`context_of`, with the previous
-    turns' texts, for a model that reads the context)."""
+    turns' texts, for a model that reads the context; ``X_window`` from :func:`window_of`)."""
     from models.base import side_inputs
 
     side = side_inputs(
@@ -95,6 +105,7 @@ def fit_suggester(
         X_prev=X_prev,
         prev_texts=corpus.prev_texts or None,
         prev2_texts=corpus.prev2_texts or None,
+        X_window=X_window,
     )
     return model.fit(X, corpus.Y, groups=corpus.groups, **side)
 
@@ -185,16 +196,24 @@ def rank_codes(
     X_prev: npt.NDArray[np.float32] | None = None,
     prev_texts: Sequence[str] | None = None,
     prev2_texts: Sequence[str] | None = None,
+    X_window: npt.NDArray[np.float32] | None = None,
+    groups: Sequence[Any] | None = None,
 ) -> Ranking:
     """Score every segment (rows of ``X``, with their ``texts``; the previous turns' vectors ``X_prev``
-    and texts ``prev_texts`` for a model that reads them) and pick its top-``k`` codes."""
+    and texts ``prev_texts`` for a model that reads them; the windows' vectors ``X_window`` for one that
+    reads those) and pick its top-``k`` codes; ``groups``, the source of each segment, lets a suggester
+    gate per source (the evidence suggester's ``source_share_``)."""
     from models.base import side_inputs
 
     if not len(texts):
         return Ranking(np.zeros((0, len(model.classes_))), [])
-    side = side_inputs(model, texts=texts, X_prev=X_prev, prev_texts=prev_texts, prev2_texts=prev2_texts)
+    side = side_inputs(
+        model, texts=texts, X_prev=X_prev, prev_texts=prev_texts, prev2_texts=prev2_texts, X_window=X_window
+    )
     P = model.predict_proba(X, **side)
-    return Ranking(P, model.suggest_from_proba(P, k))
+    if groups is None:
+        return Ranking(P, model.suggest_from_proba(P, k))
+    return Ranking(P, model.suggest_from_proba(P, k, groups=list(groups)))
 
 
 def store_suggestions(
@@ -206,6 +225,7 @@ def store_suggestions(
     X: npt.NDArray[np.float32],
     k: int,
     X_prev: npt.NDArray[np.float32] | None = None,
+    X_window: npt.NDArray[np.float32] | None = None,
 ) -> SuggestReport:
     """Suggest top-``k`` codes for every corpus segment and queue them (idempotent per model version)."""
     ranking = rank_codes(
@@ -216,6 +236,8 @@ def store_suggestions(
         X_prev=X_prev,
         prev_texts=corpus.prev_texts or None,
         prev2_texts=corpus.prev2_texts or None,
+        X_window=X_window,
+        groups=corpus.groups,
     )
     return queue_suggestions(session, model=model, model_row=model_row, corpus=corpus, ranking=ranking)
 
@@ -327,10 +349,12 @@ def suggest(
         X_train = embed_texts(emb, train.texts)
         model = build_suggester(name, train.codebook, emb, params=cfg.params)
         Xp_train = context_of(model, train, emb)
-        fit_suggester(model, X_train, train, Xp_train)
+        Xw_train = window_of(model, train, emb)
+        fit_suggester(model, X_train, train, Xp_train, Xw_train)
         target = load_corpus(session, project, sources=sources) if sources else train
         X = X_train if target is train else embed_texts(emb, target.texts)
         X_prev = Xp_train if target is train else context_of(model, target, emb)
+        X_window = Xw_train if target is train else window_of(model, target, emb)
         row = register_model_version(
             session,
             name=f"local-{name}",
@@ -340,7 +364,14 @@ def suggest(
             codebook_version_id=train.codebook_version_id,
         )
         return store_suggestions(
-            session, model=model, model_row=row, corpus=target, X=X, k=cfg.top_k, X_prev=X_prev
+            session,
+            model=model,
+            model_row=row,
+            corpus=target,
+            X=X,
+            k=cfg.top_k,
+            X_prev=X_prev,
+            X_window=X_window,
         )
 
 

@@ -142,3 +142,52 @@ def test_the_process_flow_embeds_and_passes_the_context(project: Project, tmp_pa
     with project.store.transaction() as s:
         got = s.scalars(select(SuggestionRow.code).order_by(SuggestionRow.start)).all()
     assert got == ["smoking"] * 2 + ["drinking"] * 2 + ["smoking"] * 2
+
+
+# --- windows: each segment with its neighbours in the same turn (the evidence suggester's passages) ---
+
+
+def test_corpus_carries_each_segments_window_within_its_turn(project: Project, tmp_path: Path) -> None:
+    text = "Interviewer: Why?\nP: One. Two. Three.\nInterviewer: And?\nP: Four.\n"
+    ingest(project, [write(tmp_path / "a.txt", text), write(tmp_path / "doc.txt", "Alpha. Beta. Gamma.\n")])
+    import_codebook(project, write(tmp_path / "cb.yaml", CODEBOOK))
+    with project.store.transaction() as s:
+        c = load_corpus(s, project)
+        d = load_corpus(s, project, sources=["doc"])
+    a = [i for i, n in enumerate(c.source_names) if n == "a"]
+    assert [c.texts[i] for i in a] == ["One.", "Two.", "Three.", "Four."]
+    # never across turns: "Four." is alone in its answer, the question is another turn
+    assert [c.window_texts[i] for i in a] == ["One. Two.", "One. Two. Three.", "Two. Three.", "Four."]
+    assert d.window_texts == ["Alpha. Beta.", "Alpha. Beta. Gamma.", "Beta. Gamma."]  # a one-turn document
+    assert d.subset([2]).window_texts == ["Beta. Gamma."]
+
+
+def test_evidence_gets_the_windows_in_suggest_train_evaluate_and_process(
+    project: Project, tmp_path: Path
+) -> None:
+    from pipeline.project import process as processing
+    from pipeline.project.evaluate import evaluate_project
+    from pipeline.project.retrain import fit_challenger, load_training_set
+    from pipeline.project.suggest import register_model_version
+
+    coded_project(project, tmp_path)
+    project.config.suggester.params.pop("exclusive")  # auto: the evidence suggester
+    emb = HashingEmbedder(64)
+    report = suggest(project, sources=["new"], embedder=emb)
+    assert report.model_label.startswith("local-evidence") and report.suggestions > 0
+    ts = load_training_set(project, emb)
+    model = fit_challenger(ts, emb, "auto", project.config.suggester.params)
+    assert type(model).__name__ == "EvidenceSuggester" and model.uses_window_
+    assert ts.X_window is not None and ts.X_prev is None  # windows embedded, not the previous turn
+    assert "macro_f1" in evaluate_project(project, suggester="auto", folds=3, embedder=emb)
+    plain = processing.embed_sources(project, emb, ["new"])
+    vectors = processing.embed_sources(project, emb, ["new"], window=True)
+    assert set(vectors) - set(plain) == {ANSWER}  # the two sentences of an answer make its window
+    with project.store.transaction() as s:
+        row = register_model_version(
+            s, name="m", suggester="evidence", params={}, embedding=emb.fingerprint, codebook_version_id=1
+        )
+        choice = processing.ModelChoice(model, row.id, row.label)
+    new = processing.IngestedFile(tmp_path / "new.txt", "new", "0" * 64, "added")
+    (out,) = processing.suggest_for_files(project, [new], vectors, choice, 3)
+    assert out.suggestions > 0

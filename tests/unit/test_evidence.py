@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from models import EvidenceSuggester, default_suggester, make_suggester, resolve_suggester
-from models.evidence import FEATURE_NAMES, N_FEATURES
+from models.evidence import (
+    FEATURE_NAMES,
+    N_FEATURES,
+    N_WINDOW_FEATURES,
+    WINDOW_FEATURE_NAMES,
+    source_share,
+)
 from pipeline.config import SuggesterConfig
 from pipeline.domain import Code, Codebook
 from pipeline.embed.base import HashingEmbedder
@@ -190,3 +196,108 @@ def test_config_operating_point_travels_in_params():
     cfg = SuggesterConfig(min_coverage=0.8, target_precision=0.5)
     assert cfg.params == {"min_coverage": 0.8, "target_precision": 0.5}
     assert SuggesterConfig(min_coverage=0.8, params={"min_coverage": 0.7}).params == {"min_coverage": 0.7}
+
+
+# --- windows (passage context) ------------------------------------------------------------------
+
+
+def test_windows_add_five_features_and_are_needed_to_predict(data):
+    X, Y, groups, T = data
+    # each segment's window: the segment itself rotated by 10 degrees (any vectors of the same shape)
+    W = np.stack([unit(np.degrees(np.arctan2(x[1], x[0])) + 10) for x in X])
+    TW = np.stack([unit(np.degrees(np.arctan2(t[1], t[0])) + 10) for t in T])
+    m = EvidenceSuggester(CODES, PROTO).fit(X, Y, groups=groups, X_window=W)
+    assert m.uses_window_ and m.wants_window()
+    F = m._features(m.base_, T, TW)
+    assert F.shape == (4, 3, N_FEATURES + N_WINDOW_FEATURES) and len(WINDOW_FEATURE_NAMES) == 5
+    np.testing.assert_allclose(F[..., :N_FEATURES], m._features(m.base_, T))  # the 14 are unchanged
+    # c's one example is at 300 deg, its window at 310; the first target's window at 308
+    assert F[0, 2, 14] == pytest.approx(np.cos(np.deg2rad(2)), abs=1e-6)
+    np.testing.assert_allclose(F[..., 15], TW @ PROTO.T, rtol=1e-6)
+    np.testing.assert_allclose(F[..., 17], F[..., 14] - F[..., 14].max(axis=1, keepdims=True))
+    assert m.predict_proba(T, X_window=TW).shape == (4, 3)
+    with pytest.raises(InputError, match="pass X_window"):
+        m.predict_proba(T)
+    with pytest.raises(InputError, match="X_window must have the shape"):
+        EvidenceSuggester(CODES).fit(X, Y, groups=groups, X_window=W[:, :1])
+
+
+def test_wants_window_until_fitted_without_and_old_pickles_still_predict(data):
+    X, Y, groups, T = data
+    m = EvidenceSuggester(CODES)
+    assert m.wants_window()  # unfitted: the pipeline should embed the windows
+    m.fit(X, Y, groups=groups)
+    assert not m.wants_window() and not m.uses_window_
+    P = m.predict_proba(T, X_window=T)  # ignored: fitted without windows
+    # a model pickled before windows and per-source coverage existed has neither attribute
+    del m.uses_window_, m.source_share_
+    np.testing.assert_allclose(m.predict_proba(T), P)
+    assert not m.wants_window()
+    assert m.suggest_from_proba(P, groups=["s"] * 4) == m.suggest_from_proba(P)
+    cold = EvidenceSuggester(CODES, PROTO).fit(X, np.zeros_like(Y), groups=groups, X_window=X)
+    assert not cold.wants_window()  # the cold start reads X alone: no window to embed
+
+
+def test_side_inputs_pass_windows_only_to_a_model_that_wants_them(data):
+    from models.base import side_inputs
+
+    X, Y, groups, T = data
+    assert "X_window" in side_inputs(EvidenceSuggester(CODES), texts=["a"], X_window=T)
+    fitted = EvidenceSuggester(CODES).fit(X, Y, groups=groups)
+    assert "X_window" not in side_inputs(fitted, texts=["a"], X_window=T)
+    assert "X_window" not in side_inputs(make_suggester("linear", codes=CODES), texts=["a"], X_window=T)
+
+
+# --- coverage per source ------------------------------------------------------------------------
+
+
+def test_source_share_is_the_rank_quantile_of_coded_segments():
+    top = np.array([0.9, 0.1, 0.5, 0.2, 0.8, 0.7])
+    coded = np.array([True, False, True, False, False, True])
+    g = np.array(["a", "a", "a", "a", "b", "b"])
+    # coded ranks within their source: 0.9 is 1st of 4 (0.25), 0.5 2nd of 4 (0.5), 0.7 2nd of 2 (1.0)
+    assert source_share(top, coded, g, 1.0) == 1.0
+    assert source_share(top, coded, g, 0.6) == 1.0
+    assert source_share(top, coded, g, 0.5) == 0.5
+    assert source_share(top, coded, g, 0.3) == 0.5
+    assert source_share(top, np.zeros(6, bool), g, 0.9) is None
+    # ties count as reached: two equal scores are both 2nd of 2
+    assert source_share(np.array([0.4, 0.4]), np.array([True, False]), np.array(["a", "a"]), 1.0) == 1.0
+
+
+def test_each_source_gets_its_share_of_suggestions_below_the_threshold():
+    m = EvidenceSuggester(["a", "b"])
+    m.threshold_, m.thresholds_, m.source_share_ = 0.5, np.array([0.5, 0.5]), 0.5
+    # source x scores high, source y (a new interview whose scores sit lower) never reaches 0.5
+    P = np.array([[0.9, 0.1], [0.6, 0.7], [0.2, 0.1], [0.3, 0.4], [0.1, 0.2], [0.25, 0.05]])
+    groups = ["x", "x", "x", "y", "y", "y"]
+    plain = m.suggest_from_proba(P, k=2)
+    assert [bool(r) for r in plain] == [True, True, False, False, False, False]
+    gated = m.suggest_from_proba(P, k=2, groups=groups)
+    # y: ceil(0.5 * 3) = 2 best segments (0.4 and 0.25) get their top 2; x keeps its two above 0.5
+    assert gated == [
+        [(0, 0.9), (1, 0.1)],
+        [(1, 0.7), (0, 0.6)],
+        [],
+        [(1, 0.4), (0, 0.3)],
+        [],
+        [(0, 0.25), (1, 0.05)],
+    ]
+    m.alternatives = False  # only codes that reach the threshold, or the best one for a gated segment
+    assert m.suggest_from_proba(P, k=2, groups=groups) == [
+        [(0, 0.9)],
+        [(1, 0.7), (0, 0.6)],
+        [],
+        [(1, 0.4)],
+        [],
+        [(0, 0.25)],
+    ]
+
+
+def test_fit_sets_source_share_unless_a_precision_target_is_set(data):
+    X, Y, groups, _ = data
+    m = EvidenceSuggester(CODES, min_coverage=1.0).fit(X, Y, groups=groups)
+    assert m.source_share_ == 1.0  # some coded segment is the last of its source out of fold
+    assert EvidenceSuggester(CODES, min_coverage=0.5).fit(X, Y, groups=groups).source_share_ == 0.5
+    assert EvidenceSuggester(CODES, target_precision=0.8).fit(X, Y, groups=groups).source_share_ is None
+    assert EvidenceSuggester(CODES).fit(X, Y).source_share_ is None  # no sources: no per-source gate
