@@ -80,6 +80,10 @@ class Passage:
     codes: set[str] = field(default_factory=set)
 
 
+CURVE_QUANTILES = (0.0, 0.25, 0.5, 0.75)
+CURVE_KEYS = ("coverage", "code_hit@3", "category_hit@3", "precision", "suggestions_per_passage")
+
+
 @dataclass
 class RowResult:
     """The accumulated scores of one row (qualflow run or baseline) over the folds."""
@@ -96,6 +100,25 @@ class RowResult:
     correct: int = 0
     models: set[str] = field(default_factory=set)
     seconds: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    folds: list[tuple[list[Suggestion], list[Passage], list[Coding]]] = field(default_factory=list)
+
+    def curve(
+        self, category: dict[str, str], quantiles: tuple[float, ...] = CURVE_QUANTILES
+    ) -> list[dict[str, Any]]:
+        """The precision-coverage curve: every fold scored again keeping only suggestions scoring at
+        least ``t``, for ``t`` at these quantiles of the row's suggestion scores (0: all of them)."""
+        scores = np.array([s.score for sugg, _, _ in self.folds for s in sugg if s.kind == "deductive"])
+        if not len(scores):
+            return []
+        out = []
+        for q in quantiles:
+            t = float(np.quantile(scores, q))
+            again = RowResult(self.name, self.default)
+            for sugg, passages, codings in self.folds:
+                score_row(again, [s for s in sugg if s.score >= t], passages, codings, category, keep=False)
+            m = again.metrics()
+            out.append({"quantile": q, "threshold": t, **{k: m[k] for k in CURVE_KEYS}})
+        return out
 
     def metrics(self) -> dict[str, Any]:
         n = max(self.passages, 1)
@@ -143,8 +166,13 @@ def score_row(
     passages: list[Passage],
     codings: list[Coding],
     category: dict[str, str],
+    *,
+    keep: bool = True,
 ) -> None:
-    """Add one fold's suggestions (deductive only) to ``row``'s counts."""
+    """Add one fold's suggestions (deductive only) to ``row``'s counts (``keep``: and keep them for
+    :meth:`RowResult.curve`)."""
+    if keep:
+        row.folds.append((suggestions, passages, codings))
     sugg = [s for s in suggestions if s.kind == "deductive"]
     by_source: dict[str, list[Suggestion]] = defaultdict(list)
     for s in sugg:
@@ -343,9 +371,8 @@ def run_study(args: argparse.Namespace) -> dict[str, Any]:
                 pass_row.seconds["predict"].append(time.perf_counter() - t0)
             progress(f"  baseline: {len(bsugg)} suggestions in {time.perf_counter() - t0:.1f} s")
             shutil.rmtree(base, ignore_errors=True)
-    results = [rows[n].metrics() for n, _ in specs] + [base_row.metrics()]
-    if args.passage_baseline:
-        results.append(pass_row.metrics())
+    every = [rows[n] for n, _ in specs] + [base_row] + ([pass_row] if args.passage_baseline else [])
+    results = [{**r.metrics(), "curve": r.curve(category)} for r in every]
     return {
         "study": str(study.root),
         "date": date.today().isoformat(),
@@ -402,6 +429,31 @@ def render(res: dict[str, Any]) -> str:
         f"(of {res.get('segments_ingested', '?')} ingested, interviewer turns included).",
         f"Models: {models}.",
     ]
+    curve_rows = [
+        [r["row"], f"{p['quantile']:.2f}", f"{p['threshold']:.3f}"] + [p[k] for k in CURVE_KEYS]
+        for r in res["rows"]
+        for p in r.get("curve", [])
+    ]
+    if curve_rows:
+        lines += [
+            "",
+            "Precision-coverage: the same suggestions, keeping only those scoring at least the threshold (a",
+            "quantile of the row's own scores; 0.00 = all of them):",
+            "",
+            fmt_table(
+                [
+                    "row",
+                    "score quantile",
+                    "threshold",
+                    "with any suggestion",
+                    "code hit@3",
+                    "category hit@3",
+                    "precision",
+                    "suggestions / passage",
+                ],
+                curve_rows,
+            ),
+        ]
     if res["offset_problems"]:
         lines.append("Offset problems: " + "; ".join(res["offset_problems"]))
     else:

@@ -73,6 +73,11 @@ def test_passage_metrics_by_hand() -> None:
     assert m["category_hit@1"] == 0.0 and m["category_hit@3"] == 0.5
     assert m["precision"] == pytest.approx(2 / 4)  # the two y suggestions overlap a y coding
     assert m["suggestions_per_passage"] == 2.0
+    # the precision-coverage curve re-scores the kept suggestions above each threshold
+    full, top = row.curve(category, quantiles=(0.0, 0.5))
+    assert full["threshold"] == 0.5 and full["coverage"] == 0.5 and full["precision"] == pytest.approx(0.5)
+    assert top["threshold"] == pytest.approx(0.85)  # keeps w and z (0.9): passage 1 keeps w only
+    assert top["coverage"] == 0.5 and top["code_hit@3"] == 0.0 and top["precision"] == 0.0
 
 
 def test_folds_group_whole_sources() -> None:
