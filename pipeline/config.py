@@ -31,7 +31,8 @@ class SegmentationConfig:
 
 @dataclass
 class EmbeddingConfig:
-    model: str = "minilm"  # see `qualflow models list`; a local folder: "sentence-transformers:/path"
+    model: str = "onnx:minilm"  # see `qualflow models list`; a local folder: "sentence-transformers:/path"
+    # (onnx:minilm, int8: the AnnoMI κ of torch within 0.003 at about twice the speed; docs/benchmarks.md)
     batch_size: int = 32
     # [embedding.languages] fa = "sentence-transformers:/path": the model for sources in a language
     # `model` does not cover (otherwise: character n-gram features fitted on the project's text)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,10 @@ for _k, _v in {
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
 }.items():
     os.environ.setdefault(_k, _v)
+# the default embedding model is onnx:minilm: export it once for the whole suite, not once per project
+os.environ.setdefault(
+    "QUALFLOW_ONNX_CACHE", str(Path(tempfile.gettempdir()) / f"qualflow-tests-onnx-{os.getuid()}")
+)
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "data" / "demo"

@@ -4,6 +4,7 @@ wrapped in the embedding cache when a cache folder is given. The one place that 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,11 @@ def _make_sentence_transformers(arg: str, opts: EmbedderOptions) -> Embedder:
     return SentenceTransformerEmbedder(model_dir, batch_size=opts.batch_size, progress=opts.progress)
 
 
+#: A folder for ONNX exports shared by every project (default: each project's ``.qualflow/onnx``).
+#: An export is named by its source model's fingerprint and recipe, so sharing never mixes models.
+ONNX_CACHE_ENV = "QUALFLOW_ONNX_CACHE"
+
+
 def _make_onnx(arg: str, opts: EmbedderOptions) -> Embedder:
     from pipeline.embed.onnx import OnnxEmbedder, ensure_onnx_export, is_onnx_export
 
@@ -48,6 +54,13 @@ def _make_onnx(arg: str, opts: EmbedderOptions) -> Embedder:
     if arg and is_onnx_export(path):
         return OnnxEmbedder(path, batch_size=opts.batch_size, progress=opts.progress)
     model_dir = resolve_model_dir(arg or "minilm", opts.base_dir)
+    shared = os.environ.get(ONNX_CACHE_ENV)
+    if shared:  # one export for many projects (a test suite, a benchmark's fresh project per fold)
+        return OnnxEmbedder(
+            ensure_onnx_export(model_dir, Path(shared).expanduser()),
+            batch_size=opts.batch_size,
+            progress=opts.progress,
+        )
     if opts.cache_dir is None:
         raise ConfigError(
             f"embedding model 'onnx:{arg}' needs a folder to keep its ONNX export: open it from a project "

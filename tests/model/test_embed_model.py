@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -83,7 +84,13 @@ def test_warm_cache_never_loads_the_model(qualflow_dir: Path) -> None:
 
 @pytest.fixture(scope="module")
 def onnx_embedder(qualflow_dir: Path):  # type: ignore[no-untyped-def]
-    e = make_embedder("onnx:minilm", cache_dir=qualflow_dir, progress=False)
+    from unittest import mock
+
+    from pipeline.embed.factory import ONNX_CACHE_ENV
+
+    with mock.patch.dict(os.environ):
+        os.environ.pop(ONNX_CACHE_ENV, None)  # this module checks the project's own export folder
+        e = make_embedder("onnx:minilm", cache_dir=qualflow_dir, progress=False)
     assert isinstance(e, CachedEmbedder)
     return e.inner
 
@@ -121,3 +128,21 @@ def test_onnx_export_is_reused_and_loadable_by_path(onnx_embedder, qualflow_dir:
     assert (onnx_dir / MODEL_FILE).stat().st_mtime_ns == before
     again = make_embedder(f"onnx:{onnx_dir}", progress=False)
     assert again.fingerprint == onnx_embedder.fingerprint
+
+
+def test_a_shared_onnx_cache_serves_every_project(
+    onnx_embedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    from pipeline.embed.factory import ONNX_CACHE_ENV
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shutil.copytree(onnx_embedder.onnx_dir, shared / onnx_embedder.onnx_dir.name)  # as if exported once
+    monkeypatch.setenv(ONNX_CACHE_ENV, str(shared))
+    a = make_embedder("onnx:minilm", cache_dir=tmp_path / "p1" / ".qualflow", progress=False)
+    b = make_embedder("onnx:minilm", cache_dir=tmp_path / "p2" / ".qualflow", progress=False)
+    assert a.inner.onnx_dir == b.inner.onnx_dir == shared / onnx_embedder.onnx_dir.name  # type: ignore[attr-defined]
+    assert a.fingerprint == onnx_embedder.fingerprint
+    assert not (tmp_path / "p1" / ".qualflow" / "onnx").exists()
