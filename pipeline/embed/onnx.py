@@ -107,6 +107,23 @@ def export_onnx(model_dir: Path, out_dir: Path, quantize: Quantize = "int8", *, 
     """
     if quantize not in QUANTIZE_MODES:
         raise InputError(f"unknown ONNX quantisation {quantize!r}; choose one of {list(QUANTIZE_MODES)}")
+    import logging
+    import warnings
+
+    # torch's tracer and onnxruntime's quantiser warn about things that do not apply to this recipe
+    # (checked by the agreement test with torch); a user sees one line from the caller, not a page
+    root = logging.getLogger()
+    level = root.level
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        root.setLevel(max(level, logging.ERROR))
+        try:
+            return _export(model_dir, out_dir, quantize, opset)
+        finally:
+            root.setLevel(level)
+
+
+def _export(model_dir: Path, out_dir: Path, quantize: Quantize, opset: int) -> Path:
     max_len = _check_exportable(model_dir)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
