@@ -202,7 +202,7 @@ def evaluate(
             "threshold",
             "top-1 precision",
             "all segments suggested",
-            title="Precision-coverage (top-1, out of fold): what [suggester] min_coverage would give",
+            title="Precision-coverage (top-1, out of fold): what \\[suggester] min_coverage would give",
         )
         for p in points:
             curve.add_row(
