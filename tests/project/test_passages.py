@@ -24,7 +24,7 @@ from pipeline.project.corpus import load_corpus
 from pipeline.project.decisions import decide
 from pipeline.project.ingest import ingest
 from pipeline.project.suggest import Ranking, export_suggestions, queue_suggestions, register_model_version
-from pipeline.store.schema import CoderRow, CodingRow, SuggestionRow
+from pipeline.store.schema import CoderRow, CodingRow, ModelVersionRow, SuggestionRow
 
 A1 = "The budget was cut. We lost staff. Money was short."
 A2 = "Money came back. Work got slow."
@@ -48,8 +48,8 @@ def write(path: Path, data: str) -> Path:
     return path
 
 
-def queue(project: Project, tmp_path: Path, *, merge: bool = True, cap: int = 5) -> None:
-    """Ingest the interview and codebook, then queue :data:`PICKS` as a stub model's ranking."""
+def queue(project: Project, tmp_path: Path, *, merge: bool = True, cap: int = 5, version: str = "1") -> None:
+    """Ingest the interview and codebook, then queue :data:`PICKS` as model ``stub@version``'s ranking."""
     ingest(project, [write(tmp_path / "mina.txt", TEXT)])
     import_codebook(project, write(tmp_path / "cb.yaml", CODEBOOK))
     with project.store.transaction() as s:
@@ -71,6 +71,7 @@ def queue(project: Project, tmp_path: Path, *, merge: bool = True, cap: int = 5)
         mv = register_model_version(
             s,
             name="stub",
+            version=version,
             suggester="stub",
             params={},
             embedding="none",
@@ -121,6 +122,55 @@ def test_the_cap_splits_a_long_run_and_merging_can_be_turned_off(project: Projec
 def test_without_merging_every_segment_is_its_own_suggestion(project: Project, tmp_path: Path) -> None:
     queue(project, tmp_path, merge=False)
     assert len(stored(project)) == 6
+
+
+def states(project: Project) -> list[tuple[str, str, str, str]]:
+    with project.store.transaction() as s:
+        rows = s.execute(
+            select(SuggestionRow, ModelVersionRow.version)
+            .join(ModelVersionRow, SuggestionRow.model_version_id == ModelVersionRow.id)
+            .where(SuggestionRow.code == "budget", SuggestionRow.start < span(A2)[0])
+            .order_by(ModelVersionRow.version, SuggestionRow.start)
+        ).tuples()
+        return [(v, TEXT[r.start : r.end], r.code, r.state) for r, v in rows]
+
+
+def test_a_passage_supersedes_older_per_segment_suggestions(project: Project, tmp_path: Path) -> None:
+    """A database with per-segment suggestions (version 1, merging off) gets passages from version 2."""
+    queue(project, tmp_path, merge=False, version="1")
+    queue(project, tmp_path, version="2")
+    queue(project, tmp_path, version="2")  # the same model version again: nothing new
+    assert states(project) == [
+        ("1", "The budget was cut.", "budget", "superseded"),
+        ("1", "We lost staff.", "budget", "superseded"),
+        ("1", "Money was short.", "budget", "superseded"),
+        ("2", A1, "budget", "pending"),
+    ]
+    queue(project, tmp_path, merge=False, version="3")  # and a passage is superseded segment by segment
+    assert [x[1:] for x in states(project) if x[0] in "23"] == [
+        (A1, "budget", "superseded"),
+        ("The budget was cut.", "budget", "pending"),
+        ("We lost staff.", "budget", "pending"),
+        ("Money was short.", "budget", "pending"),
+    ]
+
+
+def test_a_decided_segment_is_not_merged_over(project: Project, tmp_path: Path) -> None:
+    queue(project, tmp_path, merge=False, version="1")
+    with project.store.transaction() as s:
+        ana = CoderRow(name="ana", kind="human", role="coder")
+        s.add(ana)
+        s.flush()
+        lost = s.scalar(select(SuggestionRow).where(SuggestionRow.start == span("We lost staff.")[0]))
+        assert lost is not None
+        decide(s, lost.id, ana, "reject")
+    queue(project, tmp_path, version="2")
+    assert [x for x in states(project) if x[0] == "2"] == [
+        # the decided segment breaks the run and is recorded as a duplicate; its neighbours stay alone
+        ("2", "The budget was cut.", "budget", "pending"),
+        ("2", "We lost staff.", "budget", "duplicate"),
+        ("2", "Money was short.", "budget", "pending"),
+    ]
 
 
 def test_accept_codes_the_passage_and_reject_marks_every_segment(project: Project, tmp_path: Path) -> None:
