@@ -323,7 +323,10 @@ def run_study(args: argparse.Namespace) -> dict[str, Any]:
             if not segments:
                 segments, texts = read_segments(qf, sources, work)
                 progress(f"  {len(segments)} participant segments read through the CLI")
-            seg_spans = {(s, a, b) for s, _, a, b in segments}
+            # a suggestion spans listed segments: one, or a passage of several (issue #14) that starts
+            # where a segment starts and ends where one ends
+            seg_starts = {(s, a) for s, _, a, _ in segments}
+            seg_ends = {(s, b) for s, _, _, b in segments}
             for name, sugg in specs:
                 proj = work / f"fold{f}-{sugg or 'default'}"
                 shutil.copytree(base, proj)
@@ -335,7 +338,11 @@ def run_study(args: argparse.Namespace) -> dict[str, Any]:
                 rq.run("suggestions export", "suggestions", "export", str(csv_path))
                 got = read_suggestions(csv_path)
                 bad = [
-                    s for s in got if (s.source, s.start, s.end) not in seg_spans or s.source not in in_fold
+                    s
+                    for s in got
+                    if (s.source, s.start) not in seg_starts
+                    or (s.source, s.end) not in seg_ends
+                    or s.source not in in_fold
                 ]
                 if bad:
                     offset_problems.append(f"{name} fold {f}: {len(bad)} suggestions off the listed segments")

@@ -53,6 +53,10 @@ class SuggesterConfig:
     # (`qualflow train --fine-tune` for one run), within this many minutes of training
     fine_tune: bool = False
     fine_tune_minutes: float = 10.0
+    # adjacent segments of one turn whose best code agrees become one suggestion on the passage
+    # (pipeline.passages.merge_passages), of at most this many segments
+    merge_passages: bool = True
+    max_passage_segments: int = 5
 
     def __post_init__(self) -> None:
         # every caller builds suggesters from `params`: the operating point travels in it (explicit
@@ -203,6 +207,10 @@ def validate(cfg: ProjectConfig, where: str) -> ProjectConfig:
         raise ConfigError(f"{where}: suggester fine_tune_minutes must be more than 0 (default 10)")
     if cfg.suggester.top_k < 1:
         raise ConfigError(f"{where}: suggester top_k must be at least 1")
+    if cfg.suggester.max_passage_segments < 1:
+        raise ConfigError(
+            f"{where}: suggester max_passage_segments must be at least 1 (default 5; 1: no merging)"
+        )
     if not 0.0 < cfg.suggester.min_coverage <= 1.0:
         raise ConfigError(f"{where}: suggester min_coverage must be in (0, 1], e.g. 0.95")
     if not 0.0 <= cfg.suggester.target_precision <= 1.0:

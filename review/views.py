@@ -166,17 +166,23 @@ def queue_view(
         reps.update(seg for _, seg in best.values())
     items = [QueueItem(r.id, r.segment_id, r.source_id, r.code, r.score, r.priority) for r in rows]
     ordered = order_queue(items, representatives=frozenset(reps), cold_start=cold, limit=limit)
-    details: dict[int, tuple[SuggestionRow, SegmentRow]] = {}
+    # the text shown is the suggestion's own span of the source (a passage of several segments is shown
+    # whole: pipeline.passages), not its first segment's text
+    details: dict[int, tuple[SuggestionRow, SegmentRow, str]] = {}
     if ordered:
-        for s, seg in session.execute(
-            select(SuggestionRow, SegmentRow)
+        span_text = func.substr(
+            SourceRow.text, SuggestionRow.start + 1, SuggestionRow.end - SuggestionRow.start
+        )
+        for s, seg, text in session.execute(
+            select(SuggestionRow, SegmentRow, span_text)
             .join(SegmentRow, SuggestionRow.segment_id == SegmentRow.id)
+            .join(SourceRow, SuggestionRow.source_id == SourceRow.id)
             .where(SuggestionRow.id.in_([i.suggestion_id for i in ordered]))
         ).tuples():
-            details[s.id] = (s, seg)
+            details[s.id] = (s, seg, text)
     out = []
     for i in ordered:
-        s, seg = details[i.suggestion_id]
+        s, seg, text = details[i.suggestion_id]
         out.append(
             {
                 "id": s.id,
@@ -189,7 +195,7 @@ def queue_view(
                 "start": s.start,
                 "end": s.end,
                 "speaker": seg.speaker or "",
-                "text": seg.text,
+                "text": text,
             }
         )
     return {

@@ -49,6 +49,10 @@ class Corpus:
     """Per segment, the turn before that one (``context_texts(..., back=2)``)."""
     window_texts: list[str] = field(default_factory=list)
     """Per segment, its window (:func:`window_texts`): the segment with its neighbours in its turn."""
+    positions: list[tuple[tuple[int, int | None], int] | None] = field(default_factory=list)
+    """Per segment, ``((source id, turn index), segment index)`` for :func:`pipeline.passages.merge_passages`
+    (segments of one source without turns are one turn); ``None`` for an interviewer segment (never
+    merged). Empty: no segment is merged."""
 
     @property
     def groups(self) -> list[str]:
@@ -69,6 +73,7 @@ class Corpus:
             prev_texts=[self.prev_texts[i] for i in rows] if self.prev_texts else [],
             prev2_texts=[self.prev2_texts[i] for i in rows] if self.prev2_texts else [],
             window_texts=[self.window_texts[i] for i in rows] if self.window_texts else [],
+            positions=[self.positions[i] for i in rows] if self.positions else [],
         )
 
 
@@ -163,6 +168,7 @@ def load_corpus(session: Session, project: Project, *, sources: Sequence[str] | 
         prev_texts=[context.get(r.id, "") for r, _ in rows],
         prev2_texts=[context2.get(r.id, "") for r, _ in rows],
         window_texts=[windows.get(r.id, r.text) for r, _ in rows],
+        positions=[((r.source_id, r.turn_idx), r.idx) if r.role != "interviewer" else None for r, _ in rows],
     )
     src_ids = sorted(set(corpus.source_ids))
     codings = [
@@ -174,18 +180,32 @@ def load_corpus(session: Session, project: Project, *, sources: Sequence[str] | 
         )
     ]
     index = {sid: i for i, sid in enumerate(corpus.segment_ids)}
-    rejections = [
-        (index[seg_id], code)
-        for seg_id, code in session.execute(
-            select(SuggestionRow.segment_id, SuggestionRow.code).where(
-                SuggestionRow.source_id.in_(src_ids),
-                SuggestionRow.state.in_((SuggestionState.REJECTED, SuggestionState.RECODED)),
-                SuggestionRow.kind == "deductive",
-            )
+    # a rejected suggestion on one segment marks that segment; one on a passage (its span wider than its
+    # first segment: pipeline.passages) marks every segment the passage overlaps. Suggestions made under
+    # another segmentation scheme (their segment is not in this corpus) are not read.
+    rejections: list[tuple[int, str]] = []
+    rejected_spans: list[tuple[int, int, int, str]] = []
+    for seg_id, src_id, start, end, code in session.execute(
+        select(
+            SuggestionRow.segment_id,
+            SuggestionRow.source_id,
+            SuggestionRow.start,
+            SuggestionRow.end,
+            SuggestionRow.code,
+        ).where(
+            SuggestionRow.source_id.in_(src_ids),
+            SuggestionRow.state.in_((SuggestionState.REJECTED, SuggestionState.RECODED)),
+            SuggestionRow.kind == "deductive",
         )
-        if seg_id in index
-    ]
-    corpus.Y = label_matrix(corpus.spans, codings, rejections, codes)
+    ):
+        i = index.get(seg_id)
+        if i is None:
+            continue
+        if corpus.spans[i][1:] == (start, end):
+            rejections.append((i, code))
+        else:
+            rejected_spans.append((src_id, start, end, code))
+    corpus.Y = label_matrix(corpus.spans, codings, rejections, codes, rejected_spans)
     return corpus
 
 

@@ -550,8 +550,15 @@ def _queue_file(
             model_row = session.get(ModelVersionRow, choice.model_row_id)
             if model_row is None:
                 raise ConfigError(f"model version id {choice.model_row_id} is not in the project database")
+            cfg = project.config.suggester
             n_sugg = queue_suggestions(
-                session, model=choice.model, model_row=model_row, corpus=corpus, ranking=ranking
+                session,
+                model=choice.model,
+                model_row=model_row,
+                corpus=corpus,
+                ranking=ranking,
+                merge=cfg.merge_passages,
+                max_passage_segments=cfg.max_passage_segments,
             ).suggestions
         source_id = _current_source_id(session, f.name)
         detail = f"{f.status}; {len(corpus.texts)} segments; {n_sugg} suggestions by {choice.label}"

@@ -4,8 +4,9 @@ and queue the suggestions for review (one transaction per call); list and export
 
 from __future__ import annotations
 
+import bisect
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -226,8 +227,11 @@ def store_suggestions(
     k: int,
     X_prev: npt.NDArray[np.float32] | None = None,
     X_window: npt.NDArray[np.float32] | None = None,
+    merge: bool = True,
+    max_passage_segments: int = 5,
 ) -> SuggestReport:
-    """Suggest top-``k`` codes for every corpus segment and queue them (idempotent per model version)."""
+    """Suggest top-``k`` codes for every corpus segment and queue them (idempotent per model version;
+    ``merge``: passages, see :func:`queue_suggestions`)."""
     ranking = rank_codes(
         model,
         X,
@@ -239,92 +243,167 @@ def store_suggestions(
         X_window=X_window,
         groups=corpus.groups,
     )
-    return queue_suggestions(session, model=model, model_row=model_row, corpus=corpus, ranking=ranking)
+    return queue_suggestions(
+        session,
+        model=model,
+        model_row=model_row,
+        corpus=corpus,
+        ranking=ranking,
+        merge=merge,
+        max_passage_segments=max_passage_segments,
+    )
 
 
 def queue_suggestions(
-    session: Session, *, model: BaseSuggester, model_row: ModelVersionRow, corpus: Corpus, ranking: Ranking
+    session: Session,
+    *,
+    model: BaseSuggester,
+    model_row: ModelVersionRow,
+    corpus: Corpus,
+    ranking: Ranking,
+    merge: bool = True,
+    max_passage_segments: int = 5,
 ) -> SuggestReport:
     """Queue ``ranking`` (of ``model`` on ``corpus``) as suggestions; idempotent per model version.
 
+    With ``merge`` (``[suggester] merge_passages``), adjacent segments of one turn whose rank-1 code
+    agrees become one suggestion on the passage (:func:`pipeline.passages.merge_passages`, at most
+    ``max_passage_segments`` segments): its ``segment_id`` is the passage's first segment, its
+    ``start``/``end`` the passage's (first segment's start, last segment's end), its score the members'
+    maximum. Only segments whose rank-1 code would be queued for review are merged: a segment humans
+    already coded with that code, or where this model version or a coder's decision already covers it,
+    keeps a per-segment suggestion as before.
+
     A (segment, code) already suggested by this model version is skipped; one a human coded is stored
     as ``covered``; one a coder decided for another model version is ``duplicate``; another version's
-    pending one is ``superseded`` by the new one.
+    pending one is ``superseded`` by the new one. "Already suggested" and "decided" count every segment a
+    stored suggestion spans (an older passage covers each of its segments); a new passage supersedes
+    every other version's pending suggestion of its code on any of its segments.
     """
+    from pipeline.passages import merge_passages
+
     P, ranked = ranking.P, ranking.picks
-    existing = set(
-        session.execute(
-            select(SuggestionRow.segment_id, SuggestionRow.code).where(
-                SuggestionRow.source_id.in_(sorted({sp[0] for sp in corpus.spans})),
-                SuggestionRow.model_version_id == model_row.id,
-                SuggestionRow.kind == "deductive",
-            )
-        ).all()
-    )
+    src_ids = sorted({sp[0] for sp in corpus.spans})
+    index = {seg: i for i, seg in enumerate(corpus.segment_ids)}
+    rows_in = _rows_within(corpus)
+
+    def members(seg_id: int, src_id: int, start: int, end: int) -> list[int]:
+        """Corpus rows a stored suggestion spans (its own segment, or each segment of its passage)."""
+        i = index.get(seg_id)
+        if i is None:
+            return []
+        if corpus.spans[i][1:] == (start, end):
+            return [i]
+        return rows_in(src_id, start, end) or [i]
+
+    existing: set[tuple[int, str]] = set()
+    for seg_id, src_id, start, end, code in session.execute(
+        select(
+            SuggestionRow.segment_id,
+            SuggestionRow.source_id,
+            SuggestionRow.start,
+            SuggestionRow.end,
+            SuggestionRow.code,
+        ).where(
+            SuggestionRow.source_id.in_(src_ids),
+            SuggestionRow.model_version_id == model_row.id,
+            SuggestionRow.kind == "deductive",
+        )
+    ):
+        existing.update((i, code) for i in members(seg_id, src_id, start, end))
     # the same (segment, code) from another model version: a newer pending suggestion replaces an older
     # pending one; one a coder already decided is recorded for this model but not queued again
-    seg_ids = set(corpus.segment_ids)
-    other_pending: dict[tuple[int, str], SuggestionRow] = {}
+    other_pending: dict[tuple[int, str], list[SuggestionRow]] = {}
     decided: set[tuple[int, str]] = set()
     for row in session.scalars(
         select(SuggestionRow).where(
-            SuggestionRow.source_id.in_(sorted({sp[0] for sp in corpus.spans})),
+            SuggestionRow.source_id.in_(src_ids),
             SuggestionRow.kind == "deductive",
             SuggestionRow.model_version_id != model_row.id,
             SuggestionRow.state.in_((SuggestionState.PENDING, *DECIDED_STATES)),
         )
     ):
-        if row.segment_id not in seg_ids:
-            continue
-        if row.state == SuggestionState.PENDING:
-            other_pending[(row.segment_id, row.code)] = row
-        else:
-            decided.add((row.segment_id, row.code))
+        for i in members(row.segment_id, row.source_id, row.start, row.end):
+            if row.state == SuggestionState.PENDING:
+                other_pending.setdefault((i, row.code), []).append(row)
+            else:
+                decided.add((i, row.code))
     classes = list(model.classes_)
     priority = review_priority(P, np.asarray(model.thresholds_)) if len(corpus.segment_ids) else P
-    n_new = n_skip = n_abstain = 0
+
+    def fresh(i: int, ci: int) -> bool:
+        """Whether segment ``i``'s code ``ci`` would be queued for review (only those are merged)."""
+        pair = (i, classes[ci])
+        return corpus.Y[i, ci] != 1 and pair not in existing and pair not in decided
+
+    positions = corpus.positions if merge else []
+    picks = merge_passages(ranked, positions, max_segments=max_passage_segments, mergeable=fresh)
+    n_new = n_skip = 0
+    n_abstain = sum(1 for p in ranked if not p)
     rows: list[dict[str, Any]] = []
-    for i, picks in enumerate(ranked):
-        if not picks:
-            n_abstain += 1
+    for pick in picks:
+        ci, first = pick.code, pick.rows[0]
+        code = classes[ci]
+        if (first, code) in existing:
+            n_skip += 1
             continue
-        for rank, (ci, score) in enumerate(picks, start=1):
-            code = classes[ci]
-            if (corpus.segment_ids[i], code) in existing:
-                n_skip += 1
-                continue
-            src_id, start, end = corpus.spans[i]
-            pair = (corpus.segment_ids[i], code)
-            state = SuggestionState.PENDING
-            if corpus.Y[i, ci] == 1:
-                # a code humans already gave this segment is kept (the model counts as a coder in
-                # agreement) but not queued for review
-                state = SuggestionState.COVERED
-            elif pair in decided:
-                state = SuggestionState.DUPLICATE
-            elif pair in other_pending:
-                other_pending.pop(pair).state = SuggestionState.SUPERSEDED
-            rows.append(
-                {
-                    "source_id": src_id,
-                    "segment_id": corpus.segment_ids[i],
-                    "start": start,
-                    "end": end,
-                    "code": code,
-                    "score": float(score),
-                    "rank": rank,
-                    "kind": "deductive",
-                    "model_version_id": model_row.id,
-                    "codebook_version_id": corpus.codebook_version_id,
-                    "priority": float(priority[i, ci]),
-                    "state": state,
-                }
-            )
-            n_new += 1
+        state = SuggestionState.PENDING
+        if len(pick.rows) == 1 and corpus.Y[first, ci] == 1:
+            # a code humans already gave this segment is kept (the model counts as a coder in
+            # agreement) but not queued for review
+            state = SuggestionState.COVERED
+        elif len(pick.rows) == 1 and (first, code) in decided:
+            state = SuggestionState.DUPLICATE
+        else:
+            for i in pick.rows:
+                for old in other_pending.pop((i, code), ()):
+                    old.state = SuggestionState.SUPERSEDED
+        src_id, start, _ = corpus.spans[first]
+        end = corpus.spans[pick.rows[-1]][2]
+        best = max(pick.rows, key=lambda i: P[i, ci])  # the member whose score the passage keeps
+        rows.append(
+            {
+                "source_id": src_id,
+                "segment_id": corpus.segment_ids[first],
+                "start": start,
+                "end": end,
+                "code": code,
+                "score": float(pick.score),
+                "rank": pick.rank,
+                "kind": "deductive",
+                "model_version_id": model_row.id,
+                "codebook_version_id": corpus.codebook_version_id,
+                "priority": float(priority[best, ci]),
+                "state": state,
+            }
+        )
+        n_new += 1
     session.flush()  # superseded states first
     if rows:  # one executemany, not an ORM object per row: a batch queues thousands
         session.execute(insert(SuggestionRow), rows)
     return SuggestReport(model_row.label, len(corpus.segment_ids), n_new, n_skip, n_abstain)
+
+
+def _rows_within(corpus: Corpus) -> Callable[[int, int, int], list[int]]:
+    """A function (source id, start, end) -> the corpus rows of that source whose span lies inside."""
+    by_source: dict[int, list[tuple[int, int, int]]] = {}
+    for i, (src, start, end) in enumerate(corpus.spans):
+        by_source.setdefault(src, []).append((start, end, i))
+    for spans in by_source.values():
+        spans.sort()
+
+    def rows_in(src: int, start: int, end: int) -> list[int]:
+        spans = by_source.get(src, [])
+        lo = bisect.bisect_left(spans, (start, -1, -1))
+        out = []
+        for s, e, i in spans[lo:]:
+            if s >= end:
+                break
+            if e <= end:
+                out.append(i)
+        return out
+
+    return rows_in
 
 
 def suggest(
@@ -372,6 +451,8 @@ def suggest(
             k=cfg.top_k,
             X_prev=X_prev,
             X_window=X_window,
+            merge=cfg.merge_passages,
+            max_passage_segments=cfg.max_passage_segments,
         )
 
 

@@ -84,8 +84,9 @@ def test_suggest_uses_the_question_before_an_identical_answer(project: Project, 
     assert report.model_label.startswith("local-linear")
     with project.store.transaction() as s:
         got = s.execute(select(SuggestionRow.start, SuggestionRow.code).order_by(SuggestionRow.start)).all()
-    # one code per sentence (2 sentences per answer), each following its question
-    assert [code for _, code in got] == ["smoking"] * 2 + ["drinking"] * 2 + ["smoking"] * 2
+    # one code per answer, following its question: the answer's 2 sentences agree, so they are one
+    # passage suggestion ([suggester] merge_passages)
+    assert [code for _, code in got] == ["smoking", "drinking", "smoking"]
     # without the context the same answers cannot be told apart
     project.config.suggester.params.update(
         context_weight=0.0, context_tfidf_weight=0.0, context2_tfidf_weight=0.0
@@ -138,10 +139,14 @@ def test_the_process_flow_embeds_and_passes_the_context(project: Project, tmp_pa
     assert set(vectors) - set(plain) == set(QUESTION.values())  # the questions, for X_prev only
     new = processing.IngestedFile(tmp_path / "new.txt", "new", "0" * 64, "added")
     (out,) = processing.suggest_for_files(project, [new], vectors, choice, 3)
-    assert out.suggestions == 6
+    assert out.suggestions == 3  # one passage per answer, as `qualflow suggest` makes them
     with project.store.transaction() as s:
-        got = s.scalars(select(SuggestionRow.code).order_by(SuggestionRow.start)).all()
-    assert got == ["smoking"] * 2 + ["drinking"] * 2 + ["smoking"] * 2
+        got = s.execute(
+            select(SuggestionRow.start, SuggestionRow.end, SuggestionRow.code).order_by(SuggestionRow.start)
+        ).all()
+    assert [c for _, _, c in got] == ["smoking", "drinking", "smoking"]
+    text = transcript(["smoking", "drinking", "smoking"])
+    assert {text[a:b] for a, b, _ in got} == {ANSWER}
 
 
 # --- windows: each segment with its neighbours in the same turn (the evidence suggester's passages) ---

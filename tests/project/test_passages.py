@@ -1,0 +1,262 @@
+"""Issue #14: adjacent segments whose best code agrees are queued as one suggestion on the passage.
+
+A tiny hand-made interview (two answers, an interviewer question between them) and a hand-made ranking,
+so every offset and score below is exact.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+from sqlalchemy import select
+
+from pipeline.config import load_config
+from pipeline.errors import ConfigError
+from pipeline.passages import merge_passages
+from pipeline.project.codebooks import import_codebook
+from pipeline.project.core import Project
+from pipeline.project.corpus import load_corpus
+from pipeline.project.decisions import decide
+from pipeline.project.ingest import ingest
+from pipeline.project.suggest import Ranking, export_suggestions, queue_suggestions, register_model_version
+from pipeline.store.schema import CoderRow, CodingRow, ModelVersionRow, SuggestionRow
+
+A1 = "The budget was cut. We lost staff. Money was short."
+A2 = "Money came back. Work got slow."
+TEXT = f"Interviewer: How was the year?\nMina: {A1}\nInterviewer: And then?\nMina: {A2}\n"
+CODEBOOK = (
+    "name: tiny\ncodes:\n  - name: budget\n    description: Money.\n  - name: pace\n    description: Speed.\n"
+)
+# per participant segment (s0..s2 the first answer, s3..s4 the second): (code, score) best first
+PICKS = [
+    [("budget", 0.9), ("pace", 0.4)],
+    [("budget", 0.6)],
+    [("budget", 0.7)],
+    [("budget", 0.5)],  # same code as s2, but after the interviewer's question: a new passage
+    [("pace", 0.8)],  # a different code ends the run
+]
+
+
+def write(path: Path, data: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(data, encoding="utf-8")
+    return path
+
+
+def queue(project: Project, tmp_path: Path, *, merge: bool = True, cap: int = 5, version: str = "1") -> None:
+    """Ingest the interview and codebook, then queue :data:`PICKS` as model ``stub@version``'s ranking."""
+    ingest(project, [write(tmp_path / "mina.txt", TEXT)])
+    import_codebook(project, write(tmp_path / "cb.yaml", CODEBOOK))
+    with project.store.transaction() as s:
+        corpus = load_corpus(s, project)
+        assert corpus.texts == [
+            "The budget was cut.",
+            "We lost staff.",
+            "Money was short.",
+            "Money came back.",
+            "Work got slow.",
+        ]
+        col = {c: i for i, c in enumerate(corpus.codes)}
+        picks = [[(col[c], p) for c, p in row] for row in PICKS]
+        P = np.zeros((len(picks), len(corpus.codes)))
+        for i, row in enumerate(picks):
+            for ci, p in row:
+                P[i, ci] = p
+        model: Any = SimpleNamespace(classes_=corpus.codes, thresholds_=np.full(len(corpus.codes), 0.3))
+        mv = register_model_version(
+            s,
+            name="stub",
+            version=version,
+            suggester="stub",
+            params={},
+            embedding="none",
+            codebook_version_id=corpus.codebook_version_id,
+        )
+        queue_suggestions(
+            s,
+            model=model,
+            model_row=mv,
+            corpus=corpus,
+            ranking=Ranking(P, picks),
+            merge=merge,
+            max_passage_segments=cap,
+        )
+
+
+def stored(project: Project) -> list[tuple[str, int, int, str, float, int]]:
+    with project.store.transaction() as s:
+        rows = s.scalars(select(SuggestionRow).order_by(SuggestionRow.start, SuggestionRow.rank)).all()
+        return [(TEXT[r.start : r.end], r.start, r.end, r.code, round(r.score, 4), r.rank) for r in rows]
+
+
+def span(text: str) -> tuple[int, int]:
+    start = TEXT.index(text)
+    return start, start + len(text)
+
+
+def test_agreeing_segments_of_one_turn_become_one_passage(project: Project, tmp_path: Path) -> None:
+    queue(project, tmp_path)
+    assert stored(project) == [
+        (A1, *span(A1), "budget", 0.9, 1),  # s0..s2: one passage, the members' best score
+        ("The budget was cut.", *span("The budget was cut."), "pace", 0.4, 2),  # s0's alternative stays
+        ("Money came back.", *span("Money came back."), "budget", 0.5, 1),
+        ("Work got slow.", *span("Work got slow."), "pace", 0.8, 1),
+    ]
+
+
+def test_the_cap_splits_a_long_run_and_merging_can_be_turned_off(project: Project, tmp_path: Path) -> None:
+    queue(project, tmp_path, cap=2)
+    got = stored(project)
+    assert [g[0] for g in got if g[3] == "budget"] == [
+        "The budget was cut. We lost staff.",
+        "Money was short.",
+        "Money came back.",
+    ]
+
+
+def test_without_merging_every_segment_is_its_own_suggestion(project: Project, tmp_path: Path) -> None:
+    queue(project, tmp_path, merge=False)
+    assert len(stored(project)) == 6
+
+
+def states(project: Project) -> list[tuple[str, str, str, str]]:
+    with project.store.transaction() as s:
+        rows = s.execute(
+            select(SuggestionRow, ModelVersionRow.version)
+            .join(ModelVersionRow, SuggestionRow.model_version_id == ModelVersionRow.id)
+            .where(SuggestionRow.code == "budget", SuggestionRow.start < span(A2)[0])
+            .order_by(ModelVersionRow.version, SuggestionRow.start)
+        ).tuples()
+        return [(v, TEXT[r.start : r.end], r.code, r.state) for r, v in rows]
+
+
+def test_a_passage_supersedes_older_per_segment_suggestions(project: Project, tmp_path: Path) -> None:
+    """A database with per-segment suggestions (version 1, merging off) gets passages from version 2."""
+    queue(project, tmp_path, merge=False, version="1")
+    queue(project, tmp_path, version="2")
+    queue(project, tmp_path, version="2")  # the same model version again: nothing new
+    assert states(project) == [
+        ("1", "The budget was cut.", "budget", "superseded"),
+        ("1", "We lost staff.", "budget", "superseded"),
+        ("1", "Money was short.", "budget", "superseded"),
+        ("2", A1, "budget", "pending"),
+    ]
+    queue(project, tmp_path, merge=False, version="3")  # and a passage is superseded segment by segment
+    assert [x[1:] for x in states(project) if x[0] in "23"] == [
+        (A1, "budget", "superseded"),
+        ("The budget was cut.", "budget", "pending"),
+        ("We lost staff.", "budget", "pending"),
+        ("Money was short.", "budget", "pending"),
+    ]
+
+
+def test_a_decided_segment_is_not_merged_over(project: Project, tmp_path: Path) -> None:
+    queue(project, tmp_path, merge=False, version="1")
+    with project.store.transaction() as s:
+        ana = CoderRow(name="ana", kind="human", role="coder")
+        s.add(ana)
+        s.flush()
+        lost = s.scalar(select(SuggestionRow).where(SuggestionRow.start == span("We lost staff.")[0]))
+        assert lost is not None
+        decide(s, lost.id, ana, "reject")
+    queue(project, tmp_path, version="2")
+    assert [x for x in states(project) if x[0] == "2"] == [
+        # the decided segment breaks the run and is recorded as a duplicate; its neighbours stay alone
+        ("2", "The budget was cut.", "budget", "pending"),
+        ("2", "We lost staff.", "budget", "duplicate"),
+        ("2", "Money was short.", "budget", "pending"),
+    ]
+
+
+def test_accept_codes_the_passage_and_reject_marks_every_segment(project: Project, tmp_path: Path) -> None:
+    queue(project, tmp_path)
+    with project.store.transaction() as s:
+        ana = CoderRow(name="ana", kind="human", role="coder")
+        s.add(ana)
+        s.flush()
+        passage = s.scalar(
+            select(SuggestionRow).where(SuggestionRow.start == span(A1)[0], SuggestionRow.rank == 1)
+        )
+        assert passage is not None
+        alone = s.scalar(select(SuggestionRow).where(SuggestionRow.start == span("Money came back.")[0]))
+        assert alone is not None
+        decide(s, passage.id, ana, "accept")
+        decide(s, alone.id, ana, "reject")
+        codings = [(c.start, c.end, c.code) for c in s.scalars(select(CodingRow))]
+    assert codings == [(*span(A1), "budget")]  # one coding with the passage's offsets
+
+    # a rejected passage: every segment it spans is a negative for its code
+    with project.store.transaction() as s:
+        passage = s.scalar(
+            select(SuggestionRow).where(SuggestionRow.start == span(A1)[0], SuggestionRow.rank == 1)
+        )
+        assert passage is not None
+        decide(s, passage.id, s.scalar(select(CoderRow).where(CoderRow.name == "ana")), "undo")  # type: ignore[arg-type]
+        decide(s, passage.id, s.scalar(select(CoderRow).where(CoderRow.name == "ana")), "reject")  # type: ignore[arg-type]
+        corpus = load_corpus(s, project)
+    b = corpus.codes.index("budget")
+    assert corpus.Y[:, b].tolist() == [-1, -1, -1, -1, 0]  # s0..s2 (the passage) and s3 (its own reject)
+
+
+def test_export_lists_the_passage_once(project: Project, tmp_path: Path) -> None:
+    queue(project, tmp_path)
+    n = export_suggestions(project, tmp_path / "s.csv")
+    with open(tmp_path / "s.csv", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert n == 4 and list(rows[0]) == [
+        "source",
+        "segment",
+        "start",
+        "end",
+        "code",
+        "score",
+        "rank",
+        "model",
+        "kind",
+    ]
+    budget = [(r["segment"], int(r["start"]), int(r["end"])) for r in rows if r["code"] == "budget"]
+    first_segment = budget[0][0]  # the passage's first segment (the interviewer's question is segment 0)
+    assert budget == [(first_segment, *span(A1)), (str(int(first_segment) + 4), *span("Money came back."))]
+
+
+def test_merge_passages_rules_on_positions() -> None:
+    """The pure function: turn keys and segment order decide what is adjacent."""
+    picks = [[(0, 0.5)], [(0, 0.6)], [(0, 0.7)], [(0, 0.8)]]
+    pos: list[Any] = [
+        ("t1", 1),
+        ("t1", 2),
+        ("t1", 4),
+        None,
+    ]  # a gap (index 3: another speaker), an interviewer
+    assert [p.rows for p in merge_passages(picks, pos)] == [(0, 1), (2,), (3,)]
+    assert [p.rows for p in merge_passages(picks, [("t", i) for i in range(4)], max_segments=3)] == [
+        (0, 1, 2),
+        (3,),
+    ]
+    refuse = merge_passages(picks, [("t", i) for i in range(4)], mergeable=lambda i, c: i != 1)
+    assert [p.rows for p in refuse] == [(0,), (1,), (2, 3)]
+    with pytest.raises(ValueError):
+        merge_passages(picks, pos, max_segments=0)
+
+
+@pytest.mark.parametrize(
+    ("default", "bad", "message"),
+    [
+        ("merge_passages = true", "merge_passages = 1", "must be true or false"),
+        ("max_passage_segments = 5", "max_passage_segments = 0", "must be at least 1"),
+    ],
+)
+def test_bad_passage_settings_are_config_errors(
+    project: Project, default: str, bad: str, message: str
+) -> None:
+    path = project.root / "qualflow.toml"
+    text = path.read_text(encoding="utf-8")
+    assert default in text  # `qualflow init` writes the default
+    path.write_text(text.replace(default, bad), encoding="utf-8")
+    with pytest.raises(ConfigError, match=message):
+        load_config(project.root)
