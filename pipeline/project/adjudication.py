@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 
 from pipeline.agreement import estimates, segment_units
 from pipeline.domain import Coding
@@ -142,13 +142,22 @@ def adjudicate(
             if 2 * (min(c.end, end) - max(c.start, start)) >= min(c.end - c.start, end - start)
         ]
         seg_id = data.segment_ids.get((source, start, end))
+        # decisions on a suggestion of the unit's segment, or of a passage that spans the unit (a merged
+        # suggestion is anchored at its first segment: pipeline.passages)
         settled_decisions = sorted(
             int(d)
             for d in s.scalars(
                 select(CoderDecisionRow.decision_id)
                 .join(SuggestionRow, CoderDecisionRow.suggestion_id == SuggestionRow.id)
                 .where(
-                    SuggestionRow.segment_id == seg_id,
+                    or_(
+                        SuggestionRow.segment_id == seg_id,
+                        and_(
+                            SuggestionRow.source_id == src.id,
+                            SuggestionRow.start <= start,
+                            SuggestionRow.end >= end,
+                        ),
+                    ),
                     CoderDecisionRow.coder_id.in_(list(coder_ids.values())),
                     CoderDecisionRow.decision_id.is_not(None),
                 )

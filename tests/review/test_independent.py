@@ -17,6 +17,7 @@ from pipeline.project import rounds
 from pipeline.project.core import Project
 from pipeline.project.independent import coder_scope, decide_independent
 from pipeline.store.schema import CoderDecisionRow, CoderRow, CodingRow, DecisionRow, SuggestionRow
+from pipeline.store.schema import SourceRow as SourceRowName
 from review.auth import add_coder
 from review.testing import add_fake_suggestions, demo_template
 
@@ -178,4 +179,42 @@ def test_assignments_scope_the_queue_and_a_sample_is_seeded(proj_dir: Path) -> N
         assert coder_scope(s, coder(s, "ben")).segments == scope.segments  # the same sample for both
     with pytest.raises(InputError, match="exists already"):
         rounds.start_round(p, "R1")
+    p.close()
+
+
+def test_adjudicating_a_segment_of_a_passage_settles_the_decisions_on_the_passage(proj_dir: Path) -> None:
+    from pipeline.project import adjudication
+    from pipeline.store.queries import load_segments
+
+    (sid,) = add_fake_suggestions(proj_dir, 1)
+    p = Project.open(proj_dir)
+    with p.store.transaction() as s:
+        for n, role in (("ann", "coder"), ("ben", "coder"), ("lea", "lead")):
+            add_coder(s, n, role=role, password=PASSWORD)
+        sug = s.get(SuggestionRow, sid)
+        assert sug is not None
+        segs = [r for r, _ in load_segments(s, p.config)]
+        first = next(i for i, r in enumerate(segs) if r.id == sug.segment_id)
+        a, b = segs[first], segs[first + 1]
+        assert a.source_id == b.source_id and a.turn_idx == b.turn_idx  # two sentences of one answer
+        sug.end = b.end  # one suggestion for the passage a..b, anchored at a (as merge_passages stores it)
+        source = s.scalar(select(SourceRowName.name).where(SourceRowName.id == a.source_id))
+    rounds.start_round(p, "R1")
+    rounds.assign(p, ["ann", "ben"], sources=[source])
+    with p.store.transaction() as s:
+        yes = decide_independent(s, sid, coder(s, "ann"), "accept", expected_revision=0)
+        no = decide_independent(s, sid, coder(s, "ben"), "reject", expected_revision=0)
+        assert yes.applied and no.applied
+        made = sorted(
+            int(d)
+            for d in s.scalars(
+                select(CoderDecisionRow.decision_id).where(CoderDecisionRow.suggestion_id == sid)
+            )
+        )
+    _, units = adjudication.units_to_adjudicate(p)
+    spans = {(u.start, u.end) for u in units if u.source == source}
+    assert {(a.start, a.end), (b.start, b.end)} <= spans
+    # the second sentence is not the suggestion's anchor segment: its settlement still finds both decisions
+    settled = adjudication.adjudicate(p, "lea", source=source, start=b.start, end=b.end, choice="ann")
+    assert settled["settled_decision_ids"] == made and len(made) == 2
     p.close()
