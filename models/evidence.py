@@ -222,6 +222,7 @@ class EvidenceSuggester(BaseSuggester):
     ) -> dict[str, Any]:
         """What the features need from the labelled segments ``X``, ``Y`` (and their windows ``W``)."""
         pos = Y == 1
+        coded = pos.any(axis=1)
         raw = pos.T.astype(np.float64) @ X.astype(np.float64)
         window: dict[str, Any] = {}
         if W is not None:
@@ -231,8 +232,9 @@ class EvidenceSuggester(BaseSuggester):
                 "window_centroid": l2_normalize(raw_w.astype(np.float32)),
             }
         return window | {
-            "X": X,
-            "rows": [np.flatnonzero(pos[:, c]) for c in range(Y.shape[1])],
+            # the coded segments, and each code's examples as rows of them (hierarchy features)
+            "X": X[coded],
+            "rows": [np.flatnonzero(pos[coded, c]) for c in range(Y.shape[1])],
             "n_pos": pos.sum(axis=0).astype(np.int64),
             "examples": [X[pos[:, c]] for c in range(Y.shape[1])],
             "centroid": l2_normalize(raw.astype(np.float32)),
@@ -348,12 +350,13 @@ class EvidenceSuggester(BaseSuggester):
     ) -> list[npt.NDArray[np.float32]]:
         """Features 14-17 (theme nearest, category nearest, theme top-3, category top-3), each of
         shape (n_segments, n_codes)."""
+        own = near.copy()  # a code alone in its subtree: its own examples
+        for c, E in enumerate(base["examples"]):
+            if len(E):
+                own[:, c] = _mean_top(X @ E.T, ANCESTOR_TOP)
         out = []
         for pairs in (self._theme_groups_, self._category_groups_):
-            nearest, top = near.copy(), near.copy()
-            for c, E in enumerate(base["examples"]):  # a code alone in its subtree: its own examples
-                if len(E):
-                    top[:, c] = _mean_top(X @ E.T, ANCESTOR_TOP)
+            nearest, top = near.copy(), own.copy()
             for members, targets in pairs:
                 nearest[:, targets] = near[:, members].max(axis=1, keepdims=True)
                 rows = np.unique(np.concatenate([base["rows"][c] for c in members]))
