@@ -97,7 +97,8 @@ def make_suggester(
     With a ``codebook``, its codable codes are the suggester's ``codes``, a suggester that reads
     the codes' definitions (``uses_code_embeddings``) gets their prototype vectors from ``embedder``
     (a code without a description is described by its parents' names, see :func:`prototype_inputs`),
-    and one with a ``parents`` parameter gets the hierarchy (code -> parent name). ``params`` override
+    and one with a ``parents`` parameter gets the hierarchy (every code of the codebook, codable or not
+    -> its parent's name). ``params`` override
     these; :data:`OPERATING_POINT_PARAMS` go only to the suggesters that take them; what ``params``
     leave out comes from :func:`default_params` (the tuned linear model of an exclusive codebook).
 
@@ -123,7 +124,8 @@ def make_suggester(
                 raise InputError(f"the {name!r} suggester reads the codes' definitions: it needs an embedder")
             params["code_embeddings"] = embed_prototypes(prototype_inputs(codable, codebook), embedder)
         if "parents" in accepted:
-            params.setdefault("parents", {c.name: c.parent for c in codable.codes})
+            # every code's parent, uncodable ones too: a category's theme is its own parent's
+            params.setdefault("parents", {c.name: c.parent for c in codebook.codes})
     return cls(**params)
 
 

@@ -2,7 +2,7 @@
 
 Real studies have hundreds of codes and one to five examples per code. A classifier per code cannot
 learn from one example; this suggester never learns a code on its own. For every (segment, code) pair
-it computes 14 *evidence* features that mean the same for every code:
+it computes 14 *evidence* features that mean the same for every code (22 with the hierarchy's):
 
 ==  =====================================================================================
  0  cosine to the code's nearest positive example (its prototype when it has none)
@@ -15,11 +15,23 @@ it computes 14 *evidence* features that mean the same for every code:
  6  1 when the code has at least one positive example
  7  best nearest-example cosine among the code's siblings (same parent), itself included
  8-13  features 0, 1, 2, 3, 4 and 7 minus that segment's maximum over all codes ("relative")
+14  best nearest-example cosine over the codes of the subtree of the code's top-level ancestor
+    (its *theme*; for a code without parent, its own subtree: itself and its descendants)
+15  the same over the subtree of the code's parent (its *category*; no parent: its own subtree)
+16  mean cosine of the 3 nearest examples in the theme's subtree (fewer when it has fewer)
+17  the same in the category's subtree
+18-21  features 14-17 minus that segment's maximum over all codes
 ==  =====================================================================================
+
+Features 14-21 are used only when the hierarchy adds to the siblings (``uses_ancestors_``): some code's
+theme or category subtree is not just its sibling group, as when themes hold categories that hold codes,
+or a parent is codable. In a flat codebook, or one with one level of uncodable categories, they would
+repeat features 0/8 and 7/13, and the model keeps its 14 (so the window features below are 14-18 then).
 
 and, when ``fit`` is given ``X_window`` (the vectors of each segment's *window*: the segment joined with
 its neighbours in the same turn, :func:`pipeline.project.corpus.window_texts`), 5 more that compare
-the window with the examples' windows, since coders code passages, not sentences:
+the window with the examples' windows, since coders code passages, not sentences (numbered after the
+14 or 22 above; here with 14):
 
 ==  =====================================================================================
 14  cosine of the window to the code's nearest positive example's window (prototype if none)
@@ -51,6 +63,13 @@ source's segments whose top-1 score is at least its own) is recorded, and ``sour
 of ``n`` segments get a suggestion even below ``threshold_``. A rank within the source is scale-free,
 so it transfers where an absolute score does not; without ``groups`` only ``threshold_`` applies.
 
+Categories: when a parent is itself codable (it is one of ``codes``) and has at least two codable
+children, a segment on which none of those children reaches the threshold but whose children's summed
+score beats the segment's best single code gets the parent suggested with that sum as its score (at
+most 1): it leads the segment's top-k, and may carry the segment over the threshold (the category is
+confident where no code in it is). :meth:`suggest_from_proba` applies it; ``predict_proba`` is unchanged.
+An uncodable parent (``Code.is_codable`` false) is never suggested.
+
 Cold start (no positive example at all): a softmax over the prototype cosines, its temperature the
 median spread (standard deviation over codes) of the cosines, so scores rank codes without all
 printing 1.00; the same coverage gate is applied to the top-1 scores of the fitted segments.
@@ -70,7 +89,7 @@ from pipeline.errors import InputError
 from pipeline.evaluate import coverage_curve
 from pipeline.labels import Suggestions, top_k_above_threshold
 
-N_FEATURES = 14
+N_FEATURES = 22
 FEATURE_NAMES = (
     "nearest",
     "second_nearest",
@@ -86,7 +105,20 @@ FEATURE_NAMES = (
     "centroid_rel",
     "prior_mix_rel",
     "sibling_nearest_rel",
+    "theme_nearest",
+    "category_nearest",
+    "theme_top",
+    "category_top",
+    "theme_nearest_rel",
+    "category_nearest_rel",
+    "theme_top_rel",
+    "category_top_rel",
 )
+ANCESTOR_FEATURES = slice(14, 22)
+"""The hierarchy features (a model pickled before them, or fitted on a codebook whose hierarchy adds
+nothing to the siblings, uses the other 14)."""
+ANCESTOR_TOP = 3
+"""Features 16-17 average the cosines of this many nearest examples in the subtree."""
 WINDOW_FEATURE_NAMES = (
     "window_nearest",
     "window_prototype",
@@ -95,7 +127,7 @@ WINDOW_FEATURE_NAMES = (
     "window_prototype_rel",
 )
 N_WINDOW_FEATURES = len(WINDOW_FEATURE_NAMES)
-_CHUNK = 2048  # segments scored at once in predict_proba (memory: chunk x codes x 14 floats)
+_CHUNK = 2048  # segments scored at once in predict_proba (memory: chunk x codes x 23 floats)
 
 
 class EvidenceSuggester(BaseSuggester):
@@ -109,8 +141,10 @@ class EvidenceSuggester(BaseSuggester):
         One prototype vector per code (:func:`models.make_suggester` fills it from the codebook).
         ``None``: prototype features are 0 and a code without examples cannot be suggested.
     parents : mapping code -> parent name (or None), or None
-        The codebook's hierarchy: codes with the same parent are siblings (feature 7).
-        :func:`models.make_suggester` fills it from the codebook.
+        The codebook's hierarchy, uncodable codes included (a parent missing from it counts as
+        top-level): codes with the same parent are siblings (feature 7); themes and categories give
+        features 14-21; a codable parent can be suggested for its children (the category rule in the
+        module docstring). :func:`models.make_suggester` fills it from the codebook.
     exclusive : bool, default False
         Mutually exclusive codebook: rows of ``predict_proba`` are normalised to sum to 1 and
         :meth:`suggest` returns one code. (The default suggester for exclusive codebooks is
@@ -136,7 +170,7 @@ class EvidenceSuggester(BaseSuggester):
 
     Side information: ``groups`` (fit) gives the folds and the per-source coverage ranks;
     ``X_window`` (fit and predict, shape of ``X``): the vectors of each segment's window (features
-    14-18; a model fitted with it needs it to predict); ``texts`` and ``X_prev`` are accepted and ignored.
+    after the others; a model fitted with it needs it to predict); ``texts`` and ``X_prev`` are accepted and ignored.
 
     Attributes
     ----------
@@ -144,7 +178,10 @@ class EvidenceSuggester(BaseSuggester):
     threshold_ : float, the common threshold
     source_share_ : float or None, the share of each source's best segments that get a suggestion
         whatever their score (``None``: only ``threshold_``; with ``target_precision``, or at cold start)
-    uses_window_ : bool, fitted with ``X_window`` (19 features instead of 14)
+    uses_window_ : bool, fitted with ``X_window`` (5 window features more)
+    uses_ancestors_ : bool, the hierarchy features 14-21 are used (22 features instead of 14)
+    parent_children_ : list of ``(parent column, children's columns)``, the codable parents the
+        category rule can suggest
     coverage_curve_ : dict of arrays ``threshold``, ``coverage`` (share of coded segments with a
         suggestion), ``precision`` (top-1 precision of the suggested segments), ``suggested`` (share of
         all segments with a suggestion), out of fold, thresholds descending
@@ -185,6 +222,7 @@ class EvidenceSuggester(BaseSuggester):
     ) -> dict[str, Any]:
         """What the features need from the labelled segments ``X``, ``Y`` (and their windows ``W``)."""
         pos = Y == 1
+        coded = pos.any(axis=1)
         raw = pos.T.astype(np.float64) @ X.astype(np.float64)
         window: dict[str, Any] = {}
         if W is not None:
@@ -194,6 +232,9 @@ class EvidenceSuggester(BaseSuggester):
                 "window_centroid": l2_normalize(raw_w.astype(np.float32)),
             }
         return window | {
+            # the coded segments, and each code's examples as rows of them (hierarchy features)
+            "X": X[coded],
+            "rows": [np.flatnonzero(pos[coded, c]) for c in range(Y.shape[1])],
             "n_pos": pos.sum(axis=0).astype(np.int64),
             "examples": [X[pos[:, c]] for c in range(Y.shape[1])],
             "centroid": l2_normalize(raw.astype(np.float32)),
@@ -223,8 +264,8 @@ class EvidenceSuggester(BaseSuggester):
     def _features(
         self, base: dict[str, Any], X: npt.NDArray[np.float32], W: npt.NDArray[np.float32] | None = None
     ) -> npt.NDArray[np.float32]:
-        """Evidence of shape (n_segments, n_codes, 14), or 19 with the windows ``W`` (see the module
-        docstring)."""
+        """Evidence of shape (n_segments, n_codes, 14), 22 with the hierarchy features (``uses_ancestors_``),
+        and 5 more with the windows ``W`` (see the module docstring)."""
         n, m = X.shape[0], len(base["n_pos"])
         proto = X @ self.proto_.T
         near, second = self._nearest(X, base["examples"], proto)
@@ -234,6 +275,8 @@ class EvidenceSuggester(BaseSuggester):
         sibling = near.copy()
         for cols in self._sibling_groups_:
             sibling[:, cols] = near[:, cols].max(axis=1, keepdims=True)
+        uses_ancestors = getattr(self, "uses_ancestors_", False)  # a model pickled before them: False
+        ancestors = self._ancestor_evidence(base, X, near) if uses_ancestors else []
         F = np.empty((n, m, N_FEATURES), dtype=np.float32)
         for j, A in enumerate((near, second, proto, centroid, mix)):
             F[..., j] = A
@@ -242,6 +285,12 @@ class EvidenceSuggester(BaseSuggester):
         F[..., 7] = sibling
         for j, A in enumerate((near, second, proto, centroid, mix, sibling)):
             F[..., 8 + j] = A - A.max(axis=1, keepdims=True)
+        if uses_ancestors:
+            for j, A in enumerate(ancestors):
+                F[..., 14 + j] = A
+                F[..., 18 + j] = A - A.max(axis=1, keepdims=True)
+        else:
+            F = F[..., : ANCESTOR_FEATURES.start]
         if W is None:
             return F
         w_proto = W @ self.proto_.T
@@ -263,6 +312,106 @@ class EvidenceSuggester(BaseSuggester):
             if parent is not None:
                 by_parent.setdefault(parent, []).append(i)
         return [np.asarray(ix) for ix in by_parent.values() if len(ix) > 1]
+
+    def _lineages(self, codes: list[str]) -> list[list[str]]:
+        """Per code, itself and its ancestors, nearest first (from ``parents``; a parent missing from
+        ``parents`` is taken as top-level)."""
+        parents = self.parents or {}
+        out = []
+        for code in codes:
+            line = [code]
+            while (up := parents.get(line[-1])) is not None and up not in line:
+                line.append(up)
+            out.append(line)
+        return out
+
+    def _ancestor_groups(
+        self, codes: list[str]
+    ) -> tuple[list[tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]], ...]:
+        """``(members, targets)`` pairs for the theme and the category features: the codes of the subtree
+        of a top-level ancestor (of a parent) and the codes whose theme (category) it is. Pairs where
+        both are one code, whose feature is then its own nearest cosine, are left out."""
+        lines = self._lineages(codes)
+        result = []
+        for anchor in (lambda line: line[-1], lambda line: line[min(1, len(line) - 1)]):
+            targets: dict[str, list[int]] = {}
+            for i, line in enumerate(lines):
+                targets.setdefault(anchor(line), []).append(i)
+            pairs = []
+            for node, tgt in targets.items():
+                members = [j for j, line in enumerate(lines) if node in line]
+                if len(members) > 1 or members != tgt:
+                    pairs.append((np.asarray(members), np.asarray(tgt)))
+            result.append(pairs)
+        return tuple(result)
+
+    def _ancestor_evidence(
+        self, base: dict[str, Any], X: npt.NDArray[np.float32], near: npt.NDArray[np.float32]
+    ) -> list[npt.NDArray[np.float32]]:
+        """Features 14-17 (theme nearest, category nearest, theme top-3, category top-3), each of
+        shape (n_segments, n_codes)."""
+        own = near.copy()  # a code alone in its subtree: its own examples
+        for c, E in enumerate(base["examples"]):
+            if len(E):
+                own[:, c] = _mean_top(X @ E.T, ANCESTOR_TOP)
+        out = []
+        for pairs in (self._theme_groups_, self._category_groups_):
+            nearest, top = near.copy(), own.copy()
+            for members, targets in pairs:
+                nearest[:, targets] = near[:, members].max(axis=1, keepdims=True)
+                rows = np.unique(np.concatenate([base["rows"][c] for c in members]))
+                if len(rows):
+                    top[:, targets] = _mean_top(X @ base["X"][rows].T, ANCESTOR_TOP)[:, None]
+                else:
+                    top[:, targets] = nearest[:, targets]
+            out.append((nearest, top))
+        (theme, theme_top), (category, category_top) = out
+        return [theme, category, theme_top, category_top]
+
+    def _parent_children(self, codes: list[str]) -> list[tuple[int, npt.NDArray[np.intp]]]:
+        """``(parent column, its children's columns)`` for each code that is itself suggestible (codable)
+        and has at least two suggestible children."""
+        col = {code: i for i, code in enumerate(codes)}
+        kids: dict[int, list[int]] = {}
+        for i, code in enumerate(codes):
+            parent = (self.parents or {}).get(code)
+            if parent is not None and parent in col:
+                kids.setdefault(col[parent], []).append(i)
+        return [(p, np.asarray(ix)) for p, ix in kids.items() if len(ix) > 1]
+
+    def lift_parents(self, P: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """The category rule: on a segment where none of a codable parent's children reaches the
+        threshold but their summed score beats the segment's best code, the parent scores that sum
+        (at most 1), so it leads the suggestion (module docstring). ``P`` itself is not changed."""
+        pairs = getattr(self, "parent_children_", [])  # a model pickled before the rule: none
+        if not pairs or not len(P):
+            return P
+        out = P.copy()
+        best_code = P.max(axis=1)
+        for parent, children in pairs:
+            total, best = P[:, children].sum(axis=1), P[:, children].max(axis=1)
+            rows = (best < self.thresholds_[parent]) & (total > best_code)
+            out[rows, parent] = np.maximum(P[rows, parent], np.minimum(total[rows], 1.0))
+        return out
+
+    def _n_base_features(self) -> int:
+        """22, or 14 without the hierarchy features (fitted without them, or pickled before them)."""
+        n_ancestor = ANCESTOR_FEATURES.stop - ANCESTOR_FEATURES.start
+        return N_FEATURES if getattr(self, "uses_ancestors_", False) else N_FEATURES - n_ancestor
+
+    def _ancestors_add_evidence(self, m: int) -> bool:
+        """False when every code's theme and category subtree is its sibling group (a flat codebook, or
+        codes under uncodable top-level categories): features 14-17 would repeat 0/8 or 7/13 exactly."""
+
+        def spans(pairs: list[tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]]) -> list[frozenset[int]]:
+            out = [frozenset([c]) for c in range(m)]
+            for members, targets in pairs:
+                for c in targets:
+                    out[c] = frozenset(members.tolist())
+            return out
+
+        sibling = spans([(cols, cols) for cols in self._sibling_groups_])
+        return spans(self._theme_groups_) != sibling or spans(self._category_groups_) != sibling
 
     # --- fit ----------------------------------------------------------------------------------
     def fit(
@@ -291,6 +440,9 @@ class EvidenceSuggester(BaseSuggester):
                     f"{(m, Xa.shape[1])}; embed the codebook with the same embedder as the segments"
                 )
         self._sibling_groups_ = self._sibling_groups(codes)
+        self._theme_groups_, self._category_groups_ = self._ancestor_groups(codes)
+        self.uses_ancestors_ = self._ancestors_add_evidence(m)
+        self.parent_children_ = self._parent_children(codes)
         self.classes_ = np.array(codes)
         self.n_features_in_ = Xa.shape[1]
         self.notes_: list[str] = []
@@ -375,7 +527,7 @@ class EvidenceSuggester(BaseSuggester):
         from sklearn.preprocessing import StandardScaler
 
         n, m = Y.shape
-        f = N_FEATURES + (N_WINDOW_FEATURES if W is not None else 0)
+        f = self._n_base_features() + (N_WINDOW_FEATURES if W is not None else 0)
         F = np.zeros((n, m, f), dtype=np.float32)
         for train, test in self._folds(n, groups):
             if W is None:
@@ -418,6 +570,8 @@ class EvidenceSuggester(BaseSuggester):
         their best code)."""
         kk = 1 if self.exclusive else k
         P = np.asarray(P, dtype=np.float64)
+        if not self.exclusive:
+            P = self.lift_parents(P)
         ranked = top_k_above_threshold(P, np.full(P.shape[1], -np.inf), kk)
         t = self.thresholds_
         passes = np.array([bool(row) and row[0][1] >= t[row[0][0]] for row in ranked], dtype=bool)
@@ -442,7 +596,7 @@ class EvidenceSuggester(BaseSuggester):
             assert self.temperature_ is not None
             return softmax(Xa @ self.proto_.T, self.temperature_)
         W = None
-        if getattr(self, "uses_window_", False):  # a model pickled before windows: 14 features
+        if getattr(self, "uses_window_", False):  # a model pickled before windows: no window features
             if X_window is None:
                 raise InputError(
                     "EvidenceSuggester: fitted with X_window (each segment's window); pass X_window= to predict too"
@@ -458,6 +612,17 @@ class EvidenceSuggester(BaseSuggester):
         if self.exclusive:
             P = P / P.sum(axis=1, keepdims=True)
         return P
+
+
+def _mean_top(S: npt.NDArray[np.float32], k: int) -> npt.NDArray[np.float32]:
+    """Per row of ``S``, the mean of its ``k`` largest values (all of them when it has fewer).
+
+    >>> round(float(_mean_top(np.array([[0.1, 0.9, 0.5, 0.7]]), 3)[0]), 3)
+    0.7
+    """
+    if S.shape[1] <= k:
+        return S.mean(axis=1)
+    return np.partition(S, S.shape[1] - k, axis=1)[:, -k:].mean(axis=1)
 
 
 def source_share(

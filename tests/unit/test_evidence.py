@@ -135,7 +135,8 @@ def test_features_have_the_documented_layout(data):
     X, Y, groups, T = data
     m = EvidenceSuggester(CODES, PROTO, parents={"a": "cat", "b": "cat", "c": None}).fit(X, Y, groups=groups)
     F = m._features(m.base_, T)
-    assert F.shape == (4, 3, N_FEATURES) and len(FEATURE_NAMES) == N_FEATURES
+    # one level of categories: the hierarchy features would repeat the sibling ones, so they are left out
+    assert not m.uses_ancestors_ and F.shape == (4, 3, 14) and len(FEATURE_NAMES) == N_FEATURES == 22
     near, sib = F[..., 0], F[..., 7]
     np.testing.assert_allclose(sib[:, 0], np.maximum(near[:, 0], near[:, 1]), rtol=1e-6)  # siblings a, b
     np.testing.assert_allclose(sib[:, 2], near[:, 2])  # c has no parent
@@ -185,7 +186,8 @@ def test_make_suggester_passes_hierarchy_and_operating_point():
     )
     m = make_suggester("evidence", codebook=book, embedder=HashingEmbedder(dim=32), min_coverage=0.8)
     assert m.codes == ["awe", "humor", "visuals"]
-    assert m.parents == {"awe": "feelings", "humor": "feelings", "visuals": None}
+    # every code's parent, the uncodable category's too (its own parent is the codes' theme)
+    assert m.parents == {"feelings": None, "awe": "feelings", "humor": "feelings", "visuals": None}
     assert m.code_embeddings.shape == (3, 32) and m.min_coverage == 0.8
     # an operating-point setting is dropped for a suggester that has none
     assert "min_coverage" not in make_suggester("linear", codes=CODES, min_coverage=0.8).get_params()
@@ -209,8 +211,9 @@ def test_windows_add_five_features_and_are_needed_to_predict(data):
     m = EvidenceSuggester(CODES, PROTO).fit(X, Y, groups=groups, X_window=W)
     assert m.uses_window_ and m.wants_window()
     F = m._features(m.base_, T, TW)
-    assert F.shape == (4, 3, N_FEATURES + N_WINDOW_FEATURES) and len(WINDOW_FEATURE_NAMES) == 5
-    np.testing.assert_allclose(F[..., :N_FEATURES], m._features(m.base_, T))  # the 14 are unchanged
+    # flat codebook: 14 features without the hierarchy ones, then the 5 window features
+    assert F.shape == (4, 3, 14 + N_WINDOW_FEATURES) and len(WINDOW_FEATURE_NAMES) == 5
+    np.testing.assert_allclose(F[..., :14], m._features(m.base_, T))  # the 14 are unchanged
     # c's one example is at 300 deg, its window at 310; the first target's window at 308
     assert F[0, 2, 14] == pytest.approx(np.cos(np.deg2rad(2)), abs=1e-6)
     np.testing.assert_allclose(F[..., 15], TW @ PROTO.T, rtol=1e-6)
@@ -301,3 +304,95 @@ def test_fit_sets_source_share_unless_a_precision_target_is_set(data):
     assert EvidenceSuggester(CODES, min_coverage=0.5).fit(X, Y, groups=groups).source_share_ == 0.5
     assert EvidenceSuggester(CODES, target_precision=0.8).fit(X, Y, groups=groups).source_share_ is None
     assert EvidenceSuggester(CODES).fit(X, Y).source_share_ is None  # no sources: no per-source gate
+
+
+# --- the hierarchy: themes and categories -------------------------------------------------------
+
+# 2 themes x 2 categories x 3 codes, 1-2 examples each (angles in degrees); the uncodable categories
+# and themes are only parents. One example of d1 (tech/data) sits at 77 degrees, inside "people".
+HIER_EXAMPLES = {
+    "s1": [64, 10], "s2": [60], "s3": [56, 20],  # people / staff
+    "p1": [30], "p2": [40, 45], "p3": [50],  # people / partners
+    "t1": [120], "t2": [130, 135], "t3": [140],  # tech / tools
+    "d1": [77, 160], "d2": [170], "d3": [150, 175],  # tech / data
+}  # fmt: skip
+HIER_CODES = list(HIER_EXAMPLES)
+HIER_PARENTS: dict[str, str | None] = {
+    c: {"s": "staff", "p": "partners", "t": "tools", "d": "data"}[c[0]] for c in HIER_CODES
+}
+HIER_PARENTS |= {
+    "staff": "people",
+    "partners": "people",
+    "tools": "tech",
+    "data": "tech",
+    "people": None,
+    "tech": None,
+}
+
+
+def hier_data():
+    rows = [(a, HIER_CODES.index(c)) for c in HIER_CODES for a in HIER_EXAMPLES[c]]
+    X = np.stack([unit(a) for a, _ in rows] + [unit(a) for a in (85, 95, 100, 180)])  # + 4 uncoded
+    Y = np.zeros((len(X), len(HIER_CODES)), dtype=np.int8)
+    for i, (_, c) in enumerate(rows):
+        Y[i, c] = 1
+    return X, Y, np.arange(len(X)) % 4
+
+
+def test_theme_evidence_outvotes_a_single_example_of_another_theme():
+    X, Y, groups = hier_data()
+    m = EvidenceSuggester(HIER_CODES, parents=HIER_PARENTS).fit(X, Y, groups=groups)
+    assert m.uses_ancestors_
+    T = unit(71)[None, :]  # nearest example: d1's at 77 (6 deg); people's nearest: s1's at 64 (7 deg)
+    F = m._features(m.base_, T)[0]
+    assert F.shape == (12, N_FEATURES)
+    cos = lambda *deg: float(np.mean(np.cos(np.deg2rad(deg))))  # noqa: E731
+    s1, d1, p1 = (HIER_CODES.index(c) for c in ("s1", "d1", "p1"))
+    # nearest over the theme's subtree: "tech" wins, as its single nearest example does
+    assert F[d1, 14] == pytest.approx(cos(6)) and F[s1, 14] == pytest.approx(cos(7))
+    assert F[p1, 14] == pytest.approx(cos(7))  # p1's own nearest is 21 deg away; its theme's is 7
+    # category: staff's nearest is s1's (7 deg), partners' p3's (21 deg)
+    assert F[s1, 15] == pytest.approx(cos(7)) and F[p1, 15] == pytest.approx(cos(21))
+    # the 3 nearest examples of the theme: people 64, 60, 56; tech 77, 120, 130
+    assert F[s1, 16] == pytest.approx(cos(7, 11, 15)) and F[d1, 16] == pytest.approx(cos(6, 49, 59))
+    # and of the category: staff 64, 60, 56; partners 50, 45, 40; data 77, 150, 160
+    assert F[p1, 17] == pytest.approx(cos(21, 26, 31)) and F[d1, 17] == pytest.approx(cos(6, 79, 89))
+    np.testing.assert_allclose(F[:, 18:], F[:, 14:18] - F[:, 14:18].max(axis=0), rtol=1e-6, atol=1e-7)
+    assert F[s1, 20] == 0.0 and F[d1, 20] < -0.1  # theme top-3 relative: people is the segment's theme
+
+
+def test_hierarchy_features_are_off_for_old_pickles_and_flat_codebooks():
+    X, Y, groups = hier_data()
+    T = np.stack([unit(71), unit(140)])
+    m = EvidenceSuggester(HIER_CODES, parents=HIER_PARENTS).fit(X, Y, groups=groups)
+    flat = EvidenceSuggester(HIER_CODES).fit(X, Y, groups=groups)
+    assert not flat.uses_ancestors_ and flat._features(flat.base_, T).shape == (2, 12, 14)
+    # a model pickled before the hierarchy features has no uses_ancestors_ and a 14-feature stacker
+    del flat.uses_ancestors_
+    assert flat.predict_proba(T).shape == (2, 12)
+    assert m.predict_proba(T).shape == (2, 12) and m._features(m.base_, T).shape == (2, 12, 22)
+
+
+def test_a_codable_category_is_suggested_when_none_of_its_codes_is_confident():
+    # "cat" is codable with children x and y; z is top-level. Threshold 0.5 for every code.
+    m = EvidenceSuggester(["cat", "x", "y", "z"], parents={"cat": None, "x": "cat", "y": "cat", "z": None})
+    m.parent_children_ = m._parent_children(list(m.codes))
+    assert [(p, c.tolist()) for p, c in m.parent_children_] == [(0, [1, 2])]
+    m.threshold_, m.thresholds_ = 0.5, np.full(4, 0.5)
+    P = np.array(
+        [
+            [0.05, 0.32, 0.28, 0.35],  # x and y unsure, together 0.6 > z's 0.35: the category leads
+            [0.05, 0.6, 0.2, 0.1],  # x is confident: no lift
+            [0.05, 0.1, 0.1, 0.4],  # x + y = 0.2 < z's 0.4: no lift (and nothing passes)
+        ]
+    )
+    assert [[(c, round(s, 2)) for c, s in row] for row in m.suggest_from_proba(P)] == [
+        [(0, 0.6), (3, 0.35), (1, 0.32)],
+        [(1, 0.6), (2, 0.2), (3, 0.1)],
+        [],
+    ]
+    assert P[0, 0] == 0.05  # the scores passed in are not changed
+    del m.parent_children_  # a model pickled before the rule: plain top-k
+    assert m.suggest_from_proba(P)[0] == []
+    # an uncodable category is not a column: nothing to lift
+    assert EvidenceSuggester(["x", "y"], parents={"x": "cat", "y": "cat"})._parent_children(["x", "y"]) == []
