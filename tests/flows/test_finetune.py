@@ -61,6 +61,7 @@ def test_fine_tuned_encoder_is_trained_logged_gated_and_used(tmp_path: Path, har
     run = mlflow.MlflowClient().get_run(str(champ.run_id))
     assert run.data.params["encoder"] == "fine-tuned"
     assert run.data.metrics["finetune.steps"] >= 1 and "finetune.peak_rss_mb" in run.data.metrics
+    assert run.data.params["finetune.loss"] == "triplet"  # a handful of codes: no in-batch negatives
     proj.close()
 
     # a new interview is embedded with the champion's encoder (the base model's vectors would not
