@@ -256,7 +256,10 @@ def test_relative_model_folder_resolves_against_base_dir(tmp_path: Path) -> None
     assert isinstance(e, SentenceTransformerEmbedder) and e.model_path == model
 
 
-def test_onnx_without_cache_dir_is_a_config_error(tmp_path: Path) -> None:
+def test_onnx_without_cache_dir_is_a_config_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline.embed.factory import ONNX_CACHE_ENV
+
+    monkeypatch.delenv(ONNX_CACHE_ENV, raising=False)  # the suite shares one export folder (conftest)
     model = tmp_path / "m"
     model.mkdir()
     (model / "config.json").write_text("{}")
