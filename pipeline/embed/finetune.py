@@ -104,8 +104,8 @@ def choose_loss(n_codes: int, batch_size: int) -> str:
 
     MNRL treats every other positive in the batch as a negative: with fewer codes than triplets per
     batch (AnnoMI's 3 client codes, 16 per batch) most of those are the *same* code, and the loss
-    pushes a code's segments apart. On AnnoMI's client codebook, 26 triplet-loss steps lifted the
-    default's test κ from 0.365 to 0.382 where 19 MNRL steps left it at 0.363 (docs/embeddings.md).
+    pushes a code's segments apart (on AnnoMI's client codebook its loss did not fall in 19 steps;
+    the triplet loss's did). Neither has yet shown a reliable κ gain there (docs/embeddings.md).
 
     >>> choose_loss(230, 16), choose_loss(3, 16)
     ('mnrl', 'triplet')
