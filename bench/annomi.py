@@ -158,6 +158,15 @@ KEYWORDS: dict[str, dict[str, list[str]]] = {
 }
 
 
+def shifted_texts(texts: list[str], tid: np.ndarray, back: int) -> list[str]:
+    """Per utterance, the one ``back`` places before it in the same transcript ("" when none).
+
+    >>> shifted_texts(["a", "b", "c", "d"], np.array([1, 1, 1, 2]), 2)
+    ['', '', 'a', '']
+    """
+    return [texts[i - back] if i >= back and tid[i - back] == tid[i] else "" for i in range(len(texts))]
+
+
 def embed_cached(texts: list[str], cache_dir: Path) -> np.ndarray:
     """MiniLM embeddings of ``texts``, cached in ``cache_dir`` by a hash of the texts."""
     key = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
@@ -271,14 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"embeddings {X.shape} in {time.perf_counter() - t0:.1f} s (cache {args.cache})", flush=True)
     tid = simple.transcript_id.to_numpy()
     X_prev_all = previous_rows(X, tid)
-    prev_texts_all = [""] + texts[:-1]
-    prev_texts_all = [
-        p if a == b else "" for p, a, b in zip(prev_texts_all, np.r_[-1, tid[:-1]], tid, strict=True)
-    ]
-    prev2_texts_all = [""] + prev_texts_all[:-1]
-    prev2_texts_all = [
-        p if a == b else "" for p, a, b in zip(prev2_texts_all, np.r_[-1, tid[:-1]], tid, strict=True)
-    ]
+    prev_texts_all, prev2_texts_all = shifted_texts(texts, tid, 1), shifted_texts(texts, tid, 2)
     encoder = minilm_encoder()
 
     rows_out: list[dict[str, Any]] = []

@@ -26,21 +26,12 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from annomi import CODEBOOKS, TEST_TRANSCRIPTS, kappa_codes, onehot  # noqa: E402
+from annomi import CODEBOOKS, TEST_TRANSCRIPTS, kappa_codes, onehot, shifted_texts  # noqa: E402
 
 from models import make_suggester, previous_rows  # noqa: E402
 from models.base import side_inputs  # noqa: E402
 
 BACKENDS = ("minilm", "onnx:minilm")
-
-
-def shifted_texts(texts: list[str], tid: np.ndarray, back: int) -> list[str]:
-    """Per utterance, the one ``back`` places before it in the same transcript ("" when none)."""
-    out = []
-    for i in range(len(texts)):
-        j = i - back
-        out.append(texts[j] if j >= 0 and tid[j] == tid[i] else "")
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -32,7 +32,6 @@ def label_matrix(
     codings: Sequence[tuple[int, int, int, str]],
     rejections: Sequence[tuple[int, str]],
     codes: Sequence[str],
-    rejected_spans: Sequence[tuple[int, int, int, str]] = (),
 ) -> npt.NDArray[np.int8]:
     """Training labels for segments.
 
@@ -43,9 +42,6 @@ def label_matrix(
     codings : sequence of (segment_key, start, end, code)
     rejections : sequence of (row index into ``segments``, code): explicit negatives
     codes : the column order
-    rejected_spans : sequence of (segment_key, start, end, code): explicit negatives for every segment of
-        that key whose span overlaps ``start..end`` (a rejected passage suggestion marks each segment it
-        spans)
 
     Returns
     -------
@@ -53,8 +49,6 @@ def label_matrix(
 
     >>> label_matrix([(1, 0, 10), (1, 10, 20)], [(1, 0, 9, "a")], [(1, "b")], ["a", "b"]).tolist()
     [[1, 0], [0, -1]]
-    >>> label_matrix([(1, 0, 10), (1, 10, 20), (1, 20, 30)], [], [], ["a"], [(1, 0, 20, "a")]).tolist()
-    [[-1], [-1], [0]]
     """
     col = {c: i for i, c in enumerate(codes)}
     Y = np.zeros((len(segments), len(codes)), dtype=np.int8)
@@ -65,14 +59,7 @@ def label_matrix(
         for _, cs, ce, code in by_key.get(key, ()):
             if code in col and coding_covers(s, e, cs, ce):
                 Y[i, col[code]] = 1
-    rejected = list(rejections)
-    if rejected_spans:
-        spans_of: dict[int, list[tuple[int, int, str]]] = {}
-        for key, rs, re_, code in rejected_spans:
-            spans_of.setdefault(key, []).append((rs, re_, code))
-        for i, (key, s, e) in enumerate(segments):
-            rejected += [(i, code) for rs, re_, code in spans_of.get(key, ()) if min(e, re_) > max(s, rs)]
-    for i, code in rejected:
+    for i, code in rejections:
         if code in col and Y[i, col[code]] == 0:
             Y[i, col[code]] = -1
     return Y

@@ -54,19 +54,18 @@ def _make_onnx(arg: str, opts: EmbedderOptions) -> Embedder:
     if arg and is_onnx_export(path):
         return OnnxEmbedder(path, batch_size=opts.batch_size, progress=opts.progress)
     model_dir = resolve_model_dir(arg or "minilm", opts.base_dir)
+    # one export for many projects (a test suite, a benchmark's fresh project per fold), else the project's
     shared = os.environ.get(ONNX_CACHE_ENV)
-    if shared:  # one export for many projects (a test suite, a benchmark's fresh project per fold)
-        return OnnxEmbedder(
-            ensure_onnx_export(model_dir, Path(shared).expanduser()),
-            batch_size=opts.batch_size,
-            progress=opts.progress,
-        )
-    if opts.cache_dir is None:
+    if shared:
+        root = Path(shared).expanduser()
+    elif opts.cache_dir is not None:
+        root = opts.cache_dir / "onnx"
+    else:
         raise ConfigError(
             f"embedding model 'onnx:{arg}' needs a folder to keep its ONNX export: open it from a project "
             "(it uses <project>/.qualflow/onnx) or run `qualflow models export-onnx --out DIR` and use 'onnx:DIR'"
         )
-    onnx_dir = ensure_onnx_export(model_dir, opts.cache_dir / "onnx")
+    onnx_dir = ensure_onnx_export(model_dir, root)
     return OnnxEmbedder(onnx_dir, batch_size=opts.batch_size, progress=opts.progress)
 
 

@@ -4,6 +4,7 @@ embedder, which every suggester and discoverer reads from.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -57,6 +58,32 @@ class Corpus:
     @property
     def groups(self) -> list[str]:
         return self.source_names
+
+    def rows_spanned(self, segment_id: int, source_id: int, start: int, end: int) -> list[int]:
+        """The rows a stored suggestion covers: its own segment's row, or, for a passage (a span wider
+        than its first segment: :mod:`pipeline.passages`), every row of its source lying inside
+        ``start..end``. ``[]`` when its segment is not in this corpus (another segmentation scheme).
+        """
+        if not hasattr(self, "_row_of"):  # built once per corpus, on first use
+            self._row_of = {seg: i for i, seg in enumerate(self.segment_ids)}
+            self._by_source: dict[int, list[tuple[int, int, int]]] = {}
+            for row, (src, s, e) in enumerate(self.spans):
+                self._by_source.setdefault(src, []).append((s, e, row))
+            for spans in self._by_source.values():
+                spans.sort()
+        own = self._row_of.get(segment_id)
+        if own is None:
+            return []
+        if self.spans[own][1:] == (start, end):
+            return [own]
+        spans = self._by_source.get(source_id, [])
+        inside = []
+        for s, e, row in spans[bisect.bisect_left(spans, (start, -1, -1)) :]:
+            if s >= end:
+                break
+            if e <= end:
+                inside.append(row)
+        return inside or [own]
 
     def subset(self, rows: Sequence[int]) -> Corpus:
         """The corpus restricted to the segments at positions ``rows`` (same codes and codebook)."""
@@ -179,12 +206,9 @@ def load_corpus(session: Session, project: Project, *, sources: Sequence[str] | 
             )
         )
     ]
-    index = {sid: i for i, sid in enumerate(corpus.segment_ids)}
-    # a rejected suggestion on one segment marks that segment; one on a passage (its span wider than its
-    # first segment: pipeline.passages) marks every segment the passage overlaps. Suggestions made under
-    # another segmentation scheme (their segment is not in this corpus) are not read.
+    # a rejected suggestion on one segment marks that segment; one on a passage marks every segment of
+    # it (Corpus.rows_spanned). Suggestions made under another segmentation scheme are not read.
     rejections: list[tuple[int, str]] = []
-    rejected_spans: list[tuple[int, int, int, str]] = []
     for seg_id, src_id, start, end, code in session.execute(
         select(
             SuggestionRow.segment_id,
@@ -198,14 +222,8 @@ def load_corpus(session: Session, project: Project, *, sources: Sequence[str] | 
             SuggestionRow.kind == "deductive",
         )
     ):
-        i = index.get(seg_id)
-        if i is None:
-            continue
-        if corpus.spans[i][1:] == (start, end):
-            rejections.append((i, code))
-        else:
-            rejected_spans.append((src_id, start, end, code))
-    corpus.Y = label_matrix(corpus.spans, codings, rejections, codes, rejected_spans)
+        rejections += [(i, code) for i in corpus.rows_spanned(seg_id, src_id, start, end)]
+    corpus.Y = label_matrix(corpus.spans, codings, rejections, codes)
     return corpus
 
 

@@ -4,9 +4,8 @@ and queue the suggestions for review (one transaction per call); list and export
 
 from __future__ import annotations
 
-import bisect
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -284,18 +283,7 @@ def queue_suggestions(
 
     P, ranked = ranking.P, ranking.picks
     src_ids = sorted({sp[0] for sp in corpus.spans})
-    index = {seg: i for i, seg in enumerate(corpus.segment_ids)}
-    rows_in = _rows_within(corpus)
-
-    def members(seg_id: int, src_id: int, start: int, end: int) -> list[int]:
-        """Corpus rows a stored suggestion spans (its own segment, or each segment of its passage)."""
-        i = index.get(seg_id)
-        if i is None:
-            return []
-        if corpus.spans[i][1:] == (start, end):
-            return [i]
-        return rows_in(src_id, start, end) or [i]
-
+    members = corpus.rows_spanned
     existing: set[tuple[int, str]] = set()
     for seg_id, src_id, start, end, code in session.execute(
         select(
@@ -382,28 +370,6 @@ def queue_suggestions(
     if rows:  # one executemany, not an ORM object per row: a batch queues thousands
         session.execute(insert(SuggestionRow), rows)
     return SuggestReport(model_row.label, len(corpus.segment_ids), n_new, n_skip, n_abstain)
-
-
-def _rows_within(corpus: Corpus) -> Callable[[int, int, int], list[int]]:
-    """A function (source id, start, end) -> the corpus rows of that source whose span lies inside."""
-    by_source: dict[int, list[tuple[int, int, int]]] = {}
-    for i, (src, start, end) in enumerate(corpus.spans):
-        by_source.setdefault(src, []).append((start, end, i))
-    for spans in by_source.values():
-        spans.sort()
-
-    def rows_in(src: int, start: int, end: int) -> list[int]:
-        spans = by_source.get(src, [])
-        lo = bisect.bisect_left(spans, (start, -1, -1))
-        out = []
-        for s, e, i in spans[lo:]:
-            if s >= end:
-                break
-            if e <= end:
-                out.append(i)
-        return out
-
-    return rows_in
 
 
 def suggest(
