@@ -85,6 +85,17 @@ class Corpus:
                 inside.append(row)
         return inside or [own]
 
+    def labelled(self) -> Corpus:
+        """The segments of the sources someone has said something about (a coding, an accepted or a
+        rejected suggestion). A segment of a source no one has coded yet is unknown, not a negative
+        example: training on it would teach every code that the interviews still to be coded hold none
+        of it. The whole corpus when nothing is labelled at all (the cold start reads the segments)."""
+        if not len(self.Y) or not (self.Y != 0).any():
+            return self
+        said = {self.source_ids[i] for i in np.flatnonzero((self.Y != 0).any(axis=1))}
+        rows = [i for i, src in enumerate(self.source_ids) if src in said]
+        return self if len(rows) == len(self.source_ids) else self.subset(rows)
+
     def subset(self, rows: Sequence[int]) -> Corpus:
         """The corpus restricted to the segments at positions ``rows`` (same codes and codebook)."""
         return Corpus(

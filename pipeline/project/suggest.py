@@ -390,13 +390,14 @@ def suggest(
     name = resolve_suggester(suggester or cfg.name, cfg.params)
     emb = embedder or project_embedder(project)
     with project.store.transaction() as session:
-        train = load_corpus(session, project)
+        every = load_corpus(session, project)
+        train = every.labelled()  # the uncoded interviews are what to suggest for, not negatives
         X_train = embed_texts(emb, train.texts)
         model = build_suggester(name, train.codebook, emb, params=cfg.params)
         Xp_train = context_of(model, train, emb)
         Xw_train = window_of(model, train, emb)
         fit_suggester(model, X_train, train, Xp_train, Xw_train)
-        target = load_corpus(session, project, sources=sources) if sources else train
+        target = load_corpus(session, project, sources=sources) if sources else every
         X = X_train if target is train else embed_texts(emb, target.texts)
         X_prev = Xp_train if target is train else context_of(model, target, emb)
         X_window = Xw_train if target is train else window_of(model, target, emb)

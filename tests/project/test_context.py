@@ -14,7 +14,7 @@ from pipeline.project.core import Project
 from pipeline.project.corpus import load_corpus
 from pipeline.project.ingest import ingest
 from pipeline.project.suggest import suggest
-from pipeline.store.schema import SegmentRow, SuggestionRow
+from pipeline.store.schema import SegmentRow, SourceRow, SuggestionRow
 
 CODEBOOK = (
     "name: habits\ncodes:\n  - name: drinking\n    description: alcohol\n"
@@ -196,3 +196,57 @@ def test_evidence_gets_the_windows_in_suggest_train_evaluate_and_process(
     new = processing.IngestedFile(tmp_path / "new.txt", "new", "0" * 64, "added")
     (out,) = processing.suggest_for_files(project, [new], vectors, choice, 3)
     assert out.suggestions > 0
+
+
+def test_labelled_keeps_the_sources_someone_said_something_about() -> None:
+    from pipeline.domain import Code, Codebook
+    from pipeline.project.corpus import Corpus
+
+    def corpus(Y: list[list[int]]) -> Corpus:
+        return Corpus(
+            segment_ids=[10, 11, 12, 13, 14],
+            source_ids=[1, 1, 2, 2, 3],
+            source_names=["a", "a", "b", "b", "c"],
+            texts=["t0", "t1", "t2", "t3", "t4"],
+            spans=[(1, 0, 2), (1, 3, 5), (2, 0, 2), (2, 3, 5), (3, 0, 2)],
+            codes=["x", "y"],
+            codebook=Codebook([Code("x"), Code("y")]),
+            codebook_version_id=1,
+            Y=np.array(Y, dtype=np.int8),
+        )
+
+    # a: coded; b: nothing said (unknown, not negative); c: only a rejected suggestion (an explicit negative)
+    c = corpus([[1, 0], [0, 0], [0, 0], [0, 0], [0, -1]])
+    kept = c.labelled()
+    assert kept.segment_ids == [10, 11, 14] and kept.source_names == ["a", "a", "c"]
+    assert kept.Y.tolist() == [[1, 0], [0, 0], [0, -1]]
+    nothing = corpus([[0, 0]] * 5)
+    assert nothing.labelled() is nothing  # the cold start reads every segment
+    every = corpus([[1, 0], [0, 0], [0, 1], [0, 0], [-1, 0]])
+    assert every.labelled() is every
+
+
+def test_suggest_does_not_learn_from_the_interviews_still_to_code(
+    project: Project, tmp_path: Path, monkeypatch: object
+) -> None:
+    import pipeline.project.suggest as suggesting
+
+    coded_project(project, tmp_path)
+    seen: list[list[str]] = []
+    fit = suggesting.fit_suggester
+
+    def spy(model, X, corpus, *args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(sorted(set(corpus.source_names)))
+        return fit(model, X, corpus, *args, **kwargs)
+
+    monkeypatch.setattr(suggesting, "fit_suggester", spy)  # type: ignore[attr-defined]
+    report = suggest(project, embedder=HashingEmbedder(64))  # every source, "new" included
+    assert seen == [[f"s{i}" for i in range(6)]]  # "new" has no coding: not 6 negative rows
+    with project.store.transaction() as s:
+        sources = {
+            name
+            for (name,) in s.execute(
+                select(SourceRow.name).join(SuggestionRow, SuggestionRow.source_id == SourceRow.id).distinct()
+            )
+        }
+    assert "new" in sources and report.segments == 6 * 12 + 6  # but it is suggested for, with the rest
