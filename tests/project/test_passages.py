@@ -249,6 +249,8 @@ def test_merge_passages_rules_on_positions() -> None:
     [
         ("merge_passages = true", "merge_passages = 1", "must be true or false"),
         ("max_passage_segments = 5", "max_passage_segments = 0", "must be at least 1"),
+        ("source_floor = 0.0", "source_floor = 1.5", r"source_floor = 1.5 must be a score in \[0, 1\]"),
+        ("source_floor = 0.0", 'source_floor = "low"', "source_floor = 'low' must be a number"),
     ],
 )
 def test_bad_passage_settings_are_config_errors(
