@@ -317,6 +317,7 @@ def test_source_floor_keeps_the_per_source_gate_off_low_scores():
     ]  # fmt: skip
     del m.source_floor  # a model pickled before the setting: no floor
     assert sum(bool(r) for r in m.suggest_from_proba(P, k=2, groups=groups)) == 5
+    assert m.get_params()["source_floor"] == 0.0  # what the flows log and record for such a champion
 
 
 def test_source_floor_is_validated_and_travels_from_the_config(data):
