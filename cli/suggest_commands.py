@@ -202,12 +202,13 @@ def evaluate(
             "threshold",
             "top-1 precision",
             "all segments suggested",
-            title="Precision-coverage (top-1, out of fold): what \\[suggester] min_coverage would give",
+            title="Precision-coverage (top-1, out of fold): the queue's default, then one common score "
+            "threshold alone (no per-source gate): what \\[suggester] min_coverage would give",
         )
         for p in points:
             curve.add_row(
                 f"{p['coverage']:.2f}",
-                f"{p['threshold']:.3f}",
+                "default (the queue)" if p.get("default") else f"{p['threshold']:.3f}",
                 f"{p['precision']:.2f}",
                 f"{p['suggested']:.2f}",
             )

@@ -51,7 +51,7 @@ TF-IDF of the previous turn and of the turn before it, balanced classes, C 0.5 (
 mean κ of the configurations tried by 5-fold CV grouped by transcript on AnnoMI's 126 training
 transcripts; docs/benchmarks.md, "Suggesters on AnnoMI")."""
 AUTO = "auto"
-OPERATING_POINT_PARAMS = ("min_coverage", "target_precision")
+OPERATING_POINT_PARAMS = ("min_coverage", "target_precision", "source_floor")
 """``[suggester]`` settings passed to the suggesters that have them and dropped for the others."""
 
 

@@ -150,10 +150,17 @@ class BaseSuggester(ABC):
         return sorted(p.name for p in sig.parameters.values() if p.name != "self")
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """Constructor parameters as a dict (nested ``name__param`` entries when ``deep``)."""
+        """Constructor parameters as a dict (nested ``name__param`` entries when ``deep``).
+
+        A parameter added after a model was pickled (a champion loaded from the registry) reads as its
+        default, the value the suggesters' ``getattr`` fallbacks behave as."""
+        params = inspect.signature(type(self).__init__).parameters
         out: dict[str, Any] = {}
         for name in self._get_param_names():
-            value = getattr(self, name)
+            default = params[name].default
+            value = (
+                getattr(self, name) if default is inspect.Parameter.empty else getattr(self, name, default)
+            )
             if deep and isinstance(value, BaseSuggester):
                 out.update({f"{name}__{k}": v for k, v in value.get_params(deep=True).items()})
             out[name] = value

@@ -60,8 +60,10 @@ interview's coded passages). So, with ``min_coverage`` (not ``target_precision``
 source's segments whose top-1 score is at least its own) is recorded, and ``source_share_`` is the
 ``min_coverage`` quantile of those ranks (the higher value). At suggestion time, given the segments'
 ``groups`` (:meth:`suggest_from_proba`), the ``ceil(source_share_ * n)`` best segments of each source
-of ``n`` segments get a suggestion even below ``threshold_``. A rank within the source is scale-free,
-so it transfers where an absolute score does not; without ``groups`` only ``threshold_`` applies.
+of ``n`` segments get a suggestion even below ``threshold_`` -- unless their score is below
+``source_floor`` (default 0: no floor; a source of one or two segments otherwise always gets its best
+one suggested, however low its score). A rank within the source is scale-free, so it transfers where
+an absolute score does not; without ``groups`` only ``threshold_`` applies.
 
 Categories: when a parent is itself codable (it is one of ``codes``) and has at least two codable
 children, a segment on which none of those children reaches the threshold but whose children's summed
@@ -155,6 +157,9 @@ class EvidenceSuggester(BaseSuggester):
         best ``ceil(source_share_ * n)`` of each source's ``n`` segments pass whatever their score,
         since a score threshold learnt on a few coded interviews does not carry over to a new one
         (see the module docstring).
+    source_floor : float, default 0.0
+        The per-source gate never adds a segment whose best score (after the category rule) is below
+        this; 0: no floor (every source's best ``ceil(source_share_ * n)`` segments pass).
     target_precision : float or None, default None
         When set (> 0), the threshold is instead the lowest whose out-of-fold top-1 precision (share
         of suggested segments whose first code is one a coder gave) is at least this.
@@ -200,6 +205,7 @@ class EvidenceSuggester(BaseSuggester):
         exclusive: bool = False,
         min_coverage: float = 0.95,
         target_precision: float | None = None,
+        source_floor: float = 0.0,
         n_splits: int = 3,
         prior_weight: float = 5.0,
         C: float = 1.0,
@@ -211,6 +217,7 @@ class EvidenceSuggester(BaseSuggester):
         self.exclusive = exclusive
         self.min_coverage = min_coverage
         self.target_precision = target_precision
+        self.source_floor = source_floor
         self.n_splits = n_splits
         self.prior_weight = prior_weight
         self.C = C
@@ -494,6 +501,10 @@ class EvidenceSuggester(BaseSuggester):
             raise InputError(
                 f"EvidenceSuggester: target_precision must be in [0, 1] (0 or None: off), got {self.target_precision}"
             )
+        if not 0.0 <= self.source_floor <= 1.0:
+            raise InputError(
+                f"EvidenceSuggester: source_floor must be in [0, 1] (0: no floor), got {self.source_floor}"
+            )
 
     def _folds(self, n: int, groups: Any) -> list[tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]]:
         from sklearn.model_selection import GroupKFold, KFold
@@ -566,8 +577,8 @@ class EvidenceSuggester(BaseSuggester):
         codes (with ``alternatives``) or those of them that reach it. One code when exclusive.
 
         ``groups`` (the source of each row of ``P``): the ``ceil(source_share_ * n)`` best segments of
-        each source of ``n`` segments pass too, whatever their score (without ``alternatives``, with
-        their best code)."""
+        each source of ``n`` segments pass too, whatever their score if it reaches ``source_floor``
+        (without ``alternatives``, with their best code)."""
         kk = 1 if self.exclusive else k
         P = np.asarray(P, dtype=np.float64)
         if not self.exclusive:
@@ -577,7 +588,9 @@ class EvidenceSuggester(BaseSuggester):
         passes = np.array([bool(row) and row[0][1] >= t[row[0][0]] for row in ranked], dtype=bool)
         share = getattr(self, "source_share_", None)  # a model pickled before it existed: threshold only
         if groups is not None and share is not None and len(P):
-            passes |= best_per_group(P.max(axis=1), np.asarray(groups), share)
+            top = P.max(axis=1)
+            floor = getattr(self, "source_floor", 0.0)  # a model pickled before the setting: no floor
+            passes |= best_per_group(top, np.asarray(groups), share) & (top >= floor)
         if self.alternatives:
             return [row if ok else [] for row, ok in zip(ranked, passes, strict=True)]
         return [

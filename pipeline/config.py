@@ -48,6 +48,9 @@ class SuggesterConfig:
     # should get a suggestion, or (when > 0) the top-1 precision to reach instead
     min_coverage: float = 0.95
     target_precision: float = 0.0
+    # the per-source gate (evidence) never suggests a segment scoring below this (0: no floor, so a
+    # source of one or two segments always gets its best one)
+    source_floor: float = 0.0
     params: dict[str, Any] = field(default_factory=dict)
     # contrastive fine-tuning of the sentence-transformer on the coded segments when training
     # (`qualflow train --fine-tune` for one run), within this many minutes of training
@@ -61,7 +64,7 @@ class SuggesterConfig:
     def __post_init__(self) -> None:
         # every caller builds suggesters from `params`: the operating point travels in it (explicit
         # params win; models.make_suggester drops these keys for suggesters without them)
-        defaults = {"min_coverage": 0.95, "target_precision": 0.0}
+        defaults = {"min_coverage": 0.95, "target_precision": 0.0, "source_floor": 0.0}
         for key, default in defaults.items():
             value = getattr(self, key)
             if value != default:
@@ -215,6 +218,11 @@ def validate(cfg: ProjectConfig, where: str) -> ProjectConfig:
         raise ConfigError(f"{where}: suggester min_coverage must be in (0, 1], e.g. 0.95")
     if not 0.0 <= cfg.suggester.target_precision <= 1.0:
         raise ConfigError(f"{where}: suggester target_precision must be in [0, 1] (0: off)")
+    if not 0.0 <= cfg.suggester.source_floor <= 1.0:
+        raise ConfigError(
+            f"{where}: suggester source_floor = {cfg.suggester.source_floor!r} must be a score in [0, 1] "
+            "(default 0: no floor)"
+        )
     _validate_discover(cfg.discover, where)
     _validate_flows(cfg.flows, where)
     return cfg

@@ -3,12 +3,18 @@
 Conventions
 -----------
 P : ndarray (n_segments, n_codes), predicted probabilities.
-thresholds : ndarray (n_codes,) or (n_segments, n_codes) (per-fold thresholds from
-    :func:`grouped_cv_predictions`); a code is suggested when ``P >= thresholds``.
+picks : per segment, the codes the model suggests as ``(code_index, score)`` pairs, best first (empty:
+    it abstains). These are the review queue's decisions: the model's own
+    ``suggest_from_proba(P, k, groups=<each row's source>)`` (:func:`grouped_cv_suggestions` out of
+    fold; :func:`pipeline.project.suggest.rank_codes` on held-out sources), so the per-source gate and
+    the category rule of the evidence suggester count, and a segment gets at most ``k`` codes. For the
+    other suggesters that is every code at or above its threshold, the ``k`` best of them; exclusive,
+    the argmax when it reaches its threshold.
 Y_true : ndarray (n_segments, n_codes), int8: 1 coded, 0 not coded, -1 rejected (counts as 0 here).
 
-Decisions: multi-label, every code at or above its threshold; ``exclusive``, the argmax when it is at
-or above its threshold, otherwise the model abstains (no code).
+Every decision metric (F1, precision, recall, coverage, hit@k, κ) is computed from ``picks``; only the
+calibration metrics (Brier, ECE) read ``P``. This module never re-derives decisions from thresholds:
+the rule is the model's.
 
 Cohen's κ of the model against a coder (``kappa_vs_<coder>``):
 
@@ -28,6 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pipeline.errors import InputError
+from pipeline.labels import Suggestions
 
 
 def grouped_cv_predictions(
@@ -61,6 +68,45 @@ def grouped_cv_predictions(
     -------
     P : ndarray of shape (n_segments, n_codes), or ``(P, T)`` when ``return_thresholds``.
     """
+    P, T, _ = _cross_validate(make_estimator, X, Y, groups, n_splits, None, fit_kw)
+    return (P, T) if return_thresholds else P
+
+
+def grouped_cv_suggestions(
+    make_estimator: Callable[[], Any],
+    X: npt.ArrayLike,
+    Y: npt.ArrayLike,
+    groups: npt.ArrayLike,
+    k: int,
+    n_splits: int = 5,
+    **fit_kw: Any,
+) -> tuple[npt.NDArray[np.float64], Suggestions]:
+    """:func:`grouped_cv_predictions`, and each held-out row's suggestions as the review queue makes
+    them: the fold's model's ``suggest_from_proba(P_fold, k, groups=<the held-out rows' sources>)``
+    (its thresholds, per-source gate and category rule; a held-out source is whole in its fold, as a
+    new interview is in the queue).
+
+    Returns
+    -------
+    ``(P, picks)``: out-of-fold probabilities (n_segments, n_codes) and, per row, its ``(code_index,
+    score)`` suggestions, best first.
+    """
+    P, _, picks = _cross_validate(make_estimator, X, Y, groups, n_splits, k, fit_kw)
+    assert picks is not None
+    return P, picks
+
+
+def _cross_validate(
+    make_estimator: Callable[[], Any],
+    X: npt.ArrayLike,
+    Y: npt.ArrayLike,
+    groups: npt.ArrayLike,
+    n_splits: int,
+    k: int | None,
+    fit_kw: dict[str, Any],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], Suggestions | None]:
+    """The grouped folds: out-of-fold ``P``, each row's fold thresholds, and (``k`` given) its fold
+    model's suggestions."""
     from sklearn.model_selection import GroupKFold
 
     Xa = np.asarray(X)
@@ -75,17 +121,21 @@ def grouped_cv_predictions(
         if value is None or len(value) != n:
             raise InputError(f"grouped_cv_predictions: {key} must have one entry per segment ({n})")
     n_groups = len(np.unique(g))
-    k = min(n_splits, n_groups)
-    if k < 2:
+    n_folds = min(n_splits, n_groups)
+    if n_folds < 2:
         raise InputError(f"grouped_cv_predictions: need at least 2 sources to cross-validate, got {n_groups}")
     P = np.zeros(Ya.shape, dtype=np.float64)
     T = np.zeros(Ya.shape, dtype=np.float64)
-    for tr, te in GroupKFold(k).split(Xa, groups=g):
+    picks: list[list[tuple[int, float]]] | None = None if k is None else [[] for _ in range(n)]
+    for tr, te in GroupKFold(n_folds).split(Xa, groups=g):
         est = make_estimator()
         est.fit(Xa[tr], Ya[tr], groups=g[tr], **{key: _take(v, tr) for key, v in fit_kw.items()})
         P[te] = est.predict_proba(Xa[te], **{key: _take(v, te) for key, v in fit_kw.items()})
         T[te] = est.thresholds_
-    return (P, T) if return_thresholds else P
+        if picks is not None:
+            for i, row in zip(te, est.suggest_from_proba(P[te], k, groups=list(g[te])), strict=True):
+                picks[i] = row
+    return P, T, picks
 
 
 def _take(value: Any, idx: npt.NDArray[np.intp]) -> Any:
@@ -94,22 +144,16 @@ def _take(value: Any, idx: npt.NDArray[np.intp]) -> Any:
     return [value[i] for i in idx]
 
 
-def decisions(
-    P: npt.NDArray[np.floating], thresholds: npt.NDArray[np.floating], exclusive: bool = False
-) -> npt.NDArray[np.int8]:
-    """0/1 decision matrix of shape (n_segments, n_codes) (one-hot or empty rows when exclusive).
+def suggested_matrix(picks: Suggestions, n_codes: int) -> npt.NDArray[np.int8]:
+    """0/1 matrix of shape (n_segments, n_codes): 1 for every code a segment's ``picks`` suggest.
 
-    >>> decisions(np.array([[0.6, 0.4], [0.3, 0.2]]), np.array([0.5, 0.5]), exclusive=True).tolist()
-    [[1, 0], [0, 0]]
+    >>> suggested_matrix([[(1, 0.9), (0, 0.4)], [], [(2, 0.3)]], 3).tolist()
+    [[1, 1, 0], [0, 0, 0], [0, 0, 1]]
     """
-    P = np.asarray(P)
-    above = P >= thresholds
-    if not exclusive:
-        return above.astype(np.int8)
-    best = P.argmax(axis=1)
-    D = np.zeros(P.shape, dtype=np.int8)
-    ok = above[np.arange(len(best)), best]
-    D[np.flatnonzero(ok), best[ok]] = 1
+    D = np.zeros((len(picks), n_codes), dtype=np.int8)
+    for i, row in enumerate(picks):
+        for c, _ in row:
+            D[i, c] = 1
     return D
 
 
@@ -167,7 +211,7 @@ def kappa_of_labels(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
 
 def evaluate_predictions(
     P: npt.ArrayLike,
-    thresholds: npt.ArrayLike,
+    picks: Suggestions,
     Y_true: npt.ArrayLike,
     k: int = 3,
     coder_matrices: Mapping[str, npt.ArrayLike] | None = None,
@@ -175,48 +219,48 @@ def evaluate_predictions(
     codes: Sequence[str] | None = None,
     exclusive: bool = False,
 ) -> dict[str, Any]:
-    """Quality of probabilities ``P`` against the human codes ``Y_true``.
+    """Quality of the suggestions ``picks`` (and the probabilities ``P``) against the human codes ``Y_true``.
 
     Parameters
     ----------
     P : ndarray of shape (n_segments, n_codes)
-    thresholds : ndarray of shape (n_codes,) or (n_segments, n_codes)
+    picks : per segment, the suggested ``(code_index, score)`` pairs, best first (the queue's
+        decisions, see the module docstring)
     Y_true : ndarray of shape (n_segments, n_codes), int8 in {-1, 0, 1}
     k : int
-        Suggestions per segment for ``hit_at_k`` (``exclusive``: one).
+        Suggestions per segment counted by ``hit_at_k`` (the first ``k`` picks).
     coder_matrices : mapping of coder name to ndarray (n_segments, n_codes), optional
         Each coder's own codes, for ``kappa_vs_<coder>`` (see the module docstring).
     codes : list of str, optional
         Code names for ``per_code`` (default ``"0"``, ``"1"``, ...).
     exclusive : bool
-        Mutually exclusive codebook (argmax decisions, single-label κ).
+        Mutually exclusive codebook (single-label κ; ECE of the top code).
 
     Returns
     -------
     dict with ``micro_f1``, ``macro_f1`` (over codes with support > 0), ``hit_at_k`` (share of
-    segments with a human code that have one among their top-k suggestions above threshold),
-    ``coverage`` (share of segments with any suggestion), ``brier`` (mean squared error over all
-    cells), ``ece`` (multi-label: over all cells; exclusive: of the top code's probability against
-    its correctness), ``per_code`` {code: {precision, recall, f1, support}}, ``n_segments`` and one
+    segments with a human code that have one among their first k suggestions), ``coverage`` (share of
+    segments with any suggestion), ``brier`` (mean squared error of ``P`` over all cells), ``ece``
+    (multi-label: over all cells; exclusive: of the top code's probability against its correctness),
+    ``per_code`` {code: {precision, recall, f1, support}}, ``n_segments`` and one
     ``kappa_vs_<coder>`` per coder.
     """
     from sklearn.metrics import f1_score, precision_recall_fscore_support
 
-    from pipeline.labels import top_k_above_threshold
-
     Pa = np.asarray(P, dtype=np.float64)
     Yt = np.asarray(Y_true)
-    Ta = np.asarray(thresholds, dtype=np.float64)
     if Pa.ndim != 2 or Pa.shape != Yt.shape:
         raise InputError(
             f"evaluate_predictions: P {Pa.shape} and Y_true {Yt.shape} must have the same 2-D shape"
         )
     n, m = Pa.shape
+    if len(picks) != n:
+        raise InputError(f"evaluate_predictions: {len(picks)} rows of suggestions for {n} segments")
     names = [str(i) for i in range(m)] if codes is None else list(codes)
     if len(names) != m:
         raise InputError(f"evaluate_predictions: {len(names)} code names for {m} columns")
     truth = (Yt == 1).astype(np.int8)
-    D = decisions(Pa, Ta, exclusive)
+    D = suggested_matrix(picks, m)
     support = truth.sum(axis=0)
     has = support > 0
     prec, rec, f1, _ = precision_recall_fscore_support(truth, D, average=None, zero_division=0)
@@ -227,9 +271,8 @@ def evaluate_predictions(
         "coverage": float(D.any(axis=1).mean()) if n else 0.0,
         "brier": float(np.mean((Pa - truth) ** 2)) if n else 0.0,
     }
-    sugg = top_k_above_threshold(Pa, Ta, 1 if exclusive else k)
     coded = np.flatnonzero(truth.any(axis=1))
-    hits = [any(truth[i, c] for c, _ in sugg[i]) for i in coded]
+    hits = [any(truth[i, c] for c, _ in picks[i][:k]) for i in coded]
     out["hit_at_k"] = float(np.mean(hits)) if hits else 0.0
     if exclusive:
         best = Pa.argmax(axis=1)
@@ -308,38 +351,65 @@ OPERATING_COVERAGES = (1.0, 0.95, 0.9, 0.8, 0.7, 0.5)
 
 
 def operating_points(
-    P: npt.ArrayLike, Y_true: npt.ArrayLike, coverages: Sequence[float] = OPERATING_COVERAGES
-) -> list[dict[str, float]]:
-    """The precision-coverage trade-off of top-1 suggestions at chosen coverages (out-of-fold ``P``).
+    P: npt.ArrayLike,
+    Y_true: npt.ArrayLike,
+    coverages: Sequence[float] = OPERATING_COVERAGES,
+    *,
+    picks: Suggestions | None = None,
+) -> list[dict[str, Any]]:
+    """The precision-coverage trade-off of top-1 suggestions (out-of-fold ``P``).
 
-    For each coverage ``c``: the common threshold that gives a suggestion to a share ``c`` of the coded
-    segments, the top-1 precision among all segments that reach it (its first code is one a coder
-    gave) and the share of all segments suggested. What ``[suggester] min_coverage`` or
-    ``target_precision`` would buy, read off one table.
+    With ``picks`` (the queue's suggestions, see the module docstring), the first row is the default
+    operating point, what the queue suggests today: ``default`` true, ``threshold`` ``None`` (each
+    fold's model applies its own threshold, per-source gate and category rule), ``covered`` the share
+    of coded segments with a suggestion, ``precision`` the share of suggested segments whose first
+    code is one a coder gave, ``suggested`` the share of all segments with a suggestion; ``coverage``
+    repeats ``covered``.
+
+    The other rows (``default`` false) sweep **one common threshold on the raw top-1 score alone**,
+    without the per-source gate or the category rule: for each coverage ``c``, the threshold that
+    gives a suggestion to a share ``c`` of the coded segments, the top-1 precision among all segments
+    that reach it and the share of all segments suggested: how far raising or lowering the score
+    threshold (``[suggester] min_coverage`` or ``target_precision``) moves precision, read off one
+    table. With the evidence suggester's per-source gate on, the queue also suggests each source's
+    best segments below the threshold, so its default row covers at least as much as the threshold
+    alone would.
 
     >>> P = np.array([[0.9, 0.1], [0.2, 0.6], [0.3, 0.4], [0.8, 0.1]])
     >>> Y = np.array([[1, 0], [0, 0], [0, 1], [1, 0]])
     >>> [(p["coverage"], round(p["precision"], 2)) for p in operating_points(P, Y, (1.0, 0.5))]
     [(1.0, 0.75), (0.5, 1.0)]
+    >>> row = operating_points(P, Y, (), picks=[[(0, 0.9)], [], [(1, 0.4)], []])[0]
+    >>> row["default"], round(row["covered"], 2), row["precision"], row["suggested"]
+    (True, 0.67, 1.0, 0.5)
     """
     Pa = np.asarray(P, dtype=np.float64)
     positive = np.asarray(Y_true) == 1
     coded = positive.any(axis=1)
     if not coded.any():
         return []
+    out: list[dict[str, Any]] = []
+    if picks is not None:
+        reach = np.array([bool(row) for row in picks], dtype=bool)
+        right = np.array([bool(row) and bool(positive[i, row[0][0]]) for i, row in enumerate(picks)])
+        point = _top1_point(reach, right, coded)
+        out.append({"coverage": point["covered"], "threshold": None, **point, "default": True})
     top = Pa.max(axis=1)
     right = positive[np.arange(len(Pa)), Pa.argmax(axis=1)]
-    out = []
     for c in coverages:
         t = float(np.quantile(top[coded], 1.0 - c))
-        reach = top >= t
-        out.append(
-            {
-                "coverage": float(c),
-                "threshold": t,
-                "covered": float(reach[coded].mean()),
-                "precision": float((reach & right).sum() / max(int(reach.sum()), 1)),
-                "suggested": float(reach.mean()),
-            }
-        )
+        point = _top1_point(top >= t, right, coded)
+        out.append({"coverage": float(c), "threshold": t, **point, "default": False})
     return out
+
+
+def _top1_point(
+    reach: npt.NDArray[np.bool_], right: npt.NDArray[np.bool_], coded: npt.NDArray[np.bool_]
+) -> dict[str, float]:
+    """One operating point: of the segments that get a suggestion (``reach``), the share of the coded
+    ones (``covered``), the share whose first code is right (``precision``), the share of all."""
+    return {
+        "covered": float(reach[coded].mean()),
+        "precision": float((reach & right).sum() / max(int(reach.sum()), 1)),
+        "suggested": float(reach.mean()),
+    }

@@ -12,20 +12,19 @@ if TYPE_CHECKING:
     pass
 
 
-def confusion_counts(
-    P: npt.NDArray[np.floating], T: npt.NDArray[np.floating], Y: npt.NDArray[np.integer]
-) -> npt.NDArray[np.int64]:
-    """Multi-label confusion: ``C[i, j]`` counts segments humans coded ``i`` that the model gave ``j``;
-    the last row/column is "none" (no human code / no suggestion).
+def confusion_counts(D: npt.NDArray[np.integer], Y: npt.NDArray[np.integer]) -> npt.NDArray[np.int64]:
+    """Multi-label confusion: ``C[i, j]`` counts segments humans coded ``i`` that the model gave ``j``
+    (``D``: the model's 0/1 suggestions, :func:`pipeline.evaluate.suggested_matrix`); the last
+    row/column is "none" (no human code / no suggestion).
 
     Returns
     -------
     ndarray of shape (n_codes + 1, n_codes + 1)
 
-    >>> confusion_counts(np.array([[0.9, 0.1], [0.2, 0.1]]), np.array([0.5, 0.5]), np.array([[1, 0], [0, 1]])).tolist()
+    >>> confusion_counts(np.array([[1, 0], [0, 0]]), np.array([[1, 0], [0, 1]])).tolist()
     [[1, 0, 0], [0, 0, 1], [0, 0, 0]]
     """
-    D = np.asarray(P) >= np.asarray(T)
+    D = np.asarray(D) == 1
     truth = np.asarray(Y) == 1
     m = truth.shape[1]
     C = np.zeros((m + 1, m + 1), dtype=np.int64)

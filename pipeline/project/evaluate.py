@@ -1,7 +1,10 @@
 """`qualflow evaluate`: how well a suggester agrees with the project's coders, by grouped cross-validation.
 
 Only sources with at least one human coding take part; folds never split a source (interview), so the
-figures say how the suggester does on an interview it has not seen.
+figures say how the suggester does on an interview it has not seen. The decisions scored are the review
+queue's: each fold's model suggests for its held-out sources with ``suggest_from_proba(P, top_k,
+groups=<sources>)``, as :func:`pipeline.project.suggest.rank_codes` does (the evidence suggester's
+per-source gate and category rule included).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ def evaluate_project(
     embedder: Any = None,
 ) -> dict[str, Any]:
     """Out-of-fold metrics of ``suggester`` (micro/macro F1, hit@k, coverage, calibration, κ per coder)."""
-    from pipeline.evaluate import evaluate_predictions, grouped_cv_predictions, operating_points
+    from pipeline.evaluate import evaluate_predictions, grouped_cv_suggestions, operating_points
 
     name = suggester or project.config.suggester.name
     emb = embedder or project_embedder(project)
@@ -81,30 +84,27 @@ def evaluate_project(
     side = side_inputs(
         probe, texts=texts, X_prev=X_prev, prev_texts=prev_texts, prev2_texts=prev2_texts, X_window=X_window
     )
-    P, T = grouped_cv_predictions(
-        make, X, Y, groups, n_splits=min(folds, n_groups), return_thresholds=True, **side
-    )
+    k = project.config.suggester.top_k
+    P, picks = grouped_cv_suggestions(make, X, Y, groups, k, n_splits=min(folds, n_groups), **side)
     per_coder = {}
     for coder, M in coder_mats.items():
         rows_ok = (M != -2).all(axis=1)
         if rows_ok.any():
             m = evaluate_predictions(
                 P[rows_ok],
-                T[rows_ok],
+                [picks[i] for i in np.flatnonzero(rows_ok)],
                 np.clip(Y[rows_ok], -1, 1),
-                k=project.config.suggester.top_k,
+                k=k,
                 coder_matrices={coder: M[rows_ok]},
                 codes=corpus.codes,
                 exclusive=exclusive,
             )
             per_coder[coder] = m.get(f"kappa_vs_{coder}")
-    metrics = evaluate_predictions(
-        P, T, Y, k=project.config.suggester.top_k, codes=corpus.codes, exclusive=exclusive
-    )
+    metrics = evaluate_predictions(P, picks, Y, k=k, codes=corpus.codes, exclusive=exclusive)
     for coder, kappa in per_coder.items():
         metrics[f"kappa_vs_{coder}"] = kappa
-    # what another [suggester] min_coverage would buy: the precision-coverage curve, out of fold
-    metrics["operating_points"] = operating_points(P, Y)
+    # the queue's operating point, then what another common threshold would buy, out of fold
+    metrics["operating_points"] = operating_points(P, Y, picks=picks)
     metrics["suggester"] = name
     metrics["n_sources"] = n_groups
     return metrics

@@ -235,46 +235,71 @@ def aligned_scores(
     """
     side = {**side, "texts": list(texts)}
     P_model = model.predict_proba(X, **side) if len(X) else np.zeros((0, len(model.classes_)))
+    return _aligned(model, P_model, codes)
+
+
+def _columns(model: BaseSuggester, codes: Sequence[str]) -> dict[int, int]:
+    """The model's column of each code it shares with ``codes`` -> that code's column in ``codes``."""
     col = {c: i for i, c in enumerate(model.classes_.tolist())}
-    P = np.zeros((len(X), len(codes)), dtype=np.float64)
+    return {col[code]: j for j, code in enumerate(codes) if code in col}
+
+
+def _aligned(
+    model: BaseSuggester, P_model: npt.NDArray[np.floating], codes: Sequence[str]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """:func:`aligned_scores` of probabilities already computed in the model's columns."""
+    P = np.zeros((len(P_model), len(codes)), dtype=np.float64)
     T = np.full(len(codes), np.inf)
     thresholds = np.asarray(model.thresholds_, dtype=np.float64)
-    for j, code in enumerate(codes):
-        if code in col:
-            P[:, j] = P_model[:, col[code]]
-            T[j] = thresholds[col[code]]
+    for i, j in _columns(model, codes).items():
+        P[:, j] = P_model[:, i]
+        T[j] = thresholds[i]
     return P, T
 
 
 @dataclass
 class Evaluation:
     """A model's scores on the evaluation sources: ``metrics`` (see
-    :func:`pipeline.evaluate.evaluate_predictions`), ``P`` (n_eval, n_codes), ``T`` (n_codes,)."""
+    :func:`pipeline.evaluate.evaluate_predictions`), ``P`` (n_eval, n_codes), ``T`` (n_codes,), and
+    ``picks``, its suggestions per segment as the review queue makes them (``(code column, score)``,
+    best first; the columns of ``codes``)."""
 
     metrics: dict[str, Any]
     P: npt.NDArray[np.float64]
     T: npt.NDArray[np.float64]
     Y: npt.NDArray[np.int8]
+    picks: list[list[tuple[int, float]]]
 
 
 def evaluate_on_heldout(model: BaseSuggester, ts: TrainingSet, k: int = 3) -> Evaluation:
-    """Score ``model`` on the evaluation sources against the pooled human labels and each coder."""
+    """Score ``model`` on the evaluation sources against the pooled human labels and each coder.
+
+    The decisions scored (and so the promotion metric) are the review queue's:
+    :func:`pipeline.project.suggest.rank_codes` with each segment's source, so the evidence
+    suggester's per-source gate (over each whole held-out source) and category rule count. A code the
+    model suggests that the codebook no longer has is left out."""
     from pipeline.evaluate import evaluate_predictions
+    from pipeline.project.suggest import rank_codes
 
     idx = ts.eval_idx
     side = ts.side(model, idx)
-    P, T = aligned_scores(model, ts.X[idx], side.pop("texts"), ts.codes, **side)
+    texts = side.pop("texts")
+    groups = [ts.corpus.source_names[i] for i in idx]
+    ranking = rank_codes(model, ts.X[idx], texts, k, groups=groups, **side)
+    P, T = _aligned(model, ranking.P, ts.codes)
+    cols = _columns(model, ts.codes)
+    picks = [[(cols[c], score) for c, score in row if c in cols] for row in ranking.picks]
     Y = ts.corpus.Y[idx]
     metrics = evaluate_predictions(
         P,
-        T,
+        picks,
         Y,
         k=k,
         coder_matrices={c: M[idx] for c, M in ts.coder_matrices.items()},
         codes=ts.codes,
         exclusive=bool(model.exclusive),
     )
-    return Evaluation(metrics, P, T, Y)
+    return Evaluation(metrics, P, T, Y, picks)
 
 
 def evaluate_champion(
@@ -308,6 +333,7 @@ def write_evaluation_artifacts(
     """Write the per-code report (CSV), confusion matrix and reliability diagram (PNG) and a codebook
     snapshot (YAML) into ``out_dir``; returns the paths."""
     from pipeline.codebook_files import codebook_to_yaml
+    from pipeline.evaluate import suggested_matrix
 
     out_dir.mkdir(parents=True, exist_ok=True)
     buf = io.StringIO()
@@ -320,7 +346,7 @@ def write_evaluation_artifacts(
         )
     paths = [out_dir / "per_code.csv", out_dir / "confusion_matrix.png", out_dir / "reliability.png"]
     paths[0].write_text(buf.getvalue(), encoding="utf-8")
-    _confusion_png(paths[1], confusion_counts(ev.P, ev.T, ev.Y), list(codes))
+    _confusion_png(paths[1], confusion_counts(suggested_matrix(ev.picks, len(codes)), ev.Y), list(codes))
     _reliability_png(paths[2], ev.P, (ev.Y == 1).astype(np.int8))
     snapshot = out_dir / "codebook.yaml"
     snapshot.write_text(codebook_to_yaml(codebook), encoding="utf-8")

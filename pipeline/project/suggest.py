@@ -281,7 +281,7 @@ def queue_suggestions(
     """
     from pipeline.passages import merge_passages
 
-    P, ranked = ranking.P, ranking.picks
+    ranked = ranking.picks
     src_ids = sorted({sp[0] for sp in corpus.spans})
     members = corpus.rows_spanned
     existing: set[tuple[int, str]] = set()
@@ -317,7 +317,7 @@ def queue_suggestions(
             else:
                 decided.add((i, row.code))
     classes = list(model.classes_)
-    priority = review_priority(P, np.asarray(model.thresholds_)) if len(corpus.segment_ids) else P
+    thresholds = np.asarray(model.thresholds_, dtype=np.float64)
 
     def fresh(i: int, ci: int) -> bool:
         """Whether segment ``i``'s code ``ci`` would be queued for review (only those are merged)."""
@@ -348,7 +348,9 @@ def queue_suggestions(
                     old.state = SuggestionState.SUPERSEDED
         src_id, start, _ = corpus.spans[first]
         end = corpus.spans[pick.rows[-1]][2]
-        best = max(pick.rows, key=lambda i: P[i, ci])  # the member whose score the passage keeps
+        # the priority of the score the code was suggested with (the passage's best member; a lifted
+        # category's summed score, not its raw one)
+        priority = review_priority(np.array([pick.score]), thresholds[ci : ci + 1])[0]
         rows.append(
             {
                 "source_id": src_id,
@@ -361,7 +363,7 @@ def queue_suggestions(
                 "kind": "deductive",
                 "model_version_id": model_row.id,
                 "codebook_version_id": corpus.codebook_version_id,
-                "priority": float(priority[best, ci]),
+                "priority": float(priority),
                 "state": state,
             }
         )

@@ -249,6 +249,8 @@ def test_merge_passages_rules_on_positions() -> None:
     [
         ("merge_passages = true", "merge_passages = 1", "must be true or false"),
         ("max_passage_segments = 5", "max_passage_segments = 0", "must be at least 1"),
+        ("source_floor = 0.0", "source_floor = 1.5", r"source_floor = 1.5 must be a score in \[0, 1\]"),
+        ("source_floor = 0.0", 'source_floor = "low"', "source_floor = 'low' must be a number"),
     ],
 )
 def test_bad_passage_settings_are_config_errors(
@@ -260,3 +262,29 @@ def test_bad_passage_settings_are_config_errors(
     path.write_text(text.replace(default, bad), encoding="utf-8")
     with pytest.raises(ConfigError, match=message):
         load_config(project.root)
+
+
+def test_a_lifted_category_is_prioritised_by_the_score_it_was_suggested_with(
+    project: Project, tmp_path: Path
+) -> None:
+    """The category rule suggests a parent with its children's summed score; the review priority
+    (high near the threshold) follows that score, not the parent's raw one."""
+    ingest(project, [write(tmp_path / "mina.txt", TEXT)])
+    import_codebook(project, write(tmp_path / "cb.yaml", CODEBOOK))
+    with project.store.transaction() as s:
+        corpus = load_corpus(s, project)
+        P = np.zeros((len(corpus.texts), len(corpus.codes)))
+        P[0] = [0.05, 0.4]  # budget scores 0.05 raw; as the lifted category it is suggested with 0.6
+        picks: list[list[tuple[int, float]]] = [[(0, 0.6), (1, 0.4)], [], [], [], []]
+        model: Any = SimpleNamespace(classes_=corpus.codes, thresholds_=np.full(len(corpus.codes), 0.3))
+        mv = register_model_version(
+            s, name="stub", suggester="stub", params={}, embedding="none", codebook_version_id=1
+        )
+        queue_suggestions(s, model=model, model_row=mv, corpus=corpus, ranking=Ranking(P, picks), merge=False)
+    with project.store.transaction() as s:
+        got = s.execute(select(SuggestionRow.code, SuggestionRow.score, SuggestionRow.priority)).all()
+    # 1 - |score - 0.3| / 0.7: from 0.6, 0.571 (from the raw 0.05 it would be 0.643)
+    assert sorted((c, round(sc, 3), round(pr, 3)) for c, sc, pr in got) == [
+        ("budget", 0.6, 0.571),
+        ("pace", 0.4, 0.857),
+    ]

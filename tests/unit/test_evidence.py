@@ -297,6 +297,38 @@ def test_each_source_gets_its_share_of_suggestions_below_the_threshold():
     ]
 
 
+def test_source_floor_keeps_the_per_source_gate_off_low_scores():
+    m = EvidenceSuggester(["a", "b"], source_floor=0.3)
+    m.threshold_, m.thresholds_, m.source_share_ = 0.5, np.array([0.5, 0.5]), 0.5
+    P = np.array([[0.9, 0.1], [0.6, 0.7], [0.2, 0.1], [0.3, 0.4], [0.1, 0.2], [0.25, 0.05], [0.2, 0.1]])
+    groups = ["x", "x", "x", "y", "y", "y", "one"]
+    # y's two best are 0.4 (kept: at least 0.3) and 0.25 (below the floor: not added); the one-segment
+    # source's only segment scores 0.2: without a floor it would always be suggested
+    assert [bool(r) for r in m.suggest_from_proba(P, k=2, groups=groups)] == [
+        True, True, False, True, False, False, False
+    ]  # fmt: skip
+    m.source_floor = 0.0  # the default: no floor
+    assert [bool(r) for r in m.suggest_from_proba(P, k=2, groups=groups)] == [
+        True, True, False, True, False, True, True
+    ]  # fmt: skip
+    m.source_floor = 0.95  # a floor above the threshold leaves the threshold's own suggestions alone
+    assert [bool(r) for r in m.suggest_from_proba(P, k=2, groups=groups)] == [
+        True, True, False, False, False, False, False
+    ]  # fmt: skip
+    del m.source_floor  # a model pickled before the setting: no floor
+    assert sum(bool(r) for r in m.suggest_from_proba(P, k=2, groups=groups)) == 5
+    assert m.get_params()["source_floor"] == 0.0  # what the flows log and record for such a champion
+
+
+def test_source_floor_is_validated_and_travels_from_the_config(data):
+    X, Y, groups, _ = data
+    with pytest.raises(InputError, match=r"source_floor must be in \[0, 1\]"):
+        EvidenceSuggester(CODES, source_floor=1.5).fit(X, Y, groups=groups)
+    assert SuggesterConfig(source_floor=0.2).params == {"source_floor": 0.2}
+    assert make_suggester("evidence", codes=CODES, source_floor=0.2).source_floor == 0.2
+    assert "source_floor" not in make_suggester("linear", codes=CODES, source_floor=0.2).get_params()
+
+
 def test_fit_sets_source_share_unless_a_precision_target_is_set(data):
     X, Y, groups, _ = data
     m = EvidenceSuggester(CODES, min_coverage=1.0).fit(X, Y, groups=groups)

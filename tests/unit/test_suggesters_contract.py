@@ -128,6 +128,22 @@ def test_suggestions_respect_thresholds_and_k(name, data):
     assert all(s == [] for s in est.suggest(X, texts=texts))
 
 
+@pytest.mark.parametrize("name", [n for n in ALL if n != "evidence"])
+@pytest.mark.parametrize("exclusive", [False, True])
+def test_the_queue_rule_is_the_threshold_unless_the_suggester_gates_per_source(name, exclusive, data):
+    """What evaluate and the promotion gate score is ``suggest_from_proba(P, k, groups=sources)``, the
+    queue's rule; for every suggester but evidence it is the codes at or above their thresholds, the k
+    best (one when exclusive), the sources ignored."""
+    from pipeline.labels import top_k_above_threshold
+
+    X, Y, groups, code_emb, texts = data
+    Yx = np.where(Y == -1, 0, Y).astype(np.int8) if exclusive else Y
+    est = fit(build(name, code_emb, exclusive), X, Yx, groups, texts)
+    P = est.predict_proba(X, texts=texts)
+    expected = top_k_above_threshold(P, est.thresholds_, 1 if exclusive else 2)
+    assert est.suggest_from_proba(P, 2, groups=groups.tolist()) == expected == est.suggest_from_proba(P, 2)
+
+
 @pytest.mark.parametrize("name", sorted(SUGGESTERS))
 def test_learns_the_obvious(name, data):
     X, Y, groups, code_emb, texts = data
