@@ -386,7 +386,7 @@ def run_study(args: argparse.Namespace) -> dict[str, Any]:
                 said = rq.run("suggest", "suggest", *extra, "--sources", ",".join(fold))
                 if sugg == FINE_TUNE:
                     rows[name].fine_tunes.append(parse_fine_tune(said))
-                    progress(f"  {said.strip().splitlines()[0]}")
+                    progress("  " + next(ln for ln in said.splitlines() if "the encoder" in ln))
                 csv_path = proj / "suggestions.csv"
                 rq.run("suggestions export", "suggestions", "export", str(csv_path))
                 got = read_suggestions(csv_path)
