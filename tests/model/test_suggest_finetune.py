@@ -93,6 +93,11 @@ def test_suggest_fine_tunes_once_per_codings_and_suggests_with_the_onnx_encoder(
     assert "local-linear@1: " in r.stdout
     (tuned,) = embeddings_of(root, "int03")
     assert tuned.startswith("onnx-int8-v2:all-MiniLM-L6-v2-finetuned:")
+    # the ONNX int8 export of the fine-tuned folder gives the vectors torch gives (as for the base model)
+    texts = [interview(3)[0].splitlines()[i] for i in (1, 3, 5)] + ["The council never listened to us."]
+    onnx_vectors = make_embedder(f"onnx:{folder}", cache_dir=root / ".qualflow", progress=False).encode(texts)
+    torch_vectors = make_embedder(f"sentence-transformers:{folder}", progress=False).encode(texts)
+    assert (onnx_vectors * torch_vectors).sum(axis=1).min() > 0.97
 
     # [suggester] fine_tune = true without the flag, same codings: the folder is reused, no training
     cfg = (root / "qualflow.toml").read_text(encoding="utf-8")
