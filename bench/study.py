@@ -3,6 +3,7 @@
 Usage::
 
     python bench/study.py STUDY_DIR [--folds 3] [--seed 0] [--suggester NAME ...]
+                          [--fine-tune [--fine-tune-minutes 3]]
                           [--passage-baseline] [--out results.json] [--qualflow "CMD"]
 
 ``STUDY_DIR`` holds ``transcripts/``, ``codebook.qdc|.yaml|.csv`` and ``codings.csv``
@@ -12,7 +13,12 @@ project built through the CLI only: ``init``, ``ingest``, ``codebook import``, `
 other folds' codings, ``embed``; then per row a copy of that project, ``suggest --sources <this fold>``
 (``--suggester NAME`` for the extra rows) and ``suggestions export``. (``embed`` fills the project's
 embedding cache once so that every row's ``suggest`` starts from the same state; a user who runs
-``suggest`` directly pays ``embed`` + ``suggest``.)
+``suggest`` directly pays ``embed`` + ``suggest``.) ``--fine-tune`` adds the row
+``suggest --fine-tune``, not the default: its copy's ``qualflow.toml`` gets ``[suggester]
+fine_tune_minutes`` (``--fine-tune-minutes``, default 3), so its ``suggest`` step includes the
+fine-tuning, the ONNX export of the fine-tuned encoder and embedding every segment with it (the
+cache holds only the base model's vectors); what the fine-tune did (steps, triplets, seconds, peak
+memory) is read from the line ``suggest`` prints.
 
 Scoring: a *passage* is a distinct ``(source, start, end)`` of the fold's human codings, with the set
 of codes any coder gave it. Its suggestions are those on segments overlapping it, best score per code;
@@ -33,6 +39,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import shutil
 import sys
 import tempfile
@@ -68,6 +75,7 @@ from _study_common import (  # noqa: E402
 )
 
 Segment = tuple[str, int, int, int]  # source, index, start, end
+FINE_TUNE = "--fine-tune"  # the spec of the fine-tuned row (the others name a suggester, or None)
 
 
 @dataclass
@@ -100,6 +108,7 @@ class RowResult:
     correct: int = 0
     models: set[str] = field(default_factory=set)
     seconds: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    fine_tunes: list[dict[str, Any]] = field(default_factory=list)
     folds: list[tuple[list[Suggestion], list[Passage], list[Coding]]] = field(default_factory=list)
 
     def curve(
@@ -136,7 +145,42 @@ class RowResult:
             "suggestions_per_passage": self.suggestions / n,
             "suggestions": self.suggestions,
             "seconds": {k: sum(v) / len(v) for k, v in self.seconds.items()},
+            **({"fine_tune": self.fine_tunes} if self.fine_tunes else {}),
         }
+
+
+_FINE_TUNED = re.compile(
+    r"fine-tuned the encoder on (?P<triplets>\d+) triplets \((?P<steps>\d+) steps\) in (?P<seconds>\d+) s"
+    r"(?P<budget> \(stopped by the time budget\))?, peak memory (?P<peak_mb>\d+) MB"
+)
+
+
+def parse_fine_tune(stdout: str) -> dict[str, Any]:
+    """What ``qualflow suggest --fine-tune`` said it did.
+
+    >>> parse_fine_tune("fine-tuned the encoder on 48 triplets (3 steps) in 181 s (stopped by the time "
+    ...                 "budget), peak memory 2100 MB; suggesting with onnx:/p")
+    {'triplets': 48, 'steps': 3, 'seconds': 181, 'peak_mb': 2100, 'stopped_by_budget': True}
+    """
+    m = _FINE_TUNED.search(stdout)
+    if not m:
+        raise StudyError(
+            f"`qualflow suggest --fine-tune` did not say it fine-tuned the encoder: {stdout[-300:]!r}"
+        )
+    out: dict[str, Any] = {k: int(m[k]) for k in ("triplets", "steps", "seconds", "peak_mb")}
+    out["stopped_by_budget"] = bool(m["budget"])
+    return out
+
+
+def set_fine_tune_minutes(project: Path, minutes: float) -> None:
+    """Write ``[suggester] fine_tune_minutes`` into the project's ``qualflow.toml``."""
+    toml = project / "qualflow.toml"
+    text, n = re.subn(
+        r"(?m)^fine_tune_minutes = .*$", f"fine_tune_minutes = {minutes!r}", toml.read_text("utf-8")
+    )
+    if n != 1:
+        raise StudyError(f"{toml}: no [suggester] fine_tune_minutes line to set")
+    toml.write_text(text, encoding="utf-8")
 
 
 def make_folds(sources: list[str], k: int, seed: int) -> list[list[str]]:
@@ -294,6 +338,9 @@ def run_study(args: argparse.Namespace) -> dict[str, Any]:
     folds = make_folds(sorted({c.source for c in study.codings}), args.folds, args.seed)
     specs: list[tuple[str, str | None]] = [("qualflow suggest (default)", None)]
     specs += [(f"qualflow suggest --suggester {s}", s) for s in args.suggester]
+    fine_tune_row = f"qualflow suggest --fine-tune ({args.fine_tune_minutes:g} min budget)"
+    if args.fine_tune:
+        specs.append((fine_tune_row, FINE_TUNE))
     rows = {name: RowResult(name, "yes" if sugg is None else "no") for name, sugg in specs}
     base_row = RowResult("baseline: MiniLM + LR on qualflow's segments, top 3", "no (not qualflow)")
     pass_row = RowResult("baseline: MiniLM + LR given the exact passage, top 3", "no (not qualflow)")
@@ -331,9 +378,15 @@ def run_study(args: argparse.Namespace) -> dict[str, Any]:
                 proj = work / f"fold{f}-{sugg or 'default'}"
                 shutil.copytree(base, proj)
                 rq = Qualflow(cmd, proj, rows[name].seconds)
-                extra = ["--suggester", sugg] if sugg else []
+                extra = ["--suggester", sugg] if sugg and sugg != FINE_TUNE else []
+                if sugg == FINE_TUNE:
+                    set_fine_tune_minutes(proj, args.fine_tune_minutes)
+                    extra = ["--fine-tune"]
                 t0 = time.perf_counter()
-                rq.run("suggest", "suggest", *extra, "--sources", ",".join(fold))
+                said = rq.run("suggest", "suggest", *extra, "--sources", ",".join(fold))
+                if sugg == FINE_TUNE:
+                    rows[name].fine_tunes.append(parse_fine_tune(said))
+                    progress("  " + next(ln for ln in said.splitlines() if "the encoder" in ln))
                 csv_path = proj / "suggestions.csv"
                 rq.run("suggestions export", "suggestions", "export", str(csv_path))
                 got = read_suggestions(csv_path)
@@ -461,6 +514,13 @@ def render(res: dict[str, Any]) -> str:
                 curve_rows,
             ),
         ]
+    for r in res["rows"]:
+        for f, ft in enumerate(r.get("fine_tune", []), start=1):
+            lines.append(
+                f"{r['row']}, fold {f}: {ft['steps']} steps ({ft['triplets']} triplets) in {ft['seconds']} s"
+                + (" (stopped by the budget)" if ft["stopped_by_budget"] else "")
+                + f", peak memory of the suggest process {ft['peak_mb']} MB."
+            )
     if res["offset_problems"]:
         lines.append("Offset problems: " + "; ".join(res["offset_problems"]))
     else:
@@ -474,6 +534,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--folds", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--suggester", action="append", default=[], metavar="NAME", help="extra row; repeatable")
+    ap.add_argument(
+        "--fine-tune", action="store_true", help="add the row `suggest --fine-tune` (not the default)"
+    )
+    ap.add_argument(
+        "--fine-tune-minutes",
+        type=float,
+        default=3.0,
+        help="[suggester] fine_tune_minutes of that row (default 3)",
+    )
     ap.add_argument("--passage-baseline", action="store_true", help="add the baseline given exact passages")
     ap.add_argument("--out", type=Path, help="also write the results as JSON")
     ap.add_argument(

@@ -42,6 +42,14 @@ def embed(project: ProjectOpt = None) -> None:
 def suggest_cmd(
     suggester: Annotated[str | None, typer.Option(help="Suggester name (default: qualflow.toml).")] = None,
     sources: Annotated[str | None, typer.Option(help="Comma-separated source names (default: all).")] = None,
+    fine_tune: Annotated[
+        bool | None,
+        typer.Option(
+            "--fine-tune/--no-fine-tune",
+            help="Fine-tune the encoder on the labelled segments first, within [suggester] "
+            "fine_tune_minutes; reused while the codings stay the same (default: [suggester] fine_tune).",
+        ),
+    ] = None,
     project: ProjectOpt = None,
 ) -> None:
     """Fit a suggester on the project's codings and queue its suggestions for review."""
@@ -53,7 +61,9 @@ def suggest_cmd(
     langs = {n: lg for n, lg in project_languages(proj).items() if names is None or n in names}
     for line in coverage_notes(proj, langs):
         console(stderr=True).print(f"note: {line}", markup=False)
-    r = suggest(proj, suggester=suggester, sources=names)
+    r = suggest(proj, suggester=suggester, sources=names, fine_tune=fine_tune)
+    if r.encoder is not None:
+        console().print(r.encoder.line(), markup=False)
     console().print(
         f"{r.model_label}: {r.suggestions} new suggestions on {r.segments} segments "
         f"({r.abstained} abstained, {r.skipped_existing} already queued)"

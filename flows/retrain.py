@@ -16,6 +16,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows import tracking
 from flows.process import make_embedder, open_project
+from pipeline.embed.factory import fine_tuned_backend, fine_tuned_spec
 from pipeline.gate import GateDecision, promotion_decision
 from pipeline.project import retrain as retraining
 from pipeline.project.core import Project
@@ -104,18 +105,10 @@ def fine_tune_encoder(project: Project, ts: TrainingSet, minutes: float) -> tupl
     held-out ones), within ``minutes``; the folder goes to ``.qualflow/encoders/run-<data hash>``."""
     from prefect import get_run_logger
 
-    from pipeline.embed.factory import parse_embedder_spec
+    from pipeline.embed.factory import fine_tune_base_dir
     from pipeline.embed.finetune import fine_tune
-    from pipeline.embed.model_dir import resolve_model_dir
-    from pipeline.errors import ConfigError
 
-    backend, arg = parse_embedder_spec(project.config.embedding.model)
-    if backend not in ("sentence-transformers", "onnx"):
-        raise ConfigError(
-            f"[suggester] fine_tune needs a sentence-transformers model; [embedding] model is "
-            f"{project.config.embedding.model!r}"
-        )
-    base_dir = resolve_model_dir(arg or "minilm", project.root)
+    base_dir = fine_tune_base_dir(project.config.embedding.model, project.root)
     idx = ts.train_idx
     out = project.cache_dir / "encoders" / f"run-{ts.fingerprint()['data_hash'][:12]}"
     result = fine_tune(base_dir, [ts.corpus.texts[i] for i in idx], ts.corpus.Y[idx], out, minutes=minutes)
@@ -185,6 +178,7 @@ def log_run(
         X_example=ts.X[ts.eval_idx[:5]],
         registered_model=registered_model,
         encoder_dir=encoder_dir,
+        encoder_backend=fine_tuned_backend(project.config.embedding.model),
         fine_tune=fine_tune,
     )
 
@@ -265,7 +259,8 @@ def retrain_suggester(
     if fine_tune:
         encoder_dir, tuned = fine_tune_encoder(project, ts, fine_tune_minutes)
         base_ts, base_embedder = ts, embedder
-        embedder = make_embedder(project, f"sentence-transformers:{encoder_dir}")
+        # the project's backend: an onnx project runs its fine-tuned encoder exported to ONNX int8 too
+        embedder = make_embedder(project, fine_tuned_spec(project.config.embedding.model, encoder_dir))
         ts = load_training_set(project, embedder)
     challenger = fit_challenger(ts, embedder, suggester, params or {})
     challenger_ev = evaluate(challenger, ts, top_k)

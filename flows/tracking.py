@@ -74,7 +74,9 @@ class RegisteredModel:
     run_id: str | None
     embedding: str
     metrics: dict[str, float]
-    encoder: str | None = None  # "sentence-transformers:<local folder>" of a fine-tuned encoder
+    encoder: str | None = (
+        None  # "<backend>:<local folder>" of a fine-tuned encoder (onnx or sentence-transformers)
+    )
 
 
 def load_alias(
@@ -122,7 +124,9 @@ def load_alias(
             )
             tmp.replace(local)
         model = mlflow.sklearn.load_model(str(local))
-        encoder = f"sentence-transformers:{(local / 'extra_files' / ENCODER_DIR).resolve()}"
+        # the backend it was trained and scored with (runs before the ONNX option logged none: torch)
+        backend = params.get("encoder.backend", "sentence-transformers")
+        encoder = f"{backend}:{(local / 'extra_files' / ENCODER_DIR).resolve()}"
     else:
         model = mlflow.sklearn.load_model(f"models:/{name}@{alias}")
     return RegisteredModel(model, name, str(mv.version), mv.run_id, embedding, metrics, encoder)
@@ -175,6 +179,7 @@ def log_training_run(
     X_example: npt.NDArray[Any],
     registered_model: str = DEFAULT_REGISTERED_MODEL,
     encoder_dir: Path | None = None,
+    encoder_backend: str = "sentence-transformers",
     fine_tune: dict[str, Any] | None = None,
 ) -> LoggedRun:
     """One MLflow run: parameters, data fingerprint, metrics, artifacts and the model, registered as a
@@ -183,6 +188,8 @@ def log_training_run(
     ``X_example`` : ndarray of shape (n, dim), a few evaluation rows for the model signature.
     ``encoder_dir`` : a fine-tuned sentence-transformers folder, saved inside the same MLflow model
     (``extra_files/encoder``) so the suggester and the encoder it was trained on are one version;
+    ``encoder_backend`` : what runs that encoder (``onnx`` or ``sentence-transformers``), logged as
+    ``encoder.backend`` so :func:`load_alias` gives back the same embedder;
     ``fine_tune`` : what the fine-tuning did (logged as ``finetune.*`` params and metrics).
     """
     import mlflow
@@ -197,6 +204,8 @@ def log_training_run(
         "codebook_hash": codebook_hash,
         "encoder": "fine-tuned" if encoder_dir is not None else "base",
     }
+    if encoder_dir is not None:
+        extra["encoder.backend"] = encoder_backend
     import shutil
 
     tmp_encoder = tempfile.TemporaryDirectory()

@@ -106,6 +106,71 @@ def parse_embedder_spec(spec: str) -> tuple[str, str]:
     return backend, arg
 
 
+#: The backends a fine-tuned encoder can run on (both read a sentence-transformers folder).
+FINE_TUNE_BACKENDS: tuple[str, ...] = ("onnx", "sentence-transformers")
+
+
+def fine_tune_base_dir(spec: str, base_dir: Path | None = None) -> Path:
+    """The sentence-transformers folder that fine-tuning starts from, for the ``[embedding] model`` ``spec``.
+
+    ``onnx:FOLDER`` of an export made by ``qualflow models export-onnx`` means the folder it was
+    exported from (its manifest's ``source``).
+
+    Raises
+    ------
+    ConfigError
+        When the backend has no sentence-transformers model (``hashing``), or the export's source
+        folder is not on this machine.
+    """
+    backend, arg = parse_embedder_spec(spec)
+    if backend not in FINE_TUNE_BACKENDS:
+        raise ConfigError(
+            f"[suggester] fine_tune needs a sentence-transformers model; [embedding] model is {spec!r}: "
+            "use 'onnx:minilm' or 'minilm', or set fine_tune = false"
+        )
+    if backend == "onnx" and arg:
+        from pipeline.embed.onnx import MANIFEST, is_onnx_export
+
+        path = Path(arg).expanduser()
+        if not path.is_absolute() and base_dir is not None:
+            path = base_dir / path
+        if is_onnx_export(path):
+            import json
+
+            source = str(json.loads((path / MANIFEST).read_text(encoding="utf-8")).get("source", ""))
+            if not source or not Path(source).is_dir():
+                raise ConfigError(
+                    f"[embedding] model {spec!r} is an ONNX export whose source model folder "
+                    f"{source or '(not recorded)'!r} is not on this machine, so it cannot be fine-tuned; "
+                    "set model = 'onnx:<the sentence-transformers folder>' instead"
+                )
+            return resolve_model_dir(source)
+    return resolve_model_dir(arg or "minilm", base_dir)
+
+
+def fine_tuned_spec(spec: str, encoder_dir: Path) -> str:
+    """The embedder spec of a fine-tuned encoder folder in a project whose ``[embedding] model`` is
+    ``spec``: ``onnx:<folder>`` (exported to ONNX int8 on first use) in an ``onnx`` project, else
+    ``sentence-transformers:<folder>``.
+
+    >>> fine_tuned_spec("onnx:minilm", Path("/p/.qualflow/encoders/run-1"))
+    'onnx:/p/.qualflow/encoders/run-1'
+    >>> fine_tuned_spec("minilm", Path("/p/.qualflow/encoders/run-1"))
+    'sentence-transformers:/p/.qualflow/encoders/run-1'
+    """
+    return f"{fine_tuned_backend(spec)}:{encoder_dir}"
+
+
+def fine_tuned_backend(spec: str) -> str:
+    """What runs a fine-tuned encoder in a project whose ``[embedding] model`` is ``spec``.
+
+    >>> fine_tuned_backend("onnx:minilm"), fine_tuned_backend("minilm")
+    ('onnx', 'sentence-transformers')
+    """
+    backend, _ = parse_embedder_spec(spec)
+    return "onnx" if backend == "onnx" else "sentence-transformers"
+
+
 def make_embedder(
     spec: str,
     *,

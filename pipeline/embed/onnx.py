@@ -57,7 +57,7 @@ def _check_exportable(model_dir: Path) -> int:
             f"not {config.get('model_type')!r}; use 'sentence-transformers:{model_dir}' instead"
         )
     pooling = model_dir / "1_Pooling" / "config.json"
-    if not pooling.is_file() or not _read_json(pooling).get("pooling_mode_mean_tokens"):
+    if not pooling.is_file() or not _mean_pooled(_read_json(pooling)):
         raise InputError(
             f"{model_dir}: the ONNX backend supports mean-pooling models only (1_Pooling/config.json); "
             f"use 'sentence-transformers:{model_dir}' instead"
@@ -67,6 +67,22 @@ def _check_exportable(model_dir: Path) -> int:
     st_config = model_dir / "sentence_bert_config.json"
     max_len = _read_json(st_config).get("max_seq_length") if st_config.is_file() else None
     return int(max_len or config.get("max_position_embeddings", 512))
+
+
+def _mean_pooled(pooling: dict[str, Any]) -> bool:
+    """Whether a ``1_Pooling/config.json`` is mean pooling alone, in either format sentence-transformers
+    writes: ``pooling_mode_mean_tokens`` (before 6; how all-MiniLM-L6-v2 ships) or ``pooling_mode``
+    (6 and later: how a folder fine-tuned here is saved).
+
+    >>> _mean_pooled({"pooling_mode_mean_tokens": True}), _mean_pooled({"pooling_mode": "mean"})
+    (True, True)
+    >>> _mean_pooled({"pooling_mode": ["mean", "max"]}), _mean_pooled({"pooling_mode": "cls"})
+    (False, False)
+    """
+    mode = pooling.get("pooling_mode")
+    if mode is None:
+        return bool(pooling.get("pooling_mode_mean_tokens"))
+    return mode == "mean" or mode == ["mean"]
 
 
 def source_fingerprint(model_dir: Path) -> str:

@@ -40,6 +40,7 @@ from pipeline.store.schema import (
 if TYPE_CHECKING:
     from models.base import BaseSuggester
     from pipeline.embed.base import Embedder
+    from pipeline.project.finetune import TunedEncoder
 
 
 def review_priority(
@@ -117,6 +118,7 @@ class SuggestReport:
     suggestions: int
     skipped_existing: int
     abstained: int
+    encoder: TunedEncoder | None = None  # the fine-tuned encoder it suggested with (``fine_tune``)
 
 
 def register_model_version(
@@ -380,17 +382,26 @@ def suggest(
     suggester: str | None = None,
     sources: Sequence[str] | None = None,
     embedder: Embedder | None = None,
+    fine_tune: bool | None = None,
 ) -> SuggestReport:
     """Fit ``suggester`` (default from qualflow.toml) on the project's codings and queue suggestions.
 
     One transaction; the model version is recorded as ``local-<suggester>@N`` (``auto`` resolved:
     ``evidence``, or ``linear`` for an exclusive codebook).
+
+    ``fine_tune`` (default: ``[suggester] fine_tune``, unless an ``embedder`` is given): first fine-tune
+    the project's encoder on the labelled segments within ``[suggester] fine_tune_minutes``, or reuse
+    the one fine-tuned on the same codings (:mod:`pipeline.project.finetune`), and embed with it (ONNX
+    in an ``onnx:`` project); the report's ``encoder`` says which.
     """
     from models import resolve_suggester
 
     cfg = project.config.suggester
     name = resolve_suggester(suggester or cfg.name, cfg.params)
-    emb = embedder or project_embedder(project)
+    if fine_tune is None:
+        fine_tune = cfg.fine_tune and embedder is None
+    tuned = fine_tuned_encoder(project) if fine_tune else None
+    emb = project_embedder(project, base_spec=tuned.spec) if tuned else embedder or project_embedder(project)
     with project.store.transaction() as session:
         every = load_corpus(session, project)
         train = every.labelled()  # the uncoded interviews are what to suggest for, not negatives
@@ -411,7 +422,7 @@ def suggest(
             embedding=emb.fingerprint,
             codebook_version_id=train.codebook_version_id,
         )
-        return store_suggestions(
+        report = store_suggestions(
             session,
             model=model,
             model_row=row,
@@ -423,6 +434,17 @@ def suggest(
             merge=cfg.merge_passages,
             max_passage_segments=cfg.max_passage_segments,
         )
+    report.encoder = tuned
+    return report
+
+
+def fine_tuned_encoder(project: Project) -> TunedEncoder:
+    """The project's encoder fine-tuned on its labelled segments (or the one made from the same codings)."""
+    from pipeline.project.finetune import fine_tune_project_encoder
+
+    with project.store.transaction() as session:
+        corpus = load_corpus(session, project)
+    return fine_tune_project_encoder(project, corpus, project.config.suggester.fine_tune_minutes)
 
 
 SUGGESTION_COLUMNS = ("source", "segment", "start", "end", "code", "score", "rank", "model", "kind")

