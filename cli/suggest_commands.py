@@ -16,25 +16,18 @@ from cli.common import ProjectOpt, app, console, open_project, suggestions_app
 
 @app.command()
 def embed(project: ProjectOpt = None) -> None:
-    """Embed every current segment, and the windows the default suggester reads (each segment with
-    its neighbours in its turn), into the project's cache (a second run embeds nothing new)."""
-    from pipeline.project.corpus import window_texts
+    """Embed every current segment into the project's cache (a second run embeds nothing new). The
+    windows the default suggester reads are composed from these vectors: nothing more to embed."""
     from pipeline.project.embedding import project_embedder
     from pipeline.store.queries import load_segments
 
     proj = open_project(project)
     with proj.store.transaction() as session:
-        rows = load_segments(session, proj.config)
-        texts = [r.text for r, _ in rows]
-        windows = window_texts(load_segments(session, proj.config, include_interviewer=True))
+        texts = [r.text for r, _ in load_segments(session, proj.config)]
     emb = project_embedder(proj)
     X = emb.encode(texts)
-    wider = sorted({windows[r.id] for r, _ in rows if windows.get(r.id, r.text) != r.text})
-    if wider:
-        emb.encode(wider)
     console().print(
-        f"{X.shape[0]} segments embedded with {emb.fingerprint} (dim {X.shape[1] if X.ndim == 2 else 0}); "
-        f"{len(wider)} windows"
+        f"{X.shape[0]} segments embedded with {emb.fingerprint} (dim {X.shape[1] if X.ndim == 2 else 0})"
     )
 
 

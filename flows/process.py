@@ -111,18 +111,13 @@ def embed_segments(
     embedder: Embedder,
     files: list[IngestedFile],
     context: bool = False,
-    window: bool = False,
 ) -> Vectors:
-    return processing.embed_sources(
-        project, embedder, [f.name for f in files], context=context, window=window
-    )
+    return processing.embed_sources(project, embedder, [f.name for f in files], context=context)
 
 
 @task(name="texts-to-embed", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
-def texts_to_embed(
-    project: Project, files: list[IngestedFile], context: bool = False, window: bool = False
-) -> list[str]:
-    return processing.texts_to_embed(project, [f.name for f in files], context=context, window=window)
+def texts_to_embed(project: Project, files: list[IngestedFile], context: bool = False) -> list[str]:
+    return processing.texts_to_embed(project, [f.name for f in files], context=context)
 
 
 @task(name="embed-chunk", cache_policy=NO_CACHE)
@@ -143,12 +138,11 @@ def _embed_on(
     embedder: Embedder,
     files: list[IngestedFile],
     context: bool,
-    window: bool = False,
 ) -> Vectors:
     """``embed_segments`` fanned out: the texts split in one chunk per Dask worker."""
     from flows.runners import worker_count
 
-    texts = texts_to_embed(project, files, context, window)
+    texts = texts_to_embed(project, files, context)
     chunks = processing.split_evenly(texts, worker_count(runner, project.config.flows)) if texts else []
     futures = [runner.submit(embed_chunk, {"embedder": embedder, "texts": c}) for c in chunks]
     vectors: Vectors = {}
@@ -248,13 +242,13 @@ def process_interviews(
             embedder = (make_embedder if lazy else load_embedder)(project, encoder)
             choice = choose_suggester(project, embedder, champ)
             # a model that reads the previous turn (the question before an answer) needs its vectors
-            # too, and one that reads each segment's window (the evidence suggester) the windows';
-            # quote(): Prefect would otherwise walk the thousands of vectors looking for futures
-            context, window = choice.model.wants_context(), choice.model.wants_window()
+            # too (windows are composed from the segments' vectors); quote(): Prefect would
+            # otherwise walk the thousands of vectors looking for futures
+            context = choice.model.wants_context()
             if runner is None:
-                vectors: Any = quote(embed_segments(project, embedder, ingested, context, window))
+                vectors: Any = quote(embed_segments(project, embedder, ingested, context))
             else:
-                vectors = quote(_embed_on(runner, project, embedder, ingested, context, window))
+                vectors = quote(_embed_on(runner, project, embedder, ingested, context))
             report.model = choice.label
             report.processed = suggest_for_files(project, ingested, vectors, choice, top_k)
             if run_discovery:

@@ -23,7 +23,7 @@ ignores it and says so in its docstring):
   those alone).
 
 - ``X_window``: ndarray (n_segments, dim), embedding of each segment's window (the segment with its
-  neighbours in the same turn; :func:`pipeline.project.corpus.window_texts`); only the suggesters
+  neighbours in the same turn; :func:`pipeline.project.corpus.window_vectors`); only the suggesters
   whose :meth:`BaseSuggester.wants_window` is true (the evidence suggester).
 
 A suggester whose :meth:`BaseSuggester.wants_context` is true reads the previous turn; the project

@@ -29,7 +29,7 @@ or a parent is codable. In a flat codebook, or one with one level of uncodable c
 repeat features 0/8 and 7/13, and the model keeps its 14 (so the window features below are 14-18 then).
 
 and, when ``fit`` is given ``X_window`` (the vectors of each segment's *window*: the segment joined with
-its neighbours in the same turn, :func:`pipeline.project.corpus.window_texts`), 5 more that compare
+its neighbours in the same turn, :func:`pipeline.project.corpus.window_vectors`), 5 more that compare
 the window with the examples' windows, since coders code passages, not sentences (numbered after the
 14 or 22 above; here with 14):
 

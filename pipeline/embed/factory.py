@@ -40,9 +40,46 @@ def _make_sentence_transformers(arg: str, opts: EmbedderOptions) -> Embedder:
     return SentenceTransformerEmbedder(model_dir, batch_size=opts.batch_size, progress=opts.progress)
 
 
-#: A folder for ONNX exports shared by every project (default: each project's ``.qualflow/onnx``).
+#: A folder for ONNX exports shared by every project (default: see :func:`onnx_export_root`).
 #: An export is named by its source model's fingerprint and recipe, so sharing never mixes models.
 ONNX_CACHE_ENV = "QUALFLOW_ONNX_CACHE"
+
+
+def user_onnx_cache() -> Path:
+    """Where the packaged model's ONNX export is kept for every project of this user:
+    ``$XDG_CACHE_HOME/qualflow/onnx`` (default ``~/.cache/qualflow/onnx``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base).expanduser() / "qualflow" / "onnx"
+
+
+def onnx_export_root(model_dir: Path, cache_dir: Path | None) -> Path | None:
+    """The folder that keeps the ONNX export of ``model_dir`` (``None``: none can be had).
+
+    ``$QUALFLOW_ONNX_CACHE`` when set (a test suite, a benchmark's fresh project per fold). Else the
+    packaged model (a public model, the default) is exported once per user (:func:`user_onnx_cache`),
+    so a new project does not pay the export (10-15 s, 0.9 GB) again; any other model, a team's own or
+    one fine-tuned on the interviews, stays in the project's ``.qualflow/onnx`` (``cache_dir``), never
+    outside it. The user folder falls back to the project's when it cannot be created.
+    """
+    from pipeline.embed.model_dir import packaged_model_dir
+
+    shared = os.environ.get(ONNX_CACHE_ENV)
+    if shared:
+        return Path(shared).expanduser()
+    try:
+        packaged: Path | None = packaged_model_dir().resolve()
+    except ConfigError:  # the package is missing: then this is not it
+        packaged = None
+    if model_dir.resolve() == packaged:
+        user = user_onnx_cache()
+        try:
+            user.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            pass
+        else:
+            if os.access(user, os.W_OK):
+                return user
+    return None if cache_dir is None else cache_dir / "onnx"
 
 
 def _make_onnx(arg: str, opts: EmbedderOptions) -> Embedder:
@@ -54,13 +91,8 @@ def _make_onnx(arg: str, opts: EmbedderOptions) -> Embedder:
     if arg and is_onnx_export(path):
         return OnnxEmbedder(path, batch_size=opts.batch_size, progress=opts.progress)
     model_dir = resolve_model_dir(arg or "minilm", opts.base_dir)
-    # one export for many projects (a test suite, a benchmark's fresh project per fold), else the project's
-    shared = os.environ.get(ONNX_CACHE_ENV)
-    if shared:
-        root = Path(shared).expanduser()
-    elif opts.cache_dir is not None:
-        root = opts.cache_dir / "onnx"
-    else:
+    root = onnx_export_root(model_dir, opts.cache_dir)
+    if root is None:
         raise ConfigError(
             f"embedding model 'onnx:{arg}' needs a folder to keep its ONNX export: open it from a project "
             "(it uses <project>/.qualflow/onnx) or run `qualflow models export-onnx --out DIR` and use 'onnx:DIR'"

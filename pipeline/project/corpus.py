@@ -5,7 +5,7 @@ embedder, which every suggester and discoverer reads from.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -48,8 +48,6 @@ class Corpus:
     the previous turn (the interviewer's question before an answer included), ``""`` when none."""
     prev2_texts: list[str] = field(default_factory=list)
     """Per segment, the turn before that one (``context_texts(..., back=2)``)."""
-    window_texts: list[str] = field(default_factory=list)
-    """Per segment, its window (:func:`window_texts`): the segment with its neighbours in its turn."""
     positions: list[tuple[tuple[int, int | None], int] | None] = field(default_factory=list)
     """Per segment, ``((source id, turn index), segment index)`` for :func:`pipeline.passages.merge_passages`
     (segments of one source without turns are one turn); ``None`` for an interviewer segment (never
@@ -110,7 +108,6 @@ class Corpus:
             Y=self.Y[list(rows)] if len(self.Y) else self.Y,  # (0, 0) when no labels were loaded
             prev_texts=[self.prev_texts[i] for i in rows] if self.prev_texts else [],
             prev2_texts=[self.prev2_texts[i] for i in rows] if self.prev2_texts else [],
-            window_texts=[self.window_texts[i] for i in rows] if self.window_texts else [],
             positions=[self.positions[i] for i in rows] if self.positions else [],
         )
 
@@ -145,26 +142,6 @@ def context_texts(rows: Sequence[tuple[SegmentRow, str]], back: int = 1) -> dict
     return out
 
 
-def window_texts(rows: Sequence[tuple[SegmentRow, str]], radius: int = 1) -> dict[int, str]:
-    """Segment id -> its *window*: the segment joined (by a space) with the ``radius`` segments before
-    and after it in the same turn, for every segment of ``rows``.
-
-    Coders code passages, often several sentences long, not sentences: the window is the passage a
-    sentence most likely sits in. ``rows`` are the segments of one scheme in document order (the
-    interviewer's turns may be included: they are other turns). Segments of the same source and the
-    same ``turn_idx`` are one turn; in a source without turns (``turn_idx`` ``None``), the whole source.
-    A segment alone in its turn is its own window.
-    """
-    by_turn: dict[tuple[int, int | None], list[SegmentRow]] = {}
-    for r, _ in rows:
-        by_turn.setdefault((r.source_id, r.turn_idx), []).append(r)
-    out: dict[int, str] = {}
-    for segs in by_turn.values():
-        for i, r in enumerate(segs):
-            out[r.id] = " ".join(x.text for x in segs[max(0, i - radius) : i + radius + 1])
-    return out
-
-
 def codable_codes(codebook: Codebook) -> list[str]:
     return [c.name for c in codebook.codes if c.is_codable]
 
@@ -193,7 +170,6 @@ def load_corpus(session: Session, project: Project, *, sources: Sequence[str] | 
     names = sorted({n for _, n in rows})
     every = load_segments(session, project.config, include_interviewer=True, sources=names)
     context, context2 = context_texts(every), context_texts(every, back=2)
-    windows = window_texts(every)
     corpus = Corpus(
         segment_ids=[r.id for r, _ in rows],
         source_ids=[r.source_id for r, _ in rows],
@@ -205,7 +181,6 @@ def load_corpus(session: Session, project: Project, *, sources: Sequence[str] | 
         codebook_version_id=cb_row.id,
         prev_texts=[context.get(r.id, "") for r, _ in rows],
         prev2_texts=[context2.get(r.id, "") for r, _ in rows],
-        window_texts=[windows.get(r.id, r.text) for r, _ in rows],
         positions=[((r.source_id, r.turn_idx), r.idx) if r.role != "interviewer" else None for r, _ in rows],
     )
     src_ids = sorted(set(corpus.source_ids))
@@ -244,21 +219,44 @@ def embed_texts(embedder: Embedder, texts: Sequence[str]) -> npt.NDArray[np.floa
     return embedder.encode(list(texts))
 
 
-def embed_windows(embedder: Embedder, windows: Sequence[str]) -> npt.NDArray[np.float32]:
-    """``X_window``: the vectors of ``windows`` (a corpus's :attr:`Corpus.window_texts`), each distinct
-    text embedded once (through the embedder's cache: a window of one segment is that segment's text).
+def window_vectors(
+    X: npt.NDArray[np.float32],
+    positions: Sequence[tuple[Hashable, int] | None],
+    radius: int = 1,
+) -> npt.NDArray[np.float32]:
+    """``X_window``: each segment's window (the segment with the ``radius`` segments before and after it
+    in its turn; in a source without turns, in the source) as the mean of their vectors ``X``, scaled to the
+    members' mean length (so a segment alone in its turn keeps its own vector, and unit vectors give a
+    unit vector).
+
+    Composed, not embedded: the window's text would cost a second encoder pass over about three times
+    the tokens of the segments (on a 28-interview study, three quarters of ``suggest``'s time), for the
+    same figures on the study benchmark (docs/benchmarks.md). ``positions`` are
+    :attr:`Corpus.positions` (``((source, turn), index)``; ``None`` or a missing entry: the segment is
+    its own window); a window spans only the rows given, so pass whole turns (the corpus of whole
+    sources always has them).
 
     Returns
     -------
-    ndarray of shape (len(windows), embedder.dim), float32
+    ndarray of the shape of ``X``, float32
     """
-    out = np.zeros((len(windows), embedder.dim), dtype=np.float32)
-    unique = list(dict.fromkeys(windows))
-    if unique:
-        V = embedder.encode(unique)
-        row = {t: i for i, t in enumerate(unique)}
-        for i, t in enumerate(windows):
-            out[i] = V[row[t]]
+    Xa = np.asarray(X, dtype=np.float32)
+    out = Xa.copy()
+    turns: dict[Hashable, list[tuple[int, int]]] = {}
+    for row, pos in enumerate(positions[: len(Xa)]):
+        if pos is not None:
+            turns.setdefault(pos[0], []).append((pos[1], row))
+    norms = np.linalg.norm(Xa, axis=1)
+    for members in turns.values():
+        if len(members) < 2:
+            continue
+        rows = [row for _, row in sorted(members)]
+        for j, row in enumerate(rows):
+            near = rows[max(0, j - radius) : j + radius + 1]
+            mean = Xa[near].mean(axis=0)
+            length = float(np.linalg.norm(mean))
+            if length > 0:
+                out[row] = mean * (float(norms[near].mean()) / length)
     return out
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from pipeline.errors import InputError
 from pipeline.labels import label_matrix
 from pipeline.project.core import Project
-from pipeline.project.corpus import embed_context, embed_texts, embed_windows, load_corpus
+from pipeline.project.corpus import embed_context, embed_texts, load_corpus, window_vectors
 from pipeline.project.embedding import project_embedder
 from pipeline.project.suggest import build_suggester
 from pipeline.store.schema import CoderRow, CodingRow
@@ -78,8 +78,8 @@ def evaluate_project(
     prev_texts = [corpus.prev_texts[i] for i in keep] if corpus.prev_texts else None
     X_prev = embed_context(emb, prev_texts or [""] * len(keep)) if probe.wants_context() else None
     prev2_texts = [corpus.prev2_texts[i] for i in keep] if corpus.prev2_texts else None
-    windows = [corpus.window_texts[i] for i in keep] if corpus.window_texts else texts
-    X_window = embed_windows(emb, windows) if probe.wants_window() else None
+    positions = [corpus.positions[i] for i in keep] if corpus.positions else []
+    X_window = window_vectors(X, positions) if probe.wants_window() else None
     exclusive = bool(probe.exclusive)  # one code per segment: scored on the argmax
     side = side_inputs(
         probe, texts=texts, X_prev=X_prev, prev_texts=prev_texts, prev2_texts=prev2_texts, X_window=X_window

@@ -259,26 +259,24 @@ def load_embedder(project: Project, encoder: str | None = None) -> Embedder:
 
 
 def embed_sources(
-    project: Project, embedder: Embedder, names: Sequence[str], *, context: bool = False, window: bool = False
+    project: Project, embedder: Embedder, names: Sequence[str], *, context: bool = False
 ) -> Vectors:
     """Embed, in one batch, the suggestable segments of the current sources ``names`` and, with
     ``context`` (for a suggester that :meth:`~models.base.BaseSuggester.wants_context`), the text
-    before each (the previous turn, :func:`~pipeline.project.corpus.context_texts`); with ``window``
-    (for one that :meth:`~models.base.BaseSuggester.wants_window`), each segment's window
-    (:func:`~pipeline.project.corpus.window_texts`).
+    before each (the previous turn, :func:`~pipeline.project.corpus.context_texts`). A suggester that
+    reads windows needs nothing more: they are composed from the segments' vectors
+    (:func:`~pipeline.project.corpus.window_vectors`).
 
     Returns
     -------
     dict mapping segment text to its vector, ndarray of shape (dim,), float32.
     """
-    return encode_texts(embedder, texts_to_embed(project, names, context=context, window=window))
+    return encode_texts(embedder, texts_to_embed(project, names, context=context))
 
 
-def texts_to_embed(
-    project: Project, names: Sequence[str], *, context: bool = False, window: bool = False
-) -> list[str]:
+def texts_to_embed(project: Project, names: Sequence[str], *, context: bool = False) -> list[str]:
     """The distinct texts :func:`embed_sources` embeds for the current sources ``names``, in order."""
-    from pipeline.project.corpus import context_texts, window_texts
+    from pipeline.project.corpus import context_texts
     from pipeline.store.queries import load_segments
 
     if not names:
@@ -288,18 +286,11 @@ def texts_to_embed(
         rows = [(r, n) for r, n in load_segments(session, project.config) if n in wanted]
         every = (
             load_segments(session, project.config, include_interviewer=True, sources=sorted(wanted))
-            if context or window
+            if context
             else []
         )
         before = context_texts(every) if context else {}
-        windows = window_texts(every) if window else {}
-    texts = list(
-        dict.fromkeys(
-            [r.text for r, _ in rows]
-            + [before.get(r.id, "") for r, _ in rows]
-            + [windows.get(r.id, "") for r, _ in rows]
-        )
-    )
+    texts = list(dict.fromkeys([r.text for r, _ in rows] + [before.get(r.id, "") for r, _ in rows]))
     return [t for t in texts if t]
 
 
@@ -457,8 +448,7 @@ def suggest_for_files(
     vectors : mapping of segment text to ndarray of shape (dim,)
         From :func:`embed_sources`; every suggestable segment text of the files must be there (and,
         for a model that reads the previous turn, their context: ``embed_sources(..., context=True)``;
-        a missing one counts as no context; for one that reads windows, ``window=True``; a missing
-        window counts as the segment alone).
+        a missing one counts as no context; windows are composed from the segments' vectors).
     choice : ModelChoice
         The model that suggests.
     k : int
@@ -466,7 +456,7 @@ def suggest_for_files(
     after_each : callable, optional
         Called with n once the n-th file is written (the flow's crash test uses it).
     """
-    from pipeline.project.corpus import load_corpus
+    from pipeline.project.corpus import load_corpus, window_vectors
     from pipeline.project.suggest import rank_codes
 
     hashes = [f.file_hash for f in files]
@@ -497,13 +487,7 @@ def suggest_for_files(
         if choice.model.wants_context():
             zero = np.zeros(X.shape[1], dtype=np.float32)
             X_prev = np.stack([vectors.get(t, zero) for t in corpus.prev_texts]).astype(np.float32)
-        X_window = None
-        if choice.model.wants_window():
-            # a window that was not embedded (embed_sources without window=True) counts as the segment alone
-            windows = corpus.window_texts or corpus.texts
-            X_window = np.stack([vectors[w] if w in vectors else X[i] for i, w in enumerate(windows)]).astype(
-                np.float32
-            )
+        X_window = window_vectors(X, corpus.positions) if choice.model.wants_window() else None
         ranking = rank_codes(
             choice.model,
             X,

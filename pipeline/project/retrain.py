@@ -90,16 +90,15 @@ class TrainingSet:
         return self.X_prev
 
     def window(self, model: BaseSuggester) -> npt.NDArray[np.float32] | None:
-        """``X_window`` of every segment (embedded once, on first use) when ``model`` reads the
-        segments' windows, else ``None``."""
+        """``X_window`` of every segment (composed from ``X`` once, on first use:
+        :func:`~pipeline.project.corpus.window_vectors`) when ``model`` reads the segments' windows,
+        else ``None``."""
         if not model.wants_window():
             return None
         if self.X_window is None:
-            from pipeline.project.corpus import embed_windows
+            from pipeline.project.corpus import window_vectors
 
-            if self.embedder is None:
-                raise InputError("this training set has no embedder to embed the segments' windows with")
-            self.X_window = embed_windows(self.embedder, self.corpus.window_texts or self.corpus.texts)
+            self.X_window = window_vectors(self.X, self.corpus.positions)
         return self.X_window
 
     def side(self, model: BaseSuggester, idx: npt.NDArray[np.intp] | None = None) -> dict[str, Any]:

@@ -24,8 +24,8 @@ from pipeline.project.corpus import (
     codable_codes,
     embed_context,
     embed_texts,
-    embed_windows,
     load_corpus,
+    window_vectors,
 )
 from pipeline.project.embedding import project_embedder
 from pipeline.store.schema import (
@@ -81,12 +81,14 @@ def context_of(model: BaseSuggester, corpus: Corpus, embedder: Embedder) -> npt.
     return embed_context(embedder, corpus.prev_texts or [""] * len(corpus.texts))
 
 
-def window_of(model: BaseSuggester, corpus: Corpus, embedder: Embedder) -> npt.NDArray[np.float32] | None:
-    """``X_window`` for ``corpus`` (:func:`~pipeline.project.corpus.embed_windows`) when ``model``
-    reads the segments' windows, else ``None`` (nothing is embedded)."""
+def window_of(
+    model: BaseSuggester, corpus: Corpus, X: npt.NDArray[np.float32]
+) -> npt.NDArray[np.float32] | None:
+    """``X_window`` for ``corpus`` (:func:`~pipeline.project.corpus.window_vectors`, from its segments'
+    vectors ``X``) when ``model`` reads the segments' windows, else ``None``."""
     if not model.wants_window():
         return None
-    return embed_windows(embedder, corpus.window_texts or corpus.texts)
+    return window_vectors(X, corpus.positions)
 
 
 def fit_suggester(
@@ -408,12 +410,12 @@ def suggest(
         X_train = embed_texts(emb, train.texts)
         model = build_suggester(name, train.codebook, emb, params=cfg.params)
         Xp_train = context_of(model, train, emb)
-        Xw_train = window_of(model, train, emb)
+        Xw_train = window_of(model, train, X_train)
         fit_suggester(model, X_train, train, Xp_train, Xw_train)
         target = load_corpus(session, project, sources=sources) if sources else every
         X = X_train if target is train else embed_texts(emb, target.texts)
         X_prev = Xp_train if target is train else context_of(model, target, emb)
-        X_window = Xw_train if target is train else window_of(model, target, emb)
+        X_window = Xw_train if target is train else window_of(model, target, X)
         row = register_model_version(
             session,
             name=f"local-{name}",

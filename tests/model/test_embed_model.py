@@ -89,7 +89,8 @@ def onnx_embedder(qualflow_dir: Path):  # type: ignore[no-untyped-def]
     from pipeline.embed.factory import ONNX_CACHE_ENV
 
     with mock.patch.dict(os.environ):
-        os.environ.pop(ONNX_CACHE_ENV, None)  # this module checks the project's own export folder
+        # this module checks an export folder of its own (where exports go: tests/unit/test_embed.py)
+        os.environ[ONNX_CACHE_ENV] = str(qualflow_dir / "onnx")
         e = make_embedder("onnx:minilm", cache_dir=qualflow_dir, progress=False)
     assert isinstance(e, CachedEmbedder)
     return e.inner

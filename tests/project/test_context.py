@@ -152,19 +152,29 @@ def test_the_process_flow_embeds_and_passes_the_context(project: Project, tmp_pa
 # --- windows: each segment with its neighbours in the same turn (the evidence suggester's passages) ---
 
 
-def test_corpus_carries_each_segments_window_within_its_turn(project: Project, tmp_path: Path) -> None:
+def test_each_segments_window_is_composed_within_its_turn(project: Project, tmp_path: Path) -> None:
+    from pipeline.project.corpus import window_vectors
+
     text = "Interviewer: Why?\nP: One. Two. Three.\nInterviewer: And?\nP: Four.\n"
     ingest(project, [write(tmp_path / "a.txt", text), write(tmp_path / "doc.txt", "Alpha. Beta. Gamma.\n")])
     import_codebook(project, write(tmp_path / "cb.yaml", CODEBOOK))
     with project.store.transaction() as s:
-        c = load_corpus(s, project)
+        c = load_corpus(s, project, sources=["a"])
         d = load_corpus(s, project, sources=["doc"])
-    a = [i for i, n in enumerate(c.source_names) if n == "a"]
-    assert [c.texts[i] for i in a] == ["One.", "Two.", "Three.", "Four."]
-    # never across turns: "Four." is alone in its answer, the question is another turn
-    assert [c.window_texts[i] for i in a] == ["One. Two.", "One. Two. Three.", "Two. Three.", "Four."]
-    assert d.window_texts == ["Alpha. Beta.", "Alpha. Beta. Gamma.", "Beta. Gamma."]  # a one-turn document
-    assert d.subset([2]).window_texts == ["Beta. Gamma."]
+    assert c.texts == ["One.", "Two.", "Three.", "Four."]
+    E = np.eye(4, dtype=np.float32)
+    W = window_vectors(E, c.positions)
+    r2, r3 = np.float32(1 / np.sqrt(2)), np.float32(1 / np.sqrt(3))
+    # the mean of the segment and its neighbours in the turn, scaled back to unit length; never across
+    # turns: "Four." is alone in its answer (the question is another turn) and keeps its own vector
+    np.testing.assert_allclose(W, [[r2, r2, 0, 0], [r3, r3, r3, 0], [0, r2, r2, 0], [0, 0, 0, 1]], rtol=1e-6)
+    # a one-turn document: the neighbouring sentences; vectors of any length keep their mean length
+    np.testing.assert_allclose(
+        window_vectors(2 * np.eye(3, dtype=np.float32), d.positions)[1], 2 * np.array([r3, r3, r3]), rtol=1e-6
+    )
+    # a segment without a position (or past the end of ``positions``) is its own window
+    np.testing.assert_array_equal(window_vectors(E, [None, None, None, None]), E)
+    np.testing.assert_array_equal(window_vectors(E, []), E)
 
 
 def test_evidence_gets_the_windows_in_suggest_train_evaluate_and_process(
@@ -183,11 +193,10 @@ def test_evidence_gets_the_windows_in_suggest_train_evaluate_and_process(
     ts = load_training_set(project, emb)
     model = fit_challenger(ts, emb, "auto", project.config.suggester.params)
     assert type(model).__name__ == "EvidenceSuggester" and model.uses_window_
-    assert ts.X_window is not None and ts.X_prev is None  # windows embedded, not the previous turn
+    assert ts.X_window is not None and ts.X_prev is None  # windows composed, not the previous turn
     assert "macro_f1" in evaluate_project(project, suggester="auto", folds=3, embedder=emb)
-    plain = processing.embed_sources(project, emb, ["new"])
-    vectors = processing.embed_sources(project, emb, ["new"], window=True)
-    assert set(vectors) - set(plain) == {ANSWER}  # the two sentences of an answer make its window
+    vectors = processing.embed_sources(project, emb, ["new"])
+    assert set(vectors) == set(ANSWER.replace(". ", ".|").split("|"))  # the segments alone: no window text
     with project.store.transaction() as s:
         row = register_model_version(
             s, name="m", suggester="evidence", params={}, embedding=emb.fingerprint, codebook_version_id=1

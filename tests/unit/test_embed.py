@@ -268,6 +268,32 @@ def test_onnx_without_cache_dir_is_a_config_error(tmp_path: Path, monkeypatch: p
         make_embedder(f"onnx:{model}")
 
 
+def test_where_an_onnx_export_is_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline.embed.factory import ONNX_CACHE_ENV, onnx_export_root, user_onnx_cache
+    from pipeline.embed.model_dir import packaged_model_dir
+
+    monkeypatch.delenv(ONNX_CACHE_ENV, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    project = tmp_path / "p" / ".qualflow"
+    own = tmp_path / "p" / ".qualflow" / "encoders" / "run-1"  # e.g. fine-tuned on the interviews
+    # the packaged public model: once per user, whatever the project
+    assert user_onnx_cache() == tmp_path / "xdg" / "qualflow" / "onnx"
+    assert onnx_export_root(packaged_model_dir(), project) == tmp_path / "xdg" / "qualflow" / "onnx"
+    assert onnx_export_root(packaged_model_dir(), None) == tmp_path / "xdg" / "qualflow" / "onnx"
+    # any other model never leaves the project; outside a project there is nowhere to keep it
+    assert onnx_export_root(own, project) == project / "onnx"
+    assert onnx_export_root(own, None) is None
+    # a user cache that cannot be made: the project's
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "file"))
+    assert onnx_export_root(packaged_model_dir(), project) == project / "onnx"
+    # $QUALFLOW_ONNX_CACHE wins for every model
+    monkeypatch.setenv(ONNX_CACHE_ENV, str(tmp_path / "shared"))
+    assert (
+        onnx_export_root(own, project) == onnx_export_root(packaged_model_dir(), None) == tmp_path / "shared"
+    )
+
+
 def test_onnx_export_refuses_non_bert_models(tmp_path: Path) -> None:
     from pipeline.embed.onnx import export_onnx
 

@@ -228,7 +228,7 @@ def test_windows_add_five_features_and_are_needed_to_predict(data):
 def test_wants_window_until_fitted_without_and_old_pickles_still_predict(data):
     X, Y, groups, T = data
     m = EvidenceSuggester(CODES)
-    assert m.wants_window()  # unfitted: the pipeline should embed the windows
+    assert m.wants_window()  # unfitted: the pipeline should pass the windows
     m.fit(X, Y, groups=groups)
     assert not m.wants_window() and not m.uses_window_
     P = m.predict_proba(T, X_window=T)  # ignored: fitted without windows
