@@ -335,8 +335,8 @@ def select_suggester(
         def make(cand: str = cand) -> BaseSuggester:
             return build_suggester(cand, ts.corpus.codebook, embedder, params=params)
 
-        probe = make()
         try:
+            probe = make()  # a parameter of [suggester] params the candidate lacks: TypeError
             _, _, m = out_of_fold(
                 make,
                 ts.X[idx],
@@ -348,7 +348,7 @@ def select_suggester(
                 codes=ts.codes,
                 exclusive=bool(probe.exclusive),
             )
-        except (QualflowError, ValueError, np.linalg.LinAlgError) as exc:
+        except (QualflowError, TypeError, ValueError, np.linalg.LinAlgError) as exc:
             scores[cand] = float("nan")
             failures[cand] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:150]
             continue

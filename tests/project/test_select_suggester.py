@@ -109,6 +109,16 @@ def test_a_candidate_whose_cv_fails_leaves_the_rules_choice() -> None:
     assert sel.line().startswith("chose linear by the rule (CV failed for linear: the rule's choice)")
 
 
+def test_params_only_the_rules_choice_takes_leave_it_chosen() -> None:
+    # class_weight is a parameter of the linear model: evidence cannot be built with it
+    sel = select_suggester(
+        training_set(4, 1), HashingEmbedder(), "auto", {"exclusive": True, "class_weight": None}
+    )
+    assert sel is not None and sel.method == "rule" and sel.chosen == "linear"
+    assert list(sel.failures) == ["evidence"] and sel.failures["evidence"].startswith("TypeError: ")
+    assert sel.metrics() == {"selection.linear.macro_f1": pytest.approx(1.0)}
+
+
 def test_select_rule_skips_cv_and_few_sources_fall_back_to_the_rule() -> None:
     ts = training_set(4, 3)
     sel = select_suggester(ts, HashingEmbedder(), "auto", {}, select="rule")  # nothing is fitted
