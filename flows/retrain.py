@@ -20,7 +20,7 @@ from pipeline.embed.factory import fine_tuned_backend, fine_tuned_spec
 from pipeline.gate import GateDecision, promotion_decision
 from pipeline.project import retrain as retraining
 from pipeline.project.core import Project
-from pipeline.project.retrain import Evaluation, TrainingSet
+from pipeline.project.retrain import Evaluation, Selection, TrainingSet
 
 if TYPE_CHECKING:
     from models.base import BaseSuggester
@@ -40,11 +40,14 @@ class RetrainReport:
     metrics: dict[str, float] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)
     champion_before: str | None = None
+    suggester: str = ""
+    selection: Selection | None = None
 
     def lines(self) -> list[str]:
         d = self.decision
         verdict = "PROMOTED to champion" if d.promote else "not promoted (champion kept)"
-        out = [
+        out = [self.selection.line()] if self.selection is not None else []
+        out += [
             f"trained {self.registered_model}@{self.version} on {self.data.get('n_train_segments')} segments "
             f"of {self.data.get('n_sources', 0) - self.data.get('n_eval_sources', 0)} sources; "
             f"evaluated on {self.data.get('n_eval_segments')} segments of {self.data.get('n_eval_sources')} held-out sources",
@@ -72,6 +75,19 @@ def fit_challenger(
     ts: TrainingSet, embedder: Embedder, suggester: str, params: dict[str, Any]
 ) -> BaseSuggester:
     return retraining.fit_challenger(ts, embedder, suggester, params)
+
+
+@task(name="select-suggester", cache_policy=NO_CACHE)
+def select_suggester(
+    ts: TrainingSet,
+    embedder: Embedder,
+    suggester: str,
+    params: dict[str, Any],
+    select: str,
+    metric: str,
+    k: int,
+) -> Selection | None:
+    return retraining.select_suggester(ts, embedder, suggester, params, select=select, metric=metric, k=k)
 
 
 @task(name="evaluate", cache_policy=NO_CACHE)
@@ -163,6 +179,7 @@ def log_run(
     registered_model: str,
     encoder_dir: Path | None = None,
     fine_tune: dict[str, Any] | None = None,
+    selection: Selection | None = None,
 ) -> tracking.LoggedRun:
     return tracking.log_training_run(
         project,
@@ -180,6 +197,8 @@ def log_run(
         encoder_dir=encoder_dir,
         encoder_backend=fine_tuned_backend(project.config.embedding.model),
         fine_tune=fine_tune,
+        selection_params=None if selection is None else selection.params(),
+        selection_metrics=None if selection is None else selection.metrics(),
     )
 
 
@@ -228,6 +247,7 @@ def retrain_suggester(
     project_dir: str,
     suggester: str = "auto",
     params: dict[str, Any] | None = None,
+    select: str = "cv",
     promotion_metric: str = "macro_f1",
     promotion_margin: float = 0.0,
     force: bool = False,
@@ -242,6 +262,10 @@ def retrain_suggester(
     ----------
     project_dir : the project folder
     suggester, params : ``[suggester] name`` and ``params`` of qualflow.toml
+    select : ``[suggester] select``: for ``suggester="auto"``, ``"cv"`` chooses among
+        :func:`models.auto_candidates` by grouped CV on the training sources, scored by
+        ``promotion_metric`` (:func:`pipeline.project.retrain.select_suggester`), ``"rule"`` takes
+        the rule's choice; the choice is logged as ``selection.*`` params and metrics
     promotion_metric, promotion_margin : the gate (``[flows]``): promote when the challenger's metric
         exceeds the champion's by more than the margin, on the same held-out sources
     force : promote whatever the gate says (recorded as ``gate.forced=true``)
@@ -262,7 +286,9 @@ def retrain_suggester(
         # the project's backend: an onnx project runs its fine-tuned encoder exported to ONNX int8 too
         embedder = make_embedder(project, fine_tuned_spec(project.config.embedding.model, encoder_dir))
         ts = load_training_set(project, embedder)
-    challenger = fit_challenger(ts, embedder, suggester, params or {})
+    selection = select_suggester(ts, embedder, suggester, params or {}, select, promotion_metric, top_k)
+    chosen = suggester if selection is None else selection.chosen
+    challenger = fit_challenger(ts, embedder, chosen, params or {})
     challenger_ev = evaluate(challenger, ts, top_k)
     champion = load_champion(project, registered_model)
     champion_ev = None
@@ -280,7 +306,7 @@ def retrain_suggester(
         run = log_run(
             project,
             challenger,
-            suggester,
+            chosen,
             embedder,
             ts,
             challenger_ev,
@@ -289,6 +315,7 @@ def retrain_suggester(
             registered_model,
             encoder_dir,
             tuned,
+            selection,
         )
     record_gate(project, registered_model, run, decision)
     record_model_version(project, challenger, registered_model, run, embedder, ts, challenger_ev)
@@ -303,4 +330,6 @@ def retrain_suggester(
         metrics=tracking.scalar_metrics(challenger_ev.metrics),
         data=ts.fingerprint(),
         champion_before=None if champion is None else champion.version,
+        suggester=chosen,
+        selection=selection,
     )

@@ -48,6 +48,7 @@ def flow_parameters(
             "project_dir": str(project_dir),
             "suggester": config.suggester.name,
             "params": dict(config.suggester.params),
+            "select": config.suggester.select,
             "promotion_metric": config.flows.promotion_metric,
             "promotion_margin": config.flows.promotion_margin,
             "top_k": config.suggester.top_k,

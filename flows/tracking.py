@@ -181,6 +181,8 @@ def log_training_run(
     encoder_dir: Path | None = None,
     encoder_backend: str = "sentence-transformers",
     fine_tune: dict[str, Any] | None = None,
+    selection_params: dict[str, str] | None = None,
+    selection_metrics: dict[str, float] | None = None,
 ) -> LoggedRun:
     """One MLflow run: parameters, data fingerprint, metrics, artifacts and the model, registered as a
     new version of ``registered_model``.
@@ -190,7 +192,9 @@ def log_training_run(
     (``extra_files/encoder``) so the suggester and the encoder it was trained on are one version;
     ``encoder_backend`` : what runs that encoder (``onnx`` or ``sentence-transformers``), logged as
     ``encoder.backend`` so :func:`load_alias` gives back the same embedder;
-    ``fine_tune`` : what the fine-tuning did (logged as ``finetune.*`` params and metrics).
+    ``fine_tune`` : what the fine-tuning did (logged as ``finetune.*`` params and metrics);
+    ``selection_params``, ``selection_metrics`` : how ``suggester`` was chosen for ``auto``
+    (``selection.*``, :class:`pipeline.project.retrain.Selection`).
     """
     import mlflow
     import mlflow.sklearn
@@ -225,6 +229,10 @@ def log_training_run(
             numeric = {k: float(v) for k, v in fine_tune.items() if isinstance(v, int | float)}
             mlflow.log_metrics({f"finetune.{k}": v for k, v in numeric.items() if np.isfinite(v)})
             mlflow.log_params({f"finetune.{k}": str(v) for k, v in fine_tune.items() if k not in numeric})
+        if selection_params:
+            mlflow.log_params(selection_params)
+        if selection_metrics:
+            mlflow.log_metrics(selection_metrics)
         if champion_metrics:
             mlflow.log_metrics({f"champion.{k}": v for k, v in champion_metrics.items()})
         with tempfile.TemporaryDirectory() as tmp:

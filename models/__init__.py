@@ -64,6 +64,18 @@ def default_suggester(exclusive: bool = False) -> str:
     return EXCLUSIVE_DEFAULT_SUGGESTER if exclusive else DEFAULT_SUGGESTER
 
 
+def auto_candidates(exclusive: bool = False) -> tuple[str, ...]:
+    """What ``train`` chooses among for ``[suggester] name = "auto"`` (``select = "cv"``): the rule's
+    choice (:func:`default_suggester`) first, then the other product suggester for that codebook shape
+    (both take ``exclusive``).
+
+    >>> auto_candidates(), auto_candidates(exclusive=True)
+    (('evidence', 'linear'), ('linear', 'evidence'))
+    """
+    first = default_suggester(exclusive)
+    return (first, *(n for n in (DEFAULT_SUGGESTER, EXCLUSIVE_DEFAULT_SUGGESTER) if n != first))
+
+
 def default_params(name: str, exclusive: bool = False) -> dict[str, Any]:
     """The parameters suggester ``name`` gets by default (explicit params override them): for the
     linear suggester on an exclusive codebook :data:`EXCLUSIVE_DEFAULT_PARAMS`; on a multi-label one no
@@ -142,6 +154,7 @@ __all__ = [
     "LinearSuggester",
     "NeighborsSuggester",
     "PrototypeSuggester",
+    "auto_candidates",
     "default_params",
     "default_suggester",
     "make_suggester",

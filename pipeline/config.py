@@ -43,6 +43,9 @@ class EmbeddingConfig:
 class SuggesterConfig:
     # "auto": evidence for a multi-label codebook, linear for an exclusive one (params exclusive = true)
     name: str = "auto"
+    # how `train` resolves name = "auto": "cv" chooses among the candidates by grouped cross-validation
+    # on the training sources' codings (the rule's choice on ties or too little data); "rule": the rule
+    select: str = "cv"
     top_k: int = 3
     # the operating point of the suggesters that take one (evidence): share of coded segments that
     # should get a suggestion, or (when > 0) the top-1 precision to reach instead
@@ -206,6 +209,7 @@ def validate(cfg: ProjectConfig, where: str) -> ProjectConfig:
             raise ConfigError(
                 f'{where}: [embedding.languages] {lang} must name a model, e.g. "sentence-transformers:/path"'
             )
+    validate_select(cfg.suggester.select, where)
     if cfg.suggester.fine_tune_minutes <= 0:
         raise ConfigError(f"{where}: suggester fine_tune_minutes must be more than 0 (default 10)")
     if cfg.suggester.top_k < 1:
@@ -226,6 +230,24 @@ def validate(cfg: ProjectConfig, where: str) -> ProjectConfig:
     _validate_discover(cfg.discover, where)
     _validate_flows(cfg.flows, where)
     return cfg
+
+
+SELECT_METHODS = ("cv", "rule")
+
+
+def validate_select(select: str, where: str) -> None:
+    """``[suggester] select`` is one of :data:`SELECT_METHODS` (the config file and the retrain flow's
+    parameter both go through here).
+
+    >>> validate_select("cvv", "qualflow.toml")
+    Traceback (most recent call last):
+    ...
+    pipeline.errors.ConfigError: qualflow.toml: suggester select = 'cvv' must be one of ['cv', 'rule'] (default "cv")
+    """
+    if select not in SELECT_METHODS:
+        raise ConfigError(
+            f'{where}: suggester select = {select!r} must be one of {list(SELECT_METHODS)} (default "cv")'
+        )
 
 
 def _validate_flows(f: FlowsConfig, where: str) -> None:

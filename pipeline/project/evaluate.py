@@ -9,18 +9,42 @@ per-source gate and category rule included).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from sqlalchemy import select
 
 from pipeline.errors import InputError
-from pipeline.labels import label_matrix
+from pipeline.labels import Suggestions, label_matrix
 from pipeline.project.core import Project
 from pipeline.project.corpus import embed_context, embed_texts, load_corpus, window_vectors
 from pipeline.project.embedding import project_embedder
 from pipeline.project.suggest import build_suggester
 from pipeline.store.schema import CoderRow, CodingRow
+
+
+def out_of_fold(
+    make: Callable[[], Any],
+    X: npt.NDArray[np.float32],
+    Y: npt.NDArray[np.int8],
+    groups: Sequence[str],
+    k: int,
+    folds: int,
+    side: dict[str, Any],
+    *,
+    codes: Sequence[str],
+    exclusive: bool,
+) -> tuple[npt.NDArray[np.float64], Suggestions, dict[str, Any]]:
+    """The queue's decisions out of fold (:func:`~pipeline.evaluate.grouped_cv_suggestions`, ``folds``
+    folds grouped by source, ``side`` the row-aligned side information) and their metrics
+    (:func:`~pipeline.evaluate.evaluate_predictions`): what `qualflow evaluate` reports and what `train`
+    chooses the ``auto`` suggester by. Returns ``(P, picks, metrics)``."""
+    from pipeline.evaluate import evaluate_predictions, grouped_cv_suggestions
+
+    P, picks = grouped_cv_suggestions(make, X, Y, groups, k, n_splits=folds, **side)
+    return P, picks, evaluate_predictions(P, picks, Y, k=k, codes=list(codes), exclusive=exclusive)
 
 
 def evaluate_project(
@@ -31,7 +55,7 @@ def evaluate_project(
     embedder: Any = None,
 ) -> dict[str, Any]:
     """Out-of-fold metrics of ``suggester`` (micro/macro F1, hit@k, coverage, calibration, κ per coder)."""
-    from pipeline.evaluate import evaluate_predictions, grouped_cv_suggestions, operating_points
+    from pipeline.evaluate import evaluate_predictions, operating_points
 
     name = suggester or project.config.suggester.name
     emb = embedder or project_embedder(project)
@@ -85,7 +109,9 @@ def evaluate_project(
         probe, texts=texts, X_prev=X_prev, prev_texts=prev_texts, prev2_texts=prev2_texts, X_window=X_window
     )
     k = project.config.suggester.top_k
-    P, picks = grouped_cv_suggestions(make, X, Y, groups, k, n_splits=min(folds, n_groups), **side)
+    P, picks, metrics = out_of_fold(
+        make, X, Y, groups, k, min(folds, n_groups), side, codes=corpus.codes, exclusive=exclusive
+    )
     per_coder = {}
     for coder, M in coder_mats.items():
         rows_ok = (M != -2).all(axis=1)
@@ -100,7 +126,6 @@ def evaluate_project(
                 exclusive=exclusive,
             )
             per_coder[coder] = m.get(f"kappa_vs_{coder}")
-    metrics = evaluate_predictions(P, picks, Y, k=k, codes=corpus.codes, exclusive=exclusive)
     for coder, kappa in per_coder.items():
         metrics[f"kappa_vs_{coder}"] = kappa
     # the queue's operating point, then what another common threshold would buy, out of fold

@@ -17,7 +17,7 @@ import numpy.typing as npt
 from sqlalchemy import select
 
 from pipeline.domain import Codebook, sha256_text
-from pipeline.errors import ConfigError, InputError
+from pipeline.errors import ConfigError, InputError, QualflowError
 from pipeline.evaluation_plots import _confusion_png, _reliability_png, confusion_counts
 from pipeline.fileio import csv_writer
 from pipeline.project.core import Project
@@ -211,6 +211,156 @@ def fit_challenger(
     side = ts.side(model, idx)
     fitted: BaseSuggester = cast(Any, model).fit(ts.X[idx], training_labels(ts), groups=groups, **side)
     return fitted
+
+
+SELECTION_FOLDS = 3
+SELECTION_MIN_SOURCES = 3
+"""Fewer training sources with codings than this: ``train`` keeps the rule's choice (no CV)."""
+
+
+@dataclass
+class Selection:
+    """How ``train`` chose the suggester for ``[suggester] name = "auto"``.
+
+    ``method``: ``"cv"`` (grouped cross-validation on the training sources ran) or ``"rule"`` (the
+    rule's choice, :func:`models.default_suggester`, without CV: ``select = "rule"`` or too little
+    data; ``reason`` says which). ``scores``: each candidate's out-of-fold ``metric``, NaN when its CV
+    failed (``failures`` says why)."""
+
+    method: str
+    chosen: str
+    candidates: list[str]
+    metric: str
+    folds: int = 0
+    n_sources: int = 0
+    scores: dict[str, float] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)
+    reason: str = ""
+
+    def params(self) -> dict[str, str]:
+        """The choice as MLflow parameters (``selection.*``)."""
+        out = {
+            "selection.method": self.method,
+            "selection.candidates": ",".join(self.candidates),
+            "selection.chosen": self.chosen,
+            "selection.folds": str(self.folds),
+        }
+        if self.reason:
+            out["selection.reason"] = self.reason
+        return out
+
+    def metrics(self) -> dict[str, float]:
+        """Each candidate's out-of-fold score as ``selection.<candidate>.<metric>`` (failed: left out)."""
+        return {
+            f"selection.{name}.{self.metric}": score
+            for name, score in self.scores.items()
+            if np.isfinite(score)
+        }
+
+    def line(self) -> str:
+        """One line for `qualflow train`'s output.
+
+        >>> Selection("cv", "evidence", ["evidence", "linear"], "macro_f1", 3, 6,
+        ...           {"evidence": 0.41, "linear": 0.37}).line()
+        'chose evidence by 3-fold CV on 6 sources: macro_f1 evidence 0.41, linear 0.37'
+        >>> Selection("rule", "linear", ["linear", "evidence"], "macro_f1", reason='select = "rule"').line()
+        'chose linear by the rule (select = "rule")'
+        """
+        scores = ", ".join(
+            f"{name} failed ({self.failures[name]})"
+            if name in self.failures
+            else f"{name} {self.scores[name]:.2f}"
+            for name in self.candidates
+            if name in self.scores
+        )
+        if self.method != "cv":
+            return f"chose {self.chosen} by the rule ({self.reason})" + (
+                f": {self.metric} {scores}" if scores else ""
+            )
+        note = f" ({self.reason})" if self.reason else ""
+        return f"chose {self.chosen} by {self.folds}-fold CV on {self.n_sources} sources{note}: {self.metric} {scores}"
+
+
+def select_suggester(
+    ts: TrainingSet,
+    embedder: Embedder,
+    name: str,
+    params: dict[str, Any] | None = None,
+    *,
+    select: str = "cv",
+    metric: str = "macro_f1",
+    k: int = 3,
+) -> Selection | None:
+    """The suggester ``train`` fits for ``[suggester] name`` (``None``: ``name`` is explicit, kept as is).
+
+    For ``"auto"`` with ``select = "cv"``: every candidate of :func:`models.auto_candidates` (the
+    rule's choice first), built as the product builds it (:func:`~pipeline.project.suggest.build_suggester`
+    with ``params``), is scored by ``metric`` on the queue's decisions out of fold
+    (:func:`pipeline.project.evaluate.out_of_fold`, :data:`SELECTION_FOLDS` folds grouped by source)
+    over the *training* sources only — never the held-out sources the gate scores on. A candidate
+    replaces the rule's choice only by scoring strictly higher; a tie, a failed CV, fewer than
+    :data:`SELECTION_MIN_SOURCES` training sources or ``select = "rule"`` keep the rule's choice."""
+    from models import AUTO, auto_candidates, resolve_suggester
+    from pipeline.config import validate_select
+    from pipeline.gate import promotion_decision
+    from pipeline.project.evaluate import out_of_fold
+    from pipeline.project.suggest import build_suggester
+
+    validate_select(select, "train")
+    if name != AUTO:
+        return None
+    params = dict(params or {})
+    rule = resolve_suggester(AUTO, params)
+    candidates = list(auto_candidates(bool(params.get("exclusive", False))))
+    idx = ts.train_idx
+    groups = [ts.corpus.source_names[i] for i in idx]
+    n_sources = len(set(groups))
+    if select == "rule":
+        return Selection("rule", rule, candidates, metric, n_sources=n_sources, reason='select = "rule"')
+    if n_sources < SELECTION_MIN_SOURCES:
+        return Selection(
+            "rule",
+            rule,
+            candidates,
+            metric,
+            n_sources=n_sources,
+            reason=f"{n_sources} training sources with codings, CV needs {SELECTION_MIN_SOURCES}",
+        )
+    folds = min(SELECTION_FOLDS, n_sources)
+    scores: dict[str, float] = {}
+    failures: dict[str, str] = {}
+    Y = training_labels(ts)
+    for cand in candidates:
+
+        def make(cand: str = cand) -> BaseSuggester:
+            return build_suggester(cand, ts.corpus.codebook, embedder, params=params)
+
+        try:
+            probe = make()  # a parameter of [suggester] params the candidate lacks: TypeError
+            _, _, m = out_of_fold(
+                make,
+                ts.X[idx],
+                Y,
+                groups,
+                k,
+                folds,
+                ts.side(probe, idx),
+                codes=ts.codes,
+                exclusive=bool(probe.exclusive),
+            )
+        except (QualflowError, TypeError, ValueError, np.linalg.LinAlgError) as exc:
+            scores[cand] = float("nan")
+            failures[cand] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:150]
+            continue
+        # the gate's reading of the metric (an unknown promotion metric is its one error)
+        scores[cand] = promotion_decision(m, None, metric=metric, margin=0.0).challenger
+    if failures:
+        reason = f"CV failed for {', '.join(failures)}: the rule's choice"
+        return Selection("rule", rule, candidates, metric, folds, n_sources, scores, failures, reason)
+    best = max(candidates, key=lambda c: (scores[c], c == rule))  # a tie keeps the rule's choice
+    tie = best == rule and any(scores[c] == scores[rule] for c in candidates if c != rule)
+    reason = "a tie keeps the rule's choice" if tie else ""
+    return Selection("cv", best, candidates, metric, folds, n_sources, scores, failures, reason)
 
 
 def aligned_scores(

@@ -280,6 +280,7 @@ def test_process_decide_retrain_promote_process_again(harness, tmp_path: Path) -
     run = client.get_run(trained.run_id)
     assert run.data.params["embedding"] == "hashing-256" or run.data.params["embedding"].startswith("hashing")
     assert run.data.params["suggester"] == "linear" and "C" in run.data.params
+    assert trained.selection is None and not any(k.startswith("selection.") for k in run.data.params)
     assert run.data.params["data.n_positives"] == str(8 * 9 + 3)
     assert {"micro_f1", "macro_f1", "hit_at_k", "ece", "f1.money", "kappa_vs_ana", "kappa_vs_ben"} <= set(
         run.data.metrics
@@ -325,6 +326,64 @@ def test_process_decide_retrain_promote_process_again(harness, tmp_path: Path) -
     assert str(client.get_model_version_by_alias("qualflow-suggester", "champion").version) == "3"
     assert client.get_run(forced.run_id).data.tags["gate.forced"] == "true"
     assert any("overridden with --force" in line for line in forced.lines())
+
+
+def test_train_chooses_the_auto_suggester_by_cv_and_mlflow_records_it(harness, tmp_path: Path) -> None:
+    """``name = "auto"``, ``select = "cv"`` (what `qualflow init` writes): `qualflow train` scores
+    evidence and linear by 3-fold CV on the 6 training sources and fits, logs and registers the
+    winner; ``select = "rule"`` fits the rule's choice without CV."""
+    from cli.flows_commands import run_train
+    from pipeline.project.core import Project
+    from pipeline.project.ingest import ingest
+    from pipeline.store.schema import ModelVersionRow
+
+    root = make_project(tmp_path / "s", 8)
+    path = root / "qualflow.toml"
+    path.write_text(path.read_text(encoding="utf-8").replace('name = "linear"', 'name = "auto"'), "utf-8")
+    proj = Project.open(root)
+    ingest(proj, sorted((root / "inbox").glob("*.txt")))
+    proj.close()
+    code_sources(root, [f"int{i:02d}" for i in range(8)])
+
+    report = run_train(root)
+    sel = report.selection
+    assert sel is not None and (sel.method, sel.folds, sel.n_sources) == ("cv", 3, 6)
+    # every turn is one segment with one code: linear is all but exact (50/51); evidence offers its top
+    # 3 codes as alternatives (precision 1/3, recall 1: F1 0.5)
+    assert sel.scores == {"evidence": pytest.approx(0.5), "linear": pytest.approx(50 / 51)}
+    assert report.suggester == sel.chosen == "linear"
+    assert report.lines()[0] == "chose linear by 3-fold CV on 6 sources: macro_f1 evidence 0.50, linear 0.98"
+    run = mlflow_client(root).get_run(report.run_id)
+    assert run.data.params["suggester"] == "linear" and run.info.run_name == "retrain-linear"
+    assert {k: v for k, v in run.data.params.items() if k.startswith("selection.")} == {
+        "selection.method": "cv",
+        "selection.candidates": "evidence,linear",
+        "selection.chosen": "linear",
+        "selection.folds": "3",
+    }
+    assert {k: v for k, v in run.data.metrics.items() if k.startswith("selection.")} == {
+        "selection.evidence.macro_f1": pytest.approx(0.5),
+        "selection.linear.macro_f1": pytest.approx(50 / 51),
+    }
+
+    path.write_text(path.read_text(encoding="utf-8").replace('select = "cv"', 'select = "rule"'), "utf-8")
+    by_rule = run_train(root)
+    assert (
+        by_rule.suggester == "evidence"
+        and by_rule.lines()[0] == 'chose evidence by the rule (select = "rule")'
+    )
+    params = mlflow_client(root).get_run(by_rule.run_id).data.params
+    assert params["suggester"] == "evidence" and params["selection.method"] == "rule"
+    assert not any(
+        k.startswith("selection.") for k in mlflow_client(root).get_run(by_rule.run_id).data.metrics
+    )
+    proj = Project.open(root, migrate=False)
+    with proj.store.transaction() as s:
+        from sqlalchemy import select
+
+        versions = s.execute(select(ModelVersionRow.version, ModelVersionRow.suggester)).all()
+    proj.close()
+    assert sorted(versions) == [("1", "LinearSuggester"), ("2", "EvidenceSuggester")]
 
 
 def test_agreement_report_logs_the_panel(harness, tmp_path: Path) -> None:
