@@ -64,9 +64,18 @@ def _check_exportable(model_dir: Path) -> int:
         )
     if not (model_dir / "tokenizer.json").is_file():
         raise InputError(f"{model_dir}: no tokenizer.json, which the ONNX backend needs")
+    positions = int(config.get("max_position_embeddings", 512))
     st_config = model_dir / "sentence_bert_config.json"
     max_len = _read_json(st_config).get("max_seq_length") if st_config.is_file() else None
-    return int(max_len or config.get("max_position_embeddings", 512))
+    if not max_len:
+        # sentence-transformers 6 keeps it in the tokenizer's config instead (a folder fine-tuned here):
+        # what torch truncates at, so the ONNX export cuts texts where torch does
+        tok_config = model_dir / "tokenizer_config.json"
+        tok_len = _read_json(tok_config).get("model_max_length") if tok_config.is_file() else None
+        max_len = (
+            tok_len if isinstance(tok_len, int) and 0 < tok_len <= positions else None
+        )  # no 1e30 sentinel
+    return int(max_len or positions)
 
 
 def _mean_pooled(pooling: dict[str, Any]) -> bool:

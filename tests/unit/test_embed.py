@@ -294,6 +294,26 @@ def test_where_an_onnx_export_is_kept(tmp_path: Path, monkeypatch: pytest.Monkey
     )
 
 
+def test_onnx_export_truncates_where_torch_does(tmp_path: Path) -> None:
+    import json
+
+    from pipeline.embed.onnx import _check_exportable
+
+    (tmp_path / "config.json").write_text('{"model_type": "bert", "max_position_embeddings": 512}')
+    (tmp_path / "1_Pooling").mkdir()
+    (tmp_path / "1_Pooling" / "config.json").write_text('{"pooling_mode": "mean"}')
+    (tmp_path / "tokenizer.json").write_text("{}")
+    assert _check_exportable(tmp_path) == 512  # nothing says: the model's positions
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps({"model_max_length": int(1e30)}))
+    assert _check_exportable(tmp_path) == 512  # transformers' "no limit" sentinel
+    # sentence-transformers 6 (a folder fine-tuned here) keeps the length in the tokenizer's config
+    (tmp_path / "tokenizer_config.json").write_text('{"model_max_length": 128}')
+    (tmp_path / "sentence_bert_config.json").write_text('{"transformer_task": "feature-extraction"}')
+    assert _check_exportable(tmp_path) == 128
+    (tmp_path / "sentence_bert_config.json").write_text('{"max_seq_length": 256}')  # how MiniLM ships
+    assert _check_exportable(tmp_path) == 256
+
+
 def test_onnx_export_refuses_non_bert_models(tmp_path: Path) -> None:
     from pipeline.embed.onnx import export_onnx
 
