@@ -62,7 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     backends = tuple(args.backends or BACKENDS)
     for spec in backends:
-        emb = make_embedder(spec, cache_dir=args.cache / spec.replace(":", "-").replace("/", "_"), progress=True)
+        emb = make_embedder(
+            spec, cache_dir=args.cache / spec.replace(":", "-").replace("/", "_"), progress=True
+        )
         t0 = time.perf_counter()
         X = emb.encode(texts)
         seconds = time.perf_counter() - t0
@@ -95,7 +97,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{spec:12s} {cb_name:26s} kappa {kappa:.3f} (embedding {seconds:.0f} s)", flush=True)
     torch_k = {r["codebook"]: r["kappa"] for r in rows if r["backend"] == backends[0]}
     print(f"\n{len(texts):,} utterances; the product default (auto) per codebook\n")
-    print(f"| backend | codebook | κ with experts | Δ vs {backends[0]} | embedding, cold (s) | utterances/s |")
+    print(
+        f"| backend | codebook | κ with experts | Δ vs {backends[0]} | embedding, cold (s) | utterances/s |"
+    )
     print("|---|---|---|---|---|---|")
     for r in rows:
         delta = r["kappa"] - torch_k[r["codebook"]]
