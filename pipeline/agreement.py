@@ -1009,6 +1009,39 @@ def _selected(codings: Sequence[Coding], coders: Sequence[str], codes: Sequence[
     return [c for c in codings if c.coder in coder_set and c.code in code_set]
 
 
+def disjoint_pieces(
+    src: npt.NDArray[np.int64], start: npt.NDArray[np.int64], end: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Cut possibly overlapping spans (source index, start, end) at every span's edges into the
+    disjoint pieces that some span covers, in (source, start) order.
+
+    >>> s, a, b = disjoint_pieces(np.array([0, 0, 0]), np.array([0, 10, 30]), np.array([15, 25, 40]))
+    >>> list(zip(s.tolist(), a.tolist(), b.tolist()))
+    [(0, 0, 10), (0, 10, 15), (0, 15, 25), (0, 30, 40)]
+    """
+    out_src: list[int] = []
+    out_start: list[int] = []
+    out_end: list[int] = []
+    for k in np.unique(src):
+        sel = src == k
+        a, b = start[sel], end[sel]
+        edges = np.unique(np.concatenate([a, b]))
+        lo, hi = edges[:-1], edges[1:]
+        # a piece is covered when some span starts at or before it and ends at or after its end
+        order = np.argsort(a, kind="stable")
+        reach = np.maximum.accumulate(b[order])  # furthest end of the spans starting at or before
+        idx = np.searchsorted(a[order], lo, side="right") - 1
+        covered = (idx >= 0) & (reach[np.maximum(idx, 0)] >= hi)
+        out_src += [int(k)] * int(covered.sum())
+        out_start += lo[covered].tolist()
+        out_end += hi[covered].tolist()
+    return (
+        np.array(out_src, dtype=np.int64),
+        np.array(out_start, dtype=np.int64),
+        np.array(out_end, dtype=np.int64),
+    )
+
+
 def segment_units(
     codings: Sequence[Coding],
     segments: Sequence[Segment],
@@ -1027,7 +1060,9 @@ def segment_units(
     codings : sequence of Coding
         Codings of any coders and codes; those outside ``coders``/``codes`` are ignored.
     segments : sequence of Segment
-        Segments of any sources; within a source they must not overlap.
+        Segments of any sources. Segments that overlap (the windows of ``[segmentation] mode =
+        "window"``) are cut at each other's edges into disjoint pieces, each a unit, so that no
+        stretch of text is counted twice (:func:`disjoint_pieces`).
     coders : sequence of str
         Coders to compare (columns), e.g. ``["sara", "omid", "model:linear@3"]``.
     codes : sequence of str
@@ -1075,15 +1110,17 @@ def segment_units(
     np.maximum.at(extent, c_src, c_end)
     offset = np.concatenate([[0], np.cumsum(extent + 1)[:-1]]) if len(src_names) else extent
     g_start, g_end = offset[s_src] + s_start, offset[s_src] + s_end
-    bad = np.flatnonzero((g_start[1:] < g_end[:-1]) | (s_end <= s_start)[1:])
-    if (s_end <= s_start).any() or bad.size:
-        i = int(bad[0]) + 1 if bad.size else int(np.flatnonzero(s_end <= s_start)[0])
+    if (s_end <= s_start).any():
+        i = int(np.flatnonzero(s_end <= s_start)[0])
         raise InputError(
-            f"segment at [{s_start[i]}, {s_end[i]}) of {src_names[s_src[i]]!r} is empty or overlaps the one "
-            "before it; segments of a source must be non-empty and must not overlap"
+            f"segment at [{s_start[i]}, {s_end[i]}) of {src_names[s_src[i]]!r} is empty; "
+            "segments must hold at least one character"
         )
+    if (g_start[1:] < g_end[:-1]).any():  # overlapping segments (windows): cut into disjoint pieces
+        s_src, s_start, s_end = disjoint_pieces(s_src, s_start, s_end)
+        g_start, g_end = offset[s_src] + s_start, offset[s_src] + s_end
 
-    n_units = len(segments)
+    n_units = len(s_start)
     coder_id = {c: j for j, c in enumerate(coders)}
     code_id = {c: i for i, c in enumerate(codes)}
     seen_mat = np.array([[name in seen.get(coder, ()) for coder in coders] for name in src_names], dtype=bool)

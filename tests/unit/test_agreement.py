@@ -302,8 +302,8 @@ def test_segment_units_coded_sources_override_and_errors() -> None:
     assert u.presence[0, 3, 0] == MISSING
     with pytest.raises(InputError, match=r"span \[5, 5\)"):
         segment_units([Coding("s1", 5, 5, "trust", "a")], _segments(), ["a"], ["trust"])
-    bad = [Segment("s", 0, 0, 10, "x" * 10), Segment("s", 1, 5, 15, "y" * 10)]
-    with pytest.raises(InputError, match="overlaps the one before it"):
+    bad = [Segment("s", 0, 0, 10, "x" * 10), Segment("s", 1, 10, 10, "")]
+    with pytest.raises(InputError, match=r"segment at \[10, 10\) of 's' is empty"):
         segment_units(codings, bad, ["a", "b"], ["trust"])
     with pytest.raises(InputError, match="coders are listed twice: 'a'"):
         segment_units(codings, _segments(), ["a", "a"], ["trust"])
@@ -409,3 +409,27 @@ def test_annomi_human_ceiling() -> None:
         "main_therapist_behaviour": (0.737, 0.737, 0.737),
         "client_talk_type": (0.467, 0.467, 0.470),
     }
+
+
+def test_segment_units_cut_overlapping_windows_into_disjoint_pieces() -> None:
+    # windows of a "window" segmentation: [0, 30) and [20, 50) overlap on [20, 30); [60, 70) stands
+    # alone after a gap no window covers
+    windows = [
+        Segment("s", 0, 0, 30, "x" * 30),
+        Segment("s", 1, 20, 50, "y" * 30),
+        Segment("s", 2, 60, 70, "z" * 10),
+    ]
+    codings = [
+        Coding("s", 0, 18, "trust", "a"),  # the first piece only
+        Coding("s", 0, 30, "trust", "b"),  # the first two pieces
+        Coding("s", 21, 29, "trust", "a"),  # inside the shared piece
+        Coding("s", 60, 70, "trust", "b"),
+    ]
+    u = segment_units(codings, windows, ["a", "b"], ["trust"])
+    assert list(zip(u.starts.tolist(), u.ends.tolist(), strict=True)) == [
+        (0, 20),
+        (20, 30),
+        (30, 50),
+        (60, 70),
+    ]
+    assert u.presence[0].tolist() == [[1, 1], [1, 1], [0, 0], [0, 1]]
