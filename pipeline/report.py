@@ -69,6 +69,8 @@ class ReportBundle:
     agreement_html, agreement_csv : str or None
         The agreement panel, pre-rendered (a self-contained HTML fragment, already escaped) and its
         table; ``None`` when fewer than two coders have coded the same material.
+    agreement_note : str
+        Why there is no agreement panel (shown in its place when ``agreement_html`` is ``None``).
     model_runs : list of dict, optional
         One dict per run: ``run_id``, ``suggester``, ``version``, ``metrics`` (dict of name ->
         number), ``promoted`` (bool); other keys become extra columns.
@@ -96,6 +98,7 @@ class ReportBundle:
     source_order: list[str]
     agreement_html: str | None = None
     agreement_csv: str | None = None
+    agreement_note: str = ""
     model_runs: list[dict[str, Any]] | None = None
     base_size: int = 4
     run_length: int = 2
@@ -427,6 +430,7 @@ def build_report(bundle: ReportBundle) -> tuple[str, dict[str, str]]:
         paradigm_png=paradigm_png,
         paradigm_view=paradigm_view,
         agreement=Markup(b.agreement_html) if b.agreement_html is not None else None,
+        agreement_note=b.agreement_note,
         runs_header=runs_header,
         runs_rows=runs_rows,
         csv_names=sorted(csvs),
@@ -568,7 +572,7 @@ base, and reported at the last interview before that run.</p>
 
 <section id="agreement">
 <h2>Inter-coder agreement</h2>
-{% if agreement is not none %}{{ agreement }}{% else %}<p class="muted">No two coders yet: agreement needs at least two coders (a model counts as one) on the same interviews.</p>{% endif %}
+{% if agreement is not none %}{{ agreement }}{% elif agreement_note %}<p class="muted">No agreement panel: {{ agreement_note }}</p>{% else %}<p class="muted">No two coders yet: agreement needs at least two coders (a model counts as one) on the same interviews.</p>{% endif %}
 </section>
 
 <section id="cooccurrence">

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
+from pipeline.agreement import AgreementError
 from pipeline.domain import Coding
 from pipeline.errors import InputError
 from pipeline.project.core import Project
@@ -82,6 +83,17 @@ def project_agreement(
         unknown = [c for c in wanted if not c.startswith("model:") and c not in humans]
         if unknown:
             raise InputError(f"unknown coder(s) {unknown}; coders with codings are {humans + known_models}")
+        if not coders and len(humans) < 2:
+            who = f"only by {humans[0]!r}" if humans else "by no one yet"
+            hint = (
+                f"; or compare with a model: --coders {humans[0]},{known_models[-1]}"
+                if humans and known_models
+                else ""
+            )
+            raise AgreementError(
+                f"agreement needs codings by at least two coders, and this project has codings {who}; "
+                f"import another coder's codings with `qualflow codings import`{hint}"
+            )
         all_codes = [c.name for c in codebook.codes if c.is_codable]
         if codes:
             from pipeline.codebook import resolve_code

@@ -76,7 +76,7 @@ def write_project_report(project: Project, out_dir: Path) -> Path:
         segments = [segment_from_row(r, name) for r, name in load_segments(session, project.config)]
         codings = load_codings(session)
     order = order_interviews([s.name for s in sources], {s.name: s.metadata for s in sources})
-    agreement_html, agreement_csv, _why = agreement_fragment(project)
+    agreement_html, agreement_csv, why = agreement_fragment(project)
     per_round = rounds_fragment(project)
     if per_round:
         agreement_html = per_round + (agreement_html or "")
@@ -90,6 +90,7 @@ def write_project_report(project: Project, out_dir: Path) -> Path:
         source_order=order,
         agreement_html=agreement_html,
         agreement_csv=agreement_csv,
+        agreement_note=why if agreement_html is None else "",
         model_runs=model_runs(project),
         generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         language_notes=coverage_notes(project),
