@@ -651,7 +651,8 @@ def render_terminal(report: AgreementReport, console: Console, max_disagreements
     console.print(f"\n[bold]Disagreements[/bold]: {n}")
     for d in report.disagreements[:max_disagreements]:
         who = "; ".join(f"{c}: {', '.join(v) or '(none)'}" for c, v in d.codes.items())
-        excerpt = d.text if len(d.text) <= 120 else d.text[:117] + "..."
-        console.print(f"  {escape(d.source)} [{d.start}-{d.end}] {escape(repr(excerpt))}  ->  {escape(who)}")
+        flat = " ".join(d.text.split())  # one line; not repr(), which escapes a Persian ZWNJ as \u200c
+        excerpt = flat if len(flat) <= 120 else flat[:117] + "..."
+        console.print(f"  {escape(d.source)} [{d.start}-{d.end}] “{escape(excerpt)}”  ->  {escape(who)}")
     if n > max_disagreements:
         console.print(f"  ... and {n - max_disagreements} more (see --format html or json)")

@@ -162,3 +162,17 @@ def test_render_terminal() -> None:
     out = console.export_text()
     assert "Cohen's kappa" in out and POOLED in out and "Disagreements: 2" in out
     assert "<script>" in out  # the text is shown as is in the terminal (rich markup escaped)
+
+
+def test_terminal_disagreements_print_the_text_as_written() -> None:
+    # a Persian word with a zero-width non-joiner: repr() would print it as \u200c
+    text = "من کار می\u200cکنم.\nبعد"
+    segs = [Segment("fa", 0, 0, len(text), text)]
+    cods = [Coding("fa", 0, len(text), "trust", "sara"), Coding("fa", 0, len(text), "doubt", "omid")]
+    rep = agreement_panel(cods, segs, {"fa": text}, ["sara", "omid"], ["trust", "doubt"], n_boot=0)
+    from rich.console import Console
+
+    console = Console(record=True, width=200)
+    render_terminal(rep, console)
+    out = console.export_text()
+    assert "“من کار می\u200cکنم. بعد”" in out and "\\u200c" not in out
