@@ -19,7 +19,10 @@ def init(
         Path, typer.Argument(help="Folder for the new project (created if missing).")
     ] = Path("."),
     name: Annotated[str | None, typer.Option(help="Project name (default: the folder name).")] = None,
-    force: Annotated[bool, typer.Option(help="Overwrite an existing qualflow.toml.")] = False,
+    force: Annotated[
+        bool,
+        typer.Option(help="Overwrite an existing qualflow.toml with the defaults (the database is kept)."),
+    ] = False,
     database_url: Annotated[
         str | None,
         typer.Option(
@@ -31,8 +34,15 @@ def init(
     """Make a project: qualflow.toml, its database and an inbox/ for new interviews."""
     from pipeline.project.core import init_project
 
+    existed = (directory / "qualflow.toml").exists()
     project = init_project(directory, name=name, force=force, database_url=database_url)
-    console().print(f"Created project [bold]{project.config.name}[/] in {project.root}")
+    if existed:
+        console().print(
+            f"Rewrote the settings of project [bold]{project.config.name}[/] in {project.root} "
+            "(its database and data are kept)"
+        )
+    else:
+        console().print(f"Created project [bold]{project.config.name}[/] in {project.root}")
     console().print(f"  settings  {project.root / 'qualflow.toml'}")
     console().print(f"  database  {project.store.engine.url.render_as_string(hide_password=True)}")
 
@@ -246,11 +256,14 @@ def codings_import(
     project: ProjectOpt = None,
 ) -> None:
     """Import codings; every line is checked before anything is written."""
-    from pipeline.project.codings import import_codings
+    from pipeline.project.codings import import_codings_counted
 
-    added = import_codings(open_project(project), path)
+    added, skipped = import_codings_counted(open_project(project), path)
     total = sum(added.values())
-    console().print(f"{total} codings imported" + "".join(f"; {k}: {v}" for k, v in sorted(added.items())))
+    same = f" ({skipped} already stored or repeated in the file, not stored twice)" if skipped else ""
+    console().print(
+        f"{total} codings imported{same}" + "".join(f"; {k}: {v}" for k, v in sorted(added.items()))
+    )
 
 
 @codings_app.command("export")

@@ -83,9 +83,12 @@ def read_codings_csv(
     except UnicodeDecodeError as err:
         line = raw[: err.start].count(b"\n") + 1
         raise InputError(f"{origin} line {line}: not UTF-8; save the file as UTF-8") from None
-    reader = csv.reader(io.StringIO(text, newline=""))
+    first = text.split("\n", 1)[0]
+    # Excel in many locales saves "CSV" separated by semicolons; a tab-separated export is common too
+    delimiter = next((d for d in (";", "\t") if "," not in first and d in first), ",")
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
-        header = [h.strip() for h in next(reader)]
+        header = [h.strip().lower() for h in next(reader)]  # "Source,Start,..." from a spreadsheet
     except StopIteration:
         raise InputError(
             f"{origin}: the file is empty; expected the header {','.join(REQUIRED_COLUMNS)}"

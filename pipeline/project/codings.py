@@ -21,13 +21,20 @@ from pipeline.store.schema import (
 
 def import_codings(project: Project, path: Path) -> dict[str, int]:
     """Import a codings CSV; returns codings added per coder. Everything is checked before writing."""
+    return import_codings_counted(project, path)[0]
+
+
+def import_codings_counted(project: Project, path: Path) -> tuple[dict[str, int], int]:
+    """:func:`import_codings`, also returning how many lines were not stored because the same coding
+    (source, offsets, code, coder) is stored already or comes twice in the file."""
     from pipeline.codings_csv import read_codings_csv
 
     with project.store.transaction() as session:
         cb_row, codebook = require_codebook(session)
         rows = {r.name: r for r in current_sources(session)}
         codings = read_codings_csv(path, codebook, {n: r.text for n, r in rows.items()})
-        return add_codings(session, codings, rows, cb_row.id)
+        added = add_codings(session, codings, rows, cb_row.id)
+        return added, len(codings) - sum(added.values())
 
 
 def add_codings(

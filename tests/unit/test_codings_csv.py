@@ -47,6 +47,19 @@ def test_byte_order_mark_and_only_required_columns(tmp_path: Path) -> None:
     assert read_codings_csv(path, BOOK, SOURCES) == [Coding("int01", 0, 6, "fear", "ana")]
 
 
+def test_spreadsheet_headers_and_semicolon_or_tab_separators(tmp_path: Path) -> None:
+    # what Excel writes: capitalised headers; "CSV" separated by semicolons in many locales, or tabs
+    want = [Coding("int01", 0, 6, "fear", "ana"), Coding("int01", 8, 29, "trust-building", "bob")]
+    for sep in (",", ";", "\t"):
+        text = sep.join(["Source", "Start", "End", "Code", "CODER"]) + "\n"
+        text += sep.join(["int01", "0", "6", "fear", "ana"]) + "\n"
+        text += sep.join(["int01", "8", "29", "trust-building", "bob"]) + "\n"
+        assert read_codings_csv(_csv(tmp_path, text), BOOK, SOURCES) == want, repr(sep)
+    # a semicolon inside a comma-separated file's cells does not switch the separator
+    path = _csv(tmp_path, 'source,start,end,code,coder,memo\nint01,0,6,fear,ana,"a; b"\n')
+    assert read_codings_csv(path, BOOK, SOURCES)[0].memo == "a; b"
+
+
 def test_every_bad_line_is_listed_in_one_message(tmp_path: Path) -> None:
     lines = ["source,start,end,code,coder"] + ["int01,0,6,fear,ana"] * 20
     lines.insert(14 - 1, "int01,0,5,trust,ana")  # line 14
