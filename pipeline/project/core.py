@@ -60,7 +60,8 @@ def init_project(
     cfg_path = root / CONFIG_NAME
     if cfg_path.exists() and not force:
         raise ConfigError(
-            f"{cfg_path} already exists; this folder is a project already (use --force to reset)"
+            f"{cfg_path} already exists; this folder is a project already (--force writes a fresh "
+            "qualflow.toml with every default; the database and its data are kept)"
         )
     root.mkdir(parents=True, exist_ok=True)
     cfg = ProjectConfig(name=name or root.name)
