@@ -36,11 +36,13 @@ class CodebookImport:
     left_out: dict[str, int] = field(default_factory=dict)  # removed code -> its codings (current sources)
 
 
-def same_codes(old: Codebook, new: Codebook) -> dict[str, str]:
+def same_codes(old: Codebook, new: Codebook, *, by_key: bool = True) -> dict[str, str]:
     """Old key -> new key for every code of ``old`` that ``new`` still has.
 
     A code is the same code when it has the same key, else the same path (ignoring case), else the same
     guid (REFI-QDA's identity; a code without one has the guid the ``.qdc`` export derives from its key).
+    With ``by_key=False`` (another project's codebook, where a bare name may sit elsewhere) only the
+    path and the guids both codebooks state count.
 
     >>> from pipeline.domain import Code
     >>> old = Codebook([Code("trust"), Code("budget", guid="0f8fad5b-d9cb-469f-a165-70867728950e")])
@@ -49,13 +51,22 @@ def same_codes(old: Codebook, new: Codebook) -> dict[str, str]:
     {'trust': 'Trust', 'budget': 'money'}
     >>> same_codes(Codebook([Code("trust")]), Codebook([Code("budget")]))
     {}
+    >>> a = Codebook([Code("A"), Code("Other", parent="A")])
+    >>> b = Codebook([Code("B"), Code("Other", parent="B")])
+    >>> same_codes(a, b), same_codes(a, b, by_key=False)
+    ({'Other': 'Other'}, {})
     """
     from pipeline.codebook import code_paths
     from pipeline.refi.qdc import code_guid, normalize_guid
 
-    keys = {c.name for c in new.codes}
+    def guid(code: Code) -> str | None:
+        if by_key:
+            return normalize_guid(code_guid(code))
+        return normalize_guid(code.guid) if code.guid else None
+
+    keys = {c.name for c in new.codes} if by_key else set()
     paths = {p.casefold(): k for k, p in code_paths(new).items()}
-    guids = {normalize_guid(code_guid(c)): c.name for c in new.codes}
+    guids = {g: c.name for c in new.codes if (g := guid(c)) is not None}
     old_paths = code_paths(old)
     out: dict[str, str] = {}
     for code in old.codes:
@@ -63,8 +74,8 @@ def same_codes(old: Codebook, new: Codebook) -> dict[str, str]:
             out[code.name] = code.name
         elif old_paths[code.name].casefold() in paths:
             out[code.name] = paths[old_paths[code.name].casefold()]
-        elif normalize_guid(code_guid(code)) in guids:
-            out[code.name] = guids[normalize_guid(code_guid(code))]
+        elif (g := guid(code)) is not None and g in guids:
+            out[code.name] = guids[g]
     return out
 
 
@@ -72,7 +83,7 @@ def merge_codebooks(current: Codebook, other: Codebook, origin: str) -> tuple[Co
     """``current`` with the codes of ``other`` it lacks added after its own, and each code of ``other``
     mapped to its key in the result.
 
-    Codes are the same by key, path (ignoring case) or guid (:func:`same_codes`); a code ``current``
+    Codes are the same by path (ignoring case) or a guid both state (:func:`same_codes`); a code ``current``
     has keeps its definition, place and key (unless a new code shares its name: then both are keyed
     by path, and :func:`store_codebook_version` moves the codings along). A new code keeps its place
     under its parent.
@@ -87,7 +98,7 @@ def merge_codebooks(current: Codebook, other: Codebook, origin: str) -> tuple[Co
 
     from pipeline.codebook import code_paths, validate_codebook
 
-    known = same_codes(other, current)
+    known = same_codes(other, current, by_key=False)
     paths = {**code_paths(other), **{k: code_paths(current)[c] for k, c in known.items()}}
     cur_paths = code_paths(current)
 
@@ -100,7 +111,7 @@ def merge_codebooks(current: Codebook, other: Codebook, origin: str) -> tuple[Co
         unvalidated(c, paths[c.parent] if c.parent else None) for c in other.codes if c.name not in known
     ]
     merged = validate_codebook(Codebook(codes=codes, name=current.name), origin)
-    return merged, same_codes(other, merged)
+    return merged, same_codes(other, merged, by_key=False)
 
 
 def _codings_phrase(uses: dict[str, int]) -> str:

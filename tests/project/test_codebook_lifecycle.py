@@ -184,3 +184,32 @@ def test_importing_a_qdpx_merges_its_codebook(study: Path) -> None:
     notes: list[str] = []
     assert export_project_qdpx(proj, study / "both.qdpx", warn=notes.append) == (3, 3, 6) and notes == []
     proj.close()
+
+
+def test_merging_keeps_codes_at_other_places_apart() -> None:
+    from pipeline.codebook import validate_codebook
+    from pipeline.domain import Code, Codebook
+    from pipeline.project.codebooks import merge_codebooks
+
+    current = validate_codebook(
+        Codebook([Code("B"), Code("Other", parent="B"), Code("trust")], name="p"), "p"
+    )
+    other = validate_codebook(
+        Codebook(
+            [
+                Code("A"),
+                Code("Other", parent="A"),
+                Code("Trust", guid="{0F8FAD5B-D9CB-469F-A165-70867728950E}"),
+            ]
+        ),
+        "o",
+    )
+    merged, keys = merge_codebooks(current, other, "other.qdpx")
+    assert [(c.name, c.parent) for c in merged.codes] == [
+        ("B", None),
+        ("B/Other", "B"),
+        ("trust", None),  # the same path ignoring case: one code, the project's
+        ("A", None),
+        ("A/Other", "A"),
+    ]
+    assert keys == {"A": "A", "Other": "A/Other", "Trust": "trust"}
