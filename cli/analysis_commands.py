@@ -99,8 +99,12 @@ def report(
     from pipeline.project.report import write_project_report
 
     proj = open_project(project)
-    path = write_project_report(proj, out or proj.root / "report")
+    path = write_project_report(proj, out or proj.root / "report", warn=_note)
     console().print(f"wrote {path}")
+
+
+def _note(line: str) -> None:
+    console(stderr=True).print(f"note: {line}", markup=False)
 
 
 @export_app.command("qdpx")
@@ -111,7 +115,7 @@ def export_qdpx_cmd(
     """Export sources, codebook, codings and coders (model versions too) as a REFI-QDA project."""
     from pipeline.project.exchange import export_project_qdpx
 
-    n_src, n_codes, n_codings = export_project_qdpx(open_project(project), path)
+    n_src, n_codes, n_codings = export_project_qdpx(open_project(project), path, warn=_note)
     console().print(f"wrote {path}: {n_src} sources, {n_codes} codes, {n_codings} codings")
 
 
@@ -120,7 +124,10 @@ def import_qdpx_cmd(
     path: Annotated[Path, typer.Argument(help="A .qdpx written by MAXQDA, NVivo, ATLAS.ti or QualCoder.")],
     project: ProjectOpt = None,
 ) -> None:
-    """Import text sources, the codebook and codings with their coders from a REFI-QDA project."""
+    """Import text sources, the codebook and codings with their coders from a REFI-QDA project.
+
+    Into a project with a codebook, the imported codes are merged into it (same path or guid = same code).
+    """
     from pipeline.project.exchange import import_project_qdpx
 
     r = import_project_qdpx(open_project(project), path)
@@ -128,6 +135,10 @@ def import_qdpx_cmd(
         f"imported from {r.origin or 'a REFI-QDA project'}: {len(r.sources)} sources, {r.codes} codes, "
         f"{sum(r.codings.values())} codings" + "".join(f"; {k}: {v}" for k, v in sorted(r.codings.items()))
     )
+    if r.codebook_version:
+        how = "new codebook version" if r.codebook_created else "unchanged codebook version"
+        added = f"{r.codes_added} code{'s' if r.codes_added != 1 else ''} added"
+        console().print(f"  {how} {r.codebook_version} ({added})", markup=False)
     for item in r.skipped:
         console().print(f"  skipped: {item}", markup=False)
     if r.skipped_selections:

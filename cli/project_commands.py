@@ -200,14 +200,33 @@ def print_summary(s) -> None:  # type: ignore[no-untyped-def]
 @codebook_app.command("import")
 def codebook_import(
     path: Annotated[Path, typer.Argument(help="Codebook file: .yaml, .csv or REFI-QDA .qdc")],
+    allow_removed: Annotated[
+        bool,
+        typer.Option(
+            "--allow-removed",
+            help="Accept a version that leaves out codes codings still use; those codings stay stored but are "
+            "left out of the report and export until a codebook has their codes again.",
+        ),
+    ] = False,
     project: ProjectOpt = None,
 ) -> None:
     """Import a codebook as a new codebook version (a no-op if it is unchanged)."""
     from pipeline.project.codebooks import import_codebook
 
-    row, created = import_codebook(open_project(project), path)
-    what = "new codebook version" if created else "unchanged codebook version"
-    console().print(f"{what} {row.id} ({len(row.codes)} codes, hash {row.hash[:12]})")
+    r = import_codebook(open_project(project), path, allow_removed=allow_removed)
+    what = "new codebook version" if r.created else "unchanged codebook version"
+    out = console()
+    out.print(f"{what} {r.version} ({r.codes} codes, hash {r.hash[:12]})", markup=False)
+    if r.renamed:
+        pairs = ", ".join(f"'{o}' -> '{n}'" for o, n in sorted(r.renamed.items()))
+        out.print(f"  renamed {pairs}: {r.moved} codings follow", markup=False)
+    if r.left_out:
+        n = sum(r.left_out.values())
+        codes = ", ".join(f"'{k}' ({v})" for k, v in sorted(r.left_out.items()))
+        out.print(
+            f"  {n} codings use removed codes {codes}: kept, but left out of the report and export",
+            markup=False,
+        )
 
 
 @codebook_app.command("export")

@@ -106,7 +106,7 @@ def _yaml_code(
     where = f"{origin} line {line}"
     name = _yaml_text(item.get("name"), where, "name").strip()
     label = f"code '{name}'" if name else "a code without a name"
-    unknown = [k for k in item if k not in YAML_CODE_KEYS and k != "__line__"]
+    unknown = [k for k in item if k not in YAML_CODE_KEYS and k not in ("__line__", "__lines__")]
     if unknown:
         raise InputError(
             f"{where}: {label}: unknown key '{unknown[0]}'; valid keys are {list(YAML_CODE_KEYS)}"
@@ -152,8 +152,9 @@ def _yaml_code(
     children = item.get("codes") or []
     if not isinstance(children, list):
         raise InputError(f"{where}: code '{name}': codes: must be a list of codes")
-    for child in children:
-        _yaml_code(child, origin, [*(ancestors or []), name], out, line)
+    lines = item.get("__lines__") or []
+    for i, child in enumerate(children):
+        _yaml_code(child, origin, [*(ancestors or []), name], out, lines[i] if i < len(lines) else line)
 
 
 def read_codebook_yaml(path: str | os.PathLike[str]) -> Codebook:
@@ -209,6 +210,9 @@ def read_codebook_yaml(path: str | os.PathLike[str]) -> Codebook:
         def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
             mapping = super().construct_mapping(node, deep=deep)
             mapping["__line__"] = node.start_mark.line + 1
+            for key, value in node.value:  # the line of each entry under codes:, mapping or not
+                if key.value == "codes" and isinstance(value, yaml.SequenceNode):
+                    mapping["__lines__"] = [item.start_mark.line + 1 for item in value.value]
             return mapping
 
     text = _read_text(path)
@@ -229,13 +233,14 @@ def read_codebook_yaml(path: str | os.PathLike[str]) -> Codebook:
         raise InputError(f"{origin}: not valid YAML ({err})") from None
     if not isinstance(data, dict) or not isinstance(data.get("codes"), list):
         raise InputError(f"{origin}: expected a mapping with name: and codes: (a list of codes)")
-    unknown = [k for k in data if k not in ("name", "codes", "__line__")]
+    unknown = [k for k in data if k not in ("name", "codes", "__line__", "__lines__")]
     if unknown:
         raise InputError(f"{origin}: unknown top-level key '{unknown[0]}'; valid keys are ['name', 'codes']")
     name = _yaml_text(data.get("name"), origin, "name").strip() or Path(path).stem
     codes: list[Code] = []
-    for item in data["codes"]:
-        _yaml_code(item, origin, None, codes, data.get("__line__", 1))
+    lines = data.get("__lines__") or []
+    for i, item in enumerate(data["codes"]):
+        _yaml_code(item, origin, None, codes, lines[i] if i < len(lines) else data.get("__line__", 1))
     return validate_codebook(Codebook(codes=[clean_code(c) for c in codes], name=name), origin)
 
 

@@ -1,23 +1,219 @@
-"""A project's codebook: import a file as a new version (unless the same content is stored), export the newest."""
+"""A project's codebook: import a file as a new version (unless the same content is stored), export the newest.
+
+A new version keeps every coding usable: a code it renames (same path, or same guid, under a new key)
+takes its codings along, and a version that leaves out codes still used by codings is refused unless
+the caller allows it (``qualflow codebook import --allow-removed``); those codings then stay stored,
+left out of the report and the REFI-QDA export (:func:`split_by_codebook`) until a version has their
+codes again.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.domain import Codebook
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from pipeline.domain import Code, Codebook, Coding
+from pipeline.errors import InputError
 from pipeline.project.core import Project
-from pipeline.store.queries import require_codebook, store_codebook
-from pipeline.store.schema import (
-    CodebookVersionRow,
-)
+from pipeline.store.queries import code_uses, latest_codebook, require_codebook, store_codebook
+from pipeline.store.schema import CodingRow
 
 
-def import_codebook(project: Project, path: Path) -> tuple[CodebookVersionRow, bool]:
+@dataclass(frozen=True)
+class CodebookImport:
+    """What storing a codebook did: the version (new or found unchanged) and the codings it touched."""
+
+    version: int
+    codes: int
+    hash: str
+    created: bool
+    renamed: dict[str, str] = field(default_factory=dict)  # old key -> new key, for codes with codings
+    moved: int = 0  # codings that followed a renamed code
+    left_out: dict[str, int] = field(default_factory=dict)  # removed code -> its codings (current sources)
+
+
+def same_codes(old: Codebook, new: Codebook, *, by_key: bool = True) -> dict[str, str]:
+    """Old key -> new key for every code of ``old`` that ``new`` still has.
+
+    A code is the same code when it has the same key, else the same path (ignoring case), else the same
+    guid (REFI-QDA's identity; a code without one has the guid the ``.qdc`` export derives from its key).
+    With ``by_key=False`` (another project's codebook, where a bare name may sit elsewhere) only the
+    path and the guids both codebooks state count.
+
+    >>> from pipeline.domain import Code
+    >>> old = Codebook([Code("trust"), Code("budget", guid="0f8fad5b-d9cb-469f-a165-70867728950e")])
+    >>> new = Codebook([Code("Trust"), Code("money", guid="{0F8FAD5B-D9CB-469F-A165-70867728950E}")])
+    >>> same_codes(old, new)
+    {'trust': 'Trust', 'budget': 'money'}
+    >>> same_codes(Codebook([Code("trust")]), Codebook([Code("budget")]))
+    {}
+    >>> a = Codebook([Code("A"), Code("Other", parent="A")])
+    >>> b = Codebook([Code("B"), Code("Other", parent="B")])
+    >>> same_codes(a, b), same_codes(a, b, by_key=False)
+    ({'Other': 'Other'}, {})
+    """
+    from pipeline.codebook import code_paths
+    from pipeline.refi.qdc import code_guid, normalize_guid
+
+    def guid(code: Code) -> str | None:
+        if by_key:
+            return normalize_guid(code_guid(code))
+        return normalize_guid(code.guid) if code.guid else None
+
+    keys = {c.name for c in new.codes} if by_key else set()
+    paths = {p.casefold(): k for k, p in code_paths(new).items()}
+    guids = {g: c.name for c in new.codes if (g := guid(c)) is not None}
+    old_paths = code_paths(old)
+    out: dict[str, str] = {}
+    for code in old.codes:
+        if code.name in keys:
+            out[code.name] = code.name
+        elif old_paths[code.name].casefold() in paths:
+            out[code.name] = paths[old_paths[code.name].casefold()]
+        elif (g := guid(code)) is not None and g in guids:
+            out[code.name] = guids[g]
+    return out
+
+
+def merge_codebooks(current: Codebook, other: Codebook, origin: str) -> tuple[Codebook, dict[str, str]]:
+    """``current`` with the codes of ``other`` it lacks added after its own, and each code of ``other``
+    mapped to its key in the result.
+
+    Codes are the same by path (ignoring case) or a guid both state (:func:`same_codes`); a code ``current``
+    has keeps its definition, place and key (unless a new code shares its name: then both are keyed
+    by path, and :func:`store_codebook_version` moves the codings along). A new code keeps its place
+    under its parent.
+
+    >>> from pipeline.domain import Code
+    >>> cb, keys = merge_codebooks(Codebook([Code("budget"), Code("trust")], name="cb"),
+    ...                            Codebook([Code("trust", description="other words"), Code("weather")]), "x")
+    >>> [(c.name, c.description) for c in cb.codes], keys
+    ([('budget', ''), ('trust', ''), ('weather', '')], {'trust': 'trust', 'weather': 'weather'})
+    """
+    from dataclasses import replace
+
+    from pipeline.codebook import code_paths, validate_codebook
+
+    known = same_codes(other, current, by_key=False)
+    paths = {**code_paths(other), **{k: code_paths(current)[c] for k, c in known.items()}}
+    cur_paths = code_paths(current)
+
+    def unvalidated(code: Code, parent_path: str | None) -> Code:
+        # as a reader returns it: the name as written, the parent by its full path
+        return replace(code, name=code.title, given_name=None, parent=parent_path)
+
+    codes = [unvalidated(c, cur_paths[c.parent] if c.parent else None) for c in current.codes]
+    codes += [
+        unvalidated(c, paths[c.parent] if c.parent else None) for c in other.codes if c.name not in known
+    ]
+    merged = validate_codebook(Codebook(codes=codes, name=current.name), origin)
+    return merged, same_codes(other, merged, by_key=False)
+
+
+def _codings_phrase(uses: dict[str, int]) -> str:
+    return ", ".join(f"'{k}' ({n} coding{'s' if n != 1 else ''})" for k, n in sorted(uses.items()))
+
+
+def store_codebook_version(
+    session: Session, codebook: Codebook, *, origin: str, note: str, allow_removed: bool = False
+) -> CodebookImport:
+    """Store ``codebook`` as the newest version (see :func:`pipeline.store.queries.store_codebook`),
+    moving the codings of renamed codes to their new keys.
+
+    Raises
+    ------
+    InputError
+        The codebook has no codes; or it leaves out codes that codings on the current sources use and
+        ``allow_removed`` is false (naming the codes and their codings).
+    """
+    if not codebook.codes:
+        raise InputError(f"{origin}: the codebook has no codes; add at least one code and import it again")
+    current = latest_codebook(session)
+    row, created = store_codebook(session, codebook, note=note)
+    result = CodebookImport(row.id, len(codebook.codes), row.hash, created)
+    if not created or current is None:
+        return result
+    old = current[1]
+    same = same_codes(old, codebook)
+    uses = code_uses(session)
+    removed = {k: n for k, n in uses.items() if old.get(k) is not None and k not in same}
+    if removed and not allow_removed:
+        n, many = sum(removed.values()), len(removed) > 1
+        what = f"codes {_codings_phrase(removed)}" if many else f"code '{next(iter(removed))}'"
+        raise InputError(
+            f"{origin}: the new codebook leaves out {what}, used by {n} coding{'s' if n != 1 else ''}; "
+            f"add {'them' if many else 'it'} back (a renamed code keeps its guid or path), or import with "
+            "--allow-removed to keep those codings out of the report and export until a codebook has "
+            f"{'those codes' if many else 'the code'} again"
+        )
+    renamed = {o: k for o, k in same.items() if o != k}
+    moved = 0
+    if renamed:
+        rows = session.scalars(select(CodingRow).where(CodingRow.active, CodingRow.code.in_(list(renamed))))
+        for coding in rows:  # one row at a time: two codes may swap names
+            coding.code = renamed[coding.code]
+            moved += 1
+    return CodebookImport(
+        row.id,
+        len(codebook.codes),
+        row.hash,
+        True,
+        renamed={o: k for o, k in renamed.items() if o in uses},
+        moved=moved,
+        left_out=removed,
+    )
+
+
+def import_codebook(project: Project, path: Path, *, allow_removed: bool = False) -> CodebookImport:
+    """Import a codebook file as a new version (a no-op when the newest version has the same content).
+
+    Refused, with nothing written, when it has no codes or leaves out codes that codings use (unless
+    ``allow_removed``); see :func:`store_codebook_version`.
+    """
     from pipeline.codebook_files import read_codebook
 
     codebook = read_codebook(path)
     with project.store.transaction() as session:
-        return store_codebook(session, codebook, note=f"imported from {path.name}")
+        return store_codebook_version(
+            session,
+            codebook,
+            origin=str(path),
+            note=f"imported from {path.name}",
+            allow_removed=allow_removed,
+        )
+
+
+def split_by_codebook(codebook: Codebook, codings: Sequence[Coding]) -> tuple[list[Coding], str | None]:
+    """The codings whose code is in ``codebook``, and a one-line note on those left out (or ``None``).
+
+    Codings of a code a later codebook version left out (``--allow-removed``) stay stored; the report
+    and the export leave them out and say so.
+
+    >>> from pipeline.domain import Code
+    >>> cb = Codebook([Code("budget")])
+    >>> kept, note = split_by_codebook(cb, [Coding("i1", 0, 5, "budget", "sara"),
+    ...                                     Coding("i1", 6, 9, "trust", "sara")])
+    >>> [c.code for c in kept], note
+    (['budget'], "left out 1 coding whose code is not in the current codebook: 'trust' (1 coding); import a codebook with that code to include it")
+    """
+    names = set(codebook.names())
+    kept = [c for c in codings if c.code in names]
+    if len(kept) == len(codings):
+        return kept, None
+    missing: dict[str, int] = {}
+    for c in codings:
+        if c.code not in names:
+            missing[c.code] = missing.get(c.code, 0) + 1
+    n, many = len(codings) - len(kept), len(missing) > 1
+    return kept, (
+        f"left out {n} coding{'s' if n != 1 else ''} whose code is not in the current codebook: "
+        f"{_codings_phrase(missing)}; import a codebook with {'those codes' if many else 'that code'} "
+        f"to include {'them' if n != 1 else 'it'}"
+    )
 
 
 def export_codebook(project: Project, path: Path) -> Codebook:

@@ -3,12 +3,15 @@
 Export writes the current sources, codebook, every active coding, and the coders (people and model
 versions) as users. Model provenance — which model version suggested an accepted coding, with what
 score, and who accepted it — goes into the selection's description, since REFI has no field for it.
-Import reads a ``.qdpx`` from MAXQDA, NVivo, ATLAS.ti or QualCoder into a project, in one transaction.
+Import reads a ``.qdpx`` from MAXQDA, NVivo, ATLAS.ti or QualCoder into a project, in one transaction;
+into a project that has a codebook already, the imported codes are merged into it (a new version with
+the codes it lacked; a code with the same path or guid is the same code and keeps the project's
+definition), so every existing coding keeps its code.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,17 +19,24 @@ from sqlalchemy import select
 
 from pipeline.domain import Source, SuggestionState, Turn, sha256_text
 from pipeline.errors import InputError
+from pipeline.project.codebooks import merge_codebooks, split_by_codebook, store_codebook_version
 from pipeline.project.codings import add_codings
-from pipeline.project.core import Project
+from pipeline.project.core import Progress, Project
 from pipeline.project.ingest import IngestReport, ParsedFile, store_parsed
 from pipeline.refi.qdpx import QdpxProject
 from pipeline.store.mappers import coding_from_row, source_from_row
-from pipeline.store.queries import current_sources, get_or_create_coder, require_codebook, store_codebook
+from pipeline.store.queries import current_sources, get_or_create_coder, latest_codebook, require_codebook
 from pipeline.store.schema import CoderRow, CodingRow, ModelVersionRow, SourceRow, SuggestionRow, utcnow
 
 
-def export_project_qdpx(project: Project, path: Path) -> tuple[int, int, int]:
-    """Write ``path``; returns (sources, codes, codings) written."""
+def export_project_qdpx(
+    project: Project, path: Path, *, warn: Progress | None = None
+) -> tuple[int, int, int]:
+    """Write ``path``; returns (sources, codes, codings) written.
+
+    Codings whose code the current codebook no longer has are left out; ``warn`` gets one line saying
+    how many and which codes.
+    """
     from pipeline.refi.qdpx import export_qdpx
 
     with project.store.transaction() as session:
@@ -54,7 +64,10 @@ def export_project_qdpx(project: Project, path: Path) -> tuple[int, int, int]:
                 prov = f"suggested by model {mv.label} (score {sug.score:.3f}); accepted by {cname}"
                 memo = f"{memo}\n{prov}" if memo else prov
             codings.append(coding_from_row(c, sname, cname, memo=memo))
+        codings, left_out = split_by_codebook(codebook, codings)
         users = [r.name for r in session.scalars(select(CoderRow).order_by(CoderRow.id))]
+    if left_out and warn is not None:
+        warn(left_out)
     export_qdpx(
         path,
         sources=sources,
@@ -74,6 +87,9 @@ class ImportReport:
     codings: dict[str, int] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
     skipped_selections: int = 0  # coded selections on sources qualflow cannot hold (audio, images, PDF)
+    codes_added: int = 0  # codes the project's codebook gained (all of them in a project without one)
+    codebook_version: int = 0  # the codebook version the codings were stored under
+    codebook_created: bool = False  # whether the import made a new codebook version
 
 
 def import_project_qdpx(project: Project, path: Path) -> ImportReport:
@@ -132,13 +148,26 @@ def _store_imported(project: Project, qp: QdpxProject, path: Path) -> ImportRepo
         ing = IngestReport()
         for pf in parsed:
             store_parsed(session, pf, project.config, ing)
-        cb_row, _ = store_codebook(session, qp.codebook, note=f"imported from {path.name} ({qp.origin})")
+        # the project's codebook gains the codes it lacks; codes with the same path (or guid) are one code
+        current = latest_codebook(session)
+        codebook, key_of = qp.codebook, {c.name: c.name for c in qp.codebook.codes}
+        if current is not None:
+            codebook, key_of = merge_codebooks(current[1], qp.codebook, str(path))
+            report.codes_added = len(codebook.codes) - len(current[1].codes)
+        else:
+            report.codes_added = len(codebook.codes)
+        if codebook.codes:
+            stored = store_codebook_version(
+                session, codebook, origin=str(path), note=f"imported from {path.name} ({qp.origin})"
+            )
+            report.codebook_version, report.codebook_created = stored.version, stored.created
         by_name = {r.name: r for r in session.scalars(select(SourceRow).where(SourceRow.is_current))}
         for user in qp.users:
             get_or_create_coder(session, user, kind="model" if user.startswith("model:") else "human")
+        codings = [replace(c, code=key_of[c.code]) for c in qp.codings]
         # other tools' codings arrive with origin "imported"; qualflow's own keep theirs
         report.codings = add_codings(
-            session, qp.codings, by_name, cb_row.id, created_at=lambda c: _parse_time(c.created_at)
+            session, codings, by_name, report.codebook_version, created_at=lambda c: _parse_time(c.created_at)
         )
         report.sources = ing.added + [n for n, _, _ in ing.new_versions] + ing.unchanged
     return report

@@ -9,7 +9,8 @@ from pathlib import Path
 from sqlalchemy import select
 
 from pipeline.errors import QualflowError
-from pipeline.project.core import Project
+from pipeline.project.codebooks import split_by_codebook
+from pipeline.project.core import Progress, Project
 from pipeline.store.mappers import segment_from_row, source_from_row
 from pipeline.store.queries import current_sources, load_codings, load_segments, require_codebook
 from pipeline.store.schema import ModelVersionRow
@@ -64,8 +65,12 @@ def model_runs(project: Project) -> list[dict[str, object]]:
     return out
 
 
-def write_project_report(project: Project, out_dir: Path) -> Path:
-    """Write ``report.html`` and the CSV tables for ``project`` into ``out_dir``."""
+def write_project_report(project: Project, out_dir: Path, *, warn: Progress | None = None) -> Path:
+    """Write ``report.html`` and the CSV tables for ``project`` into ``out_dir``.
+
+    Codings whose code the current codebook no longer has are left out; ``warn`` gets one line saying
+    how many and which codes (see :func:`pipeline.project.codebooks.split_by_codebook`).
+    """
     from pipeline.project.embedding import coverage_notes
     from pipeline.report import ReportBundle, summarise_corpus, write_report
     from pipeline.saturation import order_interviews
@@ -74,7 +79,9 @@ def write_project_report(project: Project, out_dir: Path) -> Path:
         _, codebook = require_codebook(session)
         sources = [source_from_row(r) for r in current_sources(session)]
         segments = [segment_from_row(r, name) for r, name in load_segments(session, project.config)]
-        codings = load_codings(session)
+        codings, left_out = split_by_codebook(codebook, load_codings(session))
+    if left_out and warn is not None:
+        warn(left_out)
     order = order_interviews([s.name for s in sources], {s.name: s.metadata for s in sources})
     agreement_html, agreement_csv, why = agreement_fragment(project)
     per_round = rounds_fragment(project)

@@ -304,11 +304,20 @@ def codes_from_element(codes_el: ET.Element, ns: str, origin: str) -> list[Code]
 
 
 def codebook_to_qdc(cb: Codebook) -> bytes:
-    """The bytes :func:`write_qdc` writes: UTF-8 XML, indented, deterministic."""
+    """The bytes :func:`write_qdc` writes: UTF-8 XML, indented, deterministic.
+
+    Raises
+    ------
+    InputError
+        ``cb`` has no codes: REFI-QDA's ``CodeBook`` needs ``Codes`` with at least one ``Code``.
+    """
     cb = validate_codebook(cb, "codebook to write")
+    if not cb.codes:
+        raise InputError(
+            "the codebook has no codes, and a REFI-QDA .qdc needs at least one; import a codebook with codes first"
+        )
     root = ET.Element("CodeBook", {"xmlns": NS_CODEBOOK})
-    if cb.codes:
-        root.append(codes_element(cb))
+    root.append(codes_element(cb))
     ET.indent(root)
     return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
 

@@ -119,6 +119,17 @@ def load_codings(session: Session, *, current_only: bool = True) -> list[Coding]
     return [coding_from_row(c, sname, cname) for c, sname, cname in session.execute(q)]
 
 
+def code_uses(session: Session) -> dict[str, int]:
+    """Code -> its active codings on the current sources (what the report and the export show)."""
+    q = (
+        select(CodingRow.code, func.count())
+        .join(SourceRow, CodingRow.source_id == SourceRow.id)
+        .where(CodingRow.active, SourceRow.is_current)
+        .group_by(CodingRow.code)
+    )
+    return {code: int(n) for code, n in session.execute(q)}
+
+
 def load_segments(
     session: Session,
     config: ProjectConfig,

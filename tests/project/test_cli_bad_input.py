@@ -35,6 +35,13 @@ CASES = {
     "broken.vtt": ("ingest", b"WEBVTT\n\n00:00:0x.000 --> 00:00:02.000\n<v A>hello\n", "broken.vtt line 3"),
     "cycle.yaml": ("codebook", CYCLE.encode(), "cycle"),
     "codings.csv": ("codings", b"source,start,end,code,coder\nint01,0,5,trust,sara\n", "line 2"),
+    "plain.yaml": (
+        "codebook",
+        b"name: t\ncodes:\n  - budget\n",
+        "plain.yaml line 3: each entry under codes:",
+    ),
+    "header.csv": ("codebook", b"name,parent,description\n", "header.csv: the codebook has no codes"),
+    "none.yaml": ("codebook", b"name: t\ncodes: []\n", "none.yaml: the codebook has no codes"),
 }
 
 

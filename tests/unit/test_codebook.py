@@ -237,6 +237,11 @@ def test_yaml_structure_errors(tmp_path: Path) -> None:
         read_codebook(_write(tmp_path, "codebook.yaml", "- a\n- b\n"))
     with pytest.raises(InputError, match=r"unknown top-level key 'code'"):
         read_codebook(_write(tmp_path, "codebook.yaml", "codes: []\ncode: []\n"))
+    with pytest.raises(InputError, match=r"codebook\.yaml line 3: each entry under codes: must be a mapping"):
+        read_codebook(_write(tmp_path, "codebook.yaml", "name: t\ncodes:\n  - budget\n"))
+    nested = "codes:\n  - name: a\n    codes:\n      - name: b\n      - c\n"
+    with pytest.raises(InputError, match=r"codebook\.yaml line 5: each entry under codes: must be a mapping"):
+        read_codebook(_write(tmp_path, "codebook.yaml", nested))
     with pytest.raises(InputError, match=r"line 2: a code has an empty or missing name"):
         read_codebook(_write(tmp_path, "codebook.yaml", "codes:\n  - description: x\n"))
     with pytest.raises(InputError, match=r"codebook\.yaml: code 'b' has parent 'zz'"):

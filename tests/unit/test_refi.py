@@ -119,6 +119,21 @@ def test_qdc_codes_validate_against_the_project_schema(schema: Any) -> None:
     schema.validate(ET.tostring(project, encoding="unicode"))
 
 
+def test_a_codebook_without_codes_is_not_written_as_qdc(tmp_path: Path) -> None:
+    with pytest.raises(
+        InputError, match=r"^the codebook has no codes, and a REFI-QDA \.qdc needs at least one; "
+    ):
+        write_codebook(Codebook([]), tmp_path / "empty.qdc")
+    assert not (tmp_path / "empty.qdc").exists()
+
+
+@needs_xsd
+def test_the_schema_refuses_a_codebook_without_codes(schema: Any) -> None:
+    project = f'<Project xmlns="{NS_PROJECT}" name="x"><CodeBook/></Project>'
+    assert not schema.is_valid(project)
+    assert schema.is_valid(f'<Project xmlns="{NS_PROJECT}" name="x"/>')  # what export qdpx writes instead
+
+
 def test_qdc_round_trip_keeps_everything_and_guids_are_stable(tmp_path: Path) -> None:
     write_codebook(BOOK, tmp_path / "a.qdc")
     back = read_codebook(tmp_path / "a.qdc")
