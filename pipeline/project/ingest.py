@@ -56,8 +56,16 @@ class IngestReport:
     segments: int = 0
 
 
+OFFICE_LOCK_PREFIX = "~$"  # Word's owner file: ~$ + the document's name (shortened), junk bytes
+
+
 def collect_files(paths: Iterable[Path]) -> list[Path]:
-    """Transcript files named by ``paths`` (folders searched recursively, hidden and failed/ skipped)."""
+    """Transcript files named by ``paths``, folders searched recursively.
+
+    In a folder, hidden files and folders (``.DS_Store``, ``.git``), ``failed/`` folders, Office lock
+    files (``~$int01.docx``: Word writes one next to a transcript while it is open; it is not a
+    document) and files of other types are skipped. A file named on its own is always read.
+    """
     from pipeline.ingest import SUPPORTED_SUFFIXES
 
     out: list[Path] = []
@@ -66,6 +74,8 @@ def collect_files(paths: Iterable[Path]) -> list[Path]:
             for f in sorted(p.rglob("*")):
                 rel = f.relative_to(p).parts
                 if any(part.startswith(".") or part == "failed" for part in rel):
+                    continue
+                if f.name.startswith(OFFICE_LOCK_PREFIX):
                     continue
                 if f.is_file() and f.suffix.lower() in SUPPORTED_SUFFIXES:
                     out.append(f)
