@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    pass
+    from pipeline.project.ingest import IngestReport
 
 from cli.common import ProjectOpt, app, codebook_app, codings_app, console, open_project
 
@@ -78,9 +78,15 @@ def ingest(
         f"{len(report.unchanged)} unchanged; {report.segments} segments"
     )
     for name, old, new in report.new_versions:
-        kept = report.codings_left_on_old.get(name, 0)
-        note = f"; {kept} codings stay on version {old} (see `qualflow sources`)" if kept else ""
-        out.print(f"  {name}: version {old} -> {new}{note}")
+        out.print(f"  {name}: version {old} -> {new}{carried_note(report, name, old)}", markup=False)
+        left = report.codings_left.get(name, [])
+        for c in left[:SHOW_LEFT]:
+            quote = c.text if len(c.text) <= 60 else c.text[:57] + "..."
+            out.print(
+                f"    left on v{c.version} {c.start}-{c.end} {c.code} ({c.coder}): {quote!r}", markup=False
+            )
+        if len(left) > SHOW_LEFT:
+            out.print(f"    ... and {len(left) - SHOW_LEFT} more", markup=False)
     from pipeline.project.embedding import coverage_notes, project_languages
 
     fresh = set(report.added) | {name for name, _, _ in report.new_versions}
@@ -88,18 +94,43 @@ def ingest(
         out.print(f"note: {line}", markup=False)
 
 
+SHOW_LEFT = 10  # codings listed one per line when a new version leaves them on an older one
+
+
+def carried_note(report: IngestReport, name: str, old: int) -> str:
+    """``"; 15 codings carried forward, 2 left on version 1 (see ...)"``, or ``""`` with no codings."""
+    carried = report.codings_carried.get(name, 0)
+    left = report.codings_left.get(name, [])
+    if not carried and not left:
+        return ""
+    on = sorted({c.version for c in left}) or [old]
+    where = f"version {on[0]}" if len(on) == 1 else "versions " + ", ".join(map(str, on))
+    hint = " (see `qualflow sources --versions`)" if left else ""
+    return f"; {carried} codings carried forward, {len(left)} left on {where}{hint}"
+
+
 @app.command()
-def sources(project: ProjectOpt = None) -> None:
+def sources(
+    versions: Annotated[
+        bool,
+        typer.Option(
+            "--versions", "--all", help="Also list older versions (with the codings an edit left on them)."
+        ),
+    ] = False,
+    project: ProjectOpt = None,
+) -> None:
     """List the sources with their turns, segments and codings."""
     from rich.table import Table
 
     from pipeline.project.summary import summary
 
-    s = summary(open_project(project))
+    s = summary(open_project(project), versions=versions)
     table = Table("source", "v", "format", "lang", "turns", "interviewer", "segments", "codings", "chars")
     for r in s.sources:
         table.add_row(
-            *(str(r[k]) for k in ("name", "version", "format", "language", "turns")),
+            str(r["name"]),
+            f"{r['version']}" if r["current"] else f"{r['version']} (old)",
+            *(str(r[k]) for k in ("format", "language", "turns")),
             str(r["interviewer_turns"]),
             str(r["segments"]),
             str(r["codings"]),

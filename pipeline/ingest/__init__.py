@@ -66,6 +66,9 @@ def read_transcript(path: Path) -> ParsedTranscript:
     except OSError as exc:
         raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     if not parsed.turns:
-        raise InputError(f"{path}: no text found; check that you picked the right file")
+        raise InputError(
+            f"{path}: no text found (speaker labels, headings and blank lines are not speech); "
+            "check that you picked the right file"
+        )
     check_value(path, TRANSCRIPT_CHARS, len(parsed.text))
     return parsed

@@ -5,8 +5,12 @@ A *speaker label* opens a line (or a paragraph, or a subtitle cue): a name of 1 
 letter or digit, followed by ``:`` and whitespace (or the end of the line). Accepted around it:
 
 - Markdown bold, ``**Interviewer:** text`` or ``**Interviewer**: text`` (also ``__...__``);
-- a clock time before the name, ``[00:01:02] Anna: text`` or ``00:01 Anna: text``, or after it,
-  ``Anna (00:01:02): text``; it becomes the turn's timestamp.
+- a clock time before the name, ``[00:01:02] Anna: text`` or ``00:01 Anna: text``, after it,
+  ``Anna (00:01:02): text``, or in brackets right after the label, ``Anna: [00:01:02] text`` or
+  ``**Anna:** (01:02) text``; it becomes the turn's timestamp and is not part of the spoken words.
+
+A label with no words after it (``Interviewer:`` alone, :func:`is_bare_label`) is not speech: readers
+give it no turn of its own.
 
 Because prose also has lines like ``Note: ...``, a file only counts as a labelled transcript when
 :func:`labels_recur` holds for its labels.
@@ -41,6 +45,8 @@ LABEL_RE = re.compile(
     """,
     re.VERBOSE,
 )
+# a bracketed clock right after a label's colon: "Anna: [00:01:02] words", "**Anna:** (01:02) words"
+CLOCK_AFTER_RE = re.compile(rf"{_HS}*[\[(](?P<ts>{CLOCK})[\])](?={_HS}|$)")
 
 
 class Label(NamedTuple):
@@ -94,6 +100,8 @@ def match_label(line: str) -> Label | None:
     Label(speaker='Mina', end=9, timestamp=None)
     >>> match_label("[00:01:05] Anna Lee: yes")
     Label(speaker='Anna Lee', end=20, timestamp=65.0)
+    >>> match_label("Interviewer: (00:00:05) How is it?")
+    Label(speaker='Interviewer', end=23, timestamp=5.0)
     >>> match_label("We met at 10:30 that day") is None
     True
     """
@@ -109,7 +117,35 @@ def match_label(line: str) -> Label | None:
     if not valid_name(name):
         return None
     clock = m["ts1"] or m["ts1b"] or m["ts2"]
-    return Label(name, m.end(), parse_clock(clock) if clock else None)
+    return clock_after(line, Label(name, m.end(), parse_clock(clock) if clock else None))
+
+
+def clock_after(line: str, label: Label) -> Label:
+    """``label`` extended over a bracketed clock time right after it (``Anna: [00:01:02] words``).
+
+    The clock becomes the timestamp when the label had none before its colon; either way it is not
+    part of the words, so the turn starts after it.
+
+    >>> clock_after("**Ann:** [00:00:09] I run it.", Label("Ann", 8, None))
+    Label(speaker='Ann', end=19, timestamp=9.0)
+    >>> clock_after("Ann: (sighs) yes", Label("Ann", 4, None))
+    Label(speaker='Ann', end=4, timestamp=None)
+    """
+    m = CLOCK_AFTER_RE.match(line, label.end)
+    if m is None:
+        return label
+    stamp = label.timestamp if label.timestamp is not None else parse_clock(m["ts"])
+    return Label(label.speaker, m.end(), stamp)
+
+
+def is_bare_label(line: str) -> bool:
+    """Whether ``line`` is a speaker label with no words after it (not speech, not a turn).
+
+    >>> is_bare_label("Interviewer:"), is_bare_label(" **Ann:** [00:01] "), is_bare_label("Ann: yes")
+    (True, True, False)
+    """
+    label = match_label(line)
+    return label is not None and not line[label.end :].strip()
 
 
 def labels_recur(speakers: Sequence[str], n_units: int) -> bool:

@@ -15,6 +15,11 @@ it. :func:`parse_plain_text` picks the first layout that fits:
 
 In layouts 1 and 2, text before the first header or label (a title, a note) becomes one turn of
 speaker ``""`` per paragraph.
+
+Lines that are not speech belong to no turn (they stay in the stored text): a speaker label with no
+words after it (``Interviewer:`` alone), and in ``.md`` files Markdown headings (``# Interview 5``,
+up to 3 spaces and 1 to 6 ``#`` then a space or the line's end). A heading ends the turn before it;
+unlabelled lines after it, up to the next label, are paragraphs of speaker ``""``.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from pipeline.domain import ParsedTranscript, Turn
 from pipeline.ingest.decode import decode_bytes
 from pipeline.ingest.labels import (
     NAME_PATTERN,
+    is_bare_label,
     labels_recur,
     match_label,
     parse_clock,
@@ -37,6 +43,7 @@ OTTER_HEADER_RE = re.compile(
     rf"[^\S\n]*(?P<name>{NAME_PATTERN})[^\S\n]+(?P<ts>(?:\d{{1,2}}:)?\d{{1,2}}:\d{{2}})[^\S\n]*"
 )
 OTTER_FOOTER_RE = re.compile(r"\s*Transcribed by https?://otter\.ai\s*", re.IGNORECASE)
+MD_HEADING_RE = re.compile(r" {0,3}#{1,6}(?:[ \t].*)?")
 
 Line = tuple[int, int]  # (start, end) offsets of a line in the text, without its "\n"
 
@@ -50,13 +57,26 @@ def _lines(text: str) -> list[Line]:
     return out
 
 
-def _paragraph_turns(text: str, lines: list[Line], first: int, stop: int) -> list[Turn]:
-    """One speaker-``""`` turn per blank-line separated block of ``lines[first:stop]``."""
+def _not_speech(text: str, lines: list[Line], fmt: str) -> set[int]:
+    """Indices of the lines that belong to no turn: bare labels, and headings in Markdown."""
+    out = set()
+    for i, (a, b) in enumerate(lines):
+        line = text[a:b]
+        if (fmt == "md" and MD_HEADING_RE.fullmatch(line)) or is_bare_label(line):
+            out.add(i)
+    return out
+
+
+def _paragraph_turns(
+    text: str, lines: list[Line], first: int, stop: int, skip: set[int] | frozenset[int] = frozenset()
+) -> list[Turn]:
+    """One speaker-``""`` turn per blank-line separated block of ``lines[first:stop]``; lines in ``skip``
+    count as blank."""
     blocks: list[tuple[int, int]] = []
     block_start: int | None = None
     block_end = 0
-    for a, b in lines[first:stop]:
-        if text[a:b].strip():
+    for i, (a, b) in enumerate(lines[first:stop], start=first):
+        if i not in skip and text[a:b].strip():
             if block_start is None:
                 block_start = a
             block_end = b
@@ -87,11 +107,13 @@ def _otter_headers(text: str, lines: list[Line]) -> list[tuple[int, str, float]]
     return None
 
 
-def _parse_otter(text: str, lines: list[Line], headers: list[tuple[int, str, float]]) -> list[Turn]:
+def _parse_otter(
+    text: str, lines: list[Line], headers: list[tuple[int, str, float]], skip: set[int]
+) -> list[Turn]:
     stops = [h[0] for h in headers[1:]]
     footer = next((i for i, (a, b) in enumerate(lines) if OTTER_FOOTER_RE.fullmatch(text, a, b)), None)
     stops.append(footer if footer is not None and footer > headers[-1][0] else len(lines))
-    turns = _paragraph_turns(text, lines, 0, headers[0][0])
+    turns = _paragraph_turns(text, lines, 0, headers[0][0], skip)
     for (i, speaker, seconds), stop in zip(headers, stops, strict=True):
         if i + 1 >= len(lines) or stop <= i + 1:
             continue
@@ -101,16 +123,19 @@ def _parse_otter(text: str, lines: list[Line], headers: list[tuple[int, str, flo
     return turns
 
 
-def _parse_labelled(text: str, lines: list[Line]) -> list[Turn] | None:
+def _parse_labelled(text: str, lines: list[Line], headings: set[int], skip: set[int]) -> list[Turn] | None:
     found = [(i, lab) for i, (a, b) in enumerate(lines) if (lab := match_label(text[a:b]))]
-    n_content = sum(1 for a, b in lines if text[a:b].strip())
+    n_content = sum(1 for i, (a, b) in enumerate(lines) if i not in headings and text[a:b].strip())
     if not labels_recur([lab.speaker for _, lab in found], n_content):
         return None
-    turns = _paragraph_turns(text, lines, 0, found[0][0])
-    stops = [i for i, _ in found[1:]] + [len(lines)]
-    for (i, lab), stop in zip(found, stops, strict=True):
-        span = strip_span(text, lines[i][0] + lab.end, lines[stop - 1][1])
-        if span:
+    labels = dict(found)
+    marks = sorted([*labels, *headings])  # a label or a heading ends what came before it
+    turns = _paragraph_turns(text, lines, 0, marks[0], skip)
+    for i, stop in zip(marks, [*marks[1:], len(lines)], strict=True):
+        lab = labels.get(i)
+        if lab is None:  # a heading: what follows it up to the next mark has no speaker
+            turns.extend(_paragraph_turns(text, lines, i + 1, stop, skip))
+        elif span := strip_span(text, lines[i][0] + lab.end, lines[stop - 1][1]):
             turns.append(Turn(lab.speaker, *span, timestamp=lab.timestamp))
     return turns
 
@@ -142,13 +167,15 @@ def parse_plain_text(text: str, fmt: str = "txt") -> ParsedTranscript:
     ('otter', [('Anna', 3.0, 'Hello there.'), ('Ben', 3720.0, 'Hi.')])
     """
     lines = _lines(text)
+    skip = _not_speech(text, lines, fmt)
+    headings = {i for i in skip if match_label(text[lines[i][0] : lines[i][1]]) is None}
     headers = _otter_headers(text, lines)
     if headers is not None:
-        return ParsedTranscript(text, tuple(_parse_otter(text, lines, headers)), "otter")
-    labelled = _parse_labelled(text, lines)
+        return ParsedTranscript(text, tuple(_parse_otter(text, lines, headers, skip)), "otter")
+    labelled = _parse_labelled(text, lines, headings, skip)
     if labelled is not None:
         return ParsedTranscript(text, tuple(labelled), fmt)
-    return ParsedTranscript(text, tuple(_paragraph_turns(text, lines, 0, len(lines))), fmt)
+    return ParsedTranscript(text, tuple(_paragraph_turns(text, lines, 0, len(lines), skip)), fmt)
 
 
 def read_txt(path: Path) -> ParsedTranscript:

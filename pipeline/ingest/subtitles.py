@@ -29,7 +29,7 @@ from pathlib import Path
 from pipeline.domain import ParsedTranscript, Turn
 from pipeline.errors import InputError
 from pipeline.ingest.decode import decode_bytes
-from pipeline.ingest.labels import labels_recur, match_label
+from pipeline.ingest.labels import is_bare_label, labels_recur, match_label
 
 _TIME = r"(?:(\d+):)?(\d{1,2}):(\d{1,2})[.,](\d{1,3})"
 TIMING_RE = re.compile(rf"\s*{_TIME}\s*-->\s*{_TIME}(?:\s.*)?")
@@ -139,6 +139,8 @@ def _cues(name: str, blocks: list[tuple[int, list[str]]]) -> list[Cue]:
     use_labels = labels_recur([lab.speaker for lab in labels], len(unvoiced))
     out: list[Cue] = []
     for c in cues:
+        if c.speaker is None and is_bare_label(c.words):  # "Interviewer:" alone is not speech
+            continue
         lab = match_label(c.words) if c.speaker is None and use_labels else None
         if lab is not None and c.words[lab.end :].strip():
             out.append(Cue(c.start, lab.speaker, c.words[lab.end :].strip()))

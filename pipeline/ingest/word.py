@@ -22,7 +22,15 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from pipeline.domain import ParsedTranscript, Turn
 from pipeline.errors import InputError
 from pipeline.fileio import fold_newlines
-from pipeline.ingest.labels import Label, labels_recur, match_label, strip_span, valid_name
+from pipeline.ingest.labels import (
+    Label,
+    clock_after,
+    is_bare_label,
+    labels_recur,
+    match_label,
+    strip_span,
+    valid_name,
+)
 from pipeline.limits import DOCX_FILE_BYTES, check_file_size, open_zip
 
 if TYPE_CHECKING:
@@ -62,7 +70,7 @@ def _bold_label(paragraph: Paragraph, text: str) -> Label | None:
     name = name.strip()
     if ":" in name or "\n" in name or len(name) > 40 or not 1 <= len(name.split()) <= MAX_BOLD_NAME_WORDS:
         return None
-    return Label(name, end, None)
+    return clock_after(text, Label(name, end, None))
 
 
 def _paragraphs(document: Any) -> list[_Para]:
@@ -133,7 +141,11 @@ def parse_paragraphs(
         if labelled and lab is not None:
             close(starts[i - 1] + len(paragraphs[i - 1]) if i else 0)
             current = (lab, starts[i] + lab.end)
-        elif current is None and (span := strip_span(text, starts[i], starts[i] + len(para))):
+        elif (
+            current is None
+            and not is_bare_label(para)  # "Interviewer:" alone is not speech
+            and (span := strip_span(text, starts[i], starts[i] + len(para)))
+        ):
             turns.append(Turn("", *span))
     close(len(text))
     return ParsedTranscript(text, tuple(turns), "docx")

@@ -24,6 +24,7 @@ from pipeline.project.core import Progress, Project
 from pipeline.store.mappers import source_from_row
 from pipeline.store.queries import current_sources
 from pipeline.store.schema import (
+    CoderRow,
     CodingRow,
     SegmentRow,
     SourceRow,
@@ -47,17 +48,39 @@ class ParsedFile:
     source: Source
 
 
+@dataclass(frozen=True)
+class LeftCoding:
+    """A coding whose text a new version changed: it stays on the version it was made on."""
+
+    version: int
+    start: int
+    end: int
+    code: str
+    coder: str
+    text: str
+
+
 @dataclass
 class IngestReport:
     added: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     new_versions: list[tuple[str, int, int]] = field(default_factory=list)  # name, old, new
-    codings_left_on_old: dict[str, int] = field(default_factory=dict)
+    codings_carried: dict[str, int] = field(default_factory=dict)  # moved to the new version
+    codings_left_on_old: dict[str, int] = field(default_factory=dict)  # still on older versions
+    codings_left: dict[str, list[LeftCoding]] = field(default_factory=dict)
     segments: int = 0
 
 
+OFFICE_LOCK_PREFIX = "~$"  # Word's owner file: ~$ + the document's name (shortened), junk bytes
+
+
 def collect_files(paths: Iterable[Path]) -> list[Path]:
-    """Transcript files named by ``paths`` (folders searched recursively, hidden and failed/ skipped)."""
+    """Transcript files named by ``paths``, folders searched recursively.
+
+    In a folder, hidden files and folders (``.DS_Store``, ``.git``), ``failed/`` folders, Office lock
+    files (``~$int01.docx``: Word writes one next to a transcript while it is open; it is not a
+    document) and files of other types are skipped. A file named on its own is always read.
+    """
     from pipeline.ingest import SUPPORTED_SUFFIXES
 
     out: list[Path] = []
@@ -66,6 +89,8 @@ def collect_files(paths: Iterable[Path]) -> list[Path]:
             for f in sorted(p.rglob("*")):
                 rel = f.relative_to(p).parts
                 if any(part.startswith(".") or part == "failed" for part in rel):
+                    continue
+                if f.name.startswith(OFFICE_LOCK_PREFIX):
                     continue
                 if f.is_file() and f.suffix.lower() in SUPPORTED_SUFFIXES:
                     out.append(f)
@@ -144,7 +169,8 @@ def store_parsed(
     "Unchanged" compares with the *current* version: the same bytes, or the same decoded text (a
     re-save with other line endings or a BOM is not a new version). Re-ingesting an older file makes
     it the current version again, as a new version. A new version keeps the source's metadata, role
-    overrides and place in the interview order.
+    overrides and place in the interview order, and the codings whose text it keeps
+    (:func:`carry_codings`).
     """
     src = pf.source
     old = session.scalar(select(SourceRow).where(SourceRow.name == pf.name, SourceRow.is_current))
@@ -160,12 +186,7 @@ def store_parsed(
         version = (
             session.scalar(select(func.max(SourceRow.version)).where(SourceRow.name == pf.name)) or 0
         ) + 1
-        n_codings = session.scalar(
-            select(func.count()).select_from(CodingRow).where(CodingRow.source_id == old.id, CodingRow.active)
-        )
         report.new_versions.append((pf.name, old.version, version))
-        if n_codings:
-            report.codings_left_on_old[pf.name] = int(n_codings)
         meta = {**(old.meta or {}), **meta}
         overrides = dict(old.role_override or {})
         order = old.ingest_order
@@ -209,7 +230,55 @@ def store_parsed(
     report.segments += add_segments(session, row, src, config.segmentation)
     if old is None:
         report.added.append(pf.name)
+    else:
+        carry_codings(session, row, report)
     return row
+
+
+def carry_codings(session: Session, new: SourceRow, report: IngestReport) -> None:
+    """Move to the new version ``new`` every active coding of an older version of its source whose
+    coded text ``new`` has unchanged, at its new offsets (:class:`pipeline.textdiff.SpanMap`).
+
+    Older versions are tried newest first, so codings left behind by an earlier edit come back when
+    the text does (a reverted file). A coding identical to one already carried (same span, code and
+    coder) stays where it is. The others stay on their version and are listed in ``report``.
+    Suggestions and decisions stay with the segments they were made on; the codings an accepted
+    suggestion made are carried like any other.
+    """
+    from pipeline.textdiff import SpanMap
+
+    carried = 0
+    left: list[LeftCoding] = []
+    taken: set[tuple[int, int, str, int]] = set()
+    older = session.scalars(
+        select(SourceRow)
+        .where(SourceRow.name == new.name, SourceRow.id != new.id)
+        .order_by(SourceRow.version.desc())
+    ).all()
+    for old in older:
+        rows = session.execute(
+            select(CodingRow, CoderRow.name)
+            .join(CoderRow, CodingRow.coder_id == CoderRow.id)
+            .where(CodingRow.source_id == old.id, CodingRow.active)
+            .order_by(CodingRow.start, CodingRow.id)
+        ).all()
+        if not rows:
+            continue
+        spans = SpanMap(old.text, new.text)
+        for coding, coder in rows:
+            span = spans.map(coding.start, coding.end)
+            if span is not None and (key := (*span, coding.code, coding.coder_id)) not in taken:
+                taken.add(key)
+                coding.source_id, coding.start, coding.end = new.id, span[0], span[1]
+                carried += 1
+                continue
+            text = old.text[coding.start : coding.end]
+            left.append(LeftCoding(old.version, coding.start, coding.end, coding.code, coder, text))
+    if carried:
+        report.codings_carried[new.name] = carried
+    if left:
+        report.codings_left_on_old[new.name] = len(left)
+        report.codings_left[new.name] = sorted(left, key=lambda c: (c.version, c.start, c.end))
 
 
 def ingest(

@@ -30,10 +30,19 @@ class Summary:
     codings_per_coder: dict[str, int]
 
 
-def summary(project: Project) -> Summary:
+def summary(project: Project, *, versions: bool = False) -> Summary:
+    """Counts per current source; with ``versions``, one row per version of every source (older
+    versions hold the codings a new version's edit changed, see :func:`pipeline.project.ingest.carry_codings`)."""
     key = scheme_key(project.config.segmentation)
     with project.store.transaction() as session:
-        rows = current_sources(session)
+        if versions:
+            rows = list(
+                session.scalars(
+                    select(SourceRow).order_by(SourceRow.ingest_order, SourceRow.name, SourceRow.version)
+                )
+            )
+        else:
+            rows = current_sources(session)
         seg_counts = dict(
             session.execute(
                 select(SegmentRow.source_id, func.count())
@@ -52,6 +61,7 @@ def summary(project: Project) -> Summary:
             {
                 "name": r.name,
                 "version": r.version,
+                "current": r.is_current,
                 "format": r.format,
                 "language": r.language,
                 "turns": len(r.turns),

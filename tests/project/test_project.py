@@ -109,6 +109,28 @@ def test_bad_file_in_a_batch_writes_nothing(project: Project, tmp_path: Path) ->
     assert count(project, SourceRow) == 0 and count(project, SegmentRow) == 0
 
 
+def test_folder_skips_office_lock_hidden_and_other_files(tmp_path: Path) -> None:
+    from pipeline.project.ingest import collect_files
+
+    folder = tmp_path / "in"
+    good = write(folder / "i1.docx", b"PK")  # never opened: collecting only looks at names
+    write(folder / "~$i1.docx", b"\x0bsara\x00\x00junk")  # Word's lock file while i1.docx is open
+    write(folder / "sub" / "~$notes.txt", "lock")
+    write(folder / ".DS_Store", b"\x00\x00")
+    write(folder / "notes.pdf", b"%PDF")
+    kept = write(folder / "sub" / "i2.txt", T1)
+    assert collect_files([folder]) == [good, kept]
+    lock = folder / "~$i1.docx"
+    assert collect_files([lock]) == [lock]  # a file named on its own is read (and refused if junk)
+
+
+def test_lock_file_in_a_folder_does_not_block_ingest(project: Project, tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    write(folder / "i1.txt", T1)
+    write(folder / "~$i1.docx", b"\x0bsara\x00\x00junk")
+    assert ingest(project, [folder]).added == ["i1"]
+
+
 def test_codings_with_unknown_code_write_nothing(project: Project, tmp_path: Path) -> None:
     ingest(project, [write(tmp_path / "int01.txt", T1)])
     import_codebook(project, write(tmp_path / "cb.yaml", CODEBOOK))

@@ -10,12 +10,13 @@ from sqlalchemy import func, select
 from pipeline.embed.base import HashingEmbedder
 from pipeline.errors import InputError
 from pipeline.project.codebooks import import_codebook
+from pipeline.project.codings import import_codings
 from pipeline.project.core import Project
 from pipeline.project.corpus import load_corpus
-from pipeline.project.ingest import ingest
+from pipeline.project.ingest import LeftCoding, ingest
 from pipeline.project.suggest import suggest
-from pipeline.project.summary import set_roles
-from pipeline.store.schema import SegmentRow, SourceRow, SuggestionRow, TurnRow
+from pipeline.project.summary import set_roles, summary
+from pipeline.store.schema import CoderRow, CodingRow, SegmentRow, SourceRow, SuggestionRow, TurnRow
 
 T1 = "Interviewer: Why was the rollout slow?\nMina: The budget was cut twice. We had no staff.\n"
 T2 = T1.replace("twice", "three times")
@@ -125,3 +126,124 @@ def test_resegment_after_a_mode_change(project: Project, tmp_path: Path) -> None
     with project.store.transaction() as s:
         schemes = sorted(set(s.scalars(select(SegmentRow.scheme))))
     assert schemes == ["sentence", "turn"]
+
+
+# --- codings follow a fixed typo to the new version ------------------------------------------------
+
+CODINGS = (  # on T1: "The budget was cut" (sara), "We had no staff" (sara), "The budget was cut twice." (reza)
+    "source,start,end,code,coder\nint01,45,63,budget,sara\nint01,71,86,staff,sara\nint01,45,70,budget,reza\n"
+)
+
+
+def codings_by_version(project: Project) -> list[tuple[int, int, int, str, str]]:
+    with project.store.transaction() as s:
+        rows = s.execute(
+            select(SourceRow.version, CodingRow.start, CodingRow.end, CodingRow.code, CoderRow.name)
+            .join(SourceRow, CodingRow.source_id == SourceRow.id)
+            .join(CoderRow, CodingRow.coder_id == CoderRow.id)
+            .where(CodingRow.active)
+            .order_by(SourceRow.version, CodingRow.start, CodingRow.end, CoderRow.name)
+        ).all()
+        return [tuple(r) for r in rows]  # type: ignore[misc]
+
+
+def test_codings_are_carried_to_a_new_version_when_their_text_is_unchanged(
+    project: Project, tmp_path: Path
+) -> None:
+    f = write(tmp_path / "int01.txt", T1)
+    ingest(project, [f])
+    import_codebook(project, write(tmp_path / "cb.yaml", CODEBOOK))
+    import_codings(project, write(tmp_path / "c.csv", CODINGS))
+
+    # v2: an edit before every coding (+4 characters): all shift
+    v2 = T1.replace("rollout slow", "roll-out so slow")
+    r = ingest(project, [write(f, v2)])
+    assert r.new_versions == [("int01", 1, 2)]
+    assert r.codings_carried == {"int01": 3} and r.codings_left_on_old == {} and r.codings_left == {}
+    assert codings_by_version(project) == [
+        (2, 49, 67, "budget", "sara"),
+        (2, 49, 74, "budget", "reza"),
+        (2, 75, 90, "staff", "sara"),
+    ]
+
+    # v3: an edit right after "We had no staff": nothing moves
+    v3 = v2.replace("staff.", "staff!")
+    assert ingest(project, [write(f, v3)]).codings_carried == {"int01": 3}
+    assert [c[1:3] for c in codings_by_version(project)] == [(49, 67), (49, 74), (75, 90)]
+
+    # v4: an edit inside reza's coding ("twice"): it stays on v3, the others come along
+    v4 = v3.replace("twice", "three times")
+    r = ingest(project, [write(f, v4)])
+    assert r.codings_carried == {"int01": 2} and r.codings_left_on_old == {"int01": 1}
+    assert r.codings_left == {"int01": [LeftCoding(3, 49, 74, "budget", "reza", "The budget was cut twice.")]}
+    assert codings_by_version(project) == [
+        (3, 49, 74, "budget", "reza"),
+        (4, 49, 67, "budget", "sara"),
+        (4, 81, 96, "staff", "sara"),
+    ]
+    assert [c.source for c in load_codings_current(project)] == ["int01", "int01"]
+
+    # v5: the original file again: every coding is back on its first offsets, reza's from v3 too
+    r = ingest(project, [write(f, T1)])
+    assert r.new_versions == [("int01", 4, 5)] and r.codings_carried == {"int01": 3} and not r.codings_left
+    assert codings_by_version(project) == [
+        (5, 45, 63, "budget", "sara"),
+        (5, 45, 70, "budget", "reza"),
+        (5, 71, 86, "staff", "sara"),
+    ]
+    s = summary(project, versions=True)
+    assert [(x["version"], x["current"], x["codings"]) for x in s.sources] == [
+        (1, False, 0),
+        (2, False, 0),
+        (3, False, 0),
+        (4, False, 0),
+        (5, True, 3),
+    ]
+
+
+def load_codings_current(project: Project):  # type: ignore[no-untyped-def]
+    from pipeline.store.queries import load_codings
+
+    with project.store.transaction() as s:
+        return load_codings(s)
+
+
+def test_a_failed_ingest_carries_nothing(project: Project, tmp_path: Path) -> None:
+    f = write(tmp_path / "int01.txt", T1)
+    ingest(project, [f])
+    import_codebook(project, write(tmp_path / "cb.yaml", CODEBOOK))
+    import_codings(project, write(tmp_path / "c.csv", CODINGS))
+    write(f, T1.replace("rollout", "roll-out"))
+    bad_meta = write(tmp_path / "meta.csv", "source,participant\nnobody,X\n")  # fails inside the transaction
+    with pytest.raises(InputError, match="unknown source"):
+        ingest(project, [f], metadata_csv=bad_meta)
+    assert versions(project) == [(1, True)]
+    assert [c[:3] for c in codings_by_version(project)] == [(1, 45, 63), (1, 45, 70), (1, 71, 86)]
+
+
+def test_cli_ingest_says_what_was_carried_and_sources_versions_shows_the_rest(
+    project: Project, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from cli.app import app
+
+    f = write(tmp_path / "int01.txt", T1)
+    ingest(project, [f])
+    import_codebook(project, write(tmp_path / "cb.yaml", CODEBOOK))
+    import_codings(project, write(tmp_path / "c.csv", CODINGS))
+    write(f, T1.replace("twice", "three times"))
+    runner = CliRunner()
+    out = runner.invoke(app, ["ingest", str(f), "--project", str(project.root)])
+    assert out.exit_code == 0, out.output
+    assert (
+        "int01: version 1 -> 2; 2 codings carried forward, 1 left on version 1 "
+        "(see `qualflow sources --versions`)\n"
+        "    left on v1 45-70 budget (reza): 'The budget was cut twice.'\n"
+    ) in out.output
+    out = runner.invoke(app, ["sources", "--versions", "--project", str(project.root)])
+    assert out.exit_code == 0, out.output
+    rows = [
+        line.split("│")[1:3] + line.split("│")[8:9] for line in out.output.splitlines() if "int01" in line
+    ]
+    assert [[c.strip() for c in r] for r in rows] == [["int01", "1 (old)", "1"], ["int01", "2", "2"]]

@@ -58,8 +58,7 @@ def test_markdown_bold_labels() -> None:
     p = read_transcript(FIXTURES / "bold.md")
     assert p.format == "md"
     assert p.text == (FIXTURES / "bold.md").read_text(encoding="utf-8")
-    assert seen(p) == [
-        ("", "# Interview 4: policy adviser"),
+    assert seen(p) == [  # the heading "# Interview 4: policy adviser" is not speech: no turn
         ("Interviewer", "What do you do at the ministry?"),
         ("Farhad", "I draft positions.\nMostly on pensions."),
         ("Interviewer", "Since when?"),
@@ -113,6 +112,74 @@ def test_labels_with_timestamps() -> None:
     p = parse_plain_text("[00:00:05] Ann: Why?\n[00:01:10] Ben: Because.\nAnn (01:15): Ok.\n")
     assert seen(p) == [("Ann", "Why?"), ("Ben", "Because."), ("Ann", "Ok.")]
     assert [t.timestamp for t in p.turns] == [5.0, 70.0, 75.0]
+
+
+def test_clock_after_the_label_is_the_timestamp_not_words() -> None:
+    text = "**Interviewer:** [00:00:05] How is it?\n**Participant:** [00:00:09] I run it.\n"
+    p = parse_plain_text(text, "md")
+    assert seen(p) == [("Interviewer", "How is it?"), ("Participant", "I run it.")]
+    assert [(t.start, t.end, t.timestamp) for t in p.turns] == [(28, 38, 5.0), (67, 76, 9.0)]
+    p = parse_plain_text("Interviewer: (00:00:05) How is...\nAnn: (1:02:03.5) Fine.\nAnn: (sighs) ok\n")
+    assert seen(p) == [("Interviewer", "How is..."), ("Ann", "Fine."), ("Ann", "(sighs) ok")]
+    assert [t.timestamp for t in p.turns] == [5.0, 3723.5, None]
+    # a clock before the colon wins; a second one after it is still not words
+    p = parse_plain_text("Ann (00:07): [00:08] a\nAnn: b")
+    assert [(t.timestamp, p.text[t.start : t.end]) for t in p.turns] == [(7.0, "a"), (None, "b")]
+    assert seen(parse_paragraphs(["Int: [00:01] Why?", "Ali: (00:03) Hm."])) == [
+        ("Int", "Why?"),
+        ("Ali", "Hm."),
+    ]
+    srt = (
+        "1\n00:00:01,000 --> 00:00:02,000\nBen: [00:00:01] Yes.\n\n2\n00:00:03,000 --> 00:00:04,000\nAnn: No."
+    )
+    assert seen(parse_srt(srt)) == [("Ben", "Yes."), ("Ann", "No.")]
+
+
+def test_bare_labels_are_not_speech() -> None:
+    assert seen(parse_plain_text("Interviewer:\n\nAnna: Fine.\n")) == [("Anna", "Fine.")]
+    assert seen(parse_plain_text("Interviewer:\n\nWe talked.\n")) == [("", "We talked.")]
+    p = parse_plain_text("Interviewer:\nHow are you?\nAnna:\nFine.\nInterviewer: Good.\n")
+    assert seen(p) == [("Interviewer", "How are you?"), ("Anna", "Fine."), ("Interviewer", "Good.")]
+    assert seen(parse_plain_text("Note:\nWe met twice.\n")) == [("", "We met twice.")]
+    assert seen(parse_paragraphs(["Interviewer:", "Some words."])) == [("", "Some words.")]
+    vtt = "WEBVTT\n\n00:01.000 --> 00:02.000\nInterviewer:\n\n00:03.000 --> 00:04.000\nWords.\n"
+    assert seen(parse_webvtt(vtt)) == [("", "Words.")]
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("label.txt", "Interviewer:\n"),
+        ("labels.txt", "Interviewer:\n\nParticipant: \n"),
+        ("stamp.txt", "Interviewer: [00:00:05]\n"),
+        ("heading.md", "# Interview 5\n\n**Interviewer:**\n"),
+    ],
+)
+def test_a_transcript_of_labels_only_is_refused(tmp_path: Path, name: str, content: str) -> None:
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(InputError, match=rf"^{re.escape(str(path))}: no text found \(speaker labels"):
+        read_transcript(path)
+
+
+def test_markdown_headings_are_no_turn_but_stay_in_the_text() -> None:
+    text = "# Interview 5\n\nInterviewer: Why?\nAnn: Because.\n\n## Part 2\nA note here.\n\nAnn: Yes.\n#hashtag: x\n"
+    p = parse_plain_text(text, "md")
+    assert p.text == text
+    assert seen(p) == [
+        ("Interviewer", "Why?"),
+        ("Ann", "Because."),
+        ("", "A note here."),  # after a heading, before the next label: no speaker
+        ("Ann", "Yes.\n#hashtag: x"),  # "#hashtag" is no heading (no space after #)
+    ]
+    assert [(t.start, t.end) for t in p.turns] == [(28, 32), (38, 46), (58, 70), (77, 93)]
+    # in .txt a "#" line is words, as before
+    assert seen(parse_plain_text("# Interview 5\n\nInt: Why?\nAnn: So.\n", "txt"))[0] == ("", "# Interview 5")
+    # a paragraph-layout .md: headings are skipped, paragraphs stay
+    assert seen(parse_plain_text("# Notes\nFirst para.\n\n### Sub\n\nSecond.\n", "md")) == [
+        ("", "First para."),
+        ("", "Second."),
+    ]
 
 
 @pytest.mark.parametrize("name", ["utf16le.txt", "utf16be.txt", "utf8bom.txt"])
@@ -396,6 +463,37 @@ def test_property_docx_paragraph_offsets(case: tuple[str, list[tuple[str, str]]]
 
 
 @st.composite
+def markdown_transcripts(draw: st.DrawFn) -> tuple[str, list[tuple[str, str, float | None]]]:
+    """A ``.md`` transcript with headings between turns and clocks after some labels, and the turns
+    (speaker, words, timestamp) a person sees in it."""
+    pool = draw(st.lists(NAME, min_size=2, max_size=3, unique_by=str.casefold))
+    parts: list[str] = []
+    expected: list[tuple[str, str, float | None]] = []
+    for _ in range(draw(st.integers(len(pool) + 1, 6))):
+        if draw(st.booleans()):
+            hashes = "#" * draw(st.integers(1, 6))
+            parts.append(f"{hashes} {' '.join(draw(st.lists(WORD, min_size=1, max_size=3)))}\n\n")
+        speaker = draw(st.sampled_from(pool))
+        words = " ".join(draw(st.lists(WORD, min_size=1, max_size=6)))
+        seconds = draw(st.none() | st.integers(0, 5999))
+        clock = "" if seconds is None else f"[{seconds // 60:02d}:{seconds % 60:02d}] "
+        label = f"**{speaker}:**" if draw(st.booleans()) else f"{speaker}:"
+        parts.append(f"{label} {clock}{words}\n" + draw(st.sampled_from(["", "\n"])))
+        expected.append((speaker, words, None if seconds is None else float(seconds)))
+    return "".join(parts), expected
+
+
+@given(markdown_transcripts())
+@settings(max_examples=60, deadline=None)
+def test_property_markdown_headings_and_clocks(case: tuple[str, list[tuple[str, str, float | None]]]) -> None:
+    text, expected = case
+    p = parse_plain_text(text, "md")
+    assert p.text == text
+    assert [(s, w, t.timestamp) for (s, w), t in zip(seen(p), p.turns, strict=True)] == expected
+    check_offsets(p)
+
+
+@st.composite
 def vtt_cues(draw: st.DrawFn) -> tuple[str, list[tuple[str, str]]]:
     """A WebVTT file with voiced and unvoiced cues, and the merged turns expected from it."""
     pool = draw(st.lists(NAME, min_size=1, max_size=3, unique_by=str))
@@ -481,6 +579,9 @@ NOISE = st.lists(
             "</v>",
             "WEBVTT",
             "00:00:01.000",
+            "# ",
+            "[00:01] ",
+            "(1:02:03) ",
         ]
     ),
     max_size=40,
@@ -490,9 +591,10 @@ NOISE = st.lists(
 @given(NOISE)
 @settings(max_examples=60, deadline=None)
 def test_property_any_text_gives_valid_turns(text: str) -> None:
-    p = parse_plain_text(text)
-    assert p.text == text
-    check_offsets(p)
+    for fmt in ("txt", "md"):
+        p = parse_plain_text(text, fmt)
+        assert p.text == text
+        check_offsets(p)
     for parse in (parse_webvtt, parse_srt):
         try:
             check_offsets(parse(text, "n.vtt"))
