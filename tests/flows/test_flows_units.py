@@ -112,8 +112,10 @@ def test_evaluation_sources_are_a_deterministic_quarter() -> None:
     held = evaluation_sources(names)
     assert len(held) == 2 and held == evaluation_sources(list(reversed(names)))
     assert len(evaluation_sources(names[:2])) == 1
-    with pytest.raises(InputError, match="at least 2 sources"):
+    with pytest.raises(InputError, match=r"at least 2 sources \(found 1: only\); code some"):
         evaluation_sources(["only"])
+    with pytest.raises(InputError, match=r"at least 2 sources \(found none\); code some"):
+        evaluation_sources([])
 
 
 @pytest.mark.parametrize(
@@ -246,3 +248,27 @@ def test_pool_deployments_name_the_module_a_worker_imports(proj) -> None:
     assert process.entrypoint == "flows.process.process_interviews"
     assert retrain.entrypoint == "flows.retrain.retrain_suggester"
     assert worker_command("qualflow") == "prefect worker start --pool qualflow"
+
+
+def test_io_tasks_retry_a_passing_failure_but_never_a_user_error() -> None:
+    from prefect.states import Failed
+    from prefect.tasks import Task
+
+    import flows.agreement
+    import flows.process
+    import flows.retrain
+    import flows.rounds
+    from flows.retries import retry_unless_user_error
+    from pipeline.errors import ConfigError, NotFoundError
+
+    assert retry_unless_user_error(None, None, Failed(data=OSError("database is locked"))) is True
+    for err in (InputError("x"), NotFoundError("x"), ConfigError("x")):
+        assert retry_unless_user_error(None, None, Failed(data=err)) is False
+    retrying = {
+        f"{module.__name__}.{name}": t.retry_condition_fn
+        for module in (flows.process, flows.retrain, flows.agreement, flows.rounds)
+        for name, t in vars(module).items()
+        if isinstance(t, Task) and t.retries and t.fn.__module__ == module.__name__
+    }
+    assert len(retrying) == 18
+    assert set(retrying.values()) == {retry_unless_user_error}
