@@ -77,7 +77,7 @@ def discover_cmd(project: ProjectOpt = None) -> None:
     r = discover(open_project(project))
     console().print(
         f"{r.candidates} candidate open codes ({r.continued} continued, {r.new} new, {r.dropped} dropped) "
-        f"over {r.members} of the {r.unexplained} segments looked at"
+        f"over {r.segments} of the {r.unexplained} segments looked at"
     )
     show_candidates(project)
 
