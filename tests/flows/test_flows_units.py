@@ -272,3 +272,35 @@ def test_io_tasks_retry_a_passing_failure_but_never_a_user_error() -> None:
     }
     assert len(retrying) == 18
     assert set(retrying.values()) == {retry_unless_user_error}
+
+
+def test_logging_a_model_drops_only_mlflows_pickle_notice(tmp_path: Path) -> None:
+    """mlflow.sklearn's real save path warns about cloudpickle on every save: not inside
+    ``without_pickle_notice`` (which `qualflow train` logs its model in); other records still pass."""
+    import logging
+
+    import mlflow.sklearn
+    from sklearn.dummy import DummyClassifier
+
+    from flows.tracking import PICKLE_NOTICE, without_pickle_notice
+
+    seen: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record.getMessage())
+
+    logger = logging.getLogger("mlflow.sklearn")
+    keep = Keep()
+    logger.addHandler(keep)
+    try:
+        model = DummyClassifier().fit([[0.0], [1.0]], [0, 1])
+        mlflow.sklearn.save_model(model, str(tmp_path / "loud"), serialization_format="cloudpickle")
+        assert sum(m.startswith(PICKLE_NOTICE) for m in seen) == 1
+        seen.clear()
+        with without_pickle_notice():
+            mlflow.sklearn.save_model(model, str(tmp_path / "quiet"), serialization_format="cloudpickle")
+            logger.warning("another warning")
+        assert seen == ["another warning"]
+    finally:
+        logger.removeHandler(keep)
