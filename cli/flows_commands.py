@@ -104,6 +104,10 @@ def run_train(
 def run_agreement(project_dir: Path, registered_model: str = DEFAULT_REGISTERED_MODEL) -> AgreementRun:
     """``qualflow agreement --log`` (suggested): run ``agreement_report`` once and log it to MLflow."""
     load_config(project_dir)
+    with _opened(project_dir) as project:  # too few coded sources: one line, before Prefect starts
+        from pipeline.project.retrain import check_trainable
+
+        check_trainable(project)
     prepare_environment(project_dir)
     from flows.agreement import agreement_report
 
@@ -193,6 +197,10 @@ def run_round_close(
 ) -> Any:
     """``qualflow round close``: run the ``round_close`` flow once (agreement of the round to MLflow)."""
     load_config(project_dir)
+    with _opened(project_dir) as project:  # no such round, no assignments: one line, before Prefect
+        from pipeline.project.rounds import round_data
+
+        round_data(project, round_name)
     prepare_environment(project_dir)
     from flows.rounds import round_close
 
