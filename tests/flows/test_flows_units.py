@@ -304,3 +304,24 @@ def test_logging_a_model_drops_only_mlflows_pickle_notice(tmp_path: Path) -> Non
         assert seen == ["another warning"]
     finally:
         logger.removeHandler(keep)
+
+
+def test_check_ready_refuses_new_files_without_a_codebook_before_storing_any(tmp_path: Path) -> None:
+    from pipeline.errors import NotFoundError
+    from pipeline.project import process as processing
+    from pipeline.project.core import init_project
+    from pipeline.store.schema import SourceRow
+
+    proj = init_project(tmp_path / "p")
+    try:
+        assert processing.check_ready(proj) == []  # nothing new: nothing to refuse
+        (proj.inbox / "int00.txt").write_text(interview(0)[0], encoding="utf-8")
+        with pytest.raises(NotFoundError) as err:
+            processing.check_ready(proj)
+        assert str(err.value) == "the project has no codebook yet; run `qualflow codebook import FILE` first"
+        with pytest.raises(InputError, match=r"^.*nowhere\.txt: no such file or folder$"):
+            processing.check_ready(proj, [tmp_path / "nowhere.txt"])
+        with proj.store.transaction() as s:
+            assert s.scalars(select(SourceRow)).all() == []
+    finally:
+        proj.close()
