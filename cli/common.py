@@ -3,6 +3,7 @@ project, and the one-line error exit."""
 
 from __future__ import annotations
 
+import errno
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -69,10 +70,17 @@ ProjectOpt = Annotated[
 def console(stderr: bool = False) -> Console:
     from rich.console import Console
 
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            # rich would exit 1 itself; the reader went away (`qualflow evaluate | head`): let the
+            # error through to cli.app.main, which stops quietly as for any other write
+            self.quiet = True
+            raise BrokenPipeError(errno.EPIPE, "the reader of the output went away")
+
     stream = sys.stderr if stderr else sys.stdout
     # a pipe or a log file gets wide tables instead of rich's 80-column default
     width = None if stream.isatty() else 160
-    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=width)
+    return _Console(stderr=stderr, highlight=False, soft_wrap=True, width=width)
 
 
 def open_project(project: Path | None) -> Project:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
-from contextlib import ExitStack
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +22,7 @@ from pipeline.errors import ConfigError
 if TYPE_CHECKING:
     from flows.agreement import AgreementRun
     from flows.retrain import RetrainReport
+    from pipeline.project.core import Project
     from pipeline.project.process import ProcessReport
 
 MLFLOW_UI_PORT = 5000
@@ -42,12 +43,29 @@ def prepare_environment(project_dir: Path) -> None:
         os.environ["PREFECT_HOME"] = str(home)
 
 
+@contextmanager
+def _opened(project_dir: Path) -> Iterator[Project]:
+    """The project, open for a pre-flight check: the flows' own first step, run before Prefect's
+    temporary server starts (seconds), so a user error is one line at once and nothing is written."""
+    from pipeline.project.core import Project
+
+    project = Project.open(project_dir.resolve())
+    try:
+        yield project
+    finally:
+        project.close()
+
+
 def run_process(
     project_dir: Path, paths: Sequence[Path] | None = None, registered_model: str = DEFAULT_REGISTERED_MODEL
 ) -> ProcessReport:
     """``qualflow process [PATHS...]``: run ``process_interviews`` once (inbox by default); with
     ``[flows] task_runner = "dask"`` its parsing and embedding run on Dask (see flows/runners.py)."""
     cfg = load_config(project_dir)
+    with _opened(project_dir) as project:  # a bad path or no codebook: one line, before Prefect starts
+        from pipeline.project.process import check_ready
+
+        check_ready(project, paths)
     prepare_environment(project_dir)
     from flows.process import process_interviews
 
@@ -70,6 +88,10 @@ def run_train(
     from flows.serve import flow_parameters
 
     cfg = load_config(project_dir)
+    with _opened(project_dir) as project:  # too few coded sources: one line, before Prefect starts
+        from pipeline.project.retrain import check_trainable
+
+        check_trainable(project)
     prepare_environment(project_dir)
     from flows.retrain import retrain_suggester
 
@@ -82,6 +104,10 @@ def run_train(
 def run_agreement(project_dir: Path, registered_model: str = DEFAULT_REGISTERED_MODEL) -> AgreementRun:
     """``qualflow agreement --log`` (suggested): run ``agreement_report`` once and log it to MLflow."""
     load_config(project_dir)
+    with _opened(project_dir) as project:  # too few coded sources: one line, before Prefect starts
+        from pipeline.project.retrain import check_trainable
+
+        check_trainable(project)
     prepare_environment(project_dir)
     from flows.agreement import agreement_report
 
@@ -171,6 +197,10 @@ def run_round_close(
 ) -> Any:
     """``qualflow round close``: run the ``round_close`` flow once (agreement of the round to MLflow)."""
     load_config(project_dir)
+    with _opened(project_dir) as project:  # no such round, no assignments: one line, before Prefect
+        from pipeline.project.rounds import round_data
+
+        round_data(project, round_name)
     prepare_environment(project_dir)
     from flows.rounds import round_close
 

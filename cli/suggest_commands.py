@@ -43,9 +43,18 @@ def suggest_cmd(
             "fine_tune_minutes; reused while the codings stay the same (default: [suggester] fine_tune).",
         ),
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Fit a new model version even when nothing it depends on changed since the last "
+            "`suggest` (codebook, codings and decisions, segments, embedding model, settings).",
+        ),
+    ] = False,
     project: ProjectOpt = None,
 ) -> None:
-    """Fit a suggester on the project's codings and queue its suggestions for review."""
+    """Fit a suggester on the project's codings and queue its suggestions for review (a no-op when
+    nothing changed since the last run)."""
     from pipeline.project.embedding import coverage_notes, project_languages
     from pipeline.project.suggest import suggest
 
@@ -54,13 +63,10 @@ def suggest_cmd(
     langs = {n: lg for n, lg in project_languages(proj).items() if names is None or n in names}
     for line in coverage_notes(proj, langs):
         console(stderr=True).print(f"note: {line}", markup=False)
-    r = suggest(proj, suggester=suggester, sources=names, fine_tune=fine_tune)
+    r = suggest(proj, suggester=suggester, sources=names, fine_tune=fine_tune, force=force)
     if r.encoder is not None:
         console().print(r.encoder.line(), markup=False)
-    console().print(
-        f"{r.model_label}: {r.suggestions} new suggestions on {r.segments} segments "
-        f"({r.abstained} abstained, {r.skipped_existing} already queued)"
-    )
+    console().print(r.line(), markup=False)
 
 
 @app.command("discover")
@@ -71,7 +77,7 @@ def discover_cmd(project: ProjectOpt = None) -> None:
     r = discover(open_project(project))
     console().print(
         f"{r.candidates} candidate open codes ({r.continued} continued, {r.new} new, {r.dropped} dropped) "
-        f"over {r.members} of the {r.unexplained} segments looked at"
+        f"over {r.segments} of the {r.unexplained} segments looked at"
     )
     show_candidates(project)
 
@@ -148,7 +154,14 @@ def suggestions_show(
 def suggestions_export(
     path: Annotated[Path, typer.Argument(help="Output CSV file.")],
     fmt: Annotated[str, typer.Option("--format", help="Only csv for now.")] = "csv",
-    state: Annotated[str, typer.Option(help="pending, accepted, rejected, recoded or all.")] = "pending",
+    state: Annotated[
+        str,
+        typer.Option(
+            help="pending (in the queue), accepted, rejected, recoded, covered (a code a human had already "
+            "given the segment: kept for agreement, never queued), duplicate (decided by a coder for "
+            "another model version), superseded (replaced by a newer suggestion) or all."
+        ),
+    ] = "pending",
     project: ProjectOpt = None,
 ) -> None:
     """Export suggestions (source,segment,start,end,code,score,rank,model,kind)."""

@@ -12,6 +12,7 @@ from prefect.cache_policies import NO_CACHE
 from flows import tracking
 from flows.process import make_embedder, open_project
 from flows.retrain import load_champion, load_training_set
+from flows.retries import io_task
 from pipeline.errors import NotFoundError
 from pipeline.project import retrain as retraining
 from pipeline.project.core import Project
@@ -51,7 +52,7 @@ def panel(
     return retraining.agreement_with_model(project, ts, coder, codings, n_boot)
 
 
-@task(name="log-agreement", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+@io_task("log-agreement")
 def log_agreement(
     project: Project, experiment: str, report: AgreementReport, champion: tracking.RegisteredModel
 ) -> str:

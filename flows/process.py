@@ -18,6 +18,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import quote
 
 from flows import tracking
+from flows.retries import io_task
 from pipeline.project import process as processing
 from pipeline.project.core import Project
 from pipeline.project.ingest import ParsedFile
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
 CRASH_AFTER_ENV = "QUALFLOW_TEST_CRASH_AFTER"
 
 
-@task(name="open-project", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+@io_task("open-project")
 def open_project(project_dir: str) -> Project:
     from pipeline.privacy import disable_telemetry
 
@@ -50,9 +51,9 @@ def open_project(project_dir: str) -> Project:
     return Project.open(Path(project_dir))
 
 
-@task(name="find-new-files", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+@io_task("find-new-files")
 def find_new_files(project: Project, paths: list[str] | None) -> list[NewFile]:
-    return processing.find_new_files(project, [Path(p) for p in paths] if paths else None)
+    return processing.check_ready(project, [Path(p) for p in paths] if paths else None)
 
 
 @task(name="parse-files", cache_policy=NO_CACHE)
@@ -66,7 +67,7 @@ def parse_one(new_file: NewFile, config: ProjectConfig) -> ParsedFile | FileFail
     return processing.parse_new_file(new_file, config)
 
 
-@task(name="quarantine-failed-file", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+@io_task("quarantine-failed-file")
 def quarantine(project: Project, failure: FileFailure) -> Path:
     return processing.quarantine(project, failure)
 
@@ -86,7 +87,7 @@ def load_embedder(project: Project, encoder: str | None = None) -> Embedder:
     return processing.load_embedder(project, encoder)
 
 
-@task(name="language-coverage", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+@io_task("language-coverage")
 def language_coverage(project: Project, files: list[IngestedFile]) -> list[str]:
     """Notes on the run's sources in a language the embedding model does not cover (logged once)."""
     from prefect import get_run_logger
@@ -100,7 +101,7 @@ def language_coverage(project: Project, files: list[IngestedFile]) -> list[str]:
     return notes
 
 
-@task(name="ingest-files", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+@io_task("ingest-files")
 def ingest_files(project: Project, parsed: list[ParsedFile]) -> list[IngestedFile]:
     return processing.ingest_files(project, parsed)
 
@@ -115,7 +116,7 @@ def embed_segments(
     return processing.embed_sources(project, embedder, [f.name for f in files], context=context)
 
 
-@task(name="texts-to-embed", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+@io_task("texts-to-embed")
 def texts_to_embed(project: Project, files: list[IngestedFile], context: bool = False) -> list[str]:
     return processing.texts_to_embed(project, [f.name for f in files], context=context)
 
@@ -151,12 +152,12 @@ def _embed_on(
     return vectors
 
 
-@task(name="load-champion", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+@io_task("load-champion")
 def load_champion(project: Project, registered_model: str) -> tracking.RegisteredModel | None:
     return tracking.load_alias(project, registered_model)
 
 
-@task(name="choose-suggester", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+@io_task("choose-suggester")
 def choose_suggester(
     project: Project, embedder: Embedder, champion: tracking.RegisteredModel | None
 ) -> ModelChoice:
@@ -173,14 +174,14 @@ def choose_suggester(
     )
 
 
-@task(name="suggest-for-files", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+@io_task("suggest-for-files")
 def suggest_for_files(
     project: Project, files: list[IngestedFile], vectors: Vectors, choice: ModelChoice, k: int
 ) -> list[FileOutcome]:
     return processing.suggest_for_files(project, files, vectors, choice, k, after_each=_crash_hook)
 
 
-@task(name="discovery-due", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+@io_task("discovery-due")
 def discovery_due(project: Project) -> bool:
     return processing.discover_due(project)
 

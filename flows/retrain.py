@@ -16,6 +16,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows import tracking
 from flows.process import make_embedder, open_project
+from flows.retries import io_task
 from pipeline.embed.factory import fine_tuned_backend, fine_tuned_spec
 from pipeline.gate import GateDecision, promotion_decision
 from pipeline.project import retrain as retraining
@@ -65,7 +66,7 @@ class RetrainReport:
         return out
 
 
-@task(name="load-training-set", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+@io_task("load-training-set")
 def load_training_set(project: Project, embedder: Embedder) -> TrainingSet:
     return retraining.load_training_set(project, embedder)
 
@@ -142,7 +143,7 @@ def fine_tune_encoder(project: Project, ts: TrainingSet, minutes: float) -> tupl
     return out, asdict(result)
 
 
-@task(name="load-champion", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+@io_task("load-champion")
 def load_champion(project: Project, registered_model: str) -> tracking.RegisteredModel | None:
     return tracking.load_alias(project, registered_model)
 
@@ -161,12 +162,12 @@ def gate(
     )
 
 
-@task(name="write-artifacts", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+@io_task("write-artifacts")
 def write_artifacts(out_dir: Path, ev: Evaluation, ts: TrainingSet) -> list[Path]:
     return retraining.write_evaluation_artifacts(out_dir, ev, ts.codes, ts.corpus.codebook)
 
 
-@task(name="log-mlflow-run", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+@io_task("log-mlflow-run")
 def log_run(
     project: Project,
     model: BaseSuggester,
@@ -202,7 +203,7 @@ def log_run(
     )
 
 
-@task(name="record-gate", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+@io_task("record-gate")
 def record_gate(
     project: Project, registered_model: str, run: tracking.LoggedRun, decision: GateDecision
 ) -> None:
@@ -216,7 +217,7 @@ def record_gate(
     )
 
 
-@task(name="record-model-version", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+@io_task("record-model-version")
 def record_model_version(
     project: Project,
     model: BaseSuggester,

@@ -15,6 +15,7 @@ from prefect.cache_policies import NO_CACHE
 from flows import tracking
 from flows.process import make_embedder, open_project
 from flows.retrain import load_champion, load_training_set
+from flows.retries import io_task
 from pipeline.project import adjudication, rounds
 from pipeline.project import retrain as retraining
 from pipeline.project.core import Project
@@ -104,7 +105,7 @@ def decisions_of(project: Project, data: RoundData, n_boot: int) -> dict[str, An
     )
 
 
-@task(name="log-round", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+@io_task("log-round")
 def log_round(project: Project, experiment: str, results: dict[str, Any], people: AgreementReport) -> str:
     from pipeline.agreement_report import to_csv, to_json
 

@@ -9,7 +9,10 @@ paths inside the project); experiments this module creates keep their artifacts 
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -258,17 +261,44 @@ def log_training_run(
             staged = Path(tmp_encoder.name) / ENCODER_DIR
             shutil.copytree(encoder_dir, staged)
             extra_files = [str(staged)]
-        info = mlflow.sklearn.log_model(
-            model,
-            name="model",
-            extra_files=extra_files,
-            signature=signature,
-            pip_requirements=pip_requirements(),
-            registered_model_name=registered_model,
-            serialization_format="cloudpickle",
-        )
+        with without_pickle_notice():
+            info = mlflow.sklearn.log_model(
+                model,
+                name="model",
+                extra_files=extra_files,
+                signature=signature,
+                pip_requirements=pip_requirements(),
+                registered_model_name=registered_model,
+                serialization_format="cloudpickle",
+            )
         version = str(info.registered_model_version)
         return LoggedRun(run.info.run_id, version, exp_id)
+
+
+#: How the warning mlflow.sklearn logs on every pickle/cloudpickle save begins (MLflow 3).
+PICKLE_NOTICE = "Saving scikit-learn models in the pickle or cloudpickle format"
+
+
+class _DropPickleNotice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(PICKLE_NOTICE)
+
+
+@contextmanager
+def without_pickle_notice() -> Iterator[None]:
+    """Drop mlflow.sklearn's warning that cloudpickle can run code when loaded (every other record of
+    that logger passes). qualflow's suggesters are its own classes (``models/``), which skops, the
+    format the warning recommends, loads only given a list of trusted types kept in step with them,
+    and the champions already registered are cloudpickle; the models are written and read by qualflow
+    in the project's own MLflow store, so the warning, printed on every `qualflow train`, told the
+    user nothing they could act on."""
+    logger = logging.getLogger("mlflow.sklearn")
+    quiet = _DropPickleNotice()
+    logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        logger.removeFilter(quiet)
 
 
 def record_gate(

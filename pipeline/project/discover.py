@@ -52,11 +52,12 @@ class DiscoverReport:
     """
 
     candidates: int
-    members: int
+    members: int  # member suggestions stored (a segment in two candidates counts twice)
     unexplained: int
     continued: int = 0  # candidates that continue a pending one of an earlier run (same id)
     new: int = 0  # candidates proposed for the first time
     dropped: int = 0  # earlier pending candidates no longer proposed
+    segments: int = 0  # distinct segments that are members of a candidate
 
 
 def discover(
@@ -151,7 +152,9 @@ def discover(
         kept = {f[2] for f in found if f[2] >= 0}
         dropped = _drop_pending(session, exclude=kept)
         n_members = 0
+        in_candidates: set[int] = set()
         for rank, (cand, rows, prev_id) in enumerate(found, start=1):
+            in_candidates.update(corpus.segment_ids[int(rows[m])] for m in cand.members)
             reasons = {
                 **cand.reasons(),
                 "rank": rank,
@@ -168,6 +171,7 @@ def discover(
             continued=len(kept),
             new=len(found) - len(kept),
             dropped=dropped,
+            segments=len(in_candidates),
         )
         logger.info("discovery: %s", report)
         return report

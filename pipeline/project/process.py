@@ -116,6 +116,17 @@ def find_new_files(project: Project, paths: Sequence[Path] | None = None) -> lis
     return out
 
 
+def check_ready(project: Project, paths: Sequence[Path] | None = None) -> list[NewFile]:
+    """:func:`find_new_files`, or the error that stops the run before anything is stored: a path
+    that does not exist, or new files and no codebook to suggest from. ``qualflow process`` calls
+    it before any flow starts, and the flow's first step is this call, so both say the same."""
+    files = find_new_files(project, paths)
+    if files:
+        with project.store.transaction() as session:
+            require_codebook(session)
+    return files
+
+
 def parse_files(project: Project, files: Sequence[NewFile]) -> ParseBatch:
     """Read every file; one that cannot be read is reported as a failure and the others go on.
 

@@ -40,11 +40,16 @@ def evaluation_sources(names: Sequence[str], share: float = EVAL_SHARE) -> list[
     ['int01']
     >>> evaluation_sources(["b", "a"]) == evaluation_sources(["a", "b"])
     True
+    >>> evaluation_sources(["int01"])
+    Traceback (most recent call last):
+    ...
+    pipeline.errors.InputError: retraining needs codings on at least 2 sources (found 1: int01); code some segments of another interview first
     """
     unique = sorted(set(names), key=lambda n: (sha256_text(n), n))
     if len(unique) < 2:
+        found = f"{len(unique)}: {', '.join(unique)}" if unique else "none"
         raise InputError(
-            f"retraining needs codings on at least 2 sources (found {len(unique)}: {unique}); "
+            f"retraining needs codings on at least 2 sources (found {found}); "
             "code some segments of another interview first"
         )
     k = max(1, round(share * len(unique)))
@@ -156,14 +161,21 @@ def labelled_sources(project: Project) -> list[str]:
         return list(session.scalars(q))
 
 
+def check_trainable(project: Project) -> tuple[list[str], list[str]]:
+    """The labelled sources and the held-out ones, or the :class:`InputError` that stops retraining
+    (fewer than 2 coded sources). ``qualflow train`` calls it before any flow starts, and
+    :func:`load_training_set` (the flow's first step) through it, so both say the same."""
+    names = labelled_sources(project)
+    return names, evaluation_sources(names)
+
+
 def load_training_set(project: Project, embedder: Embedder) -> TrainingSet:
     """The labelled segments of the project, embedded, split into training and evaluation sources."""
     from pipeline.codebook import codebook_hash
     from pipeline.labels import label_matrix
     from pipeline.project.corpus import embed_texts, load_corpus
 
-    names = labelled_sources(project)
-    eval_names = evaluation_sources(names)
+    names, eval_names = check_trainable(project)
     with project.store.transaction() as session:
         corpus = load_corpus(session, project, sources=names)
         src_ids = set(corpus.source_ids)

@@ -15,7 +15,7 @@ import numpy.typing as npt
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from pipeline.domain import DECIDED_STATES, Codebook, SuggestionState
+from pipeline.domain import DECIDED_STATES, Codebook, SuggestionState, sha256_text
 from pipeline.errors import InputError
 from pipeline.fileio import csv_dict_writer, write_atomic
 from pipeline.project.core import Project
@@ -39,6 +39,7 @@ from pipeline.store.schema import (
 
 if TYPE_CHECKING:
     from models.base import BaseSuggester
+    from pipeline.config import SuggesterConfig
     from pipeline.embed.base import Embedder
     from pipeline.project.finetune import TunedEncoder
 
@@ -115,12 +116,47 @@ def fit_suggester(
 
 @dataclass
 class SuggestReport:
+    """What one :func:`suggest` (or one queueing) did. ``suggestions``: rows stored, of which
+    ``covered`` (a code humans already gave the segment: kept for agreement, not queued) and
+    ``duplicate`` (decided by a coder for another model version) are not in the queue; ``unchanged``:
+    nothing was fitted, ``model_label``'s inputs are the same, and ``pending`` of its suggestions
+    still await review."""
+
     model_label: str
     segments: int
     suggestions: int
     skipped_existing: int
     abstained: int
     encoder: TunedEncoder | None = None  # the fine-tuned encoder it suggested with (``fine_tune``)
+    covered: int = 0
+    duplicate: int = 0
+    unchanged: bool = False
+    pending: int = 0
+
+    @property
+    def queued(self) -> int:
+        """New suggestions put in the coders' queue (state ``pending``)."""
+        return self.suggestions - self.covered - self.duplicate
+
+    def line(self) -> str:
+        """One line for the user.
+
+        >>> SuggestReport("local-evidence@1", 396, 1195, 0, 12, covered=718).line()
+        'local-evidence@1: 477 queued for review, 718 already coded by a human (state covered); 396 segments, 12 abstained, 0 already queued'
+        >>> SuggestReport("local-evidence@1", 396, 0, 0, 0, unchanged=True, pending=477).line()
+        'nothing changed since local-evidence@1 (codebook, codings, segments, embedding model, settings); 477 suggestions pending review (--force refits anyway)'
+        """
+        if self.unchanged:
+            return (
+                f"nothing changed since {self.model_label} (codebook, codings, segments, embedding model, "
+                f"settings); {self.pending} suggestions pending review (--force refits anyway)"
+            )
+        decided = f", {self.duplicate} already decided by a coder (state duplicate)" if self.duplicate else ""
+        return (
+            f"{self.model_label}: {self.queued} queued for review, {self.covered} already coded by a human "
+            f"(state covered){decided}; {self.segments} segments, {self.abstained} abstained, "
+            f"{self.skipped_existing} already queued"
+        )
 
 
 def register_model_version(
@@ -330,7 +366,7 @@ def queue_suggestions(
 
     positions = corpus.positions if merge else []
     picks = merge_passages(ranked, positions, max_segments=max_passage_segments, mergeable=fresh)
-    n_new = n_skip = 0
+    n_new = n_skip = n_covered = n_duplicate = 0
     n_abstain = sum(1 for p in ranked if not p)
     rows: list[dict[str, Any]] = []
     for pick in picks:
@@ -344,8 +380,10 @@ def queue_suggestions(
             # a code humans already gave this segment is kept (the model counts as a coder in
             # agreement) but not queued for review
             state = SuggestionState.COVERED
+            n_covered += 1
         elif len(pick.rows) == 1 and (first, code) in decided:
             state = SuggestionState.DUPLICATE
+            n_duplicate += 1
         else:
             for i in pick.rows:
                 for old in other_pending.pop((i, code), ()):
@@ -375,7 +413,82 @@ def queue_suggestions(
     session.flush()  # superseded states first
     if rows:  # one executemany, not an ORM object per row: a batch queues thousands
         session.execute(insert(SuggestionRow), rows)
-    return SuggestReport(model_row.label, len(corpus.segment_ids), n_new, n_skip, n_abstain)
+    return SuggestReport(
+        model_row.label,
+        len(corpus.segment_ids),
+        n_new,
+        n_skip,
+        n_abstain,
+        covered=n_covered,
+        duplicate=n_duplicate,
+    )
+
+
+#: The key in a local model version's ``metrics`` holding :func:`inputs_hash` (a string: the report
+#: shows numbers only). Local models have no evaluation metrics of their own.
+INPUTS_KEY = "inputs_hash"
+
+
+def inputs_hash(
+    corpus: Corpus,
+    *,
+    suggester: str,
+    config: SuggesterConfig,
+    embedding: str,
+    fine_tune: bool,
+    sources: Sequence[str] | None,
+) -> str:
+    """A hash of everything :func:`suggest`'s model and queue depend on: the codebook version, every
+    segment (id, span, text) with its labels (codings and decisions: the same hash as the fine-tuned
+    encoder's, :func:`pipeline.project.finetune.encoder_key`), the base embedding model, the
+    suggester, its ``[suggester]`` settings, ``fine_tune`` and the ``sources`` suggested for."""
+    import json
+    from dataclasses import asdict
+
+    from pipeline.project.finetune import encoder_key
+
+    minutes = config.fine_tune_minutes if fine_tune else 0.0
+    data = encoder_key(embedding, corpus, list(range(len(corpus.texts))), minutes)
+    spans = sha256_text(
+        "\n".join(
+            f"{seg}|{src}|{a}|{b}" for seg, (src, a, b) in zip(corpus.segment_ids, corpus.spans, strict=True)
+        )
+    )
+    return sha256_text(
+        json.dumps(
+            {
+                "codebook_version": corpus.codebook_version_id,
+                "data": data,
+                "segments": spans,
+                "suggester": suggester,
+                # the effective fine_tune (and its minutes, in ``data``) count, not how it was asked for
+                "settings": jsonable(
+                    {k: v for k, v in asdict(config).items() if k not in ("fine_tune", "fine_tune_minutes")}
+                ),
+                "fine_tune": fine_tune,
+                "sources": sorted(sources) if sources else None,
+            },
+            sort_keys=True,
+        )
+    )
+
+
+def unchanged_since(session: Session, name: str, key: str) -> SuggestReport | None:
+    """The report of a no-op when the last version of model ``name`` was fitted on inputs ``key``."""
+    last = session.scalar(
+        select(ModelVersionRow)
+        .where(ModelVersionRow.name == name)
+        .order_by(ModelVersionRow.id.desc())
+        .limit(1)
+    )
+    if last is None or (last.metrics or {}).get(INPUTS_KEY) != key:
+        return None
+    pending = session.scalar(
+        select(func.count())
+        .select_from(SuggestionRow)
+        .where(SuggestionRow.model_version_id == last.id, SuggestionRow.state == SuggestionState.PENDING)
+    )
+    return SuggestReport(last.label, 0, 0, 0, 0, unchanged=True, pending=int(pending or 0))
 
 
 def suggest(
@@ -385,11 +498,14 @@ def suggest(
     sources: Sequence[str] | None = None,
     embedder: Embedder | None = None,
     fine_tune: bool | None = None,
+    force: bool = False,
 ) -> SuggestReport:
     """Fit ``suggester`` (default from qualflow.toml) on the project's codings and queue suggestions.
 
     One transaction; the model version is recorded as ``local-<suggester>@N`` (``auto`` resolved:
-    ``evidence``, or ``linear`` for an exclusive codebook).
+    ``evidence``, or ``linear`` for an exclusive codebook). When nothing it depends on changed since
+    that model's last version (:func:`inputs_hash`), nothing is fitted or stored and the report says
+    ``unchanged``; ``force`` fits a new version anyway.
 
     ``fine_tune`` (default: ``[suggester] fine_tune``, unless an ``embedder`` is given): first fine-tune
     the project's encoder on the labelled segments within ``[suggester] fine_tune_minutes``, or reuse
@@ -402,8 +518,25 @@ def suggest(
     name = resolve_suggester(suggester or cfg.name, cfg.params)
     if fine_tune is None:
         fine_tune = cfg.fine_tune and embedder is None
+    base = embedder or project_embedder(project)
+
+    def key_of(corpus: Corpus) -> str:
+        return inputs_hash(
+            corpus,
+            suggester=name,
+            config=cfg,
+            embedding=base.fingerprint,
+            fine_tune=fine_tune,
+            sources=sources,
+        )
+
+    if not force:
+        with project.store.transaction() as session:
+            same = unchanged_since(session, f"local-{name}", key_of(load_corpus(session, project)))
+        if same is not None:
+            return same
     tuned = fine_tuned_encoder(project) if fine_tune else None
-    emb = project_embedder(project, base_spec=tuned.spec) if tuned else embedder or project_embedder(project)
+    emb = project_embedder(project, base_spec=tuned.spec) if tuned else base
     with project.store.transaction() as session:
         every = load_corpus(session, project)
         train = every.labelled()  # the uncoded interviews are what to suggest for, not negatives
@@ -423,6 +556,7 @@ def suggest(
             params=model.get_params(),
             embedding=emb.fingerprint,
             codebook_version_id=train.codebook_version_id,
+            metrics={INPUTS_KEY: key_of(every)},  # what it was fitted on, as this transaction read it
         )
         report = store_suggestions(
             session,

@@ -328,6 +328,29 @@ def test_process_decide_retrain_promote_process_again(harness, tmp_path: Path) -
     assert any("overridden with --force" in line for line in forced.lines())
 
 
+def test_a_user_error_fails_the_flow_at_once_without_retries(harness, tmp_path: Path) -> None:
+    """Too few coded sources is the user's to fix: the I/O task that finds it runs once, no retry."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    from flows.retrain import retrain_suggester
+    from pipeline.errors import InputError
+
+    root = make_project(tmp_path / "p", 2, inbox=False)
+    state = retrain_suggester(str(root), suggester="linear", return_state=True)
+    assert state.is_failed()
+    err = state.result(raise_on_failure=False)
+    assert isinstance(err, InputError) and str(err) == (
+        "retraining needs codings on at least 2 sources (found none); "
+        "code some segments of another interview first"
+    )
+    flow_run_id = state.state_details.flow_run_id
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+    attempts = {r.name.rsplit("-", 1)[0]: r.run_count for r in runs}
+    assert attempts["load-training-set"] == 1
+
+
 def test_train_chooses_the_auto_suggester_by_cv_and_mlflow_records_it(harness, tmp_path: Path) -> None:
     """``name = "auto"``, ``select = "cv"`` (what `qualflow init` writes): `qualflow train` scores
     evidence and linear by 3-fold CV on the 6 training sources and fits, logs and registers the

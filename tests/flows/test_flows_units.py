@@ -112,8 +112,10 @@ def test_evaluation_sources_are_a_deterministic_quarter() -> None:
     held = evaluation_sources(names)
     assert len(held) == 2 and held == evaluation_sources(list(reversed(names)))
     assert len(evaluation_sources(names[:2])) == 1
-    with pytest.raises(InputError, match="at least 2 sources"):
+    with pytest.raises(InputError, match=r"at least 2 sources \(found 1: only\); code some"):
         evaluation_sources(["only"])
+    with pytest.raises(InputError, match=r"at least 2 sources \(found none\); code some"):
+        evaluation_sources([])
 
 
 @pytest.mark.parametrize(
@@ -246,3 +248,80 @@ def test_pool_deployments_name_the_module_a_worker_imports(proj) -> None:
     assert process.entrypoint == "flows.process.process_interviews"
     assert retrain.entrypoint == "flows.retrain.retrain_suggester"
     assert worker_command("qualflow") == "prefect worker start --pool qualflow"
+
+
+def test_io_tasks_retry_a_passing_failure_but_never_a_user_error() -> None:
+    from prefect.states import Failed
+    from prefect.tasks import Task
+
+    import flows.agreement
+    import flows.process
+    import flows.retrain
+    import flows.rounds
+    from flows.retries import retry_unless_user_error
+    from pipeline.errors import ConfigError, NotFoundError
+
+    assert retry_unless_user_error(None, None, Failed(data=OSError("database is locked"))) is True
+    for err in (InputError("x"), NotFoundError("x"), ConfigError("x")):
+        assert retry_unless_user_error(None, None, Failed(data=err)) is False
+    retrying = {
+        f"{module.__name__}.{name}": t.retry_condition_fn
+        for module in (flows.process, flows.retrain, flows.agreement, flows.rounds)
+        for name, t in vars(module).items()
+        if isinstance(t, Task) and t.retries and t.fn.__module__ == module.__name__
+    }
+    assert len(retrying) == 18
+    assert set(retrying.values()) == {retry_unless_user_error}
+
+
+def test_logging_a_model_drops_only_mlflows_pickle_notice(tmp_path: Path) -> None:
+    """mlflow.sklearn's real save path warns about cloudpickle on every save: not inside
+    ``without_pickle_notice`` (which `qualflow train` logs its model in); other records still pass."""
+    import logging
+
+    import mlflow.sklearn
+    from sklearn.dummy import DummyClassifier
+
+    from flows.tracking import PICKLE_NOTICE, without_pickle_notice
+
+    seen: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record.getMessage())
+
+    logger = logging.getLogger("mlflow.sklearn")
+    keep = Keep()
+    logger.addHandler(keep)
+    try:
+        model = DummyClassifier().fit([[0.0], [1.0]], [0, 1])
+        mlflow.sklearn.save_model(model, str(tmp_path / "loud"), serialization_format="cloudpickle")
+        assert sum(m.startswith(PICKLE_NOTICE) for m in seen) == 1
+        seen.clear()
+        with without_pickle_notice():
+            mlflow.sklearn.save_model(model, str(tmp_path / "quiet"), serialization_format="cloudpickle")
+            logger.warning("another warning")
+        assert seen == ["another warning"]
+    finally:
+        logger.removeHandler(keep)
+
+
+def test_check_ready_refuses_new_files_without_a_codebook_before_storing_any(tmp_path: Path) -> None:
+    from pipeline.errors import NotFoundError
+    from pipeline.project import process as processing
+    from pipeline.project.core import init_project
+    from pipeline.store.schema import SourceRow
+
+    proj = init_project(tmp_path / "p")
+    try:
+        assert processing.check_ready(proj) == []  # nothing new: nothing to refuse
+        (proj.inbox / "int00.txt").write_text(interview(0)[0], encoding="utf-8")
+        with pytest.raises(NotFoundError) as err:
+            processing.check_ready(proj)
+        assert str(err.value) == "the project has no codebook yet; run `qualflow codebook import FILE` first"
+        with pytest.raises(InputError, match=r"^.*nowhere\.txt: no such file or folder$"):
+            processing.check_ready(proj, [tmp_path / "nowhere.txt"])
+        with proj.store.transaction() as s:
+            assert s.scalars(select(SourceRow)).all() == []
+    finally:
+        proj.close()

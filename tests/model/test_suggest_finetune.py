@@ -99,12 +99,15 @@ def test_suggest_fine_tunes_once_per_codings_and_suggests_with_the_onnx_encoder(
     torch_vectors = make_embedder(f"sentence-transformers:{folder}", progress=False).encode(texts)
     assert (onnx_vectors * torch_vectors).sum(axis=1).min() > 0.97
 
-    # [suggester] fine_tune = true without the flag, same codings: the folder is reused, no training
+    # [suggester] fine_tune = true without the flag, same codings: nothing changed, so nothing is fitted;
+    # with --force the folder is reused, no training
     cfg = (root / "qualflow.toml").read_text(encoding="utf-8")
     (root / "qualflow.toml").write_text(
         cfg.replace("fine_tune = false", "fine_tune = true"), encoding="utf-8"
     )
     r = run_cli(root, "suggest", "--sources", "int03")
+    assert r.returncode == 0 and r.stdout.startswith("nothing changed since local-linear@1 "), r.stdout
+    r = run_cli(root, "suggest", "--sources", "int03", "--force")
     assert r.returncode == 0, r.stderr
     assert (
         f"reused the fine-tuned encoder {folder} (same codings: {triplets} triplets, {steps} steps"

@@ -75,3 +75,21 @@ def test_bad_input_is_one_line_exit_2_nothing_written(workdir: Path, name: str) 
     if kind == "codings":
         assert "'trust'" in lines[0]
     assert qf("summary", cwd=workdir).stdout == before  # nothing written
+
+
+def test_flow_commands_check_their_input_before_prefect_starts(workdir: Path) -> None:
+    """`train` / `agreement --log` with codings on no source, `process` of a missing path, `round close`
+    with no round: one line, exit 2, at once (the flows' own first step, run before Prefect's temporary
+    server starts; nothing is retried)."""
+    cases = {
+        ("train",): "retraining needs codings on at least 2 sources (found none); "
+        "code some segments of another interview first",
+        ("process", "nowhere.txt"): "nowhere.txt: no such file or folder",
+        ("agreement", "--log"): "retraining needs codings on at least 2 sources (found none); "
+        "code some segments of another interview first",
+        ("round", "close"): "no open round; start one with `qualflow round start NAME`",
+    }
+    for args, message in cases.items():
+        r = qf(*args, cwd=workdir)
+        assert (r.returncode, r.stdout, r.stderr) == (2, "", f"error: {message}\n")
+    assert not (workdir / "p" / ".qualflow" / "prefect").exists()

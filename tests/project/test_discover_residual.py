@@ -452,3 +452,42 @@ def test_discover_settings_defaults_and_old_keys(tmp_path: Path) -> None:
         and "clusterer" not in written
         and "distance_threshold" not in written
     )
+
+
+def test_cli_discover_counts_distinct_segments(tmp_path: Path) -> None:
+    """The summary line says how many distinct segments the candidates hold, not the sum of their
+    member counts (a segment can be a member of two candidates)."""
+    import subprocess
+    import sys
+
+    from pipeline.store.schema import SuggestionRow
+
+    project = _topic_project(tmp_path)
+    project.close()
+    cfg = tmp_path / "proj" / "qualflow.toml"
+    text = cfg.read_text(encoding="utf-8").replace('model = "onnx:minilm"', 'model = "hashing"')
+    text = text.replace("max_candidates = 20", "max_candidates = 4")
+    # a loose membership, so that segments are members of more than one candidate
+    cfg.write_text(text.replace("member_similarity = 0.1", "member_similarity = -0.5"), encoding="utf-8")
+    r = subprocess.run(
+        [sys.executable, "-m", "cli", "--project", "proj", "discover"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert r.returncode == 0, r.stderr
+    from pipeline.project.core import Project
+
+    project = Project.open(tmp_path / "proj")
+    try:
+        with project.store.transaction() as s:
+            members = s.execute(
+                select(SuggestionRow.segment_id).where(SuggestionRow.kind == "inductive")
+            ).all()
+    finally:
+        project.close()
+    assert (len(members), len(set(members))) == (216, 72)  # each segment a member of 3 candidates
+    assert r.stdout.splitlines()[0] == (
+        "4 candidate open codes (0 continued, 4 new, 0 dropped) over 72 of the 72 segments looked at"
+    )

@@ -167,6 +167,19 @@ def test_cli_errors_are_one_line_with_exit_code_2(tmp_path: Path) -> None:
     assert r.returncode == 2 and "not a qualflow project" in r.stderr
 
 
+@pytest.mark.parametrize("args", [("models", "list"), ("--help",)])
+def test_cli_output_to_a_closed_pipe_stops_quietly(args: tuple[str, ...]) -> None:
+    """`qualflow models list | head -0`: the reader is gone before anything is written (rich's console
+    and click's echo alike): nothing on stderr, the status of a Unix tool stopped by SIGPIPE."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cli", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert (proc.wait(timeout=120), err) == (141, b"")
+
+
 def test_cli_help_is_fast_and_light() -> None:
     code = (
         "import sys, time; t=time.time(); import cli.app; "

@@ -104,7 +104,9 @@ def test_a_second_model_does_not_queue_the_same_pair_twice(project: Project, tmp
     import_codebook(project, write(tmp_path / "cb.yaml", CODEBOOK))
     emb = HashingEmbedder()
     suggest(project, suggester="prototype", embedder=emb)
-    suggest(project, suggester="prototype", embedder=emb)
+    again = suggest(project, suggester="prototype", embedder=emb)
+    assert again.unchanged and again.model_label == "local-prototype@1" and again.pending > 0
+    suggest(project, suggester="prototype", embedder=emb, force=True)  # a second version
     with project.store.transaction() as s:
         pending = s.execute(
             select(SuggestionRow.segment_id, SuggestionRow.code).where(SuggestionRow.state == "pending")
