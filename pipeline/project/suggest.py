@@ -30,6 +30,7 @@ from pipeline.project.corpus import (
 from pipeline.project.embedding import project_embedder
 from pipeline.store.schema import (
     CandidateRow,
+    CoderDecisionRow,
     CoderRow,
     ModelVersionRow,
     SegmentRow,
@@ -317,7 +318,10 @@ def queue_suggestions(
     as ``covered``; one a coder decided for another model version is ``duplicate``; another version's
     pending one is ``superseded`` by the new one. "Already suggested" and "decided" count every segment a
     stored suggestion spans (an older passage covers each of its segments); a new passage supersedes
-    every other version's pending suggestion of its code on any of its segments.
+    every other version's pending suggestion of its code on any of its segments. The run is the newest
+    opinion on every segment of ``corpus``: another version's pending suggestions of other codes there
+    are superseded as well (stale, and on an exclusive codebook contradicting the new one), unless a
+    coder already decided them under ``[review] policy = "independent"``.
     """
     from pipeline.passages import merge_passages
 
@@ -410,6 +414,31 @@ def queue_suggestions(
             }
         )
         n_new += 1
+    # this run is the newest opinion on every segment it scored: another version's pending suggestion
+    # of any other code there is stale too (on an exclusive codebook it would contradict the new one);
+    # one a coder has already decided under the independent policy stays, with its decisions
+    scored = set(range(len(corpus.segment_ids)))
+    stale = {
+        row.id: row
+        for (i, _code), olds in other_pending.items()
+        if i in scored
+        for row in olds
+        if row.state == SuggestionState.PENDING
+    }
+    if stale:
+        ids = list(stale)
+        started: set[int] = set()
+        for k in range(0, len(ids), 500):  # bounded IN lists (SQLite's variable limit)
+            started.update(
+                session.scalars(
+                    select(CoderDecisionRow.suggestion_id).where(
+                        CoderDecisionRow.suggestion_id.in_(ids[k : k + 500])
+                    )
+                )
+            )
+        for sid, row in stale.items():
+            if sid not in started:
+                row.state = SuggestionState.SUPERSEDED
     session.flush()  # superseded states first
     if rows:  # one executemany, not an ORM object per row: a batch queues thousands
         session.execute(insert(SuggestionRow), rows)

@@ -48,8 +48,17 @@ def write(path: Path, data: str) -> Path:
     return path
 
 
-def queue(project: Project, tmp_path: Path, *, merge: bool = True, cap: int = 5, version: str = "1") -> None:
-    """Ingest the interview and codebook, then queue :data:`PICKS` as model ``stub@version``'s ranking."""
+def queue(
+    project: Project,
+    tmp_path: Path,
+    *,
+    merge: bool = True,
+    cap: int = 5,
+    version: str = "1",
+    ranking: list[list[tuple[str, float]]] | None = None,
+) -> None:
+    """Ingest the interview and codebook, then queue ``ranking`` (default :data:`PICKS`) as model
+    ``stub@version``'s ranking."""
     ingest(project, [write(tmp_path / "mina.txt", TEXT)])
     import_codebook(project, write(tmp_path / "cb.yaml", CODEBOOK))
     with project.store.transaction() as s:
@@ -62,7 +71,7 @@ def queue(project: Project, tmp_path: Path, *, merge: bool = True, cap: int = 5,
             "Work got slow.",
         ]
         col = {c: i for i, c in enumerate(corpus.codes)}
-        picks = [[(col[c], p) for c, p in row] for row in PICKS]
+        picks = [[(col[c], p) for c, p in row] for row in (ranking or PICKS)]
         P = np.zeros((len(picks), len(corpus.codes)))
         for i, row in enumerate(picks):
             for ci, p in row:
@@ -288,3 +297,41 @@ def test_a_lifted_category_is_prioritised_by_the_score_it_was_suggested_with(
         ("budget", 0.6, 0.571),
         ("pace", 0.4, 0.857),
     ]
+
+
+def test_a_newer_run_supersedes_older_pending_suggestions_of_any_code_on_its_segments(
+    project: Project, tmp_path: Path
+) -> None:
+    # version 1 suggested pace on s0 (rank 2) and on s4; version 2 sees only budget everywhere
+    queue(project, tmp_path, merge=False, version="1")
+    with project.store.transaction() as s:
+        from pipeline.store.schema import CoderDecisionRow
+
+        ana = CoderRow(name="ana", kind="human", role="coder")
+        s.add(ana)
+        s.flush()
+        # under the independent policy ana has already answered v1's pace on s4: it stays in the queue
+        pace_s4 = s.scalar(
+            select(SuggestionRow).where(
+                SuggestionRow.code == "pace", SuggestionRow.start == span("Work got slow.")[0]
+            )
+        )
+        assert pace_s4 is not None
+        s.add(CoderDecisionRow(suggestion_id=pace_s4.id, coder_id=ana.id, state="rejected"))
+    only_budget = [
+        [("budget", 0.9)],
+        [("budget", 0.6)],
+        [("budget", 0.7)],
+        [("budget", 0.5)],
+        [("budget", 0.6)],
+    ]
+    queue(project, tmp_path, merge=False, version="2", ranking=only_budget)
+    with project.store.transaction() as s:
+        rows = s.execute(
+            select(SuggestionRow, ModelVersionRow.version)
+            .join(ModelVersionRow, SuggestionRow.model_version_id == ModelVersionRow.id)
+            .where(SuggestionRow.code == "pace")
+            .order_by(SuggestionRow.start)
+        ).tuples()
+        got = [(v, TEXT[r.start : r.end], r.state) for r, v in rows]
+    assert got == [("1", "The budget was cut.", "superseded"), ("1", "Work got slow.", "pending")]
