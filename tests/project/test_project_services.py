@@ -203,3 +203,58 @@ def test_qdpx_import_drops_the_unmarked_provenance_older_qualflow_wrote(tmp_path
     assert read(f"mine\n{old}\n[qualflow] origin: model-accepted") == ("mine", "model-accepted")
     assert read(f"{old}\n[qualflow] origin: human") == (old, "human")  # a human's memo stays
     assert read(f"{old}") == (old, "imported")  # another tool's annotation stays
+
+
+def test_suggestions_export_says_state_and_who_decided(tmp_path: Path) -> None:
+    """`suggestions export --state all` tells the states apart and names the deciders: the coder and
+    time of a first-wins decision, and for independent review (the suggestion stays pending) every
+    coder's own decision as ``coder:action``, joined by ``;``."""
+    from datetime import datetime
+
+    from sqlalchemy import update
+
+    from pipeline.project.decisions import decide
+    from pipeline.project.independent import decide_independent
+    from pipeline.project.suggest import export_suggestions
+    from pipeline.store.queries import get_or_create_coder
+    from pipeline.store.schema import DecisionRow
+    from review.testing import add_fake_suggestions
+
+    proj = _small_project(tmp_path / "p")
+    sids = add_fake_suggestions(proj.root, 5)
+    with proj.store.transaction() as s:
+        ana, ben = get_or_create_coder(s, "ana"), get_or_create_coder(s, "ben")
+        decide(s, sids[0], ana, "accept")
+        decide(s, sids[1], ben, "reject")
+        decide(s, sids[2], ana, "accept")
+        decide(s, sids[2], ana, "undo")  # back to pending, nobody decided it
+        decide_independent(s, sids[3], ben, "reject")
+        decide_independent(s, sids[3], ana, "accept")
+        decide_independent(s, sids[4], ana, "accept")
+        decide_independent(s, sids[4], ana, "undo")  # ana's own state is pending again
+        for i, did in enumerate(s.scalars(select(DecisionRow.id).order_by(DecisionRow.id))):
+            when = datetime(2026, 12, 1, 9, i, 5)
+            s.execute(update(DecisionRow).where(DecisionRow.id == did).values(created_at=when))
+    out = tmp_path / "all.csv"
+    assert export_suggestions(proj, out, state="all") == 5
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "source,segment,start,end,code,score,rank,model,kind,state,decided_by,decided_at"
+    with proj.store.transaction() as s:
+        from pipeline.store.schema import SuggestionRow
+
+        order = {sid: i for i, sid in enumerate(sids)}
+        ids = s.scalars(
+            select(SuggestionRow.id).order_by(SuggestionRow.start, SuggestionRow.rank, SuggestionRow.id)
+        ).all()
+    tails = {order[sid]: line.split(",", 9)[9] for sid, line in zip(ids, lines[1:], strict=True)}
+    assert tails == {
+        0: "accepted,ana,2026-12-01T09:00:05",
+        1: "rejected,ben,2026-12-01T09:01:05",
+        2: "pending,,",
+        3: "pending,ana:accept;ben:reject,2026-12-01T09:05:05;2026-12-01T09:04:05",
+        4: "pending,,",
+    }
+    assert all(line.startswith("int01,") and ",test-model@1,deductive," in line for line in lines[1:])
+    pending = tmp_path / "pending.csv"
+    assert export_suggestions(proj, pending) == 3  # independent decisions keep the suggestion pending
+    proj.close()
