@@ -164,7 +164,7 @@ def suggestions_export(
     ] = "pending",
     project: ProjectOpt = None,
 ) -> None:
-    """Export suggestions (source,segment,start,end,code,score,rank,model,kind)."""
+    """Export suggestions (source,segment,start,end,code,score,rank,model,kind,state,decided_by,decided_at)."""
     from pipeline.errors import InputError
     from pipeline.project.suggest import export_suggestions
 

@@ -41,7 +41,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from pipeline.errors import InputError, NotFoundError
 from pipeline.project import adjudication, decisions, independent
 from pipeline.project.core import Project
-from pipeline.project.decisions import ForbiddenError
+from pipeline.project.decisions import DuplicateCodingError, ForbiddenError
 from pipeline.store.schema import CoderRow
 from review import views
 from review.auth import (
@@ -380,6 +380,12 @@ def create_app(project_dir: Path, *, single_user: str | None = None, host: str =
     @app.exception_handler(ForbiddenError)
     async def _forbidden(request: Request, exc: ForbiddenError) -> Response:
         return problem(request, 403, str(exc))
+
+    @app.exception_handler(DuplicateCodingError)
+    async def _duplicate(request: Request, exc: DuplicateCodingError) -> Response:
+        if wants_json(request):
+            return JSONResponse({"error": str(exc), "coding_id": exc.coding_id}, status_code=409)
+        return problem(request, 409, str(exc))
 
     @app.exception_handler(InputError)
     async def _bad(request: Request, exc: InputError) -> Response:

@@ -46,20 +46,23 @@ def add_codings(
     created_at: Callable[[Coding], datetime] | None = None,
 ) -> dict[str, int]:
     """Store ``codings`` (already validated) on ``sources`` by name; an identical active coding by the
-    same coder is not stored twice. Returns the codings added per coder."""
+    same coder (same source, start, end and code) is not stored twice, but no memo is lost: the one
+    coding kept gets the memos it lacked, the distinct non-empty ones joined by a blank line. Returns
+    the codings added per coder."""
     added: dict[str, int] = {}
     coders: dict[str, CoderRow] = {}
     existing = {
-        (c.source_id, c.start, c.end, c.code, c.coder_id)
+        (c.source_id, c.start, c.end, c.code, c.coder_id): c
         for c in session.scalars(select(CodingRow).where(CodingRow.active))
     }
     for c in codings:
         coder = coders.get(c.coder) or get_or_create_coder(session, c.coder)
         coders[c.coder] = coder
         key = (sources[c.source].id, c.start, c.end, c.code, coder.id)
-        if key in existing:
+        same = existing.get(key)
+        if same is not None:
+            same.memo = join_memos(same.memo, c.memo)
             continue
-        existing.add(key)
         row = CodingRow(
             source_id=sources[c.source].id,
             start=c.start,
@@ -73,8 +76,22 @@ def add_codings(
         if created_at is not None:
             row.created_at = created_at(c)
         session.add(row)
+        existing[key] = row
         added[c.coder] = added.get(c.coder, 0) + 1
     return added
+
+
+def join_memos(memo: str | None, other: str | None) -> str | None:
+    """``memo`` with ``other`` appended after a blank line, unless ``other`` is empty or already one
+    of its paragraphs.
+
+    >>> join_memos(None, "a"), join_memos("a", "b"), join_memos("a\\n\\nb", "b"), join_memos("a", " ")
+    ('a', 'a\\n\\nb', 'a\\n\\nb', 'a')
+    """
+    other = (other or "").strip() or None
+    if other is None or (memo and (other == memo or other in memo.split("\n\n"))):
+        return memo
+    return f"{memo}\n\n{other}" if memo else other
 
 
 def export_codings(project: Project, path: Path) -> int:

@@ -119,6 +119,14 @@ class ForbiddenError(QualflowError):
     """The coder may not do this (not their coding, not a lead)."""
 
 
+class DuplicateCodingError(QualflowError):
+    """The coder already has an identical active coding (same source, start, end and code)."""
+
+    def __init__(self, message: str, coding_id: int) -> None:
+        super().__init__(message)
+        self.coding_id = coding_id
+
+
 @dataclass(frozen=True)
 class DecisionResult:
     """What happened to one decision.
@@ -491,6 +499,17 @@ def add_coding(
         raise InputError(f"{source}: the selection {start}..{end} is only white space; select some words")
     cb_id = _latest_codebook_id(session)
     code = _check_code(session, code, cb_id)
+    memo = _clean_memo(memo)
+    same = {"source_id": src.id, "coder_id": coder.id, "start": start, "end": end, "code": code}
+    existing = session.scalar(_SAME_CODING, same)
+    if existing is not None:
+        # no second, identical coding (an export would write both and an import keep one)
+        where = f"{source} {start}..{end} {code!r}"
+        if memo is not None:
+            hint = f"; to keep this memo, set it on coding {existing} (POST /api/codings/{existing}/memo)"
+        else:
+            hint = ""
+        raise DuplicateCodingError(f"you already have coding {existing} of {where}{hint}", existing)
     row = CodingRow(
         source_id=src.id,
         start=start,
@@ -499,7 +518,7 @@ def add_coding(
         codebook_version_id=cb_id,
         coder_id=coder.id,
         origin="human",
-        memo=_clean_memo(memo),
+        memo=memo,
         active=True,
     )
     session.add(row)

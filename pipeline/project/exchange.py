@@ -2,7 +2,9 @@
 
 Export writes the current sources, codebook, every active coding, and the coders (people and model
 versions) as users. Model provenance — which model version suggested an accepted coding, with what
-score, and who accepted it — goes into the selection's description, since REFI has no field for it.
+score, and who accepted it — goes into the selection's description, since REFI has no field for it, on
+a line ``[qualflow] provenance: ...`` that a qualflow import drops again (the coding keeps its origin
+``model-accepted`` and its own memo, nothing more).
 Import reads a ``.qdpx`` from MAXQDA, NVivo, ATLAS.ti or QualCoder into a project, in one transaction;
 into a project that has a codebook already, the imported codes are merged into it (a new version with
 the codes it lacked; a code with the same path or guid is the same code and keeps the project's
@@ -23,7 +25,7 @@ from pipeline.project.codebooks import merge_codebooks, split_by_codebook, store
 from pipeline.project.codings import add_codings
 from pipeline.project.core import Progress, Project
 from pipeline.project.ingest import IngestReport, ParsedFile, store_parsed
-from pipeline.refi.qdpx import QdpxProject
+from pipeline.refi.qdpx import PROVENANCE_MARK, QdpxProject
 from pipeline.store.mappers import coding_from_row, source_from_row
 from pipeline.store.queries import current_sources, get_or_create_coder, latest_codebook, require_codebook
 from pipeline.store.schema import CoderRow, CodingRow, ModelVersionRow, SourceRow, SuggestionRow, utcnow
@@ -61,7 +63,8 @@ def export_project_qdpx(
                 and sug.state == SuggestionState.ACCEPTED
                 and c.code == sug.code
             ):
-                prov = f"suggested by model {mv.label} (score {sug.score:.3f}); accepted by {cname}"
+                # a marked line the import recognises and drops (it restores origin, not a memo)
+                prov = f"{PROVENANCE_MARK}suggested by model {mv.label} (score {sug.score:.3f}); accepted by {cname}"
                 memo = f"{memo}\n{prov}" if memo else prov
             codings.append(coding_from_row(c, sname, cname, memo=memo))
         codings, left_out = split_by_codebook(codebook, codings)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,7 @@ from pipeline.store.schema import (
     CandidateRow,
     CoderDecisionRow,
     CoderRow,
+    DecisionRow,
     ModelVersionRow,
     SegmentRow,
     SourceRow,
@@ -612,11 +614,69 @@ def fine_tuned_encoder(project: Project) -> TunedEncoder:
     return fine_tune_project_encoder(project, corpus, project.config.suggester.fine_tune_minutes)
 
 
-SUGGESTION_COLUMNS = ("source", "segment", "start", "end", "code", "score", "rank", "model", "kind")
+SUGGESTION_COLUMNS = (
+    "source",
+    "segment",
+    "start",
+    "end",
+    "code",
+    "score",
+    "rank",
+    "model",
+    "kind",
+    "state",
+    "decided_by",
+    "decided_at",
+)
+
+
+def _deciders(session: Session, ids: list[int], decided: dict[int, str]) -> dict[int, tuple[str, str]]:
+    """Per suggestion id, ``(decided_by, decided_at)`` of the export.
+
+    ``decided``: the ids whose shared state is decided (first wins), with that state: the coder the
+    suggestion names and the time of the applied decision that set the state. Any other id: the
+    coders' own decisions of independent review (``coder_decisions`` rows not ``pending``), as
+    ``coder:action`` and their times, in coder-name order, joined by ``;``.
+    """
+    out: dict[int, tuple[str, str]] = {}
+    if not ids:
+        return out
+
+    def at(value: datetime | None) -> str:
+        return value.isoformat(timespec="seconds") if value is not None else ""
+
+    wanted = set(ids)
+    shared = [i for i in ids if i in decided]
+    if shared:
+        q = (
+            select(
+                DecisionRow.suggestion_id, DecisionRow.resulting_state, DecisionRow.created_at, CoderRow.name
+            )
+            .join(CoderRow, DecisionRow.coder_id == CoderRow.id)
+            .where(DecisionRow.applied, DecisionRow.action != "undo")
+            .order_by(DecisionRow.id)
+        )
+        for sid, resulting, when, name in session.execute(q):
+            if sid in decided and resulting == decided[sid]:
+                out[sid] = (name, at(when))  # the last one that set the current state wins
+    q2 = (
+        select(CoderDecisionRow.suggestion_id, CoderRow.name, DecisionRow.action, DecisionRow.created_at)
+        .join(CoderRow, CoderDecisionRow.coder_id == CoderRow.id)
+        .outerjoin(DecisionRow, CoderDecisionRow.decision_id == DecisionRow.id)
+        .where(CoderDecisionRow.state != SuggestionState.PENDING)
+        .order_by(CoderDecisionRow.suggestion_id, CoderRow.name)
+    )
+    own: dict[int, list[tuple[str, str]]] = {}
+    for sid, name, action, when in session.execute(q2):
+        if sid in wanted and sid not in decided:
+            own.setdefault(sid, []).append((f"{name}:{action}", at(when)))
+    for sid, pairs in own.items():
+        out[sid] = (";".join(p for p, _ in pairs), ";".join(w for _, w in pairs))
+    return out
 
 
 def suggestion_rows(session: Session, *, state: str | None = SuggestionState.PENDING) -> list[dict[str, Any]]:
-    """Suggestions as rows of the suggestions CSV data contract (ARCHITECTURE.md)."""
+    """Suggestions as rows of the suggestions CSV data contract (ARCHITECTURE.md and docs/formats.md)."""
     q = (
         select(SuggestionRow, SourceRow.name, SegmentRow.idx, ModelVersionRow, CandidateRow.label)
         .join(SourceRow, SuggestionRow.source_id == SourceRow.id)
@@ -628,8 +688,12 @@ def suggestion_rows(session: Session, *, state: str | None = SuggestionState.PEN
     )
     if state is not None:
         q = q.where(SuggestionRow.state == state)
+    found = list(session.execute(q))
+    decided = {s.id: s.state for s, *_ in found if s.state in DECIDED_STATES}
+    who = _deciders(session, [s.id for s, *_ in found], decided)
     out = []
-    for s, sname, seg_idx, mv, clabel in session.execute(q):
+    for s, sname, seg_idx, mv, clabel in found:
+        decided_by, decided_at = who.get(s.id, ("", ""))
         out.append(
             {
                 "source": sname,
@@ -641,6 +705,9 @@ def suggestion_rows(session: Session, *, state: str | None = SuggestionState.PEN
                 "rank": s.rank,
                 "model": mv.label,
                 "kind": s.kind,
+                "state": s.state,
+                "decided_by": decided_by,
+                "decided_at": decided_at,
             }
         )
     return out

@@ -25,10 +25,12 @@ Positions
 
 Provenance
     REFI has no field for who or what made a coding. Each selection qualflow writes carries a
-    ``Description``: the coding's ``memo`` (free text; put model provenance there, e.g.
-    ``model linear@3, score 0.82, accepted by ana``) and a last line ``[qualflow] origin: <origin>``
-    with ``origin`` one of :data:`pipeline.domain.ORIGINS`. Import reads both back; a selection
-    from another tool gets origin ``imported`` and its Description (an annotation there) as memo.
+    ``Description``: the coding's ``memo`` (free text), for a model-accepted coding a line
+    ``[qualflow] provenance: suggested by model linear@3 (score 0.820); accepted by ana``
+    (:data:`PROVENANCE_MARK`), and a last line ``[qualflow] origin: <origin>`` with ``origin`` one of
+    :data:`pipeline.domain.ORIGINS`. Import reads memo and origin back and drops the provenance line
+    (also the unmarked one older qualflow wrote), so a round trip changes no memo; a selection from
+    another tool gets origin ``imported`` and its Description (an annotation there) as memo.
 
 Determinism
     GUIDs come from the content (``Code.guid``, ``Source.metadata["refi_guid"]`` or UUID5 of the
@@ -68,10 +70,13 @@ from pipeline.refi.qdc import (
     stable_guid,
 )
 
-__all__ = ["QdpxProject", "export_qdpx", "import_qdpx", "position_map", "project_qde"]
+__all__ = ["PROVENANCE_MARK", "QdpxProject", "export_qdpx", "import_qdpx", "position_map", "project_qde"]
 
 _P = f"{{{NS_PROJECT}}}"
 _PROVENANCE = re.compile(r"\[qualflow\] origin: (\S+)")
+PROVENANCE_MARK = "[qualflow] provenance: "
+# the provenance line qualflow wrote before it had a mark (read back as a memo then)
+_OLD_PROVENANCE = re.compile(r"suggested by model \S+ \(score -?[0-9.]+\); accepted by .+")
 _XSD_DATETIME = re.compile(r"-?\d{4,}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)?")
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 _CONTROL = re.compile("[\x00-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -453,7 +458,14 @@ def _memo_and_origin(selection: ET.Element) -> tuple[str | None, str]:
     head, _, last = text.rpartition("\n")
     match = _PROVENANCE.fullmatch(last)
     if match and match.group(1) in ORIGINS:
-        return head or None, match.group(1)
+        origin = match.group(1)
+        # qualflow's own provenance line (which model suggested it) is no memo; the origin says it
+        memo, _, prov = head.rpartition("\n")
+        if prov.startswith(PROVENANCE_MARK) or (
+            origin == "model-accepted" and _OLD_PROVENANCE.fullmatch(prov)
+        ):
+            head = memo
+        return head or None, origin
     return text or None, "imported"
 
 

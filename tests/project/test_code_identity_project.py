@@ -48,18 +48,24 @@ def test_shared_names_through_a_project(tmp_path: Path) -> None:
     export_project_qdpx(other, tmp_path / "b.qdpx")
     with zipfile.ZipFile(tmp_path / "a.qdpx") as za, zipfile.ZipFile(tmp_path / "b.qdpx") as zb:
         assert za.read("project.qde") == zb.read("project.qde")
-    from pipeline.project.decisions import add_coding
+    from pipeline.project.decisions import DuplicateCodingError, add_coding
     from pipeline.store.queries import get_or_create_coder
 
     with proj.store.transaction() as s:  # the review app's code box: a path, a guid, not a shared name
-        ana = get_or_create_coder(s, "ana")
+        ana = get_or_create_coder(
+            s, "ana"
+        )  # (0..8 holds ana's imported codings; an identical one is refused)
         assert (
-            add_coding(s, ana, source="int01", start=0, end=8, code="barriers/other").code == "Barriers/Other"
+            add_coding(s, ana, source="int01", start=0, end=9, code="barriers/other").code == "Barriers/Other"
         )
         guid = "e5b8a6c4-9fb1-4c7e-9a55-4b6c7d8e9fa4"
-        assert add_coding(s, ana, source="int01", start=0, end=8, code=guid).code == "Facilitators/Other"
+        assert add_coding(s, ana, source="int01", start=0, end=9, code=guid).code == "Facilitators/Other"
+        with pytest.raises(
+            DuplicateCodingError, match=r"^you already have coding \d+ of int01 0..8 'Barriers/Other'"
+        ):
+            add_coding(s, ana, source="int01", start=0, end=8, code="barriers/other")
         with pytest.raises(InputError, match=r"^code 'Other' is ambiguous: it names 3 codes"):
-            add_coding(s, ana, source="int01", start=0, end=8, code="Other")
+            add_coding(s, ana, source="int01", start=0, end=9, code="Other")
     proj.close()
     other.close()
 

@@ -695,6 +695,47 @@ def test_a_coder_cannot_act_as_another(proj: Project, client_factory) -> None:  
         assert s.get(CodingRow, ana_coding).memo is None  # type: ignore[union-attr]
 
 
+def test_api_refuses_an_identical_hand_coding(proj: Project, client_factory) -> None:  # type: ignore[no-untyped-def]
+    make_coder(proj, "ana")
+    make_coder(proj, "ben")
+    ana_c, ben_c = client_factory(), client_factory()
+    ana_t, ben_t = login(ana_c, "ana"), login(ben_c, "ben")
+    body = {"source": "int01", "start": 0, "end": 12, "code": "tools"}
+    r = ana_c.post("/api/codings", json=body, headers={"X-CSRF-Token": ana_t})
+    assert r.status_code == 201
+    first = r.json()["id"]
+    r = ana_c.post("/api/codings", json=body, headers={"X-CSRF-Token": ana_t})
+    assert r.status_code == 409
+    assert r.json() == {
+        "error": f"you already have coding {first} of int01 0..12 'tools'",
+        "coding_id": first,
+    }
+    # with a memo: the answer says where to put it, and nothing is stored
+    r = ana_c.post("/api/codings", json={**body, "memo": "یادداشت"}, headers={"X-CSRF-Token": ana_t})
+    assert r.status_code == 409 and r.json()["coding_id"] == first
+    assert f"set it on coding {first} (POST /api/codings/{first}/memo)" in r.json()["error"]
+    r = ana_c.post(f"/api/codings/{first}/memo", json={"memo": "یادداشت"}, headers={"X-CSRF-Token": ana_t})
+    assert r.status_code == 200 and r.json() == {"id": first, "memo": "یادداشت"}
+    # another coder, another span or another code is no duplicate; a retracted coding is none either
+    assert ben_c.post("/api/codings", json=body, headers={"X-CSRF-Token": ben_t}).status_code == 201
+    r = ana_c.post("/api/codings", json={**body, "end": 13}, headers={"X-CSRF-Token": ana_t})
+    assert r.status_code == 201
+    assert (
+        ana_c.post(f"/api/codings/{first}/retract", json={}, headers={"X-CSRF-Token": ana_t}).status_code
+        == 200
+    )
+    r = ana_c.post("/api/codings", json=body, headers={"X-CSRF-Token": ana_t})
+    assert r.status_code == 201
+    with proj.store.transaction() as s:
+        names = {c.id: c.name for c in s.scalars(select(CoderRow))}
+        rows = s.scalars(select(CodingRow).where(CodingRow.start == 0, CodingRow.code == "tools")).all()
+        got = sorted(
+            (names[r.coder_id], r.end, r.active) for r in rows if names[r.coder_id] in ("ana", "ben")
+        )
+        assert got == [("ana", 12, False), ("ana", 12, True), ("ana", 13, True), ("ben", 12, True)]
+        assert [r.memo for r in rows if r.id == first] == ["یادداشت"]
+
+
 def test_pages_render_and_blind_mode_hides_other_coders(proj_dir: Path) -> None:
     from fastapi.testclient import TestClient
 
