@@ -9,7 +9,15 @@ adjudicated — each coder against the consensus. The project report charts the 
 
 Units of a round are the segments of its assigned sources (or the sampled segments); a coder counts
 as having seen exactly the sources they were assigned. Codes are the codable codes of the round's
-codebook version.
+codebook version. A round measures the coding not measured before: the active codings of its assigned
+coders on its assigned sources stored up to its closing (up to now while it is open) and, for each
+coder and source, after the closing of the latest earlier round that assigned that coder that source.
+So a coder's codings from an earlier round on the same source do not count again, a retracted coding
+does not count, and codings imported before the round opened (work done offline for it, or a
+project's first double coding imported before its first round) do count unless an earlier round
+already measured them. A codings CSV import is stamped with the time of the import (its
+``created_at`` column is not stored); a REFI-QDA project import keeps the coding times of the tool
+it came from.
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ from pipeline.agreement_report import AgreementReport
 from pipeline.domain import Coding, Segment
 from pipeline.errors import InputError, NotFoundError
 from pipeline.project.core import Project
-from pipeline.store.mappers import segment_from_row
+from pipeline.store.mappers import coding_from_row, segment_from_row
 from pipeline.store.queries import current_sources, load_codings, load_segments
 from pipeline.store.schema import (
     AssignmentRow,
@@ -35,6 +43,7 @@ from pipeline.store.schema import (
     CoderDecisionRow,
     CodeRow,
     CoderRow,
+    CodingRow,
     RoundRow,
     SourceRow,
     SuggestionRow,
@@ -202,7 +211,7 @@ class RoundData:
     codes: tuple[str, ...]
     segments: tuple[Segment, ...]
     texts: dict[str, str]
-    codings: tuple[Coding, ...]  # the assigned coders' codings on the round's sources
+    codings: tuple[Coding, ...]  # the assigned coders' codings on the round's sources, made during it
     consensus: tuple[Coding, ...]  # the coder ``consensus`` on the round's sources
     coded_sources: dict[str, set[str]]
     segment_ids: dict[tuple[str, int, int], int]  # (source, start, end) -> segment id
@@ -245,12 +254,51 @@ def round_data(project: Project, round_name: str | None = None) -> RoundData:
                 .order_by(CodeRow.position)
             )
         )
-        all_codings = [c for c in load_codings(s) if c.source in set(names)]
+        codings = _round_codings(s, rnd, names, seen)
+        # consensus codings are linked to the round by its adjudications (which may follow the closing)
+        consensus = tuple(c for c in load_codings(s) if c.source in set(names) and c.coder == CONSENSUS)
         texts = {r.name: r.text for r in current_sources(s) if r.name in set(names)}
     coders = tuple(sorted(seen))
-    codings = tuple(c for c in all_codings if c.coder in seen and c.origin in HUMAN_ORIGINS)
-    consensus = tuple(c for c in all_codings if c.coder == CONSENSUS)
     return RoundData(info, coders, codes, tuple(segments), texts, codings, consensus, seen, seg_ids)
+
+
+def _round_codings(
+    s: Session, rnd: RoundRow, sources: Sequence[str], seen: dict[str, set[str]]
+) -> tuple[Coding, ...]:
+    """The assigned coders' active codings on the round's sources that this round measures: those
+    stored up to its closing (now while it is open) and after the closing of the latest earlier round
+    that assigned the same coder the same source (work an earlier round measured does not count again)."""
+    earlier = (
+        select(CoderRow.name, SourceRow.name, func.max(RoundRow.closed_at))
+        .join(AssignmentRow, AssignmentRow.round_id == RoundRow.id)
+        .join(CoderRow, AssignmentRow.coder_id == CoderRow.id)
+        .join(SourceRow, AssignmentRow.source_id == SourceRow.id)
+        .where(RoundRow.id < rnd.id, RoundRow.state == "closed", RoundRow.closed_at.is_not(None))
+        .group_by(CoderRow.name, SourceRow.name)
+    )
+    since = {(c, src): t for c, src, t in s.execute(earlier).tuples() if t is not None}
+    q = (
+        select(CodingRow, SourceRow.name, CoderRow.name)
+        .join(SourceRow, CodingRow.source_id == SourceRow.id)
+        .join(CoderRow, CodingRow.coder_id == CoderRow.id)
+        .where(
+            CodingRow.active,
+            SourceRow.is_current,
+            SourceRow.name.in_(list(sources)),
+            CoderRow.name.in_(list(seen)),
+            CodingRow.origin.in_(HUMAN_ORIGINS),
+        )
+        .order_by(SourceRow.ingest_order, CodingRow.start, CodingRow.id)
+    )
+    if rnd.closed_at is not None:
+        q = q.where(CodingRow.created_at <= rnd.closed_at)
+    out = []
+    for row, sname, cname in s.execute(q).tuples():
+        start = since.get((cname, sname))
+        if start is not None and row.created_at <= start:
+            continue
+        out.append(coding_from_row(row, sname, cname))
+    return tuple(out)
 
 
 def round_panel(

@@ -1,0 +1,112 @@
+"""Which codings a round measures: the coding not measured by an earlier round (the new-user audit's
+two-round scenario), not earlier rounds' codings of the same source, not retracted codings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from pipeline.project import rounds
+from pipeline.project.codebooks import import_codebook
+from pipeline.project.codings import import_codings
+from pipeline.project.core import Project, init_project
+from pipeline.project.ingest import ingest
+from pipeline.store.schema import CoderRow, CodingRow
+
+TINY = Path(__file__).resolve().parents[1] / "fixtures" / "rounds"
+
+
+def _project(tmp_path: Path) -> Project:
+    p = init_project(tmp_path / "t", name="t")
+    ingest(p, [TINY / "s1.txt", TINY / "s2.txt"])
+    import_codebook(p, TINY / "codebook.yaml")
+    import_codings(p, TINY / "codings.csv")  # imported before R1 opened: R1's double coding
+    return p
+
+
+def _close(p: Project) -> dict[str, float]:
+    data = rounds.round_data(p)
+    report = rounds.round_panel(data, n_boot=0)
+    rounds.close_round(p, None, {}, None)
+    out = {name: e.value for name, e in report.pooled.estimates.items()}
+    for row in report.rows:
+        out.update({f"{row.code}:{n}": e.value for n, e in row.estimates.items()})
+    out["units"] = report.pooled.n_units
+    return out
+
+
+def _r1(p: Project) -> dict[str, float]:
+    rounds.start_round(p, "R1")
+    rounds.assign(p, ["xena", "yuri"], sources=["s1", "s2"])
+    return _close(p)
+
+
+def test_audit_scenario_r2_measures_its_own_codings(tmp_path: Path) -> None:
+    p = _project(tmp_path)
+    r1 = _r1(p)
+    # R1 counts the double coding imported before it opened (unchanged by the rule)
+    assert r1["units"] == 24
+    assert r1["percent"] == pytest.approx(0.778, abs=5e-4)
+    assert r1["cohen"] == pytest.approx(0.564, abs=5e-4)
+    import_codebook(p, TINY / "codebook2.yaml")  # adds "training"
+    rounds.start_round(p, "R2")
+    rounds.assign(p, ["xena", "yuri"], sources=["s2"])
+    import_codings(p, TINY / "r2.csv")  # R2's only coding: 3 codings of "training"
+    data = rounds.round_data(p)
+    assert data.codes == ("resources", "coordination", "citizens", "training")
+    assert sorted((c.coder, c.code) for c in data.codings) == [
+        ("xena", "training"),
+        ("yuri", "training"),
+        ("yuri", "training"),
+    ]
+    r2 = _close(p)
+    assert r2["units"] == 12
+    assert r2["training:percent"] == pytest.approx(11 / 12)  # 0.917
+    assert r2["training:cohen"] == pytest.approx(0.625)
+    # pooled over the round codebook's 4 codable codes; the 3 nobody applied agree on every segment
+    assert r2["percent"] == pytest.approx((11 / 12 + 3) / 4)  # 0.979, not the audit's 0.771
+    # R1's agreement, recomputed after R2, is unchanged
+    r1_again = rounds.round_panel(rounds.round_data(p, "R1"), n_boot=0)
+    assert r1_again.pooled.estimates["percent"].value == pytest.approx(r1["percent"])
+
+
+def test_codings_before_the_round_on_the_same_source_do_not_count(tmp_path: Path) -> None:
+    p = _project(tmp_path)
+    _r1(p)
+    import_codebook(p, TINY / "codebook2.yaml")
+    rounds.start_round(p, "R2")
+    rounds.assign(p, ["xena", "yuri"], sources=["s2"])
+    assert rounds.round_data(p).codings == ()  # R1's codings of s2 are not R2's
+
+
+def test_codings_imported_between_rounds_count_for_the_next(tmp_path: Path) -> None:
+    p = _project(tmp_path)
+    _r1(p)
+    import_codebook(p, TINY / "codebook2.yaml")
+    import_codings(p, TINY / "r2.csv")  # coded offline for R2, imported before it opened
+    rounds.start_round(p, "R2")
+    rounds.assign(p, ["xena", "yuri"], sources=["s2"])
+    assert sorted(c.code for c in rounds.round_data(p).codings) == ["training"] * 3
+
+
+def test_a_retracted_coding_does_not_count(tmp_path: Path) -> None:
+    p = _project(tmp_path)
+    _r1(p)
+    import_codebook(p, TINY / "codebook2.yaml")
+    rounds.start_round(p, "R2")
+    rounds.assign(p, ["xena", "yuri"], sources=["s2"])
+    import_codings(p, TINY / "r2.csv")
+    with p.store.transaction() as s:
+        yuri = s.scalar(select(CoderRow.id).where(CoderRow.name == "yuri"))
+        row = s.scalar(
+            select(CodingRow).where(
+                CodingRow.coder_id == yuri, CodingRow.code == "training", CodingRow.start == 110
+            )
+        )
+        assert row is not None
+        row.active = False
+    data = rounds.round_data(p)
+    assert sorted((c.coder, c.start) for c in data.codings) == [("xena", 131), ("yuri", 131)]
+    assert rounds.round_panel(data, n_boot=0).rows[-1].estimates["percent"].value == pytest.approx(1.0)
