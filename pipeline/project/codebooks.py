@@ -39,10 +39,11 @@ class CodebookImport:
 def same_codes(old: Codebook, new: Codebook, *, by_key: bool = True) -> dict[str, str]:
     """Old key -> new key for every code of ``old`` that ``new`` still has.
 
-    A code is the same code when it has the same key, else the same path (ignoring case), else the same
-    guid (REFI-QDA's identity; a code without one has the guid the ``.qdc`` export derives from its key).
-    With ``by_key=False`` (another project's codebook, where a bare name may sit elsewhere) only the
-    path and the guids both codebooks state count.
+    A code is the same code when it has the same path (ignoring case), else the same guid (REFI-QDA's
+    identity; a code without one has the guid the ``.qdc`` export derives from its key), else the same
+    key if no new code is already claimed by that path or guid. With ``by_key=False`` (another
+    project's codebook, where a bare name may sit elsewhere) only the path and the guids both
+    codebooks state count.
 
     >>> from pipeline.domain import Code
     >>> old = Codebook([Code("trust"), Code("budget", guid="0f8fad5b-d9cb-469f-a165-70867728950e")])
@@ -55,6 +56,9 @@ def same_codes(old: Codebook, new: Codebook, *, by_key: bool = True) -> dict[str
     >>> b = Codebook([Code("B"), Code("Other", parent="B")])
     >>> same_codes(a, b), same_codes(a, b, by_key=False)
     ({'Other': 'Other'}, {})
+    >>> c = Codebook([Code("A"), Code("A/Other", given_name="Other", parent="A"), Code("Other")])
+    >>> same_codes(a, c)["Other"]  # the new root "Other" does not take A's "Other"
+    'A/Other'
     """
     from pipeline.codebook import code_paths
     from pipeline.refi.qdc import code_guid, normalize_guid
@@ -69,13 +73,19 @@ def same_codes(old: Codebook, new: Codebook, *, by_key: bool = True) -> dict[str
     guids = {g: c.name for c in new.codes if (g := guid(c)) is not None}
     old_paths = code_paths(old)
     out: dict[str, str] = {}
+    # the path, then a guid, claim first: a key is only a fallback (a code moved under another parent
+    # keeps its unique name), never one a new code already took by path or guid. Otherwise a new root
+    # code "Other" (key "Other") would take the codings of an old "A/Other" whose key was "Other".
     for code in old.codes:
-        if code.name in keys:
-            out[code.name] = code.name
-        elif old_paths[code.name].casefold() in paths:
+        if old_paths[code.name].casefold() in paths:
             out[code.name] = paths[old_paths[code.name].casefold()]
         elif (g := guid(code)) is not None and g in guids:
             out[code.name] = guids[g]
+    claimed = set(out.values())
+    for code in old.codes:
+        if code.name not in out and code.name in keys and code.name not in claimed:
+            out[code.name] = code.name
+            claimed.add(code.name)
     return out
 
 
