@@ -416,25 +416,29 @@ def queue_suggestions(
             }
         )
         n_new += 1
-    # this run is the newest opinion on every segment it scored: another version's pending suggestion
-    # of any other code there is stale too (on an exclusive codebook it would contradict the new one);
-    # one a coder has already decided under the independent policy stays, with its decisions
-    scored = set(range(len(corpus.segment_ids)))
-    stale = {
-        row.id: row
-        for (i, _code), olds in other_pending.items()
-        if i in scored
-        for row in olds
-        if row.state == SuggestionState.PENDING
-    }
-    if stale:
+    # a `qualflow suggest` run is the newest opinion on every segment it scored: an earlier `suggest`
+    # run's pending suggestion of any other code there is stale too (after a switch to an exclusive
+    # codebook it would contradict the new one). Only between local (`suggest`) versions: the process
+    # flow's champion or cold-start prototype never clears a queue a fitted model made. One a coder has
+    # already answered under the independent policy stays, with its decisions.
+    if model_row.name.startswith(LOCAL_PREFIX):
+        local = set(
+            session.scalars(select(ModelVersionRow.id).where(ModelVersionRow.name.like(f"{LOCAL_PREFIX}%")))
+        )
+        stale = {
+            row.id: row
+            for olds in other_pending.values()
+            for row in olds
+            if row.state == SuggestionState.PENDING and row.model_version_id in local
+        }
         ids = list(stale)
         started: set[int] = set()
         for k in range(0, len(ids), 500):  # bounded IN lists (SQLite's variable limit)
             started.update(
                 session.scalars(
                     select(CoderDecisionRow.suggestion_id).where(
-                        CoderDecisionRow.suggestion_id.in_(ids[k : k + 500])
+                        CoderDecisionRow.suggestion_id.in_(ids[k : k + 500]),
+                        CoderDecisionRow.state != SuggestionState.PENDING,
                     )
                 )
             )
@@ -454,6 +458,9 @@ def queue_suggestions(
         duplicate=n_duplicate,
     )
 
+
+#: The name prefix of the model versions `qualflow suggest` fits (``local-evidence`` ...).
+LOCAL_PREFIX = "local-"
 
 #: The key in a local model version's ``metrics`` holding :func:`inputs_hash` (a string: the report
 #: shows numbers only). Local models have no evaluation metrics of their own.
@@ -514,6 +521,9 @@ def unchanged_since(session: Session, name: str, key: str) -> SuggestReport | No
     )
     if last is None or (last.metrics or {}).get(INPUTS_KEY) != key:
         return None
+    # another model version since (another suggester, the process flow) may have superseded its queue
+    if session.scalar(select(ModelVersionRow.id).where(ModelVersionRow.id > last.id).limit(1)) is not None:
+        return None
     pending = session.scalar(
         select(func.count())
         .select_from(SuggestionRow)
@@ -563,7 +573,7 @@ def suggest(
 
     if not force:
         with project.store.transaction() as session:
-            same = unchanged_since(session, f"local-{name}", key_of(load_corpus(session, project)))
+            same = unchanged_since(session, f"{LOCAL_PREFIX}{name}", key_of(load_corpus(session, project)))
         if same is not None:
             return same
     tuned = fine_tuned_encoder(project) if fine_tune else None
@@ -582,7 +592,7 @@ def suggest(
         X_window = Xw_train if target is train else window_of(model, target, X)
         row = register_model_version(
             session,
-            name=f"local-{name}",
+            name=f"{LOCAL_PREFIX}{name}",
             suggester=name,
             params=model.get_params(),
             embedding=emb.fingerprint,

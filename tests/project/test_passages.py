@@ -56,9 +56,10 @@ def queue(
     cap: int = 5,
     version: str = "1",
     ranking: list[list[tuple[str, float]]] | None = None,
+    name: str = "stub",
 ) -> None:
     """Ingest the interview and codebook, then queue ``ranking`` (default :data:`PICKS`) as model
-    ``stub@version``'s ranking."""
+    ``name@version``'s ranking."""
     ingest(project, [write(tmp_path / "mina.txt", TEXT)])
     import_codebook(project, write(tmp_path / "cb.yaml", CODEBOOK))
     with project.store.transaction() as s:
@@ -79,7 +80,7 @@ def queue(
         model: Any = SimpleNamespace(classes_=corpus.codes, thresholds_=np.full(len(corpus.codes), 0.3))
         mv = register_model_version(
             s,
-            name="stub",
+            name=name,
             version=version,
             suggester="stub",
             params={},
@@ -227,6 +228,9 @@ def test_export_lists_the_passage_once(project: Project, tmp_path: Path) -> None
         "rank",
         "model",
         "kind",
+        "state",
+        "decided_by",
+        "decided_at",
     ]
     budget = [(r["segment"], int(r["start"]), int(r["end"])) for r in rows if r["code"] == "budget"]
     first_segment = budget[0][0]  # the passage's first segment (the interviewer's question is segment 0)
@@ -299,11 +303,11 @@ def test_a_lifted_category_is_prioritised_by_the_score_it_was_suggested_with(
     ]
 
 
-def test_a_newer_run_supersedes_older_pending_suggestions_of_any_code_on_its_segments(
+def test_a_newer_suggest_run_supersedes_older_pending_suggestions_of_any_code_on_its_segments(
     project: Project, tmp_path: Path
 ) -> None:
-    # version 1 suggested pace on s0 (rank 2) and on s4; version 2 sees only budget everywhere
-    queue(project, tmp_path, merge=False, version="1")
+    # `qualflow suggest` version 1 suggested pace on s0 (rank 2) and on s4; its version 2 sees only budget
+    queue(project, tmp_path, merge=False, version="1", name="local-stub")
     with project.store.transaction() as s:
         from pipeline.store.schema import CoderDecisionRow
 
@@ -325,13 +329,19 @@ def test_a_newer_run_supersedes_older_pending_suggestions_of_any_code_on_its_seg
         [("budget", 0.5)],
         [("budget", 0.6)],
     ]
-    queue(project, tmp_path, merge=False, version="2", ranking=only_budget)
-    with project.store.transaction() as s:
-        rows = s.execute(
-            select(SuggestionRow, ModelVersionRow.version)
-            .join(ModelVersionRow, SuggestionRow.model_version_id == ModelVersionRow.id)
-            .where(SuggestionRow.code == "pace")
-            .order_by(SuggestionRow.start)
-        ).tuples()
-        got = [(v, TEXT[r.start : r.end], r.state) for r, v in rows]
-    assert got == [("1", "The budget was cut.", "superseded"), ("1", "Work got slow.", "pending")]
+
+    def pace() -> list[tuple[str, str, str]]:
+        with project.store.transaction() as s:
+            rows = s.execute(
+                select(SuggestionRow, ModelVersionRow.version)
+                .join(ModelVersionRow, SuggestionRow.model_version_id == ModelVersionRow.id)
+                .where(SuggestionRow.code == "pace")
+                .order_by(SuggestionRow.start)
+            ).tuples()
+            return [(v, TEXT[r.start : r.end], r.state) for r, v in rows]
+
+    # the process flow's champion (not a `suggest` run) never clears what a fitted model queued
+    queue(project, tmp_path, merge=False, version="1", ranking=only_budget, name="qualflow-suggester")
+    assert pace() == [("1", "The budget was cut.", "pending"), ("1", "Work got slow.", "pending")]
+    queue(project, tmp_path, merge=False, version="2", ranking=only_budget, name="local-stub")
+    assert pace() == [("1", "The budget was cut.", "superseded"), ("1", "Work got slow.", "pending")]

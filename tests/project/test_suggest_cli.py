@@ -94,3 +94,17 @@ def test_suggest_twice_is_a_noop_until_something_changes(workdir: Path) -> None:
     assert qf("suggest", "--force", cwd=workdir).stdout == line.format(3)
     assert exported(workdir, "pending") == {"local-evidence@3": 16}
     assert exported(workdir, "superseded") == {"local-evidence@1": 13, "local-evidence@2": 16}
+
+
+def test_suggest_refits_after_another_suggester_replaced_its_queue(workdir: Path) -> None:
+    assert qf("suggest", cwd=workdir).returncode == 0
+    r = qf("suggest", "--suggester", "prototype", cwd=workdir)
+    assert r.returncode == 0, r.stderr
+    assert exported(workdir, "pending") == {
+        "local-prototype@1": exported(workdir, "pending")["local-prototype@1"]
+    }
+    # the same inputs as local-evidence@1, but its queue was superseded since: not a no-op
+    r = qf("suggest", cwd=workdir)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("local-evidence@2: 13 queued for review"), r.stdout
+    assert set(exported(workdir, "pending")) == {"local-evidence@2"}
