@@ -87,11 +87,17 @@ def join_memos(memo: str | None, other: str | None) -> str | None:
 
     >>> join_memos(None, "a"), join_memos("a", "b"), join_memos("a\\n\\nb", "b"), join_memos("a", " ")
     ('a', 'a\\n\\nb', 'a\\n\\nb', 'a')
+    >>> join_memos(join_memos("mine", "p1\\n\\np2"), "p1\\n\\np2")  # a memo of paragraphs, once
+    'mine\\n\\np1\\n\\np2'
+    >>> join_memos("note\\n", "note")
+    'note\\n'
     """
     other = (other or "").strip() or None
-    if other is None or (memo and (other == memo or other in memo.split("\n\n"))):
+    if other is None:
         return memo
-    return f"{memo}\n\n{other}" if memo else other
+    if memo and f"\n\n{other}\n\n" in f"\n\n{memo.strip()}\n\n":  # already there, whole paragraphs
+        return memo
+    return f"{memo.strip()}\n\n{other}" if memo and memo.strip() else other
 
 
 def export_codings(project: Project, path: Path) -> int:

@@ -273,7 +273,13 @@ def _round_codings(
         .join(AssignmentRow, AssignmentRow.round_id == RoundRow.id)
         .join(CoderRow, AssignmentRow.coder_id == CoderRow.id)
         .join(SourceRow, AssignmentRow.source_id == SourceRow.id)
-        .where(RoundRow.id < rnd.id, RoundRow.state == "closed", RoundRow.closed_at.is_not(None))
+        # rounds closed before this one opened (two rounds open at once do not cut into each other)
+        .where(
+            RoundRow.id != rnd.id,
+            RoundRow.state == "closed",
+            RoundRow.closed_at.is_not(None),
+            RoundRow.closed_at <= rnd.opened_at,
+        )
         .group_by(CoderRow.name, SourceRow.name)
     )
     since = {(c, src): t for c, src, t in s.execute(earlier).tuples() if t is not None}
