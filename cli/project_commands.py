@@ -32,9 +32,10 @@ def init(
     ] = None,
 ) -> None:
     """Make a project: qualflow.toml, its database and an inbox/ for new interviews."""
+    from pipeline.config import CONFIG_NAME
     from pipeline.project.core import init_project
 
-    existed = (directory / "qualflow.toml").exists()
+    existed = (directory / CONFIG_NAME).exists()
     project = init_project(directory, name=name, force=force, database_url=database_url)
     if existed:
         console().print(
