@@ -230,7 +230,8 @@ def evaluate_predictions(
     k : int
         Suggestions per segment counted by ``hit_at_k`` (the first ``k`` picks).
     coder_matrices : mapping of coder name to ndarray (n_segments, n_codes), optional
-        Each coder's own codes, for ``kappa_vs_<coder>`` (see the module docstring).
+        Each coder's own codes, for ``kappa_vs_<coder>`` (see the module docstring); a row of -2: a
+        segment the coder has not coded, left out of their κ (no key when every row is -2).
     codes : list of str, optional
         Code names for ``per_code`` (default ``"0"``, ``"1"``, ...).
     exclusive : bool
@@ -290,7 +291,9 @@ def evaluate_predictions(
         for c in range(m)
     }
     for coder, M in (coder_matrices or {}).items():
-        out[f"kappa_vs_{coder}"] = model_coder_kappa(D, np.asarray(M), exclusive)
+        M = np.asarray(M)
+        if (M != -2).all(axis=1).any():  # a coder who coded none of these segments is not compared
+            out[f"kappa_vs_{coder}"] = model_coder_kappa(D, M, exclusive)
     return out
 
 
@@ -304,6 +307,8 @@ def model_coder_kappa(D: npt.NDArray[np.integer], M: npt.NDArray[np.integer], ex
     """
     if D.shape != M.shape:
         raise InputError(f"model_coder_kappa: decisions {D.shape} and coder matrix {M.shape} differ in shape")
+    seen = (M != -2).all(axis=1)  # -2: a segment the coder has not coded (another coder's source)
+    D, M = D[seen], M[seen]
     if exclusive:
         rows = (M == 1).any(axis=1)
         return kappa_of_labels(labels_from_matrix(D)[rows], labels_from_matrix(M)[rows])

@@ -9,6 +9,7 @@ model-vs-human figure use ``qualflow evaluate`` (grouped cross-validation), whic
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
@@ -18,7 +19,13 @@ from pipeline.domain import Coding
 from pipeline.errors import InputError
 from pipeline.project.core import Project
 from pipeline.store.mappers import segment_from_row
-from pipeline.store.queries import current_sources, load_codings, load_segments, require_codebook
+from pipeline.store.queries import (
+    current_sources,
+    hand_coded_sources,
+    load_codings,
+    load_segments,
+    require_codebook,
+)
 from pipeline.store.schema import ModelVersionRow, SourceRow, SuggestionRow
 
 if TYPE_CHECKING:
@@ -108,11 +115,21 @@ def project_agreement(
         seg_rows = load_segments(session, project.config)
         segments = [segment_from_row(r, name) for r, name in seg_rows]
         texts = {r.name: r.text for r in current_sources(session)}
+        by_hand = hand_coded_sources(session)
     codings = [c for c in human + machine if c.coder in wanted]
-    coded_sources: dict[str, set[str]] = {c: set() for c in wanted}
-    for c in codings:
-        coded_sources[c.coder].add(c.source)
-    return agreement_panel(
+    # a human coder has coded the sources they coded by hand; a suggestion they accepted or recoded in
+    # an interview they have not coded does not make them a coder of all of it (every other coder's
+    # codings there would count as disagreements). A model coder has coded where it suggested.
+    coded_sources: dict[str, set[str]] = {
+        c: set() if c.startswith("model:") else set(by_hand.get(c, ())) for c in wanted
+    }
+    for c in machine:
+        if c.coder in coded_sources:
+            coded_sources[c.coder].add(c.source)
+    queue_only = [
+        c for c in codings if not c.coder.startswith("model:") and c.source not in coded_sources[c.coder]
+    ]
+    report = agreement_panel(
         codings,
         segments,
         texts,
@@ -125,3 +142,15 @@ def project_agreement(
         exclude_uncoded=exclude_uncoded,
         coded_sources=coded_sources,
     )
+    if queue_only:
+        pairs = sorted({(c.coder, c.source) for c in queue_only})
+        shown = ", ".join(f"{coder} in {source}" for coder, source in pairs[:5])
+        more = f" and {len(pairs) - 5} more" if len(pairs) > 5 else ""
+        note = (
+            f"{len(queue_only)} coding(s) made only through the suggestion queue, in interviews the coder has "
+            f"not coded by hand ({shown}{more}), are left out: one decision is not a coding of the whole "
+            "interview (a coding round under the independent review policy compares the coders' decisions: "
+            "docs/review.md)."
+        )
+        report = replace(report, warnings=(*report.warnings, note))
+    return report

@@ -48,6 +48,10 @@ class Corpus:
     the previous turn (the interviewer's question before an answer included), ``""`` when none."""
     prev2_texts: list[str] = field(default_factory=list)
     """Per segment, the turn before that one (``context_texts(..., back=2)``)."""
+    hand_coded: frozenset[int] | None = None
+    """Source ids with at least one active coding made by hand (in the review app, imported or from a
+    codings file: not through the suggestion queue). ``None``: not known, and every source with a
+    label counts as coded (:meth:`labelled_rows`)."""
     positions: list[tuple[tuple[int, int | None], int] | None] = field(default_factory=list)
     """Per segment, ``((source id, turn index), segment index)`` for :func:`pipeline.passages.merge_passages`
     (segments of one source without turns are one turn); ``None`` for an interviewer segment (never
@@ -83,16 +87,33 @@ class Corpus:
                 inside.append(row)
         return inside or [own]
 
+    def labelled_rows(self) -> list[int]:
+        """The rows a suggester may learn from and be evaluated on: every segment of a source someone
+        coded by hand (a segment without a coding there is a negative example), and, in a source known
+        only through the suggestion queue, just the segments someone decided on (accepted, recoded or
+        rejected). A segment of a source no one has coded is unknown, not a negative: training on it
+        would teach every code that the interviews still to be coded hold none of it; and one accepted
+        suggestion does not make the rest of its interview a negative example. ``[]`` when nothing is
+        labelled."""
+        if not len(self.Y):
+            return []
+        said = (self.Y != 0).any(axis=1)
+        if not said.any():
+            return []
+        coded = (
+            self.hand_coded
+            if self.hand_coded is not None
+            else {self.source_ids[i] for i in np.flatnonzero(said)}
+        )
+        return [i for i, src in enumerate(self.source_ids) if src in coded or said[i]]
+
     def labelled(self) -> Corpus:
-        """The segments of the sources someone has said something about (a coding, an accepted or a
-        rejected suggestion). A segment of a source no one has coded yet is unknown, not a negative
-        example: training on it would teach every code that the interviews still to be coded hold none
-        of it. The whole corpus when nothing is labelled at all (the cold start reads the segments)."""
-        if not len(self.Y) or not (self.Y != 0).any():
+        """The corpus restricted to :meth:`labelled_rows`; the whole corpus when nothing is labelled at
+        all (the cold start reads the segments)."""
+        rows = self.labelled_rows()
+        if not rows or len(rows) == len(self.source_ids):
             return self
-        said = {self.source_ids[i] for i in np.flatnonzero((self.Y != 0).any(axis=1))}
-        rows = [i for i, src in enumerate(self.source_ids) if src in said]
-        return self if len(rows) == len(self.source_ids) else self.subset(rows)
+        return self.subset(rows)
 
     def subset(self, rows: Sequence[int]) -> Corpus:
         """The corpus restricted to the segments at positions ``rows`` (same codes and codebook)."""
@@ -106,6 +127,7 @@ class Corpus:
             codebook=self.codebook,
             codebook_version_id=self.codebook_version_id,
             Y=self.Y[list(rows)] if len(self.Y) else self.Y,  # (0, 0) when no labels were loaded
+            hand_coded=self.hand_coded,
             prev_texts=[self.prev_texts[i] for i in rows] if self.prev_texts else [],
             prev2_texts=[self.prev2_texts[i] for i in rows] if self.prev2_texts else [],
             positions=[self.positions[i] for i in rows] if self.positions else [],
@@ -150,7 +172,8 @@ def load_corpus(session: Session, project: Project, *, sources: Sequence[str] | 
     """Participant segments of the current sources (optionally only ``sources``) with their labels.
 
     Labels come from active codings of every human coder and from accepted suggestions; rejected
-    suggestions are explicit negatives (-1).
+    suggestions are explicit negatives (-1). :attr:`Corpus.hand_coded` says which sources were coded by
+    hand (:meth:`Corpus.labelled_rows` reads the others only where someone decided on a suggestion).
     """
     cb_row, codebook = require_codebook(session)
     codes = codable_codes(codebook)
@@ -210,6 +233,18 @@ def load_corpus(session: Session, project: Project, *, sources: Sequence[str] | 
     ):
         rejections += [(i, code) for i in corpus.rows_spanned(seg_id, src_id, start, end)]
     corpus.Y = label_matrix(corpus.spans, codings, rejections, codes)
+    corpus.hand_coded = frozenset(
+        session.scalars(
+            select(CodingRow.source_id)
+            .where(
+                CodingRow.active,
+                CodingRow.suggestion_id.is_(None),
+                CodingRow.source_id.in_(src_ids),
+                CodingRow.code.in_(codes),
+            )
+            .distinct()
+        )
+    )
     return corpus
 
 

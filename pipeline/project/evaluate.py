@@ -22,6 +22,7 @@ from pipeline.project.core import Project
 from pipeline.project.corpus import embed_context, embed_texts, load_corpus, window_vectors
 from pipeline.project.embedding import project_embedder
 from pipeline.project.suggest import build_suggester
+from pipeline.store.queries import hand_coded_sources
 from pipeline.store.schema import CoderRow, CodingRow
 
 
@@ -61,10 +62,8 @@ def evaluate_project(
     emb = embedder or project_embedder(project)
     with project.store.transaction() as session:
         corpus = load_corpus(session, project)
-        coded_sources = {
-            sid for (sid,) in session.execute(select(CodingRow.source_id).where(CodingRow.active).distinct())
-        }
-        keep = [i for i, sid in enumerate(corpus.source_ids) if sid in coded_sources]
+        # hand-coded sources whole, sources known only through the queue where someone decided
+        keep = corpus.labelled_rows()
         n_groups = len({corpus.source_ids[i] for i in keep})
         if folds < 2:
             raise InputError(f"--folds {folds}: cross-validation needs at least 2 folds")
@@ -81,9 +80,12 @@ def evaluate_project(
             # the coders' own codings: accepted suggestions would compare the model with itself
             .where(CodingRow.active, CoderRow.kind == "human", CodingRow.origin != "model-accepted")
         ).all()
+        by_hand = hand_coded_sources(session)
         for coder in sorted({r[4] for r in rows}):
             mine = [(r[0], r[1], r[2], r[3]) for r in rows if r[4] == coder]
-            covered = {r[0] for r in mine}
+            # a coder is compared only on the sources they coded by hand, not where they recoded one
+            # suggestion
+            covered = {corpus.source_ids[i] for i in keep if corpus.source_names[i] in by_hand.get(coder, ())}
             M = label_matrix(spans, mine, [], corpus.codes)
             # a coder is compared only on the sources they coded
             mask = np.array([s[0] in covered for s in spans])

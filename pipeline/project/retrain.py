@@ -174,11 +174,14 @@ def load_training_set(project: Project, embedder: Embedder) -> TrainingSet:
     from pipeline.codebook import codebook_hash
     from pipeline.labels import label_matrix
     from pipeline.project.corpus import embed_texts, load_corpus
+    from pipeline.store.queries import hand_coded_sources
 
     names, eval_names = check_trainable(project)
     with project.store.transaction() as session:
-        corpus = load_corpus(session, project, sources=names)
+        # a source known only through the suggestion queue counts only where someone decided
+        corpus = load_corpus(session, project, sources=names).labelled()
         src_ids = set(corpus.source_ids)
+        by_hand = hand_coded_sources(session)
         per_coder: dict[str, list[tuple[int, int, int, str]]] = {}
         q = (
             select(CodingRow, CoderRow.name)
@@ -190,8 +193,13 @@ def load_training_set(project: Project, embedder: Embedder) -> TrainingSet:
                 per_coder.setdefault(coder, []).append((c.source_id, c.start, c.end, c.code))
     X = embed_texts(embedder, corpus.texts)
     is_eval = np.isin(np.asarray(corpus.source_names), eval_names)
+    # a coder is compared only on the sources they coded by hand (-2 elsewhere: not seen)
     coder_matrices = {
-        coder: label_matrix(corpus.spans, codings, [], corpus.codes)
+        coder: np.where(
+            np.isin(np.asarray(corpus.source_names), sorted(by_hand.get(coder, set())))[:, None],
+            label_matrix(corpus.spans, codings, [], corpus.codes),
+            -2,
+        ).astype(np.int8)
         for coder, codings in sorted(per_coder.items())
     }
     return TrainingSet(
@@ -545,7 +553,7 @@ def agreement_with_model(
     """
     from pipeline.agreement_report import agreement_panel
     from pipeline.store.mappers import segment_from_row
-    from pipeline.store.queries import current_sources, load_codings, load_segments
+    from pipeline.store.queries import current_sources, hand_coded_sources, load_codings, load_segments
 
     names = set(ts.corpus.source_names)
     with project.store.transaction() as session:
@@ -553,7 +561,17 @@ def agreement_with_model(
         human = [c for c in human if c.origin != "model-accepted"]
         segments = [segment_from_row(r, n) for r, n in load_segments(session, project.config) if n in names]
         texts = {r.name: r.text for r in current_sources(session) if r.name in names}
+        by_hand = hand_coded_sources(session)
     coders = sorted({c.coder for c in human}) + [model_coder]
+    # a coder is compared where they coded by hand (not where they only recoded a suggestion)
+    seen = {c: by_hand.get(c, set()) & names for c in coders[:-1]} | {model_coder: names}
     return agreement_panel(
-        [*human, *codings_of_model], segments, texts, coders, ts.codes, unit="segment", n_boot=n_boot
+        [*human, *codings_of_model],
+        segments,
+        texts,
+        coders,
+        ts.codes,
+        unit="segment",
+        n_boot=n_boot,
+        coded_sources=seen,
     )

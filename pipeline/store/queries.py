@@ -119,6 +119,27 @@ def load_codings(session: Session, *, current_only: bool = True) -> list[Coding]
     return [coding_from_row(c, sname, cname) for c, sname, cname in session.execute(q)]
 
 
+def hand_coded_sources(session: Session) -> dict[str, set[str]]:
+    """Coder name -> the current sources the coder coded by hand: has an active coding there made in the
+    review app, imported or read from a codings file, not through the suggestion queue.
+
+    A coder who only accepted or recoded a suggestion in an interview has not coded that interview:
+    agreement and evaluation compare them only where they coded it by hand, so the rest of it is not
+    read as "the coder saw nothing there".
+    """
+    q = (
+        select(CoderRow.name, SourceRow.name)
+        .join(CodingRow, CodingRow.coder_id == CoderRow.id)
+        .join(SourceRow, CodingRow.source_id == SourceRow.id)
+        .where(CodingRow.active, CodingRow.suggestion_id.is_(None), SourceRow.is_current)
+        .distinct()
+    )
+    out: dict[str, set[str]] = {}
+    for coder, source in session.execute(q):
+        out.setdefault(coder, set()).add(source)
+    return out
+
+
 def code_uses(session: Session) -> dict[str, int]:
     """Code -> its active codings on the current sources (what the report and the export show)."""
     q = (
