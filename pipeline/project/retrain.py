@@ -524,21 +524,23 @@ def write_evaluation_artifacts(
 
 def predicted_codings(model: BaseSuggester, ts: TrainingSet, coder: str) -> list[Any]:
     """The model's decisions on every labelled segment as :class:`~pipeline.domain.Coding` rows of
-    coder ``coder`` (one per segment and code at or above threshold), for the agreement panel."""
+    coder ``coder``, for the agreement panel: on each segment, its rank-1 suggestion under the review
+    queue's rule (:func:`pipeline.project.suggest.rank_codes`: thresholds, the per-source gate, the
+    category rule), as ``model:<name>@<version>`` codes in ``qualflow agreement``. A segment whose
+    first suggestion is a category (not codable) or none gets no coding from the model."""
     from pipeline.domain import Coding
+    from pipeline.project.suggest import rank_codes
 
     side = ts.side(model)
-    P, T = aligned_scores(model, ts.X, side.pop("texts"), ts.codes, **side)
-    D = P >= T
-    if model.exclusive and len(P):  # one code per segment: the argmax, if it clears its threshold
-        best = P.argmax(axis=1)
-        keep = D[np.arange(len(P)), best]
-        D = np.zeros_like(D)
-        D[np.arange(len(P)), best] = keep
+    texts = side.pop("texts")
+    ranking = rank_codes(model, ts.X, texts, 1, groups=list(ts.corpus.source_names), **side)
+    cols = _columns(model, ts.codes)
     out = []
-    for i, j in zip(*np.nonzero(D), strict=True):
-        _, start, end = ts.corpus.spans[i]
-        out.append(Coding(ts.corpus.source_names[i], start, end, ts.codes[j], coder, origin="model"))
+    for i, row in enumerate(ranking.picks):
+        if row and row[0][0] in cols:
+            _, start, end = ts.corpus.spans[i]
+            code = ts.codes[cols[row[0][0]]]
+            out.append(Coding(ts.corpus.source_names[i], start, end, code, coder, origin="model"))
     return out
 
 

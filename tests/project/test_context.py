@@ -115,6 +115,21 @@ def test_train_and_evaluate_pass_the_context(project: Project, tmp_path: Path) -
     assert model.wants_context() and ts.X_prev is not None and ts.X_prev.any()
     assert evaluate_on_heldout(model, ts).metrics["macro_f1"] == 1.0
     assert len(predicted_codings(model, ts, "model:x")) == len(ts.corpus.texts)
+    # a multi-label model codes each segment with its rank-1 suggestion under the queue's rule (what
+    # the model coder's stored suggestions are), not with every code above its threshold
+    from pipeline.project.suggest import rank_codes
+
+    multi = fit_challenger(ts, emb, "evidence", {})
+    side = ts.side(multi)
+    texts = side.pop("texts")
+    firsts = [
+        row[0]
+        for row in rank_codes(multi, ts.X, texts, 1, groups=ts.corpus.source_names, **side).picks
+        if row
+    ]
+    got = predicted_codings(multi, ts, "model:y")
+    assert len({(c.source, c.start) for c in got}) == len(got) == len(firsts)
+    assert [c.code for c in got] == [multi.classes_[j] for j, _ in firsts]
     metrics = evaluate_project(project, suggester="auto", folds=3, embedder=emb)
     assert metrics["suggester"] == "auto" and metrics["macro_f1"] == 1.0
     first = metrics["operating_points"][0]
