@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
-
-if TYPE_CHECKING:
-    from pipeline.project.ingest import IngestReport
 
 from cli.common import ProjectOpt, app, codebook_app, codings_app, console, open_project
 
@@ -79,7 +76,7 @@ def ingest(
         f"{len(report.unchanged)} unchanged; {report.segments} segments"
     )
     for name, old, new in report.new_versions:
-        out.print(f"  {name}: version {old} -> {new}{carried_note(report, name, old)}", markup=False)
+        out.print(f"  {name}: version {old} -> {new}{report.carried_note(name, old)}", markup=False)
         left = report.codings_left.get(name, [])
         for c in left[:SHOW_LEFT]:
             quote = c.text if len(c.text) <= 60 else c.text[:57] + "..."
@@ -96,18 +93,6 @@ def ingest(
 
 
 SHOW_LEFT = 10  # codings listed one per line when a new version leaves them on an older one
-
-
-def carried_note(report: IngestReport, name: str, old: int) -> str:
-    """``"; 15 codings carried forward, 2 left on version 1 (see ...)"``, or ``""`` with no codings."""
-    carried = report.codings_carried.get(name, 0)
-    left = report.codings_left.get(name, [])
-    if not carried and not left:
-        return ""
-    on = sorted({c.version for c in left}) or [old]
-    where = f"version {on[0]}" if len(on) == 1 else "versions " + ", ".join(map(str, on))
-    hint = " (see `qualflow sources --versions`)" if left else ""
-    return f"; {carried} codings carried forward, {len(left)} left on {where}{hint}"
 
 
 @app.command()

@@ -70,6 +70,18 @@ class IngestReport:
     codings_left: dict[str, list[LeftCoding]] = field(default_factory=dict)
     segments: int = 0
 
+    def carried_note(self, name: str, old: int) -> str:
+        """``"; 15 codings carried forward, 2 left on version 1 (see ...)"`` for a new version of
+        ``name`` (its previous version ``old``), or ``""`` when it had no codings."""
+        carried = self.codings_carried.get(name, 0)
+        left = self.codings_left.get(name, [])
+        if not carried and not left:
+            return ""
+        on = sorted({c.version for c in left}) or [old]
+        where = f"version {on[0]}" if len(on) == 1 else "versions " + ", ".join(map(str, on))
+        hint = " (see `qualflow sources --versions`)" if left else ""
+        return f"; {carried} codings carried forward, {len(left)} left on {where}{hint}"
+
 
 OFFICE_LOCK_PREFIX = "~$"  # Word's owner file: ~$ + the document's name (shortened), junk bytes
 

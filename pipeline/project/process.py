@@ -230,6 +230,7 @@ class IngestedFile:
     name: str
     file_hash: str
     status: Literal["added", "new-version", "unchanged"]
+    note: str = ""  # a new version: what became of its codings (IngestReport.carried_note)
 
 
 def ingest_parsed(project: Project, pf: ParsedFile) -> IngestedFile:
@@ -241,7 +242,8 @@ def ingest_parsed(project: Project, pf: ParsedFile) -> IngestedFile:
         row = store_parsed(session, pf, project.config, report)
     status: Literal["added", "new-version", "unchanged"]
     status = "unchanged" if row is None else ("new-version" if report.new_versions else "added")
-    return IngestedFile(pf.path, pf.name, pf.file_hash, status)
+    note = "".join(report.carried_note(name, old) for name, old, _ in report.new_versions)
+    return IngestedFile(pf.path, pf.name, pf.file_hash, status, note.removeprefix("; "))
 
 
 def ingest_files(project: Project, parsed: Sequence[ParsedFile]) -> list[IngestedFile]:
@@ -434,7 +436,8 @@ class FileOutcome:
     name: str
     status: Literal["added", "new-version", "unchanged", "skipped"]
     segments: int = 0
-    suggestions: int = 0
+    suggestions: int = 0  # put in the queue (pending): not those a human coding already covers
+    note: str = ""  # a new version: its codings carried forward or left on the old one
 
 
 def suggest_for_files(
@@ -554,7 +557,7 @@ def _queue_file(
                 ranking=ranking,
                 merge=cfg.merge_passages,
                 max_passage_segments=cfg.max_passage_segments,
-            ).suggestions
+            ).queued
         source_id = _current_source_id(session, f.name)
         detail = f"{f.status}; {len(corpus.texts)} segments; {n_sugg} suggestions by {choice.label}"
         if prev is None:
@@ -569,7 +572,7 @@ def _queue_file(
             )
         else:  # it failed before and now succeeds
             prev.status, prev.detail, prev.source_id, prev.file_name = "done", detail, source_id, str(f.path)
-        return FileOutcome(f.path, f.name, f.status, len(corpus.texts), n_sugg)
+        return FileOutcome(f.path, f.name, f.status, len(corpus.texts), n_sugg, f.note)
 
 
 def _current_source_id(session: Session, name: str) -> int | None:
@@ -643,6 +646,7 @@ class ProcessReport:
         ]
         out += [
             f"  {o.name}: {o.status}, {o.segments} segments, {o.suggestions} suggestions"
+            + (f"; {o.note}" if o.note else "")
             for o in self.processed
         ]
         out += [f"note: {n}" for n in self.notes]
@@ -663,6 +667,7 @@ class ProcessReport:
                     "status": o.status,
                     "segments": o.segments,
                     "suggestions": o.suggestions,
+                    "codings": o.note,
                 }
                 for o in self.processed
             ],

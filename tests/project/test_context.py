@@ -274,3 +274,39 @@ def test_suggest_does_not_learn_from_the_interviews_still_to_code(
             )
         }
     assert "new" in sources and report.segments == 6 * 12 + 6  # but it is suggested for, with the rest
+
+
+def test_process_reports_a_new_versions_codings_and_counts_only_queued_suggestions(
+    project: Project, tmp_path: Path
+) -> None:
+    """A new version of a coded interview dropped in the inbox says what became of its codings, as
+    `qualflow ingest` does; the suggestions it reports are the ones queued, not those a coding covers."""
+    from pipeline.project import process as processing
+    from pipeline.project.ingest import parse_file
+    from pipeline.project.retrain import fit_challenger, load_training_set
+    from pipeline.project.suggest import register_model_version
+
+    coded_project(project, tmp_path)
+    text = (tmp_path / "s0.txt").read_text(encoding="utf-8")
+    changed = write(tmp_path / "inbox" / "s0.txt", text + "Interviewer: Anything else?\nP: No.\n")
+    (f,) = processing.ingest_files(project, [parse_file(changed, project.config)])
+    assert (f.status, f.note) == ("new-version", "6 codings carried forward, 0 left on version 1")
+    emb = HashingEmbedder(64)
+    model = fit_challenger(load_training_set(project, emb), emb, "auto", project.config.suggester.params)
+    with project.store.transaction() as s:
+        row = register_model_version(
+            s, name="m", suggester="linear", params={}, embedding=emb.fingerprint, codebook_version_id=1
+        )
+        choice = processing.ModelChoice(model, row.id, row.label)
+    vectors = processing.embed_sources(project, emb, ["s0"], context=True)
+    (out,) = processing.suggest_for_files(project, [f], vectors, choice, 1)
+    with project.store.transaction() as s:
+        states = s.scalars(select(SuggestionRow.state).where(SuggestionRow.model_version_id == row.id)).all()
+    # the six coded answers' sentences are covered (their code is the model's top one); the new answer
+    # is queued
+    assert sorted(states) == ["covered"] * 12 + ["pending"]
+    assert out.suggestions == 1 and out.note == f.note
+    report = processing.ProcessReport(model=row.label, processed=[out])
+    assert report.lines()[1] == (
+        "  s0: new-version, 13 segments, 1 suggestions; 6 codings carried forward, 0 left on version 1"
+    )
