@@ -362,6 +362,24 @@ def queue_suggestions(
                 other_pending.setdefault((i, row.code), []).append(row)
             else:
                 decided.add((i, row.code))
+    # under `[review] policy = "independent"` a suggestion coders answered stays pending (each coder's
+    # own decision is a CoderDecisionRow): it is decided, never superseded by a new version's same code
+    waiting = sorted({row.id for rows_ in other_pending.values() for row in rows_})
+    answered: set[int] = set()
+    for k in range(0, len(waiting), 500):  # bounded IN lists (SQLite's variable limit)
+        answered.update(
+            session.scalars(
+                select(CoderDecisionRow.suggestion_id).where(
+                    CoderDecisionRow.suggestion_id.in_(waiting[k : k + 500]),
+                    CoderDecisionRow.state != SuggestionState.PENDING,
+                )
+            )
+        )
+    if answered:
+        for pair, rows_ in list(other_pending.items()):
+            if any(row.id in answered for row in rows_):
+                decided.add(pair)
+            other_pending[pair] = [row for row in rows_ if row.id not in answered]
     classes = list(model.classes_)
     thresholds = np.asarray(model.thresholds_, dtype=np.float64)
 
@@ -431,20 +449,8 @@ def queue_suggestions(
             for row in olds
             if row.state == SuggestionState.PENDING and row.model_version_id in local
         }
-        ids = list(stale)
-        started: set[int] = set()
-        for k in range(0, len(ids), 500):  # bounded IN lists (SQLite's variable limit)
-            started.update(
-                session.scalars(
-                    select(CoderDecisionRow.suggestion_id).where(
-                        CoderDecisionRow.suggestion_id.in_(ids[k : k + 500]),
-                        CoderDecisionRow.state != SuggestionState.PENDING,
-                    )
-                )
-            )
-        for sid, row in stale.items():
-            if sid not in started:
-                row.state = SuggestionState.SUPERSEDED
+        for row in stale.values():  # the independently answered ones left other_pending above
+            row.state = SuggestionState.SUPERSEDED
     session.flush()  # superseded states first
     if rows:  # one executemany, not an ORM object per row: a batch queues thousands
         session.execute(insert(SuggestionRow), rows)

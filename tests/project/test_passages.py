@@ -345,3 +345,35 @@ def test_a_newer_suggest_run_supersedes_older_pending_suggestions_of_any_code_on
     assert pace() == [("1", "The budget was cut.", "pending"), ("1", "Work got slow.", "pending")]
     queue(project, tmp_path, merge=False, version="2", ranking=only_budget, name="local-stub")
     assert pace() == [("1", "The budget was cut.", "superseded"), ("1", "Work got slow.", "pending")]
+
+
+def test_a_new_version_of_an_independently_answered_suggestion_does_not_supersede_it(
+    project: Project, tmp_path: Path
+) -> None:
+    """Under `[review] policy = "independent"` an answered suggestion stays pending (each coder's own
+    decision is kept apart); a newer model suggesting the same code there records it as a duplicate
+    instead of superseding the answered one, which would drop ana's answer from the queue."""
+    queue(project, tmp_path, merge=False, version="1", name="local-stub")
+    with project.store.transaction() as s:
+        from pipeline.store.schema import CoderDecisionRow
+
+        ana = CoderRow(name="ana", kind="human", role="coder")
+        s.add(ana)
+        s.flush()
+        pace_s4 = s.scalar(
+            select(SuggestionRow).where(
+                SuggestionRow.code == "pace", SuggestionRow.start == span("Work got slow.")[0]
+            )
+        )
+        assert pace_s4 is not None
+        s.add(CoderDecisionRow(suggestion_id=pace_s4.id, coder_id=ana.id, state="accepted"))
+    same = [[("budget", 0.9)], [("budget", 0.6)], [("budget", 0.7)], [("budget", 0.5)], [("pace", 0.8)]]
+    queue(project, tmp_path, merge=False, version="2", ranking=same, name="local-stub")
+    with project.store.transaction() as s:
+        rows = s.execute(
+            select(ModelVersionRow.version, SuggestionRow.state)
+            .join(ModelVersionRow, SuggestionRow.model_version_id == ModelVersionRow.id)
+            .where(SuggestionRow.code == "pace", SuggestionRow.start == span("Work got slow.")[0])
+            .order_by(ModelVersionRow.version)
+        ).all()
+    assert [tuple(r) for r in rows] == [("1", "pending"), ("2", "duplicate")]
