@@ -161,7 +161,7 @@ def round_close(
         results = {**results, **rounds.changes_since_previous(project, data.round.name)}
         name = experiment or f"{project.config.mlflow_experiment}-rounds"
         run_id = log_round(project, name, results, people)
-        info = rounds.close_round(project, data.round.name, results, run_id)
+        info = rounds.close_round(project, data.round.name, results, run_id, closed_at=data.as_of)
         return RoundRun(info.name, run_id, name, info.results)
     finally:
         project.close()

@@ -25,6 +25,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -215,6 +216,7 @@ class RoundData:
     consensus: tuple[Coding, ...]  # the coder ``consensus`` on the round's sources
     coded_sources: dict[str, set[str]]
     segment_ids: dict[tuple[str, int, int], int]  # (source, start, end) -> segment id
+    as_of: datetime | None = None  # codings stored up to this time count (the closing, or when read)
 
 
 def round_data(project: Project, round_name: str | None = None) -> RoundData:
@@ -254,19 +256,22 @@ def round_data(project: Project, round_name: str | None = None) -> RoundData:
                 .order_by(CodeRow.position)
             )
         )
-        codings = _round_codings(s, rnd, names, seen)
+        # an open round is measured as of now, and closing stamps this very time (close_round's
+        # closed_at): a coding stored while the panel is computed counts for the next round, not for none
+        as_of = rnd.closed_at or utcnow()
+        codings = _round_codings(s, rnd, names, seen, as_of)
         # consensus codings are linked to the round by its adjudications (which may follow the closing)
         consensus = tuple(c for c in load_codings(s) if c.source in set(names) and c.coder == CONSENSUS)
         texts = {r.name: r.text for r in current_sources(s) if r.name in set(names)}
     coders = tuple(sorted(seen))
-    return RoundData(info, coders, codes, tuple(segments), texts, codings, consensus, seen, seg_ids)
+    return RoundData(info, coders, codes, tuple(segments), texts, codings, consensus, seen, seg_ids, as_of)
 
 
 def _round_codings(
-    s: Session, rnd: RoundRow, sources: Sequence[str], seen: dict[str, set[str]]
+    s: Session, rnd: RoundRow, sources: Sequence[str], seen: dict[str, set[str]], as_of: datetime
 ) -> tuple[Coding, ...]:
     """The assigned coders' active codings on the round's sources that this round measures: those
-    stored up to its closing (now while it is open) and after the closing of the latest earlier round
+    stored up to ``as_of`` (its closing; the time of reading while it is open) and after the closing of the latest earlier round
     that assigned the same coder the same source (work an earlier round measured does not count again)."""
     earlier = (
         select(CoderRow.name, SourceRow.name, func.max(RoundRow.closed_at))
@@ -296,8 +301,7 @@ def _round_codings(
         )
         .order_by(SourceRow.ingest_order, CodingRow.start, CodingRow.id)
     )
-    if rnd.closed_at is not None:
-        q = q.where(CodingRow.created_at <= rnd.closed_at)
+    q = q.where(CodingRow.created_at <= as_of)
     out = []
     for row, sname, cname in s.execute(q).tuples():
         start = since.get((cname, sname))
@@ -454,16 +458,22 @@ def changes_since_previous(project: Project, round_name: str) -> dict[str, Any]:
 
 
 def close_round(
-    project: Project, round_name: str | None, results: dict[str, Any], run_id: str | None
+    project: Project,
+    round_name: str | None,
+    results: dict[str, Any],
+    run_id: str | None,
+    closed_at: datetime | None = None,
 ) -> RoundInfo:
-    """Store what closing computed and mark the round closed."""
+    """Store what closing computed and mark the round closed, at ``closed_at``: the time the results'
+    codings were read (:attr:`RoundData.as_of`), so what the round measured and what a later round
+    leaves out meet exactly; now when not given."""
     with project.store.transaction() as s:
         rnd = _round(s, round_name)
         if rnd.state != "open":
             raise InputError(f"round {rnd.name!r} is closed already")
         rnd.results = results
         rnd.state = "closed"
-        rnd.closed_at = utcnow()
+        rnd.closed_at = closed_at or utcnow()
         rnd.mlflow_run_id = run_id
         s.flush()
         return _info(s, rnd)

@@ -110,3 +110,26 @@ def test_a_retracted_coding_does_not_count(tmp_path: Path) -> None:
     data = rounds.round_data(p)
     assert sorted((c.coder, c.start) for c in data.codings) == [("xena", 131), ("yuri", 131)]
     assert rounds.round_panel(data, n_boot=0).rows[-1].estimates["percent"].value == pytest.approx(1.0)
+
+
+def test_a_coding_stored_while_a_round_closes_counts_for_the_next_round_not_for_none(tmp_path: Path) -> None:
+    """Closing stamps the time its codings were read: a coding stored between the panel and the
+    stamp is neither in the closed round's results nor lost to the next round."""
+    p = _project(tmp_path)
+    rounds.start_round(p, "R1")
+    rounds.assign(p, ["xena", "yuri"], sources=["s1", "s2"])
+    data = rounds.round_data(p)
+    assert data.as_of is not None
+    import_codebook(p, TINY / "codebook2.yaml")
+    import_codings(p, TINY / "r2.csv")  # stored after the panel's codings were read
+    info = rounds.close_round(p, None, {}, None, closed_at=data.as_of)
+    assert info.name == "R1"
+    assert rounds.round_data(p, "R1").codings == data.codings
+    rounds.start_round(p, "R2")
+    rounds.assign(p, ["xena", "yuri"], sources=["s2"])
+    r2 = rounds.round_data(p)
+    assert sorted((c.coder, c.code) for c in r2.codings) == [
+        ("xena", "training"),
+        ("yuri", "training"),
+        ("yuri", "training"),
+    ]
