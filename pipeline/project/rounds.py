@@ -271,7 +271,7 @@ def _round_codings(
     s: Session, rnd: RoundRow, sources: Sequence[str], seen: dict[str, set[str]], as_of: datetime
 ) -> tuple[Coding, ...]:
     """The assigned coders' active codings on the round's sources that this round measures: those
-    stored up to ``as_of`` (its closing; the time of reading while it is open) and after the closing of the latest earlier round
+    stored in the project (``stored_at``, not when another tool made them) up to ``as_of`` (its closing; the time of reading while it is open) and after the closing of the latest earlier round
     that assigned the same coder the same source (work an earlier round measured does not count again)."""
     earlier = (
         select(CoderRow.name, SourceRow.name, func.max(RoundRow.closed_at))
@@ -301,11 +301,12 @@ def _round_codings(
         )
         .order_by(SourceRow.ingest_order, CodingRow.start, CodingRow.id)
     )
-    q = q.where(CodingRow.created_at <= as_of)
+    # when each coding was stored here (a REFI-QDA import keeps the date it was made elsewhere)
+    q = q.where(func.coalesce(CodingRow.stored_at, CodingRow.created_at) <= as_of)
     out = []
     for row, sname, cname in s.execute(q).tuples():
         start = since.get((cname, sname))
-        if start is not None and row.created_at <= start:
+        if start is not None and (row.stored_at or row.created_at) <= start:
             continue
         out.append(coding_from_row(row, sname, cname))
     return tuple(out)

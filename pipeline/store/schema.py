@@ -187,7 +187,10 @@ class CodingRow(Base):
     suggestion_id: Mapped[int | None] = mapped_column(ForeignKey("suggestions.id"), nullable=True)
     memo: Mapped[str | None] = mapped_column(Text, nullable=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # when the coding was made: from another tool, a REFI-QDA project file's creationDateTime
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # when it was written into this project (what a coding round counts; migration 0007)
+    stored_at: Mapped[datetime | None] = mapped_column(DateTime, default=utcnow, nullable=True)
 
 
 class CandidateRow(Base):

@@ -133,3 +133,30 @@ def test_a_coding_stored_while_a_round_closes_counts_for_the_next_round_not_for_
         ("yuri", "training"),
         ("yuri", "training"),
     ]
+
+
+def test_a_project_file_coded_long_ago_and_imported_during_a_round_belongs_to_it(tmp_path: Path) -> None:
+    """A REFI-QDA import keeps the date each coding was made in the other tool (created_at); the round
+    counts it by when it was stored here, so a MAXQDA coder's old work imported during R2 is R2's."""
+    from datetime import datetime
+
+    from pipeline.domain import Coding
+    from pipeline.project.codings import add_codings
+    from pipeline.store.queries import current_sources, require_codebook
+
+    p = _project(tmp_path)
+    _r1(p)
+    import_codebook(p, TINY / "codebook2.yaml")
+    rounds.start_round(p, "R2")
+    rounds.assign(p, ["xena", "zed"], sources=["s2"])
+    long_ago = datetime(2020, 1, 1)
+    with p.store.transaction() as s:
+        cb_row, _ = require_codebook(s)
+        rows = {r.name: r for r in current_sources(s)}
+        add_codings(
+            s, [Coding("s2", 0, 5, "training", "zed")], rows, cb_row.id, created_at=lambda c: long_ago
+        )
+    with p.store.transaction() as s:
+        row = s.scalars(select(CodingRow).where(CodingRow.code == "training")).one()
+        assert row.created_at == long_ago and row.stored_at is not None and row.stored_at > long_ago
+    assert [(c.coder, c.code) for c in rounds.round_data(p).codings] == [("zed", "training")]
