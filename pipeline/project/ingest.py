@@ -24,6 +24,7 @@ from pipeline.project.core import Progress, Project
 from pipeline.store.mappers import source_from_row
 from pipeline.store.queries import current_sources
 from pipeline.store.schema import (
+    AdjudicationRow,
     CoderRow,
     CodingRow,
     SegmentRow,
@@ -262,6 +263,7 @@ def carry_codings(session: Session, new: SourceRow, report: IngestReport) -> Non
     carried = 0
     left: list[LeftCoding] = []
     taken: set[tuple[int, int, str, int]] = set()
+    settled: set[tuple[int, int, int]] = set()  # (round, start, end) of adjudications moved already
     older = session.scalars(
         select(SourceRow)
         .where(SourceRow.name == new.name, SourceRow.id != new.id)
@@ -274,9 +276,18 @@ def carry_codings(session: Session, new: SourceRow, report: IngestReport) -> Non
             .where(CodingRow.source_id == old.id, CodingRow.active)
             .order_by(CodingRow.start, CodingRow.id)
         ).all()
-        if not rows:
+        settlements = session.scalars(
+            select(AdjudicationRow).where(AdjudicationRow.source_id == old.id)
+        ).all()
+        if not rows and not settlements:
             continue
         spans = SpanMap(old.text, new.text)
+        # a lead's settlement of a round's unit follows the consensus codings it made to the new text
+        for adj in settlements:
+            moved = spans.map(adj.start, adj.end)
+            if moved is not None and (adj.round_id, *moved) not in settled:
+                settled.add((adj.round_id, *moved))
+                adj.source_id, adj.start, adj.end = new.id, moved[0], moved[1]
         for coding, coder in rows:
             span = spans.map(coding.start, coding.end)
             if span is not None and (key := (*span, coding.code, coding.coder_id)) not in taken:

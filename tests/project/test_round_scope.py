@@ -160,3 +160,29 @@ def test_a_project_file_coded_long_ago_and_imported_during_a_round_belongs_to_it
         row = s.scalars(select(CodingRow).where(CodingRow.code == "training")).one()
         assert row.created_at == long_ago and row.stored_at is not None and row.stored_at > long_ago
     assert [(c.coder, c.code) for c in rounds.round_data(p).codings] == [("zed", "training")]
+
+
+def test_a_settled_unit_stays_settled_when_its_interview_gets_a_new_version(tmp_path: Path) -> None:
+    """Re-ingesting an edited interview carries the consensus codings to the new offsets; the lead's
+    settlement of the unit goes with them, so the unit is not offered for adjudication again."""
+    from pipeline.project import adjudication
+    from review.auth import add_coder
+
+    p = _project(tmp_path)
+    with p.store.transaction() as s:
+        add_coder(s, "lea", role="lead", password="correct horse 1")
+    rounds.start_round(p, "R1")
+    rounds.assign(p, ["xena", "yuri"], sources=["s1", "s2"])
+    _, units = adjudication.units_to_adjudicate(p)
+    u = units[0]
+    adjudication.adjudicate(p, "lea", source=u.source, start=u.start, end=u.end, choice="xena")
+    old = (TINY / f"{u.source}.txt").read_text(encoding="utf-8")
+    edited = tmp_path / "edited" / f"{u.source}.txt"
+    edited.parent.mkdir()
+    edited.write_text("Interviewer: Before we start, thank you.\n" + old, encoding="utf-8")
+    ingest(p, [edited])
+    shift = len("Interviewer: Before we start, thank you.\n")
+    _, again = adjudication.units_to_adjudicate(p)
+    moved = [v for v in again if (v.source, v.start, v.end) == (u.source, u.start + shift, u.end + shift)]
+    assert len(moved) == 1 and moved[0].adjudication is not None and moved[0].adjudication["choice"] == "xena"
+    assert len(again) == len(units)
