@@ -126,7 +126,8 @@ def _store_imported(project: Project, qp: QdpxProject, path: Path) -> ImportRepo
     for src in qp.sources:
         if not src.text.strip():
             raise InputError(f"{path}: source {src.name!r} has no text; remove it from the project and retry")
-        pt = parse_plain_text(src.text, "txt")
+        # a Markdown source qualflow exported reads as Markdown again (a heading is not a turn)
+        pt = parse_plain_text(src.text, "md" if src.format == "md" else "txt")
         turns = list(assign_roles(pt.turns, src.text, project.config.interviewer_names or None))
         lang = project.config.language if project.config.language != "auto" else detect_language(src.text)
         source = Source(

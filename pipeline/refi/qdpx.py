@@ -75,6 +75,10 @@ __all__ = ["PROVENANCE_MARK", "QdpxProject", "export_qdpx", "import_qdpx", "posi
 _P = f"{{{NS_PROJECT}}}"
 _PROVENANCE = re.compile(r"\[qualflow\] origin: (\S+)")
 PROVENANCE_MARK = "[qualflow] provenance: "
+FORMAT_MARK = "[qualflow] format: "
+"""The last line of a source's Description naming the format qualflow read it from, for the formats
+whose text reads differently as plain text (``md``: a heading is not a turn); an import restores it."""
+_MARKED_FORMATS = ("md",)
 # the provenance line qualflow wrote before it had a mark (read back as a memo then)
 _OLD_PROVENANCE = re.compile(r"suggested by model \S+ \(score -?[0-9.]+\); accepted by .+")
 _XSD_DATETIME = re.compile(r"-?\d{4,}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)?")
@@ -89,7 +93,9 @@ class QdpxProject:
     Attributes
     ----------
     sources : list of Source
-        Text sources, ``format="refi"``, no turns (re-parse them), ``metadata["refi_guid"]`` set.
+        Text sources, ``format="refi"`` (``"md"`` for a Markdown source qualflow exported, its
+        Description's last line :data:`FORMAT_MARK`), no turns (re-parse them), ``metadata["refi_guid"]``
+        set.
     codebook : Codebook
         Validated, in tree order; codes keep their REFI guids.
     codings : list of Coding
@@ -258,8 +264,11 @@ def project_qde(
             "TextSource",
             {"guid": guid, "name": source.name, "plainTextPath": f"internal://{guid}.txt"},
         )
-        if source.metadata.get("memo"):
-            ET.SubElement(src_el, "Description").text = source.metadata["memo"]
+        memo = source.metadata.get("memo") or ""
+        if source.format in _MARKED_FORMATS:
+            memo = f"{memo}\n{FORMAT_MARK}{source.format}" if memo else f"{FORMAT_MARK}{source.format}"
+        if memo:
+            ET.SubElement(src_el, "Description").text = memo
         ordered = sorted(
             by_source.get(source.name, []),
             key=lambda c: (c.start, c.end, c.code, c.coder, c.created_at or "", c.origin, c.memo or ""),
@@ -681,6 +690,10 @@ def _read_project(
         for key, value in values_of(el).items():  # variables on the source itself (MAXQDA)
             metadata.setdefault(key, value)
         memo = memo_of(el) if el is text_el else memo_of(el, text_el)
+        fmt = "refi"
+        head, _, last = (memo or "").rpartition("\n")
+        if last.startswith(FORMAT_MARK) and last[len(FORMAT_MARK) :].strip() in _MARKED_FORMATS:
+            fmt, memo = last[len(FORMAT_MARK) :].strip(), head
         if memo:
             metadata["memo"] = memo
         sources.append(
@@ -688,7 +701,7 @@ def _read_project(
                 name=name,
                 text=text,
                 turns=[],
-                format="refi",
+                format=fmt,
                 content_hash=sha256_text(text),
                 metadata=metadata,
             )

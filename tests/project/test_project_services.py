@@ -258,3 +258,32 @@ def test_suggestions_export_says_state_and_who_decided(tmp_path: Path) -> None:
     pending = tmp_path / "pending.csv"
     assert export_suggestions(proj, pending) == 3  # independent decisions keep the suggestion pending
     proj.close()
+
+
+def test_a_markdown_source_comes_back_as_markdown_from_a_qdpx(demo_project: Project, tmp_path: Path) -> None:
+    """int04.md's heading is not a participant turn; after export and import it still is not (the
+    source's Description carries its format), and a source memo is kept apart from that line."""
+    from pipeline.refi.qdpx import FORMAT_MARK
+    from pipeline.store.schema import SegmentRow
+
+    def segments(p: Project, name: str) -> tuple[str, list[str]]:
+        with p.store.transaction() as s:
+            src = s.scalars(select(SourceRow).where(SourceRow.name == name, SourceRow.is_current)).one()
+            texts = s.scalars(
+                select(SegmentRow.text).where(SegmentRow.source_id == src.id).order_by(SegmentRow.start)
+            ).all()
+            return src.format, list(texts)
+
+    fmt, before = segments(demo_project, "int04")
+    assert fmt == "md"
+    out = tmp_path / "a.qdpx"
+    export_project_qdpx(demo_project, out)
+    with zipfile.ZipFile(out) as zf:
+        assert f"{FORMAT_MARK}md" in zf.read("project.qde").decode("utf-8")
+    other = init_project(tmp_path / "other", name="demo")
+    import_project_qdpx(other, out)
+    assert segments(other, "int04") == ("md", before)
+    with other.store.transaction() as s:
+        meta = s.scalars(select(SourceRow.meta).where(SourceRow.name == "int04")).one()
+    assert "memo" not in meta
+    other.close()
