@@ -143,3 +143,5 @@ def import_qdpx_cmd(
         console().print(f"  skipped: {item}", markup=False)
     if r.skipped_selections:
         console().print(f"  {r.skipped_selections} coded selection(s) on skipped sources were not imported")
+    for line in r.warnings:
+        console().print(f"  warning: {line}", markup=False)

@@ -31,3 +31,5 @@ def import_qualcoder_cmd(
         console().print(f"  skipped: {item}", markup=False)
     if r.skipped_selections:
         console().print(f"  {r.skipped_selections} coding(s) on skipped sources were not imported")
+    for line in r.warnings:
+        console().print(f"  warning: {line}", markup=False)

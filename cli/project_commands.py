@@ -237,6 +237,13 @@ def codebook_import(
     if r.renamed:
         pairs = ", ".join(f"'{o}' -> '{n}'" for o, n in sorted(r.renamed.items()))
         out.print(f"  renamed {pairs}: {r.moved} codings follow", markup=False)
+    if r.suggestions_moved or r.suggestions_superseded:
+        also = (
+            f" ({r.suggestions_superseded} superseded: their new code had a suggestion there already)"
+            if r.suggestions_superseded
+            else ""
+        )
+        out.print(f"  {r.suggestions_moved} pending suggestions follow renamed codes{also}", markup=False)
     if r.left_out:
         n = sum(r.left_out.values())
         codes = ", ".join(f"'{k}' ({v})" for k, v in sorted(r.left_out.items()))

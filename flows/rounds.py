@@ -43,8 +43,12 @@ class RoundRun:
         out = [
             f"round {self.round} closed (codebook version {r.get('codebook_version')}): "
             f"{', '.join(r.get('coders', []))} on {r.get('units')} segments of {len(r.get('sources', []))} sources",
-            f"  agreement: {coefs}",
+            f"  agreement: n/a ({r['not_measured']})" if r.get("not_measured") else f"  agreement: {coefs}",
         ]
+        for src, coder in (r.get("one_coder_sources") or {}).items():
+            out.append(
+                f"  only {coder} coded {src}: the other coders' missing codings there count as no code"
+            )
         if r.get("decisions"):
             d = r["decisions"]
             out.append(
@@ -106,7 +110,9 @@ def decisions_of(project: Project, data: RoundData, n_boot: int) -> dict[str, An
 
 
 @io_task("log-round")
-def log_round(project: Project, experiment: str, results: dict[str, Any], people: AgreementReport) -> str:
+def log_round(
+    project: Project, experiment: str, results: dict[str, Any], people: AgreementReport | None
+) -> str:
     from pipeline.agreement_report import to_csv, to_json
 
     params = {
@@ -127,10 +133,16 @@ def log_round(project: Project, experiment: str, results: dict[str, Any], people
         metrics=tracking.round_metrics(results),
         files={
             "round.json": json.dumps(results, indent=2, ensure_ascii=False, allow_nan=False),
-            "agreement.json": to_json(people),
-            "agreement.csv": to_csv(people),
+            **(
+                {"agreement.json": to_json(people), "agreement.csv": to_csv(people)}
+                if people is not None
+                else {}
+            ),
         },
-        tags={"round": str(results["round"])},
+        tags={
+            "round": str(results["round"]),
+            **({"not_measured": str(results["not_measured"])} if results.get("not_measured") else {}),
+        },
     )
 
 
@@ -147,9 +159,10 @@ def round_close(
     project = open_project(project_dir)
     try:
         data = load_round(project, round_name)
-        people = people_panel(data, n_boot)
+        # nothing coded to compare: no panel (it would be a perfect 1.0 of "no code" against "no code")
+        people = None if rounds.not_measured(data) else people_panel(data, n_boot)
         with_champion = None
-        if with_model:
+        if with_model and people is not None:
             found = champion_codings(project, registered_model, data)
             if found is not None:
                 with_champion = model_panel(data, found[0], found[1], n_boot)

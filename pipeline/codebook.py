@@ -455,6 +455,28 @@ def ambiguous_message(ref: str, candidates: list[Code], cb: Codebook) -> str:
     )
 
 
+def not_codable_message(ref: str, code: Code, cb: Codebook) -> str:
+    """Why a coding of ``code`` (named ``ref``) is refused: the codebook says it is not codable (a
+    category or theme; QualCoder's categories, REFI-QDA ``isCodable="false"``, ``codable: false``), and
+    what to do instead (one line).
+
+    >>> cb = validate_codebook(Codebook([Code("Barriers", is_codable=False), Code("cost", parent="Barriers"),
+    ...                                  Code("time", parent="Barriers")]), "x")
+    >>> not_codable_message("barriers", cb.codes[0], cb)
+    "code 'barriers' is a category, not codable in the codebook (codable: false); code the passage with one of its codes (cost, time), or make 'Barriers' codable in the codebook and import the codebook again"
+    """
+    children = [display_name(c, cb) for c in cb.codes if c.parent == code.name and c.is_codable]
+    instead = (
+        f"code the passage with one of its codes ({', '.join(children)})"
+        if children
+        else "code the passage with a codable code"
+    )
+    return (
+        f"code '{ref}' is a category, not codable in the codebook (codable: false); {instead}, or make "
+        f"'{display_name(code, cb)}' codable in the codebook and import the codebook again"
+    )
+
+
 def resolve_code(ref: str, cb: Codebook) -> Code | None:
     """The code ``ref`` names (see :func:`find_codes`); ``None`` when there is none.
 

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 
-from pipeline.codebook import ambiguous_message, find_codes
+from pipeline.codebook import ambiguous_message, find_codes, not_codable_message
 from pipeline.domain import ORIGINS, Codebook, Coding
 from pipeline.errors import InputError, did_you_mean
 from pipeline.fileio import csv_unsafe, csv_writer, write_atomic
@@ -69,7 +69,8 @@ def read_codings_csv(
     ------
     InputError
         Missing or unknown columns, or one message listing every bad line: unknown codes and sources
-        (with the closest names), offsets that are not whole numbers, negative, ``start >= end`` or
+        (with the closest names), codes the codebook marks not codable (a category: ``codable: false``,
+        ``isCodable="false"``, a QualCoder category), offsets that are not whole numbers, negative, ``start >= end`` or
         past the end of the source, an empty coder, an unknown origin, a bad ``created_at``.
     """
     origin = str(path)
@@ -107,6 +108,7 @@ def read_codings_csv(
         )
 
     code_names = codebook.names()
+    by_key = {c.name: c for c in codebook.codes}
     resolved: dict[str, list[str]] = {}
 
     codings: list[Coding] = []
@@ -136,6 +138,8 @@ def read_codings_csv(
             problems.append(
                 ambiguous_message(code_key, [c for c in codebook.codes if c.name in found], codebook)
             )
+        elif not by_key[found[0]].is_codable:
+            problems.append(not_codable_message(code_key, by_key[found[0]], codebook))
         source_text = sources.get(source)
         if source_text is None:
             problems.append(f"source '{source}' is not stored{did_you_mean(source, sources)}")

@@ -1,7 +1,9 @@
 """Agreement round by round: a chart of every closed round's coefficients with their intervals, a
 table, and the codebook changes between rounds (an HTML fragment for the project report).
 
-Input is the plain results :func:`pipeline.project.rounds.round_results` stores for each round.
+Input is the plain results :func:`pipeline.project.rounds.round_results` stores for each round; a
+round whose agreement was not measured (``not_measured``: nobody coded anything to compare) shows the
+reason instead of coefficients and has no point on the chart.
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ def rounds_chart_png(rounds: Sequence[dict[str, Any]]) -> bytes:
     ax.set_ylim(min(-0.1, ax.get_ylim()[0]), 1.05)
     ax.axhline(0, color="grey", linewidth=0.5)
     ax.set_ylabel("agreement (pooled over codes), 95% interval")
-    ax.legend(loc="lower right", fontsize="small")
+    if names:
+        ax.legend(loc="lower right", fontsize="small")
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
@@ -73,10 +76,11 @@ _TEMPLATE = """<div class="rounds" id="rounds">
 <h3>Agreement round by round</h3>
 <img alt="agreement per round with 95% intervals" src="data:image/png;base64,{{ png }}">
 <table><thead><tr><th>round</th><th>codebook</th><th>coders</th><th>segments</th>
-{% for n in names %}<th>{{ labels[n] }}</th>{% endfor %}<th>decisions on suggestions</th><th>vs consensus</th>
+{% for n in names %}<th>{{ labels[n] }}</th>{% else %}<th>agreement</th>{% endfor %}<th>decisions on suggestions</th><th>vs consensus</th>
 <th>codebook changes since the previous round</th></tr></thead><tbody>
 {% for r in rounds %}<tr><td>{{ r.round }}</td><td>v{{ r.codebook_version }}</td><td>{{ r.coders | join(", ") }}</td>
-<td>{{ r.units }}</td>{% for n in names %}<td>{{ fmt(r.coefficients.get(n)) }}</td>{% endfor %}
+<td>{{ r.units }}</td>{% if r.not_measured %}<td colspan="{{ [names | length, 1] | max }}">n/a: {{ r.not_measured }}</td>
+{% else %}{% for n in names %}<td>{{ fmt(r.coefficients.get(n)) }}</td>{% else %}<td></td>{% endfor %}{% endif %}
 <td>{% if r.decisions %}{{ r.decisions.units }} suggestions; κ {{ fmt(r.decisions.coefficients.get("cohen")) }}{% endif %}</td>
 <td>{% for c, co in (r.consensus or {}).items() %}{{ c }}: κ {{ fmt(co.get("cohen")) }}<br>{% endfor %}</td>
 <td>{% set ch = r.codebook_changes or {} %}{% for k, v in ch.items() if v %}{{ k }}: {{ v | join(", ") }}<br>{% endfor %}</td></tr>

@@ -1,10 +1,10 @@
 """A project's codebook: import a file as a new version (unless the same content is stored), export the newest.
 
 A new version keeps every coding usable: a code it renames (same path, or same guid, under a new key)
-takes its codings along, and a version that leaves out codes still used by codings is refused unless
-the caller allows it (``qualflow codebook import --allow-removed``); those codings then stay stored,
-left out of the report and the REFI-QDA export (:func:`split_by_codebook`) until a version has their
-codes again.
+takes its codings and its pending suggestions along (:func:`move_pending_suggestions`), and a version
+that leaves out codes still used by codings is refused unless the caller allows it (``qualflow
+codebook import --allow-removed``); those codings then stay stored, left out of the report and the
+REFI-QDA export (:func:`split_by_codebook`) until a version has their codes again.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pipeline.domain import Code, Codebook, Coding
+from pipeline.domain import Code, Codebook, Coding, SuggestionState
 from pipeline.errors import InputError
 from pipeline.project.core import Project
 from pipeline.store.queries import code_uses, latest_codebook, require_codebook, store_codebook
-from pipeline.store.schema import CodingRow
+from pipeline.store.schema import CodingRow, SuggestionRow
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,8 @@ class CodebookImport:
     created: bool
     renamed: dict[str, str] = field(default_factory=dict)  # old key -> new key, for codes with codings
     moved: int = 0  # codings that followed a renamed code
+    suggestions_moved: int = 0  # pending suggestions that followed a renamed code
+    suggestions_superseded: int = 0  # pending suggestions of a renamed code its new key had already
     left_out: dict[str, int] = field(default_factory=dict)  # removed code -> its codings (current sources)
 
 
@@ -167,6 +169,7 @@ def store_codebook_version(
         for coding in rows:  # one row at a time: two codes may swap names
             coding.code = renamed[coding.code]
             moved += 1
+    s_moved, s_superseded = move_pending_suggestions(session, renamed) if renamed else (0, 0)
     return CodebookImport(
         row.id,
         len(codebook.codes),
@@ -175,7 +178,76 @@ def store_codebook_version(
         renamed={o: k for o, k in renamed.items() if o in uses},
         moved=moved,
         left_out=removed,
+        suggestions_moved=s_moved,
+        suggestions_superseded=s_superseded,
     )
+
+
+def move_pending_suggestions(session: Session, renamed: dict[str, str]) -> tuple[int, int]:
+    """Move the pending (undecided) deductive suggestions of renamed codes to their new keys, so the
+    review queue shows, and accepting makes, codings of codes the codebook has; returns (moved,
+    superseded).
+
+    Decided, covered, duplicate and superseded suggestions keep the code they were made for (their
+    history), and inductive ones are keyed by a candidate's label, not a code. A suggestion is unique
+    per (segment, code, model version, kind): where the new key already has a suggestion there
+
+    - pending too: one of the two stays in the queue, under the new key, with the higher score (and
+      that suggestion's span, rank and priority); the renamed one is superseded under its old key;
+    - already answered (or covered, duplicate, superseded): the renamed one is superseded under its old
+      key (the model's opinion of that code on that segment is recorded already).
+    """
+    pending = list(
+        session.scalars(
+            select(SuggestionRow)
+            .where(
+                SuggestionRow.state == SuggestionState.PENDING,
+                SuggestionRow.kind == "deductive",
+                SuggestionRow.code.in_(list(renamed)),
+            )
+            .order_by(SuggestionRow.id)
+        )
+    )
+    if not pending:
+        return 0, 0
+    moving = {r.id for r in pending}
+    targets = {(r.segment_id, renamed[r.code], r.model_version_id, r.kind) for r in pending}
+    held: dict[tuple[int, str, int, str], SuggestionRow] = {}
+    segments = sorted({t[0] for t in targets})
+    for k in range(0, len(segments), 500):  # bounded IN lists (SQLite's variable limit)
+        for other in session.scalars(
+            select(SuggestionRow).where(
+                SuggestionRow.code.in_(sorted({t[1] for t in targets})),
+                SuggestionRow.segment_id.in_(segments[k : k + 500]),
+            )
+        ):
+            key = (other.segment_id, other.code, other.model_version_id, other.kind)
+            if other.id not in moving and key in targets:
+                held[key] = other
+    moves: list[tuple[SuggestionRow, str]] = []
+    superseded = 0
+    for r in sorted(pending, key=lambda r: (-r.score, r.id)):  # the higher score first
+        key = (r.segment_id, renamed[r.code], r.model_version_id, r.kind)
+        there = held.get(key)
+        if there is None:
+            held[key] = r
+            moves.append((r, key[1]))
+            continue
+        if there.state == SuggestionState.PENDING and there.id not in moving and r.score > there.score:
+            # the suggestion under the new key stays, with the renamed one's higher score and span
+            there.score, there.rank, there.priority = r.score, r.rank, r.priority
+            there.start, there.end = r.start, r.end
+            there.revision += 1
+        r.state = SuggestionState.SUPERSEDED
+        superseded += 1
+    # in two steps: two codes may swap names, and the constraint is checked row by row
+    for r, _ in moves:
+        r.code = f"(suggestion {r.id} being renamed)"
+    session.flush()
+    for r, new in moves:
+        r.code = new
+    session.flush()
+    return len(moves), superseded
 
 
 def import_codebook(project: Project, path: Path, *, allow_removed: bool = False) -> CodebookImport:

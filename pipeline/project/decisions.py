@@ -191,9 +191,14 @@ def _check_code(session: Session, code: str, codebook_version_id: int) -> str:
     from pipeline.store.mappers import codebook_from_row
 
     row = session.get(CodebookVersionRow, codebook_version_id)
-    found = resolve_code(code, codebook_from_row(row)) if row is not None else None
+    cb = codebook_from_row(row) if row is not None else None
+    found = resolve_code(code, cb) if cb is not None else None
     if found is not None and found.name in names:
         return found.name
+    if found is not None and cb is not None and not found.is_codable:  # a category: say so
+        from pipeline.codebook import not_codable_message
+
+        raise InputError(not_codable_message(code, found, cb))
     from pipeline.errors import did_you_mean
 
     raise InputError(

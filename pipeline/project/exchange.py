@@ -13,13 +13,14 @@ definition), so every existing coding keeps its code.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import select
 
-from pipeline.domain import Source, SuggestionState, Turn, sha256_text
+from pipeline.domain import Codebook, Coding, Source, SuggestionState, Turn, sha256_text
 from pipeline.errors import InputError
 from pipeline.project.codebooks import merge_codebooks, split_by_codebook, store_codebook_version
 from pipeline.project.codings import add_codings
@@ -93,6 +94,7 @@ class ImportReport:
     codes_added: int = 0  # codes the project's codebook gained (all of them in a project without one)
     codebook_version: int = 0  # the codebook version the codings were stored under
     codebook_created: bool = False  # whether the import made a new codebook version
+    warnings: list[str] = field(default_factory=list)  # one line each (codings of uncodable codes)
 
 
 def import_project_qdpx(project: Project, path: Path) -> ImportReport:
@@ -169,12 +171,36 @@ def _store_imported(project: Project, qp: QdpxProject, path: Path) -> ImportRepo
         for user in qp.users:
             get_or_create_coder(session, user, kind="model" if user.startswith("model:") else "human")
         codings = [replace(c, code=key_of[c.code]) for c in qp.codings]
+        report.warnings.extend(_uncodable_warnings(codebook, codings))
         # other tools' codings arrive with origin "imported"; qualflow's own keep theirs
         report.codings = add_codings(
             session, codings, by_name, report.codebook_version, created_at=lambda c: _parse_time(c.created_at)
         )
         report.sources = ing.added + [n for n, _, _ in ing.new_versions] + ing.unchanged
     return report
+
+
+def _uncodable_warnings(codebook: Codebook, codings: Sequence[Coding]) -> list[str]:
+    """One line per code the (merged) codebook marks not codable that the imported codings use.
+
+    The tool's project file codes a code it declares ``isCodable="false"`` (or the project's own
+    codebook has that code as a category): the codings are the tool's record of the work, so they are
+    imported as they are, and said so — a codings CSV with such a line is refused instead (a file to fix).
+    """
+    from pipeline.codebook import display_name
+
+    uncodable = {c.name: c for c in codebook.codes if not c.is_codable}
+    counts: dict[str, int] = {}
+    for c in codings:
+        if c.code in uncodable:
+            counts[c.code] = counts.get(c.code, 0) + 1
+    return [
+        f"{n} coding{'s' if n != 1 else ''} of '{display_name(uncodable[key], codebook)}', which the codebook "
+        'marks not codable (a category; REFI-QDA isCodable="false"), imported as they are: agreement, '
+        "rounds and training count only codable codes; to count them, make the code codable "
+        "(`codable: true`) and `qualflow codebook import` the codebook again"
+        for key, n in counts.items()
+    ]
 
 
 def _parse_time(value: str | None) -> datetime:

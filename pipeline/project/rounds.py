@@ -342,6 +342,48 @@ def round_panel(
     )
 
 
+def not_measured(data: RoundData) -> str | None:
+    """Why the people's agreement of a round cannot be measured yet, or None when it can.
+
+    Agreement compares two coders' codes on the same text. With no coding of the round's codes on its
+    segments, every coder "applies no code" everywhere and percent agreement would be a perfect 1.0
+    that measured nothing; with codings only on sources no other coder coded, the comparison is of one
+    coder's codes with another's not having started. Neither is reported as a coefficient.
+    """
+    from pipeline.agreement import segment_units
+
+    if not data.codings:
+        return "no codings in this round yet"
+    units = segment_units(data.codings, data.segments, data.coders, data.codes, data.coded_sources)
+    coded = (units.presence == 1).any(axis=0)  # (units, coders): the coder applied some code there
+    if not coded.any():
+        return "no codings of the round's codes on its segments yet"
+    by_source: dict[str, set[str]] = {}
+    for u, i in zip(*np.nonzero(coded), strict=True):
+        by_source.setdefault(units.sources[units.source_index[u]], set()).add(data.coders[i])
+    if all(len(who) < 2 for who in by_source.values()):
+        done = "; ".join(f"{', '.join(sorted(who))} coded {src}" for src, who in sorted(by_source.items()))
+        return f"no source coded by two of the round's coders yet ({done}): nothing to compare"
+    return None
+
+
+def one_coder_sources(data: RoundData) -> dict[str, str]:
+    """Sources of the round that only one of the coders assigned to them coded (source -> coder): the
+    others' absence of codings there counts as applying no code."""
+    if not data.codings:
+        return {}
+    by_source: dict[str, set[str]] = {}
+    for c in data.codings:
+        if c.code in data.codes:
+            by_source.setdefault(c.source, set()).add(c.coder)
+    out = {}
+    for src, who in sorted(by_source.items()):
+        assigned = [c for c in data.coders if src in data.coded_sources.get(c, set())]
+        if len(who) == 1 and len(assigned) > 1:
+            out[src] = next(iter(who))
+    return out
+
+
 # --------------------------------------------------------------------------- decisions on suggestions
 
 
@@ -482,22 +524,32 @@ def close_round(
 
 def round_results(
     data: RoundData,
-    people: AgreementReport,
+    people: AgreementReport | None,
     *,
     with_model: AgreementReport | None = None,
     decisions: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The plain-data results of a round (what is stored and logged)."""
+    """The plain-data results of a round (what is stored and logged).
+
+    When :func:`not_measured` gives a reason (or there is no panel), ``coefficients`` is empty and
+    ``not_measured`` holds the reason: a round nobody coded yet is not reported as perfect agreement.
+    """
+    reason = not_measured(data) if people is not None else (not_measured(data) or "no agreement panel")
     out: dict[str, Any] = {
         "round": data.round.name,
         "codebook_version": data.round.codebook_version,
         "codebook_version_id": data.round.codebook_version_id,
         "coders": list(data.coders),
         "sources": sorted({s.source for s in data.segments}),
-        "units": people.pooled.n_units,
+        "units": people.pooled.n_units if people is not None else len(data.segments),
         "codes": len(data.codes),
-        "coefficients": estimates_dict(people),
+        "coefficients": estimates_dict(people) if people is not None and reason is None else {},
     }
+    if reason is not None:
+        out["not_measured"] = reason
+        with_model = None  # the people coded nothing to compare the model with
+    elif one := one_coder_sources(data):
+        out["one_coder_sources"] = one
     if with_model is not None:
         out["model_coders"] = [c for c in with_model.coders if c.startswith("model:")]
         out["with_model"] = estimates_dict(with_model)

@@ -213,3 +213,113 @@ def test_merging_keeps_codes_at_other_places_apart() -> None:
         ("A/Other", "A"),
     ]
     assert keys == {"A": "A", "Other": "A/Other", "Trust": "trust"}
+
+
+def _suggest(
+    s, mv: int, cb: int, seg, code: str, score: float, state: str = "pending", kind: str = "deductive"
+):  # type: ignore[no-untyped-def]
+    from pipeline.store.schema import SuggestionRow
+
+    row = SuggestionRow(
+        source_id=seg.source_id,
+        segment_id=seg.id,
+        start=seg.start,
+        end=seg.end,
+        code=code,
+        score=score,
+        rank=1,
+        kind=kind,
+        model_version_id=mv,
+        codebook_version_id=cb,
+        priority=score,
+        state=state,
+    )
+    s.add(row)
+    s.flush()
+    return row.id
+
+
+def test_a_renamed_code_takes_its_pending_suggestions_along(study: Path) -> None:
+    """Audit: pending suggestions of a renamed code stayed under the old key (the queue showed a code
+    the codebook no longer has). Decided ones keep their history, inductive ones their label; where the
+    new key has a suggestion already, the higher score stays in the queue and the other is superseded."""
+    from pipeline.project.decisions import decide
+    from pipeline.project.suggest import register_model_version
+    from pipeline.refi.qdc import stable_guid
+    from pipeline.store.queries import get_or_create_coder
+    from pipeline.store.schema import SegmentRow, SuggestionRow
+
+    proj = Project.open(study / "p")
+    with proj.store.transaction() as s:
+        cb = int(s.scalar(select(func.max(CodebookVersionRow.id))) or 0)
+        mv = register_model_version(
+            s, name="fake", suggester="fake", params={}, embedding="none", codebook_version_id=cb
+        ).id
+        seg = list(s.scalars(select(SegmentRow).order_by(SegmentRow.id)))
+        assert len(seg) >= 6
+        ids = {
+            "moves": _suggest(s, mv, cb, seg[0], "trust", 0.7),
+            "decided": _suggest(s, mv, cb, seg[1], "trust", 0.8, state="accepted"),
+            "other_code": _suggest(s, mv, cb, seg[1], "budget", 0.6),
+            "inductive": _suggest(s, mv, cb, seg[2], "trust", 0.5, kind="inductive"),
+            # the new key has a pending suggestion already, with a lower score: the higher one stays
+            "higher": _suggest(s, mv, cb, seg[3], "trust", 0.9),
+            "lower_there": _suggest(s, mv, cb, seg[3], "confidence", 0.4),
+            # ... with a higher score
+            "lower": _suggest(s, mv, cb, seg[4], "trust", 0.3),
+            "higher_there": _suggest(s, mv, cb, seg[4], "confidence", 0.6),
+            # ... answered already: its record stays, the renamed one leaves the queue
+            "answered": _suggest(s, mv, cb, seg[5], "trust", 0.95),
+            "rejected_there": _suggest(s, mv, cb, seg[5], "confidence", 0.5, state="rejected"),
+        }
+    renamed = CB.replace("name: trust", f"name: confidence\n    guid: {stable_guid('code', 'trust')}")
+    r = import_codebook(proj, write(study / "renamed.yaml", renamed))
+    assert (r.renamed, r.moved, r.suggestions_moved, r.suggestions_superseded) == (
+        {"trust": "confidence"},
+        3,
+        1,
+        3,
+    )
+    with proj.store.transaction() as s:
+        got = {k: s.get(SuggestionRow, i) for k, i in ids.items()}
+        state = {k: (row.code, row.state, row.score) for k, row in got.items() if row is not None}
+    assert state == {
+        "moves": ("confidence", "pending", 0.7),
+        "decided": ("trust", "accepted", 0.8),
+        "other_code": ("budget", "pending", 0.6),
+        "inductive": ("trust", "pending", 0.5),
+        "higher": ("trust", "superseded", 0.9),
+        "lower_there": ("confidence", "pending", 0.9),  # with the higher score
+        "lower": ("trust", "superseded", 0.3),
+        "higher_there": ("confidence", "pending", 0.6),
+        "answered": ("trust", "superseded", 0.95),
+        "rejected_there": ("confidence", "rejected", 0.5),
+    }
+    with proj.store.transaction() as s:  # accepting the moved suggestion codes the code the codebook has
+        ana = get_or_create_coder(s, "ana")
+        res = decide(s, ids["moves"], ana, "accept")
+        coding = s.get(CodingRow, res.coding_id)
+        assert coding is not None and coding.code == "confidence"
+    proj.close()
+
+
+def test_codes_swapping_names_swap_their_pending_suggestions(study: Path) -> None:
+    from pipeline.project.codebooks import move_pending_suggestions
+    from pipeline.project.suggest import register_model_version
+    from pipeline.store.schema import SegmentRow, SuggestionRow
+
+    proj = Project.open(study / "p")
+    with proj.store.transaction() as s:
+        cb = int(s.scalar(select(func.max(CodebookVersionRow.id))) or 0)
+        mv = register_model_version(
+            s, name="fake", suggester="fake", params={}, embedding="none", codebook_version_id=cb
+        ).id
+        seg = s.scalars(select(SegmentRow).order_by(SegmentRow.id)).first()
+        a = _suggest(s, mv, cb, seg, "budget", 0.7)
+        b = _suggest(s, mv, cb, seg, "trust", 0.2)
+        assert move_pending_suggestions(s, {"budget": "trust", "trust": "budget"}) == (2, 0)
+        assert [(x.code, x.score) for x in (s.get(SuggestionRow, a), s.get(SuggestionRow, b)) if x] == [
+            ("trust", 0.7),
+            ("budget", 0.2),
+        ]
+    proj.close()

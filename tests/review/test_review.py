@@ -461,7 +461,9 @@ def test_hand_coding_memo_and_retract(proj: Project) -> None:
         assert (row.origin, row.memo, row.start, row.end) == ("human", "first", 5, 20)
         with pytest.raises(InputError, match=r"int09_fa: offsets 20\.\.5 are not a span"):
             decisions.add_coding(s, ana, source="int09_fa", start=20, end=5, code="tools")
-        with pytest.raises(InputError, match="is not a codable code"):
+        with pytest.raises(
+            InputError, match="code .network-governance. is a category, not codable in the codebook"
+        ):
             decisions.add_coding(s, ana, source="int09_fa", start=0, end=5, code="network-governance")
         with pytest.raises(NotFoundError, match="no source named 'nope'"):
             decisions.add_coding(s, ana, source="nope", start=0, end=5, code="tools")
