@@ -11,6 +11,10 @@ therapist_input / other and ``client talk type`` with change / neutral / sustain
 (one coding per utterance: its text's offsets, its label, coder ``annomi``). The simple file's labels
 are one expert's, or for the 7 transcripts all 10 experts coded, their majority vote.
 
+The therapist's codes sit on the interviewer's turns, which qualflow skips unless ``[segmentation]
+include_interviewer = true`` (``codings import`` says so); the study benchmark as it stands scores
+participant (client) turns only.
+
 AnnoMI's licence is unclear (see its SOURCE.md): use the output for evaluation only and keep it out of
 the repository. ``--max-transcripts`` keeps the first N transcripts (by id) for a quicker run.
 """

@@ -299,14 +299,17 @@ def codings_import(
     project: ProjectOpt = None,
 ) -> None:
     """Import codings; every line is checked before anything is written."""
-    from pipeline.project.codings import import_codings_counted
+    from pipeline.project.codings import import_codings_counted, interviewer_note
 
-    added, skipped = import_codings_counted(open_project(project), path)
+    proj = open_project(project)
+    added, skipped = import_codings_counted(proj, path)
     total = sum(added.values())
     same = f" ({skipped} already stored or repeated in the file, not stored twice)" if skipped else ""
-    console().print(
-        f"{total} codings imported{same}" + "".join(f"; {k}: {v}" for k, v in sorted(added.items()))
-    )
+    out = console()
+    out.print(f"{total} codings imported{same}" + "".join(f"; {k}: {v}" for k, v in sorted(added.items())))
+    note = interviewer_note(proj) if total else None
+    if note:
+        out.print(f"note: {note}", markup=False)
 
 
 @codings_app.command("export")

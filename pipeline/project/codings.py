@@ -107,3 +107,54 @@ def export_codings(project: Project, path: Path) -> int:
         codings = load_codings(session)
     write_codings_csv(codings, path)
     return len(codings)
+
+
+def interviewer_codings(project: Project) -> dict[str, int]:
+    """Code -> active codings on the current sources that sit on interviewer turns (their middle
+    character inside an interviewer segment), when ``[segmentation] include_interviewer`` is off:
+    codings qualflow neither learns from nor suggests (it reads participant turns only). ``{}`` when
+    the setting is on or there are none. A study that codes what the interviewer does (a therapist's
+    behaviour) needs the setting on."""
+    import bisect
+
+    from pipeline.store.queries import load_segments
+
+    if project.config.segmentation.include_interviewer:
+        return {}
+    out: dict[str, int] = {}
+    with project.store.transaction() as session:
+        spans: dict[int, list[tuple[int, int, bool]]] = {}
+        for row, _ in load_segments(session, project.config, include_interviewer=True):
+            spans.setdefault(row.source_id, []).append((row.start, row.end, row.role == "interviewer"))
+        for segs in spans.values():
+            segs.sort()
+        rows = session.execute(
+            select(CodingRow.source_id, CodingRow.start, CodingRow.end, CodingRow.code)
+            .join(SourceRow, CodingRow.source_id == SourceRow.id)
+            .where(CodingRow.active, SourceRow.is_current)
+        )
+        for sid, start, end, code in rows:
+            segs = spans.get(sid, [])
+            mid = (start + end) // 2
+            i = bisect.bisect_right(segs, (mid, float("inf"), True)) - 1
+            if i >= 0 and segs[i][0] <= mid < segs[i][1] and segs[i][2]:
+                out[code] = out.get(code, 0) + 1
+    return out
+
+
+def interviewer_note(project: Project) -> str | None:
+    """One line for the user when codings sit on interviewer turns that qualflow skips
+    (:func:`interviewer_codings`), else ``None``."""
+    found = interviewer_codings(project)
+    if not found:
+        return None
+    n = sum(found.values())
+    top = sorted(found.items(), key=lambda kv: (-kv[1], kv[0]))
+    codes = ", ".join(f"{code} ({k})" for code, k in top[:5]) + (
+        f" and {len(top) - 5} more" if len(top) > 5 else ""
+    )
+    return (
+        f"{n} coding(s) sit on interviewer turns ({codes}), which qualflow skips: it learns from and "
+        "suggests for participant turns only. To code what the interviewer says too, set "
+        "[segmentation] include_interviewer = true in qualflow.toml"
+    )
