@@ -557,6 +557,7 @@ def _queue_file(
                 ranking=ranking,
                 merge=cfg.merge_passages,
                 max_passage_segments=cfg.max_passage_segments,
+                cover=project.config.review.policy != "independent",
             ).queued
         source_id = _current_source_id(session, f.name)
         detail = f"{f.status}; {len(corpus.texts)} segments; {n_sugg} suggestions by {choice.label}"

@@ -271,9 +271,10 @@ def store_suggestions(
     X_window: npt.NDArray[np.float32] | None = None,
     merge: bool = True,
     max_passage_segments: int = 5,
+    cover: bool = True,
 ) -> SuggestReport:
     """Suggest top-``k`` codes for every corpus segment and queue them (idempotent per model version;
-    ``merge``: passages, see :func:`queue_suggestions`)."""
+    ``merge``: passages, ``cover``: see :func:`queue_suggestions`)."""
     ranking = rank_codes(
         model,
         X,
@@ -293,6 +294,7 @@ def store_suggestions(
         ranking=ranking,
         merge=merge,
         max_passage_segments=max_passage_segments,
+        cover=cover,
     )
 
 
@@ -305,8 +307,14 @@ def queue_suggestions(
     ranking: Ranking,
     merge: bool = True,
     max_passage_segments: int = 5,
+    cover: bool = True,
 ) -> SuggestReport:
     """Queue ``ranking`` (of ``model`` on ``corpus``) as suggestions; idempotent per model version.
+
+    ``cover``: a (segment, code) a human already coded is stored ``covered``, out of the queue. Off under
+    ``[review] policy = "independent"``, where one coder's coding must not hide the suggestion from the
+    others, who decide for themselves (the coder who coded it sees it too; accepting it makes no second
+    coding).
 
     With ``merge`` (``[suggester] merge_passages``), adjacent segments of one turn whose rank-1 code
     agrees become one suggestion on the passage (:func:`pipeline.passages.merge_passages`, at most
@@ -386,7 +394,7 @@ def queue_suggestions(
     def fresh(i: int, ci: int) -> bool:
         """Whether segment ``i``'s code ``ci`` would be queued for review (only those are merged)."""
         pair = (i, classes[ci])
-        return corpus.Y[i, ci] != 1 and pair not in existing and pair not in decided
+        return (not cover or corpus.Y[i, ci] != 1) and pair not in existing and pair not in decided
 
     positions = corpus.positions if merge else []
     picks = merge_passages(ranked, positions, max_segments=max_passage_segments, mergeable=fresh)
@@ -400,7 +408,7 @@ def queue_suggestions(
             n_skip += 1
             continue
         state = SuggestionState.PENDING
-        if len(pick.rows) == 1 and corpus.Y[first, ci] == 1:
+        if cover and len(pick.rows) == 1 and corpus.Y[first, ci] == 1:
             # a code humans already gave this segment is kept (the model counts as a coder in
             # agreement) but not queued for review
             state = SuggestionState.COVERED
@@ -616,6 +624,7 @@ def suggest(
             X_window=X_window,
             merge=cfg.merge_passages,
             max_passage_segments=cfg.max_passage_segments,
+            cover=project.config.review.policy != "independent",
         )
     report.encoder = tuned
     return report

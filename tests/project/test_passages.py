@@ -57,6 +57,7 @@ def queue(
     version: str = "1",
     ranking: list[list[tuple[str, float]]] | None = None,
     name: str = "stub",
+    cover: bool = True,
 ) -> None:
     """Ingest the interview and codebook, then queue ``ranking`` (default :data:`PICKS`) as model
     ``name@version``'s ranking."""
@@ -95,6 +96,7 @@ def queue(
             ranking=Ranking(P, picks),
             merge=merge,
             max_passage_segments=cap,
+            cover=cover,
         )
 
 
@@ -377,3 +379,26 @@ def test_a_new_version_of_an_independently_answered_suggestion_does_not_supersed
             .order_by(ModelVersionRow.version)
         ).all()
     assert [tuple(r) for r in rows] == [("1", "pending"), ("2", "duplicate")]
+
+
+@pytest.mark.parametrize("cover", [True, False])
+def test_a_hand_coded_segment_is_covered_except_under_independent_review(
+    project: Project, tmp_path: Path, cover: bool
+) -> None:
+    """ana coded "We lost staff." as budget by hand: with the default policy the model's budget there
+    is covered (kept for agreement, not queued); under `independent` review (cover=False) it is
+    queued, so ana's coding does not hide it from ben, who decides for himself."""
+    from pipeline.project.codings import import_codings
+
+    ingest(project, [write(tmp_path / "mina.txt", TEXT)])
+    import_codebook(project, write(tmp_path / "cb.yaml", CODEBOOK))
+    a, b = span("We lost staff.")
+    import_codings(
+        project, write(tmp_path / "c.csv", f"source,start,end,code,coder\nmina,{a},{b},budget,ana\n")
+    )
+    queue(project, tmp_path, merge=False, cover=cover)
+    with project.store.transaction() as s:
+        state = s.scalar(
+            select(SuggestionRow.state).where(SuggestionRow.start == a, SuggestionRow.code == "budget")
+        )
+    assert state == ("covered" if cover else "pending")
