@@ -53,7 +53,11 @@ class RetrainReport:
             f"of {self.data.get('n_sources', 0) - self.data.get('n_eval_sources', 0)} sources; "
             f"evaluated on {self.data.get('n_eval_segments')} segments of {self.data.get('n_eval_sources')} held-out sources",
             f"{d.metric}: challenger {d.challenger:.4f}, champion "
-            + ("none" if d.champion is None else f"{d.champion:.4f}")
+            + (
+                ("not comparable" if self.champion_before else "none")
+                if d.champion is None
+                else f"{d.champion:.4f}"
+            )
             + f" ({self.champion_before and f'{self.registered_model}@{self.champion_before}' or 'no champion'})",
             f"{verdict}: {d.reason}",
         ]
@@ -150,8 +154,18 @@ def load_champion(project: Project, registered_model: str) -> tracking.Registere
 
 @task(name="gate", cache_policy=NO_CACHE)
 def gate(
-    challenger: Evaluation, champion: Evaluation | None, metric: str, margin: float, force: bool, label: str
+    challenger: Evaluation,
+    champion: Evaluation | None,
+    metric: str,
+    margin: float,
+    force: bool,
+    label: str,
+    incomparable: bool = False,
 ) -> GateDecision:
+    if incomparable:  # a champion exists but could not be scored beside the challenger (forced)
+        first = promotion_decision(challenger.metrics, None, metric=metric, margin=margin, force=True)
+        reason = f"forced with --force: {label} could not be compared with the challenger (see above)"
+        return GateDecision(True, metric, first.challenger, None, margin, True, reason)
     return promotion_decision(
         challenger.metrics,
         None if champion is None else champion.metrics,
@@ -301,7 +315,10 @@ def retrain_suggester(
         )
         champion_ev = evaluate_champion(champion, champ_ts, champ_embedder, top_k, force)
     label = f"{registered_model}@{champion.version}" if champion is not None else "no champion"
-    decision = gate(challenger_ev, champion_ev, promotion_metric, promotion_margin, force, label)
+    incomparable = champion is not None and champion_ev is None
+    decision = gate(
+        challenger_ev, champion_ev, promotion_metric, promotion_margin, force, label, incomparable
+    )
     with tempfile.TemporaryDirectory() as tmp:
         artifacts = write_artifacts(Path(tmp), challenger_ev, ts)
         run = log_run(

@@ -12,7 +12,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, InputError
+from pipeline.gate import check_promotion_metric
 
 DEFAULT_REGISTERED_MODEL = "qualflow-suggester"
 """The MLflow registered model the flows train, gate and load the champion from."""
@@ -210,6 +211,15 @@ def validate(cfg: ProjectConfig, where: str) -> ProjectConfig:
                 f'{where}: [embedding.languages] {lang} must name a model, e.g. "sentence-transformers:/path"'
             )
     validate_select(cfg.suggester.select, where)
+    try:
+        check_promotion_metric(cfg.flows.promotion_metric, f"{where}: [flows] promotion_metric")
+    except InputError as exc:
+        raise ConfigError(str(exc)) from None
+    if not cfg.flows.promotion_margin >= 0:
+        raise ConfigError(
+            f"{where}: [flows] promotion_margin {cfg.flows.promotion_margin!r} is negative: a challenger "
+            "worse than the champion would be promoted; use 0 or more (default 0)"
+        )
     if cfg.suggester.fine_tune_minutes <= 0:
         raise ConfigError(f"{where}: suggester fine_tune_minutes must be more than 0 (default 10)")
     if cfg.suggester.top_k < 1:

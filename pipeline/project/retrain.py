@@ -322,7 +322,7 @@ def select_suggester(
     :data:`SELECTION_MIN_SOURCES` training sources or ``select = "rule"`` keep the rule's choice."""
     from models import AUTO, auto_candidates, resolve_suggester
     from pipeline.config import validate_select
-    from pipeline.gate import promotion_decision
+    from pipeline.gate import higher_is_better, promotion_decision
     from pipeline.project.evaluate import out_of_fold
     from pipeline.project.suggest import build_suggester
 
@@ -377,7 +377,8 @@ def select_suggester(
     if failures:
         reason = f"CV failed for {', '.join(failures)}: the rule's choice"
         return Selection("rule", rule, candidates, metric, folds, n_sources, scores, failures, reason)
-    best = max(candidates, key=lambda c: (scores[c], c == rule))  # a tie keeps the rule's choice
+    sign = 1.0 if higher_is_better(metric) else -1.0  # brier, ece: the lowest error wins
+    best = max(candidates, key=lambda c: (sign * scores[c], c == rule))  # a tie keeps the rule's choice
     tie = best == rule and any(scores[c] == scores[rule] for c in candidates if c != rule)
     reason = "a tie keeps the rule's choice" if tie else ""
     return Selection("cv", best, candidates, metric, folds, n_sources, scores, failures, reason)

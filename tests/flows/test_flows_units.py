@@ -138,6 +138,58 @@ def test_promotion_gate(challenger, champion, margin, force, promote, forced) ->
     assert d.tags()["gate.champion_score"] == f"{champion:.6g}"
 
 
+@pytest.mark.parametrize(
+    ("challenger", "champion", "promote"),
+    [
+        (0.09, 0.06, False),  # a larger error is worse, not better
+        (0.05, 0.06, True),
+        (0.06, 0.06, False),
+    ],
+)
+def test_the_gate_reads_an_error_metric_lower_is_better(challenger, champion, promote) -> None:  # type: ignore[no-untyped-def]
+    from pipeline.gate import promotion_decision
+
+    d = promotion_decision({"brier": challenger}, {"brier": champion}, metric="brier", margin=0.0)
+    assert d.promote == promote and d.reason.endswith("(lower is better)")
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        (
+            'promotion_metric = "n_segments"',
+            "promotion_metric 'n_segments' is not a measure of a model's quality",
+        ),
+        (
+            'promotion_metric = "accuracy"',
+            "promotion_metric 'accuracy' is not a measure of a model's quality",
+        ),
+        ("promotion_margin = -0.5", "promotion_margin -0.5 is negative"),
+    ],
+)
+def test_bad_gate_settings_are_refused_when_the_config_is_read(tmp_path, setting, message) -> None:  # type: ignore[no-untyped-def]
+    from pipeline.config import load_config
+    from pipeline.errors import ConfigError
+    from pipeline.project.core import init_project
+
+    init_project(tmp_path / "p").close()
+    toml = tmp_path / "p" / "qualflow.toml"
+    text = toml.read_text(encoding="utf-8")
+    key = setting.split(" =")[0]
+    lines = [setting if line.startswith(f"{key} =") else line for line in text.splitlines()]
+    assert setting in lines
+    toml.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=message):
+        load_config(tmp_path / "p")
+
+
+def test_cv_choice_takes_the_lowest_error() -> None:
+    from pipeline.gate import better
+
+    assert better(0.17, 0.24, "brier") and not better(0.24, 0.17, "brier")
+    assert better(0.24, 0.17, "macro_f1")
+
+
 def test_scores_are_aligned_to_the_current_codes() -> None:
     from models.prototype import PrototypeSuggester
     from pipeline.project.retrain import aligned_scores
@@ -325,3 +377,21 @@ def test_check_ready_refuses_new_files_without_a_codebook_before_storing_any(tmp
             assert s.scalars(select(SourceRow)).all() == []
     finally:
         proj.close()
+
+
+def test_a_forced_promotion_over_an_incomparable_champion_says_so() -> None:
+    """`train --force` over a champion that could not be scored (another embedding model, a language it
+    does not cover) records that, not "no champion yet"."""
+    from flows.retrain import gate
+    from pipeline.project.retrain import Evaluation
+
+    e = np.zeros((0, 1))
+    challenger = Evaluation({"macro_f1": 0.5}, e, e, e, [])
+    d = gate.fn(challenger, None, "macro_f1", 0.0, True, "qualflow-suggester@1", True)
+    assert (d.promote, d.forced, d.champion) == (True, True, None)
+    assert (
+        d.reason
+        == "forced with --force: qualflow-suggester@1 could not be compared with the challenger (see above)"
+    )
+    first = gate.fn(challenger, None, "macro_f1", 0.0, False, "no champion", False)
+    assert first.reason == "no champion yet: the first model is promoted" and not first.forced
