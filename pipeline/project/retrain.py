@@ -21,7 +21,7 @@ from pipeline.errors import ConfigError, InputError, QualflowError
 from pipeline.evaluation_plots import _confusion_png, _reliability_png, confusion_counts
 from pipeline.fileio import csv_writer
 from pipeline.project.core import Project
-from pipeline.store.schema import CoderRow, CodingRow, SourceRow
+from pipeline.store.schema import CoderRow, CodingRow
 
 if TYPE_CHECKING:
     from models.base import BaseSuggester
@@ -148,25 +148,29 @@ class TrainingSet:
         }
 
 
-def labelled_sources(project: Project) -> list[str]:
-    """Current sources with at least one active coding, in ingest order."""
+def labelled_sources(project: Project) -> tuple[list[str], list[str]]:
+    """The current sources a model can learn from (with labelled segments under the current codebook:
+    :meth:`~pipeline.project.corpus.Corpus.labelled_rows`) and, of those, the ones with at least one
+    positive (a segment coded with a codable code), each in ingest order. Only the latter can be held
+    out: a source whose codings all sit on codes the codebook no longer has, or on interviewer turns,
+    would be scored as all negatives (and left out of the training set, an empty evaluation)."""
+    from pipeline.project.corpus import load_corpus
+
     with project.store.transaction() as session:
-        q = (
-            select(SourceRow.name)
-            .join(CodingRow, CodingRow.source_id == SourceRow.id)
-            .where(SourceRow.is_current, CodingRow.active)
-            .group_by(SourceRow.name, SourceRow.ingest_order)
-            .order_by(SourceRow.ingest_order)
-        )
-        return list(session.scalars(q))
+        corpus = load_corpus(session, project)
+    rows = corpus.labelled_rows()
+    order = list(dict.fromkeys(corpus.source_names))  # ingest order
+    learn = {corpus.source_names[i] for i in rows}
+    positive = {corpus.source_names[i] for i in rows if (corpus.Y[i] == 1).any()}
+    return [n for n in order if n in learn], [n for n in order if n in positive]
 
 
 def check_trainable(project: Project) -> tuple[list[str], list[str]]:
     """The labelled sources and the held-out ones, or the :class:`InputError` that stops retraining
-    (fewer than 2 coded sources). ``qualflow train`` calls it before any flow starts, and
-    :func:`load_training_set` (the flow's first step) through it, so both say the same."""
-    names = labelled_sources(project)
-    return names, evaluation_sources(names)
+    (fewer than 2 sources with a coding of a current code). ``qualflow train`` calls it before any flow
+    starts, and :func:`load_training_set` (the flow's first step) through it, so both say the same."""
+    names, positive = labelled_sources(project)
+    return names, evaluation_sources(positive)
 
 
 def load_training_set(project: Project, embedder: Embedder) -> TrainingSet:

@@ -145,3 +145,23 @@ def test_agreement_counts_a_coder_only_where_they_coded_by_hand(proj: Project, t
     assert not report.disagreements
     (note,) = [w for w in report.warnings if "suggestion queue" in w]
     assert note.startswith("1 coding(s) made only through the suggestion queue") and "reza in i2" in note
+
+
+def test_only_a_source_with_a_coded_answer_can_be_held_out(proj: Project, tmp_path: Path) -> None:
+    """i2's only coding sits on the interviewer's question (not read) and i1's only other one on a code
+    the codebook dropped: neither can be scored, so training needs another coded interview, said
+    before any flow runs (the audit's crash: an empty held-out set)."""
+    from pipeline.errors import InputError
+    from pipeline.project.retrain import check_trainable, labelled_sources
+
+    _hand(
+        tmp_path,
+        proj,
+        [
+            ("i1", "The budget is too small.", "budget", "sara"),
+            ("i2", "How is the budget?", "budget", "sara"),
+        ],
+    )
+    assert labelled_sources(proj) == (["i1", "i2"], ["i1"])
+    with pytest.raises(InputError, match=r"retraining needs codings on at least 2 sources \(found 1: i1\)"):
+        check_trainable(proj)
