@@ -240,6 +240,7 @@ def record_model_version(
     embedder: Embedder,
     ts: TrainingSet,
     ev: Evaluation,
+    promoted: bool = False,
 ) -> None:
     from pipeline.project.suggest import register_model_version
 
@@ -253,7 +254,8 @@ def record_model_version(
             codebook_version_id=ts.corpus.codebook_version_id,
             version=run.version,
             mlflow_run_id=run.run_id,
-            metrics=tracking.scalar_metrics(ev.metrics),
+            # the gate's verdict rides with the metrics (the report's "promoted" column)
+            metrics={**tracking.scalar_metrics(ev.metrics), "promoted": bool(promoted)},
         )
 
 
@@ -336,7 +338,9 @@ def retrain_suggester(
             selection,
         )
     record_gate(project, registered_model, run, decision)
-    record_model_version(project, challenger, registered_model, run, embedder, ts, challenger_ev)
+    record_model_version(
+        project, challenger, registered_model, run, embedder, ts, challenger_ev, decision.promote
+    )
     project.close()
     return RetrainReport(
         registered_model=registered_model,

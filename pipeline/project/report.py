@@ -52,14 +52,19 @@ def model_runs(project: Project) -> list[dict[str, object]]:
         rows = list(session.scalars(select(ModelVersionRow).order_by(ModelVersionRow.id)))
         out: list[dict[str, object]] = []
         for r in rows:
-            metrics = {k: v for k, v in (r.metrics or {}).items() if isinstance(v, int | float)}
+            metrics = {
+                k: v
+                for k, v in (r.metrics or {}).items()
+                if isinstance(v, int | float) and not isinstance(v, bool)
+            }
             out.append(
                 {
                     "run_id": r.mlflow_run_id or "-",
                     "suggester": r.suggester,
                     "version": r.label,
                     "metrics": metrics,
-                    "promoted": bool((r.metrics or {}).get("promoted", False)),
+                    # set by the retrain flow's gate (a `suggest` or prototype version: never)
+                    "promoted": (r.metrics or {}).get("promoted") is True,
                 }
             )
     return out

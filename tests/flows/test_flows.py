@@ -326,6 +326,18 @@ def test_process_decide_retrain_promote_process_again(harness, tmp_path: Path) -
     assert str(client.get_model_version_by_alias("qualflow-suggester", "champion").version) == "3"
     assert client.get_run(forced.run_id).data.tags["gate.forced"] == "true"
     assert any("overridden with --force" in line for line in forced.lines())
+    # the report's model runs say which versions the gate promoted
+    from pipeline.project.core import Project
+    from pipeline.project.report import model_runs
+
+    proj = Project.open(root)
+    runs = {
+        r["version"]: r["promoted"]
+        for r in model_runs(proj)
+        if str(r["version"]).startswith("qualflow-suggester@")
+    }
+    proj.close()
+    assert runs == {"qualflow-suggester@1": True, "qualflow-suggester@2": False, "qualflow-suggester@3": True}
 
 
 def test_a_user_error_fails_the_flow_at_once_without_retries(harness, tmp_path: Path) -> None:
