@@ -13,7 +13,7 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import quote
 
@@ -242,6 +242,10 @@ def process_interviews(
             lazy = not batch.parsed or runner is not None
             embedder = (make_embedder if lazy else load_embedder)(project, encoder)
             choice = choose_suggester(project, embedder, champ)
+            stale = processing.codebook_note(project, choice)
+            if stale:
+                report.notes.append(stale)
+                get_run_logger().warning(stale)
             # a model that reads the previous turn (the question before an answer) needs its vectors
             # too (windows are composed from the segments' vectors); quote(): Prefect would
             # otherwise walk the thousands of vectors looking for futures

@@ -346,6 +346,33 @@ class ModelChoice:
     label: str
 
 
+def codebook_note(project: Project, choice: ModelChoice) -> str | None:
+    """A line for the user when the suggesting model knows another set of codes than the current
+    codebook (a champion trained before codes were added or removed), else ``None``: codes added since
+    get no suggestion until a retrain, and removed ones are not queued (:func:`queue_suggestions`)."""
+    with project.store.transaction() as session:
+        _, codebook = require_codebook(session)
+    known = {str(c) for c in choice.model.classes_}
+    every = {c.name for c in codebook.codes}
+    added = [c.name for c in codebook.codes if c.is_codable and c.name not in known]
+    gone = sorted(known - every)
+    if not added and not gone:
+        return None
+
+    def listed(names: list[str]) -> str:
+        return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+
+    parts = []
+    if added:
+        parts.append(f"{len(added)} code(s) added since ({listed(added)}) get no suggestions")
+    if gone:
+        parts.append(f"{len(gone)} code(s) the codebook no longer has ({listed(gone)}) are not queued")
+    return (
+        f"{choice.label} was trained on another version of the codebook: {'; '.join(parts)}; "
+        "retrain with `qualflow train` to suggest with the current codebook"
+    )
+
+
 def cold_start_suggester(project: Project, embedder: Embedder) -> ModelChoice:
     """The zero-shot prototype suggester, used while no ``champion`` model is registered.
 

@@ -335,7 +335,11 @@ def queue_suggestions(
     """
     from pipeline.passages import merge_passages
 
-    ranked = ranking.picks
+    classes = list(model.classes_)
+    # only the codable codes of the current codebook are queued: a model trained on an older codebook
+    # version (the process flow's champion) may still rank codes the codebook has dropped
+    allowed = set(corpus.codes)
+    ranked = [[(ci, sc) for ci, sc in row if classes[ci] in allowed] for row in ranking.picks]
     src_ids = sorted({sp[0] for sp in corpus.spans})
     members = corpus.rows_spanned
     existing: set[tuple[int, str]] = set()
@@ -388,7 +392,6 @@ def queue_suggestions(
             if any(row.id in answered for row in rows_):
                 decided.add(pair)
             other_pending[pair] = [row for row in rows_ if row.id not in answered]
-    classes = list(model.classes_)
     thresholds = np.asarray(model.thresholds_, dtype=np.float64)
 
     def fresh(i: int, ci: int) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -402,3 +402,40 @@ def test_a_hand_coded_segment_is_covered_except_under_independent_review(
             select(SuggestionRow.state).where(SuggestionRow.start == a, SuggestionRow.code == "budget")
         )
     assert state == ("covered" if cover else "pending")
+
+
+def test_a_model_on_an_older_codebook_queues_only_current_codes_and_says_so(
+    project: Project, tmp_path: Path
+) -> None:
+    """The process flow's champion was trained when the codebook had 'morale' and not 'pace': its
+    'morale' is not queued (a code no one can accept), and the run's note names both changes."""
+    from pipeline.project.process import ModelChoice, codebook_note
+
+    ingest(project, [write(tmp_path / "mina.txt", TEXT)])
+    import_codebook(project, write(tmp_path / "cb.yaml", CODEBOOK))
+    with project.store.transaction() as s:
+        corpus = load_corpus(s, project)
+        classes = ["budget", "morale"]  # what the model knows
+        P = np.array([[0.9, 0.8]] * 5)
+        picks = [[(0, 0.9), (1, 0.8)]] * 5
+        model: Any = SimpleNamespace(classes_=classes, thresholds_=np.full(2, 0.3))
+        mv = register_model_version(
+            s,
+            name="old",
+            version="1",
+            suggester="stub",
+            params={},
+            embedding="none",
+            codebook_version_id=corpus.codebook_version_id,
+        )
+        queue_suggestions(s, model=model, model_row=mv, corpus=corpus, ranking=Ranking(P, picks), merge=False)
+        codes = sorted(set(s.scalars(select(SuggestionRow.code)).all()))
+    assert codes == ["budget"]
+    note = codebook_note(project, ModelChoice(model, mv.id, "old@1"))
+    assert note == (
+        "old@1 was trained on another version of the codebook: 1 code(s) added since (pace) get no "
+        "suggestions; 1 code(s) the codebook no longer has (morale) are not queued; retrain with "
+        "`qualflow train` to suggest with the current codebook"
+    )
+    same = SimpleNamespace(classes_=["budget", "pace"])
+    assert codebook_note(project, ModelChoice(cast(Any, same), mv.id, "new@2")) is None
