@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -176,9 +177,16 @@ def choose_suggester(
 
 @io_task("suggest-for-files")
 def suggest_for_files(
-    project: Project, files: list[IngestedFile], vectors: Vectors, choice: ModelChoice, k: int
+    project: Project,
+    files: list[IngestedFile],
+    vectors: Vectors,
+    choice: ModelChoice,
+    k: int,
+    block_of: Callable[[str], int] | None = None,
 ) -> list[FileOutcome]:
-    return processing.suggest_for_files(project, files, vectors, choice, k, after_each=_crash_hook)
+    return processing.suggest_for_files(
+        project, files, vectors, choice, k, after_each=_crash_hook, block_of=block_of
+    )
 
 
 @io_task("discovery-due")
@@ -255,7 +263,8 @@ def process_interviews(
             else:
                 vectors = quote(_embed_on(runner, project, embedder, ingested, context))
             report.model = choice.label
-            report.processed = suggest_for_files(project, ingested, vectors, choice, top_k)
+            block_of = getattr(embedder, "block_index", None)  # languages routed to other models
+            report.processed = suggest_for_files(project, ingested, vectors, choice, top_k, block_of)
             if run_discovery:
                 found = discover_open_codes(project, embedder, choice)
                 report.candidates = None if found is None else found.candidates

@@ -475,6 +475,7 @@ def suggest_for_files(
     k: int,
     *,
     after_each: Callable[[int], None] | None = None,
+    block_of: Callable[[str], int] | None = None,
 ) -> list[FileOutcome]:
     """Queue suggestions for the segments of ingested files and mark each file done.
 
@@ -496,6 +497,9 @@ def suggest_for_files(
         Suggestions per segment at most.
     after_each : callable, optional
         Called with n once the n-th file is written (the flow's crash test uses it).
+    block_of : callable, optional
+        Text -> its block of the vector space (the embedder's ``block_index`` when languages are
+        routed): a language the model scores all alike gets no suggestion (:func:`rank_codes`).
     """
     from pipeline.project.corpus import load_corpus, window_vectors
     from pipeline.project.suggest import rank_codes
@@ -539,6 +543,7 @@ def suggest_for_files(
             prev2_texts=corpus.prev2_texts,
             X_window=X_window,
             groups=corpus.groups,
+            blocks=None if block_of is None else [block_of(t) for t in corpus.texts],
         )
     out: list[FileOutcome] = []
     for f in files:

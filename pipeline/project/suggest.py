@@ -135,6 +135,7 @@ class SuggestReport:
     duplicate: int = 0
     unchanged: bool = False
     pending: int = 0
+    alike: int = 0  # segments silenced: scored all alike in a language no coded segment is in
 
     @property
     def queued(self) -> int:
@@ -155,10 +156,16 @@ class SuggestReport:
                 f"settings); {self.pending} suggestions pending review (--force refits anyway)"
             )
         decided = f", {self.duplicate} already decided by a coder (state duplicate)" if self.duplicate else ""
+        alike = (
+            f"; {self.alike} of the abstentions in a language no coded segment is in (the model scores "
+            "them all alike: code a few of them and suggest again)"
+            if self.alike
+            else ""
+        )
         return (
             f"{self.model_label}: {self.queued} queued for review, {self.covered} already coded by a human "
             f"(state covered){decided}; {self.segments} segments, {self.abstained} abstained, "
-            f"{self.skipped_existing} already queued"
+            f"{self.skipped_existing} already queued{alike}"
         )
 
 
@@ -225,9 +232,27 @@ class Ranking:
 
     P: npt.NDArray[np.floating]
     picks: list[list[tuple[int, float]]]
+    alike: list[bool] | None = None
+    """Per segment, whether it was silenced as scored alike with the rest of its embedding block
+    (:func:`rank_codes` ``blocks``); ``None``: no segment was."""
 
     def subset(self, rows: Sequence[int]) -> Ranking:
-        return Ranking(self.P[list(rows)], [self.picks[i] for i in rows])
+        alike = None if self.alike is None else [self.alike[i] for i in rows]
+        return Ranking(self.P[list(rows)], [self.picks[i] for i in rows], alike)
+
+    @property
+    def n_alike(self) -> int:
+        return 0 if self.alike is None else sum(self.alike)
+
+
+def embedding_blocks(embedder: Any, texts: Sequence[str]) -> list[int] | None:
+    """Per text, the block of the vector space its model writes in (0: the project's model; another:
+    a language routed to its own model or to the character n-gram fallback), or ``None`` when the
+    embedder has one block (:class:`pipeline.embed.languages.LanguageRoutedEmbedder`)."""
+    block_index = getattr(embedder, "block_index", None)
+    if block_index is None:
+        return None
+    return [int(block_index(t)) for t in texts]
 
 
 def rank_codes(
@@ -241,11 +266,17 @@ def rank_codes(
     prev2_texts: Sequence[str] | None = None,
     X_window: npt.NDArray[np.float32] | None = None,
     groups: Sequence[Any] | None = None,
+    blocks: Sequence[int] | None = None,
 ) -> Ranking:
     """Score every segment (rows of ``X``, with their ``texts``; the previous turns' vectors ``X_prev``
     and texts ``prev_texts`` for a model that reads them; the windows' vectors ``X_window`` for one that
     reads those) and pick its top-``k`` codes; ``groups``, the source of each segment, lets a suggester
-    gate per source (the evidence suggester's ``source_share_``)."""
+    gate per source (the evidence suggester's ``source_share_``).
+
+    ``blocks`` (:func:`embedding_blocks`): the segments of a language embedded by another model than
+    the project's (a block other than 0) that the model scores all alike (to float32 precision) get no
+    suggestion: it has learned nothing there (no coded segment in that language), and the same codes
+    on every segment would be noise presented as suggestions (:attr:`Ranking.alike`)."""
     from models.base import side_inputs
 
     if not len(texts):
@@ -255,8 +286,21 @@ def rank_codes(
     )
     P = model.predict_proba(X, **side)
     if groups is None:
-        return Ranking(P, model.suggest_from_proba(P, k))
-    return Ranking(P, model.suggest_from_proba(P, k, groups=list(groups)))
+        picks = model.suggest_from_proba(P, k)
+    else:
+        picks = model.suggest_from_proba(P, k, groups=list(groups))
+    alike = None
+    if blocks is not None:
+        which = np.asarray(blocks)
+        for b in np.unique(which[which != 0]):
+            rows = np.flatnonzero(which == b)
+            Pb = np.asarray(P[rows], dtype=np.float64)
+            if len(rows) >= 2 and float(np.ptp(Pb, axis=0).max(initial=0.0)) <= 1e-6:  # float32 noise
+                alike = alike or [False] * len(texts)
+                for i in rows:
+                    picks[i] = []
+                    alike[i] = True
+    return Ranking(P, picks, alike)
 
 
 def store_suggestions(
@@ -272,9 +316,10 @@ def store_suggestions(
     merge: bool = True,
     max_passage_segments: int = 5,
     cover: bool = True,
+    blocks: Sequence[int] | None = None,
 ) -> SuggestReport:
     """Suggest top-``k`` codes for every corpus segment and queue them (idempotent per model version;
-    ``merge``: passages, ``cover``: see :func:`queue_suggestions`)."""
+    ``merge``: passages, ``cover``: see :func:`queue_suggestions`; ``blocks``: :func:`rank_codes`)."""
     ranking = rank_codes(
         model,
         X,
@@ -285,6 +330,7 @@ def store_suggestions(
         prev2_texts=corpus.prev2_texts or None,
         X_window=X_window,
         groups=corpus.groups,
+        blocks=blocks,
     )
     return queue_suggestions(
         session,
@@ -473,6 +519,7 @@ def queue_suggestions(
         n_abstain,
         covered=n_covered,
         duplicate=n_duplicate,
+        alike=ranking.n_alike,
     )
 
 
@@ -628,6 +675,7 @@ def suggest(
             merge=cfg.merge_passages,
             max_passage_segments=cfg.max_passage_segments,
             cover=project.config.review.policy != "independent",
+            blocks=embedding_blocks(emb, target.texts),
         )
     report.encoder = tuned
     return report

@@ -112,3 +112,46 @@ def test_a_champion_trained_before_a_new_language_is_refused_with_the_reason(tmp
             embedder=emb,
         )
     proj.close()
+
+
+EN = {
+    "funding": ["The budget was cut in half this year.", "We have no money for new staff."],
+    "coordination": ["The ministries never talk to each other.", "Working with the banks takes months."],
+    "information-systems": [
+        "The new database crashes every week.",
+        "Our software cannot read the bank's files.",
+    ],
+}
+
+
+def test_a_language_no_coded_segment_is_in_gets_no_suggestion(tmp_path: Path) -> None:
+    """English interviews are coded, a Persian one is not: the model has learned nothing in the
+    fallback's block and scores its segments all alike; they get no suggestion (the audit's noise:
+    the same codes at the same score on every Persian segment), and suggest says why."""
+    write_files(tmp_path / "files", coded=0)
+    rows = ["source,start,end,code,coder"]
+    paths = []
+    for i in range(2):
+        text = ""
+        for code, answers in EN.items():
+            text += "Interviewer: Tell me more?\n"
+            start = len(text) + len("Ann: ")
+            text += f"Ann: {answers[i]}\n"
+            rows.append(f"en{i + 1},{start},{start + len(answers[i])},{code},mina")
+        (tmp_path / f"en{i + 1}.txt").write_text(text, encoding="utf-8")
+        paths.append(tmp_path / f"en{i + 1}.txt")
+    proj = init_project(tmp_path / "p")
+    proj.config.language = "auto"
+    ingest(proj, [*paths, tmp_path / "files" / "fa01.txt"])
+    import_codebook(proj, tmp_path / "files" / "codebook.yaml")
+    (tmp_path / "codings.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    import_codings(proj, tmp_path / "codings.csv")
+    report = suggest(proj)
+    with proj.store.transaction() as session:
+        fa = [r for r in suggestion_rows(session, state=None) if r["source"] == "fa01"]
+    assert fa == [] and report.alike == 6
+    assert report.line().endswith(
+        "; 6 of the abstentions in a language no coded segment is in (the model scores them all alike: "
+        "code a few of them and suggest again)"
+    )
+    proj.close()
