@@ -299,9 +299,16 @@ def split_by_codebook(codebook: Codebook, codings: Sequence[Coding]) -> tuple[li
 
 
 def export_codebook(project: Project, path: Path) -> Codebook:
+    """Write the current codebook to ``path`` (format by suffix). Every code gets its guid (the one it
+    has, else the one derived from its key, as in a ``.qdpx``), so a file edited by hand and imported
+    again keeps each code's identity through a rename, a category's included (:func:`same_codes`)."""
+    from dataclasses import replace
+
     from pipeline.codebook_files import write_codebook
+    from pipeline.refi.qdc import code_guid
 
     with project.store.transaction() as session:
         _, codebook = require_codebook(session)
+    codebook = replace(codebook, codes=[replace(c, guid=code_guid(c)) for c in codebook.codes])
     write_codebook(codebook, path)
     return codebook

@@ -323,3 +323,33 @@ def test_codes_swapping_names_swap_their_pending_suggestions(study: Path) -> Non
             ("budget", 0.2),
         ]
     proj.close()
+
+
+def test_a_category_renamed_in_an_exported_codebook_keeps_its_codes_and_codings(tmp_path: Path) -> None:
+    """`codebook export` writes every code's guid, so renaming a category in the file (its children's
+    keys are paths: both categories have a 'strong') keeps the children and moves their codings, instead
+    of refusing them as removed (audit finding)."""
+    proj = init_project(tmp_path / "p")
+    ingest(proj, [write(tmp_path / "i1.txt", I1)])
+    cb = (
+        "name: cb\ncodes:\n"
+        "  - name: Look\n    codable: false\n    codes:\n      - name: strong\n      - name: weak\n"
+        "  - name: Sound\n    codable: false\n    codes:\n      - name: strong\n"
+    )
+    import_codebook(proj, write(tmp_path / "cb.yaml", cb))
+    import_codings(
+        proj, write(tmp_path / "c.csv", "source,start,end,code,coder\ni1,37,47,Look/strong,sara\n")
+    )
+    out = tmp_path / "export.yaml"
+    export_codebook(proj, out)
+    text = out.read_text(encoding="utf-8")
+    assert text.count("guid:") == 5
+    edited = text.replace("name: Look", "name: Feelings")
+    assert edited != text
+    import_codebook(proj, write(tmp_path / "edited.yaml", edited))
+    with proj.store.transaction() as s:
+        codes = [(c.code, c.coder) for c in load_codings(s)]
+        _, current = require_codebook(s)
+    assert codes == [("Feelings/strong", "sara")]
+    assert [c.name for c in current.codes] == ["Feelings", "Feelings/strong", "weak", "Sound", "Sound/strong"]
+    proj.close()
