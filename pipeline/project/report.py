@@ -25,7 +25,9 @@ def agreement_fragment(project: Project) -> tuple[str | None, str | None, str]:
     from pipeline.project.agreement import project_agreement
 
     try:
-        report = project_agreement(project, n_boot=500)
+        report = project_agreement(
+            project, n_boot=1000
+        )  # as `qualflow agreement`: the same intervals in both
     except QualflowError as exc:
         return None, None, str(exc)
     page = to_html(report)
