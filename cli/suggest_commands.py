@@ -74,11 +74,21 @@ def discover_cmd(project: ProjectOpt = None) -> None:
     """Propose candidate open codes: what the codebook does not account for, ranked for a lead's review."""
     from pipeline.project.discover import discover
 
-    r = discover(open_project(project))
+    proj = open_project(project)
+    r = discover(proj)
     console().print(
         f"{r.candidates} candidate open codes ({r.continued} continued, {r.new} new, {r.dropped} dropped) "
         f"over {r.segments} of the {r.unexplained} segments looked at"
     )
+    if not r.candidates:
+        d = proj.config.discover
+        console().print(
+            f"no group of at least {d.min_cluster_size} similar segments (of {d.min_words} words or more) "
+            f"spanning {d.min_sources} sources or more was found; with few interviews lower [discover] "
+            "min_sources or min_cluster_size in qualflow.toml (docs/discovery.md)",
+            markup=False,
+        )
+        return
     show_candidates(project)
 
 

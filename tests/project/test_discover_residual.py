@@ -491,3 +491,29 @@ def test_cli_discover_counts_distinct_segments(tmp_path: Path) -> None:
     assert r.stdout.splitlines()[0] == (
         "4 candidate open codes (0 continued, 4 new, 0 dropped) over 72 of the 72 segments looked at"
     )
+
+
+def test_cli_discover_says_why_it_found_nothing(tmp_path: Path) -> None:
+    """A study too small for the settings: the line says what a candidate needs and what to lower."""
+    import subprocess
+    import sys
+
+    project = _topic_project(tmp_path)
+    project.close()
+    cfg = tmp_path / "proj" / "qualflow.toml"
+    text = cfg.read_text(encoding="utf-8").replace('model = "onnx:minilm"', 'model = "hashing"')
+    cfg.write_text(text.replace("min_sources = 3", "min_sources = 99"), encoding="utf-8")
+    r = subprocess.run(
+        [sys.executable, "-m", "cli", "--project", "proj", "discover"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("0 candidate open codes")
+    assert " ".join(lines[1:]).startswith(
+        "no group of at least 3 similar segments (of 4 words or more) spanning 99 sources or more was found"
+    )
+    assert "Candidate open codes" not in r.stdout
