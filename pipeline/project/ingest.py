@@ -126,7 +126,9 @@ def parse_file(
     parsed = read_transcript(path)
     turns = list(assign_roles(parsed.turns, parsed.text, config.interviewer_names or None))
     turns = apply_role_overrides(turns, role_overrides)
-    language = config.language if config.language != "auto" else detect_language(parsed.text)
+    # decided on what the speakers said, not on the speaker labels ("Interviewer:" is English)
+    said = " ".join(parsed.text[t.start : t.end] for t in turns)
+    language = config.language if config.language != "auto" else detect_language(said or parsed.text)
     from pipeline.domain import sha256_text
 
     source = Source(
