@@ -104,7 +104,13 @@ def language_coverage(project: Project, files: list[IngestedFile]) -> list[str]:
 
 @io_task("ingest-files")
 def ingest_files(project: Project, parsed: list[ParsedFile]) -> list[IngestedFile]:
-    return processing.ingest_files(project, parsed)
+    from prefect import get_run_logger
+
+    files = processing.ingest_files(project, parsed)
+    for f in files:
+        if f.roles_note:  # the interviewer was guessed: say which speaker, and how to change it
+            get_run_logger().warning(f.roles_note)
+    return files
 
 
 @task(name="embed-segments", cache_policy=NO_CACHE)

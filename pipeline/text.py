@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
+from typing import Any
 
 from pipeline.domain import sha256_text
 
@@ -22,7 +24,6 @@ _ARABIC_TO_PERSIAN = str.maketrans(
 # tatweel, harakat (U+064B-U+065F), superscript alef; bidi marks and a stray byte-order mark
 _DROP_RE = re.compile("[\u0640\u064b-\u065f\u0670\u200e\u200f\u061c\ufeff]")
 _ZWNJ_RUN_RE = re.compile(f"{ZWNJ}+")
-_ARABIC_SCRIPT_RE = re.compile("[\u0600-\u06ff\u0750-\u077f\u08a0-\u08ff\ufb50-\ufdff\ufe70-\ufeff]")
 
 
 def normalize(text: str) -> str:
@@ -83,25 +84,156 @@ def normalized_hash(text: str) -> str:
     return sha256_text(normalize(text))
 
 
-def detect_language(text: str) -> str:
-    """``"fa"`` when most letters of ``text`` are in the Arabic script, else ``"en"``.
+#: Scripts written in (nearly) one language: the code a text mostly in that script gets.
+_SCRIPT_LANGUAGE = {
+    "GREEK": "el",
+    "HEBREW": "he",
+    "THAI": "th",
+    "ARMENIAN": "hy",
+    "GEORGIAN": "ka",
+    "BENGALI": "bn",
+    "TAMIL": "ta",
+    "TELUGU": "te",
+    "KANNADA": "kn",
+    "MALAYALAM": "ml",
+    "GUJARATI": "gu",
+    "GURMUKHI": "pa",
+    "ORIYA": "or",
+    "SINHALA": "si",
+    "KHMER": "km",
+    "LAO": "lo",
+    "MYANMAR": "my",
+    "ETHIOPIC": "am",
+    "TIBETAN": "bo",
+}
+#: Scripts shared by several languages: the candidates py3langid chooses among, the default first (the
+#: answer when no other candidate is clearly more likely).
+_SCRIPT_CANDIDATES = {
+    "LATIN": (
+        "en",
+        "de",
+        "fr",
+        "es",
+        "it",
+        "pt",
+        "nl",
+        "tr",
+        "pl",
+        "sv",
+        "da",
+        "no",
+        "fi",
+        "cs",
+        "sk",
+        "sl",
+        "hr",
+        "ro",
+        "hu",
+        "et",
+        "lv",
+        "lt",
+        "ca",
+        "id",
+        "ms",
+        "vi",
+        "tl",
+        "sw",
+        "af",
+        "sq",
+        "is",
+    ),  # fmt: skip
+    "CYRILLIC": ("ru", "uk", "bg", "sr", "mk", "be", "kk"),
+    "ARABIC": ("fa", "ar", "ur", "ps"),
+    "DEVANAGARI": ("hi", "mr", "ne"),
+}
+_CJK = ("CJK", "HIRAGANA", "KATAKANA", "HANGUL")
+#: A candidate other than the script's default must have at least this share of the candidates'
+#: probability, and a Latin-script text at least ``_MIN_LATIN_LETTERS`` letters: English when unsure.
+_MIN_SHARE = 0.6
+_MIN_LATIN_LETTERS = 20
+_DETECT_CHARS = 50_000  # a long source is decided on its first 50,000 characters
 
-    Deterministic and dependency-free: it counts letters (Unicode category ``L*``); more than half in
-    the Arabic script blocks gives ``"fa"``. Arabic script is taken as Persian, the language qualflow
-    supports in that script (an Arabic or Urdu text is also reported as ``"fa"``). Everything else,
-    including text with no letters, is ``"en"``.
+
+def _script(c: str) -> str:
+    name = unicodedata.name(c, "")
+    if name.startswith("CJK") or name.startswith("IDEOGRAPHIC"):
+        return "CJK"
+    return name.split(" ", 1)[0]
+
+
+@lru_cache(maxsize=1)
+def _identifier() -> Any:
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    # 0.2.x (numpy 1.x) names the loader of the bundled model from_pickled_model; 0.4 from_model_file
+    load = getattr(LanguageIdentifier, "from_model_file", None) or LanguageIdentifier.from_pickled_model
+    return load(MODEL_FILE, norm_probs=True)
+
+
+def _choose(text: str, candidates: tuple[str, ...]) -> str:
+    """The most likely of ``candidates`` for ``text`` by py3langid, or the first when none is clear."""
+    scores = dict(_identifier().rank(text))
+    probs = {c: scores.get(c, 0.0) for c in candidates}
+    total = sum(probs.values())
+    if total < 0.5:  # the classifier reads another script's words in it (a mixed text): the default
+        return candidates[0]
+    best = max(candidates, key=lambda c: (probs[c], c == candidates[0]))
+    return best if best == candidates[0] or probs[best] >= _MIN_SHARE * total else candidates[0]
+
+
+def detect_language(text: str) -> str:
+    """The language code of ``text`` (an ISO 639-1 code such as ``"en"``, ``"de"``, ``"fa"``, ``"zh"``).
+
+    Deterministic, and English when unsure. The letters (Unicode category ``L*``) are counted by
+    script; unless one script has more than half of them the text is ``"en"`` (a mixed or letterless
+    text). Then:
+
+    - a script of one language gives that language (Greek ``el``, Hebrew ``he``, Thai ``th``, ...);
+    - Chinese characters, kana and hangul together: ``ko`` when hangul is at least half of them,
+      ``ja`` when kana are at least a tenth, else ``zh``;
+    - a script of several languages (Latin, Cyrillic, Arabic, Devanagari) is decided by the
+      py3langid classifier (its own bundled model, no download) restricted to that script's
+      languages: ``en``/``ru``/``fa``/``hi`` unless another one has at least 60% of their
+      probability (and, for Latin, the text has at least 20 letters).
 
     >>> detect_language("Interviewer: How did it start?")
     'en'
     >>> detect_language("مصاحبه‌گر: چطور شروع شد؟ It started in 2019.")
     'fa'
+    >>> detect_language("Ich habe den Film gestern gesehen, und er hat mich sehr berührt.")
+    'de'
+    >>> detect_language("它让我非常感动。音乐很美，最后我哭了。")
+    'zh'
+    >>> detect_language("Ja, sehr.")
+    'en'
     >>> detect_language("123 ...")
     'en'
     """
-    letters = arabic = 0
+    text = text[:_DETECT_CHARS]
+    counts: dict[str, int] = {}
+    letters = 0
     for c in text:
         if unicodedata.category(c).startswith("L"):
             letters += 1
-            if _ARABIC_SCRIPT_RE.match(c):
-                arabic += 1
-    return "fa" if letters and 2 * arabic > letters else "en"
+            script = _script(c)
+            script = "CJK" if script in _CJK else script
+            counts[script] = counts.get(script, 0) + 1
+    if not letters:
+        return "en"
+    script, n = max(counts.items(), key=lambda kv: (kv[1], kv[0]))
+    if 2 * n <= letters:
+        return "en"
+    if script in _SCRIPT_LANGUAGE:
+        return _SCRIPT_LANGUAGE[script]
+    if script == "CJK":
+        hangul = kana = 0
+        for c in text:
+            name = unicodedata.name(c, "")
+            hangul += name.startswith("HANGUL")
+            kana += name.startswith("HIRAGANA") or name.startswith("KATAKANA")
+        return "ko" if 2 * hangul >= n else "ja" if 10 * kana >= n else "zh"
+    if script in _SCRIPT_CANDIDATES:
+        if script == "LATIN" and n < _MIN_LATIN_LETTERS:
+            return "en"
+        return _choose(text, _SCRIPT_CANDIDATES[script])
+    return "en"

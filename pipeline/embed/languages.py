@@ -34,7 +34,20 @@ from pipeline.embed.model_dir import KNOWN_MODEL_LANGUAGES, model_languages
 from pipeline.text import detect_language, normalize
 
 #: Names of a few languages for messages (others are shown by their code).
-LANGUAGE_NAMES = {"en": "English", "fa": "Persian", "ar": "Arabic", "de": "German", "fr": "French"}
+LANGUAGE_NAMES = {
+    "en": "English", "de": "German", "fr": "French", "es": "Spanish", "it": "Italian", "pt": "Portuguese",
+    "nl": "Dutch", "tr": "Turkish", "pl": "Polish", "sv": "Swedish", "da": "Danish", "no": "Norwegian",
+    "fi": "Finnish", "cs": "Czech", "sk": "Slovak", "sl": "Slovenian", "hr": "Croatian", "ro": "Romanian",
+    "hu": "Hungarian", "et": "Estonian", "lv": "Latvian", "lt": "Lithuanian", "ca": "Catalan",
+    "id": "Indonesian", "ms": "Malay", "vi": "Vietnamese", "tl": "Tagalog", "sw": "Swahili",
+    "af": "Afrikaans", "sq": "Albanian", "is": "Icelandic", "ru": "Russian", "uk": "Ukrainian",
+    "bg": "Bulgarian", "sr": "Serbian", "mk": "Macedonian", "be": "Belarusian", "kk": "Kazakh",
+    "fa": "Persian", "ar": "Arabic", "ur": "Urdu", "ps": "Pashto", "hi": "Hindi", "mr": "Marathi",
+    "ne": "Nepali", "zh": "Chinese", "ja": "Japanese", "ko": "Korean", "el": "Greek", "he": "Hebrew",
+    "th": "Thai", "hy": "Armenian", "ka": "Georgian", "bn": "Bengali", "ta": "Tamil", "te": "Telugu",
+    "kn": "Kannada", "ml": "Malayalam", "gu": "Gujarati", "pa": "Punjabi", "or": "Odia",
+    "si": "Sinhala", "km": "Khmer", "lo": "Lao", "my": "Burmese", "am": "Amharic", "bo": "Tibetan",
+}  # fmt: skip
 
 CHARNGRAM_DIR = "charngram"
 
@@ -246,6 +259,28 @@ def language_rule(project_language: str) -> Callable[[str], str]:
     if project_language != "auto":
         return lambda _text: project_language
     return detect_language
+
+
+class SourceLanguages:
+    """A text's language is that of the source it is a segment of (decided once per source at ingest,
+    on all its text), so a short German answer ("Warum?") is not taken for English; a text that is no
+    source's segment, or the segment of sources in two languages, is detected on its own.
+
+    >>> rule = SourceLanguages([("Warum Kunst?", "de"), ("OK.", "de"), ("OK.", "en")])
+    >>> rule("Warum  Kunst?"), rule("OK."), rule("Ich habe den Film gestern gesehen und er hat mich sehr berührt.")
+    ('de', 'en', 'de')
+    """
+
+    def __init__(self, texts_languages: Iterable[tuple[str, str]]) -> None:
+        by_text: dict[str, str | None] = {}
+        for text, lang in texts_languages:
+            key = normalize(text)
+            by_text[key] = lang if by_text.get(key, lang) == lang else None
+        self.by_text = by_text
+
+    def __call__(self, text: str) -> str:
+        lang = self.by_text.get(normalize(text))
+        return lang if lang is not None else detect_language(text)
 
 
 def spec_languages(spec: str, base_dir: Path) -> tuple[str, ...] | None:

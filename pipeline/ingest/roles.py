@@ -93,6 +93,23 @@ def assign_roles(
     return tuple(replace(t, role=roles[t.speaker] if t.speaker else "unknown") for t in turns)
 
 
+def guessed_interviewers(turns: Sequence[Turn], interviewer_names: Sequence[str] | None = None) -> list[str]:
+    """The speakers of ``turns`` (roles assigned by :func:`assign_roles`) that are interviewers by the
+    question rule alone: not named in ``interviewer_names`` nor by a known interviewer label. Empty
+    when ``interviewer_names`` is set or some speaker has an interviewer label.
+
+    >>> text = "Why?Because.Really?Yes."
+    >>> turns = [Turn("Question", 0, 4), Turn("Answer", 4, 12), Turn("Question", 12, 19), Turn("Answer", 19, 23)]
+    >>> guessed_interviewers(assign_roles(turns, text))
+    ['Question']
+    >>> guessed_interviewers(assign_roles([Turn("Q", 0, 4), Turn("Answer", 4, 12)], text))
+    []
+    """
+    if interviewer_names or any(_label_key(t.speaker) in INTERVIEWER_LABELS for t in turns if t.speaker):
+        return []
+    return list(dict.fromkeys(t.speaker for t in turns if t.speaker and t.role == "interviewer"))
+
+
 def _most_questions(turns: Sequence[Turn], text: str, candidates: list[str]) -> str | None:
     """The candidate with the highest question rate ``q / (n + 1)``, or ``None`` when nobody asks."""
     asked = dict.fromkeys(candidates, 0)

@@ -5,13 +5,14 @@ project's own text (see :mod:`pipeline.embed.languages`); and the notes that say
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from pipeline.embed.base import Embedder
 from pipeline.embed.languages import (
     CHARNGRAM_DIR,
     CharNgramEmbedder,
     LanguageRoutedEmbedder,
+    SourceLanguages,
     covers,
     embedder_languages,
     language_name,
@@ -98,9 +99,11 @@ def routed_embedder(
     from pipeline.store.queries import load_segments
 
     cfg = project.config.embedding
-    rule = language_rule(project.config.language)
     present = set(project_languages(project).values()) | set(extra_languages)
     base_langs = embedder_languages(base)
+    if not cfg.languages and all(covers(base_langs, lang) for lang in present):
+        return base
+    rule = source_language_rule(project)
     routes: dict[str, Embedder] = {}
     for lang, spec in sorted(cfg.languages.items()):
         routes[lang] = make_embedder(
@@ -131,6 +134,25 @@ def routed_embedder(
             routes[lang] = cached
     if not routes:
         return base
-    return LanguageRoutedEmbedder(
-        base, routes, rule, rule=project.config.language, fallback_languages=fallback_langs
-    )
+    # "source": each segment goes where its source's language says (fingerprints name the rule)
+    label = "source" if project.config.language == "auto" else project.config.language
+    return LanguageRoutedEmbedder(base, routes, rule, rule=label, fallback_languages=fallback_langs)
+
+
+def source_language_rule(project: Project) -> Callable[[str], str]:
+    """The language of a text: the configured ``language``, or (``"auto"``) the language of the
+    current source the text is a segment of (:class:`~pipeline.embed.languages.SourceLanguages`)."""
+    if project.config.language != "auto":
+        return language_rule(project.config.language)
+    from sqlalchemy import select
+
+    from pipeline.store.schema import SegmentRow, SourceRow
+
+    with project.store.transaction() as session:
+        q = (
+            select(SegmentRow.text, SourceRow.language)
+            .join(SourceRow, SegmentRow.source_id == SourceRow.id)
+            .where(SourceRow.is_current)
+            .order_by(SegmentRow.id)
+        )
+        return SourceLanguages((text, lang) for text, lang in session.execute(q))

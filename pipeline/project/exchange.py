@@ -131,7 +131,12 @@ def _store_imported(project: Project, qp: QdpxProject, path: Path) -> ImportRepo
         # a Markdown source qualflow exported reads as Markdown again (a heading is not a turn)
         pt = parse_plain_text(src.text, "md" if src.format == "md" else "txt")
         turns = list(assign_roles(pt.turns, src.text, project.config.interviewer_names or None))
-        lang = project.config.language if project.config.language != "auto" else detect_language(src.text)
+        said = " ".join(src.text[t.start : t.end] for t in turns)
+        lang = (
+            project.config.language
+            if project.config.language != "auto"
+            else detect_language(said or src.text)
+        )
         source = Source(
             name=src.name,
             text=src.text,

@@ -19,7 +19,7 @@ from pipeline.config import (
 )
 from pipeline.domain import Source
 from pipeline.errors import InputError
-from pipeline.ingest.roles import apply_role_overrides
+from pipeline.ingest.roles import apply_role_overrides, guessed_interviewers
 from pipeline.project.core import Progress, Project
 from pipeline.store.mappers import source_from_row
 from pipeline.store.queries import current_sources
@@ -70,6 +70,29 @@ class IngestReport:
     codings_left_on_old: dict[str, int] = field(default_factory=dict)  # still on older versions
     codings_left: dict[str, list[LeftCoding]] = field(default_factory=dict)
     segments: int = 0
+    # source -> speakers taken as the interviewer only because they ask the questions
+    guessed_interviewers: dict[str, list[str]] = field(default_factory=dict)
+
+    def interviewer_notes(self) -> list[str]:
+        """One line per speaker label that was taken as the interviewer by the question rule (not by a
+        known label, ``interviewer_names`` or a ``qualflow roles`` override), with the sources and
+        how to change it: an essay's ``Question:`` label is the writer's own text."""
+        import shlex
+
+        by_label: dict[str, list[str]] = {}
+        for name, speakers in sorted(self.guessed_interviewers.items()):
+            for speaker in speakers:
+                by_label.setdefault(speaker, []).append(name)
+        out = []
+        for label, names in sorted(by_label.items()):
+            shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+            out.append(
+                f"{shown}: {label!r} read as the interviewer because it asks the questions (its turns are "
+                f"not coded or suggested); if that is wrong: qualflow roles {shlex.quote(names[0])} "
+                f"{shlex.quote(label + '=participant')} (for each source), or name the interviewers in "
+                "interviewer_names in qualflow.toml for the sources ingested from now on"
+            )
+        return out
 
     def carried_note(self, name: str, old: int) -> str:
         """``"; 15 codings carried forward, 2 left on version 1 (see ...)"`` for a new version of
@@ -126,7 +149,9 @@ def parse_file(
     parsed = read_transcript(path)
     turns = list(assign_roles(parsed.turns, parsed.text, config.interviewer_names or None))
     turns = apply_role_overrides(turns, role_overrides)
-    language = config.language if config.language != "auto" else detect_language(parsed.text)
+    # decided on what the speakers said, not on the speaker labels ("Interviewer:" is English)
+    said = " ".join(parsed.text[t.start : t.end] for t in turns)
+    language = config.language if config.language != "auto" else detect_language(said or parsed.text)
     from pipeline.domain import sha256_text
 
     source = Source(
@@ -205,6 +230,9 @@ def store_parsed(
         order = old.ingest_order
         session.flush()
     src.turns = apply_role_overrides(src.turns, overrides)
+    guessed = [s for s in guessed_interviewers(src.turns, config.interviewer_names) if s not in overrides]
+    if guessed:
+        report.guessed_interviewers[pf.name] = guessed
     if order is None:
         order = (session.scalar(select(func.max(SourceRow.ingest_order))) or 0) + 1
     row = SourceRow(

@@ -231,6 +231,7 @@ class IngestedFile:
     file_hash: str
     status: Literal["added", "new-version", "unchanged"]
     note: str = ""  # a new version: what became of its codings (IngestReport.carried_note)
+    roles_note: str = ""  # a speaker taken as the interviewer by guess (IngestReport.interviewer_notes)
 
 
 def ingest_parsed(project: Project, pf: ParsedFile) -> IngestedFile:
@@ -243,7 +244,8 @@ def ingest_parsed(project: Project, pf: ParsedFile) -> IngestedFile:
     status: Literal["added", "new-version", "unchanged"]
     status = "unchanged" if row is None else ("new-version" if report.new_versions else "added")
     note = "".join(report.carried_note(name, old) for name, old, _ in report.new_versions)
-    return IngestedFile(pf.path, pf.name, pf.file_hash, status, note.removeprefix("; "))
+    roles_note = "; ".join(report.interviewer_notes())
+    return IngestedFile(pf.path, pf.name, pf.file_hash, status, note.removeprefix("; "), roles_note)
 
 
 def ingest_files(project: Project, parsed: Sequence[ParsedFile]) -> list[IngestedFile]:

@@ -18,6 +18,7 @@ from pipeline.project.embedding import coverage_notes, project_embedder
 from pipeline.project.ingest import ingest
 from pipeline.project.suggest import suggest, suggestion_rows
 from pipeline.store.queries import load_segments
+from pipeline.text import detect_language
 from tests.fixtures.persian.build import write_files
 
 pytestmark = pytest.mark.model
@@ -154,4 +155,18 @@ def test_a_language_no_coded_segment_is_in_gets_no_suggestion(tmp_path: Path) ->
         "; 6 of the abstentions in a language no coded segment is in (the model scores them all alike: "
         "code a few of them and suggest again)"
     )
+    proj.close()
+
+
+def test_a_segment_goes_where_its_sources_language_says(tmp_path: Path) -> None:
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "languages"
+    proj = init_project(tmp_path / "p")
+    ingest(proj, [fixtures / "de01.txt", fixtures / "en01.txt"])
+    emb = project_embedder(proj, progress=False)
+    assert isinstance(emb, LanguageRoutedEmbedder) and emb.fallback_languages == ("de",)
+    assert emb.fingerprint.startswith("lang[source](")
+    # "Was hat geholfen?" alone is too short to be told from English; its source is German
+    assert detect_language("Was hat geholfen?") == "en" and emb.language_of("Was hat geholfen?") == "de"
+    assert emb.block_index("Was hat geholfen?") == emb.block_index("Die wöchentlichen Treffen.") == 1
+    assert emb.block_index("What helped?") == emb.block_index("The weekly meetings.") == 0
     proj.close()

@@ -86,9 +86,19 @@ def test_persian_stop_words_used_for_fa() -> None:
 
 def test_unknown_language_is_refused() -> None:
     with pytest.raises(
-        InputError, match=r"language 'xx' has no stop-word list; choose one of \['en', 'fa'\]"
+        InputError,
+        match=r"language 'xx' has no stop-word list \(qualflow uses scikit-learn's for en and spaCy's",
     ):
         NgramExtractor(language="xx").phrases(["text"])
+
+
+def test_a_detected_language_gets_spacys_stop_words_or_none() -> None:
+    # German is spaCy's list; Pashto (detectable, no list) keeps its words instead of failing discovery
+    (de,) = default_phrase_extractor("de").phrases(["Die Musik war wunderschön und die Geschichte auch"])
+    assert de == ["musik", "wunderschön", "geschichte", "musik wunderschön", "wunderschön geschichte",
+                  "musik wunderschön geschichte"]  # fmt: skip
+    (ps,) = default_phrase_extractor("ps").phrases(["دا ښه فلم و"])
+    assert ps[:4] == ["دا", "ښه", "فلم", "دا ښه"]
 
 
 def test_bad_ngram_range() -> None:

@@ -105,6 +105,22 @@ def test_persian_question_mark_ends_a_sentence() -> None:
     assert [s.text for s in segs] == ["چرا این طرح کند بود؟", "بودجه کافی نبود.", "کارکنان هم کم بودند."]
 
 
+def test_chinese_and_japanese_sentences_end_at_full_stops() -> None:
+    zh = "它让我非常感动。音乐很美，最后我哭了！对我来说，这是艺术吗？"
+    segs = segment_text(zh, [Turn("P", 0, len(zh), "participant")], mode="sentence", language="zh")
+    assert [s.text for s in segs] == ["它让我非常感动。", "音乐很美，最后我哭了！", "对我来说，这是艺术吗？"]
+    # spaCy's Japanese needs SudachiPy: the multi-language pipeline is used; a quoted question ends nothing
+    ja = "映画はとても良かったです。「本当？」と聞かれた。"
+    segs = segment_text(ja, [Turn("P", 0, len(ja), "participant")], mode="sentence", language="ja")
+    assert [s.text for s in segs] == ["映画はとても良かったです。", "「本当？」と聞かれた。"]
+
+
+def test_a_language_spacy_does_not_know_is_split_like_any_other() -> None:
+    text = "Moni. Habari yako? Nzuri!"
+    segs = segment_text(text, [Turn("P", 0, len(text), "participant")], mode="sentence", language="qq")
+    assert [s.text for s in segs] == ["Moni.", "Habari yako?", "Nzuri!"]
+
+
 def test_bad_mode_is_a_clear_error() -> None:
     with pytest.raises(InputError, match=r"segmentation mode 'lines' is not one of"):
         segment_text("x", [Turn("", 0, 1)], mode="lines")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -73,4 +74,42 @@ def test_normalize_properties(text: str) -> None:
     ],
 )
 def test_detect_language(text: str, language: str) -> None:
+    assert detect_language(text) == language
+
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "languages"
+
+
+@pytest.mark.parametrize("name", ["de01", "en01", "fa01", "fr01", "ru01", "zh01"])
+def test_detect_language_of_a_transcript(name: str) -> None:
+    # the file name says the language; the speaker labels are English or Persian in every file
+    assert detect_language((FIXTURES / f"{name}.txt").read_text(encoding="utf-8")) == name[:2]
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("Das Treffen war gut, aber wir hatten zu wenig Zeit für die wichtigen Fragen.", "de"),
+        ("Nous avons eu trop peu de temps pour les questions importantes.", "fr"),
+        ("Tuvimos muy poco tiempo para las preguntas importantes de la reunión.", "es"),
+        ("Abbiamo avuto troppo poco tempo per le domande importanti della riunione.", "it"),
+        ("Tivemos muito pouco tempo para as perguntas importantes da reunião.", "pt"),
+        ("We hadden te weinig tijd voor de belangrijke vragen in de vergadering.", "nl"),
+        ("Toplantıda önemli sorular için çok az zamanımız vardı.", "tr"),
+        ("У нас было слишком мало времени для важных вопросов.", "ru"),
+        ("كان لدينا وقت قليل جدا للأسئلة المهمة في الاجتماع.", "ar"),
+        ("ہمارے پاس اہم سوالات کے لیے بہت کم وقت تھا۔", "ur"),
+        ("会議では大切な質問のための時間がほとんどありませんでした。", "ja"),
+        ("회의에서 중요한 질문을 할 시간이 거의 없었습니다.", "ko"),
+        ("Είχαμε πολύ λίγο χρόνο για τις σημαντικές ερωτήσεις.", "el"),
+        ("היה לנו מעט מאוד זמן לשאלות החשובות.", "he"),
+        ("हमारे पास महत्वपूर्ण सवालों के लिए बहुत कम समय था।", "hi"),
+        ("เรามีเวลาน้อยมากสำหรับคำถามสำคัญ", "th"),
+        # short, or mixed with no script in the majority: English when unsure
+        ("Ja, sehr.", "en"),
+        ("Oui, bien sûr.", "en"),
+        ("We discussed 会議 and وقت briefly.", "en"),
+    ],
+)
+def test_detect_language_beyond_english_and_persian(text: str, language: str) -> None:
     assert detect_language(text) == language
