@@ -66,6 +66,9 @@ def run_process(
         from pipeline.project.process import check_ready
 
         check_ready(project, paths)
+        from flows.tracking import check_champion_files
+
+        check_champion_files(project, registered_model)  # its files gone: one line, not a traceback
     prepare_environment(project_dir)
     from flows.process import process_interviews
 
@@ -92,6 +95,10 @@ def run_train(
         from pipeline.project.retrain import check_trainable
 
         check_trainable(project)
+        if not force:  # --force trains a replacement for a champion whose files are gone
+            from flows.tracking import check_champion_files
+
+            check_champion_files(project, registered_model)
     prepare_environment(project_dir)
     from flows.retrain import retrain_suggester
 
@@ -158,11 +165,13 @@ def run_serve(
 
 def mlflow_ui_command(project_dir: Path, port: int = MLFLOW_UI_PORT) -> list[str]:
     """The ``mlflow ui`` command for the project's tracking store, on 127.0.0.1 with one worker."""
+    from flows.tracking import relocate_store
     from pipeline.config import resolve_sqlite_url
 
     cfg = load_config(project_dir)
     root = project_dir.resolve()
     uri = resolve_sqlite_url(cfg.mlflow_tracking_uri, root)
+    relocate_store(uri, root)  # a moved or copied project: its runs' files are in this mlruns/
     return [
         sys.executable, "-m", "mlflow", "ui",
         "--backend-store-uri", uri,

@@ -144,8 +144,11 @@ def fine_tune_encoder(project: Project, ts: TrainingSet, minutes: float) -> tupl
 
 
 @io_task("load-champion")
-def load_champion(project: Project, registered_model: str) -> tracking.RegisteredModel | None:
-    return tracking.load_alias(project, registered_model)
+def load_champion(
+    project: Project, registered_model: str, missing_ok: bool = False
+) -> tracking.RegisteredModel | None:
+    """The champion; with ``missing_ok`` (``--force``) a champion whose files are gone counts as none."""
+    return tracking.load_alias(project, registered_model, missing_ok=missing_ok)
 
 
 @task(name="gate", cache_policy=NO_CACHE)
@@ -269,7 +272,8 @@ def retrain_suggester(
         the rule's choice; the choice is logged as ``selection.*`` params and metrics
     promotion_metric, promotion_margin : the gate (``[flows]``): promote when the challenger's metric
         exceeds the champion's by more than the margin, on the same held-out sources
-    force : promote whatever the gate says (recorded as ``gate.forced=true``)
+    force : promote whatever the gate says (recorded as ``gate.forced=true``); a champion whose files
+        are gone is then not compared (a replacement for it)
     top_k : suggestions per segment, for ``hit_at_k``
     registered_model : MLflow registered model name
     fine_tune, fine_tune_minutes : ``[suggester]``: fine-tune the encoder on the training sources'
@@ -291,7 +295,7 @@ def retrain_suggester(
     chosen = suggester if selection is None else selection.chosen
     challenger = fit_challenger(ts, embedder, chosen, params or {})
     challenger_ev = evaluate(challenger, ts, top_k)
-    champion = load_champion(project, registered_model)
+    champion = load_champion(project, registered_model, force)
     champion_ev = None
     if champion is not None:
         champ_ts, champ_embedder = (

@@ -47,10 +47,70 @@ def artifact_root(project: Project) -> Path:
     return project.root / "mlruns"
 
 
+#: Where MLflow's SQL store keeps absolute artifact locations: (table, column).
+LOCATION_COLUMNS = (
+    ("experiments", "artifact_location"),
+    ("runs", "artifact_uri"),
+    ("model_versions", "source"),
+    ("model_versions", "storage_location"),
+    ("logged_models", "artifact_location"),
+)
+
+
+def relocate_store(uri: str, root: Path) -> list[str]:
+    """Point a project's MLflow store at this project's ``mlruns/`` after the folder was moved or copied.
+
+    MLflow records absolute artifact locations (``file:///old/place/mlruns/...``) in its store: after
+    ``mv study study2`` every model in it pointed at a folder that no longer exists, and in a copy new
+    runs wrote into the original's ``mlruns/``. For a SQLite store inside ``root`` whose experiments
+    keep their artifacts in another folder's ``mlruns/`` while ``root/mlruns`` exists, every location
+    under that other ``mlruns/`` (experiments, runs, model versions, logged models) is rewritten to the
+    same relative path under ``root/mlruns``. A store elsewhere (a server, a file outside the project)
+    is left alone. Returns the prefixes rewritten (none when the store already belongs here).
+    """
+    import sqlite3
+
+    prefix = "sqlite:///"
+    if not uri.startswith(prefix):
+        return []
+    db = Path(uri.removeprefix(prefix))
+    mlruns = (root / "mlruns").resolve()
+    if not db.is_file() or not db.resolve().is_relative_to(root.resolve()) or not mlruns.is_dir():
+        return []
+    here = {f"{mlruns.as_uri()}/", f"{mlruns}/"}
+    con = sqlite3.connect(str(db), timeout=30)
+    try:
+        try:
+            locations = [row[0] for row in con.execute("SELECT artifact_location FROM experiments")]
+        except sqlite3.Error:  # not an MLflow store (yet)
+            return []
+        stale: set[str] = set()
+        for loc in locations:
+            cut = (loc or "").rfind("/mlruns/")
+            if cut > 0 and loc[: cut + len("/mlruns/")] not in here:
+                stale.add(loc[: cut + len("/mlruns/")])
+        with con:
+            for old in sorted(stale):
+                new = f"{mlruns.as_uri()}/" if old.startswith("file:") else f"{mlruns}/"
+                for table, column in LOCATION_COLUMNS:
+                    try:
+                        con.execute(
+                            f"UPDATE {table} SET {column} = ? || substr({column}, ?) "  # noqa: S608
+                            f"WHERE substr({column}, 1, ?) = ?",
+                            (new, len(old) + 1, len(old), old),
+                        )
+                    except sqlite3.OperationalError:  # a table an older MLflow schema does not have
+                        continue
+    finally:
+        con.close()
+    return sorted(stale)
+
+
 def _client(project: Project) -> MlflowClient:
     import mlflow
 
     uri = tracking_uri(project)
+    relocate_store(uri, project.root)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
@@ -65,6 +125,47 @@ def ensure_experiment(project: Project, name: str) -> str:
     root = artifact_root(project)
     root.mkdir(parents=True, exist_ok=True)
     return str(client.create_experiment(name, artifact_location=(root / name).resolve().as_uri()))
+
+
+def check_model_files(client: MlflowClient, name: str, alias: str, mv: Any) -> None:
+    """A :class:`ConfigError` naming the model and the folder when a local model version's files are
+    gone (the project's ``mlruns/`` deleted, or only ``mlflow.db`` copied): one line, not MLflow's
+    ``No such artifact: ''`` from deep inside a flow."""
+    from urllib.parse import unquote, urlparse
+
+    location = str(mv.source or "")
+    model_id = mv.model_id or location.removeprefix("models:/")
+    if location.startswith("models:/") and model_id.startswith("m-") and "/" not in model_id:
+        # MLflow 3: the version is a logged model (``models:/m-<id>``), whose files are its location
+        location = str(client.get_logged_model(model_id).artifact_location or "")
+    if location.startswith("file:"):
+        path = Path(unquote(urlparse(location).path))
+    elif location.startswith("/"):
+        path = Path(location)
+    else:  # a server or a models:/ URI: MLflow reports its own errors
+        return
+    if not (path / "MLmodel").is_file():
+        raise ConfigError(
+            f"the {alias} model {name} version {mv.version} has no files at {path}: put the project's "
+            "mlruns/ folder back (it holds every trained model), or train a new champion with "
+            "`qualflow train --force`"
+        )
+
+
+def check_champion_files(project: Project, name: str = DEFAULT_REGISTERED_MODEL) -> None:
+    """What :func:`load_alias` would stop on, checked before Prefect starts (``qualflow process`` and
+    ``train``): the store moved along with the project, and the champion's files present."""
+    uri = tracking_uri(project)
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+        return
+    from mlflow.exceptions import MlflowException
+
+    client = _client(project)
+    try:
+        mv = client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        return
+    check_model_files(client, name, CHAMPION, mv)
 
 
 @dataclass(frozen=True)
@@ -83,9 +184,10 @@ class RegisteredModel:
 
 
 def load_alias(
-    project: Project, name: str = DEFAULT_REGISTERED_MODEL, alias: str = CHAMPION
+    project: Project, name: str = DEFAULT_REGISTERED_MODEL, alias: str = CHAMPION, *, missing_ok: bool = False
 ) -> RegisteredModel | None:
-    """Load ``models:/<name>@<alias>`` (``None`` when the model or the alias does not exist yet).
+    """Load ``models:/<name>@<alias>`` (``None`` when the model or the alias does not exist yet, or,
+    with ``missing_ok``, when its files are gone; else that is a :class:`ConfigError`).
 
     A local SQLite store that does not exist yet holds no model: it is not created here (creating
     it takes seconds, and a first ``process`` run has nothing to load).
@@ -101,6 +203,12 @@ def load_alias(
         mv = client.get_model_version_by_alias(name, alias)
     except MlflowException as exc:
         if "RESOURCE_DOES_NOT_EXIST" in str(exc.error_code) or "not found" in str(exc).lower():
+            return None
+        raise
+    try:
+        check_model_files(client, name, alias, mv)
+    except ConfigError:
+        if missing_ok:
             return None
         raise
     embedding, metrics, params = "", {}, {}

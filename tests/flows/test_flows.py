@@ -482,3 +482,92 @@ def test_the_dask_runner_queues_the_same_suggestions_as_the_thread_runner(
     assert table == suggestion_table(thread) and len(table) > 0
     # a run with nothing new starts no cluster and changes nothing
     assert process_interviews(str(dask)).lines() == ["nothing new to process"]
+
+
+def coded_project(root: Path, n: int = 6, coded: int | None = None) -> Path:
+    """A project whose ``n`` interviews are ingested and the first ``coded`` (all) coded, without Prefect."""
+    from pipeline.project.core import Project
+    from pipeline.project.ingest import ingest
+
+    make_project(root, n)
+    proj = Project.open(root)
+    ingest(proj, sorted((root / "inbox").glob("*.txt")))
+    proj.close()
+    for p in (root / "inbox").glob("*.txt"):
+        p.unlink()
+    code_sources(root, [f"int{i:02d}" for i in range(n if coded is None else coded)])
+    return root
+
+
+def files_under(folder: Path) -> dict[str, int]:
+    return {str(p.relative_to(folder)): p.stat().st_size for p in folder.rglob("*") if p.is_file()}
+
+
+def test_a_moved_or_copied_project_uses_its_own_mlruns(harness, tmp_path: Path) -> None:
+    """MLflow records absolute artifact paths: after `mv` the champion is loaded from the new place,
+    and a copy trains into its own mlruns/, leaving the original's as it was."""
+    import shutil
+
+    from cli.flows_commands import run_process, run_train
+    from flows.process import process_interviews
+    from flows.retrain import retrain_suggester
+    from pipeline.errors import ConfigError
+
+    first = coded_project(tmp_path / "a")
+    trained = retrain_suggester(str(first), suggester="linear")
+    assert trained.decision is not None and trained.decision.promote and trained.version == "1"
+
+    moved = tmp_path / "b"
+    shutil.move(first, moved)
+    (moved / "inbox" / "int20.txt").write_text(interview(20)[0], encoding="utf-8")
+    report = process_interviews(str(moved))
+    assert report.model == "qualflow-suggester@1" and report.suggestions > 0
+    assert [(o.name, o.status) for o in report.processed] == [("int20", "added")]
+    client = mlflow_client(moved)
+    assert client.get_experiment(trained.experiment_id).artifact_location == (
+        (moved / "mlruns" / "qualflow").as_uri()
+    )
+    assert client.get_run(trained.run_id).info.artifact_uri.startswith((moved / "mlruns").as_uri() + "/")
+
+    copy = tmp_path / "c"
+    shutil.copytree(moved, copy)
+    before = files_under(moved / "mlruns")
+    again = retrain_suggester(str(copy), suggester="linear")
+    assert again.version == "2"
+    assert files_under(moved / "mlruns") == before  # the original's models are untouched
+    assert (
+        mlflow_client(copy)
+        .get_run(again.run_id)
+        .info.artifact_uri.startswith((copy / "mlruns").as_uri() + "/")
+    )
+    assert [
+        str(v.version) for v in mlflow_client(moved).search_model_versions("name = 'qualflow-suggester'")
+    ] == ["1"]
+
+    # the champion's files really gone: one line before Prefect starts, naming the model and the folder
+    (copy / "inbox" / "int21.txt").write_text(interview(21)[0], encoding="utf-8")
+    champ = mlflow_client(copy).get_model_version_by_alias("qualflow-suggester", "champion")
+    assert str(champ.version) == "1"  # version 2 scored the same: not promoted
+    model_dir = (
+        mlflow_client(copy)
+        .get_logged_model(champ.source.removeprefix("models:/"))
+        .artifact_location.removeprefix("file://")
+    )
+    assert model_dir.startswith(str(copy / "mlruns") + "/")
+    shutil.rmtree(model_dir)
+    message = (
+        f"the champion model qualflow-suggester version 1 has no files at {model_dir}: put the project's "
+        "mlruns/ folder back (it holds every trained model), or train a new champion with "
+        "`qualflow train --force`"
+    )
+    with pytest.raises(ConfigError) as err:
+        run_process(copy)
+    assert str(err.value) == message
+    with pytest.raises(ConfigError) as err:
+        run_train(copy)
+    assert str(err.value) == message
+    assert (copy / "inbox" / "int21.txt").exists()  # nothing was processed
+    replaced = run_train(copy, force=True)
+    assert replaced.decision is not None and replaced.decision.promote and replaced.version == "3"
+    assert replaced.champion_before is None  # the lost champion could not be scored
+    assert run_process(copy).model == "qualflow-suggester@3"
