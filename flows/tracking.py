@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from models.base import BaseSuggester
 
 CHAMPION = "champion"
+INPUTS_TAG = "qualflow.inputs_hash"  # a training run's inputs (flows.retrain.inputs_hash)
 ENCODER_DIR = "encoder"  # the fine-tuned encoder's folder name inside the logged model (extra_files/encoder)
 PARAM_MAX = 6000  # MLflow's limit on a parameter value is 6000 characters
 REQUIREMENTS = ("numpy", "scipy", "scikit-learn")
@@ -294,6 +295,7 @@ def log_training_run(
     fine_tune: dict[str, Any] | None = None,
     selection_params: dict[str, str] | None = None,
     selection_metrics: dict[str, float] | None = None,
+    inputs_hash: str | None = None,
 ) -> LoggedRun:
     """One MLflow run: parameters, data fingerprint, metrics, artifacts and the model, registered as a
     new version of ``registered_model``.
@@ -305,7 +307,9 @@ def log_training_run(
     ``encoder.backend`` so :func:`load_alias` gives back the same embedder;
     ``fine_tune`` : what the fine-tuning did (logged as ``finetune.*`` params and metrics);
     ``selection_params``, ``selection_metrics`` : how ``suggester`` was chosen for ``auto``
-    (``selection.*``, :class:`pipeline.project.retrain.Selection`).
+    (``selection.*``, :class:`pipeline.project.retrain.Selection`);
+    ``inputs_hash`` : what the run was trained from (tag ``qualflow.inputs_hash``, see
+    :func:`unchanged_since`).
     """
     import mlflow
     import mlflow.sklearn
@@ -332,6 +336,7 @@ def log_training_run(
                 "qualflow.kind": "retrain",
                 "qualflow.project": project.config.name,
                 "data.hash": str(fingerprint["data_hash"]),
+                **({INPUTS_TAG: inputs_hash} if inputs_hash else {}),
             }
         )
         mlflow.log_params({f"data.{k}": str(v) for k, v in fingerprint.items()})
@@ -444,6 +449,90 @@ def log_agreement_run(
                 p.write_text(text, encoding="utf-8")
                 mlflow.log_artifact(str(p))
         return str(run.info.run_id)
+
+
+def unchanged_since(project: Project, registered_model: str, inputs_hash: str) -> str | None:
+    """The latest version of ``registered_model`` when its run was trained from exactly ``inputs_hash``
+    (training again would fit the same model and the gate would decide the same), else ``None``."""
+    uri = tracking_uri(project)
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+        return None
+    from mlflow.exceptions import MlflowException
+
+    client = _client(project)
+    try:
+        versions = client.search_model_versions(f"name = '{registered_model}'")
+    except MlflowException:
+        return None
+    if not versions:
+        return None
+    latest = max(versions, key=lambda mv: int(mv.version))
+    if not latest.run_id:
+        return None
+    tags = client.get_run(latest.run_id).data.tags
+    return str(latest.version) if tags.get(INPUTS_TAG) == inputs_hash else None
+
+
+@dataclass(frozen=True)
+class VersionRow:
+    """One registered model version, as ``qualflow models versions`` lists it."""
+
+    version: str
+    suggester: str
+    created: str  # local time, minutes
+    metric: float | None
+    data_hash: str
+    champion: bool
+    run_id: str
+    decision: str  # the gate's: promoted / kept-champion / ""
+
+
+def model_versions(
+    project: Project, registered_model: str = DEFAULT_REGISTERED_MODEL, metric: str = "macro_f1"
+) -> list[VersionRow]:
+    """Every registered version of ``registered_model``, newest first, with what its run recorded."""
+    uri = tracking_uri(project)
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+        return []
+    from datetime import datetime
+
+    from mlflow.exceptions import MlflowException
+
+    client = _client(project)
+    try:
+        versions = client.search_model_versions(f"name = '{registered_model}'")
+    except MlflowException:
+        return []
+    try:  # search_model_versions leaves the versions' aliases out: the registered model has them
+        aliases = client.get_registered_model(registered_model).aliases or {}
+    except MlflowException:
+        aliases = {}
+    champion = str(aliases.get(CHAMPION, ""))
+    out = []
+    for mv in sorted(versions, key=lambda v: -int(v.version)):
+        params: dict[str, str] = {}
+        metrics: dict[str, float] = {}
+        tags: dict[str, str] = {}
+        if mv.run_id:
+            try:
+                run = client.get_run(mv.run_id)
+                params, metrics, tags = dict(run.data.params), dict(run.data.metrics), dict(run.data.tags)
+            except MlflowException:
+                pass
+        created = datetime.fromtimestamp(mv.creation_timestamp / 1000).strftime("%Y-%m-%d %H:%M")
+        out.append(
+            VersionRow(
+                version=str(mv.version),
+                suggester=params.get("suggester", ""),
+                created=created,
+                metric=metrics.get(metric),
+                data_hash=tags.get("data.hash", ""),
+                champion=str(mv.version) == champion,
+                run_id=str(mv.run_id or ""),
+                decision=(mv.tags or {}).get("gate.decision", ""),
+            )
+        )
+    return out
 
 
 def champion_version(project: Project, registered_model: str = DEFAULT_REGISTERED_MODEL) -> str | None:

@@ -300,7 +300,8 @@ def test_process_decide_retrain_promote_process_again(harness, tmp_path: Path) -
     models = suggestion_models(root)
     assert models["qualflow-suggester@1"] == third.suggestions > 0
 
-    # the gate: a challenger trained on shuffled labels is not promoted ...
+    # the gate: a challenger trained on shuffled labels is not promoted (the patch leaves the data hash
+    # as it was, so without force_retrain the flow would say nothing changed and train nothing) ...
     from pipeline.project import retrain as retraining
 
     real = retraining.training_labels
@@ -311,7 +312,7 @@ def test_process_decide_retrain_promote_process_again(harness, tmp_path: Path) -
 
     retraining.training_labels = shuffled
     try:
-        worse = retrain_suggester(str(root), suggester="linear", promotion_margin=0.0)
+        worse = retrain_suggester(str(root), suggester="linear", promotion_margin=0.0, force_retrain=True)
     finally:
         retraining.training_labels = real
     assert not worse.decision.promote and worse.version == "2"
@@ -532,7 +533,7 @@ def test_a_moved_or_copied_project_uses_its_own_mlruns(harness, tmp_path: Path) 
     copy = tmp_path / "c"
     shutil.copytree(moved, copy)
     before = files_under(moved / "mlruns")
-    again = retrain_suggester(str(copy), suggester="linear")
+    again = retrain_suggester(str(copy), suggester="linear", force_retrain=True)
     assert again.version == "2"
     assert files_under(moved / "mlruns") == before  # the original's models are untouched
     assert (
@@ -571,3 +572,67 @@ def test_a_moved_or_copied_project_uses_its_own_mlruns(harness, tmp_path: Path) 
     assert replaced.decision is not None and replaced.decision.promote and replaced.version == "3"
     assert replaced.champion_before is None  # the lost champion could not be scored
     assert run_process(copy).model == "qualflow-suggester@3"
+
+
+def test_train_with_nothing_changed_trains_nothing_and_models_versions_lists_them(
+    harness, tmp_path: Path
+) -> None:
+    """A second `train` on the same inputs as the latest version trains and registers nothing (the
+    scheduled flow is this same flow); new codings, another setting or --force-retrain train again."""
+    from cli.flows_commands import model_versions_table, run_train
+    from flows.retrain import retrain_suggester
+
+    root = coded_project(tmp_path / "n", 7, coded=6)  # int06 is ingested, not coded yet
+    first = retrain_suggester(str(root), suggester="linear")
+    assert first.version == "1" and not first.unchanged
+    same = retrain_suggester(str(root), suggester="linear")
+    assert same.unchanged and same.version == "1" and same.decision is None
+    assert same.lines() == [
+        "nothing changed since qualflow-suggester@1 (same training data, codebook, suggester and "
+        "parameters): not retrained; `qualflow train --force-retrain` trains anyway"
+    ]
+    client = mlflow_client(root)
+    assert len(client.search_model_versions("name = 'qualflow-suggester'")) == 1
+    assert len(client.search_runs([first.experiment_id])) == 1
+
+    # another setting of the flow is another model
+    margin = retrain_suggester(str(root), suggester="linear", promotion_margin=0.5)
+    assert not margin.unchanged and margin.version == "2"
+    assert retrain_suggester(str(root), suggester="linear", promotion_margin=0.5).unchanged
+
+    # new codings: trained again (the CLI's way, with the project's settings)
+    code_sources(root, [f"int{i:02d}" for i in range(7)])
+    newdata = run_train(root)
+    assert not newdata.unchanged and newdata.version == "3"
+    assert run_train(root).unchanged
+    forced = run_train(root, force_retrain=True)
+    assert forced.version == "4" and not forced.unchanged
+
+    lines = model_versions_table(root)
+    assert lines[0] == "qualflow-suggester (* = champion)"
+    assert lines[1].split() == ["version", "suggester", "created", "macro_f1", "data.hash", "gate", "run"]
+    rows = {}
+    for line in lines[2:]:
+        cells = line.split()  # version suggester date time metric hash gate run, after an optional *
+        star = cells[0] == "*"
+        rows[cells[star]] = (star, cells[star:])
+    assert list(rows) == ["4", "3", "2", "1"]
+    champion = str(client.get_registered_model("qualflow-suggester").aliases["champion"])
+    assert [v for v, (star, _) in rows.items() if star] == [champion]
+    for version, run_id in [
+        ("1", first.run_id),
+        ("2", margin.run_id),
+        ("3", newdata.run_id),
+        ("4", forced.run_id),
+    ]:
+        cells = rows[version][1]
+        run = client.get_run(run_id)
+        assert len(cells) == 8 and cells[1] == "linear" and cells[7] == run_id
+        assert cells[4] == f"{run.data.metrics['macro_f1']:.4f}"
+        assert cells[5] == run.data.tags["data.hash"][:12]
+        assert cells[6] == run.data.tags["gate.decision"]
+    assert rows["1"][1][5] == rows["2"][1][5] != rows["3"][1][5] == rows["4"][1][5]
+    empty = make_project(tmp_path / "e", 0, inbox=False)
+    assert model_versions_table(empty) == [
+        "no trained versions of qualflow-suggester yet: `qualflow train` trains the first"
+    ]
