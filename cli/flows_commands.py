@@ -66,6 +66,9 @@ def run_process(
         from pipeline.project.process import check_ready
 
         check_ready(project, paths)
+        from flows.tracking import check_champion_files
+
+        check_champion_files(project, registered_model)  # its files gone: one line, not a traceback
     prepare_environment(project_dir)
     from flows.process import process_interviews
 
@@ -82,9 +85,11 @@ def run_train(
     force: bool = False,
     registered_model: str = DEFAULT_REGISTERED_MODEL,
     fine_tune: bool | None = None,
+    force_retrain: bool = False,
 ) -> RetrainReport:
-    """``qualflow train [--force] [--fine-tune]``: run ``retrain_suggester`` once; ``force`` overrides
-    the gate; ``fine_tune`` (default ``[suggester] fine_tune``) fine-tunes the encoder first."""
+    """``qualflow train [--force] [--fine-tune] [--force-retrain]``: run ``retrain_suggester`` once;
+    ``force`` overrides the gate; ``fine_tune`` (default ``[suggester] fine_tune``) fine-tunes the
+    encoder first; ``force_retrain`` trains even when nothing changed since the latest version."""
     from flows.serve import flow_parameters
 
     cfg = load_config(project_dir)
@@ -92,13 +97,17 @@ def run_train(
         from pipeline.project.retrain import check_trainable
 
         check_trainable(project)
+        if not force:  # --force trains a replacement for a champion whose files are gone
+            from flows.tracking import check_champion_files
+
+            check_champion_files(project, registered_model)
     prepare_environment(project_dir)
     from flows.retrain import retrain_suggester
 
     params = flow_parameters(project_dir.resolve(), cfg, registered_model)["retrain_suggester"]
     if fine_tune is not None:
         params["fine_tune"] = fine_tune
-    return retrain_suggester(**params, force=force)
+    return retrain_suggester(**params, force=force, force_retrain=force_retrain)
 
 
 def run_agreement(project_dir: Path, registered_model: str = DEFAULT_REGISTERED_MODEL) -> AgreementRun:
@@ -158,11 +167,13 @@ def run_serve(
 
 def mlflow_ui_command(project_dir: Path, port: int = MLFLOW_UI_PORT) -> list[str]:
     """The ``mlflow ui`` command for the project's tracking store, on 127.0.0.1 with one worker."""
+    from flows.tracking import relocate_store
     from pipeline.config import resolve_sqlite_url
 
     cfg = load_config(project_dir)
     root = project_dir.resolve()
     uri = resolve_sqlite_url(cfg.mlflow_tracking_uri, root)
+    relocate_store(uri, root)  # a moved or copied project: its runs' files are in this mlruns/
     return [
         sys.executable, "-m", "mlflow", "ui",
         "--backend-store-uri", uri,
@@ -185,6 +196,40 @@ def run_mlflow_ui(project_dir: Path, port: int = MLFLOW_UI_PORT) -> int:
         return 0
     except FileNotFoundError:
         raise ConfigError("mlflow is not installed in this environment; run `make install`") from None
+
+
+def model_versions_table(project_dir: Path, registered_model: str = DEFAULT_REGISTERED_MODEL) -> list[str]:
+    """``qualflow models versions``: one line per registered version, newest first (``*`` marks the
+    champion), with the gate's metric, the training data hash and the MLflow run."""
+    cfg = load_config(project_dir)
+    metric = cfg.flows.promotion_metric
+    with _opened(project_dir) as project:
+        from flows.tracking import model_versions
+
+        rows = model_versions(project, registered_model, metric)
+    if not rows:
+        return [f"no trained versions of {registered_model} yet: `qualflow train` trains the first"]
+    head = ("", "version", "suggester", "created", metric, "data.hash", "gate", "run")
+    table = [
+        (
+            "*" if r.champion else "",
+            r.version,
+            r.suggester or "-",
+            r.created,
+            "-" if r.metric is None else f"{r.metric:.4f}",
+            r.data_hash[:12] or "-",
+            r.decision or "-",
+            r.run_id or "-",
+        )
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in (head, *table)) for i in range(len(head))]
+    lines = [f"{registered_model} (* = champion)"]
+    lines += [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in (head, *table)
+    ]
+    return lines
 
 
 def run_round_close(

@@ -42,12 +42,19 @@ def train(
             help="Fine-tune the encoder on the coded segments first (default: [suggester] fine_tune).",
         ),
     ] = None,
+    force_retrain: Annotated[
+        bool,
+        typer.Option(
+            help="Train even when nothing changed since the latest version (same data, codebook, "
+            "suggester and parameters)."
+        ),
+    ] = False,
     project: ProjectOpt = None,
 ) -> None:
     """Run the retrain_suggester flow once: train, evaluate on held-out sources, log to MLflow, gate."""
     from cli.flows_commands import run_train
 
-    report = run_train(project_dir(project), force=force, fine_tune=fine_tune)
+    report = run_train(project_dir(project), force=force, fine_tune=fine_tune, force_retrain=force_retrain)
     for line in report.lines():
         console().print(line, markup=False)
 
@@ -134,6 +141,17 @@ def models_list() -> None:
     out.print("Suggesters ([suggester] name):", markup=False)
     for name in sorted(SUGGESTERS):
         out.print(f"  {name}" + ("  (default)" if name == DEFAULT_SUGGESTER else ""), markup=False)
+
+
+@models_app.command("versions")
+def models_versions(
+    project: ProjectOpt = None,
+) -> None:
+    """List the trained (registered) model versions: which is the champion, its score, its data."""
+    from cli.flows_commands import model_versions_table
+
+    for line in model_versions_table(project_dir(project)):
+        console().print(line, markup=False)
 
 
 @models_app.command("export-onnx")

@@ -37,15 +37,23 @@ class RetrainReport:
     run_id: str
     experiment_id: str
     tracking_uri: str
-    decision: GateDecision
+    decision: GateDecision | None  # None when nothing was trained (``unchanged``)
     metrics: dict[str, float] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)
     champion_before: str | None = None
     suggester: str = ""
     selection: Selection | None = None
+    unchanged: bool = False  # nothing trained: ``version`` was trained from the same inputs
 
     def lines(self) -> list[str]:
+        if self.unchanged:
+            return [
+                f"nothing changed since {self.registered_model}@{self.version} (same training data, "
+                "codebook, suggester and parameters): not retrained; "
+                "`qualflow train --force-retrain` trains anyway"
+            ]
         d = self.decision
+        assert d is not None
         verdict = "PROMOTED to champion" if d.promote else "not promoted (champion kept)"
         out = [self.selection.line()] if self.selection is not None else []
         out += [
@@ -68,6 +76,29 @@ class RetrainReport:
             "(see it with `qualflow ui mlflow`)"
         )
         return out
+
+
+def inputs_hash(ts: TrainingSet, embedding: str, settings: dict[str, Any]) -> str:
+    """What a training run is made from: the training data and split (``data_hash``), the codebook,
+    the base embedding and every setting of the flow that changes the model or the gate's decision.
+    A run with the same hash as the latest version's fits the same model and gets the same verdict."""
+    import json
+
+    from pipeline.domain import sha256_text
+    from pipeline.project.suggest import jsonable
+
+    key = {
+        "data": ts.fingerprint()["data_hash"],
+        "codebook": ts.codebook_hash,
+        "embedding": embedding,
+        **{k: jsonable(v) for k, v in settings.items()},
+    }
+    return sha256_text(json.dumps(key, sort_keys=True, ensure_ascii=False))
+
+
+@io_task("check-unchanged")
+def check_unchanged(project: Project, registered_model: str, key: str) -> str | None:
+    return tracking.unchanged_since(project, registered_model, key)
 
 
 @io_task("load-training-set")
@@ -148,8 +179,11 @@ def fine_tune_encoder(project: Project, ts: TrainingSet, minutes: float) -> tupl
 
 
 @io_task("load-champion")
-def load_champion(project: Project, registered_model: str) -> tracking.RegisteredModel | None:
-    return tracking.load_alias(project, registered_model)
+def load_champion(
+    project: Project, registered_model: str, missing_ok: bool = False
+) -> tracking.RegisteredModel | None:
+    """The champion; with ``missing_ok`` (``--force``) a champion whose files are gone counts as none."""
+    return tracking.load_alias(project, registered_model, missing_ok=missing_ok)
 
 
 @task(name="gate", cache_policy=NO_CACHE)
@@ -195,6 +229,7 @@ def log_run(
     encoder_dir: Path | None = None,
     fine_tune: dict[str, Any] | None = None,
     selection: Selection | None = None,
+    inputs_hash: str | None = None,
 ) -> tracking.LoggedRun:
     return tracking.log_training_run(
         project,
@@ -214,6 +249,7 @@ def log_run(
         fine_tune=fine_tune,
         selection_params=None if selection is None else selection.params(),
         selection_metrics=None if selection is None else selection.metrics(),
+        inputs_hash=inputs_hash,
     )
 
 
@@ -272,6 +308,7 @@ def retrain_suggester(
     registered_model: str = tracking.DEFAULT_REGISTERED_MODEL,
     fine_tune: bool = False,
     fine_tune_minutes: float = 10.0,
+    force_retrain: bool = False,
 ) -> RetrainReport:
     """Train a challenger on the coders' decisions, log it to MLflow and promote it if it is better.
 
@@ -285,16 +322,40 @@ def retrain_suggester(
         the rule's choice; the choice is logged as ``selection.*`` params and metrics
     promotion_metric, promotion_margin : the gate (``[flows]``): promote when the challenger's metric
         exceeds the champion's by more than the margin, on the same held-out sources
-    force : promote whatever the gate says (recorded as ``gate.forced=true``)
+    force : promote whatever the gate says (recorded as ``gate.forced=true``); a champion whose files
+        are gone is then not compared (a replacement for it)
     top_k : suggestions per segment, for ``hit_at_k``
     registered_model : MLflow registered model name
     fine_tune, fine_tune_minutes : ``[suggester]``: fine-tune the encoder on the training sources'
         coded segments first (within the budget); the encoder is logged inside the challenger's
         MLflow model, has its own embedding fingerprint, and goes through the same gate
+    force_retrain : train even when the latest version was trained from the same inputs (the same
+        training data, codebook, embedding, suggester, parameters and gate settings:
+        :func:`inputs_hash`); without it (and without ``force``) such a run trains nothing and says so,
+        so a nightly schedule does not register one identical version a night
     """
     project = open_project(project_dir)
     embedder = make_embedder(project)
     ts = load_training_set(project, embedder)
+    settings = {
+        "suggester": suggester, "params": params or {}, "select": select,
+        "promotion_metric": promotion_metric, "promotion_margin": promotion_margin, "top_k": top_k,
+        "fine_tune": fine_tune, "fine_tune_minutes": fine_tune_minutes if fine_tune else None,
+    }  # fmt: skip
+    key = inputs_hash(ts, embedder.fingerprint, settings)
+    same = None if (force or force_retrain) else check_unchanged(project, registered_model, key)
+    if same is not None:
+        project.close()
+        return RetrainReport(
+            registered_model=registered_model,
+            version=same,
+            run_id="",
+            experiment_id="",
+            tracking_uri=tracking.tracking_uri(project),
+            decision=None,
+            data=ts.fingerprint(),
+            unchanged=True,
+        )
     encoder_dir: Path | None = None
     tuned: dict[str, Any] | None = None
     if fine_tune:
@@ -307,7 +368,7 @@ def retrain_suggester(
     chosen = suggester if selection is None else selection.chosen
     challenger = fit_challenger(ts, embedder, chosen, params or {})
     challenger_ev = evaluate(challenger, ts, top_k)
-    champion = load_champion(project, registered_model)
+    champion = load_champion(project, registered_model, force)
     champion_ev = None
     if champion is not None:
         champ_ts, champ_embedder = (
@@ -336,6 +397,7 @@ def retrain_suggester(
             encoder_dir,
             tuned,
             selection,
+            key,
         )
     record_gate(project, registered_model, run, decision)
     record_model_version(

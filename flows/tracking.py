@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from models.base import BaseSuggester
 
 CHAMPION = "champion"
+INPUTS_TAG = "qualflow.inputs_hash"  # a training run's inputs (flows.retrain.inputs_hash)
 ENCODER_DIR = "encoder"  # the fine-tuned encoder's folder name inside the logged model (extra_files/encoder)
 PARAM_MAX = 6000  # MLflow's limit on a parameter value is 6000 characters
 REQUIREMENTS = ("numpy", "scipy", "scikit-learn")
@@ -47,10 +48,70 @@ def artifact_root(project: Project) -> Path:
     return project.root / "mlruns"
 
 
+#: Where MLflow's SQL store keeps absolute artifact locations: (table, column).
+LOCATION_COLUMNS = (
+    ("experiments", "artifact_location"),
+    ("runs", "artifact_uri"),
+    ("model_versions", "source"),
+    ("model_versions", "storage_location"),
+    ("logged_models", "artifact_location"),
+)
+
+
+def relocate_store(uri: str, root: Path) -> list[str]:
+    """Point a project's MLflow store at this project's ``mlruns/`` after the folder was moved or copied.
+
+    MLflow records absolute artifact locations (``file:///old/place/mlruns/...``) in its store: after
+    ``mv study study2`` every model in it pointed at a folder that no longer exists, and in a copy new
+    runs wrote into the original's ``mlruns/``. For a SQLite store inside ``root`` whose experiments
+    keep their artifacts in another folder's ``mlruns/`` while ``root/mlruns`` exists, every location
+    under that other ``mlruns/`` (experiments, runs, model versions, logged models) is rewritten to the
+    same relative path under ``root/mlruns``. A store elsewhere (a server, a file outside the project)
+    is left alone. Returns the prefixes rewritten (none when the store already belongs here).
+    """
+    import sqlite3
+
+    prefix = "sqlite:///"
+    if not uri.startswith(prefix):
+        return []
+    db = Path(uri.removeprefix(prefix))
+    mlruns = (root / "mlruns").resolve()
+    if not db.is_file() or not db.resolve().is_relative_to(root.resolve()) or not mlruns.is_dir():
+        return []
+    here = {f"{mlruns.as_uri()}/", f"{mlruns}/"}
+    con = sqlite3.connect(str(db), timeout=30)
+    try:
+        try:
+            locations = [row[0] for row in con.execute("SELECT artifact_location FROM experiments")]
+        except sqlite3.Error:  # not an MLflow store (yet)
+            return []
+        stale: set[str] = set()
+        for loc in locations:
+            cut = (loc or "").rfind("/mlruns/")
+            if cut > 0 and loc[: cut + len("/mlruns/")] not in here:
+                stale.add(loc[: cut + len("/mlruns/")])
+        with con:
+            for old in sorted(stale):
+                new = f"{mlruns.as_uri()}/" if old.startswith("file:") else f"{mlruns}/"
+                for table, column in LOCATION_COLUMNS:
+                    try:
+                        con.execute(
+                            f"UPDATE {table} SET {column} = ? || substr({column}, ?) "  # noqa: S608
+                            f"WHERE substr({column}, 1, ?) = ?",
+                            (new, len(old) + 1, len(old), old),
+                        )
+                    except sqlite3.OperationalError:  # a table an older MLflow schema does not have
+                        continue
+    finally:
+        con.close()
+    return sorted(stale)
+
+
 def _client(project: Project) -> MlflowClient:
     import mlflow
 
     uri = tracking_uri(project)
+    relocate_store(uri, project.root)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
@@ -65,6 +126,47 @@ def ensure_experiment(project: Project, name: str) -> str:
     root = artifact_root(project)
     root.mkdir(parents=True, exist_ok=True)
     return str(client.create_experiment(name, artifact_location=(root / name).resolve().as_uri()))
+
+
+def check_model_files(client: MlflowClient, name: str, alias: str, mv: Any) -> None:
+    """A :class:`ConfigError` naming the model and the folder when a local model version's files are
+    gone (the project's ``mlruns/`` deleted, or only ``mlflow.db`` copied): one line, not MLflow's
+    ``No such artifact: ''`` from deep inside a flow."""
+    from urllib.parse import unquote, urlparse
+
+    location = str(mv.source or "")
+    model_id = mv.model_id or location.removeprefix("models:/")
+    if location.startswith("models:/") and model_id.startswith("m-") and "/" not in model_id:
+        # MLflow 3: the version is a logged model (``models:/m-<id>``), whose files are its location
+        location = str(client.get_logged_model(model_id).artifact_location or "")
+    if location.startswith("file:"):
+        path = Path(unquote(urlparse(location).path))
+    elif location.startswith("/"):
+        path = Path(location)
+    else:  # a server or a models:/ URI: MLflow reports its own errors
+        return
+    if not (path / "MLmodel").is_file():
+        raise ConfigError(
+            f"the {alias} model {name} version {mv.version} has no files at {path}: put the project's "
+            "mlruns/ folder back (it holds every trained model), or train a new champion with "
+            "`qualflow train --force`"
+        )
+
+
+def check_champion_files(project: Project, name: str = DEFAULT_REGISTERED_MODEL) -> None:
+    """What :func:`load_alias` would stop on, checked before Prefect starts (``qualflow process`` and
+    ``train``): the store moved along with the project, and the champion's files present."""
+    uri = tracking_uri(project)
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+        return
+    from mlflow.exceptions import MlflowException
+
+    client = _client(project)
+    try:
+        mv = client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        return
+    check_model_files(client, name, CHAMPION, mv)
 
 
 @dataclass(frozen=True)
@@ -83,9 +185,10 @@ class RegisteredModel:
 
 
 def load_alias(
-    project: Project, name: str = DEFAULT_REGISTERED_MODEL, alias: str = CHAMPION
+    project: Project, name: str = DEFAULT_REGISTERED_MODEL, alias: str = CHAMPION, *, missing_ok: bool = False
 ) -> RegisteredModel | None:
-    """Load ``models:/<name>@<alias>`` (``None`` when the model or the alias does not exist yet).
+    """Load ``models:/<name>@<alias>`` (``None`` when the model or the alias does not exist yet, or,
+    with ``missing_ok``, when its files are gone; else that is a :class:`ConfigError`).
 
     A local SQLite store that does not exist yet holds no model: it is not created here (creating
     it takes seconds, and a first ``process`` run has nothing to load).
@@ -101,6 +204,12 @@ def load_alias(
         mv = client.get_model_version_by_alias(name, alias)
     except MlflowException as exc:
         if "RESOURCE_DOES_NOT_EXIST" in str(exc.error_code) or "not found" in str(exc).lower():
+            return None
+        raise
+    try:
+        check_model_files(client, name, alias, mv)
+    except ConfigError:
+        if missing_ok:
             return None
         raise
     embedding, metrics, params = "", {}, {}
@@ -186,6 +295,7 @@ def log_training_run(
     fine_tune: dict[str, Any] | None = None,
     selection_params: dict[str, str] | None = None,
     selection_metrics: dict[str, float] | None = None,
+    inputs_hash: str | None = None,
 ) -> LoggedRun:
     """One MLflow run: parameters, data fingerprint, metrics, artifacts and the model, registered as a
     new version of ``registered_model``.
@@ -197,7 +307,9 @@ def log_training_run(
     ``encoder.backend`` so :func:`load_alias` gives back the same embedder;
     ``fine_tune`` : what the fine-tuning did (logged as ``finetune.*`` params and metrics);
     ``selection_params``, ``selection_metrics`` : how ``suggester`` was chosen for ``auto``
-    (``selection.*``, :class:`pipeline.project.retrain.Selection`).
+    (``selection.*``, :class:`pipeline.project.retrain.Selection`);
+    ``inputs_hash`` : what the run was trained from (tag ``qualflow.inputs_hash``, see
+    :func:`unchanged_since`).
     """
     import mlflow
     import mlflow.sklearn
@@ -224,6 +336,7 @@ def log_training_run(
                 "qualflow.kind": "retrain",
                 "qualflow.project": project.config.name,
                 "data.hash": str(fingerprint["data_hash"]),
+                **({INPUTS_TAG: inputs_hash} if inputs_hash else {}),
             }
         )
         mlflow.log_params({f"data.{k}": str(v) for k, v in fingerprint.items()})
@@ -336,6 +449,90 @@ def log_agreement_run(
                 p.write_text(text, encoding="utf-8")
                 mlflow.log_artifact(str(p))
         return str(run.info.run_id)
+
+
+def unchanged_since(project: Project, registered_model: str, inputs_hash: str) -> str | None:
+    """The latest version of ``registered_model`` when its run was trained from exactly ``inputs_hash``
+    (training again would fit the same model and the gate would decide the same), else ``None``."""
+    uri = tracking_uri(project)
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+        return None
+    from mlflow.exceptions import MlflowException
+
+    client = _client(project)
+    try:
+        versions = client.search_model_versions(f"name = '{registered_model}'")
+    except MlflowException:
+        return None
+    if not versions:
+        return None
+    latest = max(versions, key=lambda mv: int(mv.version))
+    if not latest.run_id:
+        return None
+    tags = client.get_run(latest.run_id).data.tags
+    return str(latest.version) if tags.get(INPUTS_TAG) == inputs_hash else None
+
+
+@dataclass(frozen=True)
+class VersionRow:
+    """One registered model version, as ``qualflow models versions`` lists it."""
+
+    version: str
+    suggester: str
+    created: str  # local time, minutes
+    metric: float | None
+    data_hash: str
+    champion: bool
+    run_id: str
+    decision: str  # the gate's: promoted / kept-champion / ""
+
+
+def model_versions(
+    project: Project, registered_model: str = DEFAULT_REGISTERED_MODEL, metric: str = "macro_f1"
+) -> list[VersionRow]:
+    """Every registered version of ``registered_model``, newest first, with what its run recorded."""
+    uri = tracking_uri(project)
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+        return []
+    from datetime import datetime
+
+    from mlflow.exceptions import MlflowException
+
+    client = _client(project)
+    try:
+        versions = client.search_model_versions(f"name = '{registered_model}'")
+    except MlflowException:
+        return []
+    try:  # search_model_versions leaves the versions' aliases out: the registered model has them
+        aliases = client.get_registered_model(registered_model).aliases or {}
+    except MlflowException:
+        aliases = {}
+    champion = str(aliases.get(CHAMPION, ""))
+    out = []
+    for mv in sorted(versions, key=lambda v: -int(v.version)):
+        params: dict[str, str] = {}
+        metrics: dict[str, float] = {}
+        tags: dict[str, str] = {}
+        if mv.run_id:
+            try:
+                run = client.get_run(mv.run_id)
+                params, metrics, tags = dict(run.data.params), dict(run.data.metrics), dict(run.data.tags)
+            except MlflowException:
+                pass
+        created = datetime.fromtimestamp(mv.creation_timestamp / 1000).strftime("%Y-%m-%d %H:%M")
+        out.append(
+            VersionRow(
+                version=str(mv.version),
+                suggester=params.get("suggester", ""),
+                created=created,
+                metric=metrics.get(metric),
+                data_hash=tags.get("data.hash", ""),
+                champion=str(mv.version) == champion,
+                run_id=str(mv.run_id or ""),
+                decision=(mv.tags or {}).get("gate.decision", ""),
+            )
+        )
+    return out
 
 
 def champion_version(project: Project, registered_model: str = DEFAULT_REGISTERED_MODEL) -> str | None:

@@ -300,7 +300,8 @@ def test_process_decide_retrain_promote_process_again(harness, tmp_path: Path) -
     models = suggestion_models(root)
     assert models["qualflow-suggester@1"] == third.suggestions > 0
 
-    # the gate: a challenger trained on shuffled labels is not promoted ...
+    # the gate: a challenger trained on shuffled labels is not promoted (the patch leaves the data hash
+    # as it was, so without force_retrain the flow would say nothing changed and train nothing) ...
     from pipeline.project import retrain as retraining
 
     real = retraining.training_labels
@@ -311,7 +312,7 @@ def test_process_decide_retrain_promote_process_again(harness, tmp_path: Path) -
 
     retraining.training_labels = shuffled
     try:
-        worse = retrain_suggester(str(root), suggester="linear", promotion_margin=0.0)
+        worse = retrain_suggester(str(root), suggester="linear", promotion_margin=0.0, force_retrain=True)
     finally:
         retraining.training_labels = real
     assert not worse.decision.promote and worse.version == "2"
@@ -494,3 +495,156 @@ def test_the_dask_runner_queues_the_same_suggestions_as_the_thread_runner(
     assert table == suggestion_table(thread) and len(table) > 0
     # a run with nothing new starts no cluster and changes nothing
     assert process_interviews(str(dask)).lines() == ["nothing new to process"]
+
+
+def coded_project(root: Path, n: int = 6, coded: int | None = None) -> Path:
+    """A project whose ``n`` interviews are ingested and the first ``coded`` (all) coded, without Prefect."""
+    from pipeline.project.core import Project
+    from pipeline.project.ingest import ingest
+
+    make_project(root, n)
+    proj = Project.open(root)
+    ingest(proj, sorted((root / "inbox").glob("*.txt")))
+    proj.close()
+    for p in (root / "inbox").glob("*.txt"):
+        p.unlink()
+    code_sources(root, [f"int{i:02d}" for i in range(n if coded is None else coded)])
+    return root
+
+
+def files_under(folder: Path) -> dict[str, int]:
+    return {str(p.relative_to(folder)): p.stat().st_size for p in folder.rglob("*") if p.is_file()}
+
+
+def test_a_moved_or_copied_project_uses_its_own_mlruns(harness, tmp_path: Path) -> None:
+    """MLflow records absolute artifact paths: after `mv` the champion is loaded from the new place,
+    and a copy trains into its own mlruns/, leaving the original's as it was."""
+    import shutil
+
+    from cli.flows_commands import run_process, run_train
+    from flows.process import process_interviews
+    from flows.retrain import retrain_suggester
+    from pipeline.errors import ConfigError
+
+    first = coded_project(tmp_path / "a")
+    trained = retrain_suggester(str(first), suggester="linear")
+    assert trained.decision is not None and trained.decision.promote and trained.version == "1"
+
+    moved = tmp_path / "b"
+    shutil.move(first, moved)
+    (moved / "inbox" / "int20.txt").write_text(interview(20)[0], encoding="utf-8")
+    report = process_interviews(str(moved))
+    assert report.model == "qualflow-suggester@1" and report.suggestions > 0
+    assert [(o.name, o.status) for o in report.processed] == [("int20", "added")]
+    client = mlflow_client(moved)
+    assert client.get_experiment(trained.experiment_id).artifact_location == (
+        (moved / "mlruns" / "qualflow").as_uri()
+    )
+    assert client.get_run(trained.run_id).info.artifact_uri.startswith((moved / "mlruns").as_uri() + "/")
+
+    copy = tmp_path / "c"
+    shutil.copytree(moved, copy)
+    before = files_under(moved / "mlruns")
+    again = retrain_suggester(str(copy), suggester="linear", force_retrain=True)
+    assert again.version == "2"
+    assert files_under(moved / "mlruns") == before  # the original's models are untouched
+    assert (
+        mlflow_client(copy)
+        .get_run(again.run_id)
+        .info.artifact_uri.startswith((copy / "mlruns").as_uri() + "/")
+    )
+    assert [
+        str(v.version) for v in mlflow_client(moved).search_model_versions("name = 'qualflow-suggester'")
+    ] == ["1"]
+
+    # the champion's files really gone: one line before Prefect starts, naming the model and the folder
+    (copy / "inbox" / "int21.txt").write_text(interview(21)[0], encoding="utf-8")
+    champ = mlflow_client(copy).get_model_version_by_alias("qualflow-suggester", "champion")
+    assert str(champ.version) == "1"  # version 2 scored the same: not promoted
+    model_dir = (
+        mlflow_client(copy)
+        .get_logged_model(champ.source.removeprefix("models:/"))
+        .artifact_location.removeprefix("file://")
+    )
+    assert model_dir.startswith(str(copy / "mlruns") + "/")
+    shutil.rmtree(model_dir)
+    message = (
+        f"the champion model qualflow-suggester version 1 has no files at {model_dir}: put the project's "
+        "mlruns/ folder back (it holds every trained model), or train a new champion with "
+        "`qualflow train --force`"
+    )
+    with pytest.raises(ConfigError) as err:
+        run_process(copy)
+    assert str(err.value) == message
+    with pytest.raises(ConfigError) as err:
+        run_train(copy)
+    assert str(err.value) == message
+    assert (copy / "inbox" / "int21.txt").exists()  # nothing was processed
+    replaced = run_train(copy, force=True)
+    assert replaced.decision is not None and replaced.decision.promote and replaced.version == "3"
+    assert replaced.champion_before is None  # the lost champion could not be scored
+    assert run_process(copy).model == "qualflow-suggester@3"
+
+
+def test_train_with_nothing_changed_trains_nothing_and_models_versions_lists_them(
+    harness, tmp_path: Path
+) -> None:
+    """A second `train` on the same inputs as the latest version trains and registers nothing (the
+    scheduled flow is this same flow); new codings, another setting or --force-retrain train again."""
+    from cli.flows_commands import model_versions_table, run_train
+    from flows.retrain import retrain_suggester
+
+    root = coded_project(tmp_path / "n", 7, coded=6)  # int06 is ingested, not coded yet
+    first = retrain_suggester(str(root), suggester="linear")
+    assert first.version == "1" and not first.unchanged
+    same = retrain_suggester(str(root), suggester="linear")
+    assert same.unchanged and same.version == "1" and same.decision is None
+    assert same.lines() == [
+        "nothing changed since qualflow-suggester@1 (same training data, codebook, suggester and "
+        "parameters): not retrained; `qualflow train --force-retrain` trains anyway"
+    ]
+    client = mlflow_client(root)
+    assert len(client.search_model_versions("name = 'qualflow-suggester'")) == 1
+    assert len(client.search_runs([first.experiment_id])) == 1
+
+    # another setting of the flow is another model
+    margin = retrain_suggester(str(root), suggester="linear", promotion_margin=0.5)
+    assert not margin.unchanged and margin.version == "2"
+    assert retrain_suggester(str(root), suggester="linear", promotion_margin=0.5).unchanged
+
+    # new codings: trained again (the CLI's way, with the project's settings)
+    code_sources(root, [f"int{i:02d}" for i in range(7)])
+    newdata = run_train(root)
+    assert not newdata.unchanged and newdata.version == "3"
+    assert run_train(root).unchanged
+    forced = run_train(root, force_retrain=True)
+    assert forced.version == "4" and not forced.unchanged
+
+    lines = model_versions_table(root)
+    assert lines[0] == "qualflow-suggester (* = champion)"
+    assert lines[1].split() == ["version", "suggester", "created", "macro_f1", "data.hash", "gate", "run"]
+    rows = {}
+    for line in lines[2:]:
+        cells = line.split()  # version suggester date time metric hash gate run, after an optional *
+        star = cells[0] == "*"
+        rows[cells[star]] = (star, cells[star:])
+    assert list(rows) == ["4", "3", "2", "1"]
+    champion = str(client.get_registered_model("qualflow-suggester").aliases["champion"])
+    assert [v for v, (star, _) in rows.items() if star] == [champion]
+    for version, run_id in [
+        ("1", first.run_id),
+        ("2", margin.run_id),
+        ("3", newdata.run_id),
+        ("4", forced.run_id),
+    ]:
+        cells = rows[version][1]
+        run = client.get_run(run_id)
+        assert len(cells) == 8 and cells[1] == "linear" and cells[7] == run_id
+        assert cells[4] == f"{run.data.metrics['macro_f1']:.4f}"
+        assert cells[5] == run.data.tags["data.hash"][:12]
+        assert cells[6] == run.data.tags["gate.decision"]
+    assert rows["1"][1][5] == rows["2"][1][5] != rows["3"][1][5] == rows["4"][1][5]
+    empty = make_project(tmp_path / "e", 0, inbox=False)
+    assert model_versions_table(empty) == [
+        "no trained versions of qualflow-suggester yet: `qualflow train` trains the first"
+    ]

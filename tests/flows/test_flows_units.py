@@ -322,7 +322,7 @@ def test_io_tasks_retry_a_passing_failure_but_never_a_user_error() -> None:
         for name, t in vars(module).items()
         if isinstance(t, Task) and t.retries and t.fn.__module__ == module.__name__
     }
-    assert len(retrying) == 18
+    assert len(retrying) == 19
     assert set(retrying.values()) == {retry_unless_user_error}
 
 
