@@ -439,11 +439,18 @@ def queue_suggestions(
                 decided.add(pair)
             other_pending[pair] = [row for row in rows_ if row.id not in answered]
     thresholds = np.asarray(model.thresholds_, dtype=np.float64)
+    # the model's column of a code -> the code's column of corpus.Y (a champion trained on another
+    # codebook version orders its codes otherwise, and may know codes the codebook dropped)
+    ycol = {ci: corpus.codes.index(c) for ci, c in enumerate(classes) if c in allowed}
+
+    def coded(i: int, ci: int) -> bool:
+        """Whether humans already gave segment ``i`` the model's code ``ci``."""
+        return ci in ycol and corpus.Y[i, ycol[ci]] == 1
 
     def fresh(i: int, ci: int) -> bool:
         """Whether segment ``i``'s code ``ci`` would be queued for review (only those are merged)."""
         pair = (i, classes[ci])
-        return (not cover or corpus.Y[i, ci] != 1) and pair not in existing and pair not in decided
+        return (not cover or not coded(i, ci)) and pair not in existing and pair not in decided
 
     positions = corpus.positions if merge else []
     picks = merge_passages(ranked, positions, max_segments=max_passage_segments, mergeable=fresh)
@@ -457,7 +464,7 @@ def queue_suggestions(
             n_skip += 1
             continue
         state = SuggestionState.PENDING
-        if cover and len(pick.rows) == 1 and corpus.Y[first, ci] == 1:
+        if cover and len(pick.rows) == 1 and coded(first, ci):
             # a code humans already gave this segment is kept (the model counts as a coder in
             # agreement) but not queued for review
             state = SuggestionState.COVERED

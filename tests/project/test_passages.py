@@ -439,3 +439,44 @@ def test_a_model_on_an_older_codebook_queues_only_current_codes_and_says_so(
     )
     same = SimpleNamespace(classes_=["budget", "pace"])
     assert codebook_note(project, ModelChoice(cast(Any, same), mv.id, "new@2")) is None
+
+
+def test_a_model_whose_codes_are_ordered_otherwise_reads_the_right_human_codings(
+    project: Project, tmp_path: Path
+) -> None:
+    """The champion knows 'morale' (since dropped) and orders its codes [morale, pace, budget]; the
+    codebook's columns are [budget, pace]. The covered check must read pace's column, not the model's
+    (the review's crash: index 2 of a 2-column label matrix)."""
+    from pipeline.project.codings import import_codings
+
+    ingest(project, [write(tmp_path / "mina.txt", TEXT)])
+    import_codebook(project, write(tmp_path / "cb.yaml", CODEBOOK))
+    a, b = span("Work got slow.")
+    import_codings(
+        project, write(tmp_path / "c.csv", f"source,start,end,code,coder\nmina,{a},{b},pace,ana\n")
+    )
+    with project.store.transaction() as s:
+        corpus = load_corpus(s, project)
+        assert corpus.codes == ["budget", "pace"]
+        P = np.array([[0.1, 0.8, 0.9]] * 5)
+        picks = [[(2, 0.9), (1, 0.8)]] * 5
+        model: Any = SimpleNamespace(classes_=["morale", "pace", "budget"], thresholds_=np.full(3, 0.3))
+        mv = register_model_version(
+            s,
+            name="old",
+            version="1",
+            suggester="stub",
+            params={},
+            embedding="none",
+            codebook_version_id=corpus.codebook_version_id,
+        )
+        queue_suggestions(s, model=model, model_row=mv, corpus=corpus, ranking=Ranking(P, picks), merge=False)
+        got = s.execute(
+            select(SuggestionRow.start, SuggestionRow.code, SuggestionRow.state).order_by(
+                SuggestionRow.start, SuggestionRow.code
+            )
+        ).all()
+    states = {(TEXT[start:].split(".")[0], code): state for start, code, state in got}
+    assert states[("Work got slow", "pace")] == "covered"
+    assert states[("Work got slow", "budget")] == "pending"
+    assert states[("The budget was cut", "pace")] == "pending"
