@@ -268,8 +268,9 @@ def window_vectors(
     the tokens of the segments (on a 28-interview study, three quarters of ``suggest``'s time), for the
     same figures on the study benchmark (docs/benchmarks.md). ``positions`` are
     :attr:`Corpus.positions` (``((source, turn), index)``; ``None`` or a missing entry: the segment is
-    its own window); a window spans only the rows given, so pass whole turns (the corpus of whole
-    sources always has them).
+    its own window). Neighbours are the segments whose index is within ``radius`` of the segment's:
+    a window spans only the rows given, and rows missing from a turn (a source known only through the
+    queue keeps just its decided segments) leave a gap, never a window of segments far apart.
 
     Returns
     -------
@@ -285,9 +286,13 @@ def window_vectors(
     for members in turns.values():
         if len(members) < 2:
             continue
-        rows = [row for _, row in sorted(members)]
+        ordered = sorted(members)
+        idx = [i for i, _ in ordered]
+        rows = [row for _, row in ordered]
         for j, row in enumerate(rows):
-            near = rows[max(0, j - radius) : j + radius + 1]
+            lo = bisect.bisect_left(idx, idx[j] - radius)
+            hi = bisect.bisect_right(idx, idx[j] + radius)
+            near = rows[lo:hi]
             mean = Xa[near].mean(axis=0)
             length = float(np.linalg.norm(mean))
             if length > 0:

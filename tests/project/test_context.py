@@ -187,6 +187,10 @@ def test_each_segments_window_is_composed_within_its_turn(project: Project, tmp_
     np.testing.assert_allclose(
         window_vectors(2 * np.eye(3, dtype=np.float32), d.positions)[1], 2 * np.array([r3, r3, r3]), rtol=1e-6
     )
+    # a subset with a gap ("Two." left out: a source known only through the queue): "One." and
+    # "Three." are not neighbours
+    sub = c.subset([0, 2, 3])
+    np.testing.assert_array_equal(window_vectors(np.eye(3, dtype=np.float32), sub.positions), np.eye(3))
     # a segment without a position (or past the end of ``positions``) is its own window
     np.testing.assert_array_equal(window_vectors(E, [None, None, None, None]), E)
     np.testing.assert_array_equal(window_vectors(E, []), E)
