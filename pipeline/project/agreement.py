@@ -115,7 +115,7 @@ def project_agreement(
         seg_rows = load_segments(session, project.config)
         segments = [segment_from_row(r, name) for r, name in seg_rows]
         texts = {r.name: r.text for r in current_sources(session)}
-        by_hand = hand_coded_sources(session)
+        by_hand = hand_coded_sources(session, codes=all_codes)
     codings = [c for c in human + machine if c.coder in wanted]
     # a human coder has coded the sources they coded by hand; a suggestion they accepted or recoded in
     # an interview they have not coded does not make them a coder of all of it (every other coder's

@@ -18,7 +18,7 @@ from pipeline.domain import Codebook, SuggestionState
 from pipeline.errors import InputError
 from pipeline.labels import label_matrix
 from pipeline.project.core import Project
-from pipeline.store.queries import load_segments, require_codebook
+from pipeline.store.queries import coded_by_hand, load_segments, require_codebook
 from pipeline.store.schema import (
     CodingRow,
     SegmentRow,
@@ -238,7 +238,7 @@ def load_corpus(session: Session, project: Project, *, sources: Sequence[str] | 
             select(CodingRow.source_id)
             .where(
                 CodingRow.active,
-                CodingRow.suggestion_id.is_(None),
+                coded_by_hand(),
                 CodingRow.source_id.in_(src_ids),
                 CodingRow.code.in_(codes),
             )

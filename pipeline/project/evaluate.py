@@ -80,7 +80,7 @@ def evaluate_project(
             # the coders' own codings: accepted suggestions would compare the model with itself
             .where(CodingRow.active, CoderRow.kind == "human", CodingRow.origin != "model-accepted")
         ).all()
-        by_hand = hand_coded_sources(session)
+        by_hand = hand_coded_sources(session, codes=corpus.codes)
         for coder in sorted({r[4] for r in rows}):
             mine = [(r[0], r[1], r[2], r[3]) for r in rows if r[4] == coder]
             # a coder is compared only on the sources they coded by hand, not where they recoded one

@@ -185,7 +185,7 @@ def load_training_set(project: Project, embedder: Embedder) -> TrainingSet:
         # a source known only through the suggestion queue counts only where someone decided
         corpus = load_corpus(session, project, sources=names).labelled()
         src_ids = set(corpus.source_ids)
-        by_hand = hand_coded_sources(session)
+        by_hand = hand_coded_sources(session, codes=corpus.codes)
         per_coder: dict[str, list[tuple[int, int, int, str]]] = {}
         q = (
             select(CodingRow, CoderRow.name)
@@ -568,7 +568,7 @@ def agreement_with_model(
         human = [c for c in human if c.origin != "model-accepted"]
         segments = [segment_from_row(r, n) for r, n in load_segments(session, project.config) if n in names]
         texts = {r.name: r.text for r in current_sources(session) if r.name in names}
-        by_hand = hand_coded_sources(session)
+        by_hand = hand_coded_sources(session, codes=ts.codes)
     coders = sorted({c.coder for c in human}) + [model_coder]
     # a coder is compared where they coded by hand (not where they only recoded a suggestion)
     seen = {c: by_hand.get(c, set()) & names for c in coders[:-1]} | {model_coder: names}

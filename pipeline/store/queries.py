@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
 
 from pipeline.config import (
@@ -119,9 +119,17 @@ def load_codings(session: Session, *, current_only: bool = True) -> list[Coding]
     return [coding_from_row(c, sname, cname) for c, sname, cname in session.execute(q)]
 
 
-def hand_coded_sources(session: Session) -> dict[str, set[str]]:
-    """Coder name -> the current sources the coder coded by hand: has an active coding there made in the
-    review app, imported or read from a codings file, not through the suggestion queue.
+def coded_by_hand() -> ColumnElement[bool]:
+    """The condition on ``codings`` of a coding made by hand: in the review app, imported or read from a
+    codings file, not through the suggestion queue (no suggestion, and not an accepted suggestion that
+    a project file or codings file brought back without its suggestion)."""
+    return and_(CodingRow.suggestion_id.is_(None), CodingRow.origin != "model-accepted")
+
+
+def hand_coded_sources(session: Session, codes: Sequence[str] | None = None) -> dict[str, set[str]]:
+    """Coder name -> the current sources the coder coded by hand (:func:`coded_by_hand`), with a coding
+    of one of ``codes`` when given (the current codebook's codable codes: codings of a removed code do
+    not make a coder a coder of the interview).
 
     A coder who only accepted or recoded a suggestion in an interview has not coded that interview:
     agreement and evaluation compare them only where they coded it by hand, so the rest of it is not
@@ -131,9 +139,11 @@ def hand_coded_sources(session: Session) -> dict[str, set[str]]:
         select(CoderRow.name, SourceRow.name)
         .join(CodingRow, CodingRow.coder_id == CoderRow.id)
         .join(SourceRow, CodingRow.source_id == SourceRow.id)
-        .where(CodingRow.active, CodingRow.suggestion_id.is_(None), SourceRow.is_current)
+        .where(CodingRow.active, coded_by_hand(), SourceRow.is_current)
         .distinct()
     )
+    if codes is not None:
+        q = q.where(CodingRow.code.in_(list(codes)))
     out: dict[str, set[str]] = {}
     for coder, source in session.execute(q):
         out.setdefault(coder, set()).add(source)

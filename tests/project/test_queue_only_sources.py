@@ -165,3 +165,31 @@ def test_only_a_source_with_a_coded_answer_can_be_held_out(proj: Project, tmp_pa
     assert labelled_sources(proj) == (["i1", "i2"], ["i1"])
     with pytest.raises(InputError, match=r"retraining needs codings on at least 2 sources \(found 1: i1\)"):
         check_trainable(proj)
+
+
+def test_an_accepted_suggestion_brought_back_by_an_import_is_still_queue_work(proj: Project) -> None:
+    """A .qdpx or codings file keeps a coding's origin model-accepted but not its suggestion: it does not
+    make its coder a hand coder of the interview; nor does a coding of a code the codebook dropped."""
+    from pipeline.domain import Coding
+    from pipeline.project.codings import add_codings
+    from pipeline.store.queries import current_sources
+
+    a, b = span("Trust is low.")
+    with proj.store.transaction() as s:
+        cb_row, _ = require_codebook(s)
+        rows = {r.name: r for r in current_sources(s)}
+        add_codings(
+            s,
+            [
+                Coding("i1", a, b, "trust", "reza", origin="model-accepted"),
+                Coding("i2", a, b, "gone", "sara"),
+                Coding("i2", a, b, "trust", "ana", origin="imported"),
+            ],
+            rows,
+            cb_row.id,
+        )
+    with proj.store.transaction() as s:
+        assert hand_coded_sources(s) == {"sara": {"i2"}, "ana": {"i2"}}
+        assert hand_coded_sources(s, codes=["budget", "trust"]) == {"ana": {"i2"}}
+        corpus = load_corpus(s, proj)
+    assert corpus.hand_coded == frozenset({corpus.source_ids[corpus.source_names.index("i2")]})
