@@ -453,7 +453,8 @@ def log_agreement_run(
 
 def unchanged_since(project: Project, registered_model: str, inputs_hash: str) -> str | None:
     """The latest version of ``registered_model`` when its run was trained from exactly ``inputs_hash``
-    (training again would fit the same model and the gate would decide the same), else ``None``."""
+    and the gate decided on it (training again would fit the same model and the gate would decide the
+    same), else ``None``."""
     uri = tracking_uri(project)
     if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
         return None
@@ -470,7 +471,9 @@ def unchanged_since(project: Project, registered_model: str, inputs_hash: str) -
     if not latest.run_id:
         return None
     tags = client.get_run(latest.run_id).data.tags
-    return str(latest.version) if tags.get(INPUTS_TAG) == inputs_hash else None
+    # a version whose run died before the gate recorded its decision was never judged: train again
+    gated = "gate.decision" in tags
+    return str(latest.version) if gated and tags.get(INPUTS_TAG) == inputs_hash else None
 
 
 @dataclass(frozen=True)

@@ -644,6 +644,10 @@ def test_train_with_nothing_changed_trains_nothing_and_models_versions_lists_the
         assert cells[5] == run.data.tags["data.hash"][:12]
         assert cells[6] == run.data.tags["gate.decision"]
     assert rows["1"][1][5] == rows["2"][1][5] != rows["3"][1][5] == rows["4"][1][5]
+    # a version whose run died before the gate decided on it was never judged: not "unchanged"
+    client.delete_tag(forced.run_id, "gate.decision")
+    redo = run_train(root)
+    assert not redo.unchanged and redo.version == "5"
     empty = make_project(tmp_path / "e", 0, inbox=False)
     assert model_versions_table(empty) == [
         "no trained versions of qualflow-suggester yet: `qualflow train` trains the first"
