@@ -14,7 +14,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows import tracking
 from flows.process import make_embedder, open_project
-from flows.retrain import load_champion, load_training_set
+from flows.retrain import load_champion
 from flows.retries import io_task
 from pipeline.project import adjudication, rounds
 from pipeline.project import retrain as retraining
@@ -90,9 +90,10 @@ def champion_codings(
     if champion is None:
         return None
     coder = f"model:{champion.name}@{champion.version}"
-    ts = load_training_set(project, make_embedder(project))
-    sources = {s.source for s in data.segments}
-    return coder, [c for c in retraining.predicted_codings(champion.model, ts, coder) if c.source in sources]
+    # every segment of the round's sources, coded or not: the people were measured on all of them
+    sources = sorted({s.source for s in data.segments})
+    ts = retraining.scoring_set(project, make_embedder(project), sources)
+    return coder, retraining.predicted_codings(champion.model, ts, coder)
 
 
 @task(name="round-panel-with-model", cache_policy=NO_CACHE)

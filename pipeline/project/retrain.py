@@ -218,6 +218,26 @@ def load_training_set(project: Project, embedder: Embedder) -> TrainingSet:
     )
 
 
+def scoring_set(project: Project, embedder: Embedder, sources: Sequence[str]) -> TrainingSet:
+    """Every participant segment of ``sources``, embedded, as a set to score a model on (nothing to
+    train on): what a round's champion codes (:func:`predicted_codings`), all of each source, not only
+    the segments :meth:`~pipeline.project.corpus.Corpus.labelled_rows` keeps for training."""
+    from pipeline.codebook import codebook_hash
+    from pipeline.project.corpus import embed_texts, load_corpus
+
+    with project.store.transaction() as session:
+        corpus = load_corpus(session, project, sources=sorted(set(sources)))
+    return TrainingSet(
+        corpus=corpus,
+        X=embed_texts(embedder, corpus.texts),
+        train_idx=np.zeros(0, dtype=np.intp),
+        eval_idx=np.arange(len(corpus.texts), dtype=np.intp),
+        eval_sources=sorted(set(corpus.source_names)),
+        codebook_hash=codebook_hash(corpus.codebook),
+        embedder=embedder,
+    )
+
+
 def training_labels(ts: TrainingSet) -> npt.NDArray[np.int8]:
     """The label matrix the challenger learns from: rows ``train_idx`` of ``corpus.Y``."""
     return ts.corpus.Y[ts.train_idx]

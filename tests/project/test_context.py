@@ -130,6 +130,13 @@ def test_train_and_evaluate_pass_the_context(project: Project, tmp_path: Path) -
     got = predicted_codings(multi, ts, "model:y")
     assert len({(c.source, c.start) for c in got}) == len(got) == len(firsts)
     assert [c.code for c in got] == [multi.classes_[j] for j, _ in firsts]
+    # a round's champion codes every segment of the round's sources, the uncoded "new" one too
+    from pipeline.project.retrain import scoring_set
+
+    whole = scoring_set(project, emb, ["new", "s0"])
+    assert sorted(set(whole.corpus.source_names)) == ["new", "s0"] and len(whole.eval_idx) == len(whole.X)
+    coded = predicted_codings(model, whole, "model:x")
+    assert len(coded) == len(whole.corpus.texts) and {c.source for c in coded} == {"new", "s0"}
     metrics = evaluate_project(project, suggester="auto", folds=3, embedder=emb)
     assert metrics["suggester"] == "auto" and metrics["macro_f1"] == 1.0
     first = metrics["operating_points"][0]
