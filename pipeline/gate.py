@@ -103,6 +103,10 @@ def promotion_decision(
     >>> d = promotion_decision({"macro_f1": 0.5}, {"macro_f1": 0.6}, metric="macro_f1", margin=0.0, force=True)
     >>> d.promote, d.forced
     (True, True)
+    >>> promotion_decision({"macro_f1": 0.5}, None, metric="kappa_vs_ana", margin=0.0)
+    Traceback (most recent call last):
+    ...
+    pipeline.errors.InputError: promotion metric 'kappa_vs_ana': 'ana' coded none of the held-out sources by hand, so the gate has nothing to compare on; choose another [flows] promotion_metric (one of ['macro_f1'])
     >>> promotion_decision({"macro_f1": 0.5}, None, metric="hit_at_k", margin=0.0)
     Traceback (most recent call last):
     ...
@@ -111,6 +115,12 @@ def promotion_decision(
     check_promotion_metric(metric)
     valid = sorted(k for k, v in challenger.items() if isinstance(v, int | float) and not isinstance(v, bool))
     valid = [k for k in valid if k in PROMOTION_METRICS or k.startswith("kappa_vs_")]
+    if metric not in valid and metric.startswith("kappa_vs_"):
+        raise InputError(
+            f"promotion metric {metric!r}: {metric.removeprefix('kappa_vs_')!r} coded none of the held-out "
+            "sources by hand, so the gate has nothing to compare on; choose another [flows] "
+            f"promotion_metric (one of {valid})"
+        )
     if metric not in valid:
         raise InputError(f"promotion metric {metric!r} is not a model metric; choose one of {valid}")
     c_score = float(challenger[metric])

@@ -254,6 +254,24 @@ class LanguageRoutedEmbedder:
 # --------------------------------------------------------------------------- reading a spec
 
 
+def why_embedding_changed(old: str, new: str) -> str:
+    """Why a model's embedding fingerprint ``old`` is not the project's ``new``, for the message that
+    stops comparing them: a routed project trained before qualflow routed segments by their source's
+    language (``lang[auto]``) gets that reason, not "qualflow.toml changed".
+
+    >>> why_embedding_changed("lang[auto](st:a|fa=b)", "lang[source](st:a|fa=b)")[:55]
+    'this version of qualflow embeds each segment by the lan'
+    >>> why_embedding_changed("st:a", "st:b")
+    "it was trained on embedding 'st:a' and the project now uses 'st:b'"
+    """
+    if old.startswith("lang[auto](") and new.startswith("lang[source]("):
+        return (
+            "this version of qualflow embeds each segment by the language of its source (it read each "
+            "text alone before, so some short segments went to another model)"
+        )
+    return f"it was trained on embedding {old!r} and the project now uses {new!r}"
+
+
 def language_rule(project_language: str) -> Callable[[str], str]:
     """How a text's language is found: the configured one, or :func:`detect_language` per text."""
     if project_language != "auto":

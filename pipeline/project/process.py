@@ -424,7 +424,7 @@ def champion_model_row(
     from pipeline.project.suggest import register_model_version
 
     if embedding and embedding != embedder.fingerprint:
-        from pipeline.embed.languages import LanguageRoutedEmbedder, language_name
+        from pipeline.embed.languages import LanguageRoutedEmbedder, language_name, why_embedding_changed
 
         if isinstance(embedder, LanguageRoutedEmbedder) and embedding == embedder.base.fingerprint:
             langs = ", ".join(language_name(lg) for lg in sorted(embedder.routes))
@@ -435,8 +435,9 @@ def champion_model_row(
                 "on the new vectors"
             )
         raise ConfigError(
-            f"the champion {name}@{version} was trained on embedding {embedding!r} but qualflow.toml now "
-            f"uses {embedder.fingerprint!r}; run `qualflow train --force` to train and promote a new model"
+            f"the champion {name}@{version} cannot suggest on this project's vectors: "
+            f"{why_embedding_changed(embedding, embedder.fingerprint)}; run `qualflow train --force` to "
+            "train and promote a new model"
         )
     with project.store.transaction() as session:
         cb_row, _ = require_codebook(session)

@@ -513,10 +513,11 @@ def evaluate_champion(
     if embedding and embedding != embedder.fingerprint:
         if force:
             return None
+        from pipeline.embed.languages import why_embedding_changed
+
         raise ConfigError(
-            f"the champion was trained on embedding {embedding!r} and the project now uses "
-            f"{embedder.fingerprint!r}: the two cannot be compared; run `qualflow train --force` to "
-            "promote a model trained on the new embedding"
+            f"the champion cannot be compared with a new model: {why_embedding_changed(embedding, embedder.fingerprint)}; "
+            "run `qualflow train --force` to promote a model trained on the new vectors"
         )
     return evaluate_on_heldout(model, ts, k)
 
