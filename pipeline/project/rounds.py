@@ -15,9 +15,9 @@ coder and source, after the closing of the latest earlier round that assigned th
 So a coder's codings from an earlier round on the same source do not count again, a retracted coding
 does not count, and codings imported before the round opened (work done offline for it, or a
 project's first double coding imported before its first round) do count unless an earlier round
-already measured them. A codings CSV import is stamped with the time of the import (its
-``created_at`` column is not stored); a REFI-QDA project import keeps the coding times of the tool
-it came from.
+already measured them. "Stored" is when a coding was written into this project (``stored_at``): a
+REFI-QDA project import keeps the coding times of the tool it came from as ``created_at``, but counts
+for the round during which it was imported.
 """
 
 from __future__ import annotations
