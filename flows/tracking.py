@@ -64,12 +64,15 @@ def relocate_store(uri: str, root: Path) -> list[str]:
     MLflow records absolute artifact locations (``file:///old/place/mlruns/...``) in its store: after
     ``mv study study2`` every model in it pointed at a folder that no longer exists, and in a copy new
     runs wrote into the original's ``mlruns/``. For a SQLite store inside ``root`` whose experiments
-    keep their artifacts in another folder's ``mlruns/`` while ``root/mlruns`` exists, every location
+    keep their artifacts in another folder's ``mlruns/`` while ``root/mlruns`` holds the same experiment
+    folders, or the other folder is gone (a moved or copied project; not a store copied without its
+    files while they still exist elsewhere), every location
     under that other ``mlruns/`` (experiments, runs, model versions, logged models) is rewritten to the
     same relative path under ``root/mlruns``. A store elsewhere (a server, a file outside the project)
     is left alone. Returns the prefixes rewritten (none when the store already belongs here).
     """
     import sqlite3
+    from urllib.parse import unquote, urlparse
 
     prefix = "sqlite:///"
     if not uri.startswith(prefix):
@@ -89,7 +92,12 @@ def relocate_store(uri: str, root: Path) -> list[str]:
         for loc in locations:
             cut = (loc or "").rfind("/mlruns/")
             if cut > 0 and loc[: cut + len("/mlruns/")] not in here:
-                stale.add(loc[: cut + len("/mlruns/")])
+                # only when this project's mlruns/ holds that experiment's folder: a store copied
+                # without its mlruns/ keeps pointing where its files are
+                rel = loc[cut + len("/mlruns/") :].split("/", 1)[0]
+                elsewhere = Path(unquote(urlparse(loc).path) if loc.startswith("file:") else loc)
+                if rel and ((mlruns / rel).is_dir() or not elsewhere.exists()):
+                    stale.add(loc[: cut + len("/mlruns/")])
         with con:
             for old in sorted(stale):
                 new = f"{mlruns.as_uri()}/" if old.startswith("file:") else f"{mlruns}/"

@@ -395,3 +395,30 @@ def test_a_forced_promotion_over_an_incomparable_champion_says_so() -> None:
     )
     first = gate.fn(challenger, None, "macro_f1", 0.0, False, "no champion", False)
     assert first.reason == "no champion yet: the first model is promoted" and not first.forced
+
+
+def test_a_store_copied_without_its_files_keeps_pointing_where_they_are(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """relocate_store rewrites a moved project's locations, but not those of an mlflow.db copied into a
+    project whose mlruns/ lacks the experiment while the original folder still has it."""
+    import sqlite3
+
+    from flows.tracking import relocate_store
+
+    old = tmp_path / "old" / "mlruns"
+    (old / "qualflow").mkdir(parents=True)
+    root = tmp_path / "new"
+    (root / "mlruns").mkdir(parents=True)
+    db = root / "mlflow.db"
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE experiments (artifact_location TEXT)")
+    con.execute("INSERT INTO experiments VALUES (?)", (f"{(old / 'qualflow').as_uri()}",))
+    con.commit()
+    con.close()
+    uri = f"sqlite:///{db}"
+    assert relocate_store(uri, root) == []  # the files are still at the old place: left alone
+    (root / "mlruns" / "qualflow").mkdir()  # the project's own copy of them: moved here
+    assert relocate_store(uri, root) == [f"{old.as_uri()}/"]
+    con = sqlite3.connect(db)
+    (loc,) = con.execute("SELECT artifact_location FROM experiments").fetchone()
+    con.close()
+    assert loc == f"{(root / 'mlruns').resolve().as_uri()}/qualflow"
