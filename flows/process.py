@@ -260,6 +260,10 @@ def process_interviews(
             if stale:
                 report.notes.append(stale)
                 get_run_logger().warning(stale)
+            if choice.new_languages:
+                late = processing.new_language_note(choice)
+                report.notes.append(late)
+                get_run_logger().warning(late)
             # a model that reads the previous turn (the question before an answer) needs its vectors
             # too (windows are composed from the segments' vectors); quote(): Prefect would
             # otherwise walk the thousands of vectors looking for futures

@@ -346,6 +346,11 @@ class ModelChoice:
     model: BaseSuggester
     model_row_id: int
     label: str
+    base_dim: int | None = None
+    """A champion trained before the project had sources in ``new_languages``: it reads the first
+    ``base_dim`` columns of the routed vectors (the project's own model's block), and the segments of
+    those languages get no suggestion from it (:func:`suggest_for_files`)."""
+    new_languages: tuple[str, ...] = ()
 
 
 def codebook_note(project: Project, choice: ModelChoice) -> str | None:
@@ -372,6 +377,20 @@ def codebook_note(project: Project, choice: ModelChoice) -> str | None:
     return (
         f"{choice.label} was trained on another version of the codebook: {'; '.join(parts)}; "
         "retrain with `qualflow train` to suggest with the current codebook"
+    )
+
+
+def new_language_note(choice: ModelChoice) -> str:
+    """The line for a run whose champion was trained before the project had sources in
+    ``choice.new_languages``: those get no suggestion until a retrain (``--force``: the new model cannot
+    be compared with the old one on the same vectors)."""
+    from pipeline.embed.languages import language_name
+
+    langs = ", ".join(language_name(lg) for lg in sorted(choice.new_languages))
+    return (
+        f"the champion {choice.label} was trained before the project had sources in {langs}: it suggests "
+        f"for the other sources as before, and segments in {langs} get no suggestion until `qualflow train "
+        "--force` trains and promotes a model on the new vectors"
     )
 
 
@@ -416,6 +435,10 @@ def champion_model_row(
     """The ``model_versions`` row of a registered champion (created if the registry has a version the
     project database does not know yet).
 
+    A champion trained while every source was in its model's languages, now that the project has
+    sources in others (routed to their own model or the n-gram fallback), suggests on its model's block
+    of the vectors (:attr:`ModelChoice.base_dim`) and not for the new languages.
+
     Raises
     ------
     ConfigError
@@ -424,16 +447,30 @@ def champion_model_row(
     from pipeline.project.suggest import register_model_version
 
     if embedding and embedding != embedder.fingerprint:
-        from pipeline.embed.languages import LanguageRoutedEmbedder, language_name, why_embedding_changed
+        from pipeline.embed.languages import LanguageRoutedEmbedder, why_embedding_changed
 
         if isinstance(embedder, LanguageRoutedEmbedder) and embedding == embedder.base.fingerprint:
-            langs = ", ".join(language_name(lg) for lg in sorted(embedder.routes))
-            raise ConfigError(
-                f"the champion {name}@{version} was trained before the project had sources in {langs}, "
-                "which its embedding model does not cover and which are now embedded by their own model or "
-                "the character n-gram fallback; run `qualflow train --force` to train and promote a model "
-                "on the new vectors"
-            )
+            # trained while every source was in its model's languages: it still suggests for those,
+            # reading the model's own block of the routed vectors; the new languages wait for a retrain
+            with project.store.transaction() as session:
+                cb_row, _ = require_codebook(session)
+                row = register_model_version(
+                    session,
+                    name=name,
+                    suggester=type(model).__name__,
+                    params=model.get_params(),
+                    embedding=embedding,
+                    codebook_version_id=cb_row.id,
+                    version=version,
+                    mlflow_run_id=run_id,
+                )
+                return ModelChoice(
+                    model,
+                    row.id,
+                    row.label,
+                    base_dim=embedder.dims()[0],
+                    new_languages=tuple(embedder.routes),
+                )
         raise ConfigError(
             f"the champion {name}@{version} cannot suggest on this project's vectors: "
             f"{why_embedding_changed(embedding, embedder.fingerprint)}; run `qualflow train --force` to "
@@ -535,6 +572,10 @@ def suggest_for_files(
         if choice.model.wants_context():
             zero = np.zeros(X.shape[1], dtype=np.float32)
             X_prev = np.stack([vectors.get(t, zero) for t in corpus.prev_texts]).astype(np.float32)
+        blocks = None if block_of is None else [block_of(t) for t in corpus.texts]
+        if choice.base_dim is not None:  # a champion from before the new languages: its model's block
+            X = np.ascontiguousarray(X[:, : choice.base_dim])
+            X_prev = None if X_prev is None else np.ascontiguousarray(X_prev[:, : choice.base_dim])
         X_window = window_vectors(X, corpus.positions) if choice.model.wants_window() else None
         ranking = rank_codes(
             choice.model,
@@ -546,8 +587,12 @@ def suggest_for_files(
             prev2_texts=corpus.prev2_texts,
             X_window=X_window,
             groups=corpus.groups,
-            blocks=None if block_of is None else [block_of(t) for t in corpus.texts],
+            blocks=None if choice.base_dim is not None else blocks,
         )
+        if choice.base_dim is not None and blocks is not None:
+            for i, b in enumerate(blocks):
+                if b != 0:  # a language the champion never saw: no suggestion until a retrain
+                    ranking.picks[i] = []
     out: list[FileOutcome] = []
     for f in files:
         if f.file_hash in done or corpus is None:

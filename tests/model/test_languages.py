@@ -4,7 +4,6 @@ from character n-gram features fitted on the project's text; a per-language mode
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -94,27 +93,6 @@ def test_charngram_fallback_separates_topics() -> None:
     assert S[0, 1] > S[0, 2] and S[2, 3] > S[2, 1]
 
 
-def test_a_champion_trained_before_a_new_language_is_refused_with_the_reason(tmp_path: Path) -> None:
-    from pipeline.errors import ConfigError
-    from pipeline.project.process import champion_model_row
-
-    proj, _ = persian_project(tmp_path)
-    emb = project_embedder(proj, progress=False)
-    assert isinstance(emb, LanguageRoutedEmbedder)
-    # a champion trained while the project was English only carries the base model's fingerprint
-    with pytest.raises(ConfigError, match=r"before the project had sources in Persian \(fa\).*train --force"):
-        champion_model_row(
-            proj,
-            cast(Any, None),  # refused before the model is looked at
-            name="m",
-            version="1",
-            run_id=None,
-            embedding=emb.base.fingerprint,
-            embedder=emb,
-        )
-    proj.close()
-
-
 EN = {
     "funding": ["The budget was cut in half this year.", "We have no money for new staff."],
     "coordination": ["The ministries never talk to each other.", "Working with the banks takes months."],
@@ -169,4 +147,55 @@ def test_a_segment_goes_where_its_sources_language_says(tmp_path: Path) -> None:
     assert detect_language("Was hat geholfen?") == "en" and emb.language_of("Was hat geholfen?") == "de"
     assert emb.block_index("Was hat geholfen?") == emb.block_index("Die wöchentlichen Treffen.") == 1
     assert emb.block_index("What helped?") == emb.block_index("The weekly meetings.") == 0
+    proj.close()
+
+
+def test_a_champion_trained_before_a_new_language_still_suggests_for_the_others(tmp_path: Path) -> None:
+    """An English champion, then a Persian interview arrives: the process flow is not stopped. The
+    champion suggests for English sources on its own block of the routed vectors, the Persian segments
+    get none, and the run says to retrain (the audit: one new-language file blocked every file)."""
+    from pipeline.project import process as processing
+    from pipeline.project.retrain import fit_challenger, load_training_set
+
+    rows = ["source,start,end,code,coder"]
+    paths = []
+    for i in range(3):
+        text = ""
+        for code, answers in EN.items():
+            text += "Interviewer: Tell me more?\n"
+            start = len(text) + len("Ann: ")
+            answer = answers[i % 2]
+            text += f"Ann: {answer}\n"
+            if i < 2:
+                rows.append(f"en{i + 1},{start},{start + len(answer)},{code},mina")
+        (tmp_path / f"en{i + 1}.txt").write_text(text, encoding="utf-8")
+        paths.append(tmp_path / f"en{i + 1}.txt")
+    write_files(tmp_path / "files", coded=0)
+    proj = init_project(tmp_path / "p")
+    ingest(proj, paths[:2])
+    import_codebook(proj, tmp_path / "files" / "codebook.yaml")
+    (tmp_path / "codings.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    import_codings(proj, tmp_path / "codings.csv")
+    english = project_embedder(proj, progress=False)
+    assert not isinstance(english, LanguageRoutedEmbedder)
+    model = fit_challenger(load_training_set(proj, english), english, "auto", proj.config.suggester.params)
+
+    ingest(proj, [paths[2], tmp_path / "files" / "fa01.txt"])
+    emb = project_embedder(proj, progress=False)
+    assert isinstance(emb, LanguageRoutedEmbedder) and emb.base.fingerprint == english.fingerprint
+    choice = processing.champion_model_row(
+        proj, model, name="m", version="1", run_id=None, embedding=english.fingerprint, embedder=emb
+    )
+    assert choice.base_dim == emb.dims()[0] and choice.new_languages == ("fa",)
+    files = [
+        processing.IngestedFile(paths[2], "en3", "1" * 64, "added"),
+        processing.IngestedFile(tmp_path / "files" / "fa01.txt", "fa01", "2" * 64, "added"),
+    ]
+    vectors = processing.embed_sources(proj, emb, ["en3", "fa01"], context=model.wants_context())
+    en3, fa01 = processing.suggest_for_files(proj, files, vectors, choice, 3, block_of=emb.block_index)
+    assert en3.suggestions > 0 and fa01.suggestions == 0
+    assert processing.new_language_note(choice).startswith(
+        "the champion m@1 was trained before the project had sources in Persian (fa): it suggests for the "
+        "other sources as before"
+    )
     proj.close()
