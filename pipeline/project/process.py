@@ -446,36 +446,21 @@ def champion_model_row(
     """
     from pipeline.project.suggest import register_model_version
 
+    space: str = embedder.fingerprint
+    base_dim: int | None = None
+    new_languages: tuple[str, ...] = ()
     if embedding and embedding != embedder.fingerprint:
         from pipeline.embed.languages import LanguageRoutedEmbedder, why_embedding_changed
 
-        if isinstance(embedder, LanguageRoutedEmbedder) and embedding == embedder.base.fingerprint:
-            # trained while every source was in its model's languages: it still suggests for those,
-            # reading the model's own block of the routed vectors; the new languages wait for a retrain
-            with project.store.transaction() as session:
-                cb_row, _ = require_codebook(session)
-                row = register_model_version(
-                    session,
-                    name=name,
-                    suggester=type(model).__name__,
-                    params=model.get_params(),
-                    embedding=embedding,
-                    codebook_version_id=cb_row.id,
-                    version=version,
-                    mlflow_run_id=run_id,
-                )
-                return ModelChoice(
-                    model,
-                    row.id,
-                    row.label,
-                    base_dim=embedder.dims()[0],
-                    new_languages=tuple(embedder.routes),
-                )
-        raise ConfigError(
-            f"the champion {name}@{version} cannot suggest on this project's vectors: "
-            f"{why_embedding_changed(embedding, embedder.fingerprint)}; run `qualflow train --force` to "
-            "train and promote a new model"
-        )
+        if not (isinstance(embedder, LanguageRoutedEmbedder) and embedding == embedder.base.fingerprint):
+            raise ConfigError(
+                f"the champion {name}@{version} cannot suggest on this project's vectors: "
+                f"{why_embedding_changed(embedding, embedder.fingerprint)}; run `qualflow train --force` to "
+                "train and promote a new model"
+            )
+        # trained while every source was in its model's languages: it still suggests for those,
+        # reading the model's own block of the routed vectors; the new languages wait for a retrain
+        space, base_dim, new_languages = embedding, embedder.dims()[0], tuple(embedder.routes)
     with project.store.transaction() as session:
         cb_row, _ = require_codebook(session)
         row = register_model_version(
@@ -483,12 +468,12 @@ def champion_model_row(
             name=name,
             suggester=type(model).__name__,
             params=model.get_params(),
-            embedding=embedder.fingerprint,
+            embedding=space,
             codebook_version_id=cb_row.id,
             version=version,
             mlflow_run_id=run_id,
         )
-        return ModelChoice(model, row.id, row.label)
+        return ModelChoice(model, row.id, row.label, base_dim=base_dim, new_languages=new_languages)
 
 
 # --------------------------------------------------------------------------- suggesting for one file

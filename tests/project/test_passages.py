@@ -305,25 +305,31 @@ def test_a_lifted_category_is_prioritised_by_the_score_it_was_suggested_with(
     ]
 
 
-def test_a_newer_suggest_run_supersedes_older_pending_suggestions_of_any_code_on_its_segments(
-    project: Project, tmp_path: Path
-) -> None:
-    # `qualflow suggest` version 1 suggested pace on s0 (rank 2) and on s4; its version 2 sees only budget
-    queue(project, tmp_path, merge=False, version="1", name="local-stub")
-    with project.store.transaction() as s:
-        from pipeline.store.schema import CoderDecisionRow
+def ana_answers_pace_on_s4(project: Project, state: str) -> None:
+    """ana's own decision (``[review] policy = "independent"``) on the queued pace of "Work got slow.":
+    the suggestion itself stays pending."""
+    from pipeline.store.schema import CoderDecisionRow
 
+    with project.store.transaction() as s:
         ana = CoderRow(name="ana", kind="human", role="coder")
         s.add(ana)
         s.flush()
-        # under the independent policy ana has already answered v1's pace on s4: it stays in the queue
         pace_s4 = s.scalar(
             select(SuggestionRow).where(
                 SuggestionRow.code == "pace", SuggestionRow.start == span("Work got slow.")[0]
             )
         )
         assert pace_s4 is not None
-        s.add(CoderDecisionRow(suggestion_id=pace_s4.id, coder_id=ana.id, state="rejected"))
+        s.add(CoderDecisionRow(suggestion_id=pace_s4.id, coder_id=ana.id, state=state))
+
+
+def test_a_newer_suggest_run_supersedes_older_pending_suggestions_of_any_code_on_its_segments(
+    project: Project, tmp_path: Path
+) -> None:
+    # `qualflow suggest` version 1 suggested pace on s0 (rank 2) and on s4; its version 2 sees only budget
+    queue(project, tmp_path, merge=False, version="1", name="local-stub")
+    # under the independent policy ana has already answered v1's pace on s4: it stays in the queue
+    ana_answers_pace_on_s4(project, "rejected")
     only_budget = [
         [("budget", 0.9)],
         [("budget", 0.6)],
@@ -356,19 +362,7 @@ def test_a_new_version_of_an_independently_answered_suggestion_does_not_supersed
     decision is kept apart); a newer model suggesting the same code there records it as a duplicate
     instead of superseding the answered one, which would drop ana's answer from the queue."""
     queue(project, tmp_path, merge=False, version="1", name="local-stub")
-    with project.store.transaction() as s:
-        from pipeline.store.schema import CoderDecisionRow
-
-        ana = CoderRow(name="ana", kind="human", role="coder")
-        s.add(ana)
-        s.flush()
-        pace_s4 = s.scalar(
-            select(SuggestionRow).where(
-                SuggestionRow.code == "pace", SuggestionRow.start == span("Work got slow.")[0]
-            )
-        )
-        assert pace_s4 is not None
-        s.add(CoderDecisionRow(suggestion_id=pace_s4.id, coder_id=ana.id, state="accepted"))
+    ana_answers_pace_on_s4(project, "accepted")
     same = [[("budget", 0.9)], [("budget", 0.6)], [("budget", 0.7)], [("budget", 0.5)], [("pace", 0.8)]]
     queue(project, tmp_path, merge=False, version="2", ranking=same, name="local-stub")
     with project.store.transaction() as s:
