@@ -103,22 +103,31 @@ EN = {
 }
 
 
+def english_files(folder: Path, n: int, coded: int) -> tuple[list[Path], list[str]]:
+    """``n`` English interviews ``en1..`` (one answer per code of :data:`EN`) in ``folder``, and the
+    codings CSV lines (header first) of the first ``coded``."""
+    rows = ["source,start,end,code,coder"]
+    paths = []
+    for i in range(n):
+        text = ""
+        for code, answers in EN.items():
+            text += "Interviewer: Tell me more?\n"
+            start = len(text) + len("Ann: ")
+            answer = answers[i % 2]
+            text += f"Ann: {answer}\n"
+            if i < coded:
+                rows.append(f"en{i + 1},{start},{start + len(answer)},{code},mina")
+        (folder / f"en{i + 1}.txt").write_text(text, encoding="utf-8")
+        paths.append(folder / f"en{i + 1}.txt")
+    return paths, rows
+
+
 def test_a_language_no_coded_segment_is_in_gets_no_suggestion(tmp_path: Path) -> None:
     """English interviews are coded, a Persian one is not: the model has learned nothing in the
     fallback's block and scores its segments all alike; they get no suggestion (the audit's noise:
     the same codes at the same score on every Persian segment), and suggest says why."""
     write_files(tmp_path / "files", coded=0)
-    rows = ["source,start,end,code,coder"]
-    paths = []
-    for i in range(2):
-        text = ""
-        for code, answers in EN.items():
-            text += "Interviewer: Tell me more?\n"
-            start = len(text) + len("Ann: ")
-            text += f"Ann: {answers[i]}\n"
-            rows.append(f"en{i + 1},{start},{start + len(answers[i])},{code},mina")
-        (tmp_path / f"en{i + 1}.txt").write_text(text, encoding="utf-8")
-        paths.append(tmp_path / f"en{i + 1}.txt")
+    paths, rows = english_files(tmp_path, n=2, coded=2)
     proj = init_project(tmp_path / "p")
     proj.config.language = "auto"
     ingest(proj, [*paths, tmp_path / "files" / "fa01.txt"])
@@ -157,19 +166,7 @@ def test_a_champion_trained_before_a_new_language_still_suggests_for_the_others(
     from pipeline.project import process as processing
     from pipeline.project.retrain import fit_challenger, load_training_set
 
-    rows = ["source,start,end,code,coder"]
-    paths = []
-    for i in range(3):
-        text = ""
-        for code, answers in EN.items():
-            text += "Interviewer: Tell me more?\n"
-            start = len(text) + len("Ann: ")
-            answer = answers[i % 2]
-            text += f"Ann: {answer}\n"
-            if i < 2:
-                rows.append(f"en{i + 1},{start},{start + len(answer)},{code},mina")
-        (tmp_path / f"en{i + 1}.txt").write_text(text, encoding="utf-8")
-        paths.append(tmp_path / f"en{i + 1}.txt")
+    paths, rows = english_files(tmp_path, n=3, coded=2)
     write_files(tmp_path / "files", coded=0)
     proj = init_project(tmp_path / "p")
     ingest(proj, paths[:2])
