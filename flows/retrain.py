@@ -196,10 +196,6 @@ def gate(
     label: str,
     incomparable: bool = False,
 ) -> GateDecision:
-    if incomparable:  # a champion exists but could not be scored beside the challenger (forced)
-        first = promotion_decision(challenger.metrics, None, metric=metric, margin=margin, force=True)
-        reason = f"forced with --force: {label} could not be compared with the challenger (see above)"
-        return GateDecision(True, metric, first.challenger, None, margin, True, reason)
     return promotion_decision(
         challenger.metrics,
         None if champion is None else champion.metrics,
@@ -207,6 +203,7 @@ def gate(
         margin=margin,
         force=force,
         champion_label=label,
+        incomparable=incomparable,
     )
 
 

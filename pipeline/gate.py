@@ -92,9 +92,14 @@ def promotion_decision(
     margin: float,
     force: bool = False,
     champion_label: str = "the champion",
+    incomparable: bool = False,
 ) -> GateDecision:
     """The gate: promote when the challenger beats the champion on ``metric`` by more than ``margin``
     (higher is better, but for ``brier`` and ``ece``: lower; :func:`better`).
+
+    ``incomparable``: a champion exists but could not be scored beside the challenger (another
+    embedding model, a language it does not cover); only ``force`` promotes then, and the reason says
+    so rather than "no champion yet".
 
     >>> promotion_decision({"macro_f1": 0.6}, {"macro_f1": 0.5}, metric="macro_f1", margin=0.05).promote
     True
@@ -107,6 +112,9 @@ def promotion_decision(
     Traceback (most recent call last):
     ...
     pipeline.errors.InputError: promotion metric 'kappa_vs_ana': 'ana' coded none of the held-out sources by hand, so the gate has nothing to compare on; choose another [flows] promotion_metric (one of ['macro_f1'])
+    >>> promotion_decision({"macro_f1": 0.5}, None, metric="macro_f1", margin=0.0, force=True,
+    ...                    champion_label="qs@1", incomparable=True).reason
+    'forced with --force: qs@1 could not be compared with the challenger (see above)'
     >>> promotion_decision({"macro_f1": 0.5}, None, metric="hit_at_k", margin=0.0)
     Traceback (most recent call last):
     ...
@@ -124,6 +132,15 @@ def promotion_decision(
     if metric not in valid:
         raise InputError(f"promotion metric {metric!r} is not a model metric; choose one of {valid}")
     c_score = float(challenger[metric])
+    if incomparable:
+        if not force:
+            raise InputError(
+                f"{champion_label} could not be compared with the challenger; only --force promotes over it"
+            )
+        reason = (
+            f"forced with --force: {champion_label} could not be compared with the challenger (see above)"
+        )
+        return GateDecision(True, metric, c_score, None, margin, True, reason)
     if champion is None:
         return GateDecision(
             True, metric, c_score, None, margin, force, "no champion yet: the first model is promoted"
