@@ -48,7 +48,7 @@ def suggest_cmd(
         typer.Option(
             "--force",
             help="Fit a new model version even when nothing it depends on changed since the last "
-            "`suggest` (codebook, codings and decisions, segments, embedding model, settings).",
+            "`suggest` (codebook, codings and decisions, segments, embedding model, settings, versions).",
         ),
     ] = False,
     project: ProjectOpt = None,

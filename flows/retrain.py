@@ -49,7 +49,7 @@ class RetrainReport:
         if self.unchanged:
             return [
                 f"nothing changed since {self.registered_model}@{self.version} (same training data, "
-                "codebook, suggester and parameters): not retrained; "
+                "codebook, suggester, parameters and qualflow version): not retrained; "
                 "`qualflow train --force-retrain` trains anyway"
             ]
         d = self.decision
@@ -80,17 +80,19 @@ class RetrainReport:
 
 def inputs_hash(ts: TrainingSet, embedding: str, settings: dict[str, Any]) -> str:
     """What a training run is made from: the training data and split (``data_hash``), the codebook,
-    the base embedding and every setting of the flow that changes the model or the gate's decision.
-    A run with the same hash as the latest version's fits the same model and gets the same verdict."""
+    the base embedding, every setting of the flow that changes the model or the gate's decision and
+    the versions of qualflow and the libraries that fit it. A run with the same hash as the latest
+    version's fits the same model and gets the same verdict."""
     import json
 
     from pipeline.domain import sha256_text
-    from pipeline.project.suggest import jsonable
+    from pipeline.project.suggest import code_versions, jsonable
 
     key = {
         "data": ts.fingerprint()["data_hash"],
         "codebook": ts.codebook_hash,
         "embedding": embedding,
+        "versions": code_versions(),
         **{k: jsonable(v) for k, v in settings.items()},
     }
     return sha256_text(json.dumps(key, sort_keys=True, ensure_ascii=False))

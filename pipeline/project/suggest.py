@@ -148,12 +148,12 @@ class SuggestReport:
         >>> SuggestReport("local-evidence@1", 396, 1195, 0, 12, covered=718).line()
         'local-evidence@1: 477 queued for review, 718 already coded by a human (state covered); 396 segments, 12 abstained, 0 already queued'
         >>> SuggestReport("local-evidence@1", 396, 0, 0, 0, unchanged=True, pending=477).line()
-        'nothing changed since local-evidence@1 (codebook, codings, segments, embedding model, settings); 477 suggestions pending review (--force refits anyway)'
+        'nothing changed since local-evidence@1 (codebook, codings, segments, embedding model, settings, versions); 477 suggestions pending review (--force refits anyway)'
         """
         if self.unchanged:
             return (
                 f"nothing changed since {self.model_label} (codebook, codings, segments, embedding model, "
-                f"settings); {self.pending} suggestions pending review (--force refits anyway)"
+                f"settings, versions); {self.pending} suggestions pending review (--force refits anyway)"
             )
         decided = f", {self.duplicate} already decided by a coder (state duplicate)" if self.duplicate else ""
         alike = (
@@ -538,6 +538,26 @@ LOCAL_PREFIX = "local-"
 INPUTS_KEY = "inputs_hash"
 
 
+def code_versions() -> dict[str, str]:
+    """The versions of what fits a model besides its data and settings: qualflow and the libraries
+    whose upgrade can change a fitted model (a no-op check must not skip a retrain after an upgrade).
+
+    >>> sorted(code_versions())
+    ['numpy', 'qualflow', 'scikit-learn']
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    from pipeline import __version__
+
+    out = {"qualflow": __version__}
+    for dist in ("numpy", "scikit-learn"):
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:  # pragma: no cover - both are dependencies
+            out[dist] = "absent"
+    return out
+
+
 def inputs_hash(
     corpus: Corpus,
     *,
@@ -550,7 +570,8 @@ def inputs_hash(
     """A hash of everything :func:`suggest`'s model and queue depend on: the codebook version, every
     segment (id, span, text) with its labels (codings and decisions: the same hash as the fine-tuned
     encoder's, :func:`pipeline.project.finetune.encoder_key`), the base embedding model, the
-    suggester, its ``[suggester]`` settings, ``fine_tune`` and the ``sources`` suggested for."""
+    suggester, its ``[suggester]`` settings, ``fine_tune``, the ``sources`` suggested for and the
+    :func:`code_versions` it runs on."""
     import json
     from dataclasses import asdict
 
@@ -576,6 +597,7 @@ def inputs_hash(
                 ),
                 "fine_tune": fine_tune,
                 "sources": sorted(sources) if sources else None,
+                "versions": code_versions(),
             },
             sort_keys=True,
         )

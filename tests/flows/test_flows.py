@@ -600,8 +600,8 @@ def test_train_with_nothing_changed_trains_nothing_and_models_versions_lists_the
     same = retrain_suggester(str(root), suggester="linear")
     assert same.unchanged and same.version == "1" and same.decision is None
     assert same.lines() == [
-        "nothing changed since qualflow-suggester@1 (same training data, codebook, suggester and "
-        "parameters): not retrained; `qualflow train --force-retrain` trains anyway"
+        "nothing changed since qualflow-suggester@1 (same training data, codebook, suggester, "
+        "parameters and qualflow version): not retrained; `qualflow train --force-retrain` trains anyway"
     ]
     client = mlflow_client(root)
     assert len(client.search_model_versions("name = 'qualflow-suggester'")) == 1

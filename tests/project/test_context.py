@@ -321,3 +321,19 @@ def test_process_reports_a_new_versions_codings_and_counts_only_queued_suggestio
     assert report.lines()[1] == (
         "  s0: new-version, 13 segments, 1 suggestions; 6 codings carried forward, 0 left on version 1"
     )
+
+
+def test_suggest_refits_after_an_upgrade_of_qualflow_or_its_libraries(
+    project: Project, tmp_path: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """The no-op check keys on the versions that fit the model: the same inputs after an upgrade of
+    qualflow, scikit-learn or numpy fit a new version instead of "nothing changed"."""
+    import pipeline.project.suggest as suggest_module
+
+    coded_project(project, tmp_path)
+    first = suggest(project, sources=["new"], embedder=HashingEmbedder(64))
+    assert suggest(project, sources=["new"], embedder=HashingEmbedder(64)).unchanged
+    upgraded = {**suggest_module.code_versions(), "scikit-learn": "99.0"}
+    monkeypatch.setattr(suggest_module, "code_versions", lambda: upgraded)
+    again = suggest(project, sources=["new"], embedder=HashingEmbedder(64))
+    assert not again.unchanged and again.model_label != first.model_label

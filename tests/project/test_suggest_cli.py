@@ -75,7 +75,7 @@ def test_suggest_twice_is_a_noop_until_something_changes(workdir: Path) -> None:
     assert lines == [
         "local-evidence@1: 13 queued for review, 4 already coded by a human (state covered); "
         "12 segments, 2 abstained, 0 already queued\n",
-        "nothing changed since local-evidence@1 (codebook, codings, segments, embedding model, settings); "
+        "nothing changed since local-evidence@1 (codebook, codings, segments, embedding model, settings, versions); "
         "13 suggestions pending review (--force refits anyway)\n",
     ]
     assert exported(workdir, "pending") == {"local-evidence@1": 13}
