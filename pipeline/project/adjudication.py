@@ -3,7 +3,9 @@
 Each settlement is one ``adjudications`` row (unique per round and unit, a later one replaces the
 earlier) and the consensus codings it made: codings of the coder ``consensus`` (origin ``consensus``)
 on the unit's span, each pointing back to its adjudication (memo) which lists the coders' codings and
-decisions it settled. Choices: a coder's name (take their codes), ``both`` (every code any coder
+decisions it settled. The consensus coder has at most one active coding of a code on a span (as every
+coder): where one exists already (another round settled the same unit the same way), the settlement
+lists that coding and adds its own line to the coding's memo instead of making a second. Choices: a coder's name (take their codes), ``both`` (every code any coder
 applied) or ``neither`` (only the codes they all applied); a memo says why.
 
 Agreement against the consensus (:func:`consensus_agreement`) uses the units that have one: the
@@ -21,8 +23,9 @@ from sqlalchemy import and_, or_, select, update
 from pipeline.agreement import estimates, segment_units
 from pipeline.domain import Coding
 from pipeline.errors import InputError, NotFoundError
+from pipeline.project.codings import join_memos
 from pipeline.project.core import Project
-from pipeline.project.decisions import _clean_memo, _lead
+from pipeline.project.decisions import _SAME_CODING, _clean_memo, _lead, store_coding
 from pipeline.project.rounds import CONSENSUS, RoundData, _round, round_data, round_panel
 from pipeline.store.schema import (
     AdjudicationRow,
@@ -178,29 +181,42 @@ def adjudicate(
             )
             s.add(row)
         elif row.coding_ids:  # a new settlement replaces the old one: its codings are retracted
-            s.execute(update(CodingRow).where(CodingRow.id.in_(list(row.coding_ids))).values(active=False))
+            # (but not one another settlement lists too: it settled that unit the same way)
+            shared = {
+                int(i)
+                for ids in s.scalars(select(AdjudicationRow.coding_ids).where(AdjudicationRow.id != row.id))
+                for i in ids or ()
+            }
+            old = [int(i) for i in row.coding_ids if int(i) not in shared]
+            s.execute(update(CodingRow).where(CodingRow.id.in_(old)).values(active=False))
         row.lead_id, row.choice, row.memo = lead.id, choice, memo
         row.codes = sorted(codes)
         row.settled_coding_ids = settled_codings
         row.settled_decision_ids = settled_decisions
         s.flush()
-        made = []
+        made: list[int] = []
+        note = f"adjudication {row.id} by {lead.name} ({choice})" + (f": {memo}" if memo else "")
         for code in sorted(codes):
-            c = CodingRow(
-                source_id=src.id,
-                start=start,
-                end=end,
-                code=code,
-                codebook_version_id=rnd.codebook_version_id,
-                coder_id=consensus.id,
-                origin="consensus",
-                memo=f"adjudication {row.id} by {lead.name} ({choice})" + (f": {memo}" if memo else ""),
-                active=True,
-            )
-            s.add(c)
-            made.append(c)
-        s.flush()
-        row.coding_ids = [c.id for c in made]
+            same = {"source_id": src.id, "coder_id": consensus.id, "start": start, "end": end, "code": code}
+            existing = s.connection().scalar(_SAME_CODING, same)
+            if existing is None:  # else another round's settlement made it; store_coding: a concurrent one
+                existing, stored = store_coding(
+                    s,
+                    {
+                        **same,
+                        "codebook_version_id": rnd.codebook_version_id,
+                        "origin": "consensus",
+                        "memo": note,
+                    },
+                )
+                if stored:
+                    made.append(existing)
+                    continue
+            kept = s.get(CodingRow, existing)
+            assert kept is not None
+            kept.memo = join_memos(kept.memo, note)
+            made.append(existing)
+        row.coding_ids = made
         s.flush()
         return {
             "id": row.id,

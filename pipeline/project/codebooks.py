@@ -163,12 +163,7 @@ def store_codebook_version(
             f"{'those codes' if many else 'the code'} again"
         )
     renamed = {o: k for o, k in same.items() if o != k}
-    moved = 0
-    if renamed:
-        rows = session.scalars(select(CodingRow).where(CodingRow.active, CodingRow.code.in_(list(renamed))))
-        for coding in rows:  # one row at a time: two codes may swap names
-            coding.code = renamed[coding.code]
-            moved += 1
+    moved = move_codings(session, renamed) if renamed else 0
     s_moved, s_superseded = move_pending_suggestions(session, renamed) if renamed else (0, 0)
     return CodebookImport(
         row.id,
@@ -181,6 +176,48 @@ def store_codebook_version(
         suggestions_moved=s_moved,
         suggestions_superseded=s_superseded,
     )
+
+
+def move_codings(session: Session, renamed: dict[str, str]) -> int:
+    """Move the active codings of renamed codes to their new keys; returns how many moved.
+
+    In two steps, as :func:`move_pending_suggestions`: two codes may swap names, and the unique index of
+    active codings (one per source, span, code and coder) is checked row by row. A moved coding
+    identical to an active one the coder has under the new key already (two old codes that became one)
+    is retracted, its memo joined into the one kept.
+    """
+    from pipeline.project.codings import join_memos
+
+    rows = list(
+        session.scalars(
+            select(CodingRow)
+            .where(CodingRow.active, CodingRow.code.in_(list(renamed)))
+            .order_by(CodingRow.id)
+        )
+    )
+    if not rows:
+        return 0
+    moves = [(r, renamed[r.code]) for r in rows]
+    targets = sorted({new for _, new in moves})
+    held = {
+        (r.source_id, r.start, r.end, r.code, r.coder_id): r
+        for r in session.scalars(
+            select(CodingRow).where(CodingRow.active, CodingRow.code.in_(targets)).order_by(CodingRow.id)
+        )
+        if r.code not in renamed  # a code renamed away frees its key
+    }
+    for r, _ in moves:
+        r.code = f"(coding {r.id} being renamed)"
+    session.flush()
+    for r, new in moves:
+        r.code = new
+        key = (r.source_id, r.start, r.end, new, r.coder_id)
+        kept = held.setdefault(key, r)
+        if kept is not r:
+            kept.memo = join_memos(kept.memo, r.memo)
+            r.active = False
+    session.flush()
+    return len(moves)
 
 
 def move_pending_suggestions(session: Session, renamed: dict[str, str]) -> tuple[int, int]:

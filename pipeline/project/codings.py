@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pipeline.domain import Coding
 from pipeline.project.core import Project
+from pipeline.store import savepoint
 from pipeline.store.queries import current_sources, get_or_create_coder, load_codings, require_codebook
 from pipeline.store.schema import (
     CoderRow,
@@ -48,13 +51,17 @@ def add_codings(
     """Store ``codings`` (already validated) on ``sources`` by name; an identical active coding by the
     same coder (same source, start, end and code) is not stored twice, but no memo is lost: the one
     coding kept gets the memos it lacked, the distinct non-empty ones joined by a blank line. Returns
-    the codings added per coder."""
-    added: dict[str, int] = {}
+    the codings added per coder.
+
+    The same holds for an identical coding a concurrent request stores while this runs: the database
+    refuses the second (the unique index ``uq_codings_active``), and the new coding's memo is joined
+    into the one stored first instead."""
     coders: dict[str, CoderRow] = {}
     existing = {
         (c.source_id, c.start, c.end, c.code, c.coder_id): c
         for c in session.scalars(select(CodingRow).where(CodingRow.active))
     }
+    new: dict[tuple[int, int, int, str, int], tuple[str, dict[str, Any]]] = {}  # key -> (coder, columns)
     for c in codings:
         coder = coders.get(c.coder) or get_or_create_coder(session, c.coder)
         coders[c.coder] = coder
@@ -63,22 +70,62 @@ def add_codings(
         if same is not None:
             same.memo = join_memos(same.memo, c.memo)
             continue
-        row = CodingRow(
-            source_id=sources[c.source].id,
-            start=c.start,
-            end=c.end,
-            code=c.code,
-            codebook_version_id=codebook_version_id,
-            coder_id=coder.id,
-            origin=c.origin,
-            memo=c.memo,
-        )
+        if key in new:
+            new[key][1]["memo"] = join_memos(new[key][1]["memo"], c.memo)
+            continue
+        columns: dict[str, Any] = {
+            "source_id": sources[c.source].id,
+            "start": c.start,
+            "end": c.end,
+            "code": c.code,
+            "codebook_version_id": codebook_version_id,
+            "coder_id": coder.id,
+            "origin": c.origin,
+            "memo": c.memo,
+        }
         if created_at is not None:
-            row.created_at = created_at(c)
-        session.add(row)
-        existing[key] = row
-        added[c.coder] = added.get(c.coder, 0) + 1
+            columns["created_at"] = created_at(c)
+        new[key] = (c.coder, columns)
+    added: dict[str, int] = {}
+    for name in _store_new_codings(session, list(new.values())):
+        added[name] = added.get(name, 0) + 1
     return added
+
+
+def _store_new_codings(session: Session, new: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    """Store the new codings ``(coder name, columns)``; the coder of each one stored.
+
+    All in one SAVEPOINT; when the unique index of active codings refuses one (a concurrent request
+    stored an identical coding after :func:`add_codings` looked), one SAVEPOINT each: a refused coding's
+    memo is joined into the identical active one instead.
+    """
+    try:
+        with savepoint(session):
+            session.add_all([CodingRow(**columns) for _, columns in new])
+        return [name for name, _ in new]
+    except IntegrityError:
+        pass
+    stored: list[str] = []
+    for name, columns in new:
+        try:
+            with savepoint(session):
+                session.add(CodingRow(**columns))
+            stored.append(name)
+        except IntegrityError:
+            same = session.scalar(
+                select(CodingRow).where(
+                    CodingRow.source_id == columns["source_id"],
+                    CodingRow.start == columns["start"],
+                    CodingRow.end == columns["end"],
+                    CodingRow.code == columns["code"],
+                    CodingRow.coder_id == columns["coder_id"],
+                    CodingRow.active,
+                )
+            )
+            if same is None:
+                raise
+            same.memo = join_memos(same.memo, columns["memo"])
+    return stored
 
 
 def join_memos(memo: str | None, other: str | None) -> str | None:

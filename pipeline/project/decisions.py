@@ -12,7 +12,10 @@ Rules (also in docs/review.md):
   (:class:`~pipeline.errors.InputError`); recode or reject it.
 - **No duplicate codings.** When the coder already has an identical active coding (same source, start,
   end and code; for example from another model version's suggestion of the same passage), accept and
-  recode make no second one: the decision is still logged and applied, and links no coding.
+  recode make no second one: the decision is still logged and applied, and links no coding. The
+  database enforces the rule too (the partial unique index ``uq_codings_active``): when a concurrent
+  request stored the identical coding between the look-up and the insert, :func:`store_coding` finds it
+  and every writer answers as its look-up would have.
 - **reject** makes no coding; the retraining flow reads it as an explicit negative.
 - **recode** (state ``recoded``) makes a coding of the *new* code, origin ``human`` (the coder chose the
   code, the model only pointed at the passage), memo ``recoded from '<old>' (suggestion N)``; the old
@@ -34,11 +37,13 @@ from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 from sqlalchemy import Connection, CursorResult, Table, bindparam, exists, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
 from pipeline.domain import CandidateState, Code, Codebook, SuggestionState
 from pipeline.errors import InputError, NotFoundError, QualflowError
+from pipeline.store import savepoint
 from pipeline.store.queries import require_codebook, store_codebook
 from pipeline.store.schema import (
     CandidateRow,
@@ -331,11 +336,9 @@ def decide(
         code = sugg.code if action == "accept" else new_code
         same = {"source_id": sugg.source_id, "coder_id": coder.id, "start": sugg.start, "end": sugg.end}
         existing = conn.scalar(_SAME_CODING, {**same, "code": code})
-        if existing is not None:
-            note = f"identical active coding {existing} exists; no second coding made"
-        else:
-            res = conn.execute(
-                _INSERT_CODING,
+        if existing is None:
+            stored, made = store_coding(
+                session,
                 {
                     **same,
                     "code": code,
@@ -345,10 +348,11 @@ def decide(
                     "memo": None
                     if action == "accept"
                     else f"recoded from {sugg.code!r} (suggestion {sugg.id})",
-                    "active": True,
                 },
             )
-            coding_id = _new_id(res)
+            coding_id, existing = (stored, None) if made else (None, stored)
+        if existing is not None:
+            note = f"identical active coding {existing} exists; no second coding made"
     decision_id = _log(
         conn,
         suggestion_id=sugg.id,
@@ -373,6 +377,27 @@ def decide(
         coding_id,
         note or "",
     )
+
+
+def store_coding(session: Session, values: dict[str, Any]) -> tuple[int, bool]:
+    """INSERT one active coding (``values``: its columns; ``active`` is set here) and return
+    ``(its id, True)``; or ``(the id of the identical active coding, False)`` when the unique index
+    ``uq_codings_active`` refuses it: the same coder stored the same coding (source, start, end, code)
+    meanwhile, in a concurrent request that passed the same look-up (a double click, two tabs).
+
+    The INSERT runs in a SAVEPOINT, so the refusal rolls back only the INSERT and the caller's
+    transaction goes on. Any other integrity error (an unknown source, say) is raised.
+    """
+    try:
+        with savepoint(session):
+            res = session.connection().execute(_INSERT_CODING, {**values, "active": True})
+    except IntegrityError:
+        key = ("source_id", "coder_id", "start", "end", "code")
+        existing = session.connection().scalar(_SAME_CODING, {k: values[k] for k in key})
+        if existing is None:
+            raise
+        return int(existing), False
+    return _new_id(res), True
 
 
 def _new_id(result: CursorResult[Any]) -> int:
@@ -491,6 +516,8 @@ def add_coding(
     """A coding of ``text[start:end]`` of the current version of ``source`` by ``coder`` (origin ``human``).
 
     Offsets are character offsets into the stored text; ``0 <= start < end <= len(text)``.
+    :class:`DuplicateCodingError` (naming the existing coding) when the coder has an identical active
+    coding, also one a concurrent request stored after this one looked (the database refuses the second).
     """
     _human(coder)
     src = session.scalar(select(SourceRow).where(SourceRow.name == source, SourceRow.is_current))
@@ -507,28 +534,22 @@ def add_coding(
     memo = _clean_memo(memo)
     same = {"source_id": src.id, "coder_id": coder.id, "start": start, "end": end, "code": code}
     existing = session.scalar(_SAME_CODING, same)
-    if existing is not None:
-        # no second, identical coding (an export would write both and an import keep one)
-        where = f"{source} {start}..{end} {code!r}"
-        if memo is not None:
-            hint = f"; to keep this memo, set it on coding {existing} (POST /api/codings/{existing}/memo)"
-        else:
-            hint = ""
-        raise DuplicateCodingError(f"you already have coding {existing} of {where}{hint}", existing)
-    row = CodingRow(
-        source_id=src.id,
-        start=start,
-        end=end,
-        code=code,
-        codebook_version_id=cb_id,
-        coder_id=coder.id,
-        origin="human",
-        memo=memo,
-        active=True,
-    )
-    session.add(row)
-    session.flush()
-    return row
+    if existing is None:
+        stored, made = store_coding(
+            session, {**same, "codebook_version_id": cb_id, "origin": "human", "memo": memo}
+        )
+        if made:
+            row = session.get(CodingRow, stored)
+            assert row is not None
+            return row
+        existing = stored  # a concurrent request stored it after the look-up
+    # no second, identical coding (an export would write both and an import keep one)
+    where = f"{source} {start}..{end} {code!r}"
+    if memo is not None:
+        hint = f"; to keep this memo, set it on coding {existing} (POST /api/codings/{existing}/memo)"
+    else:
+        hint = ""
+    raise DuplicateCodingError(f"you already have coding {existing} of {where}{hint}", existing)
 
 
 def _clean_memo(memo: str | None) -> str | None:
@@ -660,7 +681,14 @@ def resolve_candidate(
 
 
 def _decide_members(session: Session, candidate_id: int, lead: CoderRow, code: str | None, cb_id: int) -> int:
-    """Accept every pending member suggestion as ``code`` (or reject them all when ``code`` is None)."""
+    """Accept every pending member suggestion as ``code`` (or reject them all when ``code`` is None).
+
+    A member whose span the lead has an identical active coding of already (same source, start, end and
+    ``code``: a hand coding, another member's coding of the same passage, or one a concurrent request
+    stored) is accepted as :func:`decide` accepts it: the suggestion is marked accepted and its decision
+    logged, with a note naming the existing coding, which stays as it was (its origin, suggestion and
+    memo); no second coding is made, so undoing that decision retracts nothing.
+    """
     members = list(
         session.scalars(
             select(SuggestionRow).where(
@@ -683,21 +711,30 @@ def _decide_members(session: Session, candidate_id: int, lead: CoderRow, code: s
         )
         if changed != 1:
             continue
+        note = f"candidate {candidate_id}"
         if code is not None:
-            session.add(
-                CodingRow(
-                    source_id=s.source_id,
-                    start=s.start,
-                    end=s.end,
-                    code=code,
-                    codebook_version_id=cb_id,
-                    coder_id=lead.id,
-                    origin="model-accepted",
-                    suggestion_id=s.id,
-                    memo=f"from candidate open code {candidate_id}",
-                    active=True,
+            same = {
+                "source_id": s.source_id,
+                "coder_id": lead.id,
+                "start": s.start,
+                "end": s.end,
+                "code": code,
+            }
+            existing = session.connection().scalar(_SAME_CODING, same)
+            if existing is None:
+                stored, made = store_coding(
+                    session,
+                    {
+                        **same,
+                        "codebook_version_id": cb_id,
+                        "origin": "model-accepted",
+                        "suggestion_id": s.id,
+                        "memo": f"from candidate open code {candidate_id}",
+                    },
                 )
-            )
+                existing = None if made else stored
+            if existing is not None:
+                note += f"; identical active coding {existing} exists; no second coding made"
         _log(
             session.connection(),
             suggestion_id=s.id,
@@ -709,7 +746,7 @@ def _decide_members(session: Session, candidate_id: int, lead: CoderRow, code: s
             previous_state=SuggestionState.PENDING,
             resulting_state=target,
             applied=True,
-            note=f"candidate {candidate_id}",
+            note=note,
         )
         n += 1
     session.flush()

@@ -38,7 +38,9 @@ from pipeline.project.decisions import (
     _new_id,
     codable_names,
     read_for_decision,
+    store_coding,
 )
+from pipeline.store import savepoint
 from pipeline.store.schema import (
     AssignmentRow,
     CoderDecisionRow,
@@ -134,7 +136,7 @@ def decide_independent(
     # the coder's state first: a concurrent second tab fails here, before any coding is made
     if mine is None:
         try:
-            with session.begin_nested():
+            with savepoint(session):
                 row_id = _new_id(
                     session.connection().execute(
                         insert(_CD),
@@ -165,8 +167,8 @@ def decide_independent(
         if changed != 1:
             return refused(f"your decision on suggestion {suggestion_id} changed meanwhile; reload")
     if action in ("accept", "recode") and note is None:
-        res = conn.execute(
-            insert(_C),
+        stored, made = store_coding(
+            session,
             {
                 "source_id": sugg.source_id,
                 "coder_id": coder.id,
@@ -177,10 +179,12 @@ def decide_independent(
                 "origin": "model-accepted" if action == "accept" else "human",
                 "suggestion_id": sugg.id,
                 "memo": None if action == "accept" else f"recoded from {sugg.code!r} (suggestion {sugg.id})",
-                "active": True,
             },
         )
-        coding_id = _new_id(res)
+        if made:
+            coding_id = stored
+        else:  # another of the coder's requests stored the identical coding after the look-up
+            note = f"identical active coding {stored} exists; no second coding made"
     did = _log(
         conn,
         **common,

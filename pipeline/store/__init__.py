@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, inspect
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -50,6 +50,26 @@ def upgrade(engine: Engine) -> None:
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+
+
+@contextmanager
+def savepoint(session: Session) -> Iterator[SessionTransaction]:
+    """``session.begin_nested()`` (a SAVEPOINT: an error inside rolls back only what it wrote, the
+    transaction goes on) that is also a savepoint *inside* the transaction on SQLite.
+
+    Python's sqlite3 module begins a transaction only before an INSERT, UPDATE or DELETE; a SAVEPOINT
+    issued before any of those opens a transaction of its own, which its RELEASE commits, so what it
+    wrote would survive a rollback of the whole unit of work. Here a transaction is begun first, as the
+    module would have begun it before the first write.
+    """
+    session.flush()
+    conn = session.connection()
+    if conn.dialect.name == "sqlite":
+        dbapi = conn.connection.dbapi_connection
+        if dbapi is not None and not dbapi.in_transaction:  # type: ignore[attr-defined]
+            conn.exec_driver_sql("BEGIN")
+    with session.begin_nested() as nested:
+        yield nested
 
 
 class Store:

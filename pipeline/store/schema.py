@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING = {
@@ -173,8 +174,25 @@ class ModelVersionRow(Base):
 
 
 class CodingRow(Base):
+    """A coding of ``sources.text[start:end]``. At most one *active* coding per (source, start, end, code,
+    coder): the partial unique index ``uq_codings_active`` (migration 0008) refuses a second, identical
+    one however many requests race; retracted codings (``active=False``) stay out of it, as history."""
+
     __tablename__ = "codings"
-    __table_args__ = (Index("ix_codings_source_coder", "source_id", "coder_id"),)
+    __table_args__ = (
+        Index("ix_codings_source_coder", "source_id", "coder_id"),
+        Index(
+            "uq_codings_active",
+            "source_id",
+            "start",
+            "end",
+            "code",
+            "coder_id",
+            unique=True,
+            sqlite_where=sql_text("active"),
+            postgresql_where=sql_text("active"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"), index=True)

@@ -325,6 +325,38 @@ def test_codes_swapping_names_swap_their_pending_suggestions(study: Path) -> Non
     proj.close()
 
 
+def test_codes_swapping_names_swap_the_codings_of_one_passage(study: Path) -> None:
+    """A coder gave one passage both codes: the swap moves each coding to the other key, though the
+    database takes one active coding per passage, code and coder (moved in two steps). Two old codes
+    that become one keep one active coding there, with both memos."""
+    from pipeline.project.codebooks import move_codings
+
+    proj = Project.open(study / "p")
+    with proj.store.transaction() as s:
+        rows = s.scalars(select(CodingRow).where(CodingRow.start == 84).order_by(CodingRow.id)).all()
+        trust = rows[0]  # sara's 'Trust is low', coded trust
+        budget = CodingRow(
+            source_id=trust.source_id,
+            start=84,
+            end=96,
+            code="budget",
+            codebook_version_id=trust.codebook_version_id,
+            coder_id=trust.coder_id,
+            memo="money too",
+        )
+        s.add(budget)
+        s.flush()
+        assert move_codings(s, {"budget": "trust", "trust": "budget"}) == 6
+        assert (s.get(CodingRow, trust.id).code, s.get(CodingRow, budget.id).code) == ("budget", "trust")  # type: ignore[union-attr]
+        trust.memo = "low"
+        assert move_codings(s, {"trust": "budget"}) == 3  # the old budget codings, the added one among them
+        kept, gone = s.get(CodingRow, trust.id), s.get(CodingRow, budget.id)
+        assert kept is not None and gone is not None
+        assert (kept.code, kept.active, kept.memo) == ("budget", True, "low\n\nmoney too")
+        assert (gone.code, gone.active) == ("budget", False)
+    proj.close()
+
+
 def test_a_category_renamed_in_an_exported_codebook_keeps_its_codes_and_codings(tmp_path: Path) -> None:
     """`codebook export` writes every code's guid, so renaming a category in the file (its children's
     keys are paths: both categories have a 'strong') keeps the children and moves their codings, instead

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 from typer.testing import CliRunner
 
 from pipeline.errors import InputError
@@ -71,6 +71,132 @@ def test_migrations_and_db_upgrade(db_url: str | None, tmp_path: Path) -> None:
     store = Store(url)
     assert current_revision(store.engine) == head_revision()
     store.dispose()
+
+
+def test_migration_0008_resolves_duplicate_codings_then_refuses_them(
+    db_url: str | None, tmp_path: Path
+) -> None:
+    """A database at 0007 holding identical active codings: the oldest stays active with the others'
+    distinct memos, the others are retracted, adjudications list the kept one; then the database refuses
+    a second identical active coding and still takes retracted ones (history)."""
+    from alembic import command
+    from sqlalchemy import insert, inspect
+    from sqlalchemy.exc import IntegrityError
+
+    from pipeline.project.core import init_project
+    from pipeline.store import alembic_config
+    from pipeline.store.schema import AdjudicationRow, CodebookVersionRow, CodingRow, RoundRow, SourceRow
+
+    proj = init_project(tmp_path / "p", database_url=db_url)
+    url = proj.store.url
+    proj.close()
+    store = Store(url)
+    try:
+        with store.engine.begin() as conn:
+            cfg = alembic_config(store.engine)
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0007")
+        with store.engine.begin() as conn:
+
+            def add(row: type, **values: object) -> int:
+                key = conn.execute(insert(row.__table__).values(**values)).inserted_primary_key  # type: ignore[attr-defined]
+                assert key is not None
+                return int(key[0])
+
+            src = add(
+                SourceRow,
+                name="int01",
+                file_name="int01.txt",
+                file_hash="f",
+                text_hash="t",
+                format="plain",
+                language="en",
+                text="We waited for months.",
+            )
+            cb = add(CodebookVersionRow, hash="h", name="cb")
+            ana, ben = add(CoderRow, name="ana"), add(CoderRow, name="ben")
+
+            def coding(
+                coder: int, memo: str | None = None, code: str = "waiting", active: bool = True
+            ) -> int:
+                return add(
+                    CodingRow,
+                    source_id=src,
+                    start=0,
+                    end=9,
+                    code=code,
+                    codebook_version_id=cb,
+                    coder_id=coder,
+                    memo=memo,
+                    active=active,
+                )
+
+            kept = coding(ana, "first")
+            dups = [
+                coding(ana, "second"),
+                coding(ana, " first "),
+                coding(ana),
+                coding(ana, "second\n\nthird"),
+            ]
+            bens, other_code, retracted = (
+                coding(ben, "ben's"),
+                coding(ana, code="delay"),
+                coding(ana, active=False),
+            )
+            rnd = add(RoundRow, name="r1", codebook_version_id=cb)
+            adj = add(
+                AdjudicationRow,
+                round_id=rnd,
+                source_id=src,
+                start=0,
+                end=9,
+                lead_id=ben,
+                choice="both",
+                coding_ids=[dups[0], other_code],
+                settled_coding_ids=[kept, dups[1], bens],
+            )
+        store.migrate()
+        assert current_revision(store.engine) == head_revision()
+        with store.transaction() as s:
+            rows = {r.id: r for r in s.scalars(select(CodingRow))}
+            assert {i for i, r in rows.items() if r.active} == {kept, bens, other_code}
+            assert rows[kept].memo == "first\n\nsecond\n\nsecond\n\nthird"
+            assert all(not rows[i].active for i in [*dups, retracted])
+            assert [rows[i].memo for i in dups] == [
+                "second",
+                " first ",
+                None,
+                "second\n\nthird",
+            ]  # as they were
+            a = s.get(AdjudicationRow, adj)
+            assert a is not None
+            assert (a.coding_ids, a.settled_coding_ids) == ([kept, other_code], [kept, bens])
+        indexes = {ix["name"]: ix for ix in inspect(store.engine).get_indexes("codings")}
+        assert indexes["uq_codings_active"]["unique"]
+        values = {
+            "source_id": src,
+            "start": 0,
+            "end": 9,
+            "code": "waiting",
+            "codebook_version_id": cb,
+            "coder_id": ana,
+        }
+        with pytest.raises(IntegrityError), store.engine.begin() as conn:
+            conn.execute(insert(CodingRow.__table__).values(**values, active=True))
+        # retracted codings are history: any number of them, and re-coding a retracted span works
+        with store.engine.begin() as conn:
+            conn.execute(insert(CodingRow.__table__).values(**values, active=False))
+            conn.execute(update(CodingRow.__table__).where(CodingRow.id == kept).values(active=False))
+            conn.execute(insert(CodingRow.__table__).values(**values, active=True))
+        with store.engine.connect() as conn:
+            n = conn.scalar(
+                select(func.count()).where(
+                    CodingRow.coder_id == ana, CodingRow.code == "waiting", CodingRow.active
+                )
+            )
+            assert n == 1
+    finally:
+        store.dispose()
 
 
 def test_db_copy_sqlite_to_postgresql(demo_sqlite: Path, pg_cluster, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -124,8 +124,13 @@ def test_qdpx_import_of_identical_codings_keeps_every_memo(tmp_path: Path) -> No
     memo joins their distinct non-empty memos (in the order the export sorts them); none is lost."""
     proj = _small_project(tmp_path / "p")
     with proj.store.transaction() as s:
+        from sqlalchemy import text
+
         from pipeline.store.queries import get_or_create_coder
 
+        # a qualflow project holds one active coding per span, code and coder (migration 0008); without
+        # that index it stands in for another tool, whose project file may hold several
+        s.execute(text("DROP INDEX uq_codings_active"))
         src = s.scalar(select(SourceRow).where(SourceRow.name == "int01"))
         ana = get_or_create_coder(s, "ana")
         for memo in (None, "یادداشت", "", "یادداشت", "second thought"):

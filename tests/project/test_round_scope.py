@@ -186,3 +186,66 @@ def test_a_settled_unit_stays_settled_when_its_interview_gets_a_new_version(tmp_
     moved = [v for v in again if (v.source, v.start, v.end) == (u.source, u.start + shift, u.end + shift)]
     assert len(moved) == 1 and moved[0].adjudication is not None and moved[0].adjudication["choice"] == "xena"
     assert len(again) == len(units)
+
+
+def test_a_settlement_lists_the_identical_consensus_coding_another_made(tmp_path: Path) -> None:
+    """The consensus coder has one active coding of a code on a span, as every coder: a settlement whose
+    code another settlement gave the unit already lists that coding (its memo gains a line) and makes
+    no second; re-settling keeps a coding another settlement lists."""
+    from pipeline.project import adjudication
+    from pipeline.project.rounds import CONSENSUS
+    from pipeline.store.schema import AdjudicationRow, SourceRow
+    from review.auth import add_coder
+
+    p = _project(tmp_path)
+    with p.store.transaction() as s:
+        add_coder(s, "lea", role="lead", password="correct horse 1")
+    rounds.start_round(p, "R1")
+    rounds.assign(p, ["xena", "yuri"], sources=["s1", "s2"])
+    _, units = adjudication.units_to_adjudicate(p)
+    u = next(u for u in units if set(u.codes["xena"]) - set(u.agreed))
+    code = sorted(set(u.codes["xena"]) - set(u.agreed))[0]  # a code the settlement "neither" leaves out
+    with p.store.transaction() as s:  # as an earlier round's settlement of the same unit would have left it
+        consensus = adjudication._consensus_coder(s)
+        src = s.scalar(select(SourceRow).where(SourceRow.name == u.source, SourceRow.is_current))
+        assert src is not None and consensus.name == CONSENSUS
+        before = CodingRow(
+            source_id=src.id,
+            start=u.start,
+            end=u.end,
+            code=code,
+            codebook_version_id=rounds.round_data(p).round.codebook_version_id,
+            coder_id=consensus.id,
+            origin="consensus",
+            memo="adjudication 0 by lea (yuri)",
+        )
+        s.add(before)
+        s.flush()
+        s.add(
+            AdjudicationRow(
+                round_id=rounds.round_data(p).round.id,
+                source_id=src.id,
+                start=u.start - 1,  # another unit's row stands in for another round's
+                end=u.end,
+                lead_id=consensus.id,
+                choice="yuri",
+                codes=[code],
+                coding_ids=[before.id],
+            )
+        )
+    settled = adjudication.adjudicate(p, "lea", source=u.source, start=u.start, end=u.end, choice="xena")
+    assert before.id in settled["coding_ids"]
+    with p.store.transaction() as s:
+        rows = s.scalars(
+            select(CodingRow).where(
+                CodingRow.coder_id == consensus.id, CodingRow.start == u.start, CodingRow.end == u.end
+            )
+        ).all()
+        assert sorted(r.id for r in rows if r.active) == sorted(settled["coding_ids"])
+        kept = next(r for r in rows if r.id == before.id)
+        assert kept.memo == f"adjudication 0 by lea (yuri)\n\nadjudication {settled['id']} by lea (xena)"
+    # settled again, without that code: the coding stays, the other settlement still lists it
+    again = adjudication.adjudicate(p, "lea", source=u.source, start=u.start, end=u.end, choice="neither")
+    assert before.id not in again["coding_ids"]
+    with p.store.transaction() as s:
+        assert s.get(CodingRow, before.id).active  # type: ignore[union-attr]

@@ -738,6 +738,201 @@ def test_api_refuses_an_identical_hand_coding(proj: Project, client_factory) -> 
         assert [r.memo for r in rows if r.id == first] == ["یادداشت"]
 
 
+def beaten_to_it(
+    monkeypatch: pytest.MonkeyPatch, module: object, name: str, coding: dict, *, committed: bool = True
+) -> list[int]:
+    """Make ``module.name`` (a writer of codings, taking the session first) run just after another
+    request stored the identical ``coding`` (columns of ``codings``): past the caller's look-up, as a
+    double click or a second tab would. Returns the other coding's id once stored.
+
+    ``committed``: the other request commits on its own connection. Otherwise the row goes in on the
+    caller's own transaction, for writers that hold SQLite's write lock by then (a decision's UPDATE
+    took it): there no other connection can write, but PostgreSQL lets one, and the database's answer
+    is the same."""
+    from sqlalchemy import insert
+
+    from pipeline.store import Store
+
+    real = getattr(module, name)
+    made: list[int] = []
+
+    def late(session, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if not made and committed:
+            other = Store(session.get_bind().url.render_as_string(hide_password=False))
+            try:
+                with other.transaction() as s:
+                    row = CodingRow(**coding)
+                    s.add(row)
+                    s.flush()
+                    made.append(row.id)
+            finally:
+                other.dispose()
+        elif not made:
+            res = session.connection().execute(insert(CodingRow.__table__), {**coding, "active": True})
+            made.append(res.inserted_primary_key[0])
+        return real(session, *args, **kwargs)
+
+    monkeypatch.setattr(module, name, late)
+    return made
+
+
+def test_api_answers_409_for_an_identical_coding_stored_after_its_look_up(  # type: ignore[no-untyped-def]
+    proj: Project, client_factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The look-up finds nothing, a concurrent request stores the same coding, the database refuses the
+    second: the API answers as the look-up would have, with the coding that got there first."""
+    make_coder(proj, "ana")
+    with proj.store.transaction() as s:
+        ana = coder(s, "ana")
+        src = s.scalar(select(SourceRow).where(SourceRow.name == "int01", SourceRow.is_current))
+        cb = s.scalar(select(func.max(CodebookVersionRow.id)))
+        assert src is not None and cb is not None
+        columns = {
+            "source_id": src.id,
+            "start": 0,
+            "end": 12,
+            "code": "tools",
+            "codebook_version_id": cb,
+            "coder_id": ana.id,
+            "origin": "human",
+        }
+    other = beaten_to_it(monkeypatch, decisions, "store_coding", columns)
+    c = client_factory()
+    token = login(c, "ana")
+    body = {"source": "int01", "start": 0, "end": 12, "code": "tools", "memo": "mine"}
+    r = c.post("/api/codings", json=body, headers={"X-CSRF-Token": token})
+    assert r.status_code == 409, r.text
+    (first,) = other
+    assert r.json()["coding_id"] == first
+    assert r.json()["error"].startswith(f"you already have coding {first} of int01 0..12 'tools'; to keep")
+    with proj.store.transaction() as s:
+        rows = s.scalars(
+            select(CodingRow).where(CodingRow.coder_id == ana.id, CodingRow.start == 0, CodingRow.end == 12)
+        ).all()
+        assert [(r.id, r.active, r.memo) for r in rows] == [(first, True, None)]
+
+
+def test_an_accept_beaten_by_an_identical_coding_links_the_existing_one(
+    proj: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The coding is refused by the database, the rest of the decision's transaction goes on: the
+    suggestion is accepted and the decision logged, naming the coding stored first (as when the
+    look-up finds it)."""
+    make_coder(proj, "ana")
+    (sid,) = pending_ids(proj)[:1]
+    with proj.store.transaction() as s:
+        sugg, ana = s.get(SuggestionRow, sid), coder(s, "ana")
+        assert sugg is not None
+        columns = {
+            "source_id": sugg.source_id,
+            "start": sugg.start,
+            "end": sugg.end,
+            "code": sugg.code,
+            "codebook_version_id": sugg.codebook_version_id,
+            "coder_id": ana.id,
+            "origin": "human",
+        }
+    other = beaten_to_it(monkeypatch, decisions, "store_coding", columns, committed=False)
+    with proj.store.transaction() as s:
+        r = decide(s, sid, coder(s, "ana"), "accept")
+    (first,) = other
+    assert (r.applied, r.state, r.coding_id) == (True, "accepted", None)
+    assert r.message == f"identical active coding {first} exists; no second coding made"
+    with proj.store.transaction() as s:
+        assert s.scalar(select(SuggestionRow.state).where(SuggestionRow.id == sid)) == "accepted"
+        log = s.scalars(select(DecisionRow).where(DecisionRow.suggestion_id == sid)).all()
+        assert [(d.action, d.applied, d.note) for d in log] == [("accept", True, r.message)]
+        same = s.scalars(
+            select(CodingRow.id).where(
+                CodingRow.source_id == columns["source_id"],
+                CodingRow.start == columns["start"],
+                CodingRow.end == columns["end"],
+                CodingRow.code == columns["code"],
+                CodingRow.coder_id == ana.id,
+            )
+        ).all()
+        assert same == [first]
+
+
+def test_candidate_members_reuse_the_leads_identical_coding(proj: Project) -> None:
+    """Merging a candidate into a code the lead already gave one member's passage: that member is
+    accepted, its decision names the lead's coding, and no second coding is made."""
+    make_coder(proj, "lea", role="lead")
+    with proj.store.transaction() as s:
+        lea = coder(s, "lea")
+        cid = s.scalar(select(CandidateRow.id).where(CandidateRow.state == "pending"))
+        member = s.scalar(
+            select(SuggestionRow).where(SuggestionRow.candidate_id == cid).order_by(SuggestionRow.id)
+        )
+        assert cid is not None and member is not None
+        name = s.scalar(select(SourceRow.name).where(SourceRow.id == member.source_id))
+        assert name is not None
+        hand = decisions.add_coding(s, lea, source=name, start=member.start, end=member.end, code="tools")
+        r = decisions.resolve_candidate(s, cid, lea, "merge", code="tools")
+        assert r.applied and r.members_decided > 0
+        assert s.scalar(select(SuggestionRow.state).where(SuggestionRow.id == member.id)) == "accepted"
+        note = s.scalar(select(DecisionRow.note).where(DecisionRow.suggestion_id == member.id))
+        assert note == f"candidate {cid}; identical active coding {hand.id} exists; no second coding made"
+        same = s.scalars(
+            select(CodingRow.id).where(
+                CodingRow.source_id == member.source_id,
+                CodingRow.start == member.start,
+                CodingRow.end == member.end,
+                CodingRow.code == "tools",
+                CodingRow.coder_id == lea.id,
+                CodingRow.active,
+            )
+        ).all()
+        assert same == [hand.id]
+
+
+def test_imported_codings_beaten_by_an_identical_coding_keep_their_memo(
+    proj: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipeline.domain import Coding
+    from pipeline.project import codings
+
+    make_coder(proj, "ana")
+    with proj.store.transaction() as s:
+        ana = coder(s, "ana")
+        src = s.scalar(select(SourceRow).where(SourceRow.name == "int01", SourceRow.is_current))
+        cb = s.scalar(select(func.max(CodebookVersionRow.id)))
+        assert src is not None and cb is not None
+        src_id = src.id
+        columns = {
+            "source_id": src_id,
+            "start": 0,
+            "end": 12,
+            "code": "tools",
+            "codebook_version_id": cb,
+            "coder_id": ana.id,
+            "origin": "human",
+            "memo": "theirs",
+        }
+    other = beaten_to_it(monkeypatch, codings, "_store_new_codings", columns)
+    with proj.store.transaction() as s:
+        added = codings.add_codings(
+            s,
+            [
+                Coding("int01", 0, 12, "tools", "ana", memo="mine"),
+                Coding("int01", 0, 12, "tools", "ana", memo="also mine"),
+                Coding("int01", 0, 13, "tools", "ana"),
+            ],
+            {"int01": s.get(SourceRow, src_id)},  # type: ignore[dict-item]
+            int(cb),
+        )
+    assert added == {"ana": 1}
+    (first,) = other
+    with proj.store.transaction() as s:
+        rows = s.scalars(
+            select(CodingRow).where(CodingRow.coder_id == ana.id, CodingRow.start == 0).order_by(CodingRow.id)
+        ).all()
+        assert [(r.id == first, r.end, r.active, r.memo) for r in rows] == [
+            (True, 12, True, "theirs\n\nmine\n\nalso mine"),
+            (False, 13, True, None),
+        ]
+
+
 def test_pages_render_and_blind_mode_hides_other_coders(proj_dir: Path) -> None:
     from fastapi.testclient import TestClient
 
