@@ -219,7 +219,11 @@ def test_select_text_code_it_and_write_a_memo(page: Any, server: tuple[str, Path
     item = page.locator(f'.coding[data-coding="{coding_id}"]')
     item.locator("textarea.memo").fill("memo edited in the browser")
     item.locator("button[data-memo]").click()
-    page.wait_for_function("document.getElementById('status').textContent === 'memo saved'")
+    from playwright.sync_api import expect
+
+    # a locator assertion, not wait_for_function: polling a string predicate needs eval, which the app's
+    # Content-Security-Policy (script-src 'self') refuses when the condition is not true at once
+    expect(page.locator("#status")).to_have_text("memo saved")
     p = db(root)
     with p.store.transaction() as s:
         assert s.get(CodingRow, coding_id).memo == "memo edited in the browser"  # type: ignore[union-attr]
