@@ -72,6 +72,7 @@ class IngestReport:
     segments: int = 0
     # source -> speakers taken as the interviewer only because they ask the questions
     guessed_interviewers: dict[str, list[str]] = field(default_factory=dict)
+    skipped: list[Path] = field(default_factory=list)  # files in the folders of types qualflow cannot read
 
     def interviewer_notes(self) -> list[str]:
         """One line per speaker label that was taken as the interviewer by the question rule (not by a
@@ -108,14 +109,18 @@ class IngestReport:
 
 
 OFFICE_LOCK_PREFIX = "~$"  # Word's owner file: ~$ + the document's name (shortened), junk bytes
+OS_JUNK_NAMES = frozenset({"thumbs.db", "ehthumbs.db", "desktop.ini"})  # Windows Explorer's own files
+SHOW_SKIPPED = 10  # skipped files named in the note; the rest are counted
 
 
-def collect_files(paths: Iterable[Path]) -> list[Path]:
+def collect_files(paths: Iterable[Path], skipped: list[Path] | None = None) -> list[Path]:
     """Transcript files named by ``paths``, folders searched recursively.
 
     In a folder, hidden files and folders (``.DS_Store``, ``.git``), ``failed/`` folders, Office lock
     files (``~$int01.docx``: Word writes one next to a transcript while it is open; it is not a
-    document) and files of other types are skipped. A file named on its own is always read.
+    document) and Windows' ``Thumbs.db``/``desktop.ini`` are ignored; files of other types
+    (``.rtf``, ``.pdf``) are skipped and, when ``skipped`` is given, appended to it so the caller
+    can say so (:func:`skipped_note`). A file named on its own is always read.
     """
     from pipeline.ingest import SUPPORTED_SUFFIXES
 
@@ -126,15 +131,36 @@ def collect_files(paths: Iterable[Path]) -> list[Path]:
                 rel = f.relative_to(p).parts
                 if any(part.startswith(".") or part == "failed" for part in rel):
                     continue
-                if f.name.startswith(OFFICE_LOCK_PREFIX):
+                if f.name.startswith(OFFICE_LOCK_PREFIX) or f.name.lower() in OS_JUNK_NAMES:
                     continue
-                if f.is_file() and f.suffix.lower() in SUPPORTED_SUFFIXES:
+                if not f.is_file():
+                    continue
+                if f.suffix.lower() in SUPPORTED_SUFFIXES:
                     out.append(f)
+                elif skipped is not None:
+                    skipped.append(f)
         elif p.is_file():
             out.append(p)
         else:
             raise InputError(f"{p}: no such file or folder")
     return out
+
+
+def skipped_note(skipped: Sequence[Path]) -> str:
+    """One line naming the files of types qualflow cannot read that a folder held, or ``""``.
+
+    >>> skipped_note([Path("in/a.rtf"), Path("in/b.pdf"), Path("in/c.rtf")])
+    'skipped 3 files qualflow cannot read (.rtf, .pdf): in/a.rtf, in/b.pdf, in/c.rtf; save them as .txt or .docx'
+    """
+    if not skipped:
+        return ""
+    kinds = ", ".join(dict.fromkeys(f.suffix.lower() or "no suffix" for f in skipped))
+    shown = ", ".join(str(f) for f in skipped[:SHOW_SKIPPED])
+    if len(skipped) > SHOW_SKIPPED:
+        shown += f" and {len(skipped) - SHOW_SKIPPED} more"
+    files = "1 file" if len(skipped) == 1 else f"{len(skipped)} files"
+    them = "it" if len(skipped) == 1 else "them"
+    return f"skipped {files} qualflow cannot read ({kinds}): {shown}; save {them} as .txt or .docx"
 
 
 def parse_file(
@@ -340,10 +366,12 @@ def ingest(
     progress: Progress | None = None,
 ) -> IngestReport:
     """Ingest transcript files (or folders) in one transaction; any bad file stops it before writing."""
-    files = collect_files(paths)
+    skipped: list[Path] = []
+    files = collect_files(paths, skipped)
     if not files:
+        also = f"; {skipped_note(skipped)}" if skipped else ""
         raise InputError(
-            f"no transcript files found in {[str(p) for p in paths]} (looked for .txt .md .docx .vtt .srt)"
+            f"no transcript files found in {[str(p) for p in paths]} (looked for .txt .md .docx .vtt .srt){also}"
         )
     seen: dict[str, Path] = {}
     for f in files:
@@ -363,7 +391,7 @@ def ingest(
         pf = parse_file(f, project.config)
         pf.source.metadata.update(metadata.get(pf.name, {}))
         parsed.append(pf)
-    report = IngestReport()
+    report = IngestReport(skipped=skipped)
     with project.store.transaction() as session:
         for pf in parsed:
             store_parsed(session, pf, project.config, report)
