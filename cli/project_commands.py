@@ -90,7 +90,7 @@ def ingest(
     from pipeline.project.embedding import coverage_notes, project_languages
 
     fresh = set(report.added) | {name for name, _, _ in report.new_versions}
-    for line in report.interviewer_notes():
+    for line in report.interviewer_notes() + report.unlabelled_notes():
         out.print(f"note: {line}", markup=False)
     for line in coverage_notes(proj, {n: lg for n, lg in project_languages(proj).items() if n in fresh}):
         out.print(f"note: {line}", markup=False)

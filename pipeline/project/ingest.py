@@ -73,6 +73,22 @@ class IngestReport:
     # source -> speakers taken as the interviewer only because they ask the questions
     guessed_interviewers: dict[str, list[str]] = field(default_factory=dict)
     skipped: list[Path] = field(default_factory=list)  # files in the folders of types qualflow cannot read
+    unlabelled: list[str] = field(default_factory=list)  # sources stored without any speaker
+
+    def unlabelled_notes(self) -> list[str]:
+        """One line naming the sources stored without any speaker label: every paragraph, the
+        interviewer's questions too, is a turn of unknown role, coded and suggested for."""
+        if not self.unlabelled:
+            return []
+        names = sorted(self.unlabelled)
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        it, them = ("it is an interview", "it") if len(names) == 1 else ("they are interviews", "them")
+        return [
+            f"{shown}: no speaker labels found, so every paragraph, the interviewer's questions too, is "
+            f"text of unknown role that will be coded and suggested for; if {it}, start each turn with a "
+            "speaker label (Interviewer: or I:, Participant: or P:, or a name like Anna:; see "
+            f"docs/formats.md) and ingest {them} again"
+        ]
 
     def interviewer_notes(self) -> list[str]:
         """One line per speaker label that was taken as the interviewer by the question rule (not by a
@@ -259,6 +275,8 @@ def store_parsed(
     guessed = [s for s in guessed_interviewers(src.turns, config.interviewer_names) if s not in overrides]
     if guessed:
         report.guessed_interviewers[pf.name] = guessed
+    if not any(t.speaker for t in src.turns):
+        report.unlabelled.append(pf.name)
     if order is None:
         order = (session.scalar(select(func.max(SourceRow.ingest_order))) or 0) + 1
     row = SourceRow(

@@ -57,3 +57,38 @@ def test_a_folder_of_only_other_types_says_what_it_skipped(folder: Path) -> None
         "error: no transcript files found in ['in'] (looked for .txt .md .docx .vtt .srt); skipped 1 file "
         "qualflow cannot read (.rtf): in/int02.rtf; save it as .txt or .docx"
     )
+
+
+NO_LABELS = (
+    "Thanks for joining. Could you tell me about your job?\n\nSure. I work as a nurse.\n\n"
+    "What makes it hard?\n\nStaffing mostly.\n"
+)
+
+
+def test_a_transcript_without_speaker_labels_gets_a_note(folder: Path) -> None:
+    (folder / "in" / "int01.txt").write_text(INTERVIEW, encoding="utf-8")
+    (folder / "in" / "int02.txt").write_text(NO_LABELS, encoding="utf-8")
+    r = qf("--project", "p", "ingest", "in/int01.txt", "in/int02.txt", cwd=folder)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [
+        "2 added, 0 new versions, 0 unchanged; 9 segments",
+        "note: int02: no speaker labels found, so every paragraph, the interviewer's questions too, is text "
+        "of unknown role that will be coded and suggested for; if it is an interview, start each turn with a "
+        "speaker label (Interviewer: or I:, Participant: or P:, or a name like Anna:; see docs/formats.md) "
+        "and ingest it again",
+    ]
+    # labels added: the new version has speakers and no note; several sources share one line
+    (folder / "in" / "int02.txt").write_text(
+        "Interviewer: What makes it hard?\nNurse: Staffing mostly.\n", encoding="utf-8"
+    )
+    (folder / "in" / "int03.txt").write_text(NO_LABELS, encoding="utf-8")
+    (folder / "in" / "int04.txt").write_text("Field notes.\n", encoding="utf-8")
+    r = qf("--project", "p", "ingest", "in", cwd=folder)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[1:] == [
+        "  int02: version 1 -> 2",
+        "note: int03, int04: no speaker labels found, so every paragraph, the interviewer's questions too, is "
+        "text of unknown role that will be coded and suggested for; if they are interviews, start each turn "
+        "with a speaker label (Interviewer: or I:, Participant: or P:, or a name like Anna:; see "
+        "docs/formats.md) and ingest them again",
+    ]
