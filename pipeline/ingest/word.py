@@ -7,10 +7,10 @@ break) have the header layout of :mod:`pipeline.ingest.headers` (``Jane Doe   0:
 "Download as .docx" and Otter's DOCX export write it, ``Interviewer [00:00:01]``) is read like that
 layout in a ``.txt``: the words under each header are its turn, the header itself no turn.
 
-Otherwise a paragraph opening with a speaker label (``Name:``, see :mod:`pipeline.ingest.labels`) starts a turn;
-a paragraph without one continues the previous turn, or is its own turn of speaker ``""`` when no
-speaker has spoken yet. A label whose name is set in bold may be longer (up to 6 words) and alone
-suffices to read the document as labelled; otherwise labels must recur
+Otherwise a paragraph opening with a speaker label (``Name:``, see :mod:`pipeline.ingest.labels`)
+starts a turn; a paragraph without one continues the previous turn, or is its own turn of speaker
+``""`` when no speaker has spoken yet. A label whose name is set in bold may be longer (up to 6
+words) and alone suffices to read the document as labelled; otherwise labels must recur
 (:func:`~pipeline.ingest.labels.labels_recur` over paragraphs). Without labels every paragraph is a
 turn of speaker ``""``.
 

@@ -403,12 +403,19 @@ def ingest(
 
         metadata = read_metadata_csv(metadata_csv)
     parsed = []
+    failed: list[InputError] = []
     for f in files:
         if progress:
             progress(f.name)
-        pf = parse_file(f, project.config)
+        try:
+            pf = parse_file(f, project.config)
+        except InputError as exc:  # read on: every bad file is named at once, and nothing is stored
+            failed.append(exc)
+            continue
         pf.source.metadata.update(metadata.get(pf.name, {}))
         parsed.append(pf)
+    if failed:
+        raise batch_error(failed)
     report = IngestReport(skipped=skipped)
     with project.store.transaction() as session:
         for pf in parsed:
@@ -416,6 +423,40 @@ def ingest(
         if metadata:
             apply_metadata(session, metadata, origin=str(metadata_csv))
     return report
+
+
+RECODE_HINT = "re-save them as UTF-8 (Save As in the editor, or iconv -f WINDOWS-1252 -t UTF-8)"
+
+
+def batch_error(failed: Sequence[InputError]) -> InputError:
+    """One error for every file of a batch that could not be read: a single file's own message, or
+    one line with the count that names the files, the undecodable ones (often a folder of Windows
+    files) together under one fix.
+
+    >>> from pipeline.ingest.decode import UndecodableError
+    >>> def bad(name):
+    ...     err = UndecodableError(f"{name}: not UTF-8 ..."); err.path, err.detail = name, "byte 0x93 at offset 3"
+    ...     return err
+    >>> print(batch_error([bad("a.txt"), bad("b.txt")]))  # doctest: +NORMALIZE_WHITESPACE
+    2 files are not UTF-8 or UTF-16 text, so nothing was ingested: a.txt (byte 0x93 at offset 3), b.txt
+    (byte 0x93 at offset 3); re-save them as UTF-8 (Save As in the editor, or iconv -f WINDOWS-1252 -t UTF-8)
+    """
+    from pipeline.ingest.decode import UndecodableError
+
+    if len(failed) == 1:
+        return failed[0]
+    undecodable = [e for e in failed if isinstance(e, UndecodableError)]
+    others = [str(e) for e in failed if not isinstance(e, UndecodableError)]
+    listed = ", ".join(f"{e.path} ({e.detail})" for e in undecodable)
+    if not others:
+        return InputError(
+            f"{len(failed)} files are not UTF-8 or UTF-16 text, so nothing was ingested: {listed}; {RECODE_HINT}"
+        )
+    if len(undecodable) == 1:
+        others.insert(0, str(undecodable[0]))
+    elif undecodable:
+        others.insert(0, f"{len(undecodable)} are not UTF-8 or UTF-16 text: {listed}; {RECODE_HINT}")
+    return InputError(f"{len(failed)} files cannot be read, so nothing was ingested: " + "; ".join(others))
 
 
 def apply_metadata(session: Session, metadata: dict[str, dict[str, str]], *, origin: str) -> None:

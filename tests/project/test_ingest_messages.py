@@ -22,6 +22,11 @@ def qf(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def errors(r: subprocess.CompletedProcess[str]) -> list[str]:
+    """The lines on stderr (the progress bar leaves a blank one)."""
+    return [line for line in r.stderr.splitlines() if line.strip()]
+
+
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
     assert qf("init", "p", cwd=tmp_path).returncode == 0
@@ -91,4 +96,47 @@ def test_a_transcript_without_speaker_labels_gets_a_note(folder: Path) -> None:
         "text of unknown role that will be coded and suggested for; if they are interviews, start each turn "
         "with a speaker label (Interviewer: or I:, Participant: or P:, or a name like Anna:; see "
         "docs/formats.md) and ingest them again",
+    ]
+
+
+CP1252 = (
+    "Interviewer: Tell me about the \u201cnew rota\u201d \u2013 how does it work?\nNurse: It\u2019s awful.\n"
+)
+
+
+def test_every_undecodable_file_is_named_at_once_and_nothing_is_stored(folder: Path) -> None:
+    d = folder / "in"
+    for i in (1, 2, 4):
+        (d / f"int0{i}.txt").write_text(INTERVIEW, encoding="utf-8")
+    for i in (3, 5):
+        (d / f"int0{i}.txt").write_bytes(CP1252.encode("cp1252"))
+    (d / "int06.txt").write_bytes("Interviewer: Caf\u00e9 breaks?\nNurse: None.\n".encode("cp1252"))
+    r = qf("--project", "p", "ingest", "in", cwd=folder)
+    assert r.returncode == 2
+    assert errors(r) == [
+        "error: 3 files are not UTF-8 or UTF-16 text, so nothing was ingested: in/int03.txt (byte 0x93 at "
+        "offset 31), in/int05.txt (byte 0x93 at offset 31), in/int06.txt (byte 0xe9 at offset 16); re-save "
+        "them as UTF-8 (Save As in the editor, or iconv -f WINDOWS-1252 -t UTF-8)"
+    ]
+    assert r.stdout == ""
+    assert "int01" not in qf("--project", "p", "sources", cwd=folder).stdout  # all or nothing, as before
+    # other unreadable files are named in the same line, each with its own fix
+    (d / "int03.txt").write_text(INTERVIEW.replace("work", "school"), encoding="utf-8")
+    (d / "int07.txt").write_bytes(b"\x00\x01binary")
+    r = qf("--project", "p", "ingest", "in", cwd=folder)
+    assert r.returncode == 2
+    assert errors(r) == [
+        "error: 3 files cannot be read, so nothing was ingested: 2 are not UTF-8 or UTF-16 text: in/int05.txt "
+        "(byte 0x93 at offset 31), in/int06.txt (byte 0xe9 at offset 16); re-save them as UTF-8 (Save As in "
+        "the editor, or iconv -f WINDOWS-1252 -t UTF-8); in/int07.txt: contains NUL bytes, so it is a binary "
+        "file (or UTF-16 without a byte-order mark), not text; save the transcript as UTF-8 text"
+    ]
+    # a single bad file keeps its own message
+    (d / "int05.txt").unlink()
+    (d / "int06.txt").unlink()
+    r = qf("--project", "p", "ingest", "in", cwd=folder)
+    assert r.returncode == 2
+    assert errors(r) == [
+        "error: in/int07.txt: contains NUL bytes, so it is a binary file (or UTF-16 without a byte-order mark), "
+        "not text; save the transcript as UTF-8 text"
     ]
