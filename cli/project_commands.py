@@ -58,7 +58,7 @@ def ingest(
     """Read transcripts, find speaker turns and roles, segment them, and store them."""
     from rich.progress import Progress
 
-    from pipeline.project.ingest import collect_files
+    from pipeline.project.ingest import collect_files, skipped_note
     from pipeline.project.ingest import ingest as do_ingest
 
     proj = open_project(project)
@@ -75,6 +75,8 @@ def ingest(
         f"{len(report.added)} added, {len(report.new_versions)} new versions, "
         f"{len(report.unchanged)} unchanged; {report.segments} segments"
     )
+    if report.skipped:
+        out.print(skipped_note(report.skipped), markup=False)
     for name, old, new in report.new_versions:
         out.print(f"  {name}: version {old} -> {new}{report.carried_note(name, old)}", markup=False)
         left = report.codings_left.get(name, [])
@@ -88,7 +90,7 @@ def ingest(
     from pipeline.project.embedding import coverage_notes, project_languages
 
     fresh = set(report.added) | {name for name, _, _ in report.new_versions}
-    for line in report.interviewer_notes():
+    for line in report.interviewer_notes() + report.unlabelled_notes():
         out.print(f"note: {line}", markup=False)
     for line in coverage_notes(proj, {n: lg for n, lg in project_languages(proj).items() if n in fresh}):
         out.print(f"note: {line}", markup=False)

@@ -108,7 +108,7 @@ def ingest_files(project: Project, parsed: list[ParsedFile]) -> list[IngestedFil
 
     files = processing.ingest_files(project, parsed)
     for f in files:
-        if f.roles_note:  # the interviewer was guessed: say which speaker, and how to change it
+        if f.roles_note:  # the interviewer was guessed, or no speakers at all: say so, and how to change it
             get_run_logger().warning(f.roles_note)
     return files
 

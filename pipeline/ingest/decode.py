@@ -26,6 +26,14 @@ _BOMS: tuple[tuple[bytes, str], ...] = (
 )
 
 
+class UndecodableError(InputError):
+    """A file whose bytes are not UTF-8 (nor UTF-16 after its byte-order mark). ``path`` and ``detail``
+    (``"byte 0x93 at offset 31"``) let a batch name every such file in one message."""
+
+    path: str = ""
+    detail: str = ""
+
+
 def decode_bytes(data: bytes, path: Path | str) -> str:
     """Decode a text file's bytes into the text qualflow stores.
 
@@ -69,10 +77,12 @@ def decode_bytes(data: bytes, path: Path | str) -> str:
         text = body.decode(encoding)
     except UnicodeDecodeError as exc:
         bad = body[exc.start : exc.start + 1].hex()
-        raise InputError(
+        err = UndecodableError(
             f"{path}: not UTF-8 or UTF-16 text (byte 0x{bad} at offset {exc.start} is not valid "
             f"{encoding.upper()}); re-save it as UTF-8"
-        ) from None
+        )
+        err.path, err.detail = str(path), f"byte 0x{bad} at offset {exc.start}"
+        raise err from None
     if "\x00" in text:
         raise InputError(f"{path}: contains NUL characters, so it is a binary file, not text")
     text = fold_newlines(text.removeprefix("\ufeff"))

@@ -1,10 +1,16 @@
 """Word transcripts (``.docx``, read with python-docx).
 
 Stored text: the document's non-empty paragraphs in order, joined by ``"\\n\\n"`` (tables: see below).
-A paragraph opening with a speaker label (``Name:``, see :mod:`pipeline.ingest.labels`) starts a turn;
-a paragraph without one continues the previous turn, or is its own turn of speaker ``""`` when no
-speaker has spoken yet. A label whose name is set in bold may be longer (up to 6 words) and alone
-suffices to read the document as labelled; otherwise labels must recur
+
+Speaker headers come first: a document whose lines (paragraphs, or lines of a paragraph split by a line
+break) have the header layout of :mod:`pipeline.ingest.headers` (``Jane Doe   0:03`` as Teams'
+"Download as .docx" and Otter's DOCX export write it, ``Interviewer [00:00:01]``) is read like that
+layout in a ``.txt``: the words under each header are its turn, the header itself no turn.
+
+Otherwise a paragraph opening with a speaker label (``Name:``, see :mod:`pipeline.ingest.labels`)
+starts a turn; a paragraph without one continues the previous turn, or is its own turn of speaker
+``""`` when no speaker has spoken yet. A label whose name is set in bold may be longer (up to 6
+words) and alone suffices to read the document as labelled; otherwise labels must recur
 (:func:`~pipeline.ingest.labels.labels_recur` over paragraphs). Without labels every paragraph is a
 turn of speaker ``""``.
 
@@ -22,6 +28,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from pipeline.domain import ParsedTranscript, Turn
 from pipeline.errors import InputError
 from pipeline.fileio import fold_newlines
+from pipeline.ingest.headers import find_headers, header_turns, text_lines
 from pipeline.ingest.labels import (
     Label,
     clock_after,
@@ -119,6 +126,9 @@ def parse_paragraphs(
     >>> p = parse_paragraphs(["Interview 1", "Int: Why?", "Ali: Hm.", "Long story.", "Int: Ok?"])
     >>> [(t.speaker, p.text[t.start:t.end]) for t in p.turns]
     [('', 'Interview 1'), ('Int', 'Why?'), ('Ali', 'Hm.\\n\\nLong story.'), ('Int', 'Ok?')]
+    >>> p = parse_paragraphs(["Transcript", "Jane Doe   0:03", "Why?", "Ali Raza   0:05\\nHm."])
+    >>> [(t.speaker, t.timestamp, p.text[t.start:t.end]) for t in p.turns]
+    [('', None, 'Transcript'), ('Jane Doe', 3.0, 'Why?'), ('Ali Raza', 5.0, 'Hm.')]
     """
     bold = bold_labels if bold_labels is not None else [None] * len(paragraphs)
     labels = [b or match_label(p.split("\n", 1)[0]) for p, b in zip(paragraphs, bold, strict=True)]
@@ -130,6 +140,11 @@ def parse_paragraphs(
         starts.append(pos)
         pos += len(p) + 2
     text = "\n\n".join(paragraphs)
+    lines = text_lines(text)
+    headers = find_headers(text, lines)
+    if headers is not None:
+        skip = {i for i, (a, b) in enumerate(lines) if is_bare_label(text[a:b])}
+        return ParsedTranscript(text, tuple(header_turns(text, lines, headers, skip)), "docx")
     turns: list[Turn] = []
     current: tuple[Label, int] | None = None  # label and start of its words
 

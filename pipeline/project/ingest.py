@@ -72,6 +72,23 @@ class IngestReport:
     segments: int = 0
     # source -> speakers taken as the interviewer only because they ask the questions
     guessed_interviewers: dict[str, list[str]] = field(default_factory=dict)
+    skipped: list[Path] = field(default_factory=list)  # files in the folders of types qualflow cannot read
+    unlabelled: list[str] = field(default_factory=list)  # sources stored without any speaker
+
+    def unlabelled_notes(self) -> list[str]:
+        """One line naming the sources stored without any speaker label: every paragraph, the
+        interviewer's questions too, is a turn of unknown role, coded and suggested for."""
+        if not self.unlabelled:
+            return []
+        names = sorted(self.unlabelled)
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        it, them = ("it is an interview", "it") if len(names) == 1 else ("they are interviews", "them")
+        return [
+            f"{shown}: no speaker labels found, so every paragraph, the interviewer's questions too, is "
+            f"text of unknown role that will be coded and suggested for; if {it}, start each turn with a "
+            "speaker label (Interviewer: or I:, Participant: or P:, or a name like Anna:; see "
+            f"docs/formats.md) and ingest {them} again"
+        ]
 
     def interviewer_notes(self) -> list[str]:
         """One line per speaker label that was taken as the interviewer by the question rule (not by a
@@ -108,14 +125,18 @@ class IngestReport:
 
 
 OFFICE_LOCK_PREFIX = "~$"  # Word's owner file: ~$ + the document's name (shortened), junk bytes
+OS_JUNK_NAMES = frozenset({"thumbs.db", "ehthumbs.db", "desktop.ini"})  # Windows Explorer's own files
+SHOW_SKIPPED = 10  # skipped files named in the note; the rest are counted
 
 
-def collect_files(paths: Iterable[Path]) -> list[Path]:
+def collect_files(paths: Iterable[Path], skipped: list[Path] | None = None) -> list[Path]:
     """Transcript files named by ``paths``, folders searched recursively.
 
     In a folder, hidden files and folders (``.DS_Store``, ``.git``), ``failed/`` folders, Office lock
     files (``~$int01.docx``: Word writes one next to a transcript while it is open; it is not a
-    document) and files of other types are skipped. A file named on its own is always read.
+    document) and Windows' ``Thumbs.db``/``desktop.ini`` are ignored; files of other types
+    (``.rtf``, ``.pdf``) are skipped and, when ``skipped`` is given, appended to it so the caller
+    can say so (:func:`skipped_note`). A file named on its own is always read.
     """
     from pipeline.ingest import SUPPORTED_SUFFIXES
 
@@ -126,15 +147,36 @@ def collect_files(paths: Iterable[Path]) -> list[Path]:
                 rel = f.relative_to(p).parts
                 if any(part.startswith(".") or part == "failed" for part in rel):
                     continue
-                if f.name.startswith(OFFICE_LOCK_PREFIX):
+                if f.name.startswith(OFFICE_LOCK_PREFIX) or f.name.lower() in OS_JUNK_NAMES:
                     continue
-                if f.is_file() and f.suffix.lower() in SUPPORTED_SUFFIXES:
+                if not f.is_file():
+                    continue
+                if f.suffix.lower() in SUPPORTED_SUFFIXES:
                     out.append(f)
+                elif skipped is not None:
+                    skipped.append(f)
         elif p.is_file():
             out.append(p)
         else:
             raise InputError(f"{p}: no such file or folder")
     return out
+
+
+def skipped_note(skipped: Sequence[Path]) -> str:
+    """One line naming the files of types qualflow cannot read that a folder held, or ``""``.
+
+    >>> skipped_note([Path("in/a.rtf"), Path("in/b.pdf"), Path("in/c.rtf")])
+    'skipped 3 files qualflow cannot read (.rtf, .pdf): in/a.rtf, in/b.pdf, in/c.rtf; save them as .txt or .docx'
+    """
+    if not skipped:
+        return ""
+    kinds = ", ".join(dict.fromkeys(f.suffix.lower() or "no suffix" for f in skipped))
+    shown = ", ".join(str(f) for f in skipped[:SHOW_SKIPPED])
+    if len(skipped) > SHOW_SKIPPED:
+        shown += f" and {len(skipped) - SHOW_SKIPPED} more"
+    files = "1 file" if len(skipped) == 1 else f"{len(skipped)} files"
+    them = "it" if len(skipped) == 1 else "them"
+    return f"skipped {files} qualflow cannot read ({kinds}): {shown}; save {them} as .txt or .docx"
 
 
 def parse_file(
@@ -233,6 +275,8 @@ def store_parsed(
     guessed = [s for s in guessed_interviewers(src.turns, config.interviewer_names) if s not in overrides]
     if guessed:
         report.guessed_interviewers[pf.name] = guessed
+    if not any(t.speaker for t in src.turns):
+        report.unlabelled.append(pf.name)
     if order is None:
         order = (session.scalar(select(func.max(SourceRow.ingest_order))) or 0) + 1
     row = SourceRow(
@@ -340,10 +384,12 @@ def ingest(
     progress: Progress | None = None,
 ) -> IngestReport:
     """Ingest transcript files (or folders) in one transaction; any bad file stops it before writing."""
-    files = collect_files(paths)
+    skipped: list[Path] = []
+    files = collect_files(paths, skipped)
     if not files:
+        also = f"; {skipped_note(skipped)}" if skipped else ""
         raise InputError(
-            f"no transcript files found in {[str(p) for p in paths]} (looked for .txt .md .docx .vtt .srt)"
+            f"no transcript files found in {[str(p) for p in paths]} (looked for .txt .md .docx .vtt .srt){also}"
         )
     seen: dict[str, Path] = {}
     for f in files:
@@ -357,19 +403,60 @@ def ingest(
 
         metadata = read_metadata_csv(metadata_csv)
     parsed = []
+    failed: list[InputError] = []
     for f in files:
         if progress:
             progress(f.name)
-        pf = parse_file(f, project.config)
+        try:
+            pf = parse_file(f, project.config)
+        except InputError as exc:  # read on: every bad file is named at once, and nothing is stored
+            failed.append(exc)
+            continue
         pf.source.metadata.update(metadata.get(pf.name, {}))
         parsed.append(pf)
-    report = IngestReport()
+    if failed:
+        raise batch_error(failed)
+    report = IngestReport(skipped=skipped)
     with project.store.transaction() as session:
         for pf in parsed:
             store_parsed(session, pf, project.config, report)
         if metadata:
             apply_metadata(session, metadata, origin=str(metadata_csv))
     return report
+
+
+RECODE_HINT = "re-save them as UTF-8 (Save As in the editor, or iconv -f WINDOWS-1252 -t UTF-8)"
+
+
+def batch_error(failed: Sequence[InputError]) -> InputError:
+    """One error for every file of a batch that could not be read: a single file's own message, or
+    one line with the count that names the files, the undecodable ones (often a folder of Windows
+    files) together under one fix.
+
+    >>> from pipeline.ingest.decode import UndecodableError
+    >>> def bad(name):
+    ...     err = UndecodableError(f"{name}: not UTF-8 ..."); err.path, err.detail = name, "byte 0x93 at offset 3"
+    ...     return err
+    >>> print(batch_error([bad("a.txt"), bad("b.txt")]))  # doctest: +NORMALIZE_WHITESPACE
+    2 files are not UTF-8 or UTF-16 text, so nothing was ingested: a.txt (byte 0x93 at offset 3), b.txt
+    (byte 0x93 at offset 3); re-save them as UTF-8 (Save As in the editor, or iconv -f WINDOWS-1252 -t UTF-8)
+    """
+    from pipeline.ingest.decode import UndecodableError
+
+    if len(failed) == 1:
+        return failed[0]
+    undecodable = [e for e in failed if isinstance(e, UndecodableError)]
+    others = [str(e) for e in failed if not isinstance(e, UndecodableError)]
+    listed = ", ".join(f"{e.path} ({e.detail})" for e in undecodable)
+    if not others:
+        return InputError(
+            f"{len(failed)} files are not UTF-8 or UTF-16 text, so nothing was ingested: {listed}; {RECODE_HINT}"
+        )
+    if len(undecodable) == 1:
+        others.insert(0, str(undecodable[0]))
+    elif undecodable:
+        others.insert(0, f"{len(undecodable)} are not UTF-8 or UTF-16 text: {listed}; {RECODE_HINT}")
+    return InputError(f"{len(failed)} files cannot be read, so nothing was ingested: " + "; ".join(others))
 
 
 def apply_metadata(session: Session, metadata: dict[str, dict[str, str]], *, origin: str) -> None:

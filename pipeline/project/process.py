@@ -231,7 +231,9 @@ class IngestedFile:
     file_hash: str
     status: Literal["added", "new-version", "unchanged"]
     note: str = ""  # a new version: what became of its codings (IngestReport.carried_note)
-    roles_note: str = ""  # a speaker taken as the interviewer by guess (IngestReport.interviewer_notes)
+    # a speaker taken as the interviewer by guess, or no speakers at all (IngestReport.interviewer_notes,
+    # unlabelled_notes)
+    roles_note: str = ""
 
 
 def ingest_parsed(project: Project, pf: ParsedFile) -> IngestedFile:
@@ -244,7 +246,7 @@ def ingest_parsed(project: Project, pf: ParsedFile) -> IngestedFile:
     status: Literal["added", "new-version", "unchanged"]
     status = "unchanged" if row is None else ("new-version" if report.new_versions else "added")
     note = "".join(report.carried_note(name, old) for name, old, _ in report.new_versions)
-    roles_note = "; ".join(report.interviewer_notes())
+    roles_note = "; ".join(report.interviewer_notes() + report.unlabelled_notes())
     return IngestedFile(pf.path, pf.name, pf.file_hash, status, note.removeprefix("; "), roles_note)
 
 

@@ -84,6 +84,75 @@ def test_otter_single_space_before_time() -> None:
     assert [t.timestamp for t in p.turns] == [1.0, 750.0]
 
 
+TEAMS_TURNS = [
+    ("Jane Doe", "0:03", "Thanks for joining. Could you tell me about your job?"),
+    ("John Smith", "0:10", "Sure. I work as a nurse.\nThe shifts are long."),
+    ("Jane Doe", "1:02", "What makes it hard?"),
+    ("John Smith", "1:02:05", "Staffing mostly."),
+]
+
+
+def test_speaker_headers_with_bracketed_clocks_in_txt() -> None:
+    text = (
+        "Transcript\nMarch 5, 2025\n\n"
+        "Interviewer [00:00:01]\nThanks for joining. How is work?\n\n"
+        "Participant (00:00:10)\nBusy.\n\nVery busy.\n\n"
+        "Interviewer [1:23]\nWhy?\n"
+    )
+    p = parse_plain_text(text)
+    assert p.text == text
+    assert p.format == "otter"
+    assert seen(p) == [  # the preamble is a turn of unknown speaker, as before the first label
+        ("", "Transcript\nMarch 5, 2025"),
+        ("Interviewer", "Thanks for joining. How is work?"),
+        ("Participant", "Busy.\n\nVery busy."),
+        ("Interviewer", "Why?"),
+    ]
+    assert [t.timestamp for t in p.turns] == [None, 1.0, 10.0, 83.0]
+    check_offsets(p)
+    # times that go back are not headers: a list of events is prose
+    assert [s for s, _ in seen(parse_plain_text("Lunch [12:30]\nWe ate.\nStart [09:00]\nWe met.\n"))] == [""]
+
+
+@pytest.mark.parametrize("line_break", [False, True])
+def test_teams_and_otter_docx_speaker_headers(tmp_path: Path, line_break: bool) -> None:
+    import docx
+
+    d = docx.Document()
+    d.add_paragraph("Transcript")
+    d.add_paragraph("March 5, 2025, 2:03PM")
+    for name, clock, words in TEAMS_TURNS:
+        if line_break:  # header and words in one paragraph, split by a line break
+            para = d.add_paragraph()
+            para.add_run(f"{name}   {clock}").add_break()
+            para.add_run(words)
+        else:  # the header is its own paragraph
+            d.add_paragraph(f"{name}   {clock}")
+            for part in words.split("\n"):
+                d.add_paragraph(part)
+    d.save(str(tmp_path / "teams.docx"))
+    p = read_transcript(tmp_path / "teams.docx")
+    sep = "\n" if line_break else "\n\n"
+    assert p.text == "\n\n".join(  # the stored text is built as for any .docx
+        ["Transcript", "March 5, 2025, 2:03PM"]
+        + [f"{n}   {c}{sep}{w.replace(chr(10), chr(10) if line_break else sep)}" for n, c, w in TEAMS_TURNS]
+    )
+    assert p.format == "docx"
+    assert seen(p) == [
+        ("", "Transcript"),
+        ("", "March 5, 2025, 2:03PM"),
+        ("Jane Doe", "Thanks for joining. Could you tell me about your job?"),
+        (
+            "John Smith",
+            "Sure. I work as a nurse." + ("\n" if line_break else "\n\n") + "The shifts are long.",
+        ),
+        ("Jane Doe", "What makes it hard?"),
+        ("John Smith", "Staffing mostly."),
+    ]
+    assert [t.timestamp for t in p.turns] == [None, None, 3.0, 10.0, 62.0, 3725.0]
+    check_offsets(p)
+
+
 def test_persian_txt() -> None:
     p = read_transcript(FIXTURES / "persian.txt")
     assert seen(p) == [
@@ -462,6 +531,56 @@ def test_property_docx_paragraph_offsets(case: tuple[str, list[tuple[str, str]]]
     check_offsets(p)
 
 
+CLOCK_STYLES = ["  {}", "   {}", " {}", " [{}]", " ({}) ", "[{}]"]
+
+
+@st.composite
+def header_transcripts(draw: st.DrawFn) -> tuple[str | None, list[tuple[str, str, str, float]]]:
+    """A preamble (or ``None``) and turns (speaker, header line, paragraphs joined by a blank line,
+    seconds) of the speaker-header layout (Otter, Teams, ``Name [00:00:01]``)."""
+    pool = draw(st.lists(NAME, min_size=1, max_size=3, unique_by=str.casefold))
+    title = None
+    if draw(st.booleans()):
+        title = " ".join(draw(st.lists(WORD, min_size=1, max_size=4)))
+    seconds = 0
+    turns: list[tuple[str, str, str, float]] = []
+    for _ in range(draw(st.integers(2, 6))):
+        seconds += draw(st.integers(0, 4000))
+        h, m, s = seconds // 3600, seconds // 60 % 60, seconds % 60
+        clock = f"{h}:{m:02d}:{s:02d}" if h or draw(st.booleans()) else f"{m}:{s:02d}"
+        speaker = draw(st.sampled_from(pool))
+        paragraphs = draw(
+            st.lists(st.lists(WORD, min_size=1, max_size=6).map(" ".join), min_size=1, max_size=3)
+        )
+        header = speaker + draw(st.sampled_from(CLOCK_STYLES)).format(clock)
+        turns.append((speaker, header, "\n\n".join(paragraphs), float(seconds)))
+    return title, turns
+
+
+@given(header_transcripts())
+@settings(max_examples=60, deadline=None)
+def test_property_speaker_headers_txt_and_docx(
+    case: tuple[str | None, list[tuple[str, str, str, float]]],
+) -> None:
+    title, turns = case
+    expected = ([("", title, None)] if title else []) + [(s, w, t) for s, _, w, t in turns]
+    text = (f"{title}\n\n" if title else "") + "".join(f"{h}\n{w}\n\n" for _, h, w, _ in turns)
+    p = parse_plain_text(text)
+    assert p.text == text
+    assert [(s, w, t.timestamp) for (s, w), t in zip(seen(p), p.turns, strict=True)] == expected
+    check_offsets(p)
+    # .docx: the header is its own paragraph, or the first line of the paragraph with the words
+    for line_break in (False, True):
+        paragraphs = [title] if title else []
+        for _, header, words, _ in turns:
+            first, *rest = words.split("\n\n")
+            paragraphs += [f"{header}\n{first}", *rest] if line_break else [header, first, *rest]
+        p = parse_paragraphs(paragraphs)
+        assert p.text == "\n\n".join(paragraphs)
+        assert [(s, w, t.timestamp) for (s, w), t in zip(seen(p), p.turns, strict=True)] == expected
+        check_offsets(p)
+
+
 @st.composite
 def markdown_transcripts(draw: st.DrawFn) -> tuple[str, list[tuple[str, str, float | None]]]:
     """A ``.md`` transcript with headings between turns and clocks after some labels, and the turns
@@ -582,6 +701,8 @@ NOISE = st.lists(
             "# ",
             "[00:01] ",
             "(1:02:03) ",
+            " [0:02]",
+            "   1:02:03",
         ]
     ),
     max_size=40,
@@ -594,6 +715,11 @@ def test_property_any_text_gives_valid_turns(text: str) -> None:
     for fmt in ("txt", "md"):
         p = parse_plain_text(text, fmt)
         assert p.text == text
+        check_offsets(p)
+    paragraphs = [para for para in text.split("\n\n") if para.strip()]
+    if paragraphs:  # as .docx paragraphs (speaker headers, labels or neither)
+        p = parse_paragraphs(paragraphs)
+        assert p.text == "\n\n".join(paragraphs)
         check_offsets(p)
     for parse in (parse_webvtt, parse_srt):
         try:

@@ -1,0 +1,142 @@
+"""What `qualflow ingest` says about a folder's contents: files of types it cannot read are named (not
+skipped in silence), and OS junk is still ignored without a word."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+INTERVIEW = "Interviewer: How is work?\nNurse: Busy. We are short of staff.\n"
+
+
+def qf(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
+def errors(r: subprocess.CompletedProcess[str]) -> list[str]:
+    """The lines on stderr (the progress bar leaves a blank one)."""
+    return [line for line in r.stderr.splitlines() if line.strip()]
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    assert qf("init", "p", cwd=tmp_path).returncode == 0
+    (tmp_path / "in").mkdir()
+    return tmp_path
+
+
+def test_files_of_other_types_in_a_folder_are_named(folder: Path) -> None:
+    d = folder / "in"
+    (d / "int01.txt").write_text(INTERVIEW, encoding="utf-8")
+    (d / "int02.rtf").write_text("{\\rtf1\\ansi Interviewer: How is work?\\par}", encoding="utf-8")
+    (d / "int03.TXT").write_text(INTERVIEW, encoding="utf-8")
+    (d / "int04.text").write_text(INTERVIEW, encoding="utf-8")
+    (d / "int05.pdf").write_bytes(b"%PDF-1.4")
+    (d / "int06.odt").write_bytes(b"PK")
+    for junk in (".DS_Store", "Thumbs.db", "desktop.ini", "~$int01.docx"):  # ignored without a word
+        (d / junk).write_bytes(b"\x00junk")
+    r = qf("--project", "p", "ingest", "in", cwd=folder)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [
+        "2 added, 0 new versions, 0 unchanged; 6 segments",
+        "skipped 4 files qualflow cannot read (.rtf, .text, .pdf, .odt): in/int02.rtf, in/int04.text, "
+        "in/int05.pdf, in/int06.odt; save them as .txt or .docx",
+    ]
+
+
+def test_a_folder_of_only_other_types_says_what_it_skipped(folder: Path) -> None:
+    (folder / "in" / "int02.rtf").write_text("{\\rtf1 x}", encoding="utf-8")
+    (folder / "in" / "Thumbs.db").write_bytes(b"\x00")
+    r = qf("--project", "p", "ingest", "in", cwd=folder)
+    assert r.returncode == 2
+    assert r.stderr.strip() == (
+        "error: no transcript files found in ['in'] (looked for .txt .md .docx .vtt .srt); skipped 1 file "
+        "qualflow cannot read (.rtf): in/int02.rtf; save it as .txt or .docx"
+    )
+
+
+NO_LABELS = (
+    "Thanks for joining. Could you tell me about your job?\n\nSure. I work as a nurse.\n\n"
+    "What makes it hard?\n\nStaffing mostly.\n"
+)
+
+
+def test_a_transcript_without_speaker_labels_gets_a_note(folder: Path) -> None:
+    (folder / "in" / "int01.txt").write_text(INTERVIEW, encoding="utf-8")
+    (folder / "in" / "int02.txt").write_text(NO_LABELS, encoding="utf-8")
+    r = qf("--project", "p", "ingest", "in/int01.txt", "in/int02.txt", cwd=folder)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [
+        "2 added, 0 new versions, 0 unchanged; 9 segments",
+        "note: int02: no speaker labels found, so every paragraph, the interviewer's questions too, is text "
+        "of unknown role that will be coded and suggested for; if it is an interview, start each turn with a "
+        "speaker label (Interviewer: or I:, Participant: or P:, or a name like Anna:; see docs/formats.md) "
+        "and ingest it again",
+    ]
+    # labels added: the new version has speakers and no note; several sources share one line
+    (folder / "in" / "int02.txt").write_text(
+        "Interviewer: What makes it hard?\nNurse: Staffing mostly.\n", encoding="utf-8"
+    )
+    (folder / "in" / "int03.txt").write_text(NO_LABELS, encoding="utf-8")
+    (folder / "in" / "int04.txt").write_text("Field notes.\n", encoding="utf-8")
+    r = qf("--project", "p", "ingest", "in", cwd=folder)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[1:] == [
+        "  int02: version 1 -> 2",
+        "note: int03, int04: no speaker labels found, so every paragraph, the interviewer's questions too, is "
+        "text of unknown role that will be coded and suggested for; if they are interviews, start each turn "
+        "with a speaker label (Interviewer: or I:, Participant: or P:, or a name like Anna:; see "
+        "docs/formats.md) and ingest them again",
+    ]
+
+
+CP1252 = (
+    "Interviewer: Tell me about the \u201cnew rota\u201d \u2013 how does it work?\nNurse: It\u2019s awful.\n"
+)
+
+
+def test_every_undecodable_file_is_named_at_once_and_nothing_is_stored(folder: Path) -> None:
+    d = folder / "in"
+    for i in (1, 2, 4):
+        (d / f"int0{i}.txt").write_text(INTERVIEW, encoding="utf-8")
+    for i in (3, 5):
+        (d / f"int0{i}.txt").write_bytes(CP1252.encode("cp1252"))
+    (d / "int06.txt").write_bytes("Interviewer: Caf\u00e9 breaks?\nNurse: None.\n".encode("cp1252"))
+    r = qf("--project", "p", "ingest", "in", cwd=folder)
+    assert r.returncode == 2
+    assert errors(r) == [
+        "error: 3 files are not UTF-8 or UTF-16 text, so nothing was ingested: in/int03.txt (byte 0x93 at "
+        "offset 31), in/int05.txt (byte 0x93 at offset 31), in/int06.txt (byte 0xe9 at offset 16); re-save "
+        "them as UTF-8 (Save As in the editor, or iconv -f WINDOWS-1252 -t UTF-8)"
+    ]
+    assert r.stdout == ""
+    assert "int01" not in qf("--project", "p", "sources", cwd=folder).stdout  # all or nothing, as before
+    # other unreadable files are named in the same line, each with its own fix
+    (d / "int03.txt").write_text(INTERVIEW.replace("work", "school"), encoding="utf-8")
+    (d / "int07.txt").write_bytes(b"\x00\x01binary")
+    r = qf("--project", "p", "ingest", "in", cwd=folder)
+    assert r.returncode == 2
+    assert errors(r) == [
+        "error: 3 files cannot be read, so nothing was ingested: 2 are not UTF-8 or UTF-16 text: in/int05.txt "
+        "(byte 0x93 at offset 31), in/int06.txt (byte 0xe9 at offset 16); re-save them as UTF-8 (Save As in "
+        "the editor, or iconv -f WINDOWS-1252 -t UTF-8); in/int07.txt: contains NUL bytes, so it is a binary "
+        "file (or UTF-16 without a byte-order mark), not text; save the transcript as UTF-8 text"
+    ]
+    # a single bad file keeps its own message
+    (d / "int05.txt").unlink()
+    (d / "int06.txt").unlink()
+    r = qf("--project", "p", "ingest", "in", cwd=folder)
+    assert r.returncode == 2
+    assert errors(r) == [
+        "error: in/int07.txt: contains NUL bytes, so it is a binary file (or UTF-16 without a byte-order mark), "
+        "not text; save the transcript as UTF-8 text"
+    ]
