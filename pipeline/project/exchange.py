@@ -228,18 +228,22 @@ def _unrelated_version_warnings(session: Session, ing: IngestReport) -> list[str
         if share >= SHARED_BELOW:
             continue
         left = ing.codings_left_on_old.get(name, 0)
-        stay = (
-            f" Its {left} coding{'s' if left != 1 else ''} stay on version {old_version}, out of reports, "
-            "agreement, export and training;"
-            if left
-            else ""
+        undo = (
+            f"if it is another interview, `qualflow ingest` the transcript of version {old_version} again "
+            "(its codings come back with it), rename the source in the QDA tool and import the file again"
         )
-        out.append(
+        head = (
             f"{name}: the imported text shares only {share:.0%} with version {old_version} — a different "
-            f"interview with the same name?{stay} if it is another interview, `qualflow ingest` the "
-            f"transcript of version {old_version} again (its codings come back with it), rename the source "
-            "in the QDA tool and import the file again"
+            "interview with the same name?"
         )
+        if left:
+            stay = "stays" if left == 1 else "stay"
+            out.append(
+                f"{head} Its {left} coding{'s' if left != 1 else ''} {stay} on version {old_version}, out of "
+                f"reports, agreement, export and training; {undo}"
+            )
+        else:
+            out.append(f"{head} {undo[0].upper()}{undo[1:]}")
     return out
 
 

@@ -111,6 +111,21 @@ def test_another_text_under_a_known_name_is_warned_about(tmp_path: Path) -> None
     proj.close()
 
 
+def test_another_text_under_a_known_name_without_codings_is_warned_about_too(tmp_path: Path) -> None:
+    (tmp_path / "i1.txt").write_text(T1, encoding="utf-8")
+    proj = init_project(tmp_path / "p", name="p")
+    ingest(proj, [tmp_path / "i1.txt"])
+    other = "Interviewer: Where did you train?\nParticipant: In Leeds, a long time ago, at the old college.\n"
+    report = import_project_qdpx(proj, _qdpx(tmp_path / "o.qdpx", other, []))
+    assert (report.versions.new_versions, report.versions.carried_note("i1", 1)) == ([("i1", 1, 2)], "")
+    assert report.warnings == [
+        "i1: the imported text shares only 0% with version 1 — a different interview with the same name? "
+        "If it is another interview, `qualflow ingest` the transcript of version 1 again (its codings come "
+        "back with it), rename the source in the QDA tool and import the file again"
+    ]
+    proj.close()
+
+
 def test_an_unlisted_user_is_warned_about_once_and_stays_one_coder(tmp_path: Path) -> None:
     proj = init_project(tmp_path / "p", name="p")
     stranger = "CF7EAC62-16BE-410E-AE32-85B6EA861A9D"
