@@ -11,7 +11,16 @@ import typer
 if TYPE_CHECKING:
     pass
 
-from cli.common import ProjectOpt, app, console, export_app, import_app, open_project, project_dir
+from cli.common import (
+    ProjectOpt,
+    app,
+    console,
+    export_app,
+    import_app,
+    open_project,
+    print_new_versions,
+    project_dir,
+)
 
 
 @app.command()
@@ -122,26 +131,46 @@ def export_qdpx_cmd(
 @import_app.command("qdpx")
 def import_qdpx_cmd(
     path: Annotated[Path, typer.Argument(help="A .qdpx written by MAXQDA, NVivo, ATLAS.ti or QualCoder.")],
+    positions: Annotated[
+        str,
+        typer.Option(
+            help="How the file counts selection positions: characters (the REFI-QDA standard; MAXQDA, "
+            "ATLAS.ti, QualCoder), utf16 (UTF-16 code units, NVivo: an emoji counts as two), or auto "
+            "(utf16 when the file says NVivo wrote it)."
+        ),
+    ] = "auto",
     project: ProjectOpt = None,
 ) -> None:
     """Import text sources, the codebook and codings with their coders from a REFI-QDA project.
 
     Into a project with a codebook, the imported codes are merged into it (same path or guid = same code).
+    A source with the name of one the project has, but other text, becomes its new version (as ingest).
     """
-    from pipeline.project.exchange import import_project_qdpx
+    from typing import cast
 
-    r = import_project_qdpx(open_project(project), path)
-    console().print(
+    from pipeline.errors import InputError
+    from pipeline.project.exchange import import_project_qdpx
+    from pipeline.refi.qdpx import Positions
+
+    if positions not in ("auto", "characters", "utf16"):
+        raise InputError(f"--positions {positions!r} is not one of ['auto', 'characters', 'utf16']")
+    r = import_project_qdpx(open_project(project), path, positions=cast(Positions, positions))
+    out = console()
+    out.print(
         f"imported from {r.origin or 'a REFI-QDA project'}: {len(r.sources)} sources, {r.codes} codes, "
-        f"{sum(r.codings.values())} codings" + "".join(f"; {k}: {v}" for k, v in sorted(r.codings.items()))
+        f"{sum(r.codings.values())} codings" + "".join(f"; {k}: {v}" for k, v in sorted(r.codings.items())),
+        markup=False,
     )
     if r.codebook_version:
         how = "new codebook version" if r.codebook_created else "unchanged codebook version"
         added = f"{r.codes_added} code{'s' if r.codes_added != 1 else ''} added"
-        console().print(f"  {how} {r.codebook_version} ({added})", markup=False)
+        out.print(f"  {how} {r.codebook_version} ({added})", markup=False)
+    print_new_versions(out, r.versions)
     for item in r.skipped:
-        console().print(f"  skipped: {item}", markup=False)
+        out.print(f"  skipped: {item}", markup=False)
     if r.skipped_selections:
-        console().print(f"  {r.skipped_selections} coded selection(s) on skipped sources were not imported")
+        out.print(f"  {r.skipped_selections} coded selection(s) listed above were not imported", markup=False)
+    for line in r.notices:
+        out.print(f"  note: {line}", markup=False)
     for line in r.warnings:
-        console().print(f"  warning: {line}", markup=False)
+        out.print(f"  warning: {line}", markup=False)

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from pipeline.project.core import Project
+    from pipeline.project.ingest import IngestReport
 
 
 app = typer.Typer(
@@ -113,3 +114,21 @@ def project_dir(project: Path | None) -> Path:
     root = resolve_project_dir(chosen if isinstance(chosen, Path) else None)
     load_config(root)  # a clear error when this is not a project
     return root
+
+
+SHOW_LEFT = 10  # codings listed one per line when a new version leaves them on an older one
+
+
+def print_new_versions(out: Console, report: IngestReport) -> None:
+    """``int01: version 1 -> 2; 15 codings carried forward, 2 left on version 1 ...`` per new version,
+    then the codings left behind, one a line (``qualflow ingest``, ``qualflow import qdpx``)."""
+    for name, old, new in report.new_versions:
+        out.print(f"  {name}: version {old} -> {new}{report.carried_note(name, old)}", markup=False)
+        left = report.codings_left.get(name, [])
+        for c in left[:SHOW_LEFT]:
+            quote = c.text if len(c.text) <= 60 else c.text[:57] + "..."
+            out.print(
+                f"    left on v{c.version} {c.start}-{c.end} {c.code} ({c.coder}): {quote!r}", markup=False
+            )
+        if len(left) > SHOW_LEFT:
+            out.print(f"    ... and {len(left) - SHOW_LEFT} more", markup=False)

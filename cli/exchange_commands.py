@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cli.common import ProjectOpt, console, import_app, open_project
+from cli.common import ProjectOpt, console, import_app, open_project, print_new_versions
 
 
 @import_app.command("qualcoder")
@@ -27,6 +27,7 @@ def import_qualcoder_cmd(
         f"{sum(r.codings.values())} codings" + "".join(f"; {k}: {v}" for k, v in sorted(r.codings.items())),
         markup=False,
     )
+    print_new_versions(console(), r.versions)
     for item in r.skipped:
         console().print(f"  skipped: {item}", markup=False)
     if r.skipped_selections:

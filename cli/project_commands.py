@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cli.common import ProjectOpt, app, codebook_app, codings_app, console, open_project
+from cli.common import ProjectOpt, app, codebook_app, codings_app, console, open_project, print_new_versions
 
 
 @app.command()
@@ -77,16 +77,7 @@ def ingest(
     )
     if report.skipped:
         out.print(skipped_note(report.skipped), markup=False)
-    for name, old, new in report.new_versions:
-        out.print(f"  {name}: version {old} -> {new}{report.carried_note(name, old)}", markup=False)
-        left = report.codings_left.get(name, [])
-        for c in left[:SHOW_LEFT]:
-            quote = c.text if len(c.text) <= 60 else c.text[:57] + "..."
-            out.print(
-                f"    left on v{c.version} {c.start}-{c.end} {c.code} ({c.coder}): {quote!r}", markup=False
-            )
-        if len(left) > SHOW_LEFT:
-            out.print(f"    ... and {len(left) - SHOW_LEFT} more", markup=False)
+    print_new_versions(out, report)
     from pipeline.project.embedding import coverage_notes, project_languages
 
     fresh = set(report.added) | {name for name, _, _ in report.new_versions}
@@ -94,9 +85,6 @@ def ingest(
         out.print(f"note: {line}", markup=False)
     for line in coverage_notes(proj, {n: lg for n, lg in project_languages(proj).items() if n in fresh}):
         out.print(f"note: {line}", markup=False)
-
-
-SHOW_LEFT = 10  # codings listed one per line when a new version leaves them on an older one
 
 
 @app.command()

@@ -135,3 +135,25 @@ class SpanMap:
         out = (start - a + b, end - a + b)
         assert self.new[out[0] : out[1]] == self.old[start:end]
         return out
+
+
+SHARED_RUN_CHARS = 20
+"""The shortest run of equal characters :func:`shared_fraction` counts: two unrelated interviews share
+letters, words and spaces wherever the alignment finds them, but seldom a run this long."""
+
+
+def shared_fraction(old: str, new: str) -> float:
+    """The fraction of the longer text in runs of at least :data:`SHARED_RUN_CHARS` characters that
+    both share (:func:`aligned_blocks`): near 1 for an edit of the same text, near 0 for another text.
+
+    Examples
+    --------
+    >>> old = "Ann: There were never enough nurses on the night shift. We had no staf at all."
+    >>> round(shared_fraction(old, old.replace("staf", "staff")), 2)
+    0.89
+    >>> shared_fraction("Int: How was the ward?\\nAnn: Busy.", "Int: Where did you train?\\nBo: Leeds.")
+    0.0
+    """
+    longest = max(len(old), len(new), 1)
+    shared = sum(n for _, _, n in aligned_blocks(old, new) if n >= SHARED_RUN_CHARS)
+    return shared / longest

@@ -47,11 +47,13 @@ def add_codings(
     codebook_version_id: int,
     *,
     created_at: Callable[[Coding], datetime] | None = None,
+    stored: list[Coding] | None = None,
 ) -> dict[str, int]:
     """Store ``codings`` (already validated) on ``sources`` by name; an identical active coding by the
     same coder (same source, start, end and code) is not stored twice, but no memo is lost: the one
     coding kept gets the memos it lacked, the distinct non-empty ones joined by a blank line. Returns
-    the codings added per coder.
+    the codings added per coder; ``stored``, when given, gets each coding added (for what to say about
+    them).
 
     The same holds for an identical coding a concurrent request stores while this runs: the database
     refuses the second (the unique index ``uq_codings_active``), and the new coding's memo is joined
@@ -62,6 +64,7 @@ def add_codings(
         for c in session.scalars(select(CodingRow).where(CodingRow.active))
     }
     new: dict[tuple[int, int, int, str, int], tuple[str, dict[str, Any]]] = {}  # key -> (coder, columns)
+    first: dict[int, Coding] = {}  # id of the columns -> the coding they store
     for c in codings:
         coder = coders.get(c.coder) or get_or_create_coder(session, c.coder)
         coders[c.coder] = coder
@@ -86,14 +89,19 @@ def add_codings(
         if created_at is not None:
             columns["created_at"] = created_at(c)
         new[key] = (c.coder, columns)
+        first[id(columns)] = c
     added: dict[str, int] = {}
-    for name in _store_new_codings(session, list(new.values())):
+    for name, columns in _store_new_codings(session, list(new.values())):
         added[name] = added.get(name, 0) + 1
+        if stored is not None:
+            stored.append(first[id(columns)])
     return added
 
 
-def _store_new_codings(session: Session, new: list[tuple[str, dict[str, Any]]]) -> list[str]:
-    """Store the new codings ``(coder name, columns)``; the coder of each one stored.
+def _store_new_codings(
+    session: Session, new: list[tuple[str, dict[str, Any]]]
+) -> list[tuple[str, dict[str, Any]]]:
+    """Store the new codings ``(coder name, columns)``; those stored.
 
     All in one SAVEPOINT; when the unique index of active codings refuses one (a concurrent request
     stored an identical coding after :func:`add_codings` looked), one SAVEPOINT each: a refused coding's
@@ -102,15 +110,15 @@ def _store_new_codings(session: Session, new: list[tuple[str, dict[str, Any]]]) 
     try:
         with savepoint(session):
             session.add_all([CodingRow(**columns) for _, columns in new])
-        return [name for name, _ in new]
+        return list(new)
     except IntegrityError:
         pass
-    stored: list[str] = []
+    stored: list[tuple[str, dict[str, Any]]] = []
     for name, columns in new:
         try:
             with savepoint(session):
                 session.add(CodingRow(**columns))
-            stored.append(name)
+            stored.append((name, columns))
         except IntegrityError:
             same = session.scalar(
                 select(CodingRow).where(

@@ -8,7 +8,9 @@ a line ``[qualflow] provenance: ...`` that a qualflow import drops again (the co
 Import reads a ``.qdpx`` from MAXQDA, NVivo, ATLAS.ti or QualCoder into a project, in one transaction;
 into a project that has a codebook already, the imported codes are merged into it (a new version with
 the codes it lacked; a code with the same path or guid is the same code and keeps the project's
-definition), so every existing coding keeps its code.
+definition), so every existing coding keeps its code. A source whose name the project has, with other
+text, becomes a new version of it, and the project's codings carry forward as ``qualflow ingest``
+carries them (with the same lines, and a warning when the two texts share almost nothing).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from pipeline.domain import Codebook, Coding, Source, SuggestionState, Turn, sha256_text
 from pipeline.errors import InputError
@@ -26,7 +29,7 @@ from pipeline.project.codebooks import merge_codebooks, split_by_codebook, store
 from pipeline.project.codings import add_codings
 from pipeline.project.core import Progress, Project
 from pipeline.project.ingest import IngestReport, ParsedFile, store_parsed
-from pipeline.refi.qdpx import PROVENANCE_MARK, QdpxProject
+from pipeline.refi.qdpx import PROVENANCE_MARK, Positions, QdpxProject, unknown_user_warning
 from pipeline.store.mappers import coding_from_row, source_from_row
 from pipeline.store.queries import current_sources, get_or_create_coder, latest_codebook, require_codebook
 from pipeline.store.schema import CoderRow, CodingRow, ModelVersionRow, SourceRow, SuggestionRow, utcnow
@@ -94,14 +97,26 @@ class ImportReport:
     codes_added: int = 0  # codes the project's codebook gained (all of them in a project without one)
     codebook_version: int = 0  # the codebook version the codings were stored under
     codebook_created: bool = False  # whether the import made a new codebook version
-    warnings: list[str] = field(default_factory=list)  # one line each (codings of uncodable codes)
+    warnings: list[str] = field(default_factory=list)  # one line each (codings of uncodable codes, ...)
+    notices: list[str] = field(default_factory=list)  # one line each (how positions were counted)
+    # sources that became a new version, and what became of the project's codings of them (as ingest's)
+    versions: IngestReport = field(default_factory=IngestReport)
 
 
-def import_project_qdpx(project: Project, path: Path) -> ImportReport:
-    """Import sources, codebook and codings of a ``.qdpx``; nothing is written if anything is wrong."""
+SHARED_BELOW = 0.2
+"""A new version that shares less than this fraction of the longer text with the version before gets a
+warning: another interview with the same name, more likely than an edit."""
+
+
+def import_project_qdpx(project: Project, path: Path, *, positions: Positions = "auto") -> ImportReport:
+    """Import sources, codebook and codings of a ``.qdpx``; nothing is written if anything is wrong.
+
+    ``positions``: how the file counts selection positions (:func:`pipeline.refi.qdpx.import_qdpx`);
+    ``auto`` reads an NVivo file in UTF-16 code units.
+    """
     from pipeline.refi.qdpx import import_qdpx
 
-    return _store_imported(project, import_qdpx(path), path)
+    return _store_imported(project, import_qdpx(path, positions=positions), path)
 
 
 def import_project_qualcoder(project: Project, path: Path) -> ImportReport:
@@ -123,6 +138,7 @@ def _store_imported(project: Project, qp: QdpxProject, path: Path) -> ImportRepo
         skipped=list(qp.skipped),
         codes=len(qp.codebook.codes),
         skipped_selections=qp.skipped_selections,
+        notices=list(qp.notices),
     )
     parsed: list[ParsedFile] = []
     for src in qp.sources:
@@ -156,9 +172,10 @@ def _store_imported(project: Project, qp: QdpxProject, path: Path) -> ImportRepo
     if dupes:
         raise InputError(f"{path}: several sources are named {dupes}; rename them in the QDA tool first")
     with project.store.transaction() as session:
-        ing = IngestReport()
+        ing = report.versions
         for pf in parsed:
             store_parsed(session, pf, project.config, ing)
+        report.warnings.extend(_unrelated_version_warnings(session, ing))
         # the project's codebook gains the codes it lacks; codes with the same path (or guid) are one code
         current = latest_codebook(session)
         codebook, key_of = qp.codebook, {c.name: c.name for c in qp.codebook.codes}
@@ -176,13 +193,58 @@ def _store_imported(project: Project, qp: QdpxProject, path: Path) -> ImportRepo
         for user in qp.users:
             get_or_create_coder(session, user, kind="model" if user.startswith("model:") else "human")
         codings = [replace(c, code=key_of[c.code]) for c in qp.codings]
-        report.warnings.extend(_uncodable_warnings(codebook, codings))
         # other tools' codings arrive with origin "imported"; qualflow's own keep theirs
+        added: list[Coding] = []
         report.codings = add_codings(
-            session, codings, by_name, report.codebook_version, created_at=lambda c: _parse_time(c.created_at)
+            session,
+            codings,
+            by_name,
+            report.codebook_version,
+            created_at=lambda c: _parse_time(c.created_at),
+            stored=added,
         )
+        # about the codings added (a re-import adds none, and has nothing to say of them)
+        report.warnings.extend(_uncodable_warnings(codebook, added))
+        report.warnings.extend(unknown_user_warning(qp.unknown_users, added))
         report.sources = ing.added + [n for n, _, _ in ing.new_versions] + ing.unchanged
     return report
+
+
+def _unrelated_version_warnings(session: Session, ing: IngestReport) -> list[str]:
+    """One line per source the import made a new version of whose text shares less than
+    :data:`SHARED_BELOW` with the version before (runs of 20 characters or more, as
+    :func:`pipeline.textdiff.shared_fraction` counts)."""
+    from pipeline.textdiff import shared_fraction
+
+    out = []
+    for name, old_version, new_version in ing.new_versions:
+        old, new = (
+            session.scalars(
+                select(SourceRow.text).where(SourceRow.name == name, SourceRow.version == v)
+            ).one()
+            for v in (old_version, new_version)
+        )
+        share = shared_fraction(old, new)
+        if share >= SHARED_BELOW:
+            continue
+        left = ing.codings_left_on_old.get(name, 0)
+        undo = (
+            f"if it is another interview, `qualflow ingest` the transcript of version {old_version} again "
+            "(its codings come back with it), rename the source in the QDA tool and import the file again"
+        )
+        head = (
+            f"{name}: the imported text shares only {share:.0%} with version {old_version} — a different "
+            "interview with the same name?"
+        )
+        if left:
+            stay = "stays" if left == 1 else "stay"
+            out.append(
+                f"{head} Its {left} coding{'s' if left != 1 else ''} {stay} on version {old_version}, out of "
+                f"reports, agreement, export and training; {undo}"
+            )
+        else:
+            out.append(f"{head} {undo[0].upper()}{undo[1:]}")
+    return out
 
 
 def _uncodable_warnings(codebook: Codebook, codings: Sequence[Coding]) -> list[str]:

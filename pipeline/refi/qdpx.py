@@ -21,7 +21,10 @@ Positions
     fold ``\\r\\n``/``\\r`` to ``\\n`` (as every qualflow reader does) and move the positions with the
     text, counting ``\\r\\n`` as two characters in the file as written (what NVivo on Windows and
     QualCoder expect). NVivo is known to count UTF-16 code units (characters outside the Basic
-    Multilingual Plane, e.g. emoji, as two): ``import_qdpx(..., positions="utf16")`` reads such files.
+    Multilingual Plane, e.g. emoji, as two): ``import_qdpx(..., positions="utf16")`` reads such files,
+    and ``positions="auto"`` (``qualflow import qdpx --positions auto``, the default there) does so when
+    ``Project/@origin`` names NVivo. A selection with no text between its positions (an ATLAS.ti point
+    coding) or past the end of its text is skipped and counted, never an error.
 
 Provenance
     REFI has no field for who or what made a coding. Each selection qualflow writes carries a
@@ -70,7 +73,21 @@ from pipeline.refi.qdc import (
     stable_guid,
 )
 
-__all__ = ["PROVENANCE_MARK", "QdpxProject", "export_qdpx", "import_qdpx", "position_map", "project_qde"]
+__all__ = [
+    "PROVENANCE_MARK",
+    "unknown_user_warning",
+    "Positions",
+    "QdpxProject",
+    "export_qdpx",
+    "import_qdpx",
+    "position_map",
+    "project_qde",
+]
+
+Positions = Literal["auto", "characters", "utf16"]
+"""How a file counts selection positions: ``characters`` (Unicode code points, the standard), ``utf16``
+(UTF-16 code units, NVivo) or ``auto`` (``utf16`` when ``Project/@origin`` names NVivo)."""
+SHOW_POSITIONS = 3  # skipped selections named by their positions in the skipped note, per source
 
 _P = f"{{{NS_PROJECT}}}"
 _PROVENANCE = re.compile(r"\[qualflow\] origin: (\S+)")
@@ -101,16 +118,27 @@ class QdpxProject:
     codings : list of Coding
         One per ``Coding`` of a ``PlainTextSelection``, offsets into ``Source.text``.
     users : list of str
-        User names, in the file's order (plus any coder named only by an unknown guid).
+        User names, in the file's order (plus ``user-<first 8 characters of the guid>`` for each
+        ``creatingUser`` guid the file's ``Users`` lack, and ``unknown`` for codings without one).
     notes : dict of str to str
         Project notes, name -> text.
     origin : str
         The tool that wrote the file (``Project/@origin``), e.g. ``MAXQDA 2020 (Release 20.2.1)``.
     skipped : list of str
-        Sources and notes not imported (PDF without a text representation, picture, audio, video;
-        notes without text), each with the number of its coded selections left out.
+        Sources, notes and selections not imported (PDF without a text representation, picture, audio,
+        video; notes without text; selections with no text between their positions or past the end
+        of their text, per source with the first positions; code sets), each with the number of its
+        coded selections left out.
     skipped_selections : int
-        Selections and codings on those sources, not imported (never an error).
+        Selections and codings on those sources, and those selections, not imported (never an error).
+    positions : {"characters", "utf16"}
+        How positions were counted (``auto`` resolved).
+    notices : list of str
+        One line each worth telling: how positions were counted, when ``auto`` chose it and a source
+        has characters where the two countings differ.
+    unknown_users : dict of str to str
+        Coder name (``user-<first 8 characters>``) -> the ``creatingUser`` guid the file's ``Users``
+        lack, as written (:func:`unknown_user_warning` says which codings are theirs).
 
     Memos (a ``Description`` or ``NoteRef`` notes) arrive as: a code's description (notes appended
     after a blank line), a source's ``metadata["memo"]``, a coding's ``memo``. Cases and variables
@@ -130,6 +158,9 @@ class QdpxProject:
     origin: str = ""
     skipped: list[str] = field(default_factory=list)
     skipped_selections: int = 0
+    positions: Literal["characters", "utf16"] = "characters"
+    notices: list[str] = field(default_factory=list)
+    unknown_users: dict[str, str] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -306,16 +337,24 @@ def project_qde(
             ET.SubElement(
                 notes_el, "Note", {"guid": guid, "name": title, "plainTextPath": f"internal://{guid}.txt"}
             )
-    sets: dict[str, tuple[str, list[str]]] = {}  # group -> (set guid, source guids)
+    kept_set_guids: dict[str, str] = {}  # group -> the set guid an import kept (any member's)
+    set_members: dict[str, list[str]] = {}  # group -> source guids
     for source in sources:
         groups = [source.metadata.get("group", "").strip()]
         groups += [g.strip() for g in source.metadata.get("sets", "").split(";")]
         for i, group in enumerate(g for g in groups if g):
-            set_guid = (source.metadata.get("refi_set_guid") if i == 0 else None) or stable_guid("set", group)
-            sets.setdefault(group, (set_guid, []))[1].append(_source_guid(source))
-    if sets:
+            # every set's guid is kept in refi_set_guid:<name>; older imports kept the first one's only,
+            # in refi_set_guid
+            kept = source.metadata.get(f"refi_set_guid:{group}") or (
+                source.metadata.get("refi_set_guid") if i == 0 else None
+            )
+            if kept and GUID_RE.fullmatch(kept):
+                kept_set_guids.setdefault(group, kept)
+            set_members.setdefault(group, []).append(_source_guid(source))
+    if set_members:
         sets_el = ET.SubElement(root, "Sets")
-        for group, (set_guid, members) in sets.items():
+        for group, members in set_members.items():
+            set_guid = kept_set_guids.get(group) or stable_guid("set", group)
             set_el = ET.SubElement(sets_el, "Set", {"guid": set_guid, "name": group})
             for member in members:
                 ET.SubElement(set_el, "MemberSource", {"targetGUID": member})
@@ -478,9 +517,7 @@ def _memo_and_origin(selection: ET.Element) -> tuple[str | None, str]:
     return text or None, "imported"
 
 
-def import_qdpx(
-    path: str | os.PathLike[str], *, positions: Literal["characters", "utf16"] = "characters"
-) -> QdpxProject:
+def import_qdpx(path: str | os.PathLike[str], *, positions: Positions = "characters") -> QdpxProject:
     """Read a REFI-QDA project: text sources, users, codebook and text codings.
 
     A pure function: it returns the data or raises, it writes nothing.
@@ -489,9 +526,11 @@ def import_qdpx(
     ----------
     path : path-like
         The ``.qdpx`` file.
-    positions : {"characters", "utf16"}
+    positions : {"characters", "utf16", "auto"}
         How the file counts positions: Unicode characters (the standard; MAXQDA, ATLAS.ti,
-        QualCoder) or UTF-16 code units (NVivo).
+        QualCoder), UTF-16 code units (NVivo), or ``auto``: UTF-16 code units when ``Project/@origin``
+        names NVivo, else characters (with a line in ``notices`` when a source has characters the two
+        count differently).
 
     Returns
     -------
@@ -502,7 +541,7 @@ def import_qdpx(
     InputError
         Not a zip; no ``project.qde`` or not REFI project XML (root ``Project`` in
         ``urn:QDA-XML:project:1.0``); a text source without text or with an external file; a
-        selection with bad or out-of-range positions (naming its guid and source); a coding whose
+        selection whose positions are not whole numbers (naming its guid and source); a coding whose
         code is not in the codebook; duplicate source names; every codebook rule.
     """
     origin = str(path)
@@ -534,9 +573,11 @@ def import_qdpx(
         return _read_project(root, archive, origin, positions)
 
 
-def _read_project(
-    root: ET.Element, archive: _Archive, origin: str, positions: Literal["characters", "utf16"]
-) -> QdpxProject:
+def _read_project(root: ET.Element, archive: _Archive, origin: str, asked: Positions) -> QdpxProject:
+    tool = root.get("origin", "")
+    positions: Literal["characters", "utf16"] = (
+        asked if asked != "auto" else "utf16" if "nvivo" in tool.lower() else "characters"
+    )
     users: dict[str, str] = {}
     user_names: list[str] = []
     for u in root.iterfind(f"{_P}Users/{_P}User"):
@@ -552,11 +593,16 @@ def _read_project(
     code_by_guid = {normalize_guid(c.guid): c.name for c in codebook.codes if c.guid}
     case_guids = {normalize_guid(c.get("guid", "")) for c in root.iterfind(f"{_P}Cases/{_P}Case")}
 
+    unknown_users: dict[str, str] = {}  # coder name -> guid, for creatingUser guids Users lack
+
     def coder_of(*elements: ET.Element) -> str:
         for el in elements:
             guid = el.get("creatingUser")
             if guid:
-                name = users.get(normalize_guid(guid), guid)
+                name = users.get(normalize_guid(guid))
+                if name is None:  # a user the file does not list: named by its guid, the same each time
+                    name = f"user-{normalize_guid(guid)[:8]}"
+                    unknown_users.setdefault(name, guid)
                 if name not in user_names:
                     user_names.append(name)
                 return name
@@ -648,10 +694,15 @@ def _read_project(
                 meta["refi_set_guid"] = set_el.get("guid", "")
             else:
                 meta["sets"] = f"{meta['sets']}; {set_name}" if meta.get("sets") else set_name
+                meta[f"refi_set_guid:{set_name}"] = set_el.get("guid", "")
+        member_codes = len(set_el.findall(f"{_P}MemberCode"))
+        if member_codes:  # qualflow's codebook has no sets of codes
+            skipped.append(f"Set '{set_name}': its {member_codes} code(s) (qualflow has no code sets)")
 
     sources: list[Source] = []
     codings: list[Coding] = []
     skipped_selections = 0
+    wide: list[str] = []  # sources with characters outside the BMP: where the two countings differ
     for el in root.iterfind(f"{_P}Sources/*"):
         kind = _local(el.tag)
         guid = el.get("guid", "")
@@ -684,6 +735,8 @@ def _read_project(
             )
         text = fold_newlines(raw)
         mapping, units = position_map(raw, positions)
+        if any(ord(ch) > 0xFFFF for ch in raw):
+            wide.append(name)
         if any(s.name == name for s in sources):
             raise InputError(f"{origin}: two sources are named '{name}'; rename one in your QDA tool")
         metadata = {"refi_guid": guid, **source_meta.get(normalize_guid(guid), {})}
@@ -721,6 +774,8 @@ def _read_project(
                         memo_of(coding_el, description=False),
                     )
                 )
+        empty: list[str] = []  # positions of selections with no text between them
+        past: list[str] = []  # positions of selections past the end of the text
         for sel in text_el.findall(f"{_P}PlainTextSelection"):
             sel_guid = sel.get("guid", "?")
             where = f"selection {sel_guid} of {what}"
@@ -731,13 +786,12 @@ def _read_project(
                     f"{origin}: {where}: startPosition/endPosition "
                     f"'{sel.get('startPosition')}'/'{sel.get('endPosition')}' are not whole numbers"
                 ) from None
-            if not 0 <= start < end:
-                raise InputError(f"{origin}: {where}: positions {start}-{end} are not a non-empty span")
+            if not 0 <= start < end:  # an ATLAS.ti point coding (start == end) codes no text
+                empty.append(f"{start}-{end}")
+                continue
             if end > units:
-                raise InputError(
-                    f"{origin}: {where} ends at {end}, past the end of its text ({units} characters); "
-                    "the file may count positions differently (try positions='utf16' for NVivo)"
-                )
+                past.append(f"{start}-{end}")
+                continue
             if mapping is not None:
                 start, end = mapping[start], mapping[end]
             sel_memo, coding_origin = _memo_and_origin(sel)
@@ -759,7 +813,35 @@ def _read_project(
                         memo="\n\n".join(dict.fromkeys(parts)) or None,
                     )
                 )
+        if empty:
+            skipped_selections += len(empty)
+            skipped.append(
+                f"{kind} '{name}': {len(empty)} selection(s) with no text between their positions "
+                f"({_first(empty)})"
+            )
+        if past:
+            skipped_selections += len(past)
+            other = "characters" if positions == "utf16" else "utf16"
+            unit = "UTF-16 code units" if positions == "utf16" else "characters"
+            skipped.append(
+                f"{kind} '{name}': {len(past)} selection(s) past the end of its text ({units} {unit}): "
+                f"{_first(past)}; if the file counts positions differently, import it with "
+                f"--positions {other}"
+            )
 
+    notices: list[str] = []
+    if asked == "auto" and wide:  # the choice matters: say which, and how to choose the other
+        writer = f"the file was written by {tool}" if tool else "the file does not name its tool"
+        if positions == "utf16":
+            how, other = f"UTF-16 code units, as NVivo counts them ({writer})", "characters"
+        else:
+            how, other = f"characters, as the REFI-QDA standard counts them ({writer})", "utf16"
+        shown = _first([f"'{n}'" for n in wide])
+        notices.append(
+            f"positions counted in {how}: {shown} ha{'s' if len(wide) == 1 else 've'} characters outside "
+            "the Basic Multilingual Plane (e.g. emoji), which UTF-16 counts as two; if codings after them "
+            f"look shifted, import the file into a fresh project with --positions {other}"
+        )
     return QdpxProject(
         sources=sources,
         codebook=codebook,
@@ -769,7 +851,40 @@ def _read_project(
         origin=root.get("origin", ""),
         skipped=skipped,
         skipped_selections=skipped_selections,
+        positions=positions,
+        notices=notices,
+        unknown_users=unknown_users,
     )
+
+
+def unknown_user_warning(unknown_users: dict[str, str], codings: list[Coding]) -> list[str]:
+    """One line naming each ``creatingUser`` guid the file's ``Users`` lack (``unknown_users`` of a
+    :class:`QdpxProject`) with how many of ``codings`` (those imported) are theirs; none without such.
+
+    >>> one = [Coding("s", 0, 1, "c", "user-d3b9da0f")]
+    >>> unknown_user_warning({"user-d3b9da0f": "D3B9DA0F-EB28"}, one)[0].partition("coder): ")[2]
+    "creatingUser D3B9DA0F-EB28: 1 coding as 'user-d3b9da0f'"
+    """
+    counts: dict[str, int] = {}
+    for c in codings:
+        if c.coder in unknown_users:
+            counts[c.coder] = counts.get(c.coder, 0) + 1
+    if not counts:
+        return []
+    each = "; ".join(
+        f"creatingUser {unknown_users[name]}: {n} coding{'s' if n != 1 else ''} as '{name}'"
+        for name, n in counts.items()
+    )
+    return [
+        "codings by users the file's Users do not list, kept under a coder named by the guid's first 8 "
+        f"characters (the same on every import; agreement counts each as a coder): {each}"
+    ]
+
+
+def _first(items: list[str]) -> str:
+    """The first :data:`SHOW_POSITIONS` of ``items``, and how many more."""
+    more = len(items) - SHOW_POSITIONS
+    return ", ".join(items[:SHOW_POSITIONS]) + (f" and {more} more" if more > 0 else "")
 
 
 def _with_memo(code: Code, memo: str | None) -> Code:

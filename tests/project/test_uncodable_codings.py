@@ -124,6 +124,9 @@ def test_a_refi_project_coding_a_non_codable_code_is_imported_with_a_warning(tmp
     fresh = init_project(tmp_path / "fresh", name="fresh")
     report = import_project_qdpx(fresh, tmp_path / "category.qdpx")
     assert report.codings == {"sara": 2} and report.warnings == [WARNING]
+    # the same file again adds nothing, so it has nothing to say about codings of the category
+    report = import_project_qdpx(fresh, tmp_path / "category.qdpx")
+    assert report.codings == {} and report.warnings == []
     fresh.close()
     # a codable code in the file, a category in the project's codebook (the project's definition wins)
     cat = _project(tmp_path, "cat")

@@ -20,7 +20,7 @@ from pipeline.codebook_files import read_codebook, write_codebook
 from pipeline.domain import Code, Codebook, Coding, Source
 from pipeline.errors import InputError
 from pipeline.refi.qdc import NS_CODEBOOK, NS_PROJECT, codebook_to_qdc, read_qdc
-from pipeline.refi.qdpx import QdpxProject, export_qdpx, import_qdpx, project_qde
+from pipeline.refi.qdpx import QdpxProject, export_qdpx, import_qdpx, project_qde, unknown_user_warning
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "refi"
 SHARED = (
@@ -364,10 +364,12 @@ def _qdpx(
     *,
     name: str = "p.qdpx",
     users: str = "<Users><User guid='00000000-0000-4000-8000-000000000001' name='ana'/></Users>",
+    origin: str = "",
 ) -> Path:
+    origin_attr = f" origin='{origin}'" if origin else ""
     xml = (
         "<?xml version='1.0' encoding='utf-8'?>"
-        f"<Project xmlns='urn:QDA-XML:project:1.0' name='t'>{users}"
+        f"<Project xmlns='urn:QDA-XML:project:1.0' name='t'{origin_attr}>{users}"
         "<CodeBook><Codes><Code guid='11111111-1111-4111-8111-111111111111' name='Angst' isCodable='true'/>"
         "</Codes></CodeBook>"
         f"{body}</Project>"
@@ -418,23 +420,138 @@ def test_docx_source_and_inline_text_and_whole_source_coding(tmp_path: Path) -> 
     assert project.skipped == ["PDFSource 'scan'"]
 
 
-def test_utf16_positions_for_nvivo(tmp_path: Path) -> None:
+def _emoji_source(tmp_path: Path, *, origin: str = "", text: str = "😀 Angst") -> Path:
+    """A source whose "Angst" is at 3-8 in UTF-16 code units (the emoji counts as two), 2-7 in characters."""
     body = (
         "<Sources><TextSource guid='22222222-2222-4222-8222-222222222222' name='s' "
         "plainTextPath='internal://s.txt'>"
         + _sel("33333333-3333-4333-8333-333333333333", 3, 8)
         + "</TextSource></Sources>"
     )
-    path = _qdpx(tmp_path, body, {"Sources/s.txt": "😀 Angst".encode()})
+    return _qdpx(tmp_path, body, {"Sources/s.txt": text.encode()}, origin=origin)
+
+
+def test_utf16_positions_for_nvivo(tmp_path: Path) -> None:
+    path = _emoji_source(tmp_path)
     project = import_qdpx(path, positions="utf16")
     coding = project.codings[0]
     assert project.sources[0].text[coding.start : coding.end] == "Angst"
-    with pytest.raises(
-        InputError,
-        match=r"selection 33333333-3333-4333-8333-333333333333 of source 's' ends at 8, "
-        r"past the end of its text \(7 characters\)",
-    ):
-        import_qdpx(path)
+    assert (project.positions, project.notices, project.skipped) == ("utf16", [], [])
+    # counted in characters, the selection ends past the text: skipped, with the option that reads it
+    project = import_qdpx(path)
+    assert (project.codings, project.skipped_selections) == ([], 1)
+    assert project.skipped == [
+        "TextSource 's': 1 selection(s) past the end of its text (7 characters): 3-8; if the file counts "
+        "positions differently, import it with --positions utf16"
+    ]
+    assert import_qdpx(path, positions="utf16").notices == []  # chosen, not guessed: nothing to say
+
+
+AUTO_NVIVO = (
+    "positions counted in UTF-16 code units, as NVivo counts them (the file was written by NVivo 14): 's' has "
+    "characters outside the Basic Multilingual Plane (e.g. emoji), which UTF-16 counts as two; if codings "
+    "after them look shifted, import the file into a fresh project with --positions characters"
+)
+
+
+def test_auto_positions_count_utf16_code_units_in_a_file_nvivo_wrote(tmp_path: Path) -> None:
+    project = import_qdpx(_emoji_source(tmp_path, origin="NVivo 14"), positions="auto")
+    (coding,) = project.codings
+    assert project.sources[0].text[coding.start : coding.end] == "Angst"
+    assert (project.positions, project.notices) == ("utf16", [AUTO_NVIVO])
+
+
+def test_auto_positions_count_characters_in_other_files_and_say_so_only_where_it_matters(
+    tmp_path: Path,
+) -> None:
+    project = import_qdpx(_emoji_source(tmp_path, origin="MAXQDA 24", text="😀  Angst"), positions="auto")
+    (coding,) = project.codings
+    assert project.sources[0].text[coding.start : coding.end] == "Angst"
+    assert project.positions == "characters"
+    assert project.notices == [
+        "positions counted in characters, as the REFI-QDA standard counts them (the file was written by "
+        "MAXQDA 24): 's' has characters outside the Basic Multilingual Plane (e.g. emoji), which UTF-16 "
+        "counts as two; if codings after them look shifted, import the file into a fresh project with "
+        "--positions utf16"
+    ]
+    # no character outside the BMP: both countings agree, nothing to say (NVivo or not)
+    for origin in ("NVivo 14", "MAXQDA 24"):
+        plain = import_qdpx(_emoji_source(tmp_path, origin=origin, text="abc Angst"), positions="auto")
+        assert [(c.start, c.end) for c in plain.codings] == [(3, 8)] and plain.notices == []
+
+
+def test_selections_with_no_text_or_past_the_end_are_skipped_and_named(tmp_path: Path) -> None:
+    # an ATLAS.ti point coding (start == end), a reversed span, and selections past the end: the rest imports
+    sels = [("a1", 2, 2), ("a2", 4, 2), ("a3", 0, 5), ("a4", 2, 6), ("a5", 3, 7), ("a6", 4, 8), ("a7", 5, 9)]
+    body = (
+        "<Sources><TextSource guid='22222222-2222-4222-8222-222222222222' name='s' plainTextPath='internal://s.txt'>"
+        + "".join(_sel(f"33333333-3333-4333-8333-3333333333{g}", a, b) for g, a, b in sels)
+        + "</TextSource></Sources>"
+    )
+    project = import_qdpx(_qdpx(tmp_path, body, {"Sources/s.txt": b"short"}))
+    assert [(c.start, c.end) for c in project.codings] == [(0, 5)]
+    assert project.skipped_selections == 6
+    assert project.skipped == [
+        "TextSource 's': 2 selection(s) with no text between their positions (2-2, 4-2)",
+        "TextSource 's': 4 selection(s) past the end of its text (5 characters): 2-6, 3-7, 4-8 and 1 more; "
+        "if the file counts positions differently, import it with --positions utf16",
+    ]
+    assert import_qdpx(_qdpx(tmp_path, body, {"Sources/s.txt": b"short"}), positions="utf16").skipped[1] == (
+        "TextSource 's': 4 selection(s) past the end of its text (5 UTF-16 code units): 2-6, 3-7, 4-8 and 1 "
+        "more; if the file counts positions differently, import it with --positions characters"
+    )
+
+
+def test_a_creating_user_the_file_does_not_list_is_a_coder_named_by_its_guid(tmp_path: Path) -> None:
+    stranger = "CF7EAC62-16BE-410E-AE32-85B6EA861A9D"
+    body = (
+        "<Sources><TextSource guid='22222222-2222-4222-8222-222222222222' name='s'>"
+        "<PlainTextContent>Angst und Angst</PlainTextContent>"
+        + _sel("33333333-3333-4333-8333-333333333333", 0, 5).replace(
+            "00000000-0000-4000-8000-000000000001", stranger
+        )
+        + _sel("33333333-3333-4333-8333-333333333334", 10, 15).replace(
+            "00000000-0000-4000-8000-000000000001", "{" + stranger.lower() + "}"
+        )
+        + _sel("33333333-3333-4333-8333-333333333335", 6, 9)
+        + "</TextSource></Sources>"
+    )
+    project = import_qdpx(_qdpx(tmp_path, body))
+    assert [c.coder for c in project.codings] == ["user-cf7eac62", "user-cf7eac62", "ana"]
+    assert project.users == ["ana", "user-cf7eac62"]
+    assert project.unknown_users == {"user-cf7eac62": stranger}
+    assert unknown_user_warning(project.unknown_users, project.codings) == [
+        "codings by users the file's Users do not list, kept under a coder named by the guid's first 8 "
+        "characters (the same on every import; agreement counts each as a coder): "
+        "creatingUser CF7EAC62-16BE-410E-AE32-85B6EA861A9D: 2 codings as 'user-cf7eac62'"
+    ]
+    assert unknown_user_warning(project.unknown_users, project.codings[2:]) == []
+
+
+def test_every_set_keeps_its_guid_and_code_sets_are_named_as_skipped(tmp_path: Path) -> None:
+    body = (
+        "<Sources><TextSource guid='22222222-2222-4222-8222-222222222222' name='s'>"
+        "<PlainTextContent>Angst</PlainTextContent></TextSource></Sources>"
+        "<Sets>"
+        "<Set guid='5E000000-0000-4000-8000-000000000001' name='Nurses'>"
+        "<MemberSource targetGUID='22222222-2222-4222-8222-222222222222'/></Set>"
+        "<Set guid='5E000000-0000-4000-8000-000000000002' name='Wave 1'>"
+        "<MemberSource targetGUID='22222222-2222-4222-8222-222222222222'/></Set>"
+        "<Set guid='5E000000-0000-4000-8000-000000000003' name='Wave 2'>"
+        "<MemberSource targetGUID='22222222-2222-4222-8222-222222222222'/>"
+        "<MemberCode targetGUID='11111111-1111-4111-8111-111111111111'/></Set>"
+        "</Sets>"
+    )
+    project = import_qdpx(_qdpx(tmp_path, body))
+    assert project.sources[0].metadata["sets"] == "Wave 1; Wave 2"
+    assert project.skipped == ["Set 'Wave 2': its 1 code(s) (qualflow has no code sets)"]
+    qde, _ = project_qde(sources=project.sources, codebook=project.codebook, codings=[], users=project.users)
+    sets = ET.fromstring(qde).findall(f"{P}Sets/{P}Set")
+    assert [(s.get("name"), s.get("guid")) for s in sets] == [
+        ("Nurses", "5E000000-0000-4000-8000-000000000001"),
+        ("Wave 1", "5E000000-0000-4000-8000-000000000002"),
+        ("Wave 2", "5E000000-0000-4000-8000-000000000003"),
+    ]
 
 
 def test_case_references_are_not_codings(tmp_path: Path) -> None:
@@ -450,19 +567,6 @@ def test_case_references_are_not_codings(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("body", "files", "message"),
     [
-        (
-            "<Sources><TextSource guid='22222222-2222-4222-8222-222222222222' name='s' plainTextPath='internal://s.txt'>"
-            f"{_sel('33333333-3333-4333-8333-333333333333', 2, 99)}</TextSource></Sources>",
-            {"Sources/s.txt": b"short"},
-            r"p\.qdpx: selection 33333333-3333-4333-8333-333333333333 of source 's' ends at 99, past the end of its "
-            r"text \(5 characters\)",
-        ),
-        (
-            "<Sources><TextSource guid='22222222-2222-4222-8222-222222222222' name='s' plainTextPath='internal://s.txt'>"
-            f"{_sel('33333333-3333-4333-8333-333333333333', 4, 2)}</TextSource></Sources>",
-            {"Sources/s.txt": b"short"},
-            r"selection 3333.* of source 's': positions 4-2 are not a non-empty span",
-        ),
         (
             "<Sources><TextSource guid='22222222-2222-4222-8222-222222222222' name='s' plainTextPath='internal://s.txt'>"
             "<PlainTextSelection guid='g9' startPosition='a' endPosition='2'/></TextSource></Sources>",
