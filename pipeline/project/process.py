@@ -93,14 +93,19 @@ def find_new_files(project: Project, paths: Sequence[Path] | None = None) -> lis
     """Transcript files under ``paths`` (default: the project's ``inbox/``) not yet processed.
 
     A file is "processed" when a ``processed_files`` row with its content hash says ``done``; a file
-    whose bytes appear twice in the batch is taken once. Files in ``failed/`` folders are ignored.
+    whose bytes appear twice in the batch is taken once. Files in ``failed/`` folders, hidden files and
+    OS junk are ignored; a file of a type qualflow cannot read (``.pdf``, ``.rtf``) is taken too, so
+    that it fails like any unreadable file (moved to ``inbox/failed/`` with the reason) instead of
+    lying in the inbox unseen.
     """
+    skipped: list[Path] = []
     if paths:
-        files = collect_files(paths)
+        files = collect_files(paths, skipped)
     elif project.inbox.is_dir():
-        files = collect_files([project.inbox])
+        files = collect_files([project.inbox], skipped)
     else:
         return []
+    files += skipped
     with project.store.transaction() as session:
         done = set(
             session.scalars(select(ProcessedFileRow.file_hash).where(ProcessedFileRow.status == "done"))
