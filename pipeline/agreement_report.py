@@ -331,13 +331,14 @@ def _disagreements(units: Units, source_texts: Mapping[str, str]) -> tuple[Disag
     else:
         spans = [(int(u), int(units.ends[u])) for u in np.flatnonzero(differ)]
     out = []
-    for u, end in spans:  # one entry per disagreement shown to the coders
+    shown = np.array([u for u, _ in spans], dtype=np.int64)
+    applied = P[:, shown, :].transpose(1, 2, 0) == 1  # (disagreement, coder, code): one gather, not per code
+    names = np.array(units.codes, dtype=object)
+    for d, (u, end) in enumerate(spans):  # one entry per disagreement shown to the coders
         source = units.sources[units.source_index[u]]
         start = int(units.starts[u])
         codes = {
-            coder: tuple(code for i, code in enumerate(units.codes) if P[i, u, j] == 1)
-            for j, coder in enumerate(units.coders)
-            if seen[u, j]
+            coder: tuple(names[applied[d, j]].tolist()) for j, coder in enumerate(units.coders) if seen[u, j]
         }
         out.append(Disagreement(source, start, end, _text(source_texts, source, start, end), codes))
     return tuple(out)
