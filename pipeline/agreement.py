@@ -940,7 +940,7 @@ def group_estimates(
     Raises
     ------
     InputError, AgreementError
-        As :func:`estimates` on the first group (in order) or the stack that raises.
+        As :func:`estimates` on the stack, else on the first group (in order) that raises.
 
     Examples
     --------
@@ -963,7 +963,7 @@ def group_estimates(
     jobs: list[_Job] = []
     results: list[tuple[dict[str, _Job], dict[str, str]]] = []
     parts: dict[str, list[tuple[_Patterns, FloatArray, BoolArray]]] = {name: [] for name in names}
-    _, pooled_k = _check_matrix(arr, n_categories)
+    pooled_m = _matrix(arr, n_categories, coders)  # the stack's own errors first ("only one coder", ...)
     for i in _track(range(arr.shape[0]), arr.shape[0], "agreement: codes", show):
         m = _matrix(arr[i], n_categories, coders)
         pats = _patterns(m.R3[0], m.k)
@@ -975,7 +975,7 @@ def group_estimates(
                 job = None
                 if pats is not None:
                     S_pat, used_pat = _pattern_stats(name, m, pats)
-                    if m.k == pooled_k:
+                    if m.k == pooled_m.k:
                         parts[name].append((pats, S_pat, used_pat))
                     job = _pattern_job(name, m, pats, S_pat, used_pat, shared)
                 done[name] = job if job is not None else _direct_job(name, m)
@@ -983,7 +983,6 @@ def group_estimates(
                 undefined[name] = str(err)
         results.append((done, undefined))
         jobs += done.values()
-    pooled_m = _matrix(arr, n_categories, coders)
     pooled_done: dict[str, _Job] = {}
     pooled_undefined: dict[str, str] = {}
     n_units = arr.shape[1]

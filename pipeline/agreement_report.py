@@ -226,10 +226,9 @@ def agreement_panel(
         description = UNIT_DESCRIPTIONS["char"].format(
             uncoded="; characters no coder coded are left out" if exclude_uncoded else ", all characters"
         )
-    # surface "only one coder" / "share no units" for the whole selection as one clear error
-    estimate("percent", units.presence, n_categories=2, n_boot=0, coders=coders)
     warnings: list[str] = []
-    # every code's coefficients and the pooled ones at once: the resamples are shared (same numbers)
+    # every code's coefficients and the pooled ones at once: the resamples are shared (same numbers);
+    # "only one coder" / "share no units" for the whole selection come first, as one clear error
     per_code, pooled_estimates = group_estimates(
         chosen, units.presence, n_categories=2, n_boot=n_boot, seed=seed, ci=ci, coders=coders,
         progress=progress,
