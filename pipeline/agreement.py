@@ -500,7 +500,7 @@ def bootstrap(
 
 
 def _bootstrap(spec: _Coefficient, S: FloatArray, k: int, n_boot: int, seed: int) -> FloatArray:
-    job = _Job("", spec, k, 0, 0, S.shape[0], S=S)
+    job = _Job("", spec, k, 0, 0, S.shape[0], S=S)  # a job without patterns keeps its S
     _run_bootstrap([job], n_boot, seed)
     assert job.reps is not None
     return job.reps
@@ -673,6 +673,8 @@ PROGRESS_MIN_GROUPS = 50
 """Stacks of at least this many groups get progress bars (when ``progress=True``)."""
 
 _EXACT_BITS = 20
+_UNIT_STATS_BYTES = 256 * 2**20
+"""Unit-by-unit statistics the shared bootstrap keeps; beyond, they are rebuilt from patterns per chunk."""
 
 
 @dataclass(frozen=True)
@@ -761,10 +763,10 @@ class _PatternCounts:
 class _Job:
     """One coefficient of one group (or of the pooled stack) waiting for its bootstrap.
 
-    Either ``S`` holds the per-unit statistics of the used units (each replicate is
-    ``f(w @ S)``, as :func:`bootstrap` computes it), or ``S_pat`` holds them per row pattern and
-    ``counts`` the resampling counts per pattern (each replicate is ``f(C @ S_pat)``, the same bits
-    where :func:`_exact` holds).
+    Either ``S`` holds the per-unit statistics of the used units, or ``S_pat`` per row pattern with
+    ``pattern_of`` each used unit's pattern (each replicate is ``f(w @ S)``, as :func:`bootstrap`
+    computes it), or ``S_pat`` with ``counts``, the resampling counts per pattern (each replicate is
+    ``f(C @ S_pat)``, the same bits where :func:`_exact` holds).
     """
 
     name: str
@@ -777,7 +779,16 @@ class _Job:
     S: FloatArray | None = None
     S_pat: FloatArray | None = None
     counts: _PatternCounts | None = None
+    pattern_of: npt.NDArray[np.integer[Any]] | None = None
+    order: Literal["C", "F"] = "C"
     reps: FloatArray | None = None
+
+    def unit_stats(self) -> FloatArray:
+        """Per-unit statistics of the used units: ``S``, or rebuilt from the patterns (the same rows)."""
+        if self.S is not None:
+            return self.S
+        assert self.S_pat is not None and self.pattern_of is not None
+        return np.asarray(self.S_pat[self.pattern_of], order=self.order)
 
 
 def _pattern_stats(name: str, m: _Matrix, pats: _Patterns) -> tuple[FloatArray, BoolArray]:
@@ -793,13 +804,15 @@ def _pattern_job(
     S_pat: FloatArray,
     used_pat: BoolArray,
     shared: dict[bytes, _PatternCounts],
-) -> _Job | None:
-    """The job of one coefficient on one group from its statistics per pattern; ``None`` when the
-    pattern sums would not be exact. ``shared`` holds the group's counts by used patterns. Raises
-    AgreementError as :func:`_estimate` does."""
+    budget: list[int],
+) -> _Job:
+    """The job of one coefficient on one group from its statistics per pattern. ``shared`` holds the
+    group's counts by used patterns. Where the pattern sums would not be exact (:func:`_exact`), the
+    job keeps each used unit's pattern and its replicates are unit-by-unit products, as
+    :func:`bootstrap` computes them. Raises AgreementError as :func:`_estimate` does."""
     spec, n_units, n_coders = _check(name, m)
     if not _exact(S_pat, float(pats.inverse.size)):
-        return None
+        return _unit_job(name, m, pats, S_pat, used_pat, budget)
     total = pats.counts.astype(np.float64) @ S_pat
     value = float(spec.value(total, m.k))
     if not np.isfinite(value):
@@ -817,6 +830,25 @@ def _pattern_job(
         )
     counts = shared[key]
     return _Job(name, spec, m.k, n_units, n_coders, counts.n_used, value, S_pat=S_pat, counts=counts)
+
+
+def _unit_job(
+    name: str, m: _Matrix, pats: _Patterns, S_pat: FloatArray, used_pat: BoolArray, budget: list[int]
+) -> _Job:
+    """A job whose sums go unit by unit, exactly as :func:`_estimate` computes them (the statistics of
+    :func:`_prepare`, in its memory layout). It keeps them while ``budget[0]`` bytes allow; beyond,
+    it keeps each used unit's pattern and rebuilds the same rows, in the same layout, per chunk."""
+    job = _direct_job(name, m)
+    assert job.S is not None
+    if job.S.nbytes <= budget[0]:
+        budget[0] -= job.S.nbytes
+        return job
+    pattern_of = pats.inverse[used_pat[pats.inverse]]
+    job.pattern_of = pattern_of.astype(np.int16) if S_pat.shape[0] < 2**15 else pattern_of
+    job.S_pat = S_pat
+    job.order = "F" if job.S.flags.f_contiguous and not job.S.flags.c_contiguous else "C"
+    job.S = None
+    return job
 
 
 def _direct_job(name: str, m: _Matrix, pooled: _Stats | None = None) -> _Job:
@@ -881,8 +913,8 @@ def _run_bootstrap(jobs: Sequence[_Job], n_boot: int, seed: int, progress: bool 
     for n, start, w in _track(steps, total, "agreement: bootstrap", progress):
         direct, shared = by_n[n]
         for job in direct:
-            assert job.reps is not None and job.S is not None
-            job.reps[start : start + w.shape[0]] = job.spec.value(w @ job.S, job.k)
+            assert job.reps is not None
+            job.reps[start : start + w.shape[0]] = job.spec.value(w @ job.unit_stats(), job.k)
         for counts in shared:
             counts.add(start, w, n_boot)
     for job in jobs:
@@ -964,6 +996,7 @@ def group_estimates(
     results: list[tuple[dict[str, _Job], dict[str, str]]] = []
     parts: dict[str, list[tuple[_Patterns, FloatArray, BoolArray]]] = {name: [] for name in names}
     pooled_m = _matrix(arr, n_categories, coders)  # the stack's own errors first ("only one coder", ...)
+    budget = [_UNIT_STATS_BYTES]  # unit-by-unit statistics held for the shared bootstrap
     for i in _track(range(arr.shape[0]), arr.shape[0], "agreement: codes", show):
         m = _matrix(arr[i], n_categories, coders)
         pats = _patterns(m.R3[0], m.k)
@@ -972,17 +1005,21 @@ def group_estimates(
         shared: dict[bytes, _PatternCounts] = {}
         for name in names:
             try:
-                job = None
                 if pats is not None:
                     S_pat, used_pat = _pattern_stats(name, m, pats)
                     if m.k == pooled_m.k:
                         parts[name].append((pats, S_pat, used_pat))
-                    job = _pattern_job(name, m, pats, S_pat, used_pat, shared)
-                done[name] = job if job is not None else _direct_job(name, m)
+                    job = _pattern_job(name, m, pats, S_pat, used_pat, shared, budget)
+                else:  # too many coders and categories for row patterns: bootstrapped now, as ever
+                    job = _direct_job(name, m)
+                    if n_boot:
+                        _run_bootstrap([job], n_boot, seed)
+                        job.S = None
+                done[name] = job
             except AgreementError as err:
                 undefined[name] = str(err)
         results.append((done, undefined))
-        jobs += done.values()
+        jobs += [job for job in done.values() if job.reps is None]
     pooled_done: dict[str, _Job] = {}
     pooled_undefined: dict[str, str] = {}
     n_units = arr.shape[1]

@@ -126,7 +126,7 @@ def test_two_coders_take_the_pattern_path_and_three_the_unit_path(monkeypatch: p
 
     def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
         job = original(*args, **kwargs)
-        made.append(job is not None)
+        made.append(job.counts is not None)  # resampling counts per pattern, not unit by unit
         return job
 
     monkeypatch.setattr(agreement, "_pattern_job", spy)
@@ -138,6 +138,23 @@ def test_two_coders_take_the_pattern_path_and_three_the_unit_path(monkeypatch: p
     # applied (group 0) has one pattern only, scoring 1
     group_estimates(["percent"], _stack(rng, 3, 50, 3, 0.0), n_categories=2, n_boot=10)
     assert made == [True, False, False]
+
+
+@pytest.mark.parametrize("squeeze", ["rebuild per chunk", "no patterns"])
+def test_memory_saving_paths_give_the_same_bits(monkeypatch: pytest.MonkeyPatch, squeeze: str) -> None:
+    """Unit-by-unit statistics rebuilt from patterns for every chunk (beyond the memory budget), and
+    groups without row patterns (bootstrapped one by one), give the reference numbers too."""
+    if squeeze == "rebuild per chunk":
+        monkeypatch.setattr(agreement, "_UNIT_STATS_BYTES", 0)
+    else:
+        monkeypatch.setattr(agreement, "_patterns", lambda R, k: None)
+    rng = np.random.default_rng(21)
+    P = _stack(rng, 3, 2_100, 3, 0.1)
+    names = ["percent", "fleiss", "krippendorff"]
+    groups, pooled = group_estimates(names, P, n_categories=2, n_boot=1_000, seed=3)
+    for i in range(P.shape[0]):
+        assert groups[i] == reference_estimates(names, P[i], n_categories=2, n_boot=1_000, seed=3)
+    assert pooled == reference_estimates(names, P, n_categories=2, n_boot=1_000, seed=3)
 
 
 def test_code_nobody_applied_is_constant_and_kappa_undefined() -> None:
