@@ -81,6 +81,7 @@ def agreement(
         seed=seed,
         threshold=threshold,
         exclude_uncoded=not include_uncoded,
+        progress=True,
     )
     if fmt == "terminal":
         render_terminal(report, console())

@@ -55,7 +55,7 @@ bootstrap; the rules stated once above hold for all of them, which is why they l
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -385,6 +385,18 @@ def _matrix(R: npt.ArrayLike, n_categories: int | None, coders: Sequence[str] | 
 
 def _prepare(name: str, m: _Matrix) -> tuple[_Coefficient, _Stats, int, int]:
     """Per-unit statistics of the units a coefficient uses, with n_units and n_coders."""
+    spec, n_units, n_coders = _check(name, m)
+    g, n, c = m.R3.shape
+    S, used = spec.stats(m.counts, m.R3.reshape(g * n, c), m.k)
+    if g > 1:  # pooled: sum each unit's statistics over groups
+        S = S.reshape(g, n, -1).sum(axis=0)
+        used = used.reshape(g, n).max(axis=0)
+    return spec, _Stats(S, used), n_units, n_coders
+
+
+def _check(name: str, m: _Matrix) -> tuple[_Coefficient, int, int]:
+    """The coefficient, if it is defined for this matrix's coders and categories, with n_units and
+    n_coders; AgreementError otherwise."""
     spec = _lookup(name)
     g, n, c = m.R3.shape
     if spec.two_coders and c != 2:
@@ -401,11 +413,7 @@ def _prepare(name: str, m: _Matrix) -> tuple[_Coefficient, _Stats, int, int]:
     if n_units == 0:
         raise AgreementError(f"coders {_quote(m.names)} share no units: no unit was coded by both")
     n_coders = sum(bool((m.rated[:, j] & unit_ok).any()) for j in range(c))
-    S, used = spec.stats(m.counts, m.R3.reshape(g * n, c), m.k)
-    if g > 1:  # pooled: sum each unit's statistics over groups
-        S = S.reshape(g, n, -1).sum(axis=0)
-        used = used.reshape(g, n).max(axis=0)
-    return spec, _Stats(S, used), n_units, n_coders
+    return spec, n_units, n_coders
 
 
 @dataclass(frozen=True)
@@ -492,17 +500,27 @@ def bootstrap(
 
 
 def _bootstrap(spec: _Coefficient, S: FloatArray, k: int, n_boot: int, seed: int) -> FloatArray:
+    job = _Job("", spec, k, 0, 0, S.shape[0], S=S)  # a job without patterns keeps its S
+    _run_bootstrap([job], n_boot, seed)
+    assert job.reps is not None
+    return job.reps
+
+
+def _resamples(n: int, n_boot: int, seed: int) -> Iterator[tuple[int, FloatArray]]:
+    """Multinomial resampling counts of ``n`` units, ``(start, w)`` with ``w`` of shape (b, n) for
+    resamples ``start .. start + b``: the same draws for the same ``n``, ``n_boot`` and ``seed``."""
     rng = np.random.default_rng(seed)
-    n = S.shape[0]
-    out = np.empty(n_boot, dtype=np.float64)
     chunk = max(1, min(n_boot, 2_000_000 // max(n, 1)))
     for start in range(0, n_boot, chunk):  # loops over chunks of resamples, never over units
         b = min(chunk, n_boot - start)
         idx = rng.integers(0, n, size=(b, n))
         idx += (np.arange(b) * n)[:, None]
-        w = np.bincount(idx.ravel(), minlength=b * n).reshape(b, n).astype(np.float64)
-        out[start : start + b] = spec.value(w @ S, k)
-    return out
+        yield start, np.bincount(idx.ravel(), minlength=b * n).reshape(b, n).astype(np.float64)
+
+
+def _n_chunks(n: int, n_boot: int) -> int:
+    chunk = max(1, min(n_boot, 2_000_000 // max(n, 1)))
+    return -(-n_boot // chunk)
 
 
 def estimate(
@@ -580,6 +598,12 @@ def _estimate(name: str, m: _Matrix, n_boot: int, seed: int, ci: float) -> Estim
     if n_boot == 0:
         return Estimate(name, value, None, None, n_units, n_coders, ci, 0)
     reps = _bootstrap(spec, st.rows(), m.k, n_boot, seed)
+    return _finish(name, value, n_units, n_coders, ci, reps)
+
+
+def _finish(name: str, value: float, n_units: int, n_coders: int, ci: float, reps: FloatArray) -> Estimate:
+    """The estimate with its percentile interval from bootstrap replicates ``reps``."""
+    n_boot = reps.size
     finite = reps[np.isfinite(reps)]
     note = ""
     if finite.size < reps.size:
@@ -639,6 +663,387 @@ def estimates(
         except AgreementError as err:
             undefined[name] = str(err)
     return defined, undefined
+
+
+# ----------------------------------------------------------------------------------------------
+# Many groups at once: the per-code panel of a report
+# ----------------------------------------------------------------------------------------------
+
+PROGRESS_MIN_GROUPS = 50
+"""Stacks of at least this many groups get progress bars (when ``progress=True``)."""
+
+_EXACT_BITS = 20
+_UNIT_STATS_BYTES = 256 * 2**20
+"""Unit-by-unit statistics the shared bootstrap keeps; beyond, they are rebuilt from patterns per chunk."""
+
+
+@dataclass(frozen=True)
+class _Patterns:
+    """The distinct rows of one group's reliability matrix: ``rows[inverse] == R``."""
+
+    rows: IntArray  # (n_patterns, n_coders)
+    inverse: IntArray  # (n_units,)
+    counts: IntArray  # (n_patterns,)
+    dominant: int  # the most frequent pattern
+
+
+def _patterns(R: npt.NDArray[Any], k: int) -> _Patterns | None:
+    """Distinct rows of ``R`` (n_units, n_coders), or ``None`` when their codes would not fit int64.
+
+    Presence data has few: with two coders at most nine rows (each coder -1, 0 or 1), and most
+    units of a code share one (nobody applied the code there).
+    """
+    n, c = R.shape
+    base = k + 1
+    if c * np.log2(base) > 60:
+        return None
+    key = np.zeros(n, dtype=np.int64)
+    for j in range(c):  # loops over coders, not units
+        key *= base
+        key += R[:, j].astype(np.int64) + 1
+    size = base**c
+    if size <= 1 << 16:
+        cnt = np.bincount(key, minlength=size)
+        present = np.flatnonzero(cnt)
+        lookup = np.zeros(size, dtype=np.int64)
+        lookup[present] = np.arange(present.size)
+        inverse, counts = lookup[key], cnt[present]
+    else:
+        present, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
+    rows = np.empty((present.size, c), dtype=np.int64)
+    code = present.copy()
+    for j in range(c - 1, -1, -1):
+        rows[:, j] = code % base - 1
+        code //= base
+    return _Patterns(rows, inverse.astype(np.int64), counts.astype(np.int64), int(np.argmax(counts)))
+
+
+def _exact(S: FloatArray, bound: float) -> bool:
+    """Whether every sum of the values of ``S`` with non-negative integer weights summing to at most
+    ``bound`` is exact in float64, in any order: all are multiples of ``2**-20`` and no partial sum
+    reaches ``2**32``. Then grouping units by pattern gives the very bits of the unit-by-unit sum.
+    """
+    if S.size == 0:
+        return True
+    scaled = S * 2.0**_EXACT_BITS  # exact: a power of two
+    if not bool(np.all(np.isfinite(scaled))) or not bool(np.all(scaled == np.round(scaled))):
+        return False
+    return bound * float(np.abs(S).max()) * 2.0**_EXACT_BITS < 2.0**52
+
+
+@dataclass
+class _PatternCounts:
+    """Resampling counts per row pattern of one group, for the units some coefficients use.
+
+    ``positions`` lists the used units (in used order) not of the ``dominant`` pattern, grouped by
+    pattern (runs beginning at ``starts``, of patterns ``run_patterns``); ``C`` collects, for every
+    resample, how many draws fell on each pattern. Coefficients of a group that use the same units
+    share one.
+    """
+
+    n_used: int
+    n_patterns: int
+    dominant: int
+    positions: IntArray
+    starts: IntArray
+    run_patterns: IntArray
+    C: FloatArray | None = None
+
+    def add(self, start: int, w: FloatArray, n_boot: int) -> None:
+        """Count the draws per pattern of resamples ``start .. start + len(w)``."""
+        if self.C is None:
+            self.C = np.zeros((n_boot, self.n_patterns), dtype=np.float64)
+        C = self.C[start : start + w.shape[0]]
+        if self.positions.size:
+            C[:, self.run_patterns] = np.add.reduceat(w[:, self.positions], self.starts, axis=1)
+        C[:, self.dominant] = self.n_used - C.sum(axis=1)  # every resample draws n_used units
+
+
+@dataclass
+class _Job:
+    """One coefficient of one group (or of the pooled stack) waiting for its bootstrap.
+
+    Either ``S`` holds the per-unit statistics of the used units, or ``S_pat`` per row pattern with
+    ``pattern_of`` each used unit's pattern (each replicate is ``f(w @ S)``, as :func:`bootstrap`
+    computes it), or ``S_pat`` with ``counts``, the resampling counts per pattern (each replicate is
+    ``f(C @ S_pat)``, the same bits where :func:`_exact` holds).
+    """
+
+    name: str
+    spec: _Coefficient
+    k: int
+    n_units: int
+    n_coders: int
+    n_used: int
+    value: float = 0.0
+    S: FloatArray | None = None
+    S_pat: FloatArray | None = None
+    counts: _PatternCounts | None = None
+    pattern_of: npt.NDArray[np.integer[Any]] | None = None
+    order: Literal["C", "F"] = "C"
+    reps: FloatArray | None = None
+
+    def unit_stats(self) -> FloatArray:
+        """Per-unit statistics of the used units: ``S``, or rebuilt from the patterns (the same rows)."""
+        if self.S is not None:
+            return self.S
+        assert self.S_pat is not None and self.pattern_of is not None
+        return np.asarray(self.S_pat[self.pattern_of], order=self.order)
+
+
+def _pattern_stats(name: str, m: _Matrix, pats: _Patterns) -> tuple[FloatArray, BoolArray]:
+    """Statistics of one coefficient per row pattern of one group (rows as :func:`_prepare`'s)."""
+    _check(name, m)
+    return COEFFICIENTS[name].stats(_counts(pats.rows, m.k), pats.rows, m.k)
+
+
+def _pattern_job(
+    name: str,
+    m: _Matrix,
+    pats: _Patterns,
+    S_pat: FloatArray,
+    used_pat: BoolArray,
+    shared: dict[bytes, _PatternCounts],
+    budget: list[int],
+) -> _Job:
+    """The job of one coefficient on one group from its statistics per pattern. ``shared`` holds the
+    group's counts by used patterns. Where the pattern sums would not be exact (:func:`_exact`), the
+    job keeps each used unit's pattern and its replicates are unit-by-unit products, as
+    :func:`bootstrap` computes them. Raises AgreementError as :func:`_estimate` does."""
+    spec, n_units, n_coders = _check(name, m)
+    if not _exact(S_pat, float(pats.inverse.size)):
+        return _unit_job(name, m, pats, S_pat, used_pat, budget)
+    total = pats.counts.astype(np.float64) @ S_pat
+    value = float(spec.value(total, m.k))
+    if not np.isfinite(value):
+        raise AgreementError(_undefined_message(spec, total, m.k))
+    key = used_pat.tobytes()
+    if key not in shared:
+        pat_used = pats.inverse[used_pat[pats.inverse]]  # pattern of each used unit, in used order
+        dominant = int(np.argmax(np.bincount(pat_used, minlength=S_pat.shape[0])))
+        positions = np.flatnonzero(pat_used != dominant)
+        positions = positions[np.argsort(pat_used[positions], kind="stable")]
+        run_of = pat_used[positions]
+        starts = np.flatnonzero(np.r_[True, run_of[1:] != run_of[:-1]]) if run_of.size else run_of
+        shared[key] = _PatternCounts(
+            int(pat_used.size), S_pat.shape[0], dominant, positions, starts, run_of[starts]
+        )
+    counts = shared[key]
+    return _Job(name, spec, m.k, n_units, n_coders, counts.n_used, value, S_pat=S_pat, counts=counts)
+
+
+def _unit_job(
+    name: str, m: _Matrix, pats: _Patterns, S_pat: FloatArray, used_pat: BoolArray, budget: list[int]
+) -> _Job:
+    """A job whose sums go unit by unit, exactly as :func:`_estimate` computes them (the statistics of
+    :func:`_prepare`, in its memory layout). It keeps them while ``budget[0]`` bytes allow; beyond,
+    it keeps each used unit's pattern and rebuilds the same rows, in the same layout, per chunk."""
+    job = _direct_job(name, m)
+    assert job.S is not None
+    if job.S.nbytes <= budget[0]:
+        budget[0] -= job.S.nbytes
+        return job
+    pattern_of = pats.inverse[used_pat[pats.inverse]]
+    job.pattern_of = pattern_of.astype(np.int16) if S_pat.shape[0] < 2**15 else pattern_of
+    job.S_pat = S_pat
+    job.order = "F" if job.S.flags.f_contiguous and not job.S.flags.c_contiguous else "C"
+    job.S = None
+    return job
+
+
+def _direct_job(name: str, m: _Matrix, pooled: _Stats | None = None) -> _Job:
+    """The job of one coefficient from per-unit statistics (computed here unless ``pooled``)."""
+    if pooled is None:
+        spec, st, n_units, n_coders = _prepare(name, m)
+    else:
+        spec, n_units, n_coders = _check(name, m)
+        st = pooled
+    total = st.total()
+    value = float(spec.value(total, m.k))
+    if not np.isfinite(value):
+        raise AgreementError(_undefined_message(spec, total, m.k))
+    S = st.rows()
+    return _Job(name, spec, m.k, n_units, n_coders, S.shape[0], value, S=S)
+
+
+def _pooled_stats(parts: Sequence[tuple[_Patterns, FloatArray, BoolArray]], n: int) -> _Stats | None:
+    """Per-unit statistics of a stack pooled over groups from each group's statistics per pattern
+    (``(patterns, S_pat, used_pat)``): the dominant patterns' rows once, plus each group's other
+    units; ``None`` unless every sum is exact (then the bits equal :func:`_prepare`'s)."""
+    if not parts or any(not _exact(S_pat, 2.0 * len(parts) * n) for _, S_pat, _ in parts):
+        return None
+    base = np.zeros(parts[0][1].shape[1], dtype=np.float64)
+    for pats, S_pat, _ in parts:
+        base += S_pat[pats.dominant]
+    S = np.tile(base, (n, 1))
+    used = np.zeros(n, dtype=bool)
+    for pats, S_pat, used_pat in parts:  # loops over groups, touching only the units off the dominant row
+        off = np.flatnonzero(pats.inverse != pats.dominant)
+        S[off] += S_pat[pats.inverse[off]] - S_pat[pats.dominant]
+        if used_pat.all():
+            used[:] = True
+        elif used_pat.any() and not used.all():
+            used |= used_pat[pats.inverse]
+    return _Stats(S, used)
+
+
+def _track(items: Iterable[Any], total: int, description: str, show: bool) -> Iterable[Any]:
+    """``items``, with a progress bar on stderr when ``show`` (the bar goes when done)."""
+    if not show:
+        return items
+    from rich.console import Console
+    from rich.progress import track
+
+    return track(items, total=total, description=description, console=Console(stderr=True), transient=True)
+
+
+def _run_bootstrap(jobs: Sequence[_Job], n_boot: int, seed: int, progress: bool = False) -> None:
+    """Fill every job's ``reps``: one stream of resampling counts per number of used units, shared by
+    every job on that many units (each would have drawn the very same counts from ``seed``)."""
+    by_n: dict[int, tuple[list[_Job], list[_PatternCounts]]] = {}
+    for job in jobs:
+        direct, shared = by_n.setdefault(job.n_used, ([], []))
+        if job.counts is None:
+            job.reps = np.empty(n_boot, dtype=np.float64)
+            direct.append(job)
+        elif all(c is not job.counts for c in shared):
+            shared.append(job.counts)
+    steps = ((n, start, w) for n in by_n for start, w in _resamples(n, n_boot, seed))  # chunk by chunk
+    total = sum(_n_chunks(n, n_boot) for n in by_n)
+    for n, start, w in _track(steps, total, "agreement: bootstrap", progress):
+        direct, shared = by_n[n]
+        for job in direct:
+            assert job.reps is not None
+            job.reps[start : start + w.shape[0]] = job.spec.value(w @ job.unit_stats(), job.k)
+        for counts in shared:
+            counts.add(start, w, n_boot)
+    for job in jobs:
+        if job.counts is not None:
+            assert job.counts.C is not None and job.S_pat is not None
+            job.reps = job.spec.value(job.counts.C @ job.S_pat, job.k)
+    for job in jobs:
+        if job.counts is not None:
+            job.counts.C = None  # each group's counts (n_boot x patterns) are freed once used
+
+
+def group_estimates(
+    names: Sequence[str],
+    R: npt.ArrayLike,
+    *,
+    n_categories: int | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+    ci: float = 0.95,
+    coders: Sequence[str] | None = None,
+    progress: bool = False,
+) -> tuple[list[tuple[dict[str, Estimate], dict[str, str]]], tuple[dict[str, Estimate], dict[str, str]]]:
+    """:func:`estimates` of every group of a stack and of the stack pooled, sharing the work.
+
+    The results are those of ``estimates(names, R[i], ...)`` for every group ``i`` and of
+    ``estimates(names, R, ...)``, bit for bit, at a fraction of the cost:
+
+    * every bootstrap on ``n`` units draws the same resampling counts from ``seed``, so they are
+      drawn once and shared by every group and coefficient;
+    * a group's units take few distinct rows (presence of one code: at most nine with two coders),
+      so its statistics are computed per row pattern, and each replicate sums resampling counts per
+      pattern, over the few units off the most common pattern only. This is used only where every
+      such sum is exact in float64 (statistics that are multiples of ``2**-20``, e.g. always with
+      two coders), so the bits cannot differ from the unit-by-unit sums; elsewhere the
+      unit-by-unit products are computed as :func:`estimates` does.
+
+    Parameters
+    ----------
+    names : sequence of str
+        Keys of :data:`COEFFICIENTS`.
+    R : array-like of int of shape (n_groups, n_units, n_coders)
+        One reliability matrix per group (e.g. code) on shared units (``-1`` = missing).
+    n_categories, n_boot, seed, ci, coders
+        As in :func:`estimate`.
+    progress : bool
+        Show progress bars (on stderr) for stacks of at least :data:`PROGRESS_MIN_GROUPS` groups.
+
+    Returns
+    -------
+    per_group : list of (defined, undefined)
+        As :func:`estimates` returns them, one pair per group.
+    pooled : (defined, undefined)
+        For the stack pooled across groups.
+
+    Raises
+    ------
+    InputError, AgreementError
+        As :func:`estimates` on the stack, else on the first group (in order) that raises.
+
+    Examples
+    --------
+    >>> R = np.array([[[0, 0], [1, 1], [0, 1], [1, 1]], [[0, 0], [0, 0], [1, 1], [0, 0]]])
+    >>> groups, pooled = group_estimates(["percent", "cohen"], R, n_categories=2, n_boot=200, seed=1)
+    >>> groups[0][0]["cohen"] == estimate("cohen", R[0], n_categories=2, n_boot=200, seed=1)
+    True
+    >>> pooled[0]["percent"] == estimate("percent", R, n_categories=2, n_boot=200, seed=1)
+    True
+    """
+    for name in names:
+        _lookup(name)
+    _check_boot(n_boot, ci)
+    arr = np.asarray(R)
+    if arr.ndim != 3:
+        raise InputError(
+            f"group_estimates needs a stack of shape (n_groups, n_units, n_coders); got {arr.ndim} dimension(s)"
+        )
+    show = progress and arr.shape[0] >= PROGRESS_MIN_GROUPS
+    jobs: list[_Job] = []
+    results: list[tuple[dict[str, _Job], dict[str, str]]] = []
+    parts: dict[str, list[tuple[_Patterns, FloatArray, BoolArray]]] = {name: [] for name in names}
+    pooled_m = _matrix(arr, n_categories, coders)  # the stack's own errors first ("only one coder", ...)
+    budget = [_UNIT_STATS_BYTES]  # unit-by-unit statistics held for the shared bootstrap
+    for i in _track(range(arr.shape[0]), arr.shape[0], "agreement: codes", show):
+        m = _matrix(arr[i], n_categories, coders)
+        pats = _patterns(m.R3[0], m.k)
+        done: dict[str, _Job] = {}
+        undefined: dict[str, str] = {}
+        shared: dict[bytes, _PatternCounts] = {}
+        for name in names:
+            try:
+                if pats is not None:
+                    S_pat, used_pat = _pattern_stats(name, m, pats)
+                    if m.k == pooled_m.k:
+                        parts[name].append((pats, S_pat, used_pat))
+                    job = _pattern_job(name, m, pats, S_pat, used_pat, shared, budget)
+                else:  # too many coders and categories for row patterns: bootstrapped now, as ever
+                    job = _direct_job(name, m)
+                    if n_boot:
+                        _run_bootstrap([job], n_boot, seed)
+                        job.S = None
+                done[name] = job
+            except AgreementError as err:
+                undefined[name] = str(err)
+        results.append((done, undefined))
+        jobs += [job for job in done.values() if job.reps is None]
+    pooled_done: dict[str, _Job] = {}
+    pooled_undefined: dict[str, str] = {}
+    n_units = arr.shape[1]
+    for name in names:
+        try:
+            ok = len(parts[name]) == arr.shape[0]
+            st = _pooled_stats(parts[name], n_units) if ok else None
+            pooled_done[name] = _direct_job(name, pooled_m, st)
+        except AgreementError as err:
+            pooled_undefined[name] = str(err)
+    jobs += pooled_done.values()
+    if n_boot:
+        _run_bootstrap(jobs, n_boot, seed, show)
+
+    def finish(done: dict[str, _Job]) -> dict[str, Estimate]:
+        out = {}
+        for name, job in done.items():
+            if n_boot == 0 or job.reps is None:
+                out[name] = Estimate(name, job.value, None, None, job.n_units, job.n_coders, ci, 0)
+            else:
+                out[name] = _finish(name, job.value, job.n_units, job.n_coders, ci, job.reps)
+        return out
+
+    return [(finish(d), u) for d, u in results], (finish(pooled_done), pooled_undefined)
 
 
 # ----------------------------------------------------------------------------------------------

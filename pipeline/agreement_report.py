@@ -31,7 +31,7 @@ from pipeline.agreement import (
     coefficient_label,
     default_coded_sources,
     estimate,
-    estimates,
+    group_estimates,
     overlap_agreement,
     pairwise_cohen,
     segment_units,
@@ -157,6 +157,7 @@ def agreement_panel(
     threshold: float = 0.9,
     exclude_uncoded: bool = True,
     coded_sources: Mapping[str, set[str]] | None = None,
+    progress: bool = False,
 ) -> AgreementReport:
     """Agreement of ``coders`` on ``codes``, per code and pooled, with the disagreements.
 
@@ -188,6 +189,9 @@ def agreement_panel(
         For ``unit="char"``: leave out characters nobody coded.
     coded_sources : mapping of str to set of str, optional
         Sources each coder has seen (default: sources where the coder has a coding).
+    progress : bool
+        Show progress bars (on stderr) when there are many codes
+        (:data:`pipeline.agreement.PROGRESS_MIN_GROUPS`).
 
     Returns
     -------
@@ -222,14 +226,15 @@ def agreement_panel(
         description = UNIT_DESCRIPTIONS["char"].format(
             uncoded="; characters no coder coded are left out" if exclude_uncoded else ", all characters"
         )
-    # surface "only one coder" / "share no units" for the whole selection as one clear error
-    estimate("percent", units.presence, n_categories=2, n_boot=0, coders=coders)
     warnings: list[str] = []
-    rows = tuple(
-        _code_row(code, units.presence[i], chosen, coders, n_boot, seed, ci, warnings)
-        for i, code in enumerate(codes)
-    )
-    pooled = _code_row(POOLED, units.presence, chosen, coders, n_boot, seed, ci, warnings)
+    # every code's coefficients and the pooled ones at once: the resamples are shared (same numbers);
+    # "only one coder" / "share no units" for the whole selection come first, as one clear error
+    per_code, pooled_estimates = group_estimates(
+        chosen, units.presence, n_categories=2, n_boot=n_boot, seed=seed, ci=ci, coders=coders,
+        progress=progress,
+    )  # fmt: skip
+    rows = tuple(_code_row(code, units.presence[i], per_code[i], warnings) for i, code in enumerate(codes))
+    pooled = _code_row(POOLED, units.presence, pooled_estimates, warnings)
     if unit == "char" and n_boot:
         warnings.append(
             "characters are not independent units: bootstrap intervals over characters are too narrow; "
@@ -256,13 +261,10 @@ def agreement_panel(
 def _code_row(
     code: str,
     R: np.ndarray,
-    chosen: tuple[str, ...],
-    coders: Sequence[str],
-    n_boot: int,
-    seed: int,
-    ci: float,
+    results: tuple[dict[str, Estimate], dict[str, str]],
     warnings: list[str],
 ) -> CodeRow:
+    """The row of one code (or pooled) from its coefficients (:func:`pipeline.agreement.estimates`)."""
     rated = R[R >= 0]
     prevalence = float(rated.mean()) if rated.size else None
     rated_mask = (R >= 0).any(axis=0) if R.ndim == 3 else R >= 0  # (n_units, n_coders)
@@ -272,7 +274,7 @@ def _code_row(
         notes.append(f"code {code!r} was used by nobody: kappa is undefined (0/0); percent agreement is 100%")
     elif code != POOLED and rated.size and rated.min() == 1:
         notes.append(f"code {code!r} was applied to every unit by every coder: kappa is undefined (0/0)")
-    defined, undefined = estimates(chosen, R, n_categories=2, n_boot=n_boot, seed=seed, ci=ci, coders=coders)
+    defined, undefined = results
     if undefined and not notes:
         notes.extend(f"{coefficient_label(name)}: {why}" for name, why in undefined.items())
     for note in notes:
@@ -328,13 +330,14 @@ def _disagreements(units: Units, source_texts: Mapping[str, str]) -> tuple[Disag
     else:
         spans = [(int(u), int(units.ends[u])) for u in np.flatnonzero(differ)]
     out = []
-    for u, end in spans:  # one entry per disagreement shown to the coders
+    shown = np.array([u for u, _ in spans], dtype=np.int64)
+    applied = P[:, shown, :].transpose(1, 2, 0) == 1  # (disagreement, coder, code): one gather, not per code
+    names = np.array(units.codes, dtype=object)
+    for d, (u, end) in enumerate(spans):  # one entry per disagreement shown to the coders
         source = units.sources[units.source_index[u]]
         start = int(units.starts[u])
         codes = {
-            coder: tuple(code for i, code in enumerate(units.codes) if P[i, u, j] == 1)
-            for j, coder in enumerate(units.coders)
-            if seen[u, j]
+            coder: tuple(names[applied[d, j]].tolist()) for j, coder in enumerate(units.coders) if seen[u, j]
         }
         out.append(Disagreement(source, start, end, _text(source_texts, source, start, end), codes))
     return tuple(out)

@@ -24,6 +24,7 @@ import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -161,11 +162,26 @@ def cooccurrence_counts(
                 f"co-occurrence: {len(sources)} source names for {X.shape[0]} segments; give one per segment"
             )
         units = window_units(sources, window)
-        U = np.array([X[idx].any(axis=0) for idx in units], dtype=bool).reshape(len(units), X.shape[1])
+        starts = np.array([idx[0] for idx in units], dtype=np.int64)
+        lengths = np.array([len(idx) for idx in units], dtype=np.int64)  # consecutive rows each
+        U = X[starts]
+        for offset in range(1, int(lengths.max(initial=1))):  # loops over the window, not the units
+            U = U | (X[np.minimum(starts + offset, X.shape[0] - 1)] & (offset < lengths)[:, None])
     else:
         U = X
-    Ui = U.astype(np.int64)
-    return Ui.T @ Ui, int(U.shape[0])
+    return _gram(U), int(U.shape[0])
+
+
+def _gram(U: npt.NDArray[np.bool_]) -> IntMatrix:
+    """``U.T @ U`` in integers, through BLAS: an int64 product has no BLAS (30 s at 300 codes and
+    45,000 segments against 0.3 s). Every partial sum is an integer no larger than ``len(U)``, which
+    float32 holds exactly below 2**24 and float64 below 2**53, so the counts are exact."""
+    n = U.shape[0]
+    if n >= 2**53:
+        Ui = U.astype(np.int64)
+        return Ui.T @ Ui
+    F: npt.NDArray[np.floating[Any]] = U.astype(np.float32 if n < 2**24 else np.float64)
+    return np.rint(F.T @ F).astype(np.int64)
 
 
 def jaccard(counts: npt.ArrayLike) -> FloatMatrix:

@@ -71,8 +71,11 @@ def project_agreement(
     seed: int = 0,
     threshold: float = 0.9,
     exclude_uncoded: bool = True,
+    progress: bool = False,
 ) -> AgreementReport:
-    """Agreement between ``coders`` (default: every human coder) on ``codes`` (default: all codable)."""
+    """Agreement between ``coders`` (default: every human coder) on ``codes`` (default: all codable).
+
+    ``progress`` shows progress bars on stderr when there are many codes."""
     from pipeline.agreement_report import agreement_panel
 
     with project.store.transaction() as session:
@@ -141,6 +144,7 @@ def project_agreement(
         threshold=threshold,
         exclude_uncoded=exclude_uncoded,
         coded_sources=coded_sources,
+        progress=progress,
     )
     if queue_only:
         pairs = sorted({(c.coder, c.source) for c in queue_only})

@@ -25,9 +25,8 @@ def agreement_fragment(project: Project) -> tuple[str | None, str | None, str]:
     from pipeline.project.agreement import project_agreement
 
     try:
-        report = project_agreement(
-            project, n_boot=1000
-        )  # as `qualflow agreement`: the same intervals in both
+        # as `qualflow agreement`: the same intervals in both
+        report = project_agreement(project, n_boot=1000, progress=True)
     except QualflowError as exc:
         return None, None, str(exc)
     page = to_html(report)

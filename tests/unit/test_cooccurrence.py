@@ -111,3 +111,20 @@ def test_plots_are_png() -> None:
         assert png[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(InputError, match="does not match 2 labels"):
         plot_heatmap(C, ["x", "y"])
+
+
+@pytest.mark.parametrize("window", [1, 2, 3, 5])
+def test_counts_through_float_blas_equal_integer_counts(window: int) -> None:
+    """The float product (for BLAS) and the vectorised windows give the integer counts of the plain
+    definition: per window of consecutive segments of one source, which codes appear together."""
+    from pipeline.cooccurrence import window_units
+
+    rng = np.random.default_rng(window)
+    X = rng.random((400, 12)) < 0.2
+    sources = [f"s{i}" for i in sorted(rng.integers(0, 30, size=400))]
+    U = np.array([X[idx].any(axis=0) for idx in window_units(sources, window)]).astype(np.int64)
+    C, n = cooccurrence_counts(X, sources=sources, window=window)
+    assert C.dtype == np.int64 and n == U.shape[0]
+    np.testing.assert_array_equal(C, U.T @ U)
+    C1, n1 = cooccurrence_counts(X)
+    np.testing.assert_array_equal(C1, X.astype(np.int64).T @ X.astype(np.int64))
