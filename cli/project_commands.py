@@ -81,6 +81,11 @@ def ingest(
     from pipeline.project.embedding import coverage_notes, project_languages
 
     fresh = set(report.added) | {name for name, _, _ in report.new_versions}
+    for line in report.unrelated_notes(
+        "`qualflow ingest` the transcript of version {old} again (its codings come back with it), then "
+        "rename the new file and ingest it"
+    ):
+        out.print(f"warning: {line}", markup=False)
     for line in report.interviewer_notes() + report.unlabelled_notes():
         out.print(f"note: {line}", markup=False)
     for line in coverage_notes(proj, {n: lg for n, lg in project_languages(proj).items() if n in fresh}):

@@ -108,7 +108,7 @@ def ingest_files(project: Project, parsed: list[ParsedFile]) -> list[IngestedFil
 
     files = processing.ingest_files(project, parsed)
     for f in files:
-        if f.roles_note:  # the interviewer was guessed, or no speakers at all: say so, and how to change it
+        if f.roles_note:  # a guessed interviewer, no speakers, another interview's text: say so, and the fix
             get_run_logger().warning(f.roles_note)
     return files
 

@@ -21,14 +21,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from pipeline.domain import Codebook, Coding, Source, SuggestionState, Turn, sha256_text
 from pipeline.errors import InputError
 from pipeline.project.codebooks import merge_codebooks, split_by_codebook, store_codebook_version
 from pipeline.project.codings import add_codings
 from pipeline.project.core import Progress, Project
-from pipeline.project.ingest import IngestReport, ParsedFile, store_parsed
+from pipeline.project.ingest import IngestReport, ParsedFile, note_unrelated_versions, store_parsed
 from pipeline.refi.qdpx import PROVENANCE_MARK, Positions, QdpxProject, unknown_user_warning
 from pipeline.store.mappers import coding_from_row, source_from_row
 from pipeline.store.queries import current_sources, get_or_create_coder, latest_codebook, require_codebook
@@ -103,11 +102,6 @@ class ImportReport:
     versions: IngestReport = field(default_factory=IngestReport)
 
 
-SHARED_BELOW = 0.2
-"""A new version that shares less than this fraction of the longer text with the version before gets a
-warning: another interview with the same name, more likely than an edit."""
-
-
 def import_project_qdpx(project: Project, path: Path, *, positions: Positions = "auto") -> ImportReport:
     """Import sources, codebook and codings of a ``.qdpx``; nothing is written if anything is wrong.
 
@@ -175,7 +169,13 @@ def _store_imported(project: Project, qp: QdpxProject, path: Path) -> ImportRepo
         ing = report.versions
         for pf in parsed:
             store_parsed(session, pf, project.config, ing)
-        report.warnings.extend(_unrelated_version_warnings(session, ing))
+        note_unrelated_versions(session, ing)
+        report.warnings.extend(
+            ing.unrelated_notes(
+                "`qualflow ingest` the transcript of version {old} again (its codings come back with it), "
+                "rename the source in the QDA tool and import the file again"
+            )
+        )
         # the project's codebook gains the codes it lacks; codes with the same path (or guid) are one code
         current = latest_codebook(session)
         codebook, key_of = qp.codebook, {c.name: c.name for c in qp.codebook.codes}
@@ -208,43 +208,6 @@ def _store_imported(project: Project, qp: QdpxProject, path: Path) -> ImportRepo
         report.warnings.extend(unknown_user_warning(qp.unknown_users, added))
         report.sources = ing.added + [n for n, _, _ in ing.new_versions] + ing.unchanged
     return report
-
-
-def _unrelated_version_warnings(session: Session, ing: IngestReport) -> list[str]:
-    """One line per source the import made a new version of whose text shares less than
-    :data:`SHARED_BELOW` with the version before (runs of 20 characters or more, as
-    :func:`pipeline.textdiff.shared_fraction` counts)."""
-    from pipeline.textdiff import shared_fraction
-
-    out = []
-    for name, old_version, new_version in ing.new_versions:
-        old, new = (
-            session.scalars(
-                select(SourceRow.text).where(SourceRow.name == name, SourceRow.version == v)
-            ).one()
-            for v in (old_version, new_version)
-        )
-        share = shared_fraction(old, new)
-        if share >= SHARED_BELOW:
-            continue
-        left = ing.codings_left_on_old.get(name, 0)
-        undo = (
-            f"if it is another interview, `qualflow ingest` the transcript of version {old_version} again "
-            "(its codings come back with it), rename the source in the QDA tool and import the file again"
-        )
-        head = (
-            f"{name}: the imported text shares only {share:.0%} with version {old_version} — a different "
-            "interview with the same name?"
-        )
-        if left:
-            stay = "stays" if left == 1 else "stay"
-            out.append(
-                f"{head} Its {left} coding{'s' if left != 1 else ''} {stay} on version {old_version}, out of "
-                f"reports, agreement, export and training; {undo}"
-            )
-        else:
-            out.append(f"{head} {undo[0].upper()}{undo[1:]}")
-    return out
 
 
 def _uncodable_warnings(codebook: Codebook, codings: Sequence[Coding]) -> list[str]:

@@ -70,10 +70,42 @@ class IngestReport:
     codings_left_on_old: dict[str, int] = field(default_factory=dict)  # still on older versions
     codings_left: dict[str, list[LeftCoding]] = field(default_factory=dict)
     segments: int = 0
+    # new versions whose text shares less than SHARED_BELOW with the version before: name -> share
+    unrelated: dict[str, float] = field(default_factory=dict)
     # source -> speakers taken as the interviewer only because they ask the questions
     guessed_interviewers: dict[str, list[str]] = field(default_factory=dict)
     skipped: list[Path] = field(default_factory=list)  # files in the folders of types qualflow cannot read
     unlabelled: list[str] = field(default_factory=list)  # sources stored without any speaker
+
+    def unrelated_notes(self, undo: str) -> list[str]:
+        """One line per new version that shares almost no text with the version before
+        (:func:`note_unrelated_versions`): another interview with the same name, more likely than an
+        edit. ``undo`` says how to put it right (``{old}``: the version before).
+
+        >>> r = IngestReport(new_versions=[("int01", 1, 2)], codings_left_on_old={"int01": 35},
+        ...                  unrelated={"int01": 0.03})
+        >>> r.unrelated_notes("ingest version {old} again")[0]
+        'int01: the new text shares only 3% with version 1 — a different interview with the same name? Its 35 codings stay on version 1, out of reports, agreement, export and training; if it is another interview, ingest version 1 again'
+        """
+        out = []
+        for name, old, _new in self.new_versions:
+            if name not in self.unrelated:
+                continue
+            head = (
+                f"{name}: the new text shares only {self.unrelated[name]:.0%} with version {old} — a "
+                "different interview with the same name?"
+            )
+            fix = undo.format(old=old)
+            left = self.codings_left_on_old.get(name, 0)
+            if left:
+                stay = "stays" if left == 1 else "stay"
+                out.append(
+                    f"{head} Its {left} coding{'s' if left != 1 else ''} {stay} on version {old}, out of "
+                    f"reports, agreement, export and training; if it is another interview, {fix}"
+                )
+            else:
+                out.append(f"{head} If it is another interview, {fix}")
+        return out
 
     def unlabelled_notes(self) -> list[str]:
         """One line naming the sources stored without any speaker label: every paragraph, the
@@ -122,6 +154,29 @@ class IngestReport:
         where = f"version {on[0]}" if len(on) == 1 else "versions " + ", ".join(map(str, on))
         hint = " (see `qualflow sources --versions`)" if left else ""
         return f"; {carried} codings carried forward, {len(left)} left on {where}{hint}"
+
+
+SHARED_BELOW = 0.2
+"""A new version that shares less than this fraction of the longer text with the version before gets a
+warning: another interview with the same name, more likely than an edit."""
+
+
+def note_unrelated_versions(session: Session, report: IngestReport) -> None:
+    """Record in ``report.unrelated`` the new versions whose text shares less than
+    :data:`SHARED_BELOW` with the version before (runs of 20 characters or more, as
+    :func:`pipeline.textdiff.shared_fraction` counts)."""
+    from pipeline.textdiff import shared_fraction
+
+    for name, old_version, new_version in report.new_versions:
+        old, new = (
+            session.scalars(
+                select(SourceRow.text).where(SourceRow.name == name, SourceRow.version == v)
+            ).one()
+            for v in (old_version, new_version)
+        )
+        share = shared_fraction(old, new)
+        if share < SHARED_BELOW:
+            report.unrelated[name] = share
 
 
 OFFICE_LOCK_PREFIX = "~$"  # Word's owner file: ~$ + the document's name (shortened), junk bytes
@@ -420,6 +475,7 @@ def ingest(
     with project.store.transaction() as session:
         for pf in parsed:
             store_parsed(session, pf, project.config, report)
+        note_unrelated_versions(session, report)
         if metadata:
             apply_metadata(session, metadata, origin=str(metadata_csv))
     return report

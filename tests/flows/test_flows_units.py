@@ -428,3 +428,27 @@ def test_a_store_copied_without_its_files_keeps_pointing_where_they_are(tmp_path
     (loc,) = con.execute("SELECT artifact_location FROM experiments").fetchone()
     con.close()
     assert loc == f"{(root / 'mlruns').resolve().as_uri()}/qualflow"
+
+
+def test_process_warns_when_a_new_version_is_another_interview(proj, tmp_path: Path) -> None:
+    from pipeline.project import process as processing
+
+    (first,) = [
+        pf
+        for pf in processing.parse_files(proj, processing.find_new_files(proj)).parsed
+        if pf.name == "int00"
+    ]
+    assert processing.ingest_parsed(proj, first).roles_note == ""
+    other = tmp_path / "elsewhere" / "int00.txt"
+    other.parent.mkdir()
+    other.write_text(
+        "Interviewer: Where did you grow up?\nFarmer: On a sheep station near the coast.\n", "utf-8"
+    )
+    (pf,) = processing.parse_files(proj, processing.find_new_files(proj, [other])).parsed
+    done = processing.ingest_parsed(proj, pf)
+    assert done.status == "new-version"
+    assert done.roles_note == (
+        "int00: the new text shares only 0% with version 1 — a different interview with the same name? If it "
+        "is another interview, `qualflow ingest` the transcript of version 1 again (its codings come back "
+        "with it), then rename the new file and put it in the inbox"
+    )

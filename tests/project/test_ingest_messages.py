@@ -84,7 +84,9 @@ def test_a_transcript_without_speaker_labels_gets_a_note(folder: Path) -> None:
     ]
     # labels added: the new version has speakers and no note; several sources share one line
     (folder / "in" / "int02.txt").write_text(
-        "Interviewer: What makes it hard?\nNurse: Staffing mostly.\n", encoding="utf-8"
+        "Interviewer: Thanks for joining. Could you tell me about your job?\nNurse: Sure. I work as a nurse.\n"
+        "Interviewer: What makes it hard?\nNurse: Staffing mostly.\n",
+        encoding="utf-8",
     )
     (folder / "in" / "int03.txt").write_text(NO_LABELS, encoding="utf-8")
     (folder / "in" / "int04.txt").write_text("Field notes.\n", encoding="utf-8")
@@ -96,6 +98,23 @@ def test_a_transcript_without_speaker_labels_gets_a_note(folder: Path) -> None:
         "text of unknown role that will be coded and suggested for; if they are interviews, start each turn "
         "with a speaker label (Interviewer: or I:, Participant: or P:, or a name like Anna:; see "
         "docs/formats.md) and ingest them again",
+    ]
+
+
+def test_a_new_version_sharing_almost_no_text_is_flagged_as_another_interview(folder: Path) -> None:
+    (folder / "in" / "int01.txt").write_text(INTERVIEW, encoding="utf-8")
+    assert qf("--project", "p", "ingest", "in/int01.txt", cwd=folder).returncode == 0
+    (folder / "in" / "int01.txt").write_text(
+        "Interviewer: Where did you grow up?\nFarmer: On a sheep station near the coast, miles from town.\n",
+        encoding="utf-8",
+    )
+    r = qf("--project", "p", "ingest", "in/int01.txt", cwd=folder)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[1:] == [
+        "  int01: version 1 -> 2",
+        "warning: int01: the new text shares only 0% with version 1 — a different interview with the same "
+        "name? If it is another interview, `qualflow ingest` the transcript of version 1 again (its codings "
+        "come back with it), then rename the new file and ingest it",
     ]
 
 

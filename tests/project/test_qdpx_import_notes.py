@@ -103,7 +103,7 @@ def test_another_text_under_a_known_name_is_warned_about(tmp_path: Path) -> None
         "; 0 codings carried forward, 3 left on version 1 (see `qualflow sources --versions`)"
     )
     assert report.warnings == [
-        "i1: the imported text shares only 0% with version 1 — a different interview with the same name? "
+        "i1: the new text shares only 0% with version 1 — a different interview with the same name? "
         "Its 3 codings stay on version 1, out of reports, agreement, export and training; if it is another "
         "interview, `qualflow ingest` the transcript of version 1 again (its codings come back with it), "
         "rename the source in the QDA tool and import the file again"
@@ -119,7 +119,7 @@ def test_another_text_under_a_known_name_without_codings_is_warned_about_too(tmp
     report = import_project_qdpx(proj, _qdpx(tmp_path / "o.qdpx", other, []))
     assert (report.versions.new_versions, report.versions.carried_note("i1", 1)) == ([("i1", 1, 2)], "")
     assert report.warnings == [
-        "i1: the imported text shares only 0% with version 1 — a different interview with the same name? "
+        "i1: the new text shares only 0% with version 1 — a different interview with the same name? "
         "If it is another interview, `qualflow ingest` the transcript of version 1 again (its codings come "
         "back with it), rename the source in the QDA tool and import the file again"
     ]
