@@ -535,20 +535,30 @@ class EvidenceSuggester(BaseSuggester):
     ) -> npt.NDArray[np.float64]:
         from sklearn.linear_model import LogisticRegression
         from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
 
         n, m = Y.shape
         f = self._n_base_features() + (N_WINDOW_FEATURES if W is not None else 0)
+        # The one (segments x codes x features) array the pooled regression is fitted on; everything
+        # else here is built a block of _CHUNK segments at a time (each segment's evidence, its scaled
+        # evidence and its probabilities depend on that segment's row alone), so the peak is this array
+        # and not several copies of it (StandardScaler.fit alone made a float64 one; issue: 3 GB suggest)
         F = np.zeros((n, m, f), dtype=np.float32)
         for train, test in self._folds(n, groups):
-            if W is None:
-                F[test] = self._features(self._base(X[train], Y[train]), X[test])
-            else:
-                F[test] = self._features(self._base(X[train], Y[train], W[train]), X[test], W[test])
+            base = self._base(X[train], Y[train], None if W is None else W[train])
+            for i in range(0, len(test), _CHUNK):
+                rows = test[i : i + _CHUNK]
+                F[rows] = self._features(base, X[rows], None if W is None else W[rows])
         y = (Y == 1).reshape(-1)
-        self.stacker_ = make_pipeline(StandardScaler(), LogisticRegression(C=self.C, max_iter=2000))
-        self.stacker_.fit(F.reshape(-1, f), y)
-        return self._stack(F)
+        F2 = F.reshape(-1, f)  # a view: F is scaled in place below
+        scaler = fit_standard_scaler(F2, _CHUNK * m)
+        for i in range(0, len(F2), _CHUNK * m):
+            F2[i : i + _CHUNK * m] = scaler.transform(F2[i : i + _CHUNK * m])
+        # what make_pipeline(StandardScaler(), LogisticRegression(...)).fit(F2, y) would do, with the
+        # scaled copy it makes written over F instead
+        lr = LogisticRegression(C=self.C, max_iter=2000).fit(F2, y)
+        self.stacker_ = make_pipeline(scaler, lr)
+        parts = [lr.predict_proba(F2[i : i + _CHUNK * m])[:, 1] for i in range(0, len(F2), _CHUNK * m)]
+        return (np.concatenate(parts) if parts else np.zeros(0)).reshape(n, m).astype(np.float64)
 
     def _stack(self, F: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
         n, m, f = F.shape
@@ -625,6 +635,73 @@ class EvidenceSuggester(BaseSuggester):
         if self.exclusive:
             P = P / P.sum(axis=1, keepdims=True)
         return P
+
+
+def fit_standard_scaler(F: npt.NDArray[np.float32], block: int) -> Any:
+    """``StandardScaler().fit(F)``, bit for bit, without its full-size temporaries (a float64 copy of
+    ``F`` minus the mean, a NaN mask and a float32 copy of it): the column sums it takes over all rows
+    are accumulated ``block`` rows at a time, in the same row order (numpy sums a C-ordered array over
+    axis 0 row after row, so carrying the running sum as the first row of the next block adds the same
+    numbers in the same order). The statistics stay global: every row counts in every column's mean
+    and variance. With a NaN or infinite value, sklearn's own ``fit`` (which keeps NaNs apart or
+    refuses infinities) is used. The formulas are sklearn's ``_incremental_mean_and_var`` and
+    ``StandardScaler.partial_fit`` for a first call without sample weights; a unit test compares every
+    attribute with sklearn's fit."""
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.preprocessing._data import _handle_zeros_in_scale, _is_constant_feature
+
+    n, f = F.shape
+    if n < 2 or not all(np.isfinite(F[i : i + block]).all() for i in range(0, n, block)):
+        return StandardScaler().fit(F)
+
+    def column_sum(blocks: Any) -> npt.NDArray[np.float64]:
+        total: npt.NDArray[np.float64] | None = None
+        for B in blocks:
+            total = (
+                B.sum(axis=0, dtype=np.float64)
+                if total is None
+                else np.concatenate([total[None], B]).sum(axis=0)
+            )
+        assert total is not None
+        return total
+
+    def centred(T: npt.NDArray[np.float64], squared: bool) -> Any:
+        for i in range(0, n, block):
+            D = F[i : i + block] - T
+            if squared:
+                D **= 2
+            yield D
+
+    scaler = StandardScaler().fit(F[:2])  # sklearn's bookkeeping (n_features_in_, ...); statistics below
+    last_sample_count = np.zeros(f, dtype=np.float64)
+    last_mean, last_variance = 0.0, 0.0
+    last_sum = last_mean * last_sample_count
+    new_sum = column_sum(F[i : i + block].astype(np.float64) for i in range(0, n, block))
+    new_sample_count = n - np.zeros(f, dtype=np.float64)  # no NaN: every row counts
+    updated_sample_count = last_sample_count + new_sample_count
+    updated_mean = (last_sum + new_sum) / updated_sample_count
+    T = new_sum / new_sample_count
+    correction = column_sum(centred(T, squared=False))
+    new_unnormalized_variance = column_sum(centred(T, squared=True))
+    new_unnormalized_variance -= correction**2 / new_sample_count
+    last_unnormalized_variance = last_variance * last_sample_count
+    with np.errstate(divide="ignore", invalid="ignore"):
+        last_over_new_count = last_sample_count / new_sample_count
+        updated_unnormalized_variance = (
+            last_unnormalized_variance
+            + new_unnormalized_variance
+            + last_over_new_count / updated_sample_count * (last_sum / last_over_new_count - new_sum) ** 2
+        )
+    zeros = last_sample_count == 0
+    updated_unnormalized_variance[zeros] = new_unnormalized_variance[zeros]
+    scaler.mean_ = updated_mean
+    scaler.var_ = updated_unnormalized_variance / updated_sample_count
+    scaler.n_samples_seen_ = updated_sample_count
+    if np.max(scaler.n_samples_seen_) == np.min(scaler.n_samples_seen_):
+        scaler.n_samples_seen_ = scaler.n_samples_seen_[0]
+    constant = _is_constant_feature(scaler.var_, scaler.mean_, scaler.n_samples_seen_)
+    scaler.scale_ = _handle_zeros_in_scale(np.sqrt(scaler.var_), copy=False, constant_mask=constant)
+    return scaler
 
 
 def _mean_top(S: npt.NDArray[np.float32], k: int) -> npt.NDArray[np.float32]:
