@@ -538,27 +538,29 @@ class EvidenceSuggester(BaseSuggester):
 
         n, m = Y.shape
         f = self._n_base_features() + (N_WINDOW_FEATURES if W is not None else 0)
-        # The one (segments x codes x features) array the pooled regression is fitted on; everything
-        # else here is built a block of _CHUNK segments at a time (each segment's evidence, its scaled
-        # evidence and its probabilities depend on that segment's row alone), so the peak is this array
-        # and not several copies of it (StandardScaler.fit alone made a float64 one; issue: 3 GB suggest)
+        # The one (segments x codes x features) array the pooled regression is fitted on, and no full-size
+        # copy of it: sklearn's StandardScaler.fit made a float64 one (twice its size) and the pipeline a
+        # scaled one for the fit and another for the out-of-fold probabilities (a 3 GB suggest). Each
+        # fold's evidence is still computed whole and the probabilities in one call, as before: a matrix
+        # product's rows can differ in the last bit with the number of rows BLAS is given, and these are
+        # to stay bit-identical.
         F = np.zeros((n, m, f), dtype=np.float32)
         for train, test in self._folds(n, groups):
-            base = self._base(X[train], Y[train], None if W is None else W[train])
-            for i in range(0, len(test), _CHUNK):
-                rows = test[i : i + _CHUNK]
-                F[rows] = self._features(base, X[rows], None if W is None else W[rows])
+            if W is None:
+                F[test] = self._features(self._base(X[train], Y[train]), X[test])
+            else:
+                F[test] = self._features(self._base(X[train], Y[train], W[train]), X[test], W[test])
         y = (Y == 1).reshape(-1)
         F2 = F.reshape(-1, f)  # a view: F is scaled in place below
-        scaler = fit_standard_scaler(F2, _CHUNK * m)
-        for i in range(0, len(F2), _CHUNK * m):
-            F2[i : i + _CHUNK * m] = scaler.transform(F2[i : i + _CHUNK * m])
-        # what make_pipeline(StandardScaler(), LogisticRegression(...)).fit(F2, y) would do, with the
-        # scaled copy it makes written over F instead
+        block = _CHUNK * m
+        scaler = fit_standard_scaler(F2, block)  # global column statistics, summed a block at a time
+        for i in range(0, len(F2), block):  # elementwise: the same values as transforming F2 whole
+            F2[i : i + block] = scaler.transform(F2[i : i + block])
+        # what make_pipeline(StandardScaler(), LogisticRegression(...)).fit(F2, y) does, with the scaled
+        # copy it would make written over F instead
         lr = LogisticRegression(C=self.C, max_iter=2000).fit(F2, y)
         self.stacker_ = make_pipeline(scaler, lr)
-        parts = [lr.predict_proba(F2[i : i + _CHUNK * m])[:, 1] for i in range(0, len(F2), _CHUNK * m)]
-        return (np.concatenate(parts) if parts else np.zeros(0)).reshape(n, m).astype(np.float64)
+        return lr.predict_proba(F2)[:, 1].reshape(n, m).astype(np.float64)  # == self._stack(unscaled F)
 
     def _stack(self, F: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
         n, m, f = F.shape

@@ -501,7 +501,7 @@ def test_blocked_fit_is_bit_identical_to_the_whole_array_fit(monkeypatch, window
     proto = rng.standard_normal((len(codes), dim)).astype(np.float32)
     kw = dict(code_embeddings=proto, parents=parents, min_coverage=0.8)
     want = _WholeArrayEvidence(codes, **kw).fit(X, Y, groups=groups, X_window=W)
-    monkeypatch.setattr(evidence, "_CHUNK", 4)  # blocks of 4 segments, a last one of 2
+    monkeypatch.setattr(evidence, "_CHUNK", 4)  # the scaler sums and scales blocks of 4 segments, a last of 2
     got = EvidenceSuggester(codes, **kw).fit(X, Y, groups=groups, X_window=W)
     assert got.uses_ancestors_ and got.uses_window_ == window
     assert got.threshold_ == want.threshold_ and got.source_share_ == want.source_share_
