@@ -786,7 +786,8 @@ def order_queue(
     ``priority - code_penalty * (items already taken with its code) - source_penalty * (same source)``,
     where ``priority`` is :func:`pipeline.project.suggest.review_priority` (1 at the threshold). In cold
     start (few human decisions yet) items on ``representatives`` (segment ids of cluster
-    representatives) get +1, so the first decisions cover the clusters. Ties: lower suggestion id.
+    representatives) get +1, so the first decisions cover the clusters. Ties: lower suggestion id. The
+    penalties are not negative (a taken item never raises another's value: the heap below relies on it).
 
     >>> q = [QueueItem(1, 10, 1, "a", .5, .9), QueueItem(2, 11, 1, "a", .5, .8), QueueItem(3, 12, 2, "b", .5, .7)]
     >>> [i.suggestion_id for i in order_queue(q)]
@@ -794,6 +795,8 @@ def order_queue(
     >>> [i.suggestion_id for i in order_queue(q, representatives=frozenset({11}), cold_start=True)]
     [2, 1, 3]
     """
+    import heapq
+
     groups: dict[tuple[str, int], list[QueueItem]] = {}
     boost = 1.0 if cold_start else 0.0
 
@@ -805,26 +808,35 @@ def order_queue(
     heads = dict.fromkeys(groups, 0)
     by_code: dict[str, int] = {}
     by_source: dict[int, int] = {}
+
+    def entry(key: tuple[str, int]) -> tuple[float, int, tuple[str, int], int, int]:
+        """A group's head as the greedy ranks it now (smaller first), with the counts it was ranked at."""
+        item = groups[key][heads[key]]
+        n_code, n_source = by_code.get(item.code, 0), by_source.get(item.source_id, 0)
+        value = base(item) - code_penalty * n_code - source_penalty * n_source
+        return (-value, item.suggestion_id, key, n_code, n_source)
+
+    # Lazy greedy: a head's value only falls as items of its code or source are taken (the counts only
+    # grow), so a heap entry ranked at the current counts that is still first is the best head; a stale
+    # one is ranked again and pushed back. The same picks as scanning every head each step, in
+    # O(log groups) per step instead of O(groups) (92k pending rows: seconds per /queue).
+    heap = [  # entry(key) before anything is taken (both counts 0)
+        (-(base(g[0]) - code_penalty * 0 - source_penalty * 0), g[0].suggestion_id, key, 0, 0)
+        for key, g in groups.items()
+    ]
+    heapq.heapify(heap)
     out: list[QueueItem] = []
-    while len(out) < limit and heads:
-        best_key = None
-        best: tuple[float, int] | None = None
-        for key, pos in heads.items():
-            item = groups[key][pos]
-            value = (
-                base(item)
-                - code_penalty * by_code.get(item.code, 0)
-                - source_penalty * by_source.get(item.source_id, 0)
-            )
-            rank = (-value, item.suggestion_id)
-            if best is None or rank < best:
-                best, best_key = rank, key
-        assert best_key is not None
-        item = groups[best_key][heads[best_key]]
+    while len(out) < limit and heap:
+        *_, key, n_code, n_source = heap[0]
+        item = groups[key][heads[key]]
+        if (n_code, n_source) != (by_code.get(item.code, 0), by_source.get(item.source_id, 0)):
+            heapq.heapreplace(heap, entry(key))
+            continue
+        heapq.heappop(heap)
         out.append(item)
-        by_code[item.code] = by_code.get(item.code, 0) + 1
-        by_source[item.source_id] = by_source.get(item.source_id, 0) + 1
-        heads[best_key] += 1
-        if heads[best_key] == len(groups[best_key]):
-            del heads[best_key]
+        by_code[item.code] = n_code + 1
+        by_source[item.source_id] = n_source + 1
+        heads[key] += 1
+        if heads[key] < len(groups[key]):
+            heapq.heappush(heap, entry(key))
     return out
