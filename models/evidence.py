@@ -284,7 +284,9 @@ class EvidenceSuggester(BaseSuggester):
             sibling[:, cols] = near[:, cols].max(axis=1, keepdims=True)
         uses_ancestors = getattr(self, "uses_ancestors_", False)  # a model pickled before them: False
         ancestors = self._ancestor_evidence(base, X, near) if uses_ancestors else []
-        F = np.empty((n, m, N_FEATURES), dtype=np.float32)
+        nb = N_FEATURES if uses_ancestors else ANCESTOR_FEATURES.start
+        # one array for all the features (the window ones after the others): no concatenated copy
+        F = np.empty((n, m, nb + (0 if W is None else N_WINDOW_FEATURES)), dtype=np.float32)
         for j, A in enumerate((near, second, proto, centroid, mix)):
             F[..., j] = A
         F[..., 5] = np.log1p(base["n_pos"])[None, :]
@@ -296,19 +298,16 @@ class EvidenceSuggester(BaseSuggester):
             for j, A in enumerate(ancestors):
                 F[..., 14 + j] = A
                 F[..., 18 + j] = A - A.max(axis=1, keepdims=True)
-        else:
-            F = F[..., : ANCESTOR_FEATURES.start]
         if W is None:
             return F
         w_proto = W @ self.proto_.T
         w_near, _ = self._nearest(W, base["window_examples"], w_proto)
         w_centroid = np.where(has[None, :], W @ base["window_centroid"].T, w_proto)
-        G = np.empty((n, m, N_WINDOW_FEATURES), dtype=np.float32)
         for j, A in enumerate((w_near, w_proto, w_centroid)):
-            G[..., j] = A
+            F[..., nb + j] = A
         for j, A in enumerate((w_near, w_proto)):
-            G[..., 3 + j] = A - A.max(axis=1, keepdims=True)
-        return np.concatenate([F, G], axis=2)
+            F[..., nb + 3 + j] = A - A.max(axis=1, keepdims=True)
+        return F
 
     def _sibling_groups(self, codes: list[str]) -> list[npt.NDArray[np.intp]]:
         if self.parents is None:
