@@ -130,7 +130,8 @@ def queue_view(
             SourceRow.is_current,
         )
     )
-    all_rows = session.execute(q).all()
+    session.flush()  # what session.execute would autoflush; the rows are read on the Core connection,
+    all_rows = session.connection().execute(q).all()  # without the ORM's per-row work (92k rows: 2x faster)
     if keep is not None:
         all_rows = [r for r in all_rows if keep(r)]
     names = {r.id: r.name for r in current_sources(session)}

@@ -184,8 +184,14 @@ def _order_queue_by_scanning(items, *, representatives=frozenset(), cold_start=F
     return out
 
 
+@pytest.mark.parametrize("candidates", [1, 2000])  # 1: the first try takes 20 x limit items, often too few
 @pytest.mark.parametrize("seed", range(6))
-def test_order_queue_picks_what_scanning_every_head_picks(seed: int) -> None:
+def test_order_queue_picks_what_scanning_every_head_picks(
+    seed: int, candidates: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pipeline.project.decisions as decisions
+
+    monkeypatch.setattr(decisions, "QUEUE_CANDIDATES", candidates)
     rng = random.Random(seed)
     n, n_codes, n_sources = rng.choice([(40, 3, 2), (250, 25, 12), (3000, 60, 40)])
     # priorities on a coarse grid, so that values tie and the suggestion id decides
