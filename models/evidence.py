@@ -284,7 +284,9 @@ class EvidenceSuggester(BaseSuggester):
             sibling[:, cols] = near[:, cols].max(axis=1, keepdims=True)
         uses_ancestors = getattr(self, "uses_ancestors_", False)  # a model pickled before them: False
         ancestors = self._ancestor_evidence(base, X, near) if uses_ancestors else []
-        F = np.empty((n, m, N_FEATURES), dtype=np.float32)
+        nb = N_FEATURES if uses_ancestors else ANCESTOR_FEATURES.start
+        # one array for all the features (the window ones after the others): no concatenated copy
+        F = np.empty((n, m, nb + (0 if W is None else N_WINDOW_FEATURES)), dtype=np.float32)
         for j, A in enumerate((near, second, proto, centroid, mix)):
             F[..., j] = A
         F[..., 5] = np.log1p(base["n_pos"])[None, :]
@@ -296,19 +298,16 @@ class EvidenceSuggester(BaseSuggester):
             for j, A in enumerate(ancestors):
                 F[..., 14 + j] = A
                 F[..., 18 + j] = A - A.max(axis=1, keepdims=True)
-        else:
-            F = F[..., : ANCESTOR_FEATURES.start]
         if W is None:
             return F
         w_proto = W @ self.proto_.T
         w_near, _ = self._nearest(W, base["window_examples"], w_proto)
         w_centroid = np.where(has[None, :], W @ base["window_centroid"].T, w_proto)
-        G = np.empty((n, m, N_WINDOW_FEATURES), dtype=np.float32)
         for j, A in enumerate((w_near, w_proto, w_centroid)):
-            G[..., j] = A
+            F[..., nb + j] = A
         for j, A in enumerate((w_near, w_proto)):
-            G[..., 3 + j] = A - A.max(axis=1, keepdims=True)
-        return np.concatenate([F, G], axis=2)
+            F[..., nb + 3 + j] = A - A.max(axis=1, keepdims=True)
+        return F
 
     def _sibling_groups(self, codes: list[str]) -> list[npt.NDArray[np.intp]]:
         if self.parents is None:
@@ -535,10 +534,15 @@ class EvidenceSuggester(BaseSuggester):
     ) -> npt.NDArray[np.float64]:
         from sklearn.linear_model import LogisticRegression
         from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
 
         n, m = Y.shape
         f = self._n_base_features() + (N_WINDOW_FEATURES if W is not None else 0)
+        # The one (segments x codes x features) array the pooled regression is fitted on, and no full-size
+        # copy of it: sklearn's StandardScaler.fit made a float64 one (twice its size) and the pipeline a
+        # scaled one for the fit and another for the out-of-fold probabilities (a 3 GB suggest). Each
+        # fold's evidence is still computed whole and the probabilities in one call, as before: a matrix
+        # product's rows can differ in the last bit with the number of rows BLAS is given, and these are
+        # to stay bit-identical.
         F = np.zeros((n, m, f), dtype=np.float32)
         for train, test in self._folds(n, groups):
             if W is None:
@@ -546,9 +550,16 @@ class EvidenceSuggester(BaseSuggester):
             else:
                 F[test] = self._features(self._base(X[train], Y[train], W[train]), X[test], W[test])
         y = (Y == 1).reshape(-1)
-        self.stacker_ = make_pipeline(StandardScaler(), LogisticRegression(C=self.C, max_iter=2000))
-        self.stacker_.fit(F.reshape(-1, f), y)
-        return self._stack(F)
+        F2 = F.reshape(-1, f)  # a view: F is scaled in place below
+        block = _CHUNK * m
+        scaler = fit_standard_scaler(F2, block)  # global column statistics, summed a block at a time
+        for i in range(0, len(F2), block):  # elementwise: the same values as transforming F2 whole
+            F2[i : i + block] = scaler.transform(F2[i : i + block])
+        # what make_pipeline(StandardScaler(), LogisticRegression(...)).fit(F2, y) does, with the scaled
+        # copy it would make written over F instead
+        lr = LogisticRegression(C=self.C, max_iter=2000).fit(F2, y)
+        self.stacker_ = make_pipeline(scaler, lr)
+        return lr.predict_proba(F2)[:, 1].reshape(n, m).astype(np.float64)  # == self._stack(unscaled F)
 
     def _stack(self, F: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
         n, m, f = F.shape
@@ -625,6 +636,73 @@ class EvidenceSuggester(BaseSuggester):
         if self.exclusive:
             P = P / P.sum(axis=1, keepdims=True)
         return P
+
+
+def fit_standard_scaler(F: npt.NDArray[np.float32], block: int) -> Any:
+    """``StandardScaler().fit(F)``, bit for bit, without its full-size temporaries (a float64 copy of
+    ``F`` minus the mean, a NaN mask and a float32 copy of it): the column sums it takes over all rows
+    are accumulated ``block`` rows at a time, in the same row order (numpy sums a C-ordered array over
+    axis 0 row after row, so carrying the running sum as the first row of the next block adds the same
+    numbers in the same order). The statistics stay global: every row counts in every column's mean
+    and variance. With a NaN or infinite value, sklearn's own ``fit`` (which keeps NaNs apart or
+    refuses infinities) is used. The formulas are sklearn's ``_incremental_mean_and_var`` and
+    ``StandardScaler.partial_fit`` for a first call without sample weights; a unit test compares every
+    attribute with sklearn's fit."""
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.preprocessing._data import _handle_zeros_in_scale, _is_constant_feature
+
+    n, f = F.shape
+    if n < 2 or not all(np.isfinite(F[i : i + block]).all() for i in range(0, n, block)):
+        return StandardScaler().fit(F)
+
+    def column_sum(blocks: Any) -> npt.NDArray[np.float64]:
+        total: npt.NDArray[np.float64] | None = None
+        for B in blocks:
+            total = (
+                B.sum(axis=0, dtype=np.float64)
+                if total is None
+                else np.concatenate([total[None], B]).sum(axis=0)
+            )
+        assert total is not None
+        return total
+
+    def centred(T: npt.NDArray[np.float64], squared: bool) -> Any:
+        for i in range(0, n, block):
+            D = F[i : i + block] - T
+            if squared:
+                D **= 2
+            yield D
+
+    scaler = StandardScaler().fit(F[:2])  # sklearn's bookkeeping (n_features_in_, ...); statistics below
+    last_sample_count = np.zeros(f, dtype=np.float64)
+    last_mean, last_variance = 0.0, 0.0
+    last_sum = last_mean * last_sample_count
+    new_sum = column_sum(F[i : i + block].astype(np.float64) for i in range(0, n, block))
+    new_sample_count = n - np.zeros(f, dtype=np.float64)  # no NaN: every row counts
+    updated_sample_count = last_sample_count + new_sample_count
+    updated_mean = (last_sum + new_sum) / updated_sample_count
+    T = new_sum / new_sample_count
+    correction = column_sum(centred(T, squared=False))
+    new_unnormalized_variance = column_sum(centred(T, squared=True))
+    new_unnormalized_variance -= correction**2 / new_sample_count
+    last_unnormalized_variance = last_variance * last_sample_count
+    with np.errstate(divide="ignore", invalid="ignore"):
+        last_over_new_count = last_sample_count / new_sample_count
+        updated_unnormalized_variance = (
+            last_unnormalized_variance
+            + new_unnormalized_variance
+            + last_over_new_count / updated_sample_count * (last_sum / last_over_new_count - new_sum) ** 2
+        )
+    zeros = last_sample_count == 0
+    updated_unnormalized_variance[zeros] = new_unnormalized_variance[zeros]
+    scaler.mean_ = updated_mean
+    scaler.var_ = updated_unnormalized_variance / updated_sample_count
+    scaler.n_samples_seen_ = updated_sample_count
+    if np.max(scaler.n_samples_seen_) == np.min(scaler.n_samples_seen_):
+        scaler.n_samples_seen_ = scaler.n_samples_seen_[0]
+    constant = _is_constant_feature(scaler.var_, scaler.mean_, scaler.n_samples_seen_)
+    scaler.scale_ = _handle_zeros_in_scale(np.sqrt(scaler.var_), copy=False, constant_mask=constant)
+    return scaler
 
 
 def _mean_top(S: npt.NDArray[np.float32], k: int) -> npt.NDArray[np.float32]:

@@ -130,24 +130,30 @@ def queue_view(
             SourceRow.is_current,
         )
     )
-    all_rows = session.execute(q).all()
+    session.flush()  # what session.execute would autoflush; the rows are read on the Core connection,
+    all_rows = session.connection().execute(q).all()  # without the ORM's per-row work (92k rows: 2x faster)
     if keep is not None:
         all_rows = [r for r in all_rows if keep(r)]
     names = {r.id: r.name for r in current_sources(session)}
     by_label = {v: k for k, v in labels.items()}
+    model_choices = sorted({labels[i] for i in {r.model_version_id for r in all_rows}})
     for value, valid, what in (
         (source, sorted(names.values()), "source"),
-        (model, sorted({labels[r.model_version_id] for r in all_rows}), "model version"),
+        (model, model_choices, "model version"),
     ):
         if value and value not in valid and not (what == "model version" and value in by_label):
             raise InputError(f"unknown {what} {value!r}; choose one of {valid}")
-    rows = [
-        r
-        for r in all_rows
-        if (not source or names.get(r.source_id) == source)
-        and (not code or r.code == code)
-        and (not model or labels.get(r.model_version_id) == model)
-    ]
+    rows = (
+        [
+            r
+            for r in all_rows
+            if (not source or names.get(r.source_id) == source)
+            and (not code or r.code == code)
+            and (not model or labels.get(r.model_version_id) == model)
+        ]
+        if source or code or model
+        else all_rows
+    )
     n_decisions = session.scalar(
         select(func.count())
         .select_from(DecisionRow)
@@ -164,7 +170,8 @@ def queue_view(
             if r.code not in best or r.score > best[r.code][0]:
                 best[r.code] = (r.score, r.segment_id)
         reps.update(seg for _, seg in best.values())
-    items = [QueueItem(r.id, r.segment_id, r.source_id, r.code, r.score, r.priority) for r in rows]
+    # the select's first six columns are a QueueItem's fields, in order
+    items = [QueueItem(*r[:6]) for r in rows]
     ordered = order_queue(items, representatives=frozenset(reps), cold_start=cold, limit=limit)
     # the text shown is the suggestion's own span of the source (a passage of several segments is shown
     # whole: pipeline.passages), not its first segment's text
@@ -206,7 +213,7 @@ def queue_view(
         "choices": {
             "sources": sorted(names.values()),
             "codes": sorted({r.code for r in all_rows}),
-            "models": sorted({labels[r.model_version_id] for r in all_rows}),
+            "models": model_choices,
         },
     }
 

@@ -32,9 +32,9 @@ candidate resolution, queue order), whose concurrency rules must be read in one 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, cast
+from typing import Any, Literal, NamedTuple, cast
 
 from sqlalchemy import Connection, CursorResult, Table, bindparam, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -756,9 +756,9 @@ def _decide_members(session: Session, candidate_id: int, lead: CoderRow, code: s
 # --------------------------------------------------------------------------- the queue
 
 
-@dataclass(frozen=True)
-class QueueItem:
-    """A pending suggestion as the queue orders it."""
+class QueueItem(NamedTuple):
+    """A pending suggestion as the queue orders it (a named tuple: the queue page builds one per pending
+    row on every load, and a frozen dataclass took 2.5 microseconds each)."""
 
     suggestion_id: int
     segment_id: int
@@ -786,7 +786,8 @@ def order_queue(
     ``priority - code_penalty * (items already taken with its code) - source_penalty * (same source)``,
     where ``priority`` is :func:`pipeline.project.suggest.review_priority` (1 at the threshold). In cold
     start (few human decisions yet) items on ``representatives`` (segment ids of cluster
-    representatives) get +1, so the first decisions cover the clusters. Ties: lower suggestion id.
+    representatives) get +1, so the first decisions cover the clusters. Ties: lower suggestion id. The
+    penalties are not negative (a taken item never raises another's value: the heap below relies on it).
 
     >>> q = [QueueItem(1, 10, 1, "a", .5, .9), QueueItem(2, 11, 1, "a", .5, .8), QueueItem(3, 12, 2, "b", .5, .7)]
     >>> [i.suggestion_id for i in order_queue(q)]
@@ -794,37 +795,75 @@ def order_queue(
     >>> [i.suggestion_id for i in order_queue(q, representatives=frozenset({11}), cold_start=True)]
     [2, 1, 3]
     """
-    groups: dict[tuple[str, int], list[QueueItem]] = {}
     boost = 1.0 if cold_start else 0.0
 
     def base(item: QueueItem) -> float:
         return item.priority + (boost if item.segment_id in representatives else 0.0)
 
-    for item in sorted(items, key=lambda i: (-base(i), i.suggestion_id)):
+    ranked = sorted(items, key=lambda i: (-base(i), i.suggestion_id))
+    # Only the best-ranked items can be taken: run the greedy on the first n of them and keep its picks
+    # when each was worth more than the best item left out (whose value, like every left-out item's, is
+    # at most its base): the whole queue's greedy would have taken the same. Else try 4 times as many.
+    n = min(len(ranked), max(QUEUE_CANDIDATES, 20 * limit))
+    while True:
+        out, values = _greedy(ranked[:n], base, limit, code_penalty, source_penalty)
+        if n == len(ranked):
+            return out
+        bound = base(ranked[n])
+        if len(out) == limit and all(v > bound for v in values):
+            return out
+        n = min(len(ranked), 4 * n)
+
+
+QUEUE_CANDIDATES = 2000
+""":func:`order_queue` first looks for its picks among this many best-ranked items."""
+
+
+def _greedy(
+    ranked: Sequence[QueueItem],
+    base: Callable[[QueueItem], float],
+    limit: int,
+    code_penalty: float,
+    source_penalty: float,
+) -> tuple[list[QueueItem], list[float]]:
+    """:func:`order_queue`'s greedy over ``ranked`` (sorted by base descending, then id): the picks, and
+    the value each had when it was taken."""
+    import heapq
+
+    groups: dict[tuple[str, int], list[QueueItem]] = {}
+    for item in ranked:
         groups.setdefault((item.code, item.source_id), []).append(item)
     heads = dict.fromkeys(groups, 0)
     by_code: dict[str, int] = {}
     by_source: dict[int, int] = {}
+
+    def entry(key: tuple[str, int]) -> tuple[float, int, tuple[str, int], int, int]:
+        """A group's head as the greedy ranks it now (smaller first), with the counts it was ranked at."""
+        item = groups[key][heads[key]]
+        n_code, n_source = by_code.get(item.code, 0), by_source.get(item.source_id, 0)
+        value = base(item) - code_penalty * n_code - source_penalty * n_source
+        return (-value, item.suggestion_id, key, n_code, n_source)
+
+    # Lazy greedy: a head's value only falls as items of its code or source are taken (the counts only
+    # grow), so a heap entry ranked at the current counts that is still first is the best head; a stale
+    # one is ranked again and pushed back. The same picks as scanning every head each step, in
+    # O(log groups) per step instead of O(groups) (92k pending rows: seconds per /queue).
+    heap = [entry(key) for key in groups]
+    heapq.heapify(heap)
     out: list[QueueItem] = []
-    while len(out) < limit and heads:
-        best_key = None
-        best: tuple[float, int] | None = None
-        for key, pos in heads.items():
-            item = groups[key][pos]
-            value = (
-                base(item)
-                - code_penalty * by_code.get(item.code, 0)
-                - source_penalty * by_source.get(item.source_id, 0)
-            )
-            rank = (-value, item.suggestion_id)
-            if best is None or rank < best:
-                best, best_key = rank, key
-        assert best_key is not None
-        item = groups[best_key][heads[best_key]]
+    values: list[float] = []
+    while len(out) < limit and heap:
+        neg, _, key, n_code, n_source = heap[0]
+        item = groups[key][heads[key]]
+        if (n_code, n_source) != (by_code.get(item.code, 0), by_source.get(item.source_id, 0)):
+            heapq.heapreplace(heap, entry(key))
+            continue
+        heapq.heappop(heap)
         out.append(item)
-        by_code[item.code] = by_code.get(item.code, 0) + 1
-        by_source[item.source_id] = by_source.get(item.source_id, 0) + 1
-        heads[best_key] += 1
-        if heads[best_key] == len(groups[best_key]):
-            del heads[best_key]
-    return out
+        values.append(-neg)
+        by_code[item.code] = n_code + 1
+        by_source[item.source_id] = n_source + 1
+        heads[key] += 1
+        if heads[key] < len(groups[key]):
+            heapq.heappush(heap, entry(key))
+    return out, values

@@ -152,6 +152,69 @@ def test_order_queue_cold_start_puts_representatives_first() -> None:
     assert [it.suggestion_id for it in order] == [0, 1]
 
 
+def _order_queue_by_scanning(items, *, representatives=frozenset(), cold_start=False, limit=50):
+    """order_queue as it was before its heap: every group's head scanned at each step."""
+    groups: dict = {}
+    boost = 1.0 if cold_start else 0.0
+
+    def base(item):
+        return item.priority + (boost if item.segment_id in representatives else 0.0)
+
+    for item in sorted(items, key=lambda i: (-base(i), i.suggestion_id)):
+        groups.setdefault((item.code, item.source_id), []).append(item)
+    heads = dict.fromkeys(groups, 0)
+    by_code: dict = {}
+    by_source: dict = {}
+    out = []
+    while len(out) < limit and heads:
+        best_key, best = None, None
+        for key, pos in heads.items():
+            item = groups[key][pos]
+            value = base(item) - 0.15 * by_code.get(item.code, 0) - 0.05 * by_source.get(item.source_id, 0)
+            rank = (-value, item.suggestion_id)
+            if best is None or rank < best:
+                best, best_key = rank, key
+        item = groups[best_key][heads[best_key]]
+        out.append(item)
+        by_code[item.code] = by_code.get(item.code, 0) + 1
+        by_source[item.source_id] = by_source.get(item.source_id, 0) + 1
+        heads[best_key] += 1
+        if heads[best_key] == len(groups[best_key]):
+            del heads[best_key]
+    return out
+
+
+@pytest.mark.parametrize("candidates", [1, 2000])  # 1: the first try takes 20 x limit items, often too few
+@pytest.mark.parametrize("seed", range(6))
+def test_order_queue_picks_what_scanning_every_head_picks(
+    seed: int, candidates: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pipeline.project.decisions as decisions
+
+    monkeypatch.setattr(decisions, "QUEUE_CANDIDATES", candidates)
+    rng = random.Random(seed)
+    n, n_codes, n_sources = rng.choice([(40, 3, 2), (250, 25, 12), (3000, 60, 40)])
+    # priorities on a coarse grid, so that values tie and the suggestion id decides
+    items = [
+        QueueItem(
+            rng.randrange(10**6) * 10 + i % 10,
+            rng.randrange(n // 2),
+            rng.randrange(n_sources),
+            f"c{rng.randrange(n_codes)}",
+            0.5,
+            rng.choice([0.05 * k for k in range(21)]),
+        )
+        for i in range(n)
+    ]
+    items = list({it.suggestion_id: it for it in items}.values())
+    reps = frozenset(rng.sample(range(n // 2), 5))
+    for cold in (False, True):
+        for limit in (1, 50, min(n + 1, 300)):  # n + 1: all of a small queue
+            want = _order_queue_by_scanning(items, representatives=reps, cold_start=cold, limit=limit)
+            got = order_queue(items, representatives=reps, cold_start=cold, limit=limit)
+            assert [i.suggestion_id for i in got] == [i.suggestion_id for i in want]
+
+
 # --------------------------------------------------------------------------- auth and CLI support
 
 

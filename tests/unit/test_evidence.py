@@ -428,3 +428,89 @@ def test_a_codable_category_is_suggested_when_none_of_its_codes_is_confident():
     assert m.suggest_from_proba(P)[0] == []
     # an uncodable category is not a column: nothing to lift
     assert EvidenceSuggester(["x", "y"], parents={"x": "cat", "y": "cat"})._parent_children(["x", "y"]) == []
+
+
+# --- memory: the evidence is scored, scaled and stacked a block of segments at a time -------------
+
+
+def test_fit_standard_scaler_matches_sklearn_bit_for_bit():
+    from sklearn.preprocessing import StandardScaler
+
+    from models.evidence import fit_standard_scaler
+
+    rng = np.random.default_rng(3)
+    for n, f, block in [(2, 3, 1), (500, 19, 7), (4099, 27, 1000), (300, 5, 10_000)]:
+        F = (rng.standard_normal((n, f)) * rng.uniform(0.01, 3, f) + rng.uniform(-1, 1, f)).astype(np.float32)
+        F[:, 0] = 0.25  # a constant column: scale 1
+        want, got = StandardScaler().fit(F), fit_standard_scaler(F, block)
+        assert vars(got).keys() == vars(want).keys()
+        for key, value in vars(want).items():
+            assert type(vars(got)[key]) is type(value), key
+            assert np.array_equal(vars(got)[key], value), key
+        assert np.array_equal(got.transform(F), want.transform(F))
+
+
+def test_fit_standard_scaler_leaves_nan_to_sklearn():
+    from sklearn.preprocessing import StandardScaler
+
+    from models.evidence import fit_standard_scaler
+
+    F = np.array([[1.0, np.nan], [2.0, 3.0], [4.0, 5.0]], dtype=np.float32)
+    want, got = StandardScaler().fit(F), fit_standard_scaler(F, 1)
+    assert np.array_equal(got.var_, want.var_) and np.array_equal(got.n_samples_seen_, want.n_samples_seen_)
+
+
+class _WholeArrayEvidence(EvidenceSuggester):
+    """The fit before blocks: every fold's evidence at once, and the scaler and regression in a pipeline."""
+
+    def _fit_stacker(self, X, Y, groups, W=None):
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        n, m = Y.shape
+        f = self._n_base_features() + (N_WINDOW_FEATURES if W is not None else 0)
+        F = np.zeros((n, m, f), dtype=np.float32)
+        for train, test in self._folds(n, groups):
+            if W is None:
+                F[test] = self._features(self._base(X[train], Y[train]), X[test])
+            else:
+                F[test] = self._features(self._base(X[train], Y[train], W[train]), X[test], W[test])
+        self.stacker_ = make_pipeline(StandardScaler(), LogisticRegression(C=self.C, max_iter=2000))
+        self.stacker_.fit(F.reshape(-1, f), (Y == 1).reshape(-1))
+        return self._stack(F)
+
+
+@pytest.mark.parametrize("window", [False, True])
+def test_blocked_fit_is_bit_identical_to_the_whole_array_fit(monkeypatch, window):
+    import models.evidence as evidence
+
+    rng = np.random.default_rng(11)
+    codes = [f"c{i}" for i in range(12)]
+    parents = {
+        c: (f"t{i % 2}" if i < 4 else f"c{i % 4}") for i, c in enumerate(codes)
+    }  # themes > codes > codes
+    n, dim = 170, 16
+    X = rng.standard_normal((n, dim)).astype(np.float32)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    Y = np.zeros((n, len(codes)), dtype=np.int8)
+    for i in rng.choice(n, 60, replace=False):
+        Y[i, rng.integers(len(codes))] = 1
+    groups = np.repeat(np.arange(10), 17)
+    W = (X + np.roll(X, 1, axis=0)).astype(np.float32) if window else None
+    proto = rng.standard_normal((len(codes), dim)).astype(np.float32)
+    kw = dict(code_embeddings=proto, parents=parents, min_coverage=0.8)
+    want = _WholeArrayEvidence(codes, **kw).fit(X, Y, groups=groups, X_window=W)
+    monkeypatch.setattr(evidence, "_CHUNK", 4)  # the scaler sums and scales blocks of 4 segments, a last of 2
+    got = EvidenceSuggester(codes, **kw).fit(X, Y, groups=groups, X_window=W)
+    assert got.uses_ancestors_ and got.uses_window_ == window
+    assert got.threshold_ == want.threshold_ and got.source_share_ == want.source_share_
+    for key in ("threshold", "coverage", "precision", "suggested"):
+        assert np.array_equal(got.coverage_curve_[key], want.coverage_curve_[key])
+    g_scaler, g_lr = (step for _, step in got.stacker_.steps)
+    w_scaler, w_lr = (step for _, step in want.stacker_.steps)
+    assert np.array_equal(g_scaler.mean_, w_scaler.mean_) and np.array_equal(g_scaler.scale_, w_scaler.scale_)
+    assert np.array_equal(g_lr.coef_, w_lr.coef_) and np.array_equal(g_lr.intercept_, w_lr.intercept_)
+    T = rng.standard_normal((9, dim)).astype(np.float32)
+    Tw = T if window else None
+    assert np.array_equal(got.predict_proba(T, X_window=Tw), want.predict_proba(T, X_window=Tw))
