@@ -649,7 +649,11 @@ def fit_standard_scaler(F: npt.NDArray[np.float32], block: int) -> Any:
     ``StandardScaler.partial_fit`` for a first call without sample weights; a unit test compares every
     attribute with sklearn's fit."""
     from sklearn.preprocessing import StandardScaler
-    from sklearn.preprocessing._data import _handle_zeros_in_scale, _is_constant_feature
+
+    try:  # private helpers: a scikit-learn that moved them gets its own fit (the same numbers, more memory)
+        from sklearn.preprocessing._data import _handle_zeros_in_scale, _is_constant_feature
+    except ImportError:  # pragma: no cover - scikit-learn 1.5-1.9 have both
+        return StandardScaler().fit(F)
 
     n, f = F.shape
     if n < 2 or not all(np.isfinite(F[i : i + block]).all() for i in range(0, n, block)):
