@@ -237,7 +237,8 @@ def run_round_close(
     round_name: str | None = None,
     *,
     with_model: bool = True,
-    n_boot: int = 500,
+    n_boot: int = 1000,
+    seed: int = 0,
     registered_model: str = DEFAULT_REGISTERED_MODEL,
 ) -> Any:
     """``qualflow round close``: run the ``round_close`` flow once (agreement of the round to MLflow)."""
@@ -254,5 +255,6 @@ def run_round_close(
         round_name=round_name,
         with_model=with_model,
         n_boot=n_boot,
+        seed=seed,
         registered_model=registered_model,
     )

@@ -33,13 +33,16 @@ def round_start(
 def round_close(
     name: Annotated[str | None, typer.Argument(help="The round (default: the open one).")] = None,
     model: Annotated[bool, typer.Option(help="Add the champion model as a coder when there is one.")] = True,
-    n_boot: Annotated[int, typer.Option(help="Bootstrap resamples for the intervals.")] = 500,
+    n_boot: Annotated[
+        int, typer.Option(help="Bootstrap resamples for the intervals (as `qualflow agreement`).")
+    ] = 1000,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed (as `qualflow agreement`).")] = 0,
     project: ProjectOpt = None,
 ) -> None:
     """Close a round: its agreement panel, one MLflow run, kept for the report's round-by-round chart."""
     from cli.flows_commands import run_round_close
 
-    run = run_round_close(project_dir(project), name, with_model=model, n_boot=n_boot)
+    run = run_round_close(project_dir(project), name, with_model=model, n_boot=n_boot, seed=seed)
     for line in run.lines():
         console().print(line, markup=False)
 
@@ -99,7 +102,7 @@ def adjudicate(
     choice: Annotated[str, typer.Option(help="A coder's name, 'both' or 'neither'.")],
     memo: Annotated[str | None, typer.Option(help="Why.")] = None,
     round_name: Annotated[
-        str | None, typer.Option("--round", help="The round (default: the open one).")
+        str | None, typer.Option("--round", help="The round (default: the open one; a closed one by name).")
     ] = None,
     project: ProjectOpt = None,
 ) -> None:
@@ -118,3 +121,14 @@ def adjudicate(
         f"decisions {r['settled_decision_ids']}",
         markup=False,
     )
+    if r.get("round_closed"):  # the stored round results (report, `round list`) follow the settlement
+        console().print(
+            f"round {r['round']} is closed: its stored coder-vs-consensus agreement is updated", markup=False
+        )
+        for coder, coefs in (r.get("consensus") or {}).items():
+            n = next((v.get("n_units") for v in coefs.values()), None)
+            console().print(
+                f"  {coder} vs consensus (on the {n} adjudicated segments): "
+                + ", ".join(f"{k} {v['value']:.3f}" for k, v in coefs.items()),
+                markup=False,
+            )

@@ -45,6 +45,10 @@ class RoundRun:
             f"{', '.join(r.get('coders', []))} on {r.get('units')} segments of {len(r.get('sources', []))} sources",
             f"  agreement: n/a ({r['not_measured']})" if r.get("not_measured") else f"  agreement: {coefs}",
         ]
+        if r.get("n_boot"):  # what `qualflow agreement` says of its intervals: same units, resamples, seed
+            out.append(
+                f"  intervals: 95% percentile bootstrap, {r['n_boot']} resamples, seed {r.get('seed', 0)}"
+            )
         for src, coder in (r.get("one_coder_sources") or {}).items():
             out.append(
                 f"  only {coder} coded {src}: the other coders' missing codings there count as no code"
@@ -59,8 +63,10 @@ class RoundRun:
             if p["a"].startswith("model:") or p["b"].startswith("model:"):
                 out.append(f"  kappa {p['a']} vs {p['b']}: {p['kappa']:.3f}")
         for coder, coefs in (r.get("consensus") or {}).items():
+            n = next((v.get("n_units") for v in coefs.values()), None)
             out.append(
-                f"  {coder} vs consensus: " + ", ".join(f"{k} {v['value']:.3f}" for k, v in coefs.items())
+                f"  {coder} vs consensus (on the {n} adjudicated segments): "
+                + ", ".join(f"{k} {v['value']:.3f}" for k, v in coefs.items())
             )
         changes = r.get("codebook_changes") or {}
         if any(changes.values()):
@@ -78,8 +84,8 @@ def load_round(project: Project, round_name: str | None) -> RoundData:
 
 
 @task(name="round-panel", cache_policy=NO_CACHE)
-def people_panel(data: RoundData, n_boot: int) -> AgreementReport:
-    return rounds.round_panel(data, n_boot=n_boot)
+def people_panel(data: RoundData, n_boot: int, seed: int) -> AgreementReport:
+    return rounds.round_panel(data, n_boot=n_boot, seed=seed)
 
 
 @task(name="model-codings", cache_policy=NO_CACHE)
@@ -97,16 +103,22 @@ def champion_codings(
 
 
 @task(name="round-panel-with-model", cache_policy=NO_CACHE)
-def model_panel(data: RoundData, coder: str, codings: list[Coding], n_boot: int) -> AgreementReport:
-    return rounds.round_panel(data, extra=codings, extra_coders=[coder], n_boot=n_boot)
+def model_panel(
+    data: RoundData, coder: str, codings: list[Coding], n_boot: int, seed: int
+) -> AgreementReport:
+    return rounds.round_panel(data, extra=codings, extra_coders=[coder], n_boot=n_boot, seed=seed)
 
 
 @task(name="decision-agreement", cache_policy=NO_CACHE)
-def decisions_of(project: Project, data: RoundData, n_boot: int) -> dict[str, Any]:
+def decisions_of(project: Project, data: RoundData, n_boot: int, seed: int) -> dict[str, Any]:
     if len(data.coders) < 2:
         return {}
     return rounds.decision_agreement(
-        project, list(data.coders), sources=sorted({s.source for s in data.segments}), n_boot=n_boot
+        project,
+        list(data.coders),
+        sources=sorted({s.source for s in data.segments}),
+        n_boot=n_boot,
+        seed=seed,
     )
 
 
@@ -152,24 +164,28 @@ def round_close(
     project_dir: str,
     round_name: str | None = None,
     registered_model: str = tracking.DEFAULT_REGISTERED_MODEL,
-    n_boot: int = 500,
+    n_boot: int = 1000,
     with_model: bool = True,
     experiment: str | None = None,
+    seed: int = 0,
 ) -> RoundRun:
     """Close a round: its agreement panel to MLflow and to the project (see the module docstring)."""
     project = open_project(project_dir)
     try:
         data = load_round(project, round_name)
         # nothing coded to compare: no panel (it would be a perfect 1.0 of "no code" against "no code")
-        people = None if rounds.not_measured(data) else people_panel(data, n_boot)
+        people = None if rounds.not_measured(data) else people_panel(data, n_boot, seed)
         with_champion = None
         if with_model and people is not None:
             found = champion_codings(project, registered_model, data)
             if found is not None:
-                with_champion = model_panel(data, found[0], found[1], n_boot)
-        decisions = decisions_of(project, data, n_boot)
+                with_champion = model_panel(data, found[0], found[1], n_boot, seed)
+        decisions = decisions_of(project, data, n_boot, seed)
         results = rounds.round_results(data, people, with_model=with_champion, decisions=decisions)
-        consensus = adjudication.consensus_agreement(project, data, n_boot=n_boot)
+        # the intervals' resamples and seed: `qualflow agreement --n-boot N --seed S` on the round's
+        # coders and units gives the same intervals; adjudicating after closing reuses them
+        results["n_boot"], results["seed"] = n_boot, seed
+        consensus = adjudication.consensus_agreement(project, data, n_boot=n_boot, seed=seed)
         if consensus:
             results["consensus"] = consensus
         results = {**results, **rounds.changes_since_previous(project, data.round.name)}

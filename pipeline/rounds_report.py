@@ -82,7 +82,7 @@ _TEMPLATE = """<div class="rounds" id="rounds">
 <td>{{ r.units }}</td>{% if r.not_measured %}<td colspan="{{ [names | length, 1] | max }}">n/a: {{ r.not_measured }}</td>
 {% else %}{% for n in names %}<td>{{ fmt(r.coefficients.get(n)) }}</td>{% else %}<td></td>{% endfor %}{% endif %}
 <td>{% if r.decisions %}{{ r.decisions.units }} suggestions; κ {{ fmt(r.decisions.coefficients.get("cohen")) }}{% endif %}</td>
-<td>{% for c, co in (r.consensus or {}).items() %}{{ c }}: κ {{ fmt(co.get("cohen")) }}<br>{% endfor %}</td>
+<td>{% for c, co in (r.consensus or {}).items() %}{{ c }}: κ {{ fmt(co.get("cohen")) }} ({{ (co.values() | first).n_units }} adjudicated segments)<br>{% endfor %}</td>
 <td>{% set ch = r.codebook_changes or {} %}{% for k, v in ch.items() if v %}{{ k }}: {{ v | join(", ") }}<br>{% endfor %}</td></tr>
 {% endfor %}</tbody></table>
 </div>

@@ -576,6 +576,11 @@ def create_app(project_dir: Path, *, single_user: str | None = None, host: str =
             )
         request.session["flash"] = (
             f"{source} {start}-{end}: consensus {', '.join(r['codes']) or '(no code)'} ({choice})"
+            + (
+                f"; round {r['round']} is closed: its stored vs-consensus agreement is updated"
+                if r.get("round_closed")
+                else ""
+            )
         )
         return RedirectResponse(f"/adjudicate?round={round}" if round else "/adjudicate", status_code=303)
 

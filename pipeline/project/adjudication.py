@@ -8,8 +8,10 @@ coder): where one exists already (another round settled the same unit the same w
 lists that coding and adds its own line to the coding's memo instead of making a second. Choices: a coder's name (take their codes), ``both`` (every code any coder
 applied) or ``neither`` (only the codes they all applied); a memo says why.
 
-Agreement against the consensus (:func:`consensus_agreement`) uses the units that have one: the
-adjudicated units, and the units on which the coders agreed (their shared codes are the consensus).
+Agreement against the consensus (:func:`consensus_agreement`) is on the units the round's
+adjudications settled, and only those: a unit on which the coders agreed has no settlement, and counting
+their shared codes as "the consensus" there would count every agreed unit as agreeing with it (inflating
+each coder's figure). Each figure carries its ``n_units``.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ import numpy as np
 from sqlalchemy import and_, or_, select, update
 
 from pipeline.agreement import estimates, segment_units
-from pipeline.domain import Coding
 from pipeline.errors import InputError, NotFoundError
 from pipeline.project.codings import join_memos
 from pipeline.project.core import Project
@@ -32,8 +33,10 @@ from pipeline.store.schema import (
     CoderDecisionRow,
     CoderRow,
     CodingRow,
+    RoundRow,
     SourceRow,
     SuggestionRow,
+    utcnow,
 )
 
 CHOICES = ("both", "neither")
@@ -54,9 +57,28 @@ class Unit:
     adjudication: dict[str, Any] | None
 
 
+def _round_to_adjudicate(project: Project, round_name: str | None) -> str | None:
+    """``round_name``, or None for the open round; with no open round, an error naming ``--round`` with
+    the latest closed round (a round is usually adjudicated after it closed), not "start a round"."""
+    if round_name is not None:
+        return round_name
+    with project.store.transaction() as s:
+        if s.scalar(select(RoundRow.id).where(RoundRow.state == "open").limit(1)) is not None:
+            return None
+        last = s.scalar(
+            select(RoundRow.name).where(RoundRow.state == "closed").order_by(RoundRow.id.desc()).limit(1)
+        )
+    if last is None:
+        raise NotFoundError("no round to adjudicate; start one with `qualflow round start NAME`")
+    raise NotFoundError(
+        f"no open round; name the round to adjudicate: --round {last} (the latest closed round; "
+        f"in the review app /adjudicate?round={last})"
+    )
+
+
 def units_to_adjudicate(project: Project, round_name: str | None = None) -> tuple[RoundData, list[Unit]]:
     """The round's data and its disagreement units (segments), each with any settlement so far."""
-    data = round_data(project, round_name)
+    data = round_data(project, _round_to_adjudicate(project, round_name))
     report = round_panel(data, n_boot=0)
     with project.store.transaction() as s:
         done = {
@@ -102,7 +124,11 @@ def adjudicate(
     memo: str | None = None,
     round_name: str | None = None,
 ) -> dict[str, Any]:
-    """Settle one disagreement unit of a round (see the module docstring); returns the settlement."""
+    """Settle one disagreement unit of a round (see the module docstring); returns the settlement.
+
+    In a closed round the stored results' coder-vs-consensus agreement (what ``round close`` printed and
+    the report's round table shows) is recomputed with the round's resamples and seed, and returned as
+    ``consensus``: a settlement after closing does not leave those figures stale."""
     data, units = units_to_adjudicate(project, round_name)
     unit = next((u for u in units if (u.source, u.start, u.end) == (source, start, end)), None)
     if unit is None:
@@ -218,14 +244,42 @@ def adjudicate(
             made.append(existing)
         row.coding_ids = made
         s.flush()
-        return {
+        out: dict[str, Any] = {
             "id": row.id,
+            "round": rnd.name,
+            "round_closed": rnd.state == "closed",
             "choice": choice,
             "codes": sorted(codes),
             "coding_ids": list(row.coding_ids),
             "settled_coding_ids": settled_codings,
             "settled_decision_ids": settled_decisions,
         }
+    if out["round_closed"]:
+        out["consensus"] = refresh_consensus(project, data.round.name)
+    return out
+
+
+def refresh_consensus(project: Project, round_name: str) -> dict[str, dict[str, dict[str, Any]]]:
+    """Recompute a closed round's coder-vs-consensus agreement and store it in the round's results
+    (``consensus``, with ``consensus_updated_at``), with the resamples and seed it was closed with. The
+    round's other figures are unchanged (its codings are those stored up to its closing). The round's
+    MLflow run keeps the figures of its closing."""
+    data = round_data(project, round_name)
+    results = dict(data.round.results)
+    consensus = consensus_agreement(
+        project, data, n_boot=int(results.get("n_boot", 1000)), seed=int(results.get("seed", 0))
+    )
+    with project.store.transaction() as s:
+        rnd = _round(s, round_name)
+        results = dict(rnd.results or {})
+        if consensus:
+            results["consensus"] = consensus
+        else:
+            results.pop("consensus", None)
+        results["consensus_updated_at"] = utcnow().isoformat()
+        rnd.results = results  # a new dict: the JSON column is written
+        s.flush()
+    return consensus
 
 
 def consensus_agreement(
@@ -233,11 +287,12 @@ def consensus_agreement(
     data: RoundData | None = None,
     *,
     round_name: str | None = None,
-    n_boot: int = 500,
+    n_boot: int = 1000,
     seed: int = 0,
 ) -> dict[str, dict[str, dict[str, Any]]]:
-    """Each coder of the round against the consensus (``{coder: {coefficient: {value, ci_low, ...}}}``),
-    on the units that have one; empty when the round was not adjudicated."""
+    """Each coder of the round against the consensus (``{coder: {coefficient: {value, ci_low, ci_high,
+    n_units}}}``) on the units the round's adjudications settled (see the module docstring); empty when
+    the round was not adjudicated."""
     data = data or round_data(project, round_name)
     with project.store.transaction() as s:
         adjudicated = {
@@ -252,24 +307,20 @@ def consensus_agreement(
         return {}
     coders = [*data.coders, CONSENSUS]
     seen = {**data.coded_sources, CONSENSUS: {s.source for s in data.segments}}
-    consensus: list[Coding] = [c for c in data.consensus]
-    units = segment_units([*data.codings, *consensus], data.segments, coders, list(data.codes), seen)
-    P = units.presence.copy()  # (codes, units, coders + consensus)
+    units = segment_units([*data.codings, *data.consensus], data.segments, coders, list(data.codes), seen)
+    settled = np.array(
+        [
+            (units.sources[units.source_index[u]], int(units.starts[u]), int(units.ends[u])) in adjudicated
+            for u in range(units.presence.shape[1])
+        ],
+        dtype=bool,
+    )
+    P = units.presence[:, settled, :]  # (codes, settled units, coders + consensus)
     n = len(data.coders)
-    for u in range(P.shape[1]):
-        key = (units.sources[units.source_index[u]], int(units.starts[u]), int(units.ends[u]))
-        if key in adjudicated:
-            continue
-        rated = P[:, u, :n]
-        ok = (rated >= 0).all(axis=0)
-        if ok.sum() >= 2 and (rated[:, ok] == rated[:, ok][:, :1]).all():
-            P[:, u, n] = rated[:, ok][:, 0]  # the coders agree: their codes are the consensus
-        else:
-            P[:, u, n] = -1  # no consensus (yet) on this unit
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for i, coder in enumerate(data.coders):
         R = P[:, :, [i, n]]
-        keep = ((R >= 0).all(axis=2)).all(axis=0)
+        keep = ((R >= 0).all(axis=2)).all(axis=0)  # units the coder saw (the consensus saw every one)
         if keep.sum() < 1:
             continue
         R = np.ascontiguousarray(R[:, keep, :])
