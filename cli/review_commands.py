@@ -12,7 +12,7 @@ from typing import TextIO
 
 from pipeline.errors import InputError
 from pipeline.project.core import Project
-from review.auth import add_coder, check_role
+from review.auth import CoderInfo, add_coder, check_role, list_coders, remove_coder
 
 
 def run_review(
@@ -70,7 +70,77 @@ def coders_add(
     """
     check_role(role)
     password = read_password(password_stdin=password_stdin, stdin=stdin, prompt=prompt)
+    from sqlalchemy import select
+
+    from pipeline.store.schema import CoderRow
+
     with project.store.transaction() as session:
+        before = session.scalar(select(CoderRow.password_hash).where(CoderRow.name == name.strip()))
         row, created = add_coder(session, name, role=role, password=password)
-        what = "added" if created else "updated"
-        return f"{what} {row.role} {row.name!r}; they log in at `qualflow review`"
+        if created:
+            return f"added {row.role} {row.name!r}; they log in at `qualflow review`"
+        if not before:  # removed (or imported from a CSV): no login until now
+            return f"enabled {row.role} {row.name!r}: they can log in at `qualflow review`"
+        return (
+            f"updated {row.role} {row.name!r}; their open sessions are ended, "
+            "they log in again at `qualflow review` with the new password"
+        )
+
+
+def coders_table(infos: list[CoderInfo]) -> list[str]:
+    """``qualflow coders list``: one padded line per coder under a header."""
+    head = ("name", "role", "kind", "login", "codings", "decisions", "sessions")
+    table = [
+        (
+            i.name,
+            i.role,
+            i.kind,
+            "yes" if i.can_log_in else "no",
+            str(i.codings),
+            str(i.decisions),
+            str(i.sessions),
+        )
+        for i in infos
+    ]
+    widths = [max(len(row[k]) for row in (head, *table)) for k in range(len(head))]
+    return [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in (head, *table)
+    ]
+
+
+def coders_list(project: Project, fmt: str = "terminal") -> str:
+    """Every coder: role, kind, whether they can log in, active codings, decisions, open sessions
+    (``fmt`` terminal: a padded table; json: a list of objects)."""
+    import json
+    from dataclasses import asdict
+
+    if fmt not in ("terminal", "json"):
+        raise InputError(f"--format {fmt!r} is not one of ['terminal', 'json']")
+    with project.store.transaction() as session:
+        infos = list_coders(session)
+    if fmt == "json":
+        return json.dumps([asdict(i) for i in infos], indent=2)
+    if not infos:
+        return "no coders yet: `qualflow coders add NAME` adds one"
+    return "\n".join(coders_table(infos))
+
+
+def _n(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def coders_remove(project: Project, name: str) -> str:
+    """Take away a coder's login and end their sessions; their codings and decisions stay.
+
+    Returns the line to print.
+    """
+    with project.store.transaction() as session:
+        r = remove_coder(session, name.strip())
+    kept = f"their {_n(r.codings, 'coding')} and {_n(r.decisions, 'decision')} are kept"
+    if r.already:
+        return f"{r.name!r} already could not log in; {kept}"
+    return (
+        f"removed {r.role} {r.name!r}: they can no longer log in ({_n(r.sessions, 'open session')} ended); "
+        f"{kept}; `qualflow coders add {r.name}` with a password lets them in again"
+    )

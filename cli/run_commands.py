@@ -118,12 +118,34 @@ def coders_add_cmd(
     password_stdin: Annotated[bool, typer.Option(help="Read the password from standard input.")] = False,
     project: ProjectOpt = None,
 ) -> None:
-    """Add a coder with a password (or change a coder's role and password)."""
+    """Add a coder with a password, change a coder's role and password (ends their sessions), or let a removed coder in again."""
     from cli.review_commands import coders_add
 
     console().print(
         coders_add(open_project(project), name, role, password_stdin=password_stdin), markup=False
     )
+
+
+@coders_app.command("list")
+def coders_list_cmd(
+    fmt: Annotated[str, typer.Option("--format", help="terminal or json.")] = "terminal",
+    project: ProjectOpt = None,
+) -> None:
+    """List the coders: role, whether they can log in, their codings, decisions and open sessions."""
+    from cli.review_commands import coders_list
+
+    console().print(coders_list(open_project(project), fmt), markup=False)
+
+
+@coders_app.command("remove")
+def coders_remove_cmd(
+    name: Annotated[str, typer.Argument(help="The coder's name.")],
+    project: ProjectOpt = None,
+) -> None:
+    """Take away a coder's login and end their sessions at once; their codings and decisions are kept."""
+    from cli.review_commands import coders_remove
+
+    console().print(coders_remove(open_project(project), name), markup=False)
 
 
 @models_app.command("list")

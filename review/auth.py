@@ -11,13 +11,15 @@ import hmac
 import ipaddress
 import os
 import secrets
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from pipeline.errors import InputError
-from pipeline.store.schema import CoderRow
+from pipeline.store.schema import CoderRow, CodingRow, DecisionRow, ReviewSessionRow
 
 ROLES: tuple[str, ...] = ("coder", "lead")
 SECRET_FILE = "secret_key"
@@ -68,6 +70,12 @@ def add_coder(session: Session, name: str, *, role: str, password: str) -> tuple
         )
     if len(password) < MIN_PASSWORD:
         raise InputError(f"the password for {name!r} is too short; use at least {MIN_PASSWORD} characters")
+    from pipeline.project.rounds import CONSENSUS
+
+    if name == CONSENSUS:
+        raise InputError(
+            f"{name!r} records the adjudications of rounds and never logs in; choose another name"
+        )
     row = session.scalar(select(CoderRow).where(CoderRow.name == name))
     created = row is None
     if row is None:
@@ -92,6 +100,115 @@ def authenticate(session: Session, name: str, password: str) -> CoderRow | None:
         _hasher().hash(password)  # spend the same time as a real check
         return None
     return row if verify_password(row.password_hash, password) else None
+
+
+@dataclass(frozen=True)
+class CoderInfo:
+    """One line of ``qualflow coders list``: a coder, whether they can log in, and what they did.
+
+    ``kind`` is ``human``, ``model`` (a model version's codings) or ``consensus`` (a round's
+    adjudications); ``codings`` counts the active codings, ``decisions`` the decision log's entries,
+    ``sessions`` the open (unexpired) review-app sessions. Last logins are not stored.
+    """
+
+    name: str
+    kind: str
+    role: str
+    can_log_in: bool
+    codings: int
+    decisions: int
+    sessions: int
+
+
+@dataclass(frozen=True)
+class Removed:
+    """What :func:`remove_coder` did: the coder, the sessions it ended, the codings and decisions kept."""
+
+    name: str
+    role: str
+    sessions: int
+    codings: int
+    decisions: int
+    already: bool  # the coder could not log in before either
+
+
+def _kind(row: CoderRow) -> str:
+    from pipeline.project.rounds import CONSENSUS
+
+    if row.kind != "human":
+        return "model"
+    return "consensus" if row.name == CONSENSUS else "human"
+
+
+def _counts(session: Session, column, *where) -> dict[int, int]:  # type: ignore[no-untyped-def]
+    """``coder id -> rows`` of ``column``'s table (one grouped count)."""
+    rows = session.execute(select(column, func.count()).where(*where).group_by(column)).all()
+    return {int(cid): int(n) for cid, n in rows}
+
+
+def list_coders(session: Session, now: float | None = None) -> list[CoderInfo]:
+    """Every coder, people first (by name), then the consensus and model coders."""
+    now = time.time() if now is None else now
+    rows = list(session.scalars(select(CoderRow).order_by(CoderRow.name)))
+    codings = _counts(session, CodingRow.coder_id, CodingRow.active.is_(True))
+    decisions = _counts(session, DecisionRow.coder_id)
+    sessions = _counts(session, ReviewSessionRow.coder_id, ReviewSessionRow.expires_at >= now)
+    order = {"human": 0, "consensus": 1, "model": 2}
+    infos = [
+        CoderInfo(
+            name=r.name,
+            kind=kind,
+            role=r.role if kind == "human" else "-",
+            can_log_in=kind == "human" and bool(r.password_hash),
+            codings=codings.get(r.id, 0),
+            decisions=decisions.get(r.id, 0),
+            sessions=sessions.get(r.id, 0),
+        )
+        for r, kind in ((r, _kind(r)) for r in rows)
+    ]
+    return sorted(infos, key=lambda i: order[i.kind])
+
+
+def remove_coder(session: Session, name: str) -> Removed:
+    """Take away ``name``'s login: clear their password and end every session of theirs at once.
+
+    Their codings, decisions, assignments and adjudications stay (history and agreement need them);
+    ``qualflow coders add NAME`` with a password lets them in again. Refuses model coders, the
+    ``consensus`` coder, and the last lead who can log in (someone must manage the codebook and
+    adjudicate; make another lead first).
+    """
+    from review.sessions import end_coder_sessions
+
+    row = session.scalar(select(CoderRow).where(CoderRow.name == name))
+    if row is None:
+        raise InputError(f"no coder {name!r}; `qualflow coders list` shows them")
+    kind = _kind(row)
+    if kind != "human":
+        raise InputError(f"{name!r} is the {kind} coder, not a person; it never logs in and stays")
+    already = not row.password_hash
+    if row.role == "lead" and not already:
+        other_leads = session.scalar(
+            select(func.count()).where(
+                CoderRow.kind == "human",
+                CoderRow.role == "lead",
+                CoderRow.password_hash.is_not(None),
+                CoderRow.password_hash != "",
+                CoderRow.id != row.id,
+            )
+        )
+        if not other_leads:
+            raise InputError(
+                f"{name!r} is the only lead who can log in; make another lead first "
+                "(`qualflow coders add NAME --role lead`)"
+            )
+    row.password_hash = None
+    session.flush()
+    ended = end_coder_sessions(session, row.id)
+    codings = session.scalar(
+        select(func.count()).where(CodingRow.coder_id == row.id, CodingRow.active.is_(True))
+    )
+    decisions = session.scalar(select(func.count()).where(DecisionRow.coder_id == row.id))
+    return Removed(row.name, row.role, ended, int(codings or 0), int(decisions or 0), already)
 
 
 def load_or_create_secret(cache_dir: Path) -> str:
