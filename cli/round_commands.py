@@ -122,13 +122,10 @@ def adjudicate(
         markup=False,
     )
     if r.get("round_closed"):  # the stored round results (report, `round list`) follow the settlement
+        from pipeline.rounds_report import consensus_line
+
         console().print(
             f"round {r['round']} is closed: its stored coder-vs-consensus agreement is updated", markup=False
         )
         for coder, coefs in (r.get("consensus") or {}).items():
-            n = next((v.get("n_units") for v in coefs.values()), None)
-            console().print(
-                f"  {coder} vs consensus (on the {n} adjudicated segments): "
-                + ", ".join(f"{k} {v['value']:.3f}" for k, v in coefs.items()),
-                markup=False,
-            )
+            console().print(consensus_line(coder, coefs), markup=False)

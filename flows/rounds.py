@@ -19,6 +19,7 @@ from flows.retries import io_task
 from pipeline.project import adjudication, rounds
 from pipeline.project import retrain as retraining
 from pipeline.project.core import Project
+from pipeline.rounds_report import consensus_line
 
 if TYPE_CHECKING:
     from pipeline.agreement_report import AgreementReport
@@ -62,12 +63,7 @@ class RoundRun:
         for p in r.get("pairwise", []):
             if p["a"].startswith("model:") or p["b"].startswith("model:"):
                 out.append(f"  kappa {p['a']} vs {p['b']}: {p['kappa']:.3f}")
-        for coder, coefs in (r.get("consensus") or {}).items():
-            n = next((v.get("n_units") for v in coefs.values()), None)
-            out.append(
-                f"  {coder} vs consensus (on the {n} adjudicated segments): "
-                + ", ".join(f"{k} {v['value']:.3f}" for k, v in coefs.items())
-            )
+        out += [consensus_line(coder, coefs) for coder, coefs in (r.get("consensus") or {}).items()]
         changes = r.get("codebook_changes") or {}
         if any(changes.values()):
             out.append(

@@ -50,6 +50,31 @@ def rounds_chart_png(rounds: Sequence[dict[str, Any]]) -> bytes:
     return buf.getvalue()
 
 
+def adjudicated_units(n: int | None) -> str:
+    """How many units a coder-vs-consensus figure is on.
+
+    >>> adjudicated_units(1), adjudicated_units(4), adjudicated_units(None)
+    ('1 adjudicated segment', '4 adjudicated segments', 'the adjudicated segments')
+    """
+    if n is None:
+        return "the adjudicated segments"
+    return f"{n} adjudicated segment{'' if n == 1 else 's'}"
+
+
+def consensus_line(coder: str, coefs: dict[str, dict[str, Any]]) -> str:
+    """``  ann vs consensus (on the 4 adjudicated segments): percent 0.500, cohen 0.333`` — a round's
+    stored coder-vs-consensus agreement (``round close``, ``adjudicate`` on a closed round).
+
+    >>> consensus_line("ann", {"percent": {"value": 0.5, "n_units": 1}})
+    '  ann vs consensus (on 1 adjudicated segment): percent 0.500'
+    """
+    n = next((v.get("n_units") for v in coefs.values()), None)
+    on = adjudicated_units(n) if n in (None, 1) else f"the {adjudicated_units(n)}"
+    return f"  {coder} vs consensus (on {on}): " + ", ".join(
+        f"{k} {v['value']:.3f}" for k, v in coefs.items()
+    )
+
+
 def _fmt(e: dict[str, Any] | None) -> str:
     if not e:
         return ""
@@ -68,7 +93,12 @@ def rounds_html(rounds: Sequence[dict[str, Any]]) -> str:
     png = base64.b64encode(rounds_chart_png(rounds)).decode("ascii")
     env = jinja2.Environment(autoescape=True)
     return env.from_string(_TEMPLATE).render(
-        rounds=rounds, names=names, labels={n: coefficient_label(n) for n in names}, fmt=_fmt, png=png
+        rounds=rounds,
+        names=names,
+        labels={n: coefficient_label(n) for n in names},
+        fmt=_fmt,
+        units=adjudicated_units,
+        png=png,
     )
 
 
@@ -82,7 +112,7 @@ _TEMPLATE = """<div class="rounds" id="rounds">
 <td>{{ r.units }}</td>{% if r.not_measured %}<td colspan="{{ [names | length, 1] | max }}">n/a: {{ r.not_measured }}</td>
 {% else %}{% for n in names %}<td>{{ fmt(r.coefficients.get(n)) }}</td>{% else %}<td></td>{% endfor %}{% endif %}
 <td>{% if r.decisions %}{{ r.decisions.units }} suggestions; κ {{ fmt(r.decisions.coefficients.get("cohen")) }}{% endif %}</td>
-<td>{% for c, co in (r.consensus or {}).items() %}{{ c }}: κ {{ fmt(co.get("cohen")) }} ({{ (co.values() | first).n_units }} adjudicated segments)<br>{% endfor %}</td>
+<td>{% for c, co in (r.consensus or {}).items() %}{{ c }}: κ {{ fmt(co.get("cohen")) }} ({{ units((co.values() | first).n_units) }})<br>{% endfor %}</td>
 <td>{% set ch = r.codebook_changes or {} %}{% for k, v in ch.items() if v %}{{ k }}: {{ v | join(", ") }}<br>{% endfor %}</td></tr>
 {% endfor %}</tbody></table>
 </div>
