@@ -59,7 +59,7 @@ def agreement(
     if log:
         from cli.flows_commands import run_agreement
 
-        for line in run_agreement(project_dir(project)).lines():
+        for line in run_agreement(project_dir(project), n_boot=n_boot, seed=seed).lines():
             console().print(line, markup=False)
         return
     from pipeline.agreement_report import render_terminal, to_csv, to_html, to_json

@@ -110,8 +110,11 @@ def run_train(
     return retrain_suggester(**params, force=force, force_retrain=force_retrain)
 
 
-def run_agreement(project_dir: Path, registered_model: str = DEFAULT_REGISTERED_MODEL) -> AgreementRun:
-    """``qualflow agreement --log`` (suggested): run ``agreement_report`` once and log it to MLflow."""
+def run_agreement(
+    project_dir: Path, registered_model: str = DEFAULT_REGISTERED_MODEL, n_boot: int = 1000, seed: int = 0
+) -> AgreementRun:
+    """``qualflow agreement --log`` (suggested): run ``agreement_report`` once and log it to MLflow, with
+    the same resamples and seed as ``qualflow agreement`` (the same intervals for the same codings)."""
     load_config(project_dir)
     with _opened(project_dir) as project:  # too few coded sources: one line, before Prefect starts
         from pipeline.project.retrain import check_trainable
@@ -120,7 +123,9 @@ def run_agreement(project_dir: Path, registered_model: str = DEFAULT_REGISTERED_
     prepare_environment(project_dir)
     from flows.agreement import agreement_report
 
-    return agreement_report(str(project_dir.resolve()), registered_model=registered_model)
+    return agreement_report(
+        str(project_dir.resolve()), registered_model=registered_model, n_boot=n_boot, seed=seed
+    )
 
 
 def run_serve(

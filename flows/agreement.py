@@ -47,9 +47,9 @@ def champion_codings(champion: tracking.RegisteredModel, ts: TrainingSet, coder:
 
 @task(name="agreement-panel", cache_policy=NO_CACHE)
 def panel(
-    project: Project, ts: TrainingSet, coder: str, codings: list[Coding], n_boot: int
+    project: Project, ts: TrainingSet, coder: str, codings: list[Coding], n_boot: int, seed: int
 ) -> AgreementReport:
-    return retraining.agreement_with_model(project, ts, coder, codings, n_boot)
+    return retraining.agreement_with_model(project, ts, coder, codings, n_boot, seed)
 
 
 @io_task("log-agreement")
@@ -75,8 +75,9 @@ def log_agreement(
 def agreement_report(
     project_dir: str,
     registered_model: str = tracking.DEFAULT_REGISTERED_MODEL,
-    n_boot: int = 200,
+    n_boot: int = 1000,
     experiment: str | None = None,
+    seed: int = 0,
 ) -> AgreementRun:
     """Agreement of all human coders and the champion model on the labelled sources, to MLflow."""
     project = open_project(project_dir)
@@ -86,7 +87,7 @@ def agreement_report(
     if champion is None:
         raise NotFoundError(f"no {registered_model}@champion yet; run `qualflow train` first")
     coder = f"model:{champion.name}@{champion.version}"
-    report = panel(project, ts, coder, champion_codings(champion, ts, coder), n_boot)
+    report = panel(project, ts, coder, champion_codings(champion, ts, coder), n_boot, seed)
     name = experiment or f"{project.config.mlflow_experiment}-agreement"
     run_id = log_agreement(project, name, report, champion)
     project.close()

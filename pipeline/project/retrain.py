@@ -571,7 +571,12 @@ def predicted_codings(model: BaseSuggester, ts: TrainingSet, coder: str) -> list
 
 
 def agreement_with_model(
-    project: Project, ts: TrainingSet, model_coder: str, codings_of_model: Sequence[Any], n_boot: int = 200
+    project: Project,
+    ts: TrainingSet,
+    model_coder: str,
+    codings_of_model: Sequence[Any],
+    n_boot: int = 1000,
+    seed: int = 0,
 ) -> AgreementReport:
     """The agreement panel (:func:`pipeline.agreement_report.agreement_panel`, segment units) of every
     human coder and the model coder on the labelled sources.
@@ -601,5 +606,6 @@ def agreement_with_model(
         ts.codes,
         unit="segment",
         n_boot=n_boot,
+        seed=seed,
         coded_sources=seen,
     )
