@@ -9,10 +9,10 @@ from pathlib import Path
 from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
+from pipeline.domain import Coding
 from pipeline.errors import QualflowError
 from pipeline.project.codebooks import split_by_codebook
 from pipeline.project.core import Progress, Project
-from pipeline.domain import Coding
 from pipeline.store.mappers import coding_from_row, segment_from_row, source_from_row
 from pipeline.store.queries import current_sources, load_segments, require_codebook
 from pipeline.store.schema import AdjudicationRow, CoderRow, CodingRow, ModelVersionRow, SourceRow

@@ -58,7 +58,9 @@ def test_consensus_replaces_the_codings_it_settled_and_is_no_coder(tmp_path: Pat
     # xena's and yuri's coordination there replaced by the consensus's one
     assert uses == {"resources": 25 - 1, "coordination": 21 - 2 + 1, "citizens": 26 - 1}
     quotes = _rows(out / "exemplar_quotes.csv")
-    assert not [q for q in quotes if (q["source"], q["start"]) == ("s1", "100") and q["code"] != "coordination"]
+    assert not [
+        q for q in quotes if (q["source"], q["start"]) == ("s1", "100") and q["code"] != "coordination"
+    ]
     # co-occurrence per coder: the consensus's unit holds coordination only
     co = {r["code"]: r for r in _rows(out / "cooccurrence_counts.csv")}
     assert int(co["coordination"]["coordination"]) == 20
