@@ -38,7 +38,14 @@ def agreement_fragment(project: Project) -> tuple[str | None, str | None, str]:
     body = re.sub(
         r"<h1[^>]*>.*?</h1>", "", body, count=1, flags=re.S | re.I
     )  # the report has its own heading
-    return styles + body, to_csv(report), ""
+    scope = (
+        '<p class="agreement-scope">Agreement to date on every active coding of the current interview '
+        "versions by the coders listed (made by hand, imported, or accepted from the suggestion queue), "
+        "including codings made after a round closed; consensus codings from adjudication are not in it. "
+        "Agreement measured round by round, on each round's own codings, is shown above when rounds were "
+        "closed.</p>"
+    )
+    return styles + scope + body, to_csv(report), ""
 
 
 def rounds_fragment(project: Project) -> str:

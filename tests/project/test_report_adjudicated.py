@@ -53,6 +53,8 @@ def test_consensus_replaces_the_codings_it_settled_and_is_no_coder(tmp_path: Pat
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "68 codings by 2 coders, 1 consensus coding from adjudication" in html
     assert {r["coders"] for r in _rows(out / "corpus.csv")} == {"xena; yuri"}
+    assert "Agreement to date on every active coding of the current interview versions" in html
+    assert "segments &times; 3 codes</td>" in html and "<b>prevalence</b>: the share of the ratings" in html
     uses = {r["code"]: int(r["codings"]) for r in _rows(out / "codebook.csv")}
     # the fixture's 25, 21 and 26 codings: yuri's resources and citizens on the unit overruled,
     # xena's and yuri's coordination there replaced by the consensus's one
