@@ -40,8 +40,8 @@ def agreement_fragment(project: Project) -> tuple[str | None, str | None, str]:
     )  # the report has its own heading
     scope = (
         '<p class="agreement-scope">Agreement to date on every active coding of the current interview '
-        "versions by the coders listed (made by hand, imported, or accepted from the suggestion queue), "
-        "including codings made after a round closed; consensus codings from adjudication are not in it. "
+        "versions by the coders listed (made by hand, imported, or accepted from the suggestion queue, "
+        "in the interviews each coder coded by hand), including codings made after a round closed; consensus codings from adjudication are not in it. "
         "Agreement measured round by round, on each round's own codings, is shown above when rounds were "
         "closed.</p>"
     )
