@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -219,13 +219,20 @@ def association_strength(counts: npt.ArrayLike, n_units: int) -> FloatMatrix:
 
 
 def cooccurrence(
-    segments: Sequence[Segment], codings: Sequence[Coding], codes: Sequence[str], *, window: int = 1
+    segments: Sequence[Segment],
+    codings: Sequence[Coding],
+    codes: Sequence[str],
+    *,
+    window: int = 1,
+    partial_coders: Collection[str] = (),
 ) -> CooccurrenceResult:
     """Counts, Jaccard and association strength of ``codes`` over each coder's units.
 
     Segments are grouped by source in order of ``segment.index`` before windows are formed. Each
     coder (``coding.coder``) contributes the units of the sources they have a coding in; the counts
-    and ``n_units`` are sums over coders (see the module docstring).
+    and ``n_units`` are sums over coders (see the module docstring). A coder in ``partial_coders``
+    (the consensus of adjudication, which codes only the units it settled) contributes only the units
+    that hold a segment one of their codings overlaps.
 
     >>> from pipeline.domain import Coding, Segment
     >>> segs = [Segment("i1", 0, 0, 10, "x" * 10)]
@@ -246,7 +253,15 @@ def cooccurrence(
         coded = {c.source for c in mine}
         own = [s for s in segs if s.source in coded]
         X = presence_matrix(own, mine, codes)
-        Ck, nk = cooccurrence_counts(X, sources=[s.source for s in own], window=window)
+        if coder in partial_coders:
+            touched = presence_matrix(own, [replace(c, code="") for c in mine], [""])[:, 0]
+            units = [u for u in window_units([s.source for s in own], window) if touched[u].any()]
+            U = np.zeros((len(units), len(codes)), dtype=bool)
+            for k, u in enumerate(units):
+                U[k] = X[u].any(axis=0)
+            Ck, nk = _gram(U), len(units)
+        else:
+            Ck, nk = cooccurrence_counts(X, sources=[s.source for s in own], window=window)
         C += Ck
         n += nk
     if not by_coder:

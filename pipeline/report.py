@@ -67,7 +67,9 @@ class ReportBundle:
     sources : list of SourceSummary
         Corpus table rows (see :func:`summarise_corpus`).
     codebook, codings, segments
-        The project's codebook, all codings and all segments.
+        The project's codebook, the codings to analyse and all segments. ``codings`` are the coders'
+        codings and the consensus codings (coder ``consensus``) of adjudication, without the coders'
+        codings a settlement replaced (see the module docstring).
     source_texts : mapping of source name -> text
         For exemplar quotes.
     source_order : list of str
@@ -326,7 +328,7 @@ def build_report(bundle: ReportBundle) -> tuple[str, dict[str, str]]:
 
     # co-occurrence
     used = [c.name for c in b.codebook.codes if c.is_codable and uses.get(c.name, 0) > 0]
-    co = cooccurrence(b.segments, b.codings, used, window=b.window)
+    co = cooccurrence(b.segments, b.codings, used, window=b.window, partial_coders={CONSENSUS_CODER})
     for key, M, fmt in (
         ("counts", co.counts, "{:d}"),
         ("jaccard", co.jaccard, "{:.4f}"),
@@ -605,7 +607,7 @@ base, and reported at the last interview before that run.</p>
 <p>Two codes co-occur when one coder applied both within {% if co.window == 1 %}the same segment{% else %}a window of {{ co.window }} consecutive segments of one interview{% endif %}:
 a unit is one coder's {% if co.window == 1 %}segment{% else %}window{% endif %} in an interview that coder coded ({{ co.n_units }} units), so codes two
 coders gave the same passage do not co-occur, and a pair two coders both applied counts twice. The consensus of adjudication
-counts as one coder of the interviews it settled, in place of the coders' settled codings. Jaccard and association strength (van Eck &amp; Waltman 2009; observed over expected, 1 = chance) are in the CSV files.</p>
+counts as one coder of the units it settled, in place of the coders' settled codings. Jaccard and association strength (van Eck &amp; Waltman 2009; observed over expected, 1 = chance) are in the CSV files.</p>
 {% if net_png %}
 {% if heat_png %}<figure><img src="{{ heat_png }}" alt="Code co-occurrence heatmap" style="max-width: 820px"><figcaption>Number of units in which both codes occur (codes that co-occur with at least one other).</figcaption></figure>{% endif %}
 <figure><img src="{{ net_png }}" alt="Code co-occurrence network" style="max-width: 640px"><figcaption>Codes as nodes (size: units coded), edges as thick as the co-occurrence count.</figcaption></figure>

@@ -144,3 +144,21 @@ def test_counts_through_float_blas_equal_integer_counts(window: int) -> None:
     np.testing.assert_array_equal(C, U.T @ U)
     C1, n1 = cooccurrence_counts(X)
     np.testing.assert_array_equal(C1, X.astype(np.int64).T @ X.astype(np.int64))
+
+
+def test_the_consensus_counts_only_the_units_it_settled() -> None:
+    segs = [Segment("i1", k, 10 * k, 10 * k + 9, "x" * 9) for k in range(4)]
+    codings = [
+        Coding("i1", 0, 9, "cost", "ann"),
+        Coding("i1", 20, 29, "trust", "ann"),
+        Coding("i1", 10, 19, "cost", "consensus", origin="consensus"),
+        Coding("i1", 10, 19, "trust", "consensus", origin="consensus"),
+    ]
+    res = cooccurrence(segs, codings, ["cost", "trust"], partial_coders={"consensus"})
+    # ann's 4 segments and the consensus's one settled segment
+    assert res.counts.tolist() == [[2, 1], [1, 2]] and res.n_units == 5
+    res2 = cooccurrence(segs, codings, ["cost", "trust"], window=2, partial_coders={"consensus"})
+    # ann's 3 windows (cost in the first, trust in the last two, never both); the consensus's 2 windows
+    # holding segment 1, each with cost and trust
+    assert res2.counts.tolist() == [[3, 2], [2, 4]] and res2.n_units == 5
+    assert cooccurrence(segs, codings, ["cost", "trust"]).n_units == 8
