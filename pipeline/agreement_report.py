@@ -562,10 +562,16 @@ tr.pooled { font-weight: bold; }
 of units, seed {{ r.seed }}{% endif %}</p>
 {% for w in r.warnings %}<div class="warn">{{ w }}</div>{% endfor %}
 <h2>Per code</h2>
+<p class="columns">Each code is judged as present or absent in every {{ r.unit }} by every coder.
+<b>n</b>: the {{ r.unit }}s at least two coders rated; in the pooled row, those {{ r.unit }}s judged once per code,
+so the pooled coefficients rest on n &times; {{ r.codes | length }} codes decisions.
+<b>prevalence</b>: the share of the ratings (one per coder and {{ r.unit }}) that apply the code; pooled: over all codes.
+Then one column per coefficient ({{ labels.values() | join(", ") }}) with {% if r.n_boot %}its {{ "%.0f" | format(100 * r.ci) }}% interval{% else %}no interval{% endif %},
+each computed over present/absent per code, and pooled over every code and {{ r.unit }} together.</p>
 <table><thead><tr><th>code</th><th>n</th><th>prevalence</th>
 {% for c in r.coefficients %}<th>{{ labels[c] }}</th>{% endfor %}<th>notes</th></tr></thead><tbody>
 {% for row in rows %}<tr{% if row.code == pooled %} class="pooled"{% endif %}><td>{{ row.code }}</td>
-<td>{{ row.n_units }}</td><td>{{ "" if row.prevalence is none else "%.1f%%" | format(100 * row.prevalence) }}</td>
+<td>{{ row.n_units }}{% if row.code == pooled %} {{ r.unit }}s &times; {{ r.codes | length }} codes{% endif %}</td><td>{{ "" if row.prevalence is none else "%.1f%%" | format(100 * row.prevalence) }}</td>
 {% for c in r.coefficients %}<td>{{ fmt(row.estimates.get(c)) }}</td>{% endfor %}
 <td>{{ row.notes | join("; ") }}</td></tr>
 {% endfor %}</tbody></table>

@@ -3,7 +3,10 @@ strength, drawn as a heatmap and as a network.
 
 Units
 -----
-With ``window=1`` a unit is one segment. With ``window=w > 1`` a unit is every run of ``w``
+Co-occurrence means one coder applied both codes: units are per coder. Each coder's units are the
+segments (or windows) of the sources that coder coded, so two coders labelling the same sentence
+differently never make their codes co-occur, and two coders applying the same pair count twice (two
+units). With ``window=1`` a unit is one segment. With ``window=w > 1`` a unit is every run of ``w``
 consecutive segments of the same source (segments ``i .. i+w-1``, sliding by one); a source with
 fewer than ``w`` segments forms one unit. A code is present in a unit when it is present in any of
 its segments. Counts are numbers of units: ``C[i, j]`` units hold both codes ``i`` and ``j``, and the
@@ -22,8 +25,8 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -216,16 +219,53 @@ def association_strength(counts: npt.ArrayLike, n_units: int) -> FloatMatrix:
 
 
 def cooccurrence(
-    segments: Sequence[Segment], codings: Sequence[Coding], codes: Sequence[str], *, window: int = 1
+    segments: Sequence[Segment],
+    codings: Sequence[Coding],
+    codes: Sequence[str],
+    *,
+    window: int = 1,
+    partial_coders: Collection[str] = (),
 ) -> CooccurrenceResult:
-    """Counts, Jaccard and association strength of ``codes`` over the segments.
+    """Counts, Jaccard and association strength of ``codes`` over each coder's units.
 
-    Segments are grouped by source in order of ``segment.index`` before windows are formed.
+    Segments are grouped by source in order of ``segment.index`` before windows are formed. Each
+    coder (``coding.coder``) contributes the units of the sources they have a coding in; the counts
+    and ``n_units`` are sums over coders (see the module docstring). A coder in ``partial_coders``
+    (the consensus of adjudication, which codes only the units it settled) contributes only the units
+    that hold a segment one of their codings overlaps.
+
+    >>> from pipeline.domain import Coding, Segment
+    >>> segs = [Segment("i1", 0, 0, 10, "x" * 10)]
+    >>> cods = [Coding("i1", 0, 10, "cost", "ann"), Coding("i1", 0, 10, "trust", "ben")]
+    >>> r = cooccurrence(segs, cods, ["cost", "trust"])
+    >>> r.counts.tolist(), r.n_units
+    ([[1, 0], [0, 1]], 2)
     """
     order = sorted(range(len(segments)), key=lambda i: (segments[i].source, segments[i].index))
     segs = [segments[i] for i in order]
-    X = presence_matrix(segs, codings, codes)
-    C, n = cooccurrence_counts(X, sources=[s.source for s in segs], window=window)
+    by_coder: dict[str, list[Coding]] = {}
+    for c in codings:
+        by_coder.setdefault(c.coder, []).append(c)
+    C = np.zeros((len(codes), len(codes)), dtype=np.int64)
+    n = 0
+    for coder in sorted(by_coder):
+        mine = by_coder[coder]
+        coded = {c.source for c in mine}
+        own = [s for s in segs if s.source in coded]
+        X = presence_matrix(own, mine, codes)
+        if coder in partial_coders:
+            touched = presence_matrix(own, [replace(c, code="") for c in mine], [""])[:, 0]
+            units = [u for u in window_units([s.source for s in own], window) if touched[u].any()]
+            U = np.zeros((len(units), len(codes)), dtype=bool)
+            for k, u in enumerate(units):
+                U[k] = X[u].any(axis=0)
+            Ck, nk = _gram(U), len(units)
+        else:
+            Ck, nk = cooccurrence_counts(X, sources=[s.source for s in own], window=window)
+        C += Ck
+        n += nk
+    if not by_coder:
+        window_units([], window)  # still refuse a bad window
     return CooccurrenceResult(
         codes=list(codes),
         window=window,

@@ -245,6 +245,24 @@ def _rank_by_centroid(
     return [with_vec[i] for i in order]
 
 
+def _corroborated(codings: Sequence[Coding]) -> set[Coding]:
+    """Codings of the consensus (origin ``consensus``) and codings another coder's coding of the same
+    code overlaps: the exemplar quotes come from these first."""
+    by_key: dict[tuple[str, str], list[Coding]] = {}
+    for c in codings:
+        by_key.setdefault((c.source, c.code), []).append(c)
+    out = {c for c in codings if c.origin == "consensus"}
+    for group in by_key.values():
+        group.sort(key=lambda c: (c.start, c.end))
+        for i, a in enumerate(group):
+            for b in group[i + 1 :]:
+                if b.start >= a.end:
+                    break
+                if b.coder != a.coder and b.end > a.start:
+                    out.update((a, b))
+    return out
+
+
 def build_paradigm(
     codebook: Codebook,
     codings: Sequence[Coding],
@@ -264,6 +282,9 @@ def build_paradigm(
         Texts the codings' offsets point into (for the exemplar quotes).
     coding_vectors : mapping of Coding -> ndarray of shape (dim,), optional
         Embeddings of the coded texts; when given, exemplars are those nearest the centroid.
+        Either way, consensus codings and codings another coder's coding of the same code overlaps
+        come first; the caller leaves out codings an adjudication overruled (see
+        :func:`pipeline.project.report.analysis_codings`).
     n_exemplars : int
         Quotes per entry (default 2).
 
@@ -281,6 +302,7 @@ def build_paradigm(
                 f"the codebook"
             )
         by_code.setdefault(c.code, []).append(c)
+    backed = _corroborated(codings)
     desc = _descendants(codebook)
     has_children = {c.parent for c in codebook.codes if c.parent is not None}
     entries: dict[str, list[ParadigmEntry]] = {d: [] for d in (*PARADIGM_DIMENSIONS, UNASSIGNED)}
@@ -292,6 +314,7 @@ def build_paradigm(
         )
         cands = [(c, _quote(c, source_texts)) for c in cods]
         ranked = _rank_by_centroid(cands, coding_vectors) if coding_vectors else _rank_by_length(cands)
+        ranked.sort(key=lambda ct: ct[0] not in backed)  # stable: the ranking within each tier
         entries[dim].append(
             ParadigmEntry(
                 code=code.name,

@@ -6,10 +6,15 @@ CSS is inline, plots are base64 PNG data URIs (matplotlib, Agg backend), all tex
 Jinja2's autoescape, and ``://`` inside text is written as ``&#58;//`` so even a URL quoted in a
 transcript is text, not a reference.
 
-Which codings feed which section: saturation runs separately on human codings (origins ``human``
-and ``imported``) and on accepted suggestions (origin ``model-accepted``, when there are any);
-the codebook counts, co-occurrence and the paradigm model use all codings (accepted suggestions
-are human-confirmed).
+Which codings feed which section: the bundle's codings are the coders' codings and the consensus
+codings of adjudication, where a lead's settlement of a unit replaces the coders' codings it settled
+(the caller leaves those out: :func:`pipeline.project.report.analysis_codings`), so an adjudicated
+passage counts once. The coder ``consensus`` is not a person: the corpus table and the coder count
+list people only, and the consensus codings are counted apart. Saturation runs separately on human
+codings (origins ``human``, ``imported`` and ``consensus``) and on accepted suggestions (origin
+``model-accepted``, when there are any); the codebook counts, co-occurrence and the paradigm model use
+all codings (accepted suggestions are human-confirmed). Co-occurrence counts units per coder (the
+consensus is one coder of the units it settled): two codes co-occur where one coder applied both.
 
 One module, one concern: the project report (tables and one self-contained HTML page); its
 template and its no-external-resource check belong with it.
@@ -35,7 +40,8 @@ from pipeline.paradigm import CategorySuggestion, DimensionSuggestion
 
 __all__ = ["ReportBundle", "SourceSummary", "build_report", "summarise_corpus", "write_report"]
 
-HUMAN_ORIGINS = frozenset({"human", "imported"})
+HUMAN_ORIGINS = frozenset({"human", "imported", "consensus"})
+CONSENSUS_CODER = "consensus"  # pipeline.project.rounds.CONSENSUS: the lead's adjudications
 ACCEPTED_ORIGINS = frozenset({"model-accepted"})
 
 
@@ -61,7 +67,9 @@ class ReportBundle:
     sources : list of SourceSummary
         Corpus table rows (see :func:`summarise_corpus`).
     codebook, codings, segments
-        The project's codebook, all codings and all segments.
+        The project's codebook, the codings to analyse and all segments. ``codings`` are the coders'
+        codings and the consensus codings (coder ``consensus``) of adjudication, without the coders'
+        codings a settlement replaced (see the module docstring).
     source_texts : mapping of source name -> text
         For exemplar quotes.
     source_order : list of str
@@ -84,6 +92,12 @@ class ReportBundle:
         Optional suggestions for the lead researcher (from :mod:`pipeline.paradigm`).
     generated_at : str, optional
         Timestamp to print (the caller supplies it, keeping the output deterministic).
+    coding_notes : list of str
+        Codings the report leaves out and why (removed codes, older versions of sources), one line
+        each, shown under the corpus table.
+    settled_codings : int
+        Coders' codings an adjudication settled, left out of ``codings`` (its consensus codings
+        replace them).
     language_notes : list of str
         One line per language the embedding model does not cover (what qualflow did about it), shown
         under the corpus table (:func:`pipeline.project.embedding.coverage_notes`).
@@ -109,18 +123,23 @@ class ReportBundle:
     dimension_suggestions: list[DimensionSuggestion] = field(default_factory=list)
     generated_at: str | None = None
     language_notes: list[str] = field(default_factory=list)
+    coding_notes: list[str] = field(default_factory=list)
+    settled_codings: int = 0
 
 
 def summarise_corpus(
     sources: Sequence[Source], segments: Sequence[Segment], codings: Sequence[Coding]
 ) -> list[SourceSummary]:
-    """Corpus table rows: turns, segments, words (whitespace-separated) and coders per source."""
+    """Corpus table rows: turns, segments, words (whitespace-separated) and coders per source.
+
+    Coders are people: the coder ``consensus`` (adjudication) is not listed."""
     n_seg: dict[str, int] = {}
     for s in segments:
         n_seg[s.source] = n_seg.get(s.source, 0) + 1
     coders: dict[str, set[str]] = {}
     for c in codings:
-        coders.setdefault(c.source, set()).add(c.coder)
+        if c.coder != CONSENSUS_CODER:
+            coders.setdefault(c.source, set()).add(c.coder)
     return [
         SourceSummary(
             name=s.name,
@@ -221,8 +240,9 @@ def build_report(bundle: ReportBundle) -> tuple[str, dict[str, str]]:
         "segments": sum(s.segments for s in b.sources),
         "words": sum(s.words for s in b.sources),
         "coders": len({c for s in b.sources for c in s.coders}),
-        "codings": len(b.codings),
+        "codings": sum(1 for c in b.codings if c.coder != CONSENSUS_CODER),
     }
+    n_consensus = len(b.codings) - totals["codings"]
 
     # codebook
     uses: dict[str, int] = {}
@@ -308,7 +328,7 @@ def build_report(bundle: ReportBundle) -> tuple[str, dict[str, str]]:
 
     # co-occurrence
     used = [c.name for c in b.codebook.codes if c.is_codable and uses.get(c.name, 0) > 0]
-    co = cooccurrence(b.segments, b.codings, used, window=b.window)
+    co = cooccurrence(b.segments, b.codings, used, window=b.window, partial_coders={CONSENSUS_CODER})
     for key, M, fmt in (
         ("counts", co.counts, "{:d}"),
         ("jaccard", co.jaccard, "{:.4f}"),
@@ -429,6 +449,7 @@ def build_report(bundle: ReportBundle) -> tuple[str, dict[str, str]]:
         net_png=net_png,
         paradigm_png=paradigm_png,
         paradigm_view=paradigm_view,
+        n_consensus=n_consensus,
         agreement=Markup(b.agreement_html) if b.agreement_html is not None else None,
         agreement_note=b.agreement_note,
         runs_header=runs_header,
@@ -507,7 +528,7 @@ details { margin: .4rem 0; }
 <main>
 <h1>{{ b.project }}</h1>
 <p class="meta">qualflow report{% if b.generated_at %} · generated {{ b.generated_at }}{% endif %}
- · {{ totals.sources }} interviews · {{ totals.codings }} codings</p>
+ · {{ totals.sources }} interviews · {{ totals.codings }} codings by {{ totals.coders }} coder{% if totals.coders != 1 %}s{% endif %}{% if n_consensus %}, {{ n_consensus }} consensus coding{% if n_consensus != 1 %}s{% endif %} from adjudication{% endif %}</p>
 
 <nav aria-label="Contents"><strong>Contents</strong>
 <ol>
@@ -525,14 +546,20 @@ details { margin: .4rem 0; }
 <h2>Corpus</h2>
 <div class="totals">
 {% for k in ["sources", "turns", "segments", "words", "coders", "codings"] %}<span class="pill"><b>{{ "{:,}".format(totals[k]) }}</b> {{ k }}</span>
-{% endfor %}</div>
-<table>
+{% endfor %}{% if n_consensus %}<span class="pill"><b>{{ "{:,}".format(n_consensus) }}</b> consensus codings</span>
+{% endif %}</div>
+{% if n_consensus or b.settled_codings %}<p class="consensus-note">Coders are people and the codings count theirs; the
+{{ n_consensus }} consensus coding{% if n_consensus != 1 %}s{% endif %} from adjudication are counted apart. Where the lead adjudicated a unit,
+its consensus codings replace the {{ b.settled_codings }} coders' coding{% if b.settled_codings != 1 %}s{% endif %} the settlement settled:
+an adjudicated passage counts once, with the codes the lead chose, in the code counts, saturation, co-occurrence and the paradigm model.</p>
+{% endif %}<table>
 <thead><tr><th>Interview</th><th class="num">Turns</th><th class="num">Segments</th><th class="num">Words</th><th>Coders</th></tr></thead>
 <tbody>
 {% for s in b.sources %}<tr><td>{{ s.name }}</td><td class="num">{{ s.turns }}</td><td class="num">{{ s.segments }}</td><td class="num">{{ "{:,}".format(s.words) }}</td><td>{{ s.coders|join(", ") }}</td></tr>
 {% else %}<tr><td colspan="5" class="muted">No interviews yet.</td></tr>
 {% endfor %}</tbody></table>
-{% for note in b.language_notes %}<p class="language-note">Language: {{ note }}</p>
+{% for note in b.coding_notes %}<p class="coding-note">{{ note[:1]|upper }}{{ note[1:] }}.</p>
+{% endfor %}{% for note in b.language_notes %}<p class="language-note">Language: {{ note }}</p>
 {% endfor %}</section>
 
 <section id="codebook">
@@ -577,8 +604,10 @@ base, and reported at the last interview before that run.</p>
 
 <section id="cooccurrence">
 <h2>Co-occurrence</h2>
-<p>Two codes co-occur when both are applied within {% if co.window == 1 %}the same segment{% else %}a window of {{ co.window }} consecutive segments of one interview{% endif %}
-({{ co.n_units }} units). Jaccard and association strength (van Eck &amp; Waltman 2009; observed over expected, 1 = chance) are in the CSV files.</p>
+<p>Two codes co-occur when one coder applied both within {% if co.window == 1 %}the same segment{% else %}a window of {{ co.window }} consecutive segments of one interview{% endif %}:
+a unit is one coder's {% if co.window == 1 %}segment{% else %}window{% endif %} in an interview that coder coded ({{ co.n_units }} units), so codes two
+coders gave the same passage do not co-occur, and a pair two coders both applied counts twice. The consensus of adjudication
+counts as one coder of the units it settled, in place of the coders' settled codings. Jaccard and association strength (van Eck &amp; Waltman 2009; observed over expected, 1 = chance) are in the CSV files.</p>
 {% if net_png %}
 {% if heat_png %}<figure><img src="{{ heat_png }}" alt="Code co-occurrence heatmap" style="max-width: 820px"><figcaption>Number of units in which both codes occur (codes that co-occur with at least one other).</figcaption></figure>{% endif %}
 <figure><img src="{{ net_png }}" alt="Code co-occurrence network" style="max-width: 640px"><figcaption>Codes as nodes (size: units coded), edges as thick as the co-occurrence count.</figcaption></figure>
@@ -592,7 +621,8 @@ base, and reported at the last interview before that run.</p>
 <section id="paradigm">
 <h2>Paradigm model</h2>
 <p>Axial coding after Strauss &amp; Corbin: each code sits in its own paradigm dimension or that of its nearest ancestor.
-Counts are coded passages of the code and its sub-codes (a passage coded by two coders counts once) and the number of interviews they come from.</p>
+Counts are coded passages of the code and its sub-codes (a passage coded by two coders counts once) and the number of interviews they come from.
+Exemplar quotes come first from consensus codings and passages two coders coded alike; codings an adjudication settled are not quoted.</p>
 <figure><img src="{{ paradigm_png }}" alt="Paradigm model diagram"><figcaption>Causal conditions lead to the phenomenon, which
 action/interaction strategies address under the given context and intervening conditions; the strategies have consequences.</figcaption></figure>
 {% for d in paradigm_view %}

@@ -6,14 +6,16 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import distinct, func, select
+from sqlalchemy.orm import Session
 
+from pipeline.domain import Coding
 from pipeline.errors import QualflowError
 from pipeline.project.codebooks import split_by_codebook
 from pipeline.project.core import Progress, Project
-from pipeline.store.mappers import segment_from_row, source_from_row
-from pipeline.store.queries import current_sources, load_codings, load_segments, require_codebook
-from pipeline.store.schema import ModelVersionRow
+from pipeline.store.mappers import coding_from_row, segment_from_row, source_from_row
+from pipeline.store.queries import current_sources, load_segments, require_codebook
+from pipeline.store.schema import AdjudicationRow, CoderRow, CodingRow, ModelVersionRow, SourceRow
 
 _BODY = re.compile(r"<body[^>]*>(.*)</body>", re.S | re.I)
 _STYLE = re.compile(r"<style[^>]*>.*?</style>", re.S | re.I)
@@ -36,7 +38,14 @@ def agreement_fragment(project: Project) -> tuple[str | None, str | None, str]:
     body = re.sub(
         r"<h1[^>]*>.*?</h1>", "", body, count=1, flags=re.S | re.I
     )  # the report has its own heading
-    return styles + body, to_csv(report), ""
+    scope = (
+        '<p class="agreement-scope">Agreement to date on every active coding of the current interview '
+        "versions by the coders listed (made by hand, imported, or accepted from the suggestion queue, "
+        "in the interviews each coder coded by hand), including codings made after a round closed; consensus codings from adjudication are not in it. "
+        "Agreement measured round by round, on each round's own codings, is shown above when rounds were "
+        "closed.</p>"
+    )
+    return styles + scope + body, to_csv(report), ""
 
 
 def rounds_fragment(project: Project) -> str:
@@ -71,11 +80,56 @@ def model_runs(project: Project) -> list[dict[str, object]]:
     return out
 
 
+def analysis_codings(session: Session) -> tuple[list[Coding], int]:
+    """The active codings of the current sources the report analyses, and how many it replaced.
+
+    Where a lead adjudicated a unit, the consensus codings of the settlement replace the coders'
+    codings it settled (``AdjudicationRow.settled_coding_ids``): those are left out, so an
+    adjudicated passage counts once, with the codes the lead chose (none for a code overruled).
+    """
+    settled = {
+        int(i) for ids in session.scalars(select(AdjudicationRow.settled_coding_ids)) for i in ids or ()
+    }
+    q = (
+        select(CodingRow, SourceRow.name, CoderRow.name)
+        .join(SourceRow, CodingRow.source_id == SourceRow.id)
+        .join(CoderRow, CodingRow.coder_id == CoderRow.id)
+        .where(CodingRow.active, SourceRow.is_current)
+        .order_by(SourceRow.ingest_order, CodingRow.start, CodingRow.id)
+    )
+    kept: list[Coding] = []
+    replaced = 0
+    for c, sname, cname in session.execute(q):
+        if c.id in settled:
+            replaced += 1
+        else:
+            kept.append(coding_from_row(c, sname, cname))
+    return kept, replaced
+
+
+def old_version_note(session: Session) -> str | None:
+    """A note on the active codings an edit left on older versions of sources (not in the report)."""
+    n, m = session.execute(
+        select(func.count(CodingRow.id), func.count(distinct(SourceRow.name)))
+        .join(SourceRow, CodingRow.source_id == SourceRow.id)
+        .where(CodingRow.active, SourceRow.is_current.is_(False))
+    ).one()
+    if not n:
+        return None
+    return (
+        f"{n} coding{'s' if n != 1 else ''} on older versions of {m} source{'s' if m != 1 else ''} "
+        f"{'are' if n != 1 else 'is'} not counted (qualflow sources --versions)"
+    )
+
+
 def write_project_report(project: Project, out_dir: Path, *, warn: Progress | None = None) -> Path:
     """Write ``report.html`` and the CSV tables for ``project`` into ``out_dir``.
 
     Codings whose code the current codebook no longer has are left out; ``warn`` gets one line saying
-    how many and which codes (see :func:`pipeline.project.codebooks.split_by_codebook`).
+    how many and which codes (see :func:`pipeline.project.codebooks.split_by_codebook`), and one on
+    the codings left on older versions of re-ingested sources (:func:`old_version_note`); the report
+    prints both notes too. Adjudicated units count with their consensus codings
+    (:func:`analysis_codings`).
     """
     from pipeline.project.embedding import coverage_notes
     from pipeline.report import ReportBundle, summarise_corpus, write_report
@@ -85,9 +139,13 @@ def write_project_report(project: Project, out_dir: Path, *, warn: Progress | No
         _, codebook = require_codebook(session)
         sources = [source_from_row(r) for r in current_sources(session)]
         segments = [segment_from_row(r, name) for r, name in load_segments(session, project.config)]
-        codings, left_out = split_by_codebook(codebook, load_codings(session))
-    if left_out and warn is not None:
-        warn(left_out)
+        loaded, replaced = analysis_codings(session)
+        codings, left_out = split_by_codebook(codebook, loaded)
+        on_old = old_version_note(session)
+    notes = [n for n in (left_out, on_old) if n]
+    if warn is not None:
+        for n in notes:
+            warn(n)
     order = order_interviews([s.name for s in sources], {s.name: s.metadata for s in sources})
     agreement_html, agreement_csv, why = agreement_fragment(project)
     per_round = rounds_fragment(project)
@@ -107,5 +165,7 @@ def write_project_report(project: Project, out_dir: Path, *, warn: Progress | No
         model_runs=model_runs(project),
         generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         language_notes=coverage_notes(project),
+        coding_notes=notes,
+        settled_codings=replaced,
     )
     return write_report(bundle, out_dir)

@@ -87,8 +87,24 @@ def test_from_codings_by_offset_overlap() -> None:
     ]
     assert presence_matrix(segs, codings, CODES).tolist() == X.tolist()
     res = cooccurrence(list(reversed(segs)), codings, CODES, window=1)
-    assert res.counts.tolist() == [[3, 1, 1], [1, 3, 1], [1, 1, 2]] and res.n_units == 5
+    # units per coder: ana's 5 segments (A and B) and bo's 3 (A); bo's z beside ana's y in A's third
+    # segment is not a co-occurrence (no one coder applied both)
+    assert res.counts.tolist() == [[3, 1, 1], [1, 3, 0], [1, 0, 2]] and res.n_units == 8
     assert np.isclose(res.jaccard[0, 1], 0.2)
+
+
+def test_two_coders_labelling_one_sentence_differently_do_not_cooccur() -> None:
+    segs = [Segment("i1", 0, 0, 9, "too dear."), Segment("i1", 1, 10, 19, "no trust.")]
+    codings = [
+        Coding("i1", 0, 9, "cost", "ann"),
+        Coding("i1", 0, 9, "trust", "ben"),
+        Coding("i1", 10, 19, "cost", "ann"),
+        Coding("i1", 10, 19, "trust", "ann"),
+    ]
+    res = cooccurrence(segs, codings, ["cost", "trust"])
+    assert res.counts.tolist() == [[2, 1], [1, 2]] and res.n_units == 4
+    res2 = cooccurrence(segs, codings, ["cost", "trust"], window=2)  # one window per coder
+    assert res2.counts.tolist() == [[1, 1], [1, 2]] and res2.n_units == 2
 
 
 @pytest.mark.parametrize(
@@ -128,3 +144,21 @@ def test_counts_through_float_blas_equal_integer_counts(window: int) -> None:
     np.testing.assert_array_equal(C, U.T @ U)
     C1, n1 = cooccurrence_counts(X)
     np.testing.assert_array_equal(C1, X.astype(np.int64).T @ X.astype(np.int64))
+
+
+def test_the_consensus_counts_only_the_units_it_settled() -> None:
+    segs = [Segment("i1", k, 10 * k, 10 * k + 9, "x" * 9) for k in range(4)]
+    codings = [
+        Coding("i1", 0, 9, "cost", "ann"),
+        Coding("i1", 20, 29, "trust", "ann"),
+        Coding("i1", 10, 19, "cost", "consensus", origin="consensus"),
+        Coding("i1", 10, 19, "trust", "consensus", origin="consensus"),
+    ]
+    res = cooccurrence(segs, codings, ["cost", "trust"], partial_coders={"consensus"})
+    # ann's 4 segments and the consensus's one settled segment
+    assert res.counts.tolist() == [[2, 1], [1, 2]] and res.n_units == 5
+    res2 = cooccurrence(segs, codings, ["cost", "trust"], window=2, partial_coders={"consensus"})
+    # ann's 3 windows (cost in the first, trust in the last two, never both); the consensus's 2 windows
+    # holding segment 1, each with cost and trust
+    assert res2.counts.tolist() == [[3, 2], [2, 4]] and res2.n_units == 5
+    assert cooccurrence(segs, codings, ["cost", "trust"]).n_units == 8

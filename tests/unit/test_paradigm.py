@@ -140,3 +140,16 @@ def test_suggest_dimensions() -> None:
 def test_diagram_png() -> None:
     png = plot_paradigm(build_paradigm(CODEBOOK, CODINGS, TEXTS), title="Test")
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_exemplars_prefer_consensus_and_codings_two_coders_share() -> None:
+    texts = {"i1": "Short bit here. " + LONG, "i2": "Tiny one. " + LONG}
+    lone = Coding("i1", 16, 16 + len(LONG), "funding cuts", "ana")  # 12 words: best by length, one coder
+    shared = [_c("i2", 0, 9, "funding cuts", "ana"), _c("i2", 0, 9, "funding cuts", "ben")]
+    consensus = Coding("i1", 0, 15, "funding cuts", "consensus", origin="consensus")
+    m = build_paradigm(CODEBOOK, [lone, *shared, consensus], texts)
+    cuts = m.entries["causal"][0]
+    # the consensus's and the two coders' passages first (each tier by length), the lone one not at all
+    assert [(q.source, q.text) for q in cuts.exemplars] == [("i1", "Short bit here."), ("i2", "Tiny one.")]
+    alone = build_paradigm(CODEBOOK, [lone, shared[0]], texts).entries["causal"][0]
+    assert [q.source for q in alone.exemplars] == ["i1", "i2"]  # no one corroborated: by length
