@@ -662,12 +662,16 @@ def render_terminal(report: AgreementReport, console: Console, max_disagreements
         style = "bold" if r.code == POOLED else None
         table.add_row(
             escape(r.code),
-            str(r.n_units),
+            str(r.n_units) if r.code != POOLED else f"{r.n_units} × {len(report.codes)} codes",
             prev,
             *(_fmt(r.estimates.get(c)) for c in report.coefficients),
             style=style,
         )
     console.print(table)
+    console.print(
+        f"n: the {report.unit}s rated (pooled: each {report.unit} once per code); prevalence: the share of "
+        "the ratings that apply the code"
+    )
     if report.pairwise:
         pt = Table(title="Pairwise Cohen's kappa (pooled over codes)")
         pt.add_column("coder")

@@ -162,6 +162,8 @@ def test_render_terminal() -> None:
     out = console.export_text()
     assert "Cohen's kappa" in out and POOLED in out and "Disagreements: 2" in out
     assert "<script>" in out  # the text is shown as is in the terminal (rich markup escaped)
+    assert "4 × 4 codes" in out  # the pooled n: segments, each once per code
+    assert "n: the segments rated (pooled: each segment once per code)" in out
 
 
 def test_terminal_disagreements_print_the_text_as_written() -> None:
