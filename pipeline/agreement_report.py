@@ -513,14 +513,38 @@ def _fmt(e: Estimate | None) -> str:
     return f"{e.value:.3f} [{e.ci_low:.3f}, {e.ci_high:.3f}]"
 
 
+CHART_MAX_CODES = 40
+"""The chart draws at most this many codes (the most applied) and the pooled row; the table has all."""
+
+
+def chart_rows(report: AgreementReport, limit: int = CHART_MAX_CODES) -> tuple[list[CodeRow], str]:
+    """The code rows the chart draws, in the table's order, and a line saying what it leaves out: with
+    more than ``limit`` codes, the ``limit`` applied most often (prevalence × units), so a 300-code
+    panel is a readable figure rather than a 140-inch one."""
+    rows = list(report.rows)
+    if len(rows) <= limit:
+        return rows, ""
+
+    def applied(r: CodeRow) -> float:
+        return (r.prevalence or 0.0) * r.n_units
+
+    keep = {id(r) for r in sorted(rows, key=applied, reverse=True)[:limit]}
+    return (
+        [r for r in rows if id(r) in keep],
+        f"The chart shows the {limit} most applied of the {len(rows)} codes and the pooled row; the "
+        "table has every code.",
+    )
+
+
 def _chart_png(report: AgreementReport) -> str:
-    """Base64 PNG: per-code estimates with their confidence intervals, one marker per coefficient."""
+    """Base64 PNG: per-code estimates with their confidence intervals, one marker per coefficient
+    (the codes of :func:`chart_rows`)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = (*report.rows, report.pooled)
+    rows = (*chart_rows(report)[0], report.pooled)
     fig, ax = plt.subplots(figsize=(7, 0.45 * len(rows) + 1.2))
     names = list(report.coefficients)
     for k, name in enumerate(names):
@@ -576,6 +600,7 @@ each computed over present/absent per code, and pooled over every code and {{ r.
 <td>{{ row.notes | join("; ") }}</td></tr>
 {% endfor %}</tbody></table>
 <img alt="per-code estimates with confidence intervals" src="data:image/png;base64,{{ chart }}">
+{% if chart_note %}<p>{{ chart_note }}</p>{% endif %}
 {% if r.pairwise %}<h2>Pairwise Cohen's kappa (pooled over codes)</h2>
 <table><thead><tr><th></th>{% for b in r.coders %}<th>{{ b }}</th>{% endfor %}</tr></thead><tbody>
 {% for a in r.coders %}<tr><th>{{ a }}</th>{% for b in r.coders %}<td>{{ pair(a, b) }}</td>{% endfor %}</tr>
@@ -611,6 +636,7 @@ def to_html(report: AgreementReport) -> str:
         fmt=_fmt,
         pair=pair,
         chart=_chart_png(report),
+        chart_note=chart_rows(report)[1],
     )
 
 
@@ -636,12 +662,16 @@ def render_terminal(report: AgreementReport, console: Console, max_disagreements
         style = "bold" if r.code == POOLED else None
         table.add_row(
             escape(r.code),
-            str(r.n_units),
+            str(r.n_units) if r.code != POOLED else f"{r.n_units} × {len(report.codes)} codes",
             prev,
             *(_fmt(r.estimates.get(c)) for c in report.coefficients),
             style=style,
         )
     console.print(table)
+    console.print(
+        f"n: the {report.unit}s rated (pooled: each {report.unit} once per code); prevalence: the share of "
+        "the ratings that apply the code"
+    )
     if report.pairwise:
         pt = Table(title="Pairwise Cohen's kappa (pooled over codes)")
         pt.add_column("coder")

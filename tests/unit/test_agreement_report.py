@@ -162,6 +162,8 @@ def test_render_terminal() -> None:
     out = console.export_text()
     assert "Cohen's kappa" in out and POOLED in out and "Disagreements: 2" in out
     assert "<script>" in out  # the text is shown as is in the terminal (rich markup escaped)
+    assert "4 × 4 codes" in out  # the pooled n: segments, each once per code
+    assert "n: the segments rated (pooled: each segment once per code)" in out
 
 
 def test_terminal_disagreements_print_the_text_as_written() -> None:
@@ -176,3 +178,19 @@ def test_terminal_disagreements_print_the_text_as_written() -> None:
     render_terminal(rep, console)
     out = console.export_text()
     assert "“من کار می\u200cکنم. بعد”" in out and "\\u200c" not in out
+
+
+def test_the_chart_draws_the_most_applied_codes_when_there_are_many() -> None:
+    from pipeline.agreement_report import chart_rows
+
+    report = _report(n_boot=0)
+    rows, note = chart_rows(report)
+    assert [r.code for r in rows] == CODES and note == ""
+    rows, note = chart_rows(report, limit=2)  # trust and distance are applied most
+    assert [r.code for r in rows] == ["trust", "distance"]
+    assert (
+        note
+        == "The chart shows the 2 most applied of the 4 codes and the pooled row; the table has every code."
+    )
+    page = to_html(report)
+    assert "most applied" not in page and page.count("<tr") >= len(CODES) + 1
