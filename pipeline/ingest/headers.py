@@ -23,7 +23,15 @@ from collections.abc import Set
 from typing import NamedTuple
 
 from pipeline.domain import Turn
-from pipeline.ingest.labels import CLOCK, NAME_PATTERN, parse_clock, strip_span, valid_name
+from pipeline.ingest.labels import (
+    CLOCK,
+    NAME_PATTERN,
+    labels_recur,
+    match_label,
+    parse_clock,
+    strip_span,
+    valid_name,
+)
 
 _HS = r"[^\S\n]"  # horizontal whitespace
 HEADER_RE = re.compile(
@@ -93,11 +101,26 @@ def paragraph_turns(
 
 
 def find_headers(text: str, lines: list[Line]) -> list[Header] | None:
-    """The speaker headers of ``text``, or ``None`` when it does not have the header layout."""
+    """The speaker headers of ``text``, or ``None`` when it does not have the header layout.
+
+    A labelled transcript (``Name: words`` lines, :func:`labels_recur`) with at least as many labels as
+    header-like lines keeps its labels: two lines such as ``Morning session (9:30)`` in it are
+    headings, not speakers.
+
+    >>> t = "Interviewer: When?\\nAnna: Early.\\nMorning session (9:30)\\nLunch 12:15\\nInterviewer: Then?\\nAnna: Home.\\n"
+    >>> find_headers(t, text_lines(t)) is None
+    True
+    >>> t = "Anna  0:03\\nHello there.\\n\\nBen  1:02\\nHi.\\n"
+    >>> [h.speaker for h in find_headers(t, text_lines(t))]
+    ['Anna', 'Ben']
+    """
     headers = [
         Header(i, *found) for i, (a, b) in enumerate(lines) if (found := match_header(text[a:b])) is not None
     ]
     if len(headers) >= 2:
+        labels = [lab.speaker for a, b in lines if (lab := match_label(text[a:b])) is not None]
+        if len(labels) >= len(headers) and labels_recur(labels, len(lines)):
+            return None
         times = [h.seconds for h in headers]
         return headers if all(x <= y for x, y in zip(times, times[1:], strict=False)) else None
     if len(headers) == 1:

@@ -726,3 +726,28 @@ def test_property_any_text_gives_valid_turns(text: str) -> None:
             check_offsets(parse(text, "n.vtt"))
         except InputError as exc:
             assert str(exc).startswith("n.vtt")
+
+
+def test_a_labelled_transcript_keeps_its_labels_beside_two_name_and_clock_lines() -> None:
+    """`Morning session (9:30)` / `Lunch 12:15` inside a `Name:` transcript are lines of a turn, not the
+    speaker headers of an Otter or Teams export (.txt and .docx alike)."""
+    from pipeline.ingest.plain import parse_plain_text
+    from pipeline.ingest.word import parse_paragraphs
+
+    p = parse_plain_text(
+        "Interviewer: When did you arrive?\nAnna: We had two slots.\nMorning session (9:30)\n"
+        "Afternoon session (14:00)\nInterviewer: And then?\nAnna: Nothing.\n"
+    )
+    assert [t.speaker for t in p.turns] == ["Interviewer", "Anna", "Interviewer", "Anna"]
+    assert p.text[p.turns[1].start : p.turns[1].end].endswith("Afternoon session (14:00)")
+    d = parse_paragraphs(
+        [
+            "Interviewer: When did you arrive?",
+            "Anna: The schedule was",
+            "Arrival 9:30",
+            "Lunch 12:15",
+            "Interviewer: And then?",
+            "Anna: Nothing.",
+        ]
+    )
+    assert [t.speaker for t in d.turns] == ["Interviewer", "Anna", "Interviewer", "Anna"]
