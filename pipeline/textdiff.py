@@ -157,3 +157,36 @@ def shared_fraction(old: str, new: str) -> float:
     longest = max(len(old), len(new), 1)
     shared = sum(n for _, _, n in aligned_blocks(old, new) if n >= SHARED_RUN_CHARS)
     return shared / longest
+
+
+SHINGLE_WORDS = 5
+"""Words per shingle of :func:`shared_shingles`: two unrelated interviews share many word pairs and
+triples ("I don't know"), seldom five words in a row."""
+
+
+def shared_shingles(old: str, new: str, n: int = SHINGLE_WORDS) -> float:
+    """The share of runs of ``n`` words (case-folded) two texts have in common, over the larger number
+    of runs: near 1 for an edit of the same text, near 0 for another text. Linear in the texts'
+    length (a set of hashes), where :func:`shared_fraction`'s character alignment grows much faster
+    (minutes for two unrelated 200,000-character transcripts).
+
+    Examples
+    --------
+    >>> old = "Ann: There were never enough nurses on the night shift. We had no staf at all."
+    >>> round(shared_shingles(old, old.replace("staf", "staff")), 2)
+    0.75
+    >>> shared_shingles("Int: How was the ward?\\nAnn: Busy.", "Int: Where did you train?\\nBo: Leeds.")
+    0.0
+    >>> shared_shingles("", ""), shared_shingles("a b", "a b")
+    (1.0, 1.0)
+    """
+
+    def runs(text: str) -> set[int]:
+        words = text.casefold().split()
+        if len(words) < n:
+            return {hash(tuple(words))}
+        return {hash(tuple(words[i : i + n])) for i in range(len(words) - n + 1)}
+
+    a, b = runs(old), runs(new)
+    return len(a & b) / max(len(a), len(b))
+

@@ -163,9 +163,10 @@ warning: another interview with the same name, more likely than an edit."""
 
 def note_unrelated_versions(session: Session, report: IngestReport) -> None:
     """Record in ``report.unrelated`` the new versions whose text shares less than
-    :data:`SHARED_BELOW` with the version before (runs of 20 characters or more, as
-    :func:`pipeline.textdiff.shared_fraction` counts)."""
-    from pipeline.textdiff import shared_fraction
+    :data:`SHARED_BELOW` with the version before (runs of five words, as
+    :func:`pipeline.textdiff.shared_shingles` counts: linear in the length, so a long transcript
+    costs no more than reading it)."""
+    from pipeline.textdiff import shared_shingles
 
     for name, old_version, new_version in report.new_versions:
         old, new = (
@@ -174,7 +175,7 @@ def note_unrelated_versions(session: Session, report: IngestReport) -> None:
             ).one()
             for v in (old_version, new_version)
         )
-        share = shared_fraction(old, new)
+        share = shared_shingles(old, new)
         if share < SHARED_BELOW:
             report.unrelated[name] = share
 
