@@ -189,4 +189,3 @@ def shared_shingles(old: str, new: str, n: int = SHINGLE_WORDS) -> float:
 
     a, b = runs(old), runs(new)
     return len(a & b) / max(len(a), len(b))
-
