@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -84,12 +85,19 @@ def analysis_codings(session: Session) -> tuple[list[Coding], int]:
     """The active codings of the current sources the report analyses, and how many it replaced.
 
     Where a lead adjudicated a unit, the consensus codings of the settlement replace the coders'
-    codings it settled (``AdjudicationRow.settled_coding_ids``): those are left out, so an
-    adjudicated passage counts once, with the codes the lead chose (none for a code overruled).
+    codings it settled (``AdjudicationRow.settled_coding_ids``) within the unit: an adjudicated
+    passage counts once, with the codes the lead chose (none for a code overruled). A settled coding
+    that reaches beyond the unit (a long passage of which one segment was adjudicated) keeps the
+    parts outside it (:func:`outside`).
     """
-    settled = {
-        int(i) for ids in session.scalars(select(AdjudicationRow.settled_coding_ids)) for i in ids or ()
-    }
+    from collections import defaultdict
+
+    settled: dict[int, list[tuple[int, int]]] = defaultdict(list)  # coding id -> units that settled it
+    for ids, start, end in session.execute(
+        select(AdjudicationRow.settled_coding_ids, AdjudicationRow.start, AdjudicationRow.end)
+    ):
+        for i in ids or ():
+            settled[int(i)].append((int(start), int(end)))
     q = (
         select(CodingRow, SourceRow.name, CoderRow.name)
         .join(SourceRow, CodingRow.source_id == SourceRow.id)
@@ -100,11 +108,25 @@ def analysis_codings(session: Session) -> tuple[list[Coding], int]:
     kept: list[Coding] = []
     replaced = 0
     for c, sname, cname in session.execute(q):
+        coding = coding_from_row(c, sname, cname)
         if c.id in settled:
             replaced += 1
+            kept += [replace(coding, start=a, end=b) for a, b in outside(c.start, c.end, settled[c.id])]
         else:
-            kept.append(coding_from_row(c, sname, cname))
+            kept.append(coding)
     return kept, replaced
+
+
+def outside(start: int, end: int, units: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The parts of ``[start, end)`` that none of ``units`` covers.
+
+    >>> outside(43, 236, [(100, 128)]), outside(100, 128, [(100, 128)]), outside(0, 10, [(5, 20), (0, 2)])
+    ([(43, 100), (128, 236)], [], [(2, 5)])
+    """
+    parts = [(start, end)]
+    for a, b in units:
+        parts = [p for lo, hi in parts for p in ((lo, min(hi, a)), (max(lo, b), hi)) if p[0] < p[1]]
+    return parts
 
 
 def old_version_note(session: Session) -> str | None:

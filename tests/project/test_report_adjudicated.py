@@ -80,3 +80,28 @@ def test_codings_left_on_an_older_version_are_noted(tmp_path: Path) -> None:
     assert notes == ["6 codings on older versions of 1 source are not counted (qualflow sources --versions)"]
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "6 codings on older versions of 1 source are not counted (qualflow sources --versions)." in html
+
+
+def test_a_long_coding_settled_on_one_segment_keeps_the_rest_of_its_passage(tmp_path: Path) -> None:
+    """An adjudication of one segment replaces a coder's long coding there only: the parts of the
+    passage outside the unit still count (review finding: the whole coding vanished)."""
+    from sqlalchemy import select
+
+    from pipeline.domain import Coding
+    from pipeline.project.codings import add_codings
+    from pipeline.store.schema import CodebookVersionRow, SourceRow
+
+    p = _project(tmp_path)
+    try:
+        with p.store.transaction() as s:
+            srcs = {r.name: r for r in s.scalars(select(SourceRow).where(SourceRow.is_current))}
+            cb = s.scalar(select(CodebookVersionRow.id).order_by(CodebookVersionRow.id.desc()))
+            assert cb is not None
+            add_codings(s, [Coding("s1", 43, 236, "citizens", "xena")], srcs, cb)
+        adjudication.adjudicate(p, "lea", source="s1", start=100, end=128, choice="yuri")
+        with p.store.transaction() as s:
+            kept = analysis_codings(s)[0]
+        mine = {(c.start, c.end) for c in kept if (c.coder, c.code) == ("xena", "citizens")}
+        assert {(43, 100), (128, 236)} <= mine and (43, 236) not in mine
+    finally:
+        p.close()
