@@ -267,7 +267,11 @@ def refresh_consensus(project: Project, round_name: str) -> dict[str, dict[str, 
     data = round_data(project, round_name)
     results = dict(data.round.results)
     consensus = consensus_agreement(
-        project, data, n_boot=int(results.get("n_boot", 1000)), seed=int(results.get("seed", 0))
+        # a round closed before round close stored its resamples drew 500 (the default then)
+        project,
+        data,
+        n_boot=int(results.get("n_boot", 500)),
+        seed=int(results.get("seed", 0)),
     )
     with project.store.transaction() as s:
         rnd = _round(s, round_name)

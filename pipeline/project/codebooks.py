@@ -20,7 +20,7 @@ from pipeline.domain import Code, Codebook, Coding, SuggestionState
 from pipeline.errors import InputError
 from pipeline.project.core import Project
 from pipeline.store.queries import code_uses, latest_codebook, require_codebook, store_codebook
-from pipeline.store.schema import CodingRow, SuggestionRow
+from pipeline.store.schema import AdjudicationRow, CodingRow, SuggestionRow
 
 
 @dataclass(frozen=True)
@@ -209,6 +209,7 @@ def move_codings(session: Session, renamed: dict[str, str]) -> int:
     for r, _ in moves:
         r.code = f"(coding {r.id} being renamed)"
     session.flush()
+    merged: dict[int, int] = {}  # retracted coding id -> the id of the one kept
     for r, new in moves:
         r.code = new
         key = (r.source_id, r.start, r.end, new, r.coder_id)
@@ -216,6 +217,15 @@ def move_codings(session: Session, renamed: dict[str, str]) -> int:
         if kept is not r:
             kept.memo = join_memos(kept.memo, r.memo)
             r.active = False
+            merged[r.id] = kept.id
+    if merged:  # adjudications that listed a retracted coding list the one kept (as migration 0008 does)
+        for adj in session.scalars(
+            select(AdjudicationRow).where(AdjudicationRow.source_id.in_({r.source_id for r, _ in moves}))
+        ):
+            for attr in ("coding_ids", "settled_coding_ids"):
+                ids = list(getattr(adj, attr) or [])
+                if any(int(i) in merged for i in ids):
+                    setattr(adj, attr, list(dict.fromkeys(merged.get(int(i), int(i)) for i in ids)))
     session.flush()
     return len(moves)
 

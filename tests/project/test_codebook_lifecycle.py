@@ -349,11 +349,24 @@ def test_codes_swapping_names_swap_the_codings_of_one_passage(study: Path) -> No
         assert move_codings(s, {"budget": "trust", "trust": "budget"}) == 6
         assert (s.get(CodingRow, trust.id).code, s.get(CodingRow, budget.id).code) == ("budget", "trust")  # type: ignore[union-attr]
         trust.memo = "low"
+        # an adjudication that settled the coding the merge retracts lists the one kept afterwards
+        from pipeline.store.schema import AdjudicationRow, RoundRow
+
+        rnd = RoundRow(name="R1", codebook_version_id=trust.codebook_version_id)
+        s.add(rnd)
+        s.flush()
+        adj = AdjudicationRow(
+            round_id=rnd.id, source_id=trust.source_id, start=84, end=96, lead_id=trust.coder_id,
+            choice="both", settled_coding_ids=[budget.id, trust.id],
+        )  # fmt: skip
+        s.add(adj)
+        s.flush()
         assert move_codings(s, {"trust": "budget"}) == 3  # the old budget codings, the added one among them
         kept, gone = s.get(CodingRow, trust.id), s.get(CodingRow, budget.id)
         assert kept is not None and gone is not None
         assert (kept.code, kept.active, kept.memo) == ("budget", True, "low\n\nmoney too")
         assert (gone.code, gone.active) == ("budget", False)
+        assert adj.settled_coding_ids == [trust.id]
     proj.close()
 
 
