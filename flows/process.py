@@ -108,8 +108,8 @@ def ingest_files(project: Project, parsed: list[ParsedFile]) -> list[IngestedFil
 
     files = processing.ingest_files(project, parsed)
     for f in files:
-        if f.roles_note:  # a guessed interviewer, no speakers, another interview's text: say so, and the fix
-            get_run_logger().warning(f.roles_note)
+        if f.warning:  # a guessed interviewer, no speakers, another interview's text: say so, and the fix
+            get_run_logger().warning(f.warning)
     return files
 
 

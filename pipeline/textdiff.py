@@ -137,28 +137,6 @@ class SpanMap:
         return out
 
 
-SHARED_RUN_CHARS = 20
-"""The shortest run of equal characters :func:`shared_fraction` counts: two unrelated interviews share
-letters, words and spaces wherever the alignment finds them, but seldom a run this long."""
-
-
-def shared_fraction(old: str, new: str) -> float:
-    """The fraction of the longer text in runs of at least :data:`SHARED_RUN_CHARS` characters that
-    both share (:func:`aligned_blocks`): near 1 for an edit of the same text, near 0 for another text.
-
-    Examples
-    --------
-    >>> old = "Ann: There were never enough nurses on the night shift. We had no staf at all."
-    >>> round(shared_fraction(old, old.replace("staf", "staff")), 2)
-    0.89
-    >>> shared_fraction("Int: How was the ward?\\nAnn: Busy.", "Int: Where did you train?\\nBo: Leeds.")
-    0.0
-    """
-    longest = max(len(old), len(new), 1)
-    shared = sum(n for _, _, n in aligned_blocks(old, new) if n >= SHARED_RUN_CHARS)
-    return shared / longest
-
-
 SHINGLE_WORDS = 5
 """Words per shingle of :func:`shared_shingles`: two unrelated interviews share many word pairs and
 triples ("I don't know"), seldom five words in a row."""
@@ -167,7 +145,7 @@ triples ("I don't know"), seldom five words in a row."""
 def shared_shingles(old: str, new: str, n: int = SHINGLE_WORDS) -> float:
     """The share of runs of ``n`` words (case-folded) two texts have in common, over the larger number
     of runs: near 1 for an edit of the same text, near 0 for another text. Linear in the texts'
-    length (a set of hashes), where :func:`shared_fraction`'s character alignment grows much faster
+    length (a set of hashes), where a character alignment (:func:`aligned_blocks`) grows much faster
     (minutes for two unrelated 200,000-character transcripts).
 
     Examples

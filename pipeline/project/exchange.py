@@ -27,7 +27,7 @@ from pipeline.errors import InputError
 from pipeline.project.codebooks import merge_codebooks, split_by_codebook, store_codebook_version
 from pipeline.project.codings import add_codings
 from pipeline.project.core import Progress, Project
-from pipeline.project.ingest import IngestReport, ParsedFile, note_unrelated_versions, store_parsed
+from pipeline.project.ingest import IngestReport, ParsedFile, store_parsed
 from pipeline.refi.qdpx import PROVENANCE_MARK, Positions, QdpxProject, unknown_user_warning
 from pipeline.store.mappers import coding_from_row, source_from_row
 from pipeline.store.queries import current_sources, get_or_create_coder, latest_codebook, require_codebook
@@ -169,7 +169,6 @@ def _store_imported(project: Project, qp: QdpxProject, path: Path) -> ImportRepo
         ing = report.versions
         for pf in parsed:
             store_parsed(session, pf, project.config, ing)
-        note_unrelated_versions(session, ing)
         report.warnings.extend(
             ing.unrelated_notes(
                 "`qualflow ingest` the transcript of version {old} again (its codings come back with it), "

@@ -79,7 +79,8 @@ class IngestReport:
 
     def unrelated_notes(self, undo: str) -> list[str]:
         """One line per new version that shares almost no text with the version before
-        (:func:`note_unrelated_versions`): another interview with the same name, more likely than an
+        (runs of five words, :func:`pipeline.textdiff.shared_shingles`, under :data:`SHARED_BELOW`;
+        recorded by :func:`store_parsed`): another interview with the same name, more likely than an
         edit. ``undo`` says how to put it right (``{old}``: the version before).
 
         >>> r = IngestReport(new_versions=[("int01", 1, 2)], codings_left_on_old={"int01": 35},
@@ -159,25 +160,6 @@ class IngestReport:
 SHARED_BELOW = 0.2
 """A new version that shares less than this fraction of the longer text with the version before gets a
 warning: another interview with the same name, more likely than an edit."""
-
-
-def note_unrelated_versions(session: Session, report: IngestReport) -> None:
-    """Record in ``report.unrelated`` the new versions whose text shares less than
-    :data:`SHARED_BELOW` with the version before (runs of five words, as
-    :func:`pipeline.textdiff.shared_shingles` counts: linear in the length, so a long transcript
-    costs no more than reading it)."""
-    from pipeline.textdiff import shared_shingles
-
-    for name, old_version, new_version in report.new_versions:
-        old, new = (
-            session.scalars(
-                select(SourceRow.text).where(SourceRow.name == name, SourceRow.version == v)
-            ).one()
-            for v in (old_version, new_version)
-        )
-        share = shared_shingles(old, new)
-        if share < SHARED_BELOW:
-            report.unrelated[name] = share
 
 
 OFFICE_LOCK_PREFIX = "~$"  # Word's owner file: ~$ + the document's name (shortened), junk bytes
@@ -323,6 +305,11 @@ def store_parsed(
             session.scalar(select(func.max(SourceRow.version)).where(SourceRow.name == pf.name)) or 0
         ) + 1
         report.new_versions.append((pf.name, old.version, version))
+        from pipeline.textdiff import shared_shingles
+
+        share = shared_shingles(old.text, src.text)  # another interview under the same name?
+        if share < SHARED_BELOW:
+            report.unrelated[pf.name] = share
         meta = {**(old.meta or {}), **meta}
         overrides = dict(old.role_override or {})
         order = old.ingest_order
@@ -476,7 +463,6 @@ def ingest(
     with project.store.transaction() as session:
         for pf in parsed:
             store_parsed(session, pf, project.config, report)
-        note_unrelated_versions(session, report)
         if metadata:
             apply_metadata(session, metadata, origin=str(metadata_csv))
     return report

@@ -238,17 +238,16 @@ class IngestedFile:
     note: str = ""  # a new version: what became of its codings (IngestReport.carried_note)
     # a speaker taken as the interviewer by guess, no speakers at all, or a new version that looks like
     # another interview (IngestReport.interviewer_notes, unlabelled_notes, unrelated_notes): logged
-    roles_note: str = ""
+    warning: str = ""
 
 
 def ingest_parsed(project: Project, pf: ParsedFile) -> IngestedFile:
     """Store one parsed file as a source with its segments (one transaction; nothing when unchanged)."""
-    from pipeline.project.ingest import note_unrelated_versions, store_parsed
+    from pipeline.project.ingest import store_parsed
 
     with project.store.transaction() as session:
         report = IngestReport()
         row = store_parsed(session, pf, project.config, report)
-        note_unrelated_versions(session, report)
     status: Literal["added", "new-version", "unchanged"]
     status = "unchanged" if row is None else ("new-version" if report.new_versions else "added")
     note = "".join(report.carried_note(name, old) for name, old, _ in report.new_versions)
@@ -256,8 +255,8 @@ def ingest_parsed(project: Project, pf: ParsedFile) -> IngestedFile:
         "`qualflow ingest` the transcript of version {old} again (its codings come back with it), then "
         "rename the new file and put it in the inbox"
     )
-    roles_note = "; ".join(report.interviewer_notes() + report.unlabelled_notes() + unrelated)
-    return IngestedFile(pf.path, pf.name, pf.file_hash, status, note.removeprefix("; "), roles_note)
+    warning = "; ".join(report.interviewer_notes() + report.unlabelled_notes() + unrelated)
+    return IngestedFile(pf.path, pf.name, pf.file_hash, status, note.removeprefix("; "), warning)
 
 
 def ingest_files(project: Project, parsed: Sequence[ParsedFile]) -> list[IngestedFile]:

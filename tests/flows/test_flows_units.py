@@ -438,7 +438,7 @@ def test_process_warns_when_a_new_version_is_another_interview(proj, tmp_path: P
         for pf in processing.parse_files(proj, processing.find_new_files(proj)).parsed
         if pf.name == "int00"
     ]
-    assert processing.ingest_parsed(proj, first).roles_note == ""
+    assert processing.ingest_parsed(proj, first).warning == ""
     other = tmp_path / "elsewhere" / "int00.txt"
     other.parent.mkdir()
     other.write_text(
@@ -447,7 +447,7 @@ def test_process_warns_when_a_new_version_is_another_interview(proj, tmp_path: P
     (pf,) = processing.parse_files(proj, processing.find_new_files(proj, [other])).parsed
     done = processing.ingest_parsed(proj, pf)
     assert done.status == "new-version"
-    assert done.roles_note == (
+    assert done.warning == (
         "int00: the new text shares only 0% with version 1 — a different interview with the same name? If it "
         "is another interview, `qualflow ingest` the transcript of version 1 again (its codings come back "
         "with it), then rename the new file and put it in the inbox"
