@@ -418,7 +418,8 @@ def main(argv: list[str] | None = None) -> int:
                 P = model.predict_proba(X[te])
             elif model is product:  # side information exactly as pipeline.project.suggest passes it
                 model.fit(X[tr], Ytr, groups=g, **side_inputs(model, **side_tr))
-                P = model.predict_proba(X[te], **side_inputs(model, **side_te))
+                # groups: each test transcript's segments decoded together, as rank_codes passes them
+                P = model.predict_proba(X[te], **side_inputs(model, groups=list(tid[te]), **side_te))
             else:
                 model.fit(X[tr], Ytr, groups=g, **accepted(model.fit, fit_side))
                 P = model.predict_proba(X[te], **accepted(model.predict_proba, pred_side))

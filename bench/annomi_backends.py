@@ -87,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
                     X_prev=X_prev[idx],  # noqa: B023
                     prev_texts=[prev[i] for i in idx],
                     prev2_texts=[prev2[i] for i in idx],
+                    groups=list(tid[idx]),  # used for predict only (decoding along each transcript)
                 )
 
             model = make_suggester("auto", codebook=codebook, embedder=emb, exclusive=True, random_state=0)

@@ -195,6 +195,7 @@ def evaluate_default(
             X_prev=X_prev[idx],
             prev_texts=[context["prev"][i] for i in idx],
             prev2_texts=[context["prev2"][i] for i in idx],
+            groups=list(tid[idx]),  # used for predict only (decoding along each transcript)
         )
 
     def product() -> Any:
@@ -207,7 +208,8 @@ def evaluate_default(
     pred = np.array(sp.codes)[model.predict_proba(X[sp.te], **side(sp.te, model)).argmax(axis=1)]
     ks = [kappa_codes(pred, sp.experts[a], sp.codes) for a in sorted(sp.experts)]
     t_test = time.perf_counter() - t0
-    P = grouped_cv_predictions(product, X[sp.tr], sp.Ytr, tid[sp.tr], n_splits=5, **side(sp.tr, model))
+    # an unfitted model's side inputs (no groups: grouped_cv_predictions passes each fold's sources)
+    P = grouped_cv_predictions(product, X[sp.tr], sp.Ytr, tid[sp.tr], n_splits=5, **side(sp.tr, product()))
     k_cv = kappa_of_labels(P.argmax(axis=1), sp.Ytr.argmax(axis=1))
     return {
         "kappa_mean": float(np.mean(ks)),

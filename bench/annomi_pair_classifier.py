@@ -151,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
             X_prev=X_prev[idx],
             prev_texts=[prev[i] for i in idx],
             prev2_texts=[prev2[i] for i in idx],
+            groups=list(tid[idx]),  # used for predict only (decoding along each transcript)
         )
 
     default.fit(X[tr], onehot(simple[cb].to_numpy()[tr], codes), groups=tid[tr], **side(tr))

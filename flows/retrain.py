@@ -17,6 +17,7 @@ from prefect.cache_policies import NO_CACHE
 from flows import tracking
 from flows.process import make_embedder, open_project
 from flows.retries import io_task
+from models.sequence import describe as describe_decoding
 from pipeline.embed.factory import fine_tuned_backend, fine_tuned_spec
 from pipeline.gate import GateDecision, promotion_decision
 from pipeline.project import retrain as retraining
@@ -44,6 +45,7 @@ class RetrainReport:
     suggester: str = ""
     selection: Selection | None = None
     unchanged: bool = False  # nothing trained: ``version`` was trained from the same inputs
+    decoding: str | None = None  # what fit decided about decoding codes along each source
 
     def lines(self) -> list[str]:
         if self.unchanged:
@@ -60,6 +62,7 @@ class RetrainReport:
             f"trained {self.registered_model}@{self.version} on {self.data.get('n_train_segments')} segments "
             f"of {self.data.get('n_sources', 0) - self.data.get('n_eval_sources', 0)} sources; "
             f"evaluated on {self.data.get('n_eval_segments')} segments of {self.data.get('n_eval_sources')} held-out sources",
+            *([self.decoding] if self.decoding else []),
             f"{d.metric}: challenger {d.challenger:.4f}, champion "
             + (
                 ("not comparable" if self.champion_before else "none")
@@ -415,4 +418,5 @@ def retrain_suggester(
         champion_before=None if champion is None else champion.version,
         suggester=chosen,
         selection=selection,
+        decoding=describe_decoding(challenger),
     )

@@ -353,6 +353,12 @@ def log_training_run(
             numeric = {k: float(v) for k, v in fine_tune.items() if isinstance(v, int | float)}
             mlflow.log_metrics({f"finetune.{k}": v for k, v in numeric.items() if np.isfinite(v)})
             mlflow.log_params({f"finetune.{k}": str(v) for k, v in fine_tune.items() if k not in numeric})
+        from models.sequence import record
+
+        decoding_params, decoding_metrics = record(model)  # the codes-along-a-source choice fit made
+        if decoding_params:
+            mlflow.log_params(decoding_params)
+            mlflow.log_metrics(decoding_metrics)
         if selection_params:
             mlflow.log_params(selection_params)
         if selection_metrics:

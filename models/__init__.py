@@ -44,12 +44,14 @@ EXCLUSIVE_DEFAULT_PARAMS: dict[str, Any] = {
     "char_tfidf_weight": 0.5,
     "class_weight": "balanced",
     "C": 0.5,
+    "sequence": True,
 }
 """The linear suggester's parameters for an exclusive codebook, unless ``[suggester] params`` say
 otherwise: embedding + previous turn's embedding + word and character TF-IDF of the segment + word
 TF-IDF of the previous turn and of the turn before it, balanced classes, C 0.5 (the best
 mean κ of the configurations tried by 5-fold CV grouped by transcript on AnnoMI's 126 training
-transcripts; docs/benchmarks.md, "Suggesters on AnnoMI")."""
+transcripts; docs/benchmarks.md, "Suggesters on AnnoMI"); ``sequence``: ``fit`` decides on its own
+out-of-fold κ whether to decode the codes along each source (:mod:`models.sequence`)."""
 AUTO = "auto"
 OPERATING_POINT_PARAMS = ("min_coverage", "target_precision", "source_floor")
 """``[suggester]`` settings passed to the suggesters that have them and dropped for the others."""

@@ -22,6 +22,10 @@ ignores it and says so in its docstring):
   before it (``""`` when none); only the suggesters that take them (:func:`side_inputs` passes them to
   those alone).
 
+- ``groups`` in ``predict_proba``: the source of each row (rows of one source in reading order), only
+  for a fitted suggester whose :meth:`BaseSuggester.wants_sequence` is true (a decoding along each
+  source, :mod:`models.sequence`).
+
 - ``X_window``: ndarray (n_segments, dim), embedding of each segment's window (the segment with its
   neighbours in the same turn; :func:`pipeline.project.corpus.window_vectors`); only the suggesters
   whose :meth:`BaseSuggester.wants_window` is true (the evidence suggester).
@@ -82,12 +86,15 @@ def side_inputs(
     prev_texts: Sequence[str] | None = None,
     prev2_texts: Sequence[str] | None = None,
     X_window: Any = None,
+    groups: Sequence[Any] | None = None,
 ) -> dict[str, Any]:
     """The side information to pass to ``model.fit`` / ``model.predict_proba``.
 
     ``texts`` always; ``X_prev``, ``prev_texts`` and ``prev2_texts`` only when the model :meth:`~BaseSuggester.wants_context`
     and its ``predict_proba`` takes them (a suggester without that parameter never sees it);
-    ``X_window`` only when the model :meth:`~BaseSuggester.wants_window` and takes it.
+    ``X_window`` only when the model :meth:`~BaseSuggester.wants_window` and takes it; ``groups`` (the
+    source of each row, for ``predict_proba``) only when the fitted model
+    :meth:`~BaseSuggester.wants_sequence` (never before fit: ``fit`` takes ``groups`` on its own).
 
     >>> class M:
     ...     def wants_context(self): return True
@@ -96,6 +103,10 @@ def side_inputs(
     ['X_prev', 'texts']
     """
     out: dict[str, Any] = {"texts": None if texts is None else list(texts)}
+    sequence = getattr(model, "wants_sequence", None)
+    if groups is not None and sequence is not None and sequence():
+        if "groups" in inspect.signature(model.predict_proba).parameters:
+            out["groups"] = list(groups)
     window = getattr(model, "wants_window", None)
     if X_window is not None and window is not None and window():
         if "X_window" in inspect.signature(model.predict_proba).parameters:
@@ -262,6 +273,11 @@ class BaseSuggester(ABC):
 
     def wants_window(self) -> bool:
         """True when the suggester reads each segment's window (``X_window``); default False."""
+        return False
+
+    def wants_sequence(self) -> bool:
+        """True when the fitted suggester scores each source's segments together (``groups=`` in
+        ``predict_proba``: the source of each row, rows of a source in reading order); default False."""
         return False
 
     @abstractmethod

@@ -104,6 +104,13 @@ class LinearSuggester(BaseSuggester):
         Calibrate out of fold (Platt per code; temperature in exclusive mode). ``False`` skips the
         inner cross-validation (5x faster fit): multi-label thresholds are then 0.5 on the raw
         probabilities, exclusive decisions are unchanged.
+    sequence : bool, default False
+        Exclusive mode: let ``fit`` decide, on its out-of-fold probabilities and the coders' codes,
+        whether to decode each source's segments as a chain (:mod:`models.sequence`: one code tends
+        to follow another) and how strongly; the choice is ``sequence_`` (``None``: plain argmax) and
+        every setting's out-of-fold κ ``sequence_scores_``. Needs ``calibrate`` and ``groups`` in
+        fit (rows of a source in reading order), and ``groups=`` in ``predict_proba`` to decode
+        (without it each segment is scored alone).
     max_iter : int, default 2000
     random_state : int, RandomState or None
         Shuffles folds when ``groups`` is not given.
@@ -128,6 +135,7 @@ class LinearSuggester(BaseSuggester):
         min_positives: int = 3,
         min_confidence: float = 0.0,
         calibrate: bool = True,
+        sequence: bool = False,
         max_iter: int = 2000,
         random_state: int | np.random.RandomState | None = None,
     ) -> None:
@@ -148,10 +156,16 @@ class LinearSuggester(BaseSuggester):
         self.min_positives = min_positives
         self.min_confidence = min_confidence
         self.calibrate = calibrate
+        self.sequence = sequence
         self.max_iter = max_iter
         self.random_state = random_state
 
     # --- features -----------------------------------------------------------------------------
+    def wants_sequence(self) -> bool:
+        """True once fitted with a decoding along each source (``sequence_``): pass ``groups=`` (the
+        source of each row, rows of a source in reading order) to ``predict_proba``."""
+        return getattr(self, "sequence_", None) is not None
+
     def wants_context(self) -> bool:
         """True: pass ``X_prev`` (and ``prev_texts`` / ``prev2_texts`` for the context TF-IDF) to fit
         and predict."""
@@ -345,6 +359,8 @@ class LinearSuggester(BaseSuggester):
         self.thresholds_ = np.full(m, float(self.min_confidence))
         self.present_ = present
         self.temperature_ = 1.0
+        self.sequence_: dict[str, Any] | None = None
+        self.sequence_scores_: dict[str, float] = {}
         if len(present) < 2:
             raise InputError(
                 f"{type(self).__name__}: exclusive mode needs segments of at least 2 different codes, "
@@ -362,6 +378,12 @@ class LinearSuggester(BaseSuggester):
             if ok.any():
                 pos = np.searchsorted(present, labels[ok])
                 self.temperature_ = fit_temperature(oof[ok], pos)
+                if getattr(self, "sequence", False) and g is not None:
+                    from models.sequence import choose_decoding
+
+                    self.sequence_, self.sequence_scores_ = choose_decoding(
+                        softmax(oof[ok], self.temperature_), pos, g[ok], len(present)
+                    )
         self.estimator_ = self._lr(self.class_weight).fit(Fr, labels)
 
     # --- predict ------------------------------------------------------------------------------
@@ -373,17 +395,29 @@ class LinearSuggester(BaseSuggester):
         X_prev: Any = None,
         prev_texts: Sequence[str] | None = None,
         prev2_texts: Sequence[str] | None = None,
+        groups: Sequence[Any] | None = None,
     ) -> npt.NDArray[np.float64]:
-        """Calibrated probabilities, shape (n_segments, n_codes); 0 for codes not learned."""
+        """Calibrated probabilities, shape (n_segments, n_codes); 0 for codes not learned.
+
+        ``groups``: the source of each row (rows of a source in reading order); with a decoding chosen
+        in fit (``sequence_``), each row's probability given its whole source, else ignored."""
         Xa = self._check_predict_input(
-            X, texts=texts, X_prev=X_prev, prev_texts=prev_texts, prev2_texts=prev2_texts
+            X, texts=texts, X_prev=X_prev, prev_texts=prev_texts, prev2_texts=prev2_texts, groups=groups
         )
         F = self._features(Xa, texts, X_prev, fitting=False, prev_texts=prev_texts, prev2_texts=prev2_texts)
         m = len(self.classes_)
         P = np.zeros((Xa.shape[0], m))
         if self.exclusive:
             logq = self.estimator_.predict_log_proba(F)
-            P[:, self.present_] = softmax(logq, self.temperature_)
+            Q = softmax(logq, self.temperature_)
+            chosen = getattr(self, "sequence_", None)
+            if chosen is not None and groups is not None and len(Q):
+                from models.sequence import forward_backward
+
+                Q = forward_backward(
+                    Q, groups, chosen["T"], chosen["prior"], chosen["strength"], chosen["sharpness"]
+                )
+            P[:, self.present_] = Q
             return P
         for c, est in enumerate(self.estimators_):
             if est is not None:

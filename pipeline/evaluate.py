@@ -130,7 +130,10 @@ def _cross_validate(
     for tr, te in GroupKFold(n_folds).split(Xa, groups=g):
         est = make_estimator()
         est.fit(Xa[tr], Ya[tr], groups=g[tr], **{key: _take(v, tr) for key, v in fit_kw.items()})
-        P[te] = est.predict_proba(Xa[te], **{key: _take(v, te) for key, v in fit_kw.items()})
+        held_out = {key: _take(v, te) for key, v in fit_kw.items()}
+        if getattr(est, "wants_sequence", lambda: False)():  # decodes each held-out source as a whole
+            held_out["groups"] = list(g[te])
+        P[te] = est.predict_proba(Xa[te], **held_out)
         T[te] = est.thresholds_
         if picks is not None:
             for i, row in zip(te, est.suggest_from_proba(P[te], k, groups=list(g[te])), strict=True):

@@ -282,7 +282,13 @@ def rank_codes(
     if not len(texts):
         return Ranking(np.zeros((0, len(model.classes_))), [])
     side = side_inputs(
-        model, texts=texts, X_prev=X_prev, prev_texts=prev_texts, prev2_texts=prev2_texts, X_window=X_window
+        model,
+        texts=texts,
+        X_prev=X_prev,
+        prev_texts=prev_texts,
+        prev2_texts=prev2_texts,
+        X_window=X_window,
+        groups=groups,
     )
     P = model.predict_proba(X, **side)
     if groups is None:

@@ -281,6 +281,7 @@ def test_process_decide_retrain_promote_process_again(harness, tmp_path: Path) -
     assert run.data.params["embedding"] == "hashing-256" or run.data.params["embedding"].startswith("hashing")
     assert run.data.params["suggester"] == "linear" and "C" in run.data.params
     assert trained.selection is None and not any(k.startswith("selection.") for k in run.data.params)
+    assert trained.decoding is None and "sequence.decoding" not in run.data.params  # multi-label: no choice
     assert run.data.params["data.n_positives"] == str(8 * 9 + 3)
     assert {"micro_f1", "macro_f1", "hit_at_k", "ece", "f1.money", "kappa_vs_ana", "kappa_vs_ben"} <= set(
         run.data.metrics
