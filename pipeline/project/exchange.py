@@ -2,9 +2,10 @@
 
 Export writes the current sources, codebook, every active coding, and the coders (people and model
 versions) as users, each with the REFI guid a project file gave it (``coders.guid``), or one derived
-from its name when none did, so the tool a project came from finds its own users in the file again. Model provenance — which model version suggested an accepted coding, with what
-score, and who accepted it — goes into the selection's description, since REFI has no field for it, on
-a line ``[qualflow] provenance: ...`` that a qualflow import drops again (the coding keeps its origin
+from its name when none did, so the tool a project came from finds its own users in the file again.
+Model provenance — which model version suggested an accepted coding, with what score, and who accepted
+it — goes into the selection's description, since REFI has no field for it, on a line
+``[qualflow] provenance: ...`` that a qualflow import drops again (the coding keeps its origin
 ``model-accepted`` and its own memo, nothing more).
 Import reads a ``.qdpx`` from MAXQDA, NVivo, ATLAS.ti or QualCoder into a project, in one transaction;
 into a project that has a codebook already, the imported codes are merged into it (a new version with

@@ -70,7 +70,8 @@ def _users(path: Path) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """(guid, name) of each User of a .qdpx, and (selection text, creatingUser) of each selection."""
     with zipfile.ZipFile(path) as zf:
         root = ET.fromstring(zf.read("project.qde"))
-        text = zf.read(f"Sources/{root.find(f'{NS}Sources/{NS}TextSource').get('guid')}.txt").decode()  # type: ignore[union-attr]
+        (source,) = root.iter(f"{NS}TextSource")
+        text = zf.read(f"Sources/{source.get('guid')}.txt").decode()
     users = [(u.get("guid", ""), u.get("name", "")) for u in root.iter(f"{NS}User")]
     sels = [
         (text[int(s.get("startPosition", "")) : int(s.get("endPosition", ""))], s.get("creatingUser", ""))
