@@ -1,9 +1,11 @@
 """REFI-QDA project exchange for a qualflow project (`qualflow export qdpx`, `qualflow import qdpx`).
 
 Export writes the current sources, codebook, every active coding, and the coders (people and model
-versions) as users. Model provenance — which model version suggested an accepted coding, with what
-score, and who accepted it — goes into the selection's description, since REFI has no field for it, on
-a line ``[qualflow] provenance: ...`` that a qualflow import drops again (the coding keeps its origin
+versions) as users, each with the REFI guid a project file gave it (``coders.guid``), or one derived
+from its name when none did, so the tool a project came from finds its own users in the file again.
+Model provenance — which model version suggested an accepted coding, with what score, and who accepted
+it — goes into the selection's description, since REFI has no field for it, on a line
+``[qualflow] provenance: ...`` that a qualflow import drops again (the coding keeps its origin
 ``model-accepted`` and its own memo, nothing more).
 Import reads a ``.qdpx`` from MAXQDA, NVivo, ATLAS.ti or QualCoder into a project, in one transaction;
 into a project that has a codebook already, the imported codes are merged into it (a new version with
@@ -11,6 +13,8 @@ the codes it lacked; a code with the same path or guid is the same code and keep
 definition), so every existing coding keeps its code. A source whose name the project has, with other
 text, becomes a new version of it, and the project's codings carry forward as ``qualflow ingest``
 carries them (with the same lines, and a warning when the two texts share almost nothing).
+Coders are matched by name; each keeps the guid the file gives its user, unless it has another one
+already (the one kept, said in a warning) or the guid is another coder's (not kept, said too).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from pipeline.domain import Codebook, Coding, Source, SuggestionState, Turn, sha256_text
 from pipeline.errors import InputError
@@ -40,9 +45,11 @@ def export_project_qdpx(
     """Write ``path``; returns (sources, codes, codings) written.
 
     Codings whose code the current codebook no longer has are left out; ``warn`` gets one line saying
-    how many and which codes.
+    how many and which codes. Each coder is written with its stored guid (``coders.guid``), else one
+    derived from its name; a stored guid that cannot be written (another coder's too) is replaced by a
+    derived one and ``warn`` gets one line naming the coders.
     """
-    from pipeline.refi.qdpx import export_qdpx
+    from pipeline.refi.qdpx import export_qdpx, export_user_guids
 
     with project.store.transaction() as session:
         _, codebook = require_codebook(session)
@@ -71,9 +78,17 @@ def export_project_qdpx(
                 memo = f"{memo}\n{prov}" if memo else prov
             codings.append(coding_from_row(c, sname, cname, memo=memo))
         codings, left_out = split_by_codebook(codebook, codings)
-        users = [r.name for r in session.scalars(select(CoderRow).order_by(CoderRow.id))]
+        coders = list(session.scalars(select(CoderRow).order_by(CoderRow.id)))
+        users = [r.name for r in coders]
+        user_guids, not_kept = export_user_guids(users, {r.name: r.guid for r in coders if r.guid})
     if left_out and warn is not None:
         warn(left_out)
+    if not_kept and warn is not None:
+        warn(
+            "coders written with a guid derived from their name instead of the one a project file gave "
+            "them (the tool that wrote that file will see them as new users): "
+            + "; ".join(f"'{u}': {why}" for u, why in not_kept.items())
+        )
     export_qdpx(
         path,
         sources=sources,
@@ -81,6 +96,7 @@ def export_project_qdpx(
         codings=codings,
         users=users,
         project_name=project.config.name,
+        user_guids=user_guids,
     )
     return len(sources), len(codebook.codes), len(codings)
 
@@ -191,6 +207,7 @@ def _store_imported(project: Project, qp: QdpxProject, path: Path) -> ImportRepo
         by_name = {r.name: r for r in session.scalars(select(SourceRow).where(SourceRow.is_current))}
         for user in qp.users:
             get_or_create_coder(session, user, kind="model" if user.startswith("model:") else "human")
+        report.warnings.extend(_keep_user_guids(session, qp.user_guids))
         codings = [replace(c, code=key_of[c.code]) for c in qp.codings]
         # other tools' codings arrive with origin "imported"; qualflow's own keep theirs
         added: list[Coding] = []
@@ -207,6 +224,50 @@ def _store_imported(project: Project, qp: QdpxProject, path: Path) -> ImportRepo
         report.warnings.extend(unknown_user_warning(qp.unknown_users, added))
         report.sources = ing.added + [n for n, _, _ in ing.new_versions] + ing.unchanged
     return report
+
+
+def _keep_user_guids(session: Session, user_guids: dict[str, str]) -> list[str]:
+    """Store on each coder of ``user_guids`` (name -> guid the file gives that user) its guid, when the
+    coder has none yet and no other coder has it (stored, or derived from its name as an export derives
+    it); one line about the coders that have another guid already (theirs kept) and one about the guids
+    another coder has (not kept): an export writes those coders with their own guid, not the file's."""
+    from pipeline.refi.qdc import normalize_guid, stable_guid
+
+    if not user_guids:
+        return []
+    coders = list(session.scalars(select(CoderRow)))
+    carried = {normalize_guid(c.guid or stable_guid("user", c.name)): c.name for c in coders}
+    by_name = {c.name: c for c in coders}
+    others: list[str] = []  # a coder with another guid already
+    taken: list[str] = []  # a guid another coder has
+    for name, guid in user_guids.items():
+        row = by_name.get(name)
+        if row is None:
+            continue
+        if row.guid is not None:
+            if normalize_guid(row.guid) != normalize_guid(guid):
+                others.append(f"'{name}' (file: {guid}; kept: {row.guid})")
+            continue
+        holder = carried.get(normalize_guid(guid))
+        if holder is not None and holder != name:
+            taken.append(f"'{name}' (file: {guid}, which is coder '{holder}''s)")
+            continue
+        row.guid = guid
+        carried[normalize_guid(guid)] = name
+    lines: list[str] = []
+    if others:
+        lines.append(
+            "coders with another REFI guid in the project than their user has in the file keep the "
+            "project's (an export writes that one; the tool that wrote the file will see a new user): "
+            + "; ".join(others)
+        )
+    if taken:
+        lines.append(
+            "users whose guid in the file is another coder's in the project, their coder keeping a guid of "
+            "its own (an export writes that one; the tool that wrote the file will see a new user): "
+            + "; ".join(taken)
+        )
+    return lines
 
 
 def _uncodable_warnings(codebook: Codebook, codings: Sequence[Coding]) -> list[str]:

@@ -6,7 +6,7 @@ A ``.qdpx`` is a zip of ``project.qde`` (QDA-XML, namespace ``urn:QDA-XML:projec
 What qualflow writes (element order and required attributes as the schema demands)::
 
     Project name= origin=
-      Users/User guid= name=                      one per coder
+      Users/User guid= name=                      one per coder (its kept guid, see Determinism)
       CodeBook/Codes/Code ...                     nested, see pipeline.refi.qdc
       Sources/TextSource guid= name= plainTextPath="internal://<guid>.txt"
         PlainTextSelection guid= name= startPosition= endPosition= creatingUser= creationDateTime=
@@ -36,9 +36,11 @@ Provenance
     another tool gets origin ``imported`` and its Description (an annotation there) as memo.
 
 Determinism
-    GUIDs come from the content (``Code.guid``, ``Source.metadata["refi_guid"]`` or UUID5 of the
-    names; selections from source, offsets, code, coder, time), selections are sorted, times are the
-    codings' own and the zip entries carry a fixed date: the same input writes the same bytes.
+    GUIDs come from the content (``Code.guid``, ``Source.metadata["refi_guid"]``, the ``user_guids`` a
+    project file gave the coders (:attr:`QdpxProject.user_guids`) or UUID5 of the names; selections from
+    source, offsets, code, coder, time), selections are sorted, times are the codings' own and the zip
+    entries carry a fixed date: the same input writes the same bytes. A project imported from NVivo,
+    MAXQDA or ATLAS.ti and exported back so gives that tool its own users again, not a new one per coder.
 
 One module, one concern: the REFI-QDA project exchange format, read and written side by side
 so that every element's import and export can be checked against each other.
@@ -52,6 +54,7 @@ import os
 import re
 import xml.etree.ElementTree as ET
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -79,6 +82,7 @@ __all__ = [
     "Positions",
     "QdpxProject",
     "export_qdpx",
+    "export_user_guids",
     "import_qdpx",
     "position_map",
     "project_qde",
@@ -139,6 +143,10 @@ class QdpxProject:
     unknown_users : dict of str to str
         Coder name (``user-<first 8 characters>``) -> the ``creatingUser`` guid the file's ``Users``
         lack, as written (:func:`unknown_user_warning` says which codings are theirs).
+    user_guids : dict of str to str
+        Coder name -> the guid the file gives that user, as written (stripped): each ``User``'s (the
+        first, for a name two users share) and each of ``unknown_users``; only GUIDs (``GUID_RE``). An
+        export given these (:func:`export_qdpx` ``user_guids``) writes the users with them again.
 
     Memos (a ``Description`` or ``NoteRef`` notes) arrive as: a code's description (notes appended
     after a blank line), a source's ``metadata["memo"]``, a coding's ``memo``. Cases and variables
@@ -161,6 +169,7 @@ class QdpxProject:
     positions: Literal["characters", "utf16"] = "characters"
     notices: list[str] = field(default_factory=list)
     unknown_users: dict[str, str] = field(default_factory=dict)
+    user_guids: dict[str, str] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -170,6 +179,51 @@ class QdpxProject:
 
 def _source_guid(source: Source) -> str:
     return source.metadata.get("refi_guid") or stable_guid("source", source.name)
+
+
+def export_user_guids(users: list[str], kept: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """Each user's ``User/@guid`` in an export, distinct within the file.
+
+    A user's ``kept`` guid (the one a project file gave the coder) when it is a GUID that no user before
+    it in ``users`` has (guids compare lower case, without braces), else one derived from the name
+    (``stable_guid("user", name)``, or of ``name#2``, ``name#3`` ... when a kept guid is that one).
+
+    Returns
+    -------
+    guids : dict of str to str
+        User -> guid, for every user.
+    not_kept : dict of str to str
+        User -> why its kept guid was not written (not a GUID; another user's), for those only.
+
+    >>> a = "0F8FAD5B-D9CB-469F-A165-70867728950E"
+    >>> guids, not_kept = export_user_guids(["ana", "ben", "eve"], {"ana": a, "ben": a.lower()})
+    >>> guids["ana"] == a, guids["ben"] == stable_guid("user", "ben"), not_kept
+    (True, True, {'ben': "its guid 0f8fad5b-d9cb-469f-a165-70867728950e is the guid of user 'ana'"})
+    """
+    guids: dict[str, str] = {}
+    taken: dict[str, str] = {}  # normalized guid -> user
+    not_kept: dict[str, str] = {}
+    for u in users:
+        guid = (kept.get(u) or "").strip()
+        if not guid:
+            continue
+        if not GUID_RE.fullmatch(guid):
+            not_kept[u] = f"its guid '{guid}' is not a GUID"
+        elif normalize_guid(guid) in taken:
+            not_kept[u] = f"its guid {guid} is the guid of user '{taken[normalize_guid(guid)]}'"
+        else:
+            guids[u] = guid
+            taken[normalize_guid(guid)] = u
+    for u in users:
+        if u in guids:
+            continue
+        guid, n = stable_guid("user", u), 1
+        while guid in taken:  # a kept guid is the one derived from this name: another user's now
+            n += 1
+            guid = stable_guid("user", f"{u}#{n}")
+        guids[u] = guid
+        taken[guid] = u
+    return {u: guids[u] for u in users}, not_kept
 
 
 def _xsd_datetime(value: str) -> str:
@@ -229,6 +283,7 @@ def project_qde(
     users: list[str],
     notes: dict[str, str] | None = None,
     project_name: str = "qualflow",
+    user_guids: Mapping[str, str] | None = None,
 ) -> tuple[bytes, dict[str, bytes]]:
     """Build ``project.qde`` and the files of ``Sources/`` (the parts :func:`export_qdpx` zips).
 
@@ -243,16 +298,17 @@ def project_qde(
     ------
     InputError
         A coding whose source, code or coder is not exported, offsets outside their source, an
-        unknown origin, duplicate source names, and every rule of
-        :func:`pipeline.codebook.validate_codebook`.
+        unknown origin, duplicate source names, a user guid (``user_guids``) that is not a GUID or is
+        another user's too, and every rule of :func:`pipeline.codebook.validate_codebook`.
     """
     notes = notes or {}
     codebook = validate_codebook(codebook, "codebook to export")
     problems = _check_export(sources, codebook, codings, users, notes)
+    guid_of_user, not_kept = export_user_guids(users, user_guids or {})
+    problems += [f"user '{u}': {why}" for u, why in not_kept.items()]
     if problems:
         raise InputError(f"cannot export the project: {len(problems)} problem(s): " + "; ".join(problems))
 
-    user_guids = {u: stable_guid("user", u) for u in users}
     guids_of_codes = code_guids(codebook)
     root = ET.Element(
         "Project", {"xmlns": NS_PROJECT, "name": project_name, "origin": f"qualflow {__version__}"}
@@ -260,7 +316,7 @@ def project_qde(
     if users:
         users_el = ET.SubElement(root, "Users")
         for u in users:
-            ET.SubElement(users_el, "User", {"guid": user_guids[u], "name": u})
+            ET.SubElement(users_el, "User", {"guid": guid_of_user[u], "name": u})
     if codebook.codes:
         ET.SubElement(root, "CodeBook").append(codes_element(codebook))
     source_values, variable_guids = _variables(sources)
@@ -314,13 +370,13 @@ def project_qde(
                 "name": _CONTROL.sub(" ", source.text[c.start : c.end][:60]),
                 "startPosition": str(c.start),
                 "endPosition": str(c.end),
-                "creatingUser": user_guids[c.coder],
+                "creatingUser": guid_of_user[c.coder],
             }
             if c.created_at is not None:
                 attrs["creationDateTime"] = _xsd_datetime(c.created_at)
             sel = ET.SubElement(src_el, "PlainTextSelection", attrs)
             ET.SubElement(sel, "Description").text = _selection_description(c)
-            coding_attrs = {"guid": stable_guid("coding", key), "creatingUser": user_guids[c.coder]}
+            coding_attrs = {"guid": stable_guid("coding", key), "creatingUser": guid_of_user[c.coder]}
             if c.created_at is not None:
                 coding_attrs["creationDateTime"] = attrs["creationDateTime"]
             coding_el = ET.SubElement(sel, "Coding", coding_attrs)
@@ -390,6 +446,7 @@ def export_qdpx(
     users: list[str],
     notes: dict[str, str] | None = None,
     project_name: str = "qualflow",
+    user_guids: Mapping[str, str] | None = None,
 ) -> None:
     """Write a REFI-QDA project (``.qdpx``) atomically; the same input writes the same bytes.
 
@@ -410,6 +467,9 @@ def export_qdpx(
         Project notes (title -> text), written as ``Note`` elements.
     project_name : str
         ``Project/@name``.
+    user_guids : mapping of str to str, optional
+        User -> the guid to write it with (one a project file gave it, :attr:`QdpxProject.user_guids`);
+        the others get one derived from their name (:func:`export_user_guids`).
     """
     qde, files = project_qde(
         sources=sources,
@@ -418,6 +478,7 @@ def export_qdpx(
         users=users,
         notes=notes,
         project_name=project_name,
+        user_guids=user_guids,
     )
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as zf:
@@ -580,12 +641,15 @@ def _read_project(root: ET.Element, archive: _Archive, origin: str, asked: Posit
     )
     users: dict[str, str] = {}
     user_names: list[str] = []
+    user_guids: dict[str, str] = {}  # coder name -> the guid the file gives the user, as written
     for u in root.iterfind(f"{_P}Users/{_P}User"):
         guid = u.get("guid", "")
         name = (u.get("name") or u.get("id") or guid).strip()
         users[normalize_guid(guid)] = name
         if name not in user_names:
             user_names.append(name)
+        if GUID_RE.fullmatch(guid.strip()):
+            user_guids.setdefault(name, guid.strip())
 
     codes_el = root.find(f"{_P}CodeBook/{_P}Codes")
     codes = codes_from_element(codes_el, NS_PROJECT, origin) if codes_el is not None else []
@@ -603,6 +667,8 @@ def _read_project(root: ET.Element, archive: _Archive, origin: str, asked: Posit
                 if name is None:  # a user the file does not list: named by its guid, the same each time
                     name = f"user-{normalize_guid(guid)[:8]}"
                     unknown_users.setdefault(name, guid)
+                    if GUID_RE.fullmatch(guid.strip()):
+                        user_guids.setdefault(name, guid.strip())
                 if name not in user_names:
                     user_names.append(name)
                 return name
@@ -854,6 +920,7 @@ def _read_project(root: ET.Element, archive: _Archive, origin: str, asked: Posit
         positions=positions,
         notices=notices,
         unknown_users=unknown_users,
+        user_guids=user_guids,
     )
 
 

@@ -149,6 +149,8 @@ class CoderRow(Base):
     role: Mapped[str] = mapped_column(String(16), default="coder")  # coder | lead
     password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # the REFI-QDA User guid a project file gave this coder (as written there); an export writes it back
+    guid: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class ModelVersionRow(Base):

@@ -199,6 +199,77 @@ def test_migration_0008_resolves_duplicate_codings_then_refuses_them(
         store.dispose()
 
 
+def test_migration_0009_gives_coders_a_guid_and_keeps_them(db_url: str | None, tmp_path: Path) -> None:
+    """A database at 0008 with coders and a coding: 0009 adds ``coders.guid``, empty for every coder, and
+    changes no row; a guid stored then is read back; the downgrade drops the column and keeps the rows."""
+    from alembic import command
+    from sqlalchemy import insert, inspect
+
+    from pipeline.project.core import init_project
+    from pipeline.store import alembic_config
+    from pipeline.store.schema import CodebookVersionRow, CodingRow, SourceRow
+
+    proj = init_project(tmp_path / "p", database_url=db_url)
+    url = proj.store.url
+    proj.close()
+    store = Store(url)
+    try:
+
+        def to(revision: str) -> None:
+            with store.engine.begin() as conn:
+                cfg = alembic_config(store.engine)
+                cfg.attributes["connection"] = conn
+                command.downgrade(cfg, revision)
+
+        def columns() -> list[str]:
+            return [c["name"] for c in inspect(store.engine).get_columns("coders")]
+
+        to("0008")
+        assert "guid" not in columns()
+        with store.engine.begin() as conn:
+            conn.execute(insert(CoderRow).values(id=1, name="ana", kind="human", role="lead"))
+            conn.execute(insert(CoderRow).values(id=2, name="user-cf7eac62"))
+            conn.execute(
+                insert(SourceRow).values(
+                    id=1,
+                    name="i1",
+                    file_name="i1.txt",
+                    file_hash="f",
+                    text_hash="t",
+                    format="plain",
+                    language="en",
+                    text="We waited for months.",
+                )
+            )
+            conn.execute(insert(CodebookVersionRow).values(id=1, hash="h", name="cb"))
+            conn.execute(
+                insert(CodingRow).values(
+                    source_id=1, start=0, end=9, code="waiting", codebook_version_id=1, coder_id=2
+                )
+            )
+        store.migrate()
+        assert current_revision(store.engine) == head_revision() and "guid" in columns()
+        guid = "CF7EAC62-16BE-410E-AE32-85B6EA861A9D"
+        with store.transaction() as s:
+            coders = s.scalars(select(CoderRow).order_by(CoderRow.id)).all()
+            assert [(c.id, c.name, c.kind, c.role, c.guid) for c in coders] == [
+                (1, "ana", "human", "lead", None),
+                (2, "user-cf7eac62", "human", "coder", None),
+            ]
+            coders[1].guid = guid
+        with store.transaction() as s:
+            assert s.scalar(select(CoderRow.guid).where(CoderRow.id == 2)) == guid
+            assert s.scalar(select(func.count()).select_from(CodingRow).where(CodingRow.coder_id == 2)) == 1
+        to("0008")
+        assert "guid" not in columns()
+        with store.engine.connect() as conn:
+            names = conn.execute(text("SELECT name FROM coders ORDER BY id")).scalars().all()
+            assert names == ["ana", "user-cf7eac62"]
+            assert conn.execute(text("SELECT count(*) FROM codings")).scalar() == 1
+    finally:
+        store.dispose()
+
+
 def test_db_copy_sqlite_to_postgresql(demo_sqlite: Path, pg_cluster, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """Every row, every table, counts equal; new rows get fresh ids; a non-empty target is refused."""
     from cli.app import app
