@@ -2,7 +2,7 @@
 
 Revision ID: 0009
 Revises: 0008
-Create Date: 2026-12-14 10:00:00
+Create Date: 2026-12-02 13:00:00
 
 A ``.qdpx`` names each coding's coder by a User guid. An export wrote every coder with a guid derived
 from the name, so NVivo, MAXQDA or ATLAS.ti took a project they had exported, and got back, for a new
