@@ -1,4 +1,4 @@
-"""Embedding throughput, overhead, ONNX int8 vs torch, cache cold vs warm, and peak memory: one run.
+"""Embedding throughput, overhead, ONNX (int8 and float32) vs torch, cache cold vs warm, and peak memory: one run.
 
 Usage::
 
@@ -158,7 +158,11 @@ def _encoders(kinds: list[str], batch_size: int, onnx_dir: str) -> dict[str, Cal
                 model.encode, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False
             )
         else:
-            spec = {"qualflow-st": "minilm", "onnx": f"onnx:{onnx_dir}"}[kind]
+            spec = {
+                "qualflow-st": "minilm",
+                "onnx": f"onnx:{onnx_dir}",
+                "onnx-fp32": f"onnx:{onnx_dir}-fp32",
+            }[kind]
             out[kind] = make_embedder(spec, batch_size=batch_size, progress=False).encode
     return out
 
@@ -167,7 +171,7 @@ def child(kind: str, texts: list[str], args: argparse.Namespace) -> dict:
     """One measurement in a fresh process; prints a JSON line."""
     result: dict = {"kind": kind}
     if kind == "speed":  # throughput: the three backends in one process, alternating, best of rounds
-        encoders = _encoders(["bare", "qualflow-st", "onnx"], args.batch_size, args.onnx_dir)
+        encoders = _encoders(["bare", "qualflow-st", "onnx", "onnx-fp32"], args.batch_size, args.onnx_dir)
         best = {k: float("inf") for k in encoders}
         for enc in encoders.values():
             enc(texts[: args.batch_size])  # same warm-up for all
@@ -267,7 +271,11 @@ def main() -> None:
 
             t0 = time.perf_counter()
             export_onnx(packaged_model_dir(), Path(args.onnx_dir))
-            print(json.dumps({"seconds": time.perf_counter() - t0, "peak_mb": _peak_mb()}))
+            int8_s = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            export_onnx(packaged_model_dir(), Path(f"{args.onnx_dir}-fp32"), "none")
+            fp32_s = time.perf_counter() - t0
+            print(json.dumps({"seconds": int8_s, "fp32_seconds": fp32_s, "peak_mb": _peak_mb()}))
             return
         texts = json.loads((Path(args.work) / "texts.json").read_text(encoding="utf-8"))
         print(json.dumps(child(args.child, texts, args)))
@@ -286,11 +294,16 @@ def main() -> None:
         (work / "texts.json").write_text(json.dumps(texts), encoding="utf-8")
         export = run_child("export", args, work)
         speed = run_child("speed", args, work)
-        mem = {k: run_child(f"mem-{k}", args, work)["peak_mb"] for k in ("bare", "qualflow-st", "onnx")}
+        mem = {
+            k: run_child(f"mem-{k}", args, work)["peak_mb"]
+            for k in ("bare", "qualflow-st", "onnx", "onnx-fp32")
+        }
         cache_dir = work / "project" / ".qualflow"
         cold = run_child("cold", args, work, cache_dir)
         warm = run_child("warm", args, work, cache_dir)
-        bare, ours, onnx = (np.load(work / f"{k}.npy") for k in ("bare", "qualflow-st", "onnx"))
+        bare, ours, onnx, fp32 = (
+            np.load(work / f"{k}.npy") for k in ("bare", "qualflow-st", "onnx", "onnx-fp32")
+        )
         cold_X, warm_X = np.load(work / "cold.npy"), np.load(work / "warm.npy")
     put_s, get_s = cache_io()
 
@@ -302,6 +315,8 @@ def main() -> None:
     onnx_ratio = sps["onnx"] / torch_sps
     warm_ratio = cold["seconds"] / warm["seconds"]
     cos = (onnx * bare).sum(axis=1)
+    fp32_ratio = sps["onnx-fp32"] / torch_sps
+    cos32 = (fp32 * bare).sum(axis=1)
 
     print()
     print("| run | seconds | sentences/s | peak RSS MB |")
@@ -314,13 +329,21 @@ def main() -> None:
     )
     print(f"| qualflow `onnx` (int8) | {sec['onnx']:.2f} | {sps['onnx']:.0f} | {mem['onnx']:.0f} |")
     print(
+        f"| qualflow `onnx-fp32` (float32, the default) | {sec['onnx-fp32']:.2f} | {sps['onnx-fp32']:.0f} "
+        f"| {mem['onnx-fp32']:.0f} |"
+    )
+    print(
         f"| cached `minilm`, cold run (load + embed all) | {cold['seconds']:.2f} | {len(texts) / cold['seconds']:.0f} | {cold['peak_mb']:.0f} |"
     )
     print(
         f"| cached `minilm`, warm re-run (all hits) | {warm['seconds']:.3f} | {len(texts) / warm['seconds']:.0f} | {warm['peak_mb']:.0f} |"
     )
     print()
-    print(f"ONNX export (offline, int8): {export['seconds']:.1f} s, peak RSS {export['peak_mb']:.0f} MB")
+    print(
+        f"ONNX export (offline): int8 {export['seconds']:.1f} s, float32 {export['fp32_seconds']:.1f} s, "
+        f"peak RSS {export['peak_mb']:.0f} MB"
+    )
+    print(f"ONNX float32 vs torch cosine: min {cos32.min():.6f}, mean {cos32.mean():.6f}")
     print(
         f"ONNX int8 vs torch cosine: min {cos.min():.4f}, p01 {np.quantile(cos, 0.01):.4f}, mean {cos.mean():.4f}"
     )
@@ -345,6 +368,14 @@ def main() -> None:
     )
     print(
         f"{'PASS' if cos.min() >= 0.95 else 'FAIL'} ONNX int8 agreement with torch: min cosine {cos.min():.4f} (target >= 0.95)"
+    )
+    print(
+        f"{'PASS' if fp32_ratio > 1 else 'FAIL'} ONNX float32 (the default) vs the faster torch run: "
+        f"{fp32_ratio:.2f}x the speed, {mem['onnx-fp32'] / mem['bare']:.2f}x the peak memory (target: faster)"
+    )
+    print(
+        f"{'PASS' if cos32.min() >= 0.9999 else 'FAIL'} ONNX float32 agreement with torch: min cosine "
+        f"{cos32.min():.6f} (target >= 0.9999)"
     )
 
 

@@ -70,7 +70,7 @@ def make_project(root: Path, n: int, turns: int, embedding: str) -> None:
 
     init_project(root).close()
     cfg = (root / "qualflow.toml").read_text(encoding="utf-8").replace('language = "auto"', 'language = "en"')
-    cfg = cfg.replace('model = "onnx:minilm"', f'model = "{embedding}"')
+    cfg = cfg.replace('model = "onnx-fp32:minilm"', f'model = "{embedding}"')
     (root / "qualflow.toml").write_text(cfg, encoding="utf-8")
     proj = Project.open(root)
     import_codebook(proj, REPO / "data" / "demo" / "codebook.yaml")

@@ -18,7 +18,7 @@ for _k, _v in {
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
 }.items():
     os.environ.setdefault(_k, _v)
-# the default embedding model is onnx:minilm: export it once for the whole suite, not once per project
+# the default embedding model is onnx-fp32:minilm: export it once for the whole suite, not once per project
 os.environ.setdefault(
     "QUALFLOW_ONNX_CACHE", str(Path(tempfile.gettempdir()) / f"qualflow-tests-onnx-{os.getuid()}")
 )

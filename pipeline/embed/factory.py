@@ -8,11 +8,15 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline.embed.base import Embedder, HashingEmbedder
 from pipeline.embed.model_dir import resolve_model_dir
 from pipeline.embed.sentence_transformers import SentenceTransformerEmbedder
 from pipeline.errors import ConfigError, InputError
+
+if TYPE_CHECKING:
+    from pipeline.embed.onnx import Quantize
 
 
 @dataclass(frozen=True)
@@ -82,7 +86,14 @@ def onnx_export_root(model_dir: Path, cache_dir: Path | None) -> Path | None:
     return None if cache_dir is None else cache_dir / "onnx"
 
 
-def _make_onnx(arg: str, opts: EmbedderOptions) -> Embedder:
+#: The ONNX backends and how each exports a sentence-transformers folder: ``onnx-fp32`` in float32 (the
+#: default of new projects since 2026-12-02: torch's vectors to float precision, so the same AnnoMI κ,
+#: at about four times torch's speed here), ``onnx`` int8-quantised (a smaller file and a little less
+#: memory; 0.008-0.012 lower AnnoMI κ than torch with the default suggester, docs/benchmarks.md).
+ONNX_BACKENDS: dict[str, Quantize] = {"onnx": "int8", "onnx-fp32": "none"}
+
+
+def _make_onnx(arg: str, opts: EmbedderOptions, backend: str = "onnx") -> Embedder:
     from pipeline.embed.onnx import OnnxEmbedder, ensure_onnx_export, is_onnx_export
 
     path = Path(arg).expanduser()
@@ -94,17 +105,23 @@ def _make_onnx(arg: str, opts: EmbedderOptions) -> Embedder:
     root = onnx_export_root(model_dir, opts.cache_dir)
     if root is None:
         raise ConfigError(
-            f"embedding model 'onnx:{arg}' needs a folder to keep its ONNX export: open it from a project "
-            "(it uses <project>/.qualflow/onnx) or run `qualflow models export-onnx --out DIR` and use 'onnx:DIR'"
+            f"embedding model '{backend}:{arg}' needs a folder to keep its ONNX export: open it from a "
+            "project (it uses <project>/.qualflow/onnx) or run `qualflow models export-onnx --out DIR` and "
+            "use 'onnx:DIR'"
         )
-    onnx_dir = ensure_onnx_export(model_dir, root)
+    onnx_dir = ensure_onnx_export(model_dir, root, ONNX_BACKENDS[backend])
     return OnnxEmbedder(onnx_dir, batch_size=opts.batch_size, progress=opts.progress)
+
+
+def _make_onnx_fp32(arg: str, opts: EmbedderOptions) -> Embedder:
+    return _make_onnx(arg, opts, backend="onnx-fp32")
 
 
 #: Backend name -> factory(argument after the colon, options). The one place backends are named.
 EMBEDDER_BACKENDS: dict[str, Callable[[str, EmbedderOptions], Embedder]] = {
     "hashing": _make_hashing,
     "onnx": _make_onnx,
+    "onnx-fp32": _make_onnx_fp32,
     "sentence-transformers": _make_sentence_transformers,
 }
 
@@ -125,7 +142,7 @@ def parse_embedder_spec(spec: str) -> tuple[str, str]:
     >>> parse_embedder_spec("bert")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    pipeline.errors.InputError: unknown embedding model 'bert'; use 'minilm', or BACKEND[:MODEL] with BACKEND one of ['hashing', 'onnx', 'sentence-transformers'] ...
+    pipeline.errors.InputError: unknown embedding model 'bert'; use 'minilm', or BACKEND[:MODEL] with BACKEND one of ['hashing', 'onnx', 'onnx-fp32', 'sentence-transformers'] ...
     """
     spec = EMBEDDER_ALIASES.get(spec.strip(), spec.strip())
     backend, _, arg = spec.partition(":")
@@ -133,13 +150,13 @@ def parse_embedder_spec(spec: str) -> tuple[str, str]:
         raise InputError(
             f"unknown embedding model {spec!r}; use {', '.join(repr(a) for a in EMBEDDER_ALIASES)}, or "
             f"BACKEND[:MODEL] with BACKEND one of {sorted(EMBEDDER_BACKENDS)} "
-            "(e.g. 'onnx:minilm', 'sentence-transformers:/path/to/folder', 'hashing:256')"
+            "(e.g. 'onnx-fp32:minilm', 'sentence-transformers:/path/to/folder', 'hashing:256')"
         )
     return backend, arg
 
 
 #: The backends a fine-tuned encoder can run on (both read a sentence-transformers folder).
-FINE_TUNE_BACKENDS: tuple[str, ...] = ("onnx", "sentence-transformers")
+FINE_TUNE_BACKENDS: tuple[str, ...] = (*ONNX_BACKENDS, "sentence-transformers")
 
 
 def fine_tune_base_dir(spec: str, base_dir: Path | None = None) -> Path:
@@ -158,9 +175,9 @@ def fine_tune_base_dir(spec: str, base_dir: Path | None = None) -> Path:
     if backend not in FINE_TUNE_BACKENDS:
         raise ConfigError(
             f"[suggester] fine_tune needs a sentence-transformers model; [embedding] model is {spec!r}: "
-            "use 'onnx:minilm' or 'minilm', or set fine_tune = false"
+            "use 'onnx-fp32:minilm' or 'minilm', or set fine_tune = false"
         )
-    if backend == "onnx" and arg:
+    if backend in ONNX_BACKENDS and arg:
         from pipeline.embed.onnx import MANIFEST, is_onnx_export
 
         path = Path(arg).expanduser()
@@ -182,8 +199,8 @@ def fine_tune_base_dir(spec: str, base_dir: Path | None = None) -> Path:
 
 def fine_tuned_spec(spec: str, encoder_dir: Path) -> str:
     """The embedder spec of a fine-tuned encoder folder in a project whose ``[embedding] model`` is
-    ``spec``: ``onnx:<folder>`` (exported to ONNX int8 on first use) in an ``onnx`` project, else
-    ``sentence-transformers:<folder>``.
+    ``spec``: ``onnx:<folder>`` / ``onnx-fp32:<folder>`` (exported to ONNX, int8 / float32, on first use)
+    in a project on that backend, else ``sentence-transformers:<folder>``.
 
     >>> fine_tuned_spec("onnx:minilm", Path("/p/.qualflow/encoders/run-1"))
     'onnx:/p/.qualflow/encoders/run-1'
@@ -196,11 +213,11 @@ def fine_tuned_spec(spec: str, encoder_dir: Path) -> str:
 def fine_tuned_backend(spec: str) -> str:
     """What runs a fine-tuned encoder in a project whose ``[embedding] model`` is ``spec``.
 
-    >>> fine_tuned_backend("onnx:minilm"), fine_tuned_backend("minilm")
-    ('onnx', 'sentence-transformers')
+    >>> fine_tuned_backend("onnx:minilm"), fine_tuned_backend("onnx-fp32:minilm"), fine_tuned_backend("minilm")
+    ('onnx', 'onnx-fp32', 'sentence-transformers')
     """
     backend, _ = parse_embedder_spec(spec)
-    return "onnx" if backend == "onnx" else "sentence-transformers"
+    return backend if backend in ONNX_BACKENDS else "sentence-transformers"
 
 
 def make_embedder(

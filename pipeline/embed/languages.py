@@ -303,13 +303,13 @@ class SourceLanguages:
 
 def spec_languages(spec: str, base_dir: Path) -> tuple[str, ...] | None:
     """The languages of the model ``spec`` names, read without loading it."""
-    from pipeline.embed.factory import parse_embedder_spec
+    from pipeline.embed.factory import ONNX_BACKENDS, parse_embedder_spec
     from pipeline.embed.model_dir import resolve_model_dir
 
     backend, arg = parse_embedder_spec(spec)
     if backend == "hashing":
         return None
-    if backend == "onnx":
+    if backend in ONNX_BACKENDS:
         from pipeline.embed.onnx import is_onnx_export
 
         path = Path(arg).expanduser()

@@ -26,8 +26,9 @@ def harness():  # type: ignore[no-untyped-def]
     ("model", "backend", "prefix"),
     [
         ("minilm", "sentence-transformers", "st:"),
-        # an onnx project: the fine-tuned encoder is exported to ONNX int8 and runs there too
-        ("onnx:minilm", "onnx", "onnx-int8-v2:"),
+        # an ONNX project (the default backend): the fine-tuned encoder is exported to float32 ONNX
+        # and runs there too (int8 `onnx:`: tests/model/test_suggest_finetune.py)
+        ("onnx-fp32:minilm", "onnx-fp32", "onnx-none-v2:"),
     ],
 )
 def test_fine_tuned_encoder_is_trained_logged_gated_and_used(

@@ -62,7 +62,7 @@ def make_project(root: Path, n: int, *, inbox: bool = True, database_url: str | 
 
     init_project(root, database_url=database_url).close()
     cfg = (root / "qualflow.toml").read_text(encoding="utf-8")
-    cfg = cfg.replace('model = "onnx:minilm"', 'model = "hashing"').replace(
+    cfg = cfg.replace('model = "onnx-fp32:minilm"', 'model = "hashing"').replace(
         'mode = "sentence"', 'mode = "turn"'
     )
     cfg = cfg.replace('language = "auto"', 'language = "en"').replace('name = "auto"', 'name = "linear"')

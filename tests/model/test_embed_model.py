@@ -107,6 +107,28 @@ def test_onnx_int8_agrees_with_torch(onnx_embedder, st_embedder: SentenceTransfo
     assert onnx_embedder.fingerprint != st_embedder.fingerprint
 
 
+def test_the_default_float32_onnx_gives_torchs_vectors(
+    qualflow_dir: Path, st_embedder: SentenceTransformerEmbedder
+) -> None:
+    """`onnx-fp32:minilm`, the default backend: the same vectors as torch to float precision (so the
+    same decisions), under its own fingerprint and export folder (never int8 vectors from a cache)."""
+    from unittest import mock
+
+    from pipeline.config import EmbeddingConfig
+    from pipeline.embed.factory import ONNX_CACHE_ENV
+
+    assert EmbeddingConfig().model == "onnx-fp32:minilm"
+    with mock.patch.dict(os.environ):
+        os.environ[ONNX_CACHE_ENV] = str(qualflow_dir / "onnx")
+        e = make_embedder("onnx-fp32:minilm", cache_dir=qualflow_dir, progress=False)
+    inner = e.inner  # type: ignore[attr-defined]
+    V, R = inner.encode(SENTENCES), st_embedder.encode(SENTENCES)
+    assert V.shape == R.shape and V.dtype == np.float32
+    assert (V * R).sum(axis=1).min() >= 0.9999
+    assert inner.fingerprint.startswith("onnx-none-v2:all-MiniLM-L6-v2:")
+    assert inner.onnx_dir.name.endswith("-none-v2") and "int8" not in inner.onnx_dir.name
+
+
 def test_onnx_restores_input_order_across_batches(onnx_embedder) -> None:  # type: ignore[no-untyped-def]
     from pipeline.embed.onnx import OnnxEmbedder
 

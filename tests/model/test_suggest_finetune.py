@@ -26,7 +26,7 @@ def tiny_project(root: Path, model: str = "onnx:minilm") -> Path:
     """Four interviews of nine answers (three codes), turn segments; int00-int02 coded by two coders."""
     init_project(root).close()
     cfg = (root / "qualflow.toml").read_text(encoding="utf-8")
-    cfg = cfg.replace('model = "onnx:minilm"', f'model = "{model}"').replace(
+    cfg = cfg.replace('model = "onnx-fp32:minilm"', f'model = "{model}"').replace(
         'mode = "sentence"', 'mode = "turn"'
     )
     cfg = cfg.replace('language = "auto"', 'language = "en"').replace('name = "auto"', 'name = "linear"')

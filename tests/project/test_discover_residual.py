@@ -465,7 +465,7 @@ def test_cli_discover_counts_distinct_segments(tmp_path: Path) -> None:
     project = _topic_project(tmp_path)
     project.close()
     cfg = tmp_path / "proj" / "qualflow.toml"
-    text = cfg.read_text(encoding="utf-8").replace('model = "onnx:minilm"', 'model = "hashing"')
+    text = cfg.read_text(encoding="utf-8").replace('model = "onnx-fp32:minilm"', 'model = "hashing"')
     text = text.replace("max_candidates = 20", "max_candidates = 4")
     # a loose membership, so that segments are members of more than one candidate
     cfg.write_text(text.replace("member_similarity = 0.1", "member_similarity = -0.5"), encoding="utf-8")
@@ -501,7 +501,7 @@ def test_cli_discover_says_why_it_found_nothing(tmp_path: Path) -> None:
     project = _topic_project(tmp_path)
     project.close()
     cfg = tmp_path / "proj" / "qualflow.toml"
-    text = cfg.read_text(encoding="utf-8").replace('model = "onnx:minilm"', 'model = "hashing"')
+    text = cfg.read_text(encoding="utf-8").replace('model = "onnx-fp32:minilm"', 'model = "hashing"')
     cfg.write_text(text.replace("min_sources = 3", "min_sources = 99"), encoding="utf-8")
     r = subprocess.run(
         [sys.executable, "-m", "cli", "--project", "proj", "discover"],

@@ -43,7 +43,7 @@ def workdir(tmp_path: Path) -> Path:
         subprocess.run([sys.executable, "-m", "cli", "init", "p"], cwd=tmp_path, timeout=120).returncode == 0
     )
     cfg = tmp_path / "p" / "qualflow.toml"
-    cfg.write_text(cfg.read_text(encoding="utf-8").replace('model = "onnx:minilm"', 'model = "hashing"'))
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace('model = "onnx-fp32:minilm"', 'model = "hashing"'))
     (tmp_path / "tx").mkdir()
     for name, text in TRANSCRIPTS.items():
         (tmp_path / "tx" / name).write_text(text, encoding="utf-8")

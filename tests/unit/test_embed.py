@@ -194,7 +194,7 @@ def test_cached_equals_uncached_in_any_order(
 
 
 def test_registry_names() -> None:
-    assert sorted(EMBEDDER_BACKENDS) == ["hashing", "onnx", "sentence-transformers"]
+    assert sorted(EMBEDDER_BACKENDS) == ["hashing", "onnx", "onnx-fp32", "sentence-transformers"]
     assert parse_embedder_spec(" minilm ") == ("sentence-transformers", "all-MiniLM-L6-v2")
     assert parse_embedder_spec("sentence-transformers:/m/x") == ("sentence-transformers", "/m/x")
 
@@ -218,7 +218,7 @@ def test_bad_hashing_dimension(spec: str) -> None:
 @pytest.mark.parametrize("spec", ["bert", "openai:text-embedding-3", "MiniLM", ""])
 def test_unknown_backend_lists_the_valid_ones(spec: str) -> None:
     with pytest.raises(
-        InputError, match=r"unknown embedding model .*\['hashing', 'onnx', 'sentence-transformers'\]"
+        InputError, match=r"unknown embedding model .*\['hashing', 'onnx', 'onnx-fp32', 'sentence-transformers'\]"
     ):
         make_embedder(spec)
 
@@ -367,6 +367,8 @@ def test_fine_tuned_encoder_runs_on_the_projects_backend(tmp_path: Path) -> None
 
     run = tmp_path / "run-1"
     assert fine_tuned_spec("onnx:minilm", run) == f"onnx:{run}"
+    assert fine_tuned_spec("onnx-fp32:minilm", run) == f"onnx-fp32:{run}"  # the default's backend
+    assert fine_tune_base_dir("onnx-fp32:minilm") == packaged_model_dir()
     assert fine_tuned_spec("sentence-transformers:minilm", run) == f"sentence-transformers:{run}"
     assert fine_tune_base_dir("onnx:minilm") == fine_tune_base_dir("minilm") == packaged_model_dir()
     with pytest.raises(ConfigError, match="fine_tune needs a sentence-transformers model; .* 'hashing'"):
