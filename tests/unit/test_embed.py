@@ -218,7 +218,8 @@ def test_bad_hashing_dimension(spec: str) -> None:
 @pytest.mark.parametrize("spec", ["bert", "openai:text-embedding-3", "MiniLM", ""])
 def test_unknown_backend_lists_the_valid_ones(spec: str) -> None:
     with pytest.raises(
-        InputError, match=r"unknown embedding model .*\['hashing', 'onnx', 'onnx-fp32', 'sentence-transformers'\]"
+        InputError,
+        match=r"unknown embedding model .*\['hashing', 'onnx', 'onnx-fp32', 'sentence-transformers'\]",
     ):
         make_embedder(spec)
 
