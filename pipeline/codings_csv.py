@@ -185,8 +185,55 @@ def read_codings_csv(
         )
     if bad:
         plural = "s" if bad_lines > 1 else ""
-        raise InputError(f"{origin}: {bad_lines} bad line{plural}: " + "; ".join(bad))
+        raise InputError(f"{origin}: {bad_lines} bad line{plural}: " + grouped_problems(bad))
     return codings
+
+
+MAX_PROBLEMS = 8
+"""At most this many distinct problems are spelled out in a bad-file message (then "and N more")."""
+
+
+def line_ranges(lines: list[int], limit: int = 6) -> str:
+    """``[3, 4, 5, 9]`` -> ``"lines 3-5, 9"``; one line -> ``"line 3"``; past ``limit`` ranges, a count.
+
+    >>> line_ranges([7]), line_ranges([3, 4, 5, 9]), line_ranges(list(range(1, 40, 2)), limit=3)
+    ('line 7', 'lines 3-5, 9', 'lines 1, 3, 5 and 17 more (20 lines)')
+    """
+    runs: list[list[int]] = []
+    for n in sorted(lines):
+        if runs and n == runs[-1][1] + 1:
+            runs[-1][1] = n
+        else:
+            runs.append([n, n])
+    parts = [f"{a}-{b}" if b > a else f"{a}" for a, b in runs]
+    if len(parts) == 1 and runs[0][0] == runs[0][1]:
+        return f"line {parts[0]}"
+    if len(parts) > limit:
+        more = sum(b - a + 1 for a, b in runs[limit:])
+        return f"lines {', '.join(parts[:limit])} and {more} more ({len(lines)} lines)"
+    return f"lines {', '.join(parts)}"
+
+
+def grouped_problems(bad: list[str], limit: int = MAX_PROBLEMS) -> str:
+    """``"line N: problem"`` items as one line, lines with the same problem together, in the order first
+    seen, at most ``limit`` problems spelled out: a file whose 92 lines name 4 missing sources reads as 4
+    problems, not 92.
+
+    >>> grouped_problems(["line 2: x", "line 3: x", "line 5: y", "line 4: x"])
+    'lines 2-4: x; line 5: y'
+    >>> grouped_problems([f"line {i}: p{i}" for i in range(2, 6)], limit=2)
+    'line 2: p2; line 3: p3; and 2 more problems (lines 4-5)'
+    """
+    groups: dict[str, list[int]] = {}
+    for item in bad:
+        head, _, problem = item.partition(": ")
+        groups.setdefault(problem, []).append(int(head.removeprefix("line ")))
+    items = list(groups.items())
+    out = [f"{line_ranges(lines)}: {problem}" for problem, lines in items[:limit]]
+    if len(items) > limit:
+        rest = sorted({n for _, lines in items[limit:] for n in lines})
+        out.append(f"and {len(items) - limit} more problems ({line_ranges(rest)})")
+    return "; ".join(out)
 
 
 def codings_to_csv(codings: list[Coding]) -> str:
