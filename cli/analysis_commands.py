@@ -17,6 +17,7 @@ from cli.common import (
     console,
     export_app,
     import_app,
+    note_unsegmented,
     open_project,
     print_new_versions,
     project_dir,
@@ -72,8 +73,11 @@ def agreement(
         raise InputError(f"--format {fmt!r} is not one of ['terminal', 'json', 'csv', 'html']")
     if unit not in ("segment", "overlap", "char"):
         raise InputError(f"--unit {unit!r} is not one of ['segment', 'overlap', 'char']")
+    proj = open_project(project)
+    if unit == "segment":
+        note_unsegmented(proj)
     report = project_agreement(
-        open_project(project),
+        proj,
         coders=_split(coders),
         codes=_split(codes),
         unit=unit,
