@@ -29,7 +29,7 @@ def agreement(
     coders: Annotated[
         str | None,
         typer.Option(
-            help="Comma-separated coders, e.g. sara,reza,model:local-blend@1 (default: all people)."
+            help="Comma-separated coders, e.g. sara,reza,model:local-evidence@1 (default: all people)."
         ),
     ] = None,
     unit: Annotated[
