@@ -209,9 +209,14 @@ def evaluate(
     if fmt == "json":
         sys.stdout.write(json.dumps(jsonable(m), indent=2) + "\n")
         return
+    from models import resolve_suggester
+
     out = console()
+    name = str(m["suggester"])
+    resolved = resolve_suggester(name, proj.config.suggester.params)
+    shown = name if resolved == name else f"{name} (= {resolved})"
     out.print(
-        f"[bold]{m['suggester']}[/] on {m['n_segments']} segments of {m['n_sources']} coded sources "
+        f"[bold]{shown}[/] on {m['n_segments']} segments of {m['n_sources']} coded sources "
         "(out-of-fold, folds grouped by source)"
     )
     summary = Table("metric", "value")
