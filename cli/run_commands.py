@@ -105,7 +105,7 @@ def review(
     ] = 1,
     project: ProjectOpt = None,
 ) -> None:
-    """Start the coders' review app in the browser."""
+    """Serve the coders' review app (open the printed http:// address in a browser)."""
     from cli.review_commands import run_review
 
     run_review(open_project(project), host=host, port=port, single_user=single_user, workers=workers)
