@@ -303,7 +303,12 @@ def codebook_show(project: ProjectOpt = None) -> None:
 
 @codings_app.command("import")
 def codings_import(
-    path: Annotated[Path, typer.Argument(help="CSV with columns source,start,end,code,coder")],
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="CSV with columns source,start,end,code,coder (optional: created_at, origin, memo)"
+        ),
+    ],
     project: ProjectOpt = None,
 ) -> None:
     """Import codings; every line is checked before anything is written."""
