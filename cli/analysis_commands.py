@@ -58,6 +58,27 @@ def agreement(
 ) -> None:
     """Inter-coder agreement per code and pooled, with CIs and the disagreements to discuss."""
     if log:
+        ignored = [
+            flag
+            for flag, given in (
+                ("--coders", coders is not None),
+                ("--unit", unit != "segment"),
+                ("--codes", codes is not None),
+                ("--format", fmt != "terminal"),
+                ("--out", out is not None),
+                ("--threshold", threshold != 0.9),
+                ("--include-uncoded", include_uncoded),
+            )
+            if given
+        ]
+        if ignored:
+            from pipeline.errors import InputError
+
+            raise InputError(
+                f"--log logs the panel of every coder and the champion on segments to MLflow, so "
+                f"{', '.join(ignored)} would be ignored; run `qualflow agreement` without --log for that view "
+                "(--n-boot and --seed apply to both)"
+            )
         from cli.flows_commands import run_agreement
 
         for line in run_agreement(project_dir(project), n_boot=n_boot, seed=seed).lines():
