@@ -56,6 +56,16 @@ def test_new_files_bad_files_and_duplicates(proj, tmp_path: Path) -> None:
     outside.write_bytes(b"junk")
     (f,) = processing.parse_files(proj, processing.find_new_files(proj, [outside])).failures
     assert processing.quarantine(proj, f).name == "elsewhere.docx.error.txt" and outside.exists()
+    # and the run's report says which were moved: not "moved to inbox/failed/" for the one left in place
+    inbox_only = processing.ProcessReport(failed=[(str(proj.inbox / "broken.docx"), "bad", str(err))])
+    assert inbox_only.lines()[1] == "1 file(s) failed and were moved to inbox/failed/:"
+    err_out = proj.inbox / "failed" / "elsewhere.docx.error.txt"
+    both = processing.ProcessReport(
+        failed=[(str(proj.inbox / "broken.docx"), "bad", str(err)), (str(outside), "junk", str(err_out))]
+    )
+    lines = both.lines()
+    assert "those from the inbox were moved to inbox/failed/, the others stay where they are" in lines[1]
+    assert lines[2] == f"  bad (see {err})" and lines[3] == f"  junk (see {err_out}); left in place"
 
 
 def test_one_file_is_ingested_suggested_and_marked_done_once(proj) -> None:
