@@ -196,3 +196,14 @@ def test_review_says_when_nobody_can_log_in(project: Project) -> None:
     coders_add(project, "ben", "coder", password_stdin=True, stdin=io.StringIO("a long password\n"))
     coders_remove(project, "ben")
     assert login_note(project) is None  # lea still can
+
+
+@pytest.mark.parametrize("name", ["consensus", "model:local-evidence@1", " "])
+def test_single_user_is_a_person(project: Project, name: str) -> None:
+    """`consensus` never logs in and cannot be given a password, nor is a model a person: `review
+    --single-user` refuses them before binding anything (it used to act as them, or create a
+    human coder named `model:...`)."""
+    from cli.review_commands import run_review
+
+    with pytest.raises(InputError, match="--single-user"):
+        run_review(project, host="127.0.0.1", port=8123, single_user=name)
