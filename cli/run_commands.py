@@ -105,7 +105,7 @@ def review(
     ] = 1,
     project: ProjectOpt = None,
 ) -> None:
-    """Serve the coders' review app (open the printed http:// address in a browser)."""
+    """Serve the coders' review app on http://127.0.0.1:8000 (--host, --port, or [review] in qualflow.toml)."""
     from cli.review_commands import run_review
 
     run_review(open_project(project), host=host, port=port, single_user=single_user, workers=workers)
