@@ -85,8 +85,8 @@ def test_flow_commands_check_their_input_before_prefect_starts(workdir: Path) ->
         ("train",): "retraining needs codings on at least 2 sources (found none); "
         "code some segments of another interview first",
         ("process", "nowhere.txt"): "nowhere.txt: no such file or folder",
-        ("agreement", "--log"): "retraining needs codings on at least 2 sources (found none); "
-        "code some segments of another interview first",
+        ("agreement", "--log"): "agreement --log scores the champion as `qualflow train` does, and "
+        "retraining needs codings on at least 2 sources (found none); code some segments of another interview first",
         ("round", "close"): "no open round; start one with `qualflow round start NAME`",
     }
     for args, message in cases.items():
