@@ -17,6 +17,7 @@ from cli.common import (
     console,
     export_app,
     import_app,
+    note_unsegmented,
     open_project,
     print_new_versions,
     project_dir,
@@ -28,7 +29,7 @@ def agreement(
     coders: Annotated[
         str | None,
         typer.Option(
-            help="Comma-separated coders, e.g. sara,reza,model:local-blend@1 (default: all people)."
+            help="Comma-separated coders, e.g. sara,reza,model:local-evidence@1 (default: all people)."
         ),
     ] = None,
     unit: Annotated[
@@ -57,6 +58,27 @@ def agreement(
 ) -> None:
     """Inter-coder agreement per code and pooled, with CIs and the disagreements to discuss."""
     if log:
+        ignored = [
+            flag
+            for flag, given in (
+                ("--coders", coders is not None),
+                ("--unit", unit != "segment"),
+                ("--codes", codes is not None),
+                ("--format", fmt != "terminal"),
+                ("--out", out is not None),
+                ("--threshold", threshold != 0.9),
+                ("--include-uncoded", include_uncoded),
+            )
+            if given
+        ]
+        if ignored:
+            from pipeline.errors import InputError
+
+            raise InputError(
+                f"--log logs the panel of every coder and the champion on segments to MLflow, so "
+                f"{', '.join(ignored)} would be ignored; run `qualflow agreement` without --log for that view "
+                "(--n-boot and --seed apply to both)"
+            )
         from cli.flows_commands import run_agreement
 
         for line in run_agreement(project_dir(project), n_boot=n_boot, seed=seed).lines():
@@ -72,8 +94,11 @@ def agreement(
         raise InputError(f"--format {fmt!r} is not one of ['terminal', 'json', 'csv', 'html']")
     if unit not in ("segment", "overlap", "char"):
         raise InputError(f"--unit {unit!r} is not one of ['segment', 'overlap', 'char']")
+    proj = open_project(project)
+    if unit == "segment":
+        note_unsegmented(proj)
     report = project_agreement(
-        open_project(project),
+        proj,
         coders=_split(coders),
         codes=_split(codes),
         unit=unit,

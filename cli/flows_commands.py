@@ -8,6 +8,7 @@ the state of the temporary (ephemeral) Prefect server stays with the project.
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline.config import DEFAULT_REGISTERED_MODEL, load_config
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, QualflowError
 
 if TYPE_CHECKING:
     from flows.agreement import AgreementRun
@@ -32,11 +33,37 @@ def prefect_home(project_dir: Path) -> Path:
     return project_dir.resolve() / ".qualflow" / "prefect"
 
 
+class UserErrorWithoutTraceback(logging.Filter):
+    """Prefect logs a failed task's or flow's exception with its traceback. A user error
+    (:class:`~pipeline.errors.QualflowError`: one line saying what is wrong and how to fix it, which the
+    command prints at the end) needs none: its log records keep the message and lose the traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], QualflowError):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+#: The loggers Prefect reports a failed run on (run loggers are adapters over the first two).
+PREFECT_RUN_LOGGERS = ("prefect.task_runs", "prefect.flow_runs", "prefect.task_engine", "prefect.flow_engine")
+
+
+def quiet_user_error_tracebacks() -> None:
+    """Install :class:`UserErrorWithoutTraceback` on Prefect's run loggers (once)."""
+    for name in PREFECT_RUN_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, UserErrorWithoutTraceback) for f in logger.filters):
+            logger.addFilter(UserErrorWithoutTraceback())
+
+
 def prepare_environment(project_dir: Path) -> None:
-    """Telemetry off; ``PREFECT_HOME`` inside the project unless set. Call before importing prefect."""
+    """Telemetry off; ``PREFECT_HOME`` inside the project unless set; a user error that fails a flow
+    logged without its traceback. Call before importing prefect."""
     from pipeline.privacy import disable_telemetry
 
     disable_telemetry()
+    quiet_user_error_tracebacks()
     if "PREFECT_HOME" not in os.environ:
         home = prefect_home(project_dir)
         home.mkdir(parents=True, exist_ok=True)
@@ -117,9 +144,15 @@ def run_agreement(
     the same resamples and seed as ``qualflow agreement`` (the same intervals for the same codings)."""
     load_config(project_dir)
     with _opened(project_dir) as project:  # too few coded sources: one line, before Prefect starts
+        from pipeline.errors import InputError
         from pipeline.project.retrain import check_trainable
 
-        check_trainable(project)
+        try:
+            check_trainable(project)
+        except InputError as e:  # the panel scores the champion on the labelled sources, as train does
+            raise InputError(
+                f"agreement --log scores the champion as `qualflow train` does, and {e}"
+            ) from None
     prepare_environment(project_dir)
     from flows.agreement import agreement_report
 

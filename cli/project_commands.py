@@ -7,7 +7,16 @@ from typing import Annotated
 
 import typer
 
-from cli.common import ProjectOpt, app, codebook_app, codings_app, console, open_project, print_new_versions
+from cli.common import (
+    ProjectOpt,
+    app,
+    codebook_app,
+    codings_app,
+    console,
+    note_unsegmented,
+    open_project,
+    print_new_versions,
+)
 
 
 @app.command()
@@ -184,7 +193,9 @@ def summary_cmd(project: ProjectOpt = None) -> None:
     """Print the project summary: sources, turns, segments, codes, codings per coder."""
     from pipeline.project.summary import summary
 
-    print_summary(summary(open_project(project)))
+    proj = open_project(project)
+    print_summary(summary(proj))
+    note_unsegmented(proj)
 
 
 def print_summary(s) -> None:  # type: ignore[no-untyped-def]
@@ -292,7 +303,12 @@ def codebook_show(project: ProjectOpt = None) -> None:
 
 @codings_app.command("import")
 def codings_import(
-    path: Annotated[Path, typer.Argument(help="CSV with columns source,start,end,code,coder")],
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="CSV with columns source,start,end,code,coder (optional: created_at, origin, memo)"
+        ),
+    ],
     project: ProjectOpt = None,
 ) -> None:
     """Import codings; every line is checked before anything is written."""

@@ -33,6 +33,9 @@ def run_review(
     h = host if host is not None else project.config.review.host
     p = port if port is not None else project.config.review.port
     check_bind(h, single_user)
+    note = login_note(project) if single_user is None else None
+    if note:
+        print(f"note: {note}", file=sys.stderr)
     root = project.root
     project.close()
     serve(root, host=h, port=p, single_user=single_user, workers=workers)
@@ -124,6 +127,17 @@ def coders_list(project: Project, fmt: str = "terminal") -> str:
     if not infos:
         return "no coders yet: `qualflow coders add NAME` adds one"
     return "\n".join(coders_table(infos))
+
+
+def login_note(project: Project) -> str | None:
+    """What to say when the app would ask for a login nobody has (``None`` when someone can log in)."""
+    with project.store.transaction() as session:
+        if any(i.can_log_in for i in list_coders(session)):
+            return None
+    return (
+        "nobody can log in yet: give someone a password with `qualflow coders add NAME --role lead`, "
+        "or run `qualflow review --single-user NAME` (no login, this machine only)"
+    )
 
 
 def _n(count: int, word: str) -> str:

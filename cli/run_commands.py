@@ -105,7 +105,7 @@ def review(
     ] = 1,
     project: ProjectOpt = None,
 ) -> None:
-    """Start the coders' review app in the browser."""
+    """Serve the coders' review app on http://127.0.0.1:8000 (--host, --port, or [review] in qualflow.toml)."""
     from cli.review_commands import run_review
 
     run_review(open_project(project), host=host, port=port, single_user=single_user, workers=workers)
@@ -151,18 +151,27 @@ def coders_remove_cmd(
 @models_app.command("list")
 def models_list() -> None:
     """List the embedding backends and the suggesters qualflow knows."""
-    from models import DEFAULT_SUGGESTER, SUGGESTERS
+    from models import DEFAULT_SUGGESTER, EXCLUSIVE_DEFAULT_SUGGESTER, SUGGESTERS
+    from pipeline.config import EmbeddingConfig, SuggesterConfig
     from pipeline.embed.factory import EMBEDDER_ALIASES, EMBEDDER_BACKENDS
 
     out = console()
-    out.print("Embedding backends ([embedding] model in qualflow.toml):", markup=False)
+    default_model = EmbeddingConfig().model
+    out.print(
+        f"Embedding backends ([embedding] model in qualflow.toml; default {default_model!r}):", markup=False
+    )
     for name in sorted(EMBEDDER_BACKENDS):
         out.print(f"  {name}", markup=False)
     for alias, target in sorted(EMBEDDER_ALIASES.items()):
         out.print(f"  {alias}  (= {target})", markup=False)
-    out.print("Suggesters ([suggester] name):", markup=False)
+    out.print(
+        f"Suggesters ([suggester] name; default {SuggesterConfig().name!r}: {DEFAULT_SUGGESTER}, or "
+        f"{EXCLUSIVE_DEFAULT_SUGGESTER} for an exclusive codebook, and qualflow train may choose the other "
+        "by cross-validation):",
+        markup=False,
+    )
     for name in sorted(SUGGESTERS):
-        out.print(f"  {name}" + ("  (default)" if name == DEFAULT_SUGGESTER else ""), markup=False)
+        out.print(f"  {name}", markup=False)
 
 
 @models_app.command("versions")

@@ -11,7 +11,7 @@ import typer
 if TYPE_CHECKING:
     pass
 
-from cli.common import ProjectOpt, app, console, open_project, suggestions_app
+from cli.common import ProjectOpt, app, console, note_unsegmented, open_project, suggestions_app
 
 
 @app.command()
@@ -63,6 +63,7 @@ def suggest_cmd(
     langs = {n: lg for n, lg in project_languages(proj).items() if names is None or n in names}
     for line in coverage_notes(proj, langs):
         console(stderr=True).print(f"note: {line}", markup=False)
+    note_unsegmented(proj)
     r = suggest(proj, suggester=suggester, sources=names, fine_tune=fine_tune, force=force)
     if r.encoder is not None:
         console().print(r.encoder.line(), markup=False)
@@ -202,13 +203,20 @@ def evaluate(
 
     if fmt not in ("terminal", "json"):
         raise InputError(f"--format {fmt!r} is not one of ['terminal', 'json']")
-    m = evaluate_project(open_project(project), suggester=suggester, folds=folds)
+    proj = open_project(project)
+    note_unsegmented(proj)
+    m = evaluate_project(proj, suggester=suggester, folds=folds)
     if fmt == "json":
         sys.stdout.write(json.dumps(jsonable(m), indent=2) + "\n")
         return
+    from models import resolve_suggester
+
     out = console()
+    name = str(m["suggester"])
+    resolved = resolve_suggester(name, proj.config.suggester.params)
+    shown = name if resolved == name else f"{name} (= {resolved})"
     out.print(
-        f"[bold]{m['suggester']}[/] on {m['n_segments']} segments of {m['n_sources']} coded sources "
+        f"[bold]{shown}[/] on {m['n_segments']} segments of {m['n_sources']} coded sources "
         "(out-of-fold, folds grouped by source)"
     )
     summary = Table("metric", "value")

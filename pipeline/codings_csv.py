@@ -158,6 +158,11 @@ def read_codings_csv(
         coding_origin = row.get("origin", "").strip() or "human"
         if coding_origin not in ORIGINS:
             problems.append(f"origin '{coding_origin}' is unknown; use one of {list(ORIGINS)}")
+        elif coding_origin == "consensus" and coder and coder != "consensus":
+            problems.append(
+                f"origin 'consensus' with coder '{coder}': that origin marks a lead's adjudication, coder "
+                "'consensus'; use origin human or imported for another coder"
+            )
         created_at = row.get("created_at", "").strip() or None
         if created_at is not None:
             try:

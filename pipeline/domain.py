@@ -21,7 +21,9 @@ PARADIGM_DIMENSIONS: tuple[str, ...] = (
     "strategy",
     "consequence",
 )
-ORIGINS: tuple[str, ...] = ("human", "model-accepted", "imported")
+#: How a coding came to be. ``consensus``: a lead's adjudication of a round (coder ``consensus``); codings
+#: exports and REFI-QDA projects carry it, so a project with adjudications exports and imports again.
+ORIGINS: tuple[str, ...] = ("human", "model-accepted", "imported", "consensus")
 
 
 class SuggestionState(StrEnum):

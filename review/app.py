@@ -657,14 +657,32 @@ def create_app(project_dir: Path, *, single_user: str | None = None, host: str =
 
 
 def check_bind(host: str, single_user: str | None) -> None:
-    """Refuse a non-loopback ``host`` in single-user (no-login) mode.
+    """Refuse a non-loopback ``host`` in single-user (no-login) mode, and a ``single_user`` that is no
+    person's name (``consensus``, which records adjudications and never logs in, or a ``model:`` coder).
 
     >>> check_bind("0.0.0.0", None); check_bind("127.0.0.1", "ana")
     >>> check_bind("0.0.0.0", "ana")
     Traceback (most recent call last):
     ...
     pipeline.errors.InputError: --single-user has no login, so it binds only loopback (127.0.0.1, ::1, localhost), not '0.0.0.0'; drop --host or log in with passwords instead
+    >>> check_bind("127.0.0.1", "consensus")
+    Traceback (most recent call last):
+    ...
+    pipeline.errors.InputError: --single-user 'consensus': that coder records the adjudications of rounds and never logs in; give a person's name
     """
+    if single_user is not None:
+        from pipeline.project.rounds import CONSENSUS
+
+        name = single_user.strip()
+        if name == CONSENSUS:
+            raise InputError(
+                f"--single-user {single_user!r}: that coder records the adjudications of rounds and never "
+                "logs in; give a person's name"
+            )
+        if name.startswith("model:"):
+            raise InputError(f"--single-user {single_user!r} is a model coder; choose a person's name")
+        if not name or any(ch in name for ch in "\n\r\t"):
+            raise InputError(f"--single-user {single_user!r}: give a person's name on one line")
     if single_user is not None and not is_loopback(host):
         raise InputError(
             "--single-user has no login, so it binds only loopback (127.0.0.1, ::1, localhost), "

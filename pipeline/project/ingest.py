@@ -513,6 +513,18 @@ def apply_metadata(session: Session, metadata: dict[str, dict[str, str]], *, ori
         rows[name].meta = {**(rows[name].meta or {}), **meta}
 
 
+def unsegmented_sources(project: Project) -> list[str]:
+    """The current sources with no segment of the configured ``[segmentation]`` scheme, by name: the
+    settings were changed after they were ingested, so suggesting, agreement and evaluation do not see
+    them until :func:`resegment` (``qualflow resegment``) makes their segments."""
+    key = scheme_key(project.config.segmentation)
+    with project.store.transaction() as session:
+        segmented = set(
+            session.scalars(select(SegmentRow.source_id).where(SegmentRow.scheme == key).distinct())
+        )
+        return sorted(row.name for row in current_sources(session) if row.id not in segmented)
+
+
 def resegment(project: Project) -> int:
     """Make segments of the configured scheme for every current source that lacks them."""
     n = 0

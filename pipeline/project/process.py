@@ -213,6 +213,12 @@ def quarantine(project: Project, failure: FileFailure) -> Path:
     return error_path
 
 
+def _was_in_inbox(path: str, error_file: str) -> bool:
+    """Whether :func:`quarantine` moved the failed file ``path``: it was inside the inbox, the folder
+    above the ``failed/`` folder its ``error_file`` was written to."""
+    return Path(path).resolve().is_relative_to(Path(error_file).parent.parent.resolve())
+
+
 def _free_name(path: Path) -> Path:
     if not path.exists():
         return path
@@ -730,8 +736,18 @@ class ProcessReport:
         if self.candidates is not None:
             out.append(f"{self.candidates} candidate open code(s) proposed")
         if self.failed:
-            out.append(f"{len(self.failed)} file(s) failed and were moved to inbox/failed/:")
-            out += [f"  {reason} (see {err})" for _, reason, err in self.failed]
+            moved = [_was_in_inbox(path, err) for path, _, err in self.failed]
+            if all(moved):
+                out.append(f"{len(self.failed)} file(s) failed and were moved to inbox/failed/:")
+            else:  # a file given as a path outside the inbox stays where it is (quarantine)
+                out.append(
+                    f"{len(self.failed)} file(s) failed; those from the inbox were moved to inbox/failed/, "
+                    "the others stay where they are:"
+                )
+            out += [
+                f"  {reason} (see {err})" + ("" if was_moved else "; left in place")
+                for (_, reason, err), was_moved in zip(self.failed, moved, strict=True)
+            ]
         return out
 
     def as_dict(self) -> dict[str, Any]:

@@ -56,6 +56,16 @@ def test_new_files_bad_files_and_duplicates(proj, tmp_path: Path) -> None:
     outside.write_bytes(b"junk")
     (f,) = processing.parse_files(proj, processing.find_new_files(proj, [outside])).failures
     assert processing.quarantine(proj, f).name == "elsewhere.docx.error.txt" and outside.exists()
+    # and the run's report says which were moved: not "moved to inbox/failed/" for the one left in place
+    inbox_only = processing.ProcessReport(failed=[(str(proj.inbox / "broken.docx"), "bad", str(err))])
+    assert inbox_only.lines()[1] == "1 file(s) failed and were moved to inbox/failed/:"
+    err_out = proj.inbox / "failed" / "elsewhere.docx.error.txt"
+    both = processing.ProcessReport(
+        failed=[(str(proj.inbox / "broken.docx"), "bad", str(err)), (str(outside), "junk", str(err_out))]
+    )
+    lines = both.lines()
+    assert "those from the inbox were moved to inbox/failed/, the others stay where they are" in lines[1]
+    assert lines[2] == f"  bad (see {err})" and lines[3] == f"  junk (see {err_out}); left in place"
 
 
 def test_one_file_is_ingested_suggested_and_marked_done_once(proj) -> None:
@@ -452,3 +462,38 @@ def test_process_warns_when_a_new_version_is_another_interview(proj, tmp_path: P
         "is another interview, `qualflow ingest` the transcript of version 1 again (its codings come back "
         "with it), then rename the new file and put it in the inbox"
     )
+
+
+def test_a_user_error_that_fails_a_flow_is_logged_without_its_traceback() -> None:
+    """README: errors are one line that says what to fix. Prefect logs a failed task's exception with
+    its traceback (70 lines for `train` after an embedding change); for a QualflowError the record keeps
+    its message and loses the traceback. Any other exception keeps it."""
+    import io
+    import logging
+
+    from cli.flows_commands import quiet_user_error_tracebacks
+    from pipeline.errors import ConfigError
+
+    quiet_user_error_tracebacks()
+    quiet_user_error_tracebacks()  # once is enough: no second filter
+    logger = logging.getLogger("prefect.task_runs")
+    assert sum(type(f).__name__ == "UserErrorWithoutTraceback" for f in logger.filters) == 1
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    # only to this handler: not to Prefect's API handler, which wants a flow run, nor to the console
+    saved, logger.handlers = logger.handlers, [handler]
+    propagate, logger.propagate = logger.propagate, False
+    try:
+        for exc in (
+            ConfigError("the champion cannot be compared; run `qualflow train --force`"),
+            RuntimeError("bug"),
+        ):
+            try:
+                raise exc
+            except Exception:
+                logger.error("Task run failed with exception: %r", exc, exc_info=True)
+    finally:
+        logger.handlers, logger.propagate = saved, propagate
+    text = out.getvalue()
+    assert "the champion cannot be compared" in text and "RuntimeError: bug" in text
+    assert text.count("Traceback") == 1  # the bug's only

@@ -148,3 +148,36 @@ def test_round_close_says_its_resamples_and_the_consensus_units() -> None:
     ).lines()
     assert "  intervals: 95% percentile bootstrap, 1000 resamples, seed 0" in lines
     assert "  ann vs consensus (on the 4 adjudicated segments): percent 0.500" in lines
+
+
+def test_a_project_with_adjudications_exports_and_imports_again(tmp_path: Path) -> None:
+    """The consensus codings of adjudication (coder and origin `consensus`) used to stop `export qdpx`
+    ("origin 'consensus' is not one of ...") and `codings import` of what `codings export` wrote; both
+    now carry them, and agreement still leaves them out of the coders' panel."""
+    from pipeline.project.agreement import project_agreement
+    from pipeline.project.codings import export_codings
+    from pipeline.project.exchange import export_project_qdpx, import_project_qdpx
+    from pipeline.store.queries import load_codings
+
+    p = _project(tmp_path)
+    _settle(p)
+    with p.store.transaction() as s:
+        mine = sorted((c.source, c.start, c.end, c.code) for c in load_codings(s) if c.coder == "consensus")
+    assert mine
+    export_project_qdpx(p, tmp_path / "t.qdpx")
+    export_codings(p, tmp_path / "t.csv")
+
+    q = init_project(tmp_path / "q", name="q")
+    report = import_project_qdpx(q, tmp_path / "t.qdpx")
+    assert report.codings["consensus"] == len(mine)
+    with q.store.transaction() as s:
+        back = [c for c in load_codings(s) if c.coder == "consensus"]
+    assert sorted((c.source, c.start, c.end, c.code) for c in back) == mine
+    assert {c.origin for c in back} == {"consensus"}
+    assert tuple(project_agreement(q, n_boot=0).coders) == ("ann", "ben")
+
+    r = init_project(tmp_path / "r", name="r")
+    ingest(r, [TINY / "s1.txt", TINY / "s2.txt"])
+    import_codebook(r, TINY / "codebook.yaml")
+    added = import_codings(r, tmp_path / "t.csv")
+    assert added["consensus"] == len(mine)

@@ -85,11 +85,30 @@ def test_flow_commands_check_their_input_before_prefect_starts(workdir: Path) ->
         ("train",): "retraining needs codings on at least 2 sources (found none); "
         "code some segments of another interview first",
         ("process", "nowhere.txt"): "nowhere.txt: no such file or folder",
-        ("agreement", "--log"): "retraining needs codings on at least 2 sources (found none); "
-        "code some segments of another interview first",
+        ("agreement", "--log"): "agreement --log scores the champion as `qualflow train` does, and "
+        "retraining needs codings on at least 2 sources (found none); code some segments of another interview first",
         ("round", "close"): "no open round; start one with `qualflow round start NAME`",
     }
     for args, message in cases.items():
         r = qf(*args, cwd=workdir)
         assert (r.returncode, r.stdout, r.stderr) == (2, "", f"error: {message}\n")
     assert not (workdir / "p" / ".qualflow" / "prefect").exists()
+
+
+@pytest.mark.parametrize(
+    "extra, named",
+    [
+        (("--coders", "sara,reza"), "--coders"),
+        (("--unit", "overlap", "--format", "html", "--out", "a.html"), "--unit, --format, --out"),
+    ],
+)
+def test_agreement_log_refuses_the_options_it_would_ignore(
+    workdir: Path, extra: tuple[str, ...], named: str
+) -> None:
+    """`agreement --log` logs the panel of every coder and the champion: a --coders or --format the
+    user gave would silently not apply, so it is one line naming them, before Prefect starts."""
+    r = qf("agreement", "--log", *extra, cwd=workdir)
+    assert r.returncode == 2, r.stdout + r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and f"{named} would be ignored" in lines[0], r.stderr
+    assert not (workdir / "a.html").exists()

@@ -184,6 +184,18 @@ def test_cli_output_to_a_closed_pipe_stops_quietly(args: tuple[str, ...]) -> Non
     assert (proc.wait(timeout=120), err) == (141, b"")
 
 
+def test_models_list_names_the_defaults_qualflow_toml_has() -> None:
+    """`qualflow init` writes model = "onnx:minilm" and name = "auto": the list says so, instead of
+    calling a resolved suggester the default."""
+    r = subprocess.run(
+        [sys.executable, "-m", "cli", "models", "list"], capture_output=True, text=True, timeout=120
+    )
+    assert r.returncode == 0, r.stderr
+    assert "default 'onnx:minilm'" in r.stdout
+    assert "default 'auto': evidence, or linear for an exclusive codebook" in r.stdout
+    assert "(default)" not in r.stdout
+
+
 def test_cli_help_is_fast_and_light() -> None:
     code = (
         "import sys, time; t=time.time(); import cli.app; "

@@ -108,3 +108,13 @@ def test_suggest_refits_after_another_suggester_replaced_its_queue(workdir: Path
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("local-evidence@2: 13 queued for review"), r.stdout
     assert set(exported(workdir, "pending")) == {"local-evidence@2"}
+
+
+def test_evaluate_names_the_suggester_auto_stands_for(workdir: Path) -> None:
+    """`name = "auto"` (what init writes) is evaluated as the rule's choice: the output says which."""
+    r = qf("evaluate", "--folds", "2", cwd=workdir)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0].startswith("auto (= evidence) on ")
+    r = qf("evaluate", "--folds", "2", "--suggester", "prototype", cwd=workdir)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0].startswith("prototype on ")

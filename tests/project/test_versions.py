@@ -130,6 +130,48 @@ def test_resegment_after_a_mode_change(project: Project, tmp_path: Path) -> None
     assert schemes == ["sentence", "turn"]
 
 
+def test_unsegmented_sources_name_what_resegment_would_segment(project: Project, tmp_path: Path) -> None:
+    """After a [segmentation] change the old sources have no segments of the new scheme: the commands
+    that would silently leave them out (suggest, agreement, evaluate, summary) say so by name."""
+    from pipeline.project.ingest import resegment, unsegmented_sources
+
+    ingest(project, [write(tmp_path / "a.txt", T1), write(tmp_path / "b.txt", T1.replace("Mina", "Reza"))])
+    assert unsegmented_sources(project) == []
+    project.config.segmentation.mode = "turn"
+    assert unsegmented_sources(project) == ["a", "b"]
+    resegment(project)
+    assert unsegmented_sources(project) == []
+
+
+def test_summary_says_to_resegment_after_a_mode_change(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    def qf(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "cli", "--project", "p", *args],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+
+    assert qf("init", "p").returncode == 0
+    write(tmp_path / "tx" / "a.txt", T1)
+    assert qf("ingest", "tx").returncode == 0
+    assert "resegment" not in qf("summary").stderr
+    cfg = tmp_path / "p" / "qualflow.toml"
+    cfg.write_text(
+        cfg.read_text(encoding="utf-8").replace('mode = "sentence"', 'mode = "turn"'), encoding="utf-8"
+    )
+    r = qf("summary")
+    assert r.returncode == 0, r.stderr
+    assert "note: 1 source(s) have no segments" in r.stderr and "(mode = 'turn'): a;" in r.stderr
+    assert "`qualflow resegment`" in r.stderr
+    assert qf("resegment").returncode == 0
+    assert "resegment" not in qf("summary").stderr
+
+
 # --- codings follow a fixed typo to the new version ------------------------------------------------
 
 CODINGS = (  # on T1: "The budget was cut" (sara), "We had no staff" (sara), "The budget was cut twice." (reza)

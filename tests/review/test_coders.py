@@ -182,3 +182,28 @@ def test_the_coders_commands_through_the_cli(proj_dir) -> None:  # type: ignore[
     r = runner.invoke(app, [*base, "remove", "ana"])
     assert isinstance(r.exception, InputError)  # `qualflow` prints it on one line and exits 2
     assert "'ana' is the only lead who can log in" in str(r.exception)
+
+
+def test_review_says_when_nobody_can_log_in(project: Project) -> None:
+    """`qualflow review` on a project whose coders came from a codings file only: the login page would
+    refuse everyone, so the command says how to give someone a password (or use --single-user)."""
+    from cli.review_commands import login_note
+
+    note = login_note(project)
+    assert note is not None and "`qualflow coders add NAME --role lead`" in note and "--single-user" in note
+    coders_add(project, "lea", "lead", password_stdin=True, stdin=io.StringIO("a long password\n"))
+    assert login_note(project) is None
+    coders_add(project, "ben", "coder", password_stdin=True, stdin=io.StringIO("a long password\n"))
+    coders_remove(project, "ben")
+    assert login_note(project) is None  # lea still can
+
+
+@pytest.mark.parametrize("name", ["consensus", "model:local-evidence@1", " "])
+def test_single_user_is_a_person(project: Project, name: str) -> None:
+    """`consensus` never logs in and cannot be given a password, nor is a model a person: `review
+    --single-user` refuses them before binding anything (it used to act as them, or create a
+    human coder named `model:...`)."""
+    from cli.review_commands import run_review
+
+    with pytest.raises(InputError, match="--single-user"):
+        run_review(project, host="127.0.0.1", port=8123, single_user=name)

@@ -98,7 +98,7 @@ def test_each_kind_of_bad_line(tmp_path: Path) -> None:
         "line 4: start -1 is negative",
         "line 5: start 5 is not before end 5",
         "line 6: the coder is empty",
-        "line 7: origin 'robot' is unknown; use one of ['human', 'model-accepted', 'imported']",
+        "line 7: origin 'robot' is unknown; use one of ['human', 'model-accepted', 'imported', 'consensus']",
         "line 8: created_at 'yesterday' is not an ISO 8601 date-time",
         "line 9: 3 cells but the header has 7 columns",
     ]:
@@ -173,6 +173,20 @@ def codings(draw: st.DrawFn) -> list[Coding]:
             )
         )
     return out
+
+
+def test_a_consensus_coding_reads_back_as_exported(tmp_path: Path) -> None:
+    """`codings export` writes a lead's adjudication as coder and origin `consensus`; `codings import`
+    reads that back (it used to refuse the origin, so a project with adjudications did not round-trip),
+    and refuses the origin on another coder."""
+    mine = Coding(
+        "int01", 8, 29, "trust-building", "consensus", "consensus", None, "adjudication 2 by lea (ann)"
+    )
+    write_codings_csv([mine], tmp_path / "c.csv")
+    assert read_codings_csv(tmp_path / "c.csv", BOOK, SOURCES) == [mine]
+    path = _csv(tmp_path, "source,start,end,code,coder,origin\nint01,8,29,fear,ana,consensus\n")
+    with pytest.raises(InputError, match="line 2: origin 'consensus' with coder 'ana'"):
+        read_codings_csv(path, BOOK, SOURCES)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
