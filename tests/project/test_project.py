@@ -185,13 +185,13 @@ def test_cli_output_to_a_closed_pipe_stops_quietly(args: tuple[str, ...]) -> Non
 
 
 def test_models_list_names_the_defaults_qualflow_toml_has() -> None:
-    """`qualflow init` writes model = "onnx:minilm" and name = "auto": the list says so, instead of
+    """`qualflow init` writes model = "onnx-fp32:minilm" and name = "auto": the list says so, instead of
     calling a resolved suggester the default."""
     r = subprocess.run(
         [sys.executable, "-m", "cli", "models", "list"], capture_output=True, text=True, timeout=120
     )
     assert r.returncode == 0, r.stderr
-    assert "default 'onnx:minilm'" in r.stdout
+    assert "default 'onnx-fp32:minilm'" in r.stdout
     assert "default 'auto': evidence, or linear for an exclusive codebook" in r.stdout
     assert "(default)" not in r.stdout
 
