@@ -147,6 +147,10 @@ _SCRIPT_CANDIDATES = {
     "DEVANAGARI": ("hi", "mr", "ne"),
 }
 _CJK = ("CJK", "HIRAGANA", "KATAKANA", "HANGUL")
+#: Every code :func:`detect_language` can give (so a valid ``language`` in ``qualflow.toml``).
+DETECTED_LANGUAGES = frozenset(
+    [*_SCRIPT_LANGUAGE.values(), *(c for cs in _SCRIPT_CANDIDATES.values() for c in cs), "zh", "ja", "ko"]
+)
 #: A candidate other than the script's default must have at least this share of the candidates'
 #: probability, and a Latin-script text at least ``_MIN_LATIN_LETTERS`` letters: English when unsure.
 _MIN_SHARE = 0.6
