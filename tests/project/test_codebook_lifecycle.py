@@ -104,7 +104,7 @@ def test_a_version_leaving_out_used_codes_is_refused_unless_allowed(study: Path)
     r = qf("codebook", "import", "--allow-removed", "cb_small.yaml", cwd=study)
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[1:] == [
-        "  3 codings use removed codes 'trust' (3): kept, but left out of the report and export"
+        "  3 codings use removed code 'trust' (3): kept, but left out of the report and export"
     ]
     assert versions(study) == [1, 2]
     note = (
