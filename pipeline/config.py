@@ -299,30 +299,13 @@ def validate_select(select: str, where: str) -> None:
         )
 
 
-def _valid_cron(cron: str) -> bool:
-    """``cron`` is a schedule Prefect accepts (the check `qualflow serve`'s deployments make); Prefect is
-    imported only for a value other than the default."""
-    if cron == FlowsConfig.retrain_cron:
-        return True
-    from prefect.client.schemas.schedules import CronSchedule
-
-    try:
-        CronSchedule(cron=cron)
-    except ValueError:  # pydantic's ValidationError
-        return False
-    return True
-
-
 def _validate_flows(f: FlowsConfig, where: str) -> None:
+    # retrain_cron is checked by flows.serve.check_retrain_cron, with Prefect (which this layer must not
+    # import), when the CLI opens a project and before `qualflow serve` registers anything
     rules = [
         (
             f.process_every_minutes >= 1,
             f"process_every_minutes = {f.process_every_minutes!r} must be at least 1 (default 10)",
-        ),
-        (
-            _valid_cron(f.retrain_cron),
-            f"retrain_cron = {f.retrain_cron!r} must be a cron schedule (minute hour day-of-month month "
-            'day-of-week), e.g. "0 2 * * *" (the default: 2:00 every night)',
         ),
         (
             f.task_runner in TASK_RUNNERS,

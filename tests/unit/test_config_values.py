@@ -40,13 +40,6 @@ BAD = [
         "process_every_minutes = 0",
         " [flows]: process_every_minutes = 0 must be at least 1 (default 10)",
     ),
-    (
-        "flows",
-        'retrain_cron = "0 25 * * *"',
-        " [flows]: retrain_cron = '0 25 * * *' must be a cron schedule (minute hour day-of-month month "
-        'day-of-week), e.g. "0 2 * * *" (the default: 2:00 every night)',
-    ),
-    ("flows", 'retrain_cron = "nightly"', " [flows]: retrain_cron = 'nightly' must be a cron schedule"),
     ("embedding", "batch_size = 0", ": [embedding] batch_size = 0 must be at least 1 (default 32)"),
     ("review", "port = 0", ": [review] port = 0 must be in 1-65535 (default 8000)"),
     ("review", "port = 70000", ": [review] port = 70000 must be in 1-65535 (default 8000)"),
@@ -73,7 +66,6 @@ def test_a_bad_value_is_one_config_error_naming_key_value_and_what_is_allowed(
         (None, 'language = "grc"'),  # spaCy knows it, the detection does not
         (None, 'language = "sw"'),  # the detection gives it, spaCy splits it with "xx"
         ("flows", "process_every_minutes = 1"),
-        ("flows", 'retrain_cron = "30 3 * * 1-5"'),
         ("embedding", "batch_size = 1"),
         ("review", "port = 65535"),
     ],
@@ -98,4 +90,47 @@ def test_the_cli_refuses_a_bad_language_with_exit_code_2(tmp_path: Path) -> None
     assert r.stderr.strip().splitlines() == [
         f"error: {tmp_path / 'qualflow.toml'}: language = 'klingon' must be \"auto\" or a language code such "
         'as "en", "de" or "fa" (a code spaCy or the language detection knows; default "auto")'
+    ]
+
+
+CRON_ERROR = (
+    " [flows]: retrain_cron = {!r} must be a cron schedule (minute hour day-of-month month day-of-week), "
+    'e.g. "0 2 * * *" (the default: 2:00 every night)'
+)
+
+
+@pytest.mark.parametrize("cron", ["0 25 * * *", "nightly", "H 2 * * *", ""])
+def test_a_bad_retrain_cron_is_refused_with_prefects_check(tmp_path: Path, cron: str) -> None:
+    from flows.serve import check_retrain_cron
+
+    write_config(tmp_path, "flows", f'retrain_cron = "{cron}"')
+    where = str(tmp_path / "qualflow.toml")
+    with pytest.raises(ConfigError) as err:
+        check_retrain_cron(load_config(tmp_path), where)
+    assert str(err.value) == where + CRON_ERROR.format(cron)
+
+
+@pytest.mark.parametrize("cron", ["0 2 * * *", "30 3 * * 1-5", "*/15 * * * *", "@daily"])
+def test_a_cron_prefect_accepts_is_kept(tmp_path: Path, cron: str) -> None:
+    from flows.serve import check_retrain_cron
+
+    write_config(tmp_path, "flows", f'retrain_cron = "{cron}"')
+    cfg = load_config(tmp_path)
+    check_retrain_cron(cfg, "qualflow.toml")
+    assert cfg.flows.retrain_cron == cron
+
+
+@pytest.mark.parametrize("command", [["summary"], ["serve"]])
+def test_the_cli_refuses_a_bad_retrain_cron_before_doing_anything(tmp_path: Path, command: list[str]) -> None:
+    """Through Project.open (``summary``) and through the flows' commands (``serve``): one line, exit 2."""
+    write_config(tmp_path, "flows", 'retrain_cron = "0 25 * * *"')
+    r = subprocess.run(
+        [sys.executable, "-m", "cli", "--project", str(tmp_path), *command],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == [
+        f"error: {tmp_path / 'qualflow.toml'}" + CRON_ERROR.format("0 25 * * *")
     ]
