@@ -209,14 +209,13 @@ def evaluate(
     if fmt == "json":
         sys.stdout.write(json.dumps(jsonable(m), indent=2) + "\n")
         return
-    from models import resolve_suggester
+    from pipeline.text import counted
 
     out = console()
-    name = str(m["suggester"])
-    resolved = resolve_suggester(name, proj.config.suggester.params)
+    name, resolved = str(m["suggester"]), str(m["resolved_suggester"])
     shown = name if resolved == name else f"{name} (= {resolved})"
     out.print(
-        f"[bold]{shown}[/] on {m['n_segments']} segments of {m['n_sources']} coded sources "
+        f"[bold]{shown}[/] on {counted(m['n_segments'], 'segment')} of {counted(m['n_sources'], 'coded source')} "
         "(out-of-fold, folds grouped by source)"
     )
     summary = Table("metric", "value")
