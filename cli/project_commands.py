@@ -283,7 +283,8 @@ def codebook_export(
 
 @codebook_app.command("show")
 def codebook_show(project: ProjectOpt = None) -> None:
-    """Show the current codebook as a tree."""
+    """Show the current codebook as a tree; categories (codable: false, not applied to text) are marked."""
+    from rich.markup import escape
     from rich.tree import Tree
 
     from pipeline.store.queries import require_codebook
@@ -291,16 +292,17 @@ def codebook_show(project: ProjectOpt = None) -> None:
     proj = open_project(project)
     with proj.store.transaction() as session:
         row, cb = require_codebook(session)
-    root = Tree(f"[bold]{cb.name}[/] (version {row.id}, hash {row.hash[:12]})")
+    root = Tree(f"[bold]{escape(cb.name)}[/] (version {row.id}, hash {row.hash[:12]})")
     nodes: dict[str | None, Tree] = {None: root}
     pending = list(cb.codes)
     while pending:
         rest = []
         for c in pending:
             if c.parent in nodes:
-                dim = f" [{c.dimension}]" if c.dimension else ""
-                label = c.name if c.is_codable else f"[italic]{c.name}[/]"
-                nodes[c.name] = nodes[c.parent].add(f"{label}{dim}  {c.description[:70]}")
+                # names, dimensions and descriptions are text, not markup ("[emotion]" was swallowed)
+                dim = escape(f" [{c.dimension}]") if c.dimension else ""
+                label = escape(c.name) if c.is_codable else f"[italic]{escape(c.name)}[/] (category)"
+                nodes[c.name] = nodes[c.parent].add(f"{label}{dim}  {escape(c.description[:70])}")
             else:
                 rest.append(c)
         if len(rest) == len(pending):
