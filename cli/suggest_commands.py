@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     pass
 
 from cli.common import ProjectOpt, app, console, note_unsegmented, open_project, suggestions_app
+from pipeline.text import counted
 
 
 @app.command()
@@ -182,7 +183,7 @@ def suggestions_export(
     if fmt != "csv":
         raise InputError(f"--format {fmt!r} is not supported; use csv")
     n = export_suggestions(open_project(project), path, state=state)
-    console().print(f"wrote {n} suggestions to {path}")
+    console().print(f"wrote {counted(n, 'suggestion')} to {path}")
 
 
 @app.command()
@@ -209,8 +210,6 @@ def evaluate(
     if fmt == "json":
         sys.stdout.write(json.dumps(jsonable(m), indent=2) + "\n")
         return
-    from pipeline.text import counted
-
     out = console()
     name, resolved = str(m["suggester"]), str(m["resolved_suggester"])
     shown = name if resolved == name else f"{name} (= {resolved})"
