@@ -22,6 +22,7 @@ from cli.common import (
     print_new_versions,
     project_dir,
 )
+from pipeline.text import counted
 
 
 @app.command()
@@ -151,7 +152,9 @@ def export_qdpx_cmd(
     from pipeline.project.exchange import export_project_qdpx
 
     n_src, n_codes, n_codings = export_project_qdpx(open_project(project), path, warn=_note)
-    console().print(f"wrote {path}: {n_src} sources, {n_codes} codes, {n_codings} codings")
+    console().print(
+        f"wrote {path}: {counted(n_src, 'source')}, {counted(n_codes, 'code')}, {counted(n_codings, 'coding')}"
+    )
 
 
 @import_app.command("qdpx")
@@ -183,13 +186,14 @@ def import_qdpx_cmd(
     r = import_project_qdpx(open_project(project), path, positions=cast(Positions, positions))
     out = console()
     out.print(
-        f"imported from {r.origin or 'a REFI-QDA project'}: {len(r.sources)} sources, {r.codes} codes, "
-        f"{sum(r.codings.values())} codings" + "".join(f"; {k}: {v}" for k, v in sorted(r.codings.items())),
+        f"imported from {r.origin or 'a REFI-QDA project'}: {counted(len(r.sources), 'source')}, "
+        f"{counted(r.codes, 'code')}, {counted(sum(r.codings.values()), 'coding')}"
+        + "".join(f"; {k}: {v}" for k, v in sorted(r.codings.items())),
         markup=False,
     )
     if r.codebook_version:
         how = "new codebook version" if r.codebook_created else "unchanged codebook version"
-        added = f"{r.codes_added} code{'s' if r.codes_added != 1 else ''} added"
+        added = f"{counted(r.codes_added, 'code')} added"
         out.print(f"  {how} {r.codebook_version} ({added})", markup=False)
     print_new_versions(out, r.versions)
     for item in r.skipped:

@@ -85,11 +85,18 @@ def console(stderr: bool = False) -> Console:
 
 
 def open_project(project: Path | None) -> Project:
-    from pipeline.config import resolve_project_dir
+    from flows.serve import check_retrain_cron
+    from pipeline.config import CONFIG_NAME, resolve_project_dir
     from pipeline.project.core import Project
 
     chosen = project if project is not None else _state["project"]
-    return Project.open(resolve_project_dir(chosen if isinstance(chosen, Path) else None))
+    opened = Project.open(resolve_project_dir(chosen if isinstance(chosen, Path) else None))
+    try:
+        check_retrain_cron(opened.config, str(opened.root / CONFIG_NAME))
+    except Exception:
+        opened.close()
+        raise
+    return opened
 
 
 @app.callback()
@@ -108,11 +115,13 @@ def fail(message: str) -> None:
 
 
 def project_dir(project: Path | None) -> Path:
-    from pipeline.config import load_config, resolve_project_dir
+    from flows.serve import check_retrain_cron
+    from pipeline.config import CONFIG_NAME, load_config, resolve_project_dir
 
     chosen = project if project is not None else _state["project"]
     root = resolve_project_dir(chosen if isinstance(chosen, Path) else None)
-    load_config(root)  # a clear error when this is not a project
+    # a clear error when this is not a project, or its qualflow.toml has a bad value
+    check_retrain_cron(load_config(root), str(root / CONFIG_NAME))
     return root
 
 

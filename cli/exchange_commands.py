@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from cli.common import ProjectOpt, console, import_app, open_project, print_new_versions
+from pipeline.text import counted
 
 
 @import_app.command("qualcoder")
@@ -23,8 +24,9 @@ def import_qualcoder_cmd(
 
     r = import_project_qualcoder(open_project(project), path)
     console().print(
-        f"imported from {r.origin}: {len(r.sources)} sources, {r.codes} codes, "
-        f"{sum(r.codings.values())} codings" + "".join(f"; {k}: {v}" for k, v in sorted(r.codings.items())),
+        f"imported from {r.origin}: {counted(len(r.sources), 'source')}, "
+        f"{counted(r.codes, 'code')}, {counted(sum(r.codings.values()), 'coding')}"
+        + "".join(f"; {k}: {v}" for k, v in sorted(r.codings.items())),
         markup=False,
     )
     print_new_versions(console(), r.versions)

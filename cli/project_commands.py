@@ -17,6 +17,7 @@ from cli.common import (
     open_project,
     print_new_versions,
 )
+from pipeline.text import counted
 
 
 @app.command()
@@ -81,8 +82,8 @@ def ingest(
         report = do_ingest(proj, paths, metadata_csv=metadata, progress=step)
     out = console()
     out.print(
-        f"{len(report.added)} added, {len(report.new_versions)} new versions, "
-        f"{len(report.unchanged)} unchanged; {report.segments} segments"
+        f"{len(report.added)} added, {counted(len(report.new_versions), 'new version')}, "
+        f"{len(report.unchanged)} unchanged; {counted(report.segments, 'segment')}"
     )
     if report.skipped:
         out.print(skipped_note(report.skipped), markup=False)
@@ -214,12 +215,12 @@ def print_summary(s) -> None:  # type: ignore[no-untyped-def]
         )
     out.print(table)
     out.print(
-        f"{len(s.sources)} sources, {sum(int(r['turns']) for r in s.sources)} turns, "
-        f"{sum(int(r['segments']) for r in s.sources)} segments; "
-        f"{s.codes} codes ({s.codable_codes} codable) in codebook version {s.codebook_versions}"
+        f"{counted(len(s.sources), 'source')}, {counted(sum(int(r['turns']) for r in s.sources), 'turn')}, "
+        f"{counted(sum(int(r['segments']) for r in s.sources), 'segment')}; "
+        f"{counted(s.codes, 'code')} ({s.codable_codes} codable) in codebook version {s.codebook_versions}"
     )
     for coder, n in s.codings_per_coder.items():
-        out.print(f"  {coder}: {n} codings")
+        out.print(f"  {coder}: {counted(n, 'coding')}")
 
 
 @codebook_app.command("import")
@@ -241,22 +242,29 @@ def codebook_import(
     r = import_codebook(open_project(project), path, allow_removed=allow_removed)
     what = "new codebook version" if r.created else "unchanged codebook version"
     out = console()
-    out.print(f"{what} {r.version} ({r.codes} codes, hash {r.hash[:12]})", markup=False)
+    out.print(f"{what} {r.version} ({counted(r.codes, 'code')}, hash {r.hash[:12]})", markup=False)
     if r.renamed:
         pairs = ", ".join(f"'{o}' -> '{n}'" for o, n in sorted(r.renamed.items()))
-        out.print(f"  renamed {pairs}: {r.moved} codings follow", markup=False)
+        follow = "follows" if r.moved == 1 else "follow"
+        out.print(f"  renamed {pairs}: {counted(r.moved, 'coding')} {follow}", markup=False)
     if r.suggestions_moved or r.suggestions_superseded:
         also = (
-            f" ({r.suggestions_superseded} superseded: their new code had a suggestion there already)"
+            f" ({r.suggestions_superseded} superseded: "
+            f"{'its' if r.suggestions_superseded == 1 else 'their'} new code had a suggestion there already)"
             if r.suggestions_superseded
             else ""
         )
-        out.print(f"  {r.suggestions_moved} pending suggestions follow renamed codes{also}", markup=False)
+        follow = "follows" if r.suggestions_moved == 1 else "follow"
+        out.print(
+            f"  {counted(r.suggestions_moved, 'pending suggestion')} {follow} renamed codes{also}",
+            markup=False,
+        )
     if r.left_out:
         n = sum(r.left_out.values())
         codes = ", ".join(f"'{k}' ({v})" for k, v in sorted(r.left_out.items()))
         out.print(
-            f"  {n} codings use removed codes {codes}: kept, but left out of the report and export",
+            f"  {counted(n, 'coding')} {'uses' if n == 1 else 'use'} removed "
+            f"{'code' if len(r.left_out) == 1 else 'codes'} {codes}: kept, but left out of the report and export",
             markup=False,
         )
 
@@ -270,12 +278,13 @@ def codebook_export(
     from pipeline.project.codebooks import export_codebook
 
     cb = export_codebook(open_project(project), path)
-    console().print(f"wrote {len(cb.codes)} codes to {path}")
+    console().print(f"wrote {counted(len(cb.codes), 'code')} to {path}")
 
 
 @codebook_app.command("show")
 def codebook_show(project: ProjectOpt = None) -> None:
-    """Show the current codebook as a tree."""
+    """Show the current codebook as a tree; categories (codable: false, not applied to text) are marked."""
+    from rich.markup import escape
     from rich.tree import Tree
 
     from pipeline.store.queries import require_codebook
@@ -283,16 +292,17 @@ def codebook_show(project: ProjectOpt = None) -> None:
     proj = open_project(project)
     with proj.store.transaction() as session:
         row, cb = require_codebook(session)
-    root = Tree(f"[bold]{cb.name}[/] (version {row.id}, hash {row.hash[:12]})")
+    root = Tree(f"[bold]{escape(cb.name)}[/] (version {row.id}, hash {row.hash[:12]})")
     nodes: dict[str | None, Tree] = {None: root}
     pending = list(cb.codes)
     while pending:
         rest = []
         for c in pending:
             if c.parent in nodes:
-                dim = f" [{c.dimension}]" if c.dimension else ""
-                label = c.name if c.is_codable else f"[italic]{c.name}[/]"
-                nodes[c.name] = nodes[c.parent].add(f"{label}{dim}  {c.description[:70]}")
+                # names, dimensions and descriptions are text, not markup ("[emotion]" was swallowed)
+                dim = escape(f" [{c.dimension}]") if c.dimension else ""
+                label = escape(c.name) if c.is_codable else f"[italic]{escape(c.name)}[/] (category)"
+                nodes[c.name] = nodes[c.parent].add(f"{label}{dim}  {escape(c.description[:70])}")
             else:
                 rest.append(c)
         if len(rest) == len(pending):
@@ -319,7 +329,10 @@ def codings_import(
     total = sum(added.values())
     same = f" ({skipped} already stored or repeated in the file, not stored twice)" if skipped else ""
     out = console()
-    out.print(f"{total} codings imported{same}" + "".join(f"; {k}: {v}" for k, v in sorted(added.items())))
+    out.print(
+        f"{counted(total, 'coding')} imported{same}"
+        + "".join(f"; {k}: {v}" for k, v in sorted(added.items()))
+    )
     note = interviewer_note(proj) if total else None
     if note:
         out.print(f"note: {note}", markup=False)
@@ -334,4 +347,4 @@ def codings_export(
     from pipeline.project.codings import export_codings
 
     n = export_codings(open_project(project), path)
-    console().print(f"wrote {n} codings to {path}")
+    console().print(f"wrote {counted(n, 'coding')} to {path}")

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     pass
 
 from cli.common import ProjectOpt, app, console, note_unsegmented, open_project, suggestions_app
+from pipeline.text import counted
 
 
 @app.command()
@@ -182,7 +183,7 @@ def suggestions_export(
     if fmt != "csv":
         raise InputError(f"--format {fmt!r} is not supported; use csv")
     n = export_suggestions(open_project(project), path, state=state)
-    console().print(f"wrote {n} suggestions to {path}")
+    console().print(f"wrote {counted(n, 'suggestion')} to {path}")
 
 
 @app.command()
@@ -209,14 +210,11 @@ def evaluate(
     if fmt == "json":
         sys.stdout.write(json.dumps(jsonable(m), indent=2) + "\n")
         return
-    from models import resolve_suggester
-
     out = console()
-    name = str(m["suggester"])
-    resolved = resolve_suggester(name, proj.config.suggester.params)
+    name, resolved = str(m["suggester"]), str(m["resolved_suggester"])
     shown = name if resolved == name else f"{name} (= {resolved})"
     out.print(
-        f"[bold]{shown}[/] on {m['n_segments']} segments of {m['n_sources']} coded sources "
+        f"[bold]{shown}[/] on {counted(m['n_segments'], 'segment')} of {counted(m['n_sources'], 'coded source')} "
         "(out-of-fold, folds grouped by source)"
     )
     summary = Table("metric", "value")

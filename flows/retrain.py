@@ -23,6 +23,7 @@ from pipeline.gate import GateDecision, promotion_decision
 from pipeline.project import retrain as retraining
 from pipeline.project.core import Project
 from pipeline.project.retrain import Evaluation, Selection, TrainingSet
+from pipeline.text import counted
 
 if TYPE_CHECKING:
     from models.base import BaseSuggester
@@ -59,9 +60,11 @@ class RetrainReport:
         verdict = "PROMOTED to champion" if d.promote else "not promoted (champion kept)"
         out = [self.selection.line()] if self.selection is not None else []
         out += [
-            f"trained {self.registered_model}@{self.version} on {self.data.get('n_train_segments')} segments "
-            f"of {self.data.get('n_sources', 0) - self.data.get('n_eval_sources', 0)} sources; "
-            f"evaluated on {self.data.get('n_eval_segments')} segments of {self.data.get('n_eval_sources')} held-out sources",
+            f"trained {self.registered_model}@{self.version} on "
+            f"{counted(self.data.get('n_train_segments'), 'segment')} of "
+            f"{counted(self.data.get('n_sources', 0) - self.data.get('n_eval_sources', 0), 'source')}; "
+            f"evaluated on {counted(self.data.get('n_eval_segments'), 'segment')} of "
+            f"{counted(self.data.get('n_eval_sources'), 'held-out source')}",
             *([self.decoding] if self.decoding else []),
             f"{d.metric}: challenger {d.challenger:.4f}, champion "
             + (

@@ -28,10 +28,36 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import ProjectConfig
+from pipeline.config import FlowsConfig, ProjectConfig
 from pipeline.errors import ConfigError
 
 SERVER_HOST = "127.0.0.1"
+
+
+def check_retrain_cron(config: ProjectConfig, where: str) -> None:
+    """``[flows] retrain_cron`` is a schedule Prefect accepts: the ``CronSchedule`` the retrain deployment
+    is built with, so a bad one is one line when the CLI opens the project rather than a Prefect error
+    when `qualflow serve` runs. (``pipeline.config`` checks the rest of the file but must not import
+    Prefect.) Prefect is imported only for a value other than the default.
+
+    >>> from pipeline.config import FlowsConfig
+    >>> check_retrain_cron(ProjectConfig(flows=FlowsConfig(retrain_cron="0 25 * * *")), "qualflow.toml")
+    Traceback (most recent call last):
+    ...
+    pipeline.errors.ConfigError: qualflow.toml [flows]: retrain_cron = '0 25 * * *' must be a cron schedule (minute hour day-of-month month day-of-week), e.g. "0 2 * * *" (the default: 2:00 every night)
+    """
+    cron = config.flows.retrain_cron
+    if cron == FlowsConfig.retrain_cron:
+        return
+    from prefect.client.schemas.schedules import CronSchedule
+
+    try:
+        CronSchedule(cron=cron)
+    except ValueError:  # pydantic's ValidationError
+        raise ConfigError(
+            f"{where} [flows]: retrain_cron = {cron!r} must be a cron schedule (minute hour day-of-month "
+            'month day-of-week), e.g. "0 2 * * *" (the default: 2:00 every night)'
+        ) from None
 
 
 def flow_parameters(
@@ -73,6 +99,7 @@ def build_deployments(
 
     if config.flows.process_every_minutes < 1:
         raise ConfigError("[flows] process_every_minutes must be at least 1")
+    check_retrain_cron(config, "qualflow.toml")
     params = flow_parameters(project_dir, config, registered_model)
     tag = f"qualflow:{config.name}"
     entry = EntrypointType.MODULE_PATH if for_pool else EntrypointType.FILE_PATH

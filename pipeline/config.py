@@ -5,15 +5,18 @@ Read once at the edge (CLI, flows, review app) and passed in; library code never
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from pipeline.errors import ConfigError, InputError
 from pipeline.gate import check_promotion_metric
+from pipeline.text import DETECTED_LANGUAGES
 
 DEFAULT_REGISTERED_MODEL = "qualflow-suggester"
 """The MLflow registered model the flows train, gate and load the champion from."""
@@ -183,7 +186,36 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     return cls(**kwargs)
 
 
+@lru_cache(maxsize=1)
+def spacy_languages() -> frozenset[str]:
+    """The language codes ``spacy.blank()`` knows (its ``spacy.lang`` packages), found without importing
+    spaCy (every command reads the config)."""
+    spec = importlib.util.find_spec("spacy")
+    if spec is None or not spec.submodule_search_locations:
+        return frozenset()
+    langs = Path(next(iter(spec.submodule_search_locations))) / "lang"
+    if not langs.is_dir():
+        return frozenset()
+    return frozenset(p.name for p in langs.iterdir() if (p / "__init__.py").is_file())
+
+
+def validate_language(language: str, where: str) -> None:
+    """``language`` is ``"auto"``, a code spaCy knows or one the language detection gives.
+
+    >>> validate_language("klingon", "qualflow.toml")
+    Traceback (most recent call last):
+    ...
+    pipeline.errors.ConfigError: qualflow.toml: language = 'klingon' must be "auto" or a language code such as "en", "de" or "fa" (a code spaCy or the language detection knows; default "auto")
+    """
+    if language != "auto" and language not in spacy_languages() | DETECTED_LANGUAGES:
+        raise ConfigError(
+            f'{where}: language = {language!r} must be "auto" or a language code such as "en", "de" or "fa" '
+            '(a code spaCy or the language detection knows; default "auto")'
+        )
+
+
 def validate(cfg: ProjectConfig, where: str) -> ProjectConfig:
+    validate_language(cfg.language, where)
     if cfg.segmentation.mode not in SEGMENT_MODES:
         raise ConfigError(
             f"{where}: segmentation mode {cfg.segmentation.mode!r} is not one of {list(SEGMENT_MODES)}"
@@ -206,6 +238,12 @@ def validate(cfg: ProjectConfig, where: str) -> ProjectConfig:
         )
     if r.policy not in REVIEW_POLICIES:
         raise ConfigError(f"{where}: [review] policy {r.policy!r} is not one of {list(REVIEW_POLICIES)}")
+    if cfg.embedding.batch_size < 1:
+        raise ConfigError(
+            f"{where}: [embedding] batch_size = {cfg.embedding.batch_size!r} must be at least 1 (default 32)"
+        )
+    if not 1 <= r.port <= 65535:
+        raise ConfigError(f"{where}: [review] port = {r.port!r} must be in 1-65535 (default 8000)")
     for lang, spec in cfg.embedding.languages.items():
         if not isinstance(spec, str) or not spec.strip():
             raise ConfigError(
@@ -262,7 +300,13 @@ def validate_select(select: str, where: str) -> None:
 
 
 def _validate_flows(f: FlowsConfig, where: str) -> None:
+    # retrain_cron is checked by flows.serve.check_retrain_cron, with Prefect (which this layer must not
+    # import), when the CLI opens a project and before `qualflow serve` registers anything
     rules = [
+        (
+            f.process_every_minutes >= 1,
+            f"process_every_minutes = {f.process_every_minutes!r} must be at least 1 (default 10)",
+        ),
         (
             f.task_runner in TASK_RUNNERS,
             f'task_runner = {f.task_runner!r} must be one of {list(TASK_RUNNERS)} (default "thread")',

@@ -147,6 +147,10 @@ _SCRIPT_CANDIDATES = {
     "DEVANAGARI": ("hi", "mr", "ne"),
 }
 _CJK = ("CJK", "HIRAGANA", "KATAKANA", "HANGUL")
+#: Every code :func:`detect_language` can give (so a valid ``language`` in ``qualflow.toml``).
+DETECTED_LANGUAGES = frozenset(
+    [*_SCRIPT_LANGUAGE.values(), *(c for cs in _SCRIPT_CANDIDATES.values() for c in cs), "zh", "ja", "ko"]
+)
 #: A candidate other than the script's default must have at least this share of the candidates'
 #: probability, and a Latin-script text at least ``_MIN_LATIN_LETTERS`` letters: English when unsure.
 _MIN_SHARE = 0.6
@@ -237,3 +241,14 @@ def detect_language(text: str) -> str:
             return "en"
         return _choose(text, _SCRIPT_CANDIDATES[script])
     return "en"
+
+
+def counted(n: object, word: str, plural: str | None = None) -> str:
+    """``n`` and ``word``, in the plural (``plural``, else ``word + "s"``) unless ``n`` is 1.
+
+    >>> counted(1, "held-out source"), counted(2, "new version"), counted(0, "coding")
+    ('1 held-out source', '2 new versions', '0 codings')
+    >>> counted(1, "category", "categories"), counted(3, "category", "categories")
+    ('1 category', '3 categories')
+    """
+    return f"{n} {word}" if n == 1 else f"{n} {plural or word + 's'}"

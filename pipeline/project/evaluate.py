@@ -98,6 +98,7 @@ def evaluate_project(
     def make() -> Any:
         return build_suggester(name, corpus.codebook, emb, params=project.config.suggester.params)
 
+    from models import resolve_suggester
     from models.base import side_inputs
 
     probe = make()
@@ -133,5 +134,7 @@ def evaluate_project(
     # the queue's operating point, then what another common threshold would buy, out of fold
     metrics["operating_points"] = operating_points(P, Y, picks=picks)
     metrics["suggester"] = name
+    # "auto" is evaluated as the suggester it stands for (the rule's choice): JSON readers get both names
+    metrics["resolved_suggester"] = resolve_suggester(name, project.config.suggester.params)
     metrics["n_sources"] = n_groups
     return metrics

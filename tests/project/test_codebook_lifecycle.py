@@ -104,7 +104,7 @@ def test_a_version_leaving_out_used_codes_is_refused_unless_allowed(study: Path)
     r = qf("codebook", "import", "--allow-removed", "cb_small.yaml", cwd=study)
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[1:] == [
-        "  3 codings use removed codes 'trust' (3): kept, but left out of the report and export"
+        "  3 codings use removed code 'trust' (3): kept, but left out of the report and export"
     ]
     assert versions(study) == [1, 2]
     note = (
@@ -118,7 +118,7 @@ def test_a_version_leaving_out_used_codes_is_refused_unless_allowed(study: Path)
     r = qf("export", "qdpx", "out.qdpx", cwd=study)
     assert r.returncode == 0, r.stderr
     assert one_line(r.stderr) == note
-    assert r.stdout.strip() == "wrote out.qdpx: 2 sources, 1 codes, 2 codings"
+    assert r.stdout.strip() == "wrote out.qdpx: 2 sources, 1 code, 2 codings"
 
     proj = Project.open(study / "p")  # the codings stay stored and come back with the code
     import_codebook(proj, study / "cb.yaml")
@@ -163,7 +163,7 @@ def test_importing_a_qdpx_merges_its_codebook(study: Path) -> None:
     r = qf("import", "qdpx", "other.qdpx", cwd=study)
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == [
-        "imported from qualflow 0.1.0: 1 sources, 2 codes, 1 codings; kim: 1",
+        "imported from qualflow 0.1.0: 1 source, 2 codes, 1 coding; kim: 1",
         "  new codebook version 2 (1 code added)",
     ]
     proj = Project.open(study / "p")

@@ -110,6 +110,7 @@ def test_a_new_version_sharing_almost_no_text_is_flagged_as_another_interview(fo
     )
     r = qf("--project", "p", "ingest", "in/int01.txt", cwd=folder)
     assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0] == "0 added, 1 new version, 0 unchanged; 2 segments"
     assert r.stdout.splitlines()[1:] == [
         "  int01: version 1 -> 2",
         "warning: int01: the new text shares only 0% with version 1 — a different interview with the same "

@@ -165,7 +165,7 @@ def test_positions_option_through_the_cli(tmp_path: Path) -> None:
     r = qf()
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.splitlines() == [
-        "imported from NVivo 14: 1 sources, 1 codes, 1 codings; ana: 1",
+        "imported from NVivo 14: 1 source, 1 code, 1 coding; ana: 1",
         "  new codebook version 1 (1 code added)",
         "  note: positions counted in UTF-16 code units, as NVivo counts them (the file was written by NVivo "
         "14): 'i1' has characters outside the Basic Multilingual Plane (e.g. emoji), which UTF-16 counts as "
@@ -182,7 +182,7 @@ def test_positions_option_through_the_cli(tmp_path: Path) -> None:
     r = qf("--positions", "characters")
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.splitlines() == [
-        "imported from MAXQDA 24: 1 sources, 1 codes, 0 codings",
+        "imported from MAXQDA 24: 1 source, 1 code, 0 codings",
         "  unchanged codebook version 1 (0 codes added)",
         "  i1: version 1 -> 2; 1 codings carried forward, 0 left on version 1",
     ]

@@ -4,6 +4,7 @@ nothing changed is a no-op (no new model version, nothing re-queued) unless `--f
 from __future__ import annotations
 
 import csv
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -114,7 +115,17 @@ def test_evaluate_names_the_suggester_auto_stands_for(workdir: Path) -> None:
     """`name = "auto"` (what init writes) is evaluated as the rule's choice: the output says which."""
     r = qf("evaluate", "--folds", "2", cwd=workdir)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.splitlines()[0].startswith("auto (= evidence) on ")
+    assert r.stdout.splitlines()[0] == (
+        "auto (= evidence) on 7 segments of 2 coded sources (out-of-fold, folds grouped by source)"
+    )
+    # the JSON names both: what was asked for and what it stands for
+    r = qf("evaluate", "--folds", "2", "--format", "json", cwd=workdir)
+    assert r.returncode == 0, r.stderr
+    m = json.loads(r.stdout)
+    assert (m["suggester"], m["resolved_suggester"]) == ("auto", "evidence")
     r = qf("evaluate", "--folds", "2", "--suggester", "prototype", cwd=workdir)
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[0].startswith("prototype on ")
+    r = qf("evaluate", "--folds", "2", "--suggester", "prototype", "--format", "json", cwd=workdir)
+    m = json.loads(r.stdout)
+    assert (m["suggester"], m["resolved_suggester"]) == ("prototype", "prototype")
