@@ -199,23 +199,28 @@ def spacy_languages() -> frozenset[str]:
     return frozenset(p.name for p in langs.iterdir() if (p / "__init__.py").is_file())
 
 
-def validate_language(language: str, where: str) -> None:
-    """``language`` is ``"auto"``, a code spaCy knows or one the language detection gives.
+def validate_language(language: str, where: str) -> str:
+    """``language`` as qualflow uses it (trimmed, lower case: ``"EN"`` is ``"en"``), checked: ``"auto"``,
+    a code spaCy knows or one the language detection gives.
 
+    >>> validate_language(" EN ", "qualflow.toml")
+    'en'
     >>> validate_language("klingon", "qualflow.toml")
     Traceback (most recent call last):
     ...
     pipeline.errors.ConfigError: qualflow.toml: language = 'klingon' must be "auto" or a language code such as "en", "de" or "fa" (a code spaCy or the language detection knows; default "auto")
     """
-    if language != "auto" and language not in spacy_languages() | DETECTED_LANGUAGES:
+    code = language.strip().lower()
+    if code != "auto" and code not in spacy_languages() | DETECTED_LANGUAGES:
         raise ConfigError(
             f'{where}: language = {language!r} must be "auto" or a language code such as "en", "de" or "fa" '
             '(a code spaCy or the language detection knows; default "auto")'
         )
+    return code
 
 
 def validate(cfg: ProjectConfig, where: str) -> ProjectConfig:
-    validate_language(cfg.language, where)
+    cfg.language = validate_language(cfg.language, where)
     if cfg.segmentation.mode not in SEGMENT_MODES:
         raise ConfigError(
             f"{where}: segmentation mode {cfg.segmentation.mode!r} is not one of {list(SEGMENT_MODES)}"

@@ -134,3 +134,12 @@ def test_the_cli_refuses_a_bad_retrain_cron_before_doing_anything(tmp_path: Path
     assert r.stderr.strip().splitlines() == [
         f"error: {tmp_path / 'qualflow.toml'}" + CRON_ERROR.format("0 25 * * *")
     ]
+
+
+@pytest.mark.parametrize(
+    ("written", "used"), [('"EN"', "en"), ('" fa "', "fa"), ('"Auto"', "auto"), ('"sw"', "sw")]
+)
+def test_a_language_code_in_another_case_is_read_not_refused(tmp_path: Path, written: str, used: str) -> None:
+    # a project that wrote "EN" before values were checked keeps opening
+    write_config(tmp_path, None, f"language = {written}")
+    assert load_config(tmp_path).language == used
