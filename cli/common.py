@@ -13,6 +13,7 @@ import typer
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from pipeline.config import ProjectConfig
     from pipeline.project.core import Project
     from pipeline.project.ingest import IngestReport
 
@@ -85,14 +86,13 @@ def console(stderr: bool = False) -> Console:
 
 
 def open_project(project: Path | None) -> Project:
-    from flows.serve import check_retrain_cron
-    from pipeline.config import CONFIG_NAME, resolve_project_dir
+    from pipeline.config import resolve_project_dir
     from pipeline.project.core import Project
 
     chosen = project if project is not None else _state["project"]
     opened = Project.open(resolve_project_dir(chosen if isinstance(chosen, Path) else None))
     try:
-        check_retrain_cron(opened.config, str(opened.root / CONFIG_NAME))
+        _check_cron(opened.config, opened.root)
     except Exception:
         opened.close()
         raise
@@ -115,14 +115,28 @@ def fail(message: str) -> None:
 
 
 def project_dir(project: Path | None) -> Path:
-    from flows.serve import check_retrain_cron
-    from pipeline.config import CONFIG_NAME, load_config, resolve_project_dir
+    from pipeline.config import load_config, resolve_project_dir
 
     chosen = project if project is not None else _state["project"]
     root = resolve_project_dir(chosen if isinstance(chosen, Path) else None)
     # a clear error when this is not a project, or its qualflow.toml has a bad value
-    check_retrain_cron(load_config(root), str(root / CONFIG_NAME))
+    _check_cron(load_config(root), root)
     return root
+
+
+def _check_cron(config: ProjectConfig, root: Path) -> None:
+    """``[flows] retrain_cron`` checked with Prefect's own validator (:func:`flows.serve.check_retrain_cron`)
+    when it is not the default; Prefect is then imported with its home inside the project, as the flow
+    commands import it, so no ``~/.prefect`` is made in the user's home."""
+    from flows.serve import check_retrain_cron
+    from pipeline.config import CONFIG_NAME, FlowsConfig
+
+    if config.flows.retrain_cron == FlowsConfig.retrain_cron:
+        return
+    from cli.flows_commands import prepare_environment
+
+    prepare_environment(root)
+    check_retrain_cron(config, str(root / CONFIG_NAME))
 
 
 def note_unsegmented(project: Project) -> None:

@@ -123,17 +123,24 @@ def test_a_cron_prefect_accepts_is_kept(tmp_path: Path, cron: str) -> None:
 @pytest.mark.parametrize("command", [["summary"], ["serve"]])
 def test_the_cli_refuses_a_bad_retrain_cron_before_doing_anything(tmp_path: Path, command: list[str]) -> None:
     """Through Project.open (``summary``) and through the flows' commands (``serve``): one line, exit 2."""
+    import os
+
     write_config(tmp_path, "flows", 'retrain_cron = "0 25 * * *"')
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_HOME"} | {"HOME": str(home)}
     r = subprocess.run(
         [sys.executable, "-m", "cli", "--project", str(tmp_path), *command],
         capture_output=True,
         text=True,
         timeout=120,
+        env=env,
     )
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == [
         f"error: {tmp_path / 'qualflow.toml'}" + CRON_ERROR.format("0 25 * * *")
     ]
+    assert not (home / ".prefect").exists()  # Prefect, imported to check, keeps its home in the project
 
 
 @pytest.mark.parametrize(
