@@ -270,8 +270,9 @@ def rank_codes(
 ) -> Ranking:
     """Score every segment (rows of ``X``, with their ``texts``; the previous turns' vectors ``X_prev``
     and texts ``prev_texts`` for a model that reads them; the windows' vectors ``X_window`` for one that
-    reads those) and pick its top-``k`` codes; ``groups``, the source of each segment, lets a suggester
-    gate per source (the evidence suggester's ``source_share_``).
+    reads those) and pick its top-``k`` codes; ``groups``, the source of each segment (rows of a source
+    in reading order), lets a suggester gate per source (the evidence suggester's ``source_share_``)
+    and decode codes along each source (the exclusive linear one's ``sequence_``, :mod:`models.sequence`).
 
     ``blocks`` (:func:`embedding_blocks`): the segments of a language embedded by another model than
     the project's (a block other than 0) that the model scores all alike (to float32 precision) get no
