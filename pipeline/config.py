@@ -36,8 +36,8 @@ class SegmentationConfig:
 @dataclass
 class EmbeddingConfig:
     model: str = "onnx-fp32:minilm"  # see `qualflow models list`; a folder: "sentence-transformers:/path"
-    # (all-MiniLM-L6-v2 as float32 ONNX: torch's AnnoMI κ exactly at about 4x its speed; int8
-    # `onnx:minilm` was the default until 2026-12-02 and scores 0.008-0.012 κ lower: docs/benchmarks.md)
+    # (all-MiniLM-L6-v2 as float32 ONNX: torch's AnnoMI κ exactly, at its speed and 0.4x its memory;
+    # int8 `onnx:minilm`, the default until 2026-12-02, is faster, 0.008-0.012 κ lower: docs/benchmarks.md)
     batch_size: int = 32
     # [embedding.languages] fa = "sentence-transformers:/path": the model for sources in a language
     # `model` does not cover (otherwise: character n-gram features fitted on the project's text)

@@ -88,8 +88,8 @@ def onnx_export_root(model_dir: Path, cache_dir: Path | None) -> Path | None:
 
 #: The ONNX backends and how each exports a sentence-transformers folder: ``onnx-fp32`` in float32 (the
 #: default of new projects since 2026-12-02: torch's vectors to float precision, so the same AnnoMI κ,
-#: at about four times torch's speed here), ``onnx`` int8-quantised (a smaller file and a little less
-#: memory; 0.008-0.012 lower AnnoMI κ than torch with the default suggester, docs/benchmarks.md).
+#: at torch's speed or a little more and 0.4x its memory), ``onnx`` int8-quantised (1.6-1.7x torch's
+#: speed; 0.008-0.012 lower AnnoMI κ than torch with the default suggester, docs/benchmarks.md).
 ONNX_BACKENDS: dict[str, Quantize] = {"onnx": "int8", "onnx-fp32": "none"}
 
 
