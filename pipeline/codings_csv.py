@@ -26,6 +26,7 @@ from pipeline.domain import ORIGINS, Codebook, Coding
 from pipeline.errors import InputError, did_you_mean
 from pipeline.fileio import csv_unsafe, csv_writer, write_atomic
 from pipeline.limits import CSV_FILE_BYTES, check_file_size
+from pipeline.text import counted
 
 __all__ = ["CODINGS_COLUMNS", "REQUIRED_COLUMNS", "codings_to_csv", "read_codings_csv", "write_codings_csv"]
 
@@ -228,6 +229,8 @@ def grouped_problems(bad: list[str], limit: int = MAX_PROBLEMS) -> str:
     'lines 2-4: x; line 5: y'
     >>> grouped_problems([f"line {i}: p{i}" for i in range(2, 6)], limit=2)
     'line 2: p2; line 3: p3; and 2 more problems (lines 4-5)'
+    >>> grouped_problems([f"line {i}: p{i}" for i in range(2, 5)], limit=2)
+    'line 2: p2; line 3: p3; and 1 more problem (line 4)'
     """
     groups: dict[str, list[int]] = {}
     for item in bad:
@@ -237,7 +240,7 @@ def grouped_problems(bad: list[str], limit: int = MAX_PROBLEMS) -> str:
     out = [f"{line_ranges(lines)}: {problem}" for problem, lines in items[:limit]]
     if len(items) > limit:
         rest = sorted({n for _, lines in items[limit:] for n in lines})
-        out.append(f"and {len(items) - limit} more problems ({line_ranges(rest)})")
+        out.append(f"and {counted(len(items) - limit, 'more problem')} ({line_ranges(rest)})")
     return "; ".join(out)
 
 
