@@ -11,11 +11,42 @@ from pipeline.domain import Role, Turn
 from pipeline.text import normalize
 
 # compared after _label_key: casefolded, ZWNJ and spaces removed, trailing digits/punctuation dropped
+# a therapy or counselling session (AnnoMI's "therapist" / "client") is an interview for this purpose
 INTERVIEWER_LABELS: frozenset[str] = frozenset(
-    {"interviewer", "int", "i", "q", "moderator", "facilitator", "مصاحبهگر", "مصاحبهکننده"}
+    {
+        "interviewer",
+        "int",
+        "i",
+        "q",
+        "moderator",
+        "facilitator",
+        "researcher",
+        "therapist",
+        "counselor",
+        "counsellor",
+        "مصاحبهگر",
+        "مصاحبهکننده",
+        "پژوهشگر",
+        "محقق",
+    }
 )
 PARTICIPANT_LABELS: frozenset[str] = frozenset(
-    {"participant", "respondent", "interviewee", "p", "a", "r", "مصاحبهشونده"}
+    {
+        "participant",
+        "respondent",
+        "interviewee",
+        "informant",
+        "expert",
+        "client",
+        "patient",
+        "p",
+        "a",
+        "r",
+        "مصاحبهشونده",
+        "شرکتکننده",
+        "پاسخگو",
+        "کارشناس",
+    }
 )
 _TRAILING_RE = re.compile(r"[\d\W_]+$")
 QUESTION_MARKS = ("?", "؟", "？")
@@ -38,8 +69,9 @@ def assign_roles(
        ``"participant"``.
     3. Otherwise common labels decide (ignoring case, spaces/ZWNJ and a trailing number, so
        ``"Interviewer 2"`` and ``"P01"`` count): ``Interviewer, Int, I, Q, Moderator, Facilitator,
-       مصاحبه‌گر, مصاحبه کننده`` -> ``"interviewer"``; ``Participant, Respondent, Interviewee, P, A, R,
-       مصاحبه‌شونده`` -> ``"participant"``. If some speaker is an interviewer by label, all other speakers
+       Researcher, Therapist, Counselor/Counsellor, مصاحبه‌گر, مصاحبه کننده, پژوهشگر, محقق`` ->
+       ``"interviewer"``; ``Participant, Respondent, Interviewee, Informant, Expert, Client, Patient,
+       P, A, R, مصاحبه‌شونده, شرکت‌کننده, پاسخگو, کارشناس`` -> ``"participant"``. If some speaker is an interviewer by label, all other speakers
        are participants.
     4. Otherwise, with at least 2 named speakers, the question rule: among the speakers not already
        participants by label, the one with the highest question rate ``q / (n + 1)`` is the

@@ -47,6 +47,18 @@ def test_known_labels_with_numbers_and_abbreviations() -> None:
     assert roles(turns, text) == ["interviewer", "participant"]
 
 
+def test_session_and_study_labels() -> None:
+    # AnnoMI: the client often asks more than the therapist, so the question rule alone got it wrong
+    turns, text = make(("Therapist", "Mm-hmm."), ("Client", "Why me? Why now?"), ("Therapist", "You wonder."))
+    assert roles(turns, text) == ["interviewer", "participant", "interviewer"]
+    turns, text = make(("Researcher", "Go on."), ("Expert 3", "How? Which one?"))
+    assert roles(turns, text) == ["interviewer", "participant"]
+    turns, text = make(("Counsellor", "Ok."), ("Patient", "What?"), ("Informant", "Who?"))
+    assert roles(turns, text) == ["interviewer", "participant", "participant"]
+    turns, text = make(("پژوهشگر", "خوب."), ("شرکت‌کننده ۲", "چرا؟"), ("پاسخگو", "کی؟"))
+    assert roles(turns, text) == ["interviewer", "participant", "participant"]
+
+
 def test_persian_labels() -> None:
     for interviewer in ("مصاحبه‌گر", "مصاحبه گر", "مصاحبه کننده", "مصاحبه‌كننده"):
         turns, text = make((interviewer, "خوب."), ("مینا", "چرا؟"))
