@@ -199,7 +199,10 @@ def import_qdpx_cmd(
     for item in r.skipped:
         out.print(f"  skipped: {item}", markup=False)
     if r.skipped_selections:
-        out.print(f"  {r.skipped_selections} coded selection(s) listed above were not imported", markup=False)
+        out.print(
+            f"  {counted(r.skipped_selections, 'coded selection')} listed above {'was' if r.skipped_selections == 1 else 'were'} not imported",
+            markup=False,
+        )
     for line in r.notices:
         out.print(f"  note: {line}", markup=False)
     for line in r.warnings:

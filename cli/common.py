@@ -143,6 +143,7 @@ def note_unsegmented(project: Project) -> None:
     """A ``note:`` on stderr when current sources have no segments of the ``[segmentation]`` settings
     (changed in qualflow.toml after they were ingested): ``qualflow resegment`` makes them."""
     from pipeline.project.ingest import unsegmented_sources
+    from pipeline.text import counted
 
     names = unsegmented_sources(project)
     if not names:
@@ -150,7 +151,7 @@ def note_unsegmented(project: Project) -> None:
     seg = project.config.segmentation
     shown = ", ".join(names[:5]) + (f", ... ({len(names)} in all)" if len(names) > 5 else "")
     console(stderr=True).print(
-        f"note: {len(names)} source(s) have no segments for the [segmentation] settings in qualflow.toml "
+        f"note: {counted(len(names), 'source')} {'has' if len(names) == 1 else 'have'} no segments for the [segmentation] settings in qualflow.toml "
         f"(mode = {seg.mode!r}): {shown}; suggesting, agreement and evaluation leave them out until "
         "`qualflow resegment` segments them",
         markup=False,

@@ -33,6 +33,8 @@ def import_qualcoder_cmd(
     for item in r.skipped:
         console().print(f"  skipped: {item}", markup=False)
     if r.skipped_selections:
-        console().print(f"  {r.skipped_selections} coding(s) on skipped sources were not imported")
+        console().print(
+            f"  {counted(r.skipped_selections, 'coding')} on skipped sources {'was' if r.skipped_selections == 1 else 'were'} not imported"
+        )
     for line in r.warnings:
         console().print(f"  warning: {line}", markup=False)

@@ -33,6 +33,7 @@ import numpy.typing as npt
 
 from pipeline.domain import PARADIGM_DIMENSIONS, Codebook, Coding
 from pipeline.errors import InputError
+from pipeline.text import counted
 
 __all__ = [
     "DIMENSION_LABELS",
@@ -461,7 +462,7 @@ def _box_lines(model: ParadigmModel, dim: str, max_lines: int, width: int) -> li
             lines.append((f"– {_shorten(kid.code, width - 2)}  ({kid.frequency})", False))
             shown += 1
     if total > shown:
-        lines.append((f"+ {total - shown} more code(s)", False))
+        lines.append((f"+ {total - shown} more {'code' if total - shown == 1 else 'codes'}", False))
     if not lines:
         lines.append(("(no code yet)", False))
     return lines
@@ -568,7 +569,7 @@ def plot_paradigm(
     n_unassigned = len(model.entries[UNASSIGNED])
     note = "(coded passages · interviews), sub-codes included"
     if n_unassigned:
-        note += f"; {n_unassigned} code(s) without a dimension are listed in the table"
+        note += f"; {counted(n_unassigned, 'code')} without a dimension {'is' if n_unassigned == 1 else 'are'} listed in the table"
     ax.text(0.25, 0.35, note, fontsize=8.5, color="#555555", ha="left", va="bottom")
     if title:
         ax.text(0.25, 14.1, title, fontsize=13, fontweight="bold", ha="left", va="top", color="#1d1d1d")

@@ -35,6 +35,7 @@ from datetime import date
 
 from pipeline.domain import Coding
 from pipeline.errors import InputError
+from pipeline.text import counted
 
 __all__ = [
     "SaturationResult",
@@ -191,7 +192,7 @@ def saturation_from_code_sets(
         statement = "Saturation cannot be assessed: there are no codings yet."
     elif n < base_size + run_length:
         statement = (
-            f"Saturation cannot be assessed yet: {n} interview(s), the rule needs at least "
+            f"Saturation cannot be assessed yet: {counted(n, 'interview')}, the rule needs at least "
             f"{base_size + run_length} ({params})."
         )
     elif base_codes == 0:
@@ -221,7 +222,7 @@ def saturation_from_code_sets(
             run = runs[-1]
             statement = (
                 f"Saturation reached at {point} interviews ({params}): interviews {run.start}–{run.end} "
-                f"added {run.new_codes} new code(s), {run.ratio * 100:.1f}% of the {base_codes} base codes."
+                f"added {counted(run.new_codes, 'new code')}, {run.ratio * 100:.1f}% of the {base_codes} base codes."
             )
         else:
             best = min(runs, key=lambda r: r.ratio)

@@ -27,6 +27,7 @@ from pipeline.store.queries import (
     require_codebook,
 )
 from pipeline.store.schema import ModelVersionRow, SourceRow, SuggestionRow
+from pipeline.text import counted
 
 if TYPE_CHECKING:
     from pipeline.agreement_report import AgreementReport
@@ -151,8 +152,8 @@ def project_agreement(
         shown = ", ".join(f"{coder} in {source}" for coder, source in pairs[:5])
         more = f" and {len(pairs) - 5} more" if len(pairs) > 5 else ""
         note = (
-            f"{len(queue_only)} coding(s) made only through the suggestion queue, in interviews the coder has "
-            f"not coded by hand ({shown}{more}), are left out: one decision is not a coding of the whole "
+            f"{counted(len(queue_only), 'coding')} made only through the suggestion queue, in interviews the coder has "
+            f"not coded by hand ({shown}{more}), {'is' if len(queue_only) == 1 else 'are'} left out: one decision is not a coding of the whole "
             "interview (a coding round under the independent review policy compares the coders' decisions: "
             "docs/review.md)."
         )

@@ -20,6 +20,7 @@ from pipeline.store.schema import (
     CodingRow,
     SourceRow,
 )
+from pipeline.text import counted
 
 
 def import_codings(project: Project, path: Path) -> dict[str, int]:
@@ -209,7 +210,7 @@ def interviewer_note(project: Project) -> str | None:
         f" and {len(top) - 5} more" if len(top) > 5 else ""
     )
     return (
-        f"{n} coding(s) sit on interviewer turns ({codes}), which qualflow skips: it learns from and "
+        f"{counted(n, 'coding')} {'sits' if n == 1 else 'sit'} on interviewer turns ({codes}), which qualflow skips: it learns from and "
         "suggests for participant turns only. To code what the interviewer says too, set "
         "[segmentation] include_interviewer = true in qualflow.toml"
     )

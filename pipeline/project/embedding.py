@@ -20,6 +20,7 @@ from pipeline.embed.languages import (
     spec_languages,
 )
 from pipeline.project.core import Project
+from pipeline.text import counted
 
 
 def project_embedder(
@@ -77,7 +78,7 @@ def coverage_notes(project: Project, sources: Mapping[str, str] | None = None) -
         names = sorted(n for n, lg in srcs.items() if lg == lang)
         shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
         out.append(
-            f"{len(names)} source(s) in {language_name(lang)} ({shown}): the embedding model {model!r} covers "
+            f"{counted(len(names), 'source')} in {language_name(lang)} ({shown}): the embedding model {model!r} covers "
             f"{', '.join(base or ())} only, so their segments are scored with character n-gram features "
             f"fitted on this project's text instead (weaker than a model that knows {lang}); to use one, set "
             f'[embedding.languages] {lang} = "sentence-transformers:/path/to/model" in qualflow.toml'

@@ -48,6 +48,7 @@ from pipeline.project.core import Project
 from pipeline.project.ingest import IngestReport, ParsedFile, collect_files, file_hash, parse_file
 from pipeline.store.queries import require_codebook
 from pipeline.store.schema import ModelVersionRow, ProcessedFileRow, SourceRow
+from pipeline.text import counted
 
 if TYPE_CHECKING:
     from models.base import BaseSuggester
@@ -388,9 +389,13 @@ def codebook_note(project: Project, choice: ModelChoice) -> str | None:
 
     parts = []
     if added:
-        parts.append(f"{len(added)} code(s) added since ({listed(added)}) get no suggestions")
+        parts.append(
+            f"{counted(len(added), 'code')} added since ({listed(added)}) {'gets' if len(added) == 1 else 'get'} no suggestions"
+        )
     if gone:
-        parts.append(f"{len(gone)} code(s) the codebook no longer has ({listed(gone)}) are not queued")
+        parts.append(
+            f"{counted(len(gone), 'code')} the codebook no longer has ({listed(gone)}) {'is' if len(gone) == 1 else 'are'} not queued"
+        )
     return (
         f"{choice.label} was trained on another version of the codebook: {'; '.join(parts)}; "
         "retrain with `qualflow train` to suggest with the current codebook"
@@ -566,7 +571,7 @@ def suggest_for_files(
         if missing:
             first = corpus.texts[missing[0]]
             raise InputError(
-                f"{corpus.source_names[missing[0]]}: {len(missing)} segment(s) were not embedded (first: "
+                f"{corpus.source_names[missing[0]]}: {counted(len(missing), 'segment')} {'was' if len(missing) == 1 else 'were'} not embedded (first: "
                 f"{first[:60]!r}); the segmentation settings changed during the run: run it again"
             )
         X = np.stack([vectors[t] for t in corpus.texts]).astype(np.float32)
@@ -724,7 +729,7 @@ class ProcessReport:
         if not self.processed and not self.failed:
             return ["nothing new to process"]
         out = [
-            f"{len(self.processed)} file(s) processed, {self.suggestions} suggestions queued"
+            f"{counted(len(self.processed), 'file')} processed, {counted(self.suggestions, 'suggestion')} queued"
             + (f" by {self.model}" if self.model else "")
         ]
         out += [
@@ -734,14 +739,16 @@ class ProcessReport:
         ]
         out += [f"note: {n}" for n in self.notes]
         if self.candidates is not None:
-            out.append(f"{self.candidates} candidate open code(s) proposed")
+            out.append(f"{counted(self.candidates, 'candidate open code')} proposed")
         if self.failed:
             moved = [_was_in_inbox(path, err) for path, _, err in self.failed]
             if all(moved):
-                out.append(f"{len(self.failed)} file(s) failed and were moved to inbox/failed/:")
+                out.append(
+                    f"{counted(len(self.failed), 'file')} failed and {'was' if len(self.failed) == 1 else 'were'} moved to inbox/failed/:"
+                )
             else:  # a file given as a path outside the inbox stays where it is (quarantine)
                 out.append(
-                    f"{len(self.failed)} file(s) failed; those from the inbox were moved to inbox/failed/, "
+                    f"{counted(len(self.failed), 'file')} failed; those from the inbox were moved to inbox/failed/, "
                     "the others stay where they are:"
                 )
             out += [

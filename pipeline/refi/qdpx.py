@@ -75,6 +75,7 @@ from pipeline.refi.qdc import (
     parse_xml,
     stable_guid,
 )
+from pipeline.text import counted
 
 __all__ = [
     "PROVENANCE_MARK",
@@ -307,7 +308,9 @@ def project_qde(
     guid_of_user, not_kept = export_user_guids(users, user_guids or {})
     problems += [f"user '{u}': {why}" for u, why in not_kept.items()]
     if problems:
-        raise InputError(f"cannot export the project: {len(problems)} problem(s): " + "; ".join(problems))
+        raise InputError(
+            f"cannot export the project: {counted(len(problems), 'problem')}: " + "; ".join(problems)
+        )
 
     guids_of_codes = code_guids(codebook)
     root = ET.Element(
@@ -763,7 +766,9 @@ def _read_project(root: ET.Element, archive: _Archive, origin: str, asked: Posit
                 meta[f"refi_set_guid:{set_name}"] = set_el.get("guid", "")
         member_codes = len(set_el.findall(f"{_P}MemberCode"))
         if member_codes:  # qualflow's codebook has no sets of codes
-            skipped.append(f"Set '{set_name}': its {member_codes} code(s) (qualflow has no code sets)")
+            skipped.append(
+                f"Set '{set_name}': its {counted(member_codes, 'code')} (qualflow has no code sets)"
+            )
 
     sources: list[Source] = []
     codings: list[Coding] = []
@@ -778,13 +783,13 @@ def _read_project(root: ET.Element, archive: _Archive, origin: str, asked: Posit
             count = sum(1 for child in el.iter() if _local(child.tag).endswith("Selection"))
             count += len(el.findall(f"{_P}Coding"))
             skipped_selections += count
-            skipped.append(f"{kind} '{name}'" + (f" ({count} coded selection(s))" if count else ""))
+            skipped.append(f"{kind} '{name}'" + (f" ({counted(count, 'coded selection')})" if count else ""))
             continue
         if text_el is not el:  # a PDF's text: its PDF selections are skipped, the text's imported
             count = sum(1 for child in el.findall(f"{_P}PDFSelection"))
             skipped_selections += count
             if count:
-                skipped.append(f"{kind} '{name}': {count} PDF selection(s) (its text imported)")
+                skipped.append(f"{kind} '{name}': {counted(count, 'PDF selection')} (its text imported)")
         what = f"source '{name}'"
         content = text_el.find(f"{_P}PlainTextContent")
         plain_path, rich_path = text_el.get("plainTextPath"), text_el.get("richTextPath")
@@ -882,7 +887,7 @@ def _read_project(root: ET.Element, archive: _Archive, origin: str, asked: Posit
         if empty:
             skipped_selections += len(empty)
             skipped.append(
-                f"{kind} '{name}': {len(empty)} selection(s) with no text between their positions "
+                f"{kind} '{name}': {counted(len(empty), 'selection')} with no text between their positions "
                 f"({_first(empty)})"
             )
         if past:
@@ -890,7 +895,7 @@ def _read_project(root: ET.Element, archive: _Archive, origin: str, asked: Posit
             other = "characters" if positions == "utf16" else "utf16"
             unit = "UTF-16 code units" if positions == "utf16" else "characters"
             skipped.append(
-                f"{kind} '{name}': {len(past)} selection(s) past the end of its text ({units} {unit}): "
+                f"{kind} '{name}': {counted(len(past), 'selection')} past the end of its text ({units} {unit}): "
                 f"{_first(past)}; if the file counts positions differently, import it with "
                 f"--positions {other}"
             )

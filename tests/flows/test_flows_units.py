@@ -58,7 +58,7 @@ def test_new_files_bad_files_and_duplicates(proj, tmp_path: Path) -> None:
     assert processing.quarantine(proj, f).name == "elsewhere.docx.error.txt" and outside.exists()
     # and the run's report says which were moved: not "moved to inbox/failed/" for the one left in place
     inbox_only = processing.ProcessReport(failed=[(str(proj.inbox / "broken.docx"), "bad", str(err))])
-    assert inbox_only.lines()[1] == "1 file(s) failed and were moved to inbox/failed/:"
+    assert inbox_only.lines()[1] == "1 file failed and was moved to inbox/failed/:"
     err_out = proj.inbox / "failed" / "elsewhere.docx.error.txt"
     both = processing.ProcessReport(
         failed=[(str(proj.inbox / "broken.docx"), "bad", str(err)), (str(outside), "junk", str(err_out))]

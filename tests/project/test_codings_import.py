@@ -59,7 +59,7 @@ def test_codings_on_interviewer_turns_are_pointed_out(tmp_path: Path) -> None:
     )
     assert r.returncode == 0, r.stdout + r.stderr
     out = " ".join(r.stdout.split())
-    assert "note: 1 coding(s) sit on interviewer turns (question (1)), which qualflow skips" in out
+    assert "note: 1 coding sits on interviewer turns (question (1)), which qualflow skips" in out
     assert "[segmentation] include_interviewer = true" in out
     proj = Project.open(tmp_path / "p")
     assert interviewer_codings(proj) == {"question": 1}

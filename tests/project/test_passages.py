@@ -427,8 +427,8 @@ def test_a_model_on_an_older_codebook_queues_only_current_codes_and_says_so(
     assert codes == ["budget"]
     note = codebook_note(project, ModelChoice(model, mv.id, "old@1"))
     assert note == (
-        "old@1 was trained on another version of the codebook: 1 code(s) added since (pace) get no "
-        "suggestions; 1 code(s) the codebook no longer has (morale) are not queued; retrain with "
+        "old@1 was trained on another version of the codebook: 1 code added since (pace) gets no "
+        "suggestions; 1 code the codebook no longer has (morale) is not queued; retrain with "
         "`qualflow train` to suggest with the current codebook"
     )
     same = SimpleNamespace(classes_=["budget", "pace"])

@@ -144,7 +144,7 @@ def test_agreement_counts_a_coder_only_where_they_coded_by_hand(proj: Project, t
     assert report.pooled.estimates["cohen"].n_units == 4  # i1's four answers
     assert not report.disagreements
     (note,) = [w for w in report.warnings if "suggestion queue" in w]
-    assert note.startswith("1 coding(s) made only through the suggestion queue") and "reza in i2" in note
+    assert note.startswith("1 coding made only through the suggestion queue") and "reza in i2" in note
 
 
 def test_only_a_source_with_a_coded_answer_can_be_held_out(proj: Project, tmp_path: Path) -> None:

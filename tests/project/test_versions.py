@@ -166,7 +166,7 @@ def test_summary_says_to_resegment_after_a_mode_change(tmp_path: Path) -> None:
     )
     r = qf("summary")
     assert r.returncode == 0, r.stderr
-    assert "note: 1 source(s) have no segments" in r.stderr and "(mode = 'turn'): a;" in r.stderr
+    assert "note: 1 source has no segments" in r.stderr and "(mode = 'turn'): a;" in r.stderr
     assert "`qualflow resegment`" in r.stderr
     assert qf("resegment").returncode == 0
     assert "resegment" not in qf("summary").stderr

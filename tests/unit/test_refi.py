@@ -441,7 +441,7 @@ def test_utf16_positions_for_nvivo(tmp_path: Path) -> None:
     project = import_qdpx(path)
     assert (project.codings, project.skipped_selections) == ([], 1)
     assert project.skipped == [
-        "TextSource 's': 1 selection(s) past the end of its text (7 characters): 3-8; if the file counts "
+        "TextSource 's': 1 selection past the end of its text (7 characters): 3-8; if the file counts "
         "positions differently, import it with --positions utf16"
     ]
     assert import_qdpx(path, positions="utf16").notices == []  # chosen, not guessed: nothing to say
@@ -492,12 +492,12 @@ def test_selections_with_no_text_or_past_the_end_are_skipped_and_named(tmp_path:
     assert [(c.start, c.end) for c in project.codings] == [(0, 5)]
     assert project.skipped_selections == 6
     assert project.skipped == [
-        "TextSource 's': 2 selection(s) with no text between their positions (2-2, 4-2)",
-        "TextSource 's': 4 selection(s) past the end of its text (5 characters): 2-6, 3-7, 4-8 and 1 more; "
+        "TextSource 's': 2 selections with no text between their positions (2-2, 4-2)",
+        "TextSource 's': 4 selections past the end of its text (5 characters): 2-6, 3-7, 4-8 and 1 more; "
         "if the file counts positions differently, import it with --positions utf16",
     ]
     assert import_qdpx(_qdpx(tmp_path, body, {"Sources/s.txt": b"short"}), positions="utf16").skipped[1] == (
-        "TextSource 's': 4 selection(s) past the end of its text (5 UTF-16 code units): 2-6, 3-7, 4-8 and 1 "
+        "TextSource 's': 4 selections past the end of its text (5 UTF-16 code units): 2-6, 3-7, 4-8 and 1 "
         "more; if the file counts positions differently, import it with --positions characters"
     )
 
@@ -544,7 +544,7 @@ def test_every_set_keeps_its_guid_and_code_sets_are_named_as_skipped(tmp_path: P
     )
     project = import_qdpx(_qdpx(tmp_path, body))
     assert project.sources[0].metadata["sets"] == "Wave 1; Wave 2"
-    assert project.skipped == ["Set 'Wave 2': its 1 code(s) (qualflow has no code sets)"]
+    assert project.skipped == ["Set 'Wave 2': its 1 code (qualflow has no code sets)"]
     qde, _ = project_qde(sources=project.sources, codebook=project.codebook, codings=[], users=project.users)
     sets = ET.fromstring(qde).findall(f"{P}Sets/{P}Set")
     assert [(s.get("name"), s.get("guid")) for s in sets] == [

@@ -227,7 +227,7 @@ def test_nvivo_like_memos_cases_variables_users_and_pdf_text(nvivo: Path) -> Non
         ("Leaflet", "Support/Other", "", "Reza K", None),
     ]
     assert p.skipped_selections == 1
-    assert p.skipped == ["PDFSource 'Leaflet': 1 PDF selection(s) (its text imported)", "PDFSource 'Scan'"]
+    assert p.skipped == ["PDFSource 'Leaflet': 1 PDF selection (its text imported)", "PDFSource 'Scan'"]
 
 
 def test_atlas_like_docx_sets_comments_and_skipped_media(atlas: Path) -> None:
@@ -240,8 +240,8 @@ def test_atlas_like_docx_sets_comments_and_skipped_media(atlas: Path) -> None:
     assert doc.metadata["group"] == "Rural" and doc.metadata["memo"] == "Document comment."
     assert p.skipped_selections == 3
     assert p.skipped == [
-        "AudioSource 'D2 audio' (2 coded selection(s))",
-        "PictureSource 'D3 map' (1 coded selection(s))",
+        "AudioSource 'D2 audio' (2 coded selections)",
+        "PictureSource 'D3 map' (1 coded selection)",
     ]
 
 

@@ -55,7 +55,7 @@ def test_default_rule_exact_curve_and_point() -> None:
     assert r.confirming_run is not None and r.confirming_run.interviews == ("i6", "i7")
     assert r.statement == (
         "Saturation reached at 5 interviews (base 4, run 2, new-information threshold ≤5%): "
-        "interviews 6–7 added 0 new code(s), 0.0% of the 5 base codes."
+        "interviews 6–7 added 0 new codes, 0.0% of the 5 base codes."
     )
 
 
@@ -91,7 +91,7 @@ def test_zero_threshold_variant() -> None:
     [
         ([], "no codings yet"),
         ([("i1", set()), ("i2", set())], "no codings yet"),
-        ([("i1", {"a"}), ("i2", {"b"})], "2 interview\\(s\\), the rule needs at least 6"),
+        ([("i1", {"a"}), ("i2", {"b"})], "2 interviews, the rule needs at least 6"),
         (
             [(f"i{k}", set()) for k in range(4)] + [("i5", {"a"}), ("i6", set())],
             "first 4 interviews hold no code",
