@@ -125,9 +125,10 @@ def run_train(
 
         check_trainable(project)
         if not force:  # --force trains a replacement for a champion whose files are gone
-            from flows.tracking import check_champion_files
+            from flows.tracking import check_champion_embedding, check_champion_files
 
             check_champion_files(project, registered_model)
+            check_champion_embedding(project, registered_model)  # not 20 s into the flow
     prepare_environment(project_dir)
     from flows.retrain import retrain_suggester
 

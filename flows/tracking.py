@@ -177,6 +177,39 @@ def check_champion_files(project: Project, name: str = DEFAULT_REGISTERED_MODEL)
     check_model_files(client, name, CHAMPION, mv)
 
 
+def check_champion_embedding(project: Project, name: str = DEFAULT_REGISTERED_MODEL) -> None:
+    """What ``qualflow train`` without ``--force`` would stop on once the flow has loaded and scored
+    everything (:func:`pipeline.project.retrain.evaluate_champion`), checked before Prefect starts: a
+    champion trained on another embedding model than the project's (``[embedding] model`` changed)
+    cannot be compared with a new model. A champion with its own fine-tuned encoder is re-embedded
+    with it by the flow, so it passes; so does a store with no champion yet."""
+    uri = tracking_uri(project)
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+        return
+    from mlflow.exceptions import MlflowException
+
+    client = _client(project)
+    try:
+        mv = client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        return
+    if not mv.run_id:
+        return
+    params = dict(client.get_run(mv.run_id).data.params)
+    embedding = params.get("embedding", "")
+    if not embedding or params.get("encoder") == "fine-tuned":
+        return
+    from pipeline.embed.languages import why_embedding_changed
+    from pipeline.project.embedding import project_embedder
+
+    now = project_embedder(project, progress=False).fingerprint
+    if embedding != now:
+        raise ConfigError(
+            f"the champion cannot be compared with a new model: {why_embedding_changed(embedding, now)}; "
+            "run `qualflow train --force` to promote a model trained on the new vectors"
+        )
+
+
 @dataclass(frozen=True)
 class RegisteredModel:
     """A model version loaded from the registry, with what the run recorded about it."""

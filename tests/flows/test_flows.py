@@ -649,6 +649,18 @@ def test_train_with_nothing_changed_trains_nothing_and_models_versions_lists_the
     client.delete_tag(forced.run_id, "gate.decision")
     redo = run_train(root)
     assert not redo.unchanged and redo.version == "5"
+    # another embedding model: one line before Prefect starts, not an error deep in the flow
+    cfg = (root / "qualflow.toml").read_text(encoding="utf-8")
+    (root / "qualflow.toml").write_text(cfg.replace('model = "hashing"', 'model = "hashing:128"'), "utf-8")
+    from pipeline.errors import ConfigError
+
+    with pytest.raises(
+        ConfigError,
+        match=r"^the champion cannot be compared with a new model: it was trained on embedding 'hashing-v2-256' and the project now uses 'hashing-v2-128'; run `qualflow train --force`",
+    ):
+        run_train(root)
+    assert len(client.search_model_versions("name = 'qualflow-suggester'")) == 5  # nothing trained
+    assert run_train(root, force=True).version == "6"
     empty = make_project(tmp_path / "e", 0, inbox=False)
     assert model_versions_table(empty) == [
         "no trained versions of qualflow-suggester yet: `qualflow train` trains the first"
