@@ -680,6 +680,8 @@ _PATTERN_COUNTS_BYTES = 256 * 2**20
 whose pattern sums are not exact; beyond, such groups' sums go unit by unit. Few coders on presence
 data have few patterns (three coders at most 27: 216 KB per group at 1,000 resamples); many coders
 with noisy codings can have thousands."""
+_MAX_OFF_SHARE = 0.5
+"""Share of a group's used units off its most common pattern beyond which inexact sums go unit by unit."""
 
 
 @dataclass(frozen=True)
@@ -820,32 +822,41 @@ def _pattern_job(
     Sums go per pattern, weighted by the number of units (or of resampling draws) of each pattern.
     Where every such sum is exact (:func:`_exact`: e.g. always with two coders) they are the very
     bits of the unit-by-unit sums; elsewhere (three or more coders: statistics such as 1/3) they
-    equal them up to floating-point rounding, in another order. The pattern counts of a group take
-    ``n_boot`` x patterns floats; when a group's sums are not exact and its counts would exceed what
-    is left of ``counts_budget[0]`` bytes, the job's sums go unit by unit instead (:func:`_unit_job`).
-    Raises AgreementError as :func:`_estimate` does."""
+    equal them up to floating-point rounding, in another order. A group whose sums are not exact goes
+    unit by unit instead (:func:`_unit_job`) when counting the draws per pattern would cost more than
+    the unit-by-unit products (more than half its used units off its most common pattern: many coders
+    with noisy codings), or when its counts (``n_boot`` x patterns floats) would exceed what is left
+    of ``counts_budget[0]`` bytes. Raises AgreementError as :func:`_estimate` does."""
     spec, n_units, n_coders = _check(name, m)
     key = used_pat.tobytes()
-    size = 8 * n_boot * S_pat.shape[0]
-    if key not in shared and size > counts_budget[0] and not _exact(S_pat, float(pats.inverse.size)):
-        return _unit_job(name, m, pats, S_pat, used_pat, budget)
+    counts = shared.get(key)
+    new = counts is None
+    if counts is None:
+        counts = _pattern_counts(pats, used_pat)
+        size = 8 * n_boot * counts.n_patterns
+        costly = size > counts_budget[0] or counts.positions.size > _MAX_OFF_SHARE * counts.n_used
+        if costly and not _exact(S_pat, float(pats.inverse.size)):
+            return _unit_job(name, m, pats, S_pat, used_pat, budget)
     total = pats.counts.astype(np.float64) @ S_pat
     value = float(spec.value(total, m.k))
     if not np.isfinite(value):
         raise AgreementError(_undefined_message(spec, total, m.k))
-    if key not in shared:
-        counts_budget[0] -= size
-        pat_used = pats.inverse[used_pat[pats.inverse]]  # pattern of each used unit, in used order
-        dominant = int(np.argmax(np.bincount(pat_used, minlength=S_pat.shape[0])))
-        positions = np.flatnonzero(pat_used != dominant)
-        positions = positions[np.argsort(pat_used[positions], kind="stable")]
-        run_of = pat_used[positions]
-        starts = np.flatnonzero(np.r_[True, run_of[1:] != run_of[:-1]]) if run_of.size else run_of
-        shared[key] = _PatternCounts(
-            int(pat_used.size), S_pat.shape[0], dominant, positions, starts, run_of[starts]
-        )
-    counts = shared[key]
+    if new:
+        counts_budget[0] -= 8 * n_boot * counts.n_patterns
+        shared[key] = counts
     return _Job(name, spec, m.k, n_units, n_coders, counts.n_used, value, S_pat=S_pat, counts=counts)
+
+
+def _pattern_counts(pats: _Patterns, used_pat: BoolArray) -> _PatternCounts:
+    """Where the used units off their most common pattern lie, grouped by pattern (no counts yet)."""
+    n_patterns = pats.rows.shape[0]
+    pat_used = pats.inverse[used_pat[pats.inverse]]  # pattern of each used unit, in used order
+    dominant = int(np.argmax(np.bincount(pat_used, minlength=n_patterns)))
+    positions = np.flatnonzero(pat_used != dominant)
+    positions = positions[np.argsort(pat_used[positions], kind="stable")]
+    run_of = pat_used[positions]
+    starts = np.flatnonzero(np.r_[True, run_of[1:] != run_of[:-1]]) if run_of.size else run_of
+    return _PatternCounts(int(pat_used.size), n_patterns, dominant, positions, starts, run_of[starts])
 
 
 def _unit_job(
@@ -970,9 +981,10 @@ def group_estimates(
     * a group's units take few distinct rows (presence of one code: at most nine with two coders,
       27 with three), and a unit's statistics depend on its row only, so they are computed per row
       pattern, and each replicate sums resampling counts per pattern (counted over the few units
-      off the most common pattern only) times the pattern's statistics. Only a group with
-      thousands of patterns (many coders, noisy codings) whose sums are not exact may go unit by
-      unit instead, past a memory budget for the counts, as :func:`estimates` does.
+      off the most common pattern only) times the pattern's statistics. A group whose sums are not
+      exact goes unit by unit instead, as :func:`estimates` does, where that is cheaper (most of its
+      units off its most common pattern: many coders with noisy codings) or past a memory budget for
+      the counts.
 
     Parameters
     ----------
