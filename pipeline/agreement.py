@@ -675,6 +675,13 @@ PROGRESS_MIN_GROUPS = 50
 _EXACT_BITS = 20
 _UNIT_STATS_BYTES = 256 * 2**20
 """Unit-by-unit statistics the shared bootstrap keeps; beyond, they are rebuilt from patterns per chunk."""
+_PATTERN_COUNTS_BYTES = 256 * 2**20
+"""Resampling counts per pattern (``n_boot`` x patterns per group) the shared bootstrap keeps for groups
+whose pattern sums are not exact; beyond, such groups' sums go unit by unit. Few coders on presence
+data have few patterns (three coders at most 27: 216 KB per group at 1,000 resamples); many coders
+with noisy codings can have thousands."""
+_MAX_OFF_SHARE = 0.5
+"""Share of a group's used units off its most common pattern beyond which inexact sums go unit by unit."""
 
 
 @dataclass(frozen=True)
@@ -766,7 +773,8 @@ class _Job:
     Either ``S`` holds the per-unit statistics of the used units, or ``S_pat`` per row pattern with
     ``pattern_of`` each used unit's pattern (each replicate is ``f(w @ S)``, as :func:`bootstrap`
     computes it), or ``S_pat`` with ``counts``, the resampling counts per pattern (each replicate is
-    ``f(C @ S_pat)``, the same bits where :func:`_exact` holds).
+    ``f(C @ S_pat)``: the same bits where :func:`_exact` holds, else equal up to rounding, since the
+    sum goes by pattern instead of unit by unit).
     """
 
     name: str
@@ -805,31 +813,50 @@ def _pattern_job(
     used_pat: BoolArray,
     shared: dict[bytes, _PatternCounts],
     budget: list[int],
+    n_boot: int,
+    counts_budget: list[int],
 ) -> _Job:
     """The job of one coefficient on one group from its statistics per pattern. ``shared`` holds the
-    group's counts by used patterns. Where the pattern sums would not be exact (:func:`_exact`), the
-    job keeps each used unit's pattern and its replicates are unit-by-unit products, as
-    :func:`bootstrap` computes them. Raises AgreementError as :func:`_estimate` does."""
+    group's counts by used patterns.
+
+    Sums go per pattern, weighted by the number of units (or of resampling draws) of each pattern.
+    Where every such sum is exact (:func:`_exact`: e.g. always with two coders) they are the very
+    bits of the unit-by-unit sums; elsewhere (three or more coders: statistics such as 1/3) they
+    equal them up to floating-point rounding, in another order. A group whose sums are not exact goes
+    unit by unit instead (:func:`_unit_job`) when counting the draws per pattern would cost more than
+    the unit-by-unit products (more than half its used units off its most common pattern: many coders
+    with noisy codings), or when its counts (``n_boot`` x patterns floats) would exceed what is left
+    of ``counts_budget[0]`` bytes. Raises AgreementError as :func:`_estimate` does."""
     spec, n_units, n_coders = _check(name, m)
-    if not _exact(S_pat, float(pats.inverse.size)):
-        return _unit_job(name, m, pats, S_pat, used_pat, budget)
+    key = used_pat.tobytes()
+    counts = shared.get(key)
+    new = counts is None
+    if counts is None:
+        counts = _pattern_counts(pats, used_pat)
+        size = 8 * n_boot * counts.n_patterns
+        costly = size > counts_budget[0] or counts.positions.size > _MAX_OFF_SHARE * counts.n_used
+        if costly and not _exact(S_pat, float(pats.inverse.size)):
+            return _unit_job(name, m, pats, S_pat, used_pat, budget)
     total = pats.counts.astype(np.float64) @ S_pat
     value = float(spec.value(total, m.k))
     if not np.isfinite(value):
         raise AgreementError(_undefined_message(spec, total, m.k))
-    key = used_pat.tobytes()
-    if key not in shared:
-        pat_used = pats.inverse[used_pat[pats.inverse]]  # pattern of each used unit, in used order
-        dominant = int(np.argmax(np.bincount(pat_used, minlength=S_pat.shape[0])))
-        positions = np.flatnonzero(pat_used != dominant)
-        positions = positions[np.argsort(pat_used[positions], kind="stable")]
-        run_of = pat_used[positions]
-        starts = np.flatnonzero(np.r_[True, run_of[1:] != run_of[:-1]]) if run_of.size else run_of
-        shared[key] = _PatternCounts(
-            int(pat_used.size), S_pat.shape[0], dominant, positions, starts, run_of[starts]
-        )
-    counts = shared[key]
+    if new:
+        counts_budget[0] -= 8 * n_boot * counts.n_patterns
+        shared[key] = counts
     return _Job(name, spec, m.k, n_units, n_coders, counts.n_used, value, S_pat=S_pat, counts=counts)
+
+
+def _pattern_counts(pats: _Patterns, used_pat: BoolArray) -> _PatternCounts:
+    """Where the used units off their most common pattern lie, grouped by pattern (no counts yet)."""
+    n_patterns = pats.rows.shape[0]
+    pat_used = pats.inverse[used_pat[pats.inverse]]  # pattern of each used unit, in used order
+    dominant = int(np.argmax(np.bincount(pat_used, minlength=n_patterns)))
+    positions = np.flatnonzero(pat_used != dominant)
+    positions = positions[np.argsort(pat_used[positions], kind="stable")]
+    run_of = pat_used[positions]
+    starts = np.flatnonzero(np.r_[True, run_of[1:] != run_of[:-1]]) if run_of.size else run_of
+    return _PatternCounts(int(pat_used.size), n_patterns, dominant, positions, starts, run_of[starts])
 
 
 def _unit_job(
@@ -869,13 +896,17 @@ def _direct_job(name: str, m: _Matrix, pooled: _Stats | None = None) -> _Job:
 def _pooled_stats(parts: Sequence[tuple[_Patterns, FloatArray, BoolArray]], n: int) -> _Stats | None:
     """Per-unit statistics of a stack pooled over groups from each group's statistics per pattern
     (``(patterns, S_pat, used_pat)``): the dominant patterns' rows once, plus each group's other
-    units; ``None`` unless every sum is exact (then the bits equal :func:`_prepare`'s)."""
-    if not parts or any(not _exact(S_pat, 2.0 * len(parts) * n) for _, S_pat, _ in parts):
+    units; ``None`` without groups. Where every sum is exact (:func:`_exact`, e.g. two coders) the
+    bits equal :func:`_prepare`'s; elsewhere they equal them up to rounding (another order)."""
+    if not parts:
         return None
     base = np.zeros(parts[0][1].shape[1], dtype=np.float64)
     for pats, S_pat, _ in parts:
         base += S_pat[pats.dominant]
-    S = np.tile(base, (n, 1))
+    # column-major, as _prepare's pooled statistics come: BLAS then sums each column as a dot product,
+    # far closer to the exact sum than the running sum it keeps over a row-major matrix
+    S = np.empty((n, base.size), dtype=np.float64, order="F")
+    S[:] = base
     used = np.zeros(n, dtype=bool)
     for pats, S_pat, used_pat in parts:  # loops over groups, touching only the units off the dominant row
         off = np.flatnonzero(pats.inverse != pats.dominant)
@@ -940,16 +971,20 @@ def group_estimates(
     """:func:`estimates` of every group of a stack and of the stack pooled, sharing the work.
 
     The results are those of ``estimates(names, R[i], ...)`` for every group ``i`` and of
-    ``estimates(names, R, ...)``, bit for bit, at a fraction of the cost:
+    ``estimates(names, R, ...)`` at a fraction of the cost: bit for bit where the per-unit
+    statistics are exact in float64 (multiples of ``2**-20``, e.g. always with two coders), and
+    equal up to floating-point rounding elsewhere (three or more coders, where a unit may score 1/3;
+    the tests hold point estimates and interval bounds to within 1e-9 of :func:`estimates`):
 
     * every bootstrap on ``n`` units draws the same resampling counts from ``seed``, so they are
       drawn once and shared by every group and coefficient;
-    * a group's units take few distinct rows (presence of one code: at most nine with two coders),
-      so its statistics are computed per row pattern, and each replicate sums resampling counts per
-      pattern, over the few units off the most common pattern only. This is used only where every
-      such sum is exact in float64 (statistics that are multiples of ``2**-20``, e.g. always with
-      two coders), so the bits cannot differ from the unit-by-unit sums; elsewhere the
-      unit-by-unit products are computed as :func:`estimates` does.
+    * a group's units take few distinct rows (presence of one code: at most nine with two coders,
+      27 with three), and a unit's statistics depend on its row only, so they are computed per row
+      pattern, and each replicate sums resampling counts per pattern (counted over the few units
+      off the most common pattern only) times the pattern's statistics. A group whose sums are not
+      exact goes unit by unit instead, as :func:`estimates` does, where that is cheaper (most of its
+      units off its most common pattern: many coders with noisy codings) or past a memory budget for
+      the counts.
 
     Parameters
     ----------
@@ -997,6 +1032,7 @@ def group_estimates(
     parts: dict[str, list[tuple[_Patterns, FloatArray, BoolArray]]] = {name: [] for name in names}
     pooled_m = _matrix(arr, n_categories, coders)  # the stack's own errors first ("only one coder", ...)
     budget = [_UNIT_STATS_BYTES]  # unit-by-unit statistics held for the shared bootstrap
+    counts_budget = [_PATTERN_COUNTS_BYTES]  # resampling counts per pattern of inexact groups
     for i in _track(range(arr.shape[0]), arr.shape[0], "agreement: codes", show):
         m = _matrix(arr[i], n_categories, coders)
         pats = _patterns(m.R3[0], m.k)
@@ -1009,7 +1045,7 @@ def group_estimates(
                     S_pat, used_pat = _pattern_stats(name, m, pats)
                     if m.k == pooled_m.k:
                         parts[name].append((pats, S_pat, used_pat))
-                    job = _pattern_job(name, m, pats, S_pat, used_pat, shared, budget)
+                    job = _pattern_job(name, m, pats, S_pat, used_pat, shared, budget, n_boot, counts_budget)
                 else:  # too many coders and categories for row patterns: bootstrapped now, as ever
                     job = _direct_job(name, m)
                     if n_boot:
