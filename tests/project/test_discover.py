@@ -84,6 +84,36 @@ def test_persian_stop_words_used_for_fa() -> None:
     assert "می\u200cتوانند" not in phrases  # ZWNJ kept inside the word, so the stop word matches
 
 
+def test_chinese_and_japanese_are_split_into_words() -> None:
+    # written without spaces: a whole clause was one "word", so no two segments shared a phrase
+    (zh,) = NgramExtractor(language="zh", ngram_range=(1, 3)).phrases(["工作压力"])
+    assert zh == ["工作", "作压", "压力", "工作压", "作压力", "工作压力"]  # bigram chains read as strings
+    (ja,) = NgramExtractor(language="ja").phrases(["仕事のストレスが大きいです。"])
+    assert ja == ["仕事", "ストレス", "仕事 ストレス"]  # hiragana (particles, endings) between words
+
+
+def test_chinese_topics_get_their_own_keyphrases_and_lexical_vectors() -> None:
+    from models.discover import lexical_embeddings
+
+    budget = ["预算削减了很多", "今年预算削减", "预算又被削减", "削减预算以后"]
+    stress = ["工作压力太大", "压力大得睡不着", "工作压力让人累", "每天工作压力"]
+    from models.discover import _shared_phrases
+
+    ext = NgramExtractor("zh")
+    scores, vocab = c_tf_idf(["。".join(budget), "。".join(stress)], extractor=ext)
+    ranked = top_terms(scores, vocab, len(vocab))
+    keys = [
+        [p for p, _ in _shared_phrases(r, ext.phrases(g), 6)]
+        for r, g in zip(ranked, (budget, stress), strict=True)
+    ]
+    # bigrams said only inside a longer phrase ("作压", "工作" of "工作压力") are dropped
+    assert keys == [["削减", "预算", "预算削减"], ["压力", "工作压力"]]
+    assert label_from_keyphrases(_shared_phrases(ranked[1], ext.phrases(stress), 6)) == "工作压力"
+    L = lexical_embeddings(budget + stress, n_components=4)
+    cos = L @ L.T
+    assert cos[:4, :4][np.triu_indices(4, 1)].min() > cos[:4, 4:].max()
+
+
 def test_unknown_language_is_refused() -> None:
     with pytest.raises(
         InputError,
