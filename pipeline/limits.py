@@ -69,11 +69,13 @@ def _limit(name: str, default: int, unit: str, what: str) -> Limit:
 LIMITS: dict[str, Limit] = {}
 
 TEXT_FILE_BYTES = _limit("text_file_bytes", 64 * MIB, "bytes", "size of a .txt/.md/.vtt/.srt transcript file")
-DOCX_FILE_BYTES = _limit("docx_file_bytes", 256 * MIB, "bytes", "size of a .docx transcript file")
+DOCX_FILE_BYTES = _limit("docx_file_bytes", 256 * MIB, "bytes", "size of a .docx/.xlsx transcript file")
 CODEBOOK_FILE_BYTES = _limit(
     "codebook_file_bytes", 16 * MIB, "bytes", "size of a codebook file (.yaml/.csv/.qdc)"
 )
-CSV_FILE_BYTES = _limit("csv_file_bytes", 256 * MIB, "bytes", "size of a codings or metadata CSV file")
+CSV_FILE_BYTES = _limit(
+    "csv_file_bytes", 256 * MIB, "bytes", "size of a codings, metadata or transcript CSV/TSV file"
+)
 QDPX_FILE_BYTES = _limit("qdpx_file_bytes", 2 * GIB, "bytes", "size of a .qdpx project file")
 ARCHIVE_MEMBER_BYTES = _limit(
     "archive_member_bytes", 256 * MIB, "bytes", "uncompressed size of one member of a zip (.docx/.qdpx)"
@@ -106,6 +108,8 @@ FILE_LIMITS: dict[str, Limit] = {
     ".vtt": TEXT_FILE_BYTES,
     ".srt": TEXT_FILE_BYTES,
     ".docx": DOCX_FILE_BYTES,
+    ".xlsx": DOCX_FILE_BYTES,
+    ".tsv": CSV_FILE_BYTES,
     ".yaml": CODEBOOK_FILE_BYTES,
     ".yml": CODEBOOK_FILE_BYTES,
     ".qdc": CODEBOOK_FILE_BYTES,

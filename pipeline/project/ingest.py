@@ -173,10 +173,11 @@ def collect_files(paths: Iterable[Path], skipped: list[Path] | None = None) -> l
     In a folder, hidden files and folders (``.DS_Store``, ``.git``), ``failed/`` folders, Office lock
     files (``~$int01.docx``: Word writes one next to a transcript while it is open; it is not a
     document) and Windows' ``Thumbs.db``/``desktop.ini`` are ignored; files of other types
-    (``.rtf``, ``.pdf``) are skipped and, when ``skipped`` is given, appended to it so the caller
-    can say so (:func:`skipped_note`). A file named on its own is always read.
+    (``.pages``, ``.doc``) and tables that are no transcript (a ``.csv``/``.tsv``/``.xlsx`` whose header
+    has no text column: a codings or metadata CSV) are skipped and, when ``skipped`` is given, appended
+    to it so the caller can say so (:func:`skipped_note`). A file named on its own is always read.
     """
-    from pipeline.ingest import SUPPORTED_SUFFIXES
+    from pipeline.ingest import is_transcript
 
     out: list[Path] = []
     for p in paths:
@@ -189,7 +190,7 @@ def collect_files(paths: Iterable[Path], skipped: list[Path] | None = None) -> l
                     continue
                 if not f.is_file():
                     continue
-                if f.suffix.lower() in SUPPORTED_SUFFIXES:
+                if is_transcript(f):
                     out.append(f)
                 elif skipped is not None:
                     skipped.append(f)
@@ -201,20 +202,44 @@ def collect_files(paths: Iterable[Path], skipped: list[Path] | None = None) -> l
 
 
 def skipped_note(skipped: Sequence[Path]) -> str:
-    """One line naming the files of types qualflow cannot read that a folder held, or ``""``.
+    """One line naming the files a folder held that qualflow did not read, and why, or ``""``.
 
-    >>> skipped_note([Path("in/a.rtf"), Path("in/b.pdf"), Path("in/c.rtf")])
-    'skipped 3 files qualflow cannot read (.rtf, .pdf): in/a.rtf, in/b.pdf, in/c.rtf; save them as .txt or .docx'
+    >>> skipped_note([Path("in/a.pages"), Path("in/b.doc"), Path("in/c.pages")])
+    'skipped 3 files qualflow cannot read (.pages, .doc): in/a.pages, in/b.doc, in/c.pages; save them as .txt or .docx'
+    >>> skipped_note([Path("in/codings.csv"), Path("in/x.doc")])  # doctest: +NORMALIZE_WHITESPACE
+    'skipped 1 file qualflow cannot read (.doc): in/x.doc; save it as .txt or .docx; skipped 1 table that is
+    not a transcript (no text column): in/codings.csv'
     """
-    if not skipped:
-        return ""
-    kinds = ", ".join(dict.fromkeys(f.suffix.lower() or "no suffix" for f in skipped))
-    shown = ", ".join(str(f) for f in skipped[:SHOW_SKIPPED])
-    if len(skipped) > SHOW_SKIPPED:
-        shown += f" and {len(skipped) - SHOW_SKIPPED} more"
-    files = "1 file" if len(skipped) == 1 else f"{len(skipped)} files"
-    them = "it" if len(skipped) == 1 else "them"
-    return f"skipped {files} qualflow cannot read ({kinds}): {shown}; save {them} as .txt or .docx"
+    from pipeline.ingest import SUPPORTED_SUFFIXES
+
+    tables = [f for f in skipped if f.suffix.lower() in SUPPORTED_SUFFIXES]
+    others = [f for f in skipped if f.suffix.lower() not in SUPPORTED_SUFFIXES]
+    notes: list[str] = []
+    if others:
+        kinds = ", ".join(dict.fromkeys(f.suffix.lower() or "no suffix" for f in others))
+        them = "it" if len(others) == 1 else "them"
+        notes.append(
+            f"skipped {_counted_files(len(others))} qualflow cannot read ({kinds}): {_shown(others)}; "
+            f"save {them} as .txt or .docx"
+        )
+    if tables:
+        what = "1 table" if len(tables) == 1 else f"{len(tables)} tables"
+        notes.append(
+            f"skipped {what} that {'is' if len(tables) == 1 else 'are'} not a transcript "
+            f"(no text column): {_shown(tables)}"
+        )
+    return "; ".join(notes)
+
+
+def _counted_files(n: int) -> str:
+    return "1 file" if n == 1 else f"{n} files"
+
+
+def _shown(files: Sequence[Path]) -> str:
+    shown = ", ".join(str(f) for f in files[:SHOW_SKIPPED])
+    if len(files) > SHOW_SKIPPED:
+        shown += f" and {len(files) - SHOW_SKIPPED} more"
+    return shown
 
 
 def parse_file(
@@ -427,12 +452,14 @@ def ingest(
     progress: Progress | None = None,
 ) -> IngestReport:
     """Ingest transcript files (or folders) in one transaction; any bad file stops it before writing."""
+    from pipeline.ingest import READERS
+
     skipped: list[Path] = []
     files = collect_files(paths, skipped)
     if not files:
         also = f"; {skipped_note(skipped)}" if skipped else ""
         raise InputError(
-            f"no transcript files found in {[str(p) for p in paths]} (looked for .txt .md .docx .vtt .srt){also}"
+            f"no transcript files found in {[str(p) for p in paths]} (looked for {' '.join(READERS)}){also}"
         )
     seen: dict[str, Path] = {}
     for f in files:
