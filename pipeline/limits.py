@@ -68,7 +68,9 @@ def _limit(name: str, default: int, unit: str, what: str) -> Limit:
 
 LIMITS: dict[str, Limit] = {}
 
-TEXT_FILE_BYTES = _limit("text_file_bytes", 64 * MIB, "bytes", "size of a .txt/.md/.vtt/.srt transcript file")
+TEXT_FILE_BYTES = _limit(
+    "text_file_bytes", 64 * MIB, "bytes", "size of a .txt/.md/.vtt/.srt/.rtf transcript file"
+)
 DOCX_FILE_BYTES = _limit("docx_file_bytes", 256 * MIB, "bytes", "size of a .docx/.xlsx transcript file")
 CODEBOOK_FILE_BYTES = _limit(
     "codebook_file_bytes", 16 * MIB, "bytes", "size of a codebook file (.yaml/.csv/.qdc)"
@@ -107,6 +109,7 @@ FILE_LIMITS: dict[str, Limit] = {
     ".md": TEXT_FILE_BYTES,
     ".vtt": TEXT_FILE_BYTES,
     ".srt": TEXT_FILE_BYTES,
+    ".rtf": TEXT_FILE_BYTES,
     ".docx": DOCX_FILE_BYTES,
     ".xlsx": DOCX_FILE_BYTES,
     ".tsv": CSV_FILE_BYTES,
@@ -122,7 +125,7 @@ def exceeded(origin: object, limit: Limit, actual: int | None = None, detail: st
     """The one-line error for ``origin`` going over ``limit`` (to ``raise``).
 
     >>> str(exceeded("a.txt", TEXT_FILE_BYTES, 70 * MIB)).split(";")[0]
-    'a.txt: size of a .txt/.md/.vtt/.srt transcript file is 73400320 bytes, over the limit text_file_bytes = 67108864 bytes'
+    'a.txt: size of a .txt/.md/.vtt/.srt/.rtf transcript file is 73400320 bytes, over the limit text_file_bytes = 67108864 bytes'
     """
     seen = f" is {actual} {limit.unit}" if actual is not None else " is too large"
     where = f" ({detail})" if detail else ""

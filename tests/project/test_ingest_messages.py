@@ -59,7 +59,7 @@ def test_a_folder_of_only_other_types_says_what_it_skipped(folder: Path) -> None
     r = qf("--project", "p", "ingest", "in", cwd=folder)
     assert r.returncode == 2
     assert r.stderr.strip() == (
-        "error: no transcript files found in ['in'] (looked for .txt .md .docx .vtt .srt .csv .tsv .xlsx); "
+        "error: no transcript files found in ['in'] (looked for .txt .md .docx .rtf .vtt .srt .csv .tsv .xlsx); "
         "skipped 1 file qualflow cannot read (.doc): in/int02.doc; save it as .txt or .docx"
     )
 
@@ -86,11 +86,15 @@ def test_a_folder_of_new_formats_with_a_codings_csv_beside_them(folder: Path) ->
         'Speaker,Time,Utterance\nInterviewer,0:01,How is work?\nNurse,0:04,"Busy, as ever."\n',
         encoding="utf-8",
     )
+    (d / "int02.rtf").write_bytes(
+        b"{\\rtf1\\ansi\\ansicpg1252{\\fonttbl{\\f0 Arial;}}\\f0 Interviewer: Caf\\'e9?\\par "
+        b"Nurse: Oui.\\par Interviewer: Et?\\par Nurse: Non.\\par}"
+    )
     (d / "codings.csv").write_text("source,start,end,code,coder\nint01,0,4,staffing,ann\n", encoding="utf-8")
     r = qf("--project", "p", "ingest", "in", cwd=folder)
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == [
-        "1 added, 0 new versions, 0 unchanged; 2 segments",
+        "2 added, 0 new versions, 0 unchanged; 6 segments",
         "skipped 1 table that is not a transcript (no text column): in/codings.csv",
     ]
     assert stored(folder) == {
@@ -98,6 +102,11 @@ def test_a_folder_of_new_formats_with_a_codings_csv_beside_them(folder: Path) ->
             "csv",
             "Interviewer: How is work?\nNurse: Busy, as ever.",
             [("Interviewer", "How is work?"), ("Nurse", "Busy, as ever.")],
+        ),
+        "int02": (
+            "rtf",
+            "Interviewer: Café?\n\nNurse: Oui.\n\nInterviewer: Et?\n\nNurse: Non.",
+            [("Interviewer", "Café?"), ("Nurse", "Oui."), ("Interviewer", "Et?"), ("Nurse", "Non.")],
         ),
     }
     # named on its own, the codings CSV is an error, and nothing is stored

@@ -179,7 +179,7 @@ def test_oversized_text_file_is_refused_before_reading(
     path = tmp_path / "long.txt"
     path.write_text("A: " + "word " * 50 + "\n", encoding="utf-8")
     with pytest.raises(
-        InputError, match=r"long.txt: size of a .txt/.md/.vtt/.srt transcript file is 254 bytes"
+        InputError, match=r"long.txt: size of a .txt/.md/.vtt/.srt/.rtf transcript file is 254 bytes"
     ):
         read_transcript(path)
 
