@@ -59,7 +59,9 @@ def init(
 def ingest(
     paths: Annotated[
         list[Path],
-        typer.Argument(help="Transcript files or folders (.txt .md .docx .rtf .vtt .srt .csv .tsv .xlsx)."),
+        typer.Argument(
+            help="Transcript files or folders (.txt .md .docx .odt .rtf .vtt .srt .csv .tsv .xlsx)."
+        ),
     ],
     metadata: Annotated[
         Path | None, typer.Option(help="Participant metadata CSV: source,participant,group,date,order.")

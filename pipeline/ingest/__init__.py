@@ -2,7 +2,8 @@
 
 One reader per format, chosen by file suffix through :data:`READERS`; see each module for its layout
 rules: :mod:`~pipeline.ingest.plain` (``.txt``, ``.md``, incl. Otter.ai exports),
-:mod:`~pipeline.ingest.word` (``.docx``), :mod:`~pipeline.ingest.rtf` (``.rtf``), :mod:`~pipeline.ingest.subtitles` (``.vtt``, ``.srt``),
+:mod:`~pipeline.ingest.word` (``.docx``), :mod:`~pipeline.ingest.odt` (``.odt``),
+:mod:`~pipeline.ingest.rtf` (``.rtf``), :mod:`~pipeline.ingest.subtitles` (``.vtt``, ``.srt``),
 :mod:`~pipeline.ingest.tables` (``.csv``, ``.tsv``, ``.xlsx``: one row per utterance).
 Roles are assigned separately (:func:`~pipeline.ingest.roles.assign_roles`).
 """
@@ -15,6 +16,7 @@ from pathlib import Path
 from pipeline.domain import ParsedTranscript
 from pipeline.errors import InputError
 from pipeline.ingest.decode import decode_bytes
+from pipeline.ingest.odt import read_odt
 from pipeline.ingest.plain import read_md, read_txt
 from pipeline.ingest.rtf import read_rtf
 from pipeline.ingest.subtitles import read_srt, read_vtt
@@ -28,6 +30,7 @@ READERS: dict[str, Callable[[Path], ParsedTranscript]] = {
     ".txt": read_txt,
     ".md": read_md,
     ".docx": read_docx,
+    ".odt": read_odt,
     ".rtf": read_rtf,
     ".vtt": read_vtt,
     ".srt": read_srt,

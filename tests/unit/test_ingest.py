@@ -363,7 +363,7 @@ def test_suffix_dispatch_is_case_insensitive(tmp_path: Path) -> None:
     assert (
         set(READERS)
         == set(SUPPORTED_SUFFIXES)
-        == {".txt", ".md", ".docx", ".rtf", ".vtt", ".srt", ".csv", ".tsv", ".xlsx"}
+        == {".txt", ".md", ".docx", ".odt", ".rtf", ".vtt", ".srt", ".csv", ".tsv", ".xlsx"}
     )
 
 
