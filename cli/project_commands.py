@@ -60,7 +60,7 @@ def ingest(
     paths: Annotated[
         list[Path],
         typer.Argument(
-            help="Transcript files or folders (.txt .md .docx .odt .rtf .vtt .srt .csv .tsv .xlsx)."
+            help="Transcript files or folders (.txt .md .docx .odt .rtf .pdf .vtt .srt .csv .tsv .xlsx)."
         ),
     ],
     metadata: Annotated[

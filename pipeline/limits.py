@@ -71,7 +71,9 @@ LIMITS: dict[str, Limit] = {}
 TEXT_FILE_BYTES = _limit(
     "text_file_bytes", 64 * MIB, "bytes", "size of a .txt/.md/.vtt/.srt/.rtf transcript file"
 )
-DOCX_FILE_BYTES = _limit("docx_file_bytes", 256 * MIB, "bytes", "size of a .docx/.odt/.xlsx transcript file")
+DOCX_FILE_BYTES = _limit(
+    "docx_file_bytes", 256 * MIB, "bytes", "size of a .docx/.odt/.xlsx/.pdf transcript file"
+)
 CODEBOOK_FILE_BYTES = _limit(
     "codebook_file_bytes", 16 * MIB, "bytes", "size of a codebook file (.yaml/.csv/.qdc)"
 )
@@ -113,6 +115,7 @@ FILE_LIMITS: dict[str, Limit] = {
     ".docx": DOCX_FILE_BYTES,
     ".xlsx": DOCX_FILE_BYTES,
     ".odt": DOCX_FILE_BYTES,
+    ".pdf": DOCX_FILE_BYTES,
     ".tsv": CSV_FILE_BYTES,
     ".yaml": CODEBOOK_FILE_BYTES,
     ".yml": CODEBOOK_FILE_BYTES,

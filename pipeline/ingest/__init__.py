@@ -3,7 +3,7 @@
 One reader per format, chosen by file suffix through :data:`READERS`; see each module for its layout
 rules: :mod:`~pipeline.ingest.plain` (``.txt``, ``.md``, incl. Otter.ai exports),
 :mod:`~pipeline.ingest.word` (``.docx``), :mod:`~pipeline.ingest.odt` (``.odt``),
-:mod:`~pipeline.ingest.rtf` (``.rtf``), :mod:`~pipeline.ingest.subtitles` (``.vtt``, ``.srt``),
+:mod:`~pipeline.ingest.rtf` (``.rtf``), :mod:`~pipeline.ingest.pdf` (``.pdf``, its text layer), :mod:`~pipeline.ingest.subtitles` (``.vtt``, ``.srt``),
 :mod:`~pipeline.ingest.tables` (``.csv``, ``.tsv``, ``.xlsx``: one row per utterance).
 Roles are assigned separately (:func:`~pipeline.ingest.roles.assign_roles`).
 """
@@ -17,6 +17,7 @@ from pipeline.domain import ParsedTranscript
 from pipeline.errors import InputError
 from pipeline.ingest.decode import decode_bytes
 from pipeline.ingest.odt import read_odt
+from pipeline.ingest.pdf import read_pdf
 from pipeline.ingest.plain import read_md, read_txt
 from pipeline.ingest.rtf import read_rtf
 from pipeline.ingest.subtitles import read_srt, read_vtt
@@ -32,6 +33,7 @@ READERS: dict[str, Callable[[Path], ParsedTranscript]] = {
     ".docx": read_docx,
     ".odt": read_odt,
     ".rtf": read_rtf,
+    ".pdf": read_pdf,
     ".vtt": read_vtt,
     ".srt": read_srt,
     ".csv": read_csv,

@@ -45,7 +45,7 @@ def test_new_files_bad_files_and_duplicates(proj, tmp_path: Path) -> None:
     reasons = {f.path.name: f.reason for f in batch.failures}
     assert "not a readable .docx" in reasons["broken.docx"]
     assert reasons["int09.pages"] == (
-        f"{proj.inbox / 'int09.pages'}: unsupported file type '.pages'; supported: .csv, .docx, .md, .odt, .rtf, .srt, .tsv, .txt, .vtt, .xlsx"
+        f"{proj.inbox / 'int09.pages'}: unsupported file type '.pages'; supported: .csv, .docx, .md, .odt, .pdf, .rtf, .srt, .tsv, .txt, .vtt, .xlsx"
     )
     assert "would both be source 'int01' in one batch; rename one of them" in reasons["int01.md"]
     err = processing.quarantine(proj, next(f for f in batch.failures if f.path.name == "broken.docx"))

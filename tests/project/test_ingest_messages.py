@@ -59,7 +59,7 @@ def test_a_folder_of_only_other_types_says_what_it_skipped(folder: Path) -> None
     r = qf("--project", "p", "ingest", "in", cwd=folder)
     assert r.returncode == 2
     assert r.stderr.strip() == (
-        "error: no transcript files found in ['in'] (looked for .txt .md .docx .odt .rtf .vtt .srt .csv .tsv .xlsx); "
+        "error: no transcript files found in ['in'] (looked for .txt .md .docx .odt .rtf .pdf .vtt .srt .csv .tsv .xlsx); "
         "skipped 1 file qualflow cannot read (.doc): in/int02.doc; save it as .txt or .docx"
     )
 

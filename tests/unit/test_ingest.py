@@ -363,7 +363,7 @@ def test_suffix_dispatch_is_case_insensitive(tmp_path: Path) -> None:
     assert (
         set(READERS)
         == set(SUPPORTED_SUFFIXES)
-        == {".txt", ".md", ".docx", ".odt", ".rtf", ".vtt", ".srt", ".csv", ".tsv", ".xlsx"}
+        == {".txt", ".md", ".docx", ".odt", ".rtf", ".pdf", ".vtt", ".srt", ".csv", ".tsv", ".xlsx"}
     )
 
 
@@ -371,10 +371,10 @@ def test_suffix_dispatch_is_case_insensitive(tmp_path: Path) -> None:
 
 
 def test_unknown_suffix_lists_supported(tmp_path: Path) -> None:
-    path = tmp_path / "notes.pdf"
-    path.write_bytes(b"%PDF-1.4")
+    path = tmp_path / "notes.pages"
+    path.write_bytes(b"PK")
     with pytest.raises(
-        InputError, match=r"notes\.pdf: unsupported file type '\.pdf'; supported: \.csv, \.docx, \.md"
+        InputError, match=r"notes\.pages: unsupported file type '\.pages'; supported: \.csv, \.docx, \.md"
     ):
         read_transcript(path)
 
