@@ -147,15 +147,18 @@ def odt_paragraphs(content_xml: bytes, name: str = "<odt>") -> list[str]:
         raise InputError(f"{name}: {HINT} (its content.xml declares XML entities, which ODT files never do)")
     try:
         root = ET.fromstring(content_xml)
-    except ET.ParseError as err:
-        raise InputError(f"{name}: {HINT} (content.xml: {err})") from None
+    except (ET.ParseError, LookupError, ValueError) as err:  # LookupError: an unknown encoding declared
+        raise InputError(f"{name}: {HINT} (content.xml: {' '.join(str(err).split())})") from None
     body = root.find(f"{OFFICE}body/{OFFICE}text")
     if body is None:
         raise InputError(
             f"{name}: not an OpenDocument text document (no office:text body); {HINT.split('; ')[1]}"
         )
     out: list[str] = []
-    _blocks(body, out)
+    try:
+        _blocks(body, out)
+    except RecursionError:
+        raise InputError(f"{name}: {HINT} (its content.xml is nested too deeply)") from None
     return out
 
 

@@ -221,8 +221,8 @@ class _Reader:
                         continue
                     if 0xDC00 <= code < 0xE000 and pending_high is not None:
                         code = 0x10000 + ((pending_high - 0xD800) << 10) + (code - 0xDC00)
-                    elif 0xD800 <= code < 0xE000:
-                        code = 0xFFFD
+                    elif 0xD800 <= code < 0xE000 or not 0 <= code <= 0x10FFFF:
+                        code = 0xFFFD  # a lone surrogate half, or a number no character has
                     pending_high = None
                     self.emit(chr(code))
                     continue

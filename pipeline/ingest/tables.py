@@ -29,10 +29,12 @@ table that is not a transcript (a codings or metadata CSV) instead.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import io
 import re
+import warnings
 import zipfile
 import zlib
 from collections.abc import Iterable, Sequence
@@ -250,20 +252,25 @@ def _xlsx_rows(path: Path, limit: int | None = None) -> list[Row]:
     if not zipfile.is_zipfile(path):
         raise InputError(f"{path}: {XLSX_HINT}")
     check_file_size(path)
+    rows: list[Row] = []
     try:
         open_zip(path, path).close()  # a zip bomb is refused here, before openpyxl inflates anything
-        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-        try:
-            if not wb.worksheets:
-                raise InputError(f"{path}: the workbook has no sheet; check that you picked the right file")
-            rows: list[Row] = []
-            for n, values in enumerate(wb.worksheets[0].iter_rows(values_only=True), start=1):
-                if any(v is not None and str(v).strip() for v in values):
-                    rows.append((n, list(values)))
-                    if limit is not None and len(rows) >= limit:
-                        break
-        finally:
-            wb.close()
+        # openpyxl's warnings about a damaged workbook must not reach stderr, nor what it prints stdout
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+            try:
+                if not wb.worksheets:
+                    raise InputError(
+                        f"{path}: the workbook has no sheet; check that you picked the right file"
+                    )
+                for n, values in enumerate(wb.worksheets[0].iter_rows(values_only=True), start=1):
+                    if any(v is not None and str(v).strip() for v in values):
+                        rows.append((n, list(values)))
+                        if limit is not None and len(rows) >= limit:
+                            break
+            finally:
+                wb.close()
     except InputError:
         raise
     except (
@@ -278,6 +285,8 @@ def _xlsx_rows(path: Path, limit: int | None = None) -> list[Row]:
         OSError,
         LookupError,
         SyntaxError,  # XML parse errors (ElementTree's ParseError is a SyntaxError)
+        NotImplementedError,  # a compression method zipfile does not know
+        RuntimeError,  # an encrypted zip member ("password required")
         zlib.error,
     ) as exc:
         reason = " ".join(str(exc).split())[:200]

@@ -151,3 +151,12 @@ def test_entities_are_refused(tmp_path: Path) -> None:
 def test_empty_odt(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"e\.odt: the document has no text"):
         read_transcript(odt(tmp_path / "e.odt", "<text:p/><text:p>  </text:p>"))
+
+
+def test_an_unknown_xml_encoding_is_one_line(tmp_path: Path) -> None:
+    """Found by bench/fuzz.py: an encoding name mangled in content.xml's declaration raised LookupError."""
+    path = tmp_path / "enc.odt"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("content.xml", f'<?xml version="1.0" encoding="UT"?><office:document-content {NS}/>')
+    with pytest.raises(InputError, match=r"enc\.odt: not a readable \.odt .*\(content\.xml: .*encoding"):
+        read_transcript(path)

@@ -176,3 +176,8 @@ def test_property_garbled_rtf_reads_or_is_one_line(body: str) -> None:
         from pipeline.ingest.word import parse_paragraphs
 
         check_offsets(parse_paragraphs(paragraphs, fmt="rtf"))
+
+
+def test_a_unicode_escape_no_character_has_is_a_replacement_character() -> None:
+    """Found by bench/fuzz.py: \\u with a number past U+10FFFF (or past a C int) raised from chr()."""
+    assert rtf_paragraphs(rb"{\rtf1 a\u1114112?b\u9999999999?c\u-70000?d\par}") == ["a\ufffdb\ufffdc\ufffdd"]

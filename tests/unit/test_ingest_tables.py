@@ -242,3 +242,27 @@ def test_property_csv_round_trip(
     p = read_transcript(path)
     assert seen(p) == expected
     check_offsets(p)
+
+
+def test_billion_laughs_in_an_xlsx_sheet_is_one_line(tmp_path: Path) -> None:
+    """openpyxl parses with the standard library's expat, which refuses entity amplification."""
+    import io
+
+    good = write_xlsx(tmp_path / "good.xlsx", [["text"], ["hi"]])
+    entities = "".join(f'<!ENTITY l{i} "{f"&l{i - 1};" * 10 if i else "lol"}">' for i in range(10))
+    sheet = (
+        f'<?xml version="1.0"?><!DOCTYPE w [{entities}]><worksheet '
+        'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData><row r="1"><c r="A1" '
+        't="inlineStr"><is><t>text</t></is></c></row><row r="2"><c r="A2" t="inlineStr"><is><t>&l9;</t></is>'
+        "</c></row></sheetData></worksheet>"
+    )
+    out = io.BytesIO()
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            dst.writestr(
+                info.filename, sheet if info.filename == "xl/worksheets/sheet1.xml" else src.read(info)
+            )
+    path = tmp_path / "lol.xlsx"
+    path.write_bytes(out.getvalue())
+    with pytest.raises(InputError, match=r"lol\.xlsx: not a readable \.xlsx .*amplification"):
+        read_transcript(path)
