@@ -76,6 +76,7 @@ class IngestReport:
     guessed_interviewers: dict[str, list[str]] = field(default_factory=dict)
     skipped: list[Path] = field(default_factory=list)  # files in the folders of types qualflow cannot read
     unlabelled: list[str] = field(default_factory=list)  # sources stored without any speaker
+    unlabelled_tables: list[str] = field(default_factory=list)  # the same, read from a table (.csv, .xlsx)
 
     def unrelated_notes(self, undo: str) -> list[str]:
         """One line per new version that shares almost no text with the version before
@@ -109,19 +110,38 @@ class IngestReport:
         return out
 
     def unlabelled_notes(self) -> list[str]:
-        """One line naming the sources stored without any speaker label: every paragraph, the
-        interviewer's questions too, is a turn of unknown role, coded and suggested for."""
-        if not self.unlabelled:
-            return []
-        names = sorted(self.unlabelled)
-        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-        it, them = ("it is an interview", "it") if len(names) == 1 else ("they are interviews", "them")
-        return [
-            f"{shown}: no speaker labels found, so every paragraph, the interviewer's questions too, is "
-            f"text of unknown role that will be coded and suggested for; if {it}, start each turn with a "
-            "speaker label (Interviewer: or I:, Participant: or P:, or a name like Anna:; see "
-            f"docs/formats.md) and ingest {them} again"
-        ]
+        """One line naming the sources stored without any speaker label (and one for those read from
+        a table without a speaker column): every paragraph or row, the interviewer's questions too, is a
+        turn of unknown role, coded and suggested for.
+
+        >>> print(IngestReport(unlabelled_tables=["t1"]).unlabelled_notes()[0][:75])
+        t1: no speaker column found, so every row, the interviewer's questions too,
+        """
+        out = []
+        for names, unit, fix in (
+            (
+                self.unlabelled,
+                "speaker labels found, so every paragraph",
+                "start each turn with a speaker label (Interviewer: or I:, Participant: or P:, or a name "
+                "like Anna:; see docs/formats.md)",
+            ),
+            (
+                self.unlabelled_tables,
+                "speaker column found, so every row",
+                "add a column of who speaks, headed speaker, name, interlocutor, participant, who or role "
+                "(see docs/formats.md),",
+            ),
+        ):
+            if not names:
+                continue
+            names = sorted(names)
+            shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+            it, them = ("it is an interview", "it") if len(names) == 1 else ("they are interviews", "them")
+            out.append(
+                f"{shown}: no {unit}, the interviewer's questions too, is text of unknown role that will be "
+                f"coded and suggested for; if {it}, {fix} and ingest {them} again"
+            )
+        return out
 
     def interviewer_notes(self) -> list[str]:
         """One line per speaker label that was taken as the interviewer by the question rule (not by a
@@ -344,7 +364,10 @@ def store_parsed(
     if guessed:
         report.guessed_interviewers[pf.name] = guessed
     if not any(t.speaker for t in src.turns):
-        report.unlabelled.append(pf.name)
+        from pipeline.ingest.tables import TABLE_SUFFIXES
+
+        is_table = f".{src.format}" in TABLE_SUFFIXES
+        (report.unlabelled_tables if is_table else report.unlabelled).append(pf.name)
     if order is None:
         order = (session.scalar(select(func.max(SourceRow.ingest_order))) or 0) + 1
     row = SourceRow(

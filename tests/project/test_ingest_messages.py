@@ -117,6 +117,17 @@ def test_a_folder_of_new_formats_with_a_codings_csv_beside_them(folder: Path) ->
         "'coder'); name the column of what was said one of: text, utterance, utterance_text, transcript, "
         "content, speech, words, says, dialogue"
     ]
+    assert set(stored(folder)) == {"int01", "int02"}
+    # a table with no speaker column: the note says how to add one
+    (folder / "notes.tsv").write_text("Text\nFirst thought.\nSecond thought.\n", encoding="utf-8")
+    r = qf("--project", "p", "ingest", "notes.tsv", cwd=folder)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[1:] == [
+        "note: notes: no speaker column found, so every row, the interviewer's questions too, is text of "
+        "unknown role that will be coded and suggested for; if it is an interview, add a column of who "
+        "speaks, headed speaker, name, interlocutor, participant, who or role (see docs/formats.md), and "
+        "ingest it again"
+    ]
 
 
 NO_LABELS = (
