@@ -33,6 +33,7 @@ import contextlib
 import csv
 import datetime as dt
 import io
+import math
 import re
 import warnings
 import zipfile
@@ -102,10 +103,19 @@ def _header(rows: Iterable[Row]) -> Row | None:
 
 
 def _seconds(value: Cell, where: str) -> float | None:
+    seconds = _to_seconds(value, where)
+    if seconds is not None and not math.isfinite(seconds):
+        raise InputError(
+            f"{where}: time {str(value)[:40]!r} is not a time; write seconds (83.5) or a clock (00:01:23)"
+        )
+    return seconds
+
+
+def _to_seconds(value: Cell, where: str) -> float | None:
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, int | float):
-        return float(value)
+        return float(value) if not isinstance(value, int) or abs(value) < 10**15 else math.inf
     if isinstance(value, dt.timedelta):
         return value.total_seconds()
     if isinstance(value, dt.datetime):

@@ -122,6 +122,8 @@ def test_no_text_column_names_file_headers_and_accepted_names(tmp_path: Path) ->
         (b"speaker,text\nAnn,  \n", r"x\.csv: the table has a text column \('text'\) but no row"),
         (b"speaker,text\nAnn,caf\xe9\n", r"x\.csv: not UTF-8 or UTF-16 text \(byte 0xe9"),
         (b"time,text\n0:05,hi\nlater,there\n", r"x\.csv row 3: time 'later' is not a time"),
+        (b"time,text\n0:05,hi\nnan,there\n", r"x\.csv row 3: time 'nan' is not a time"),
+        (b"time,text\n" + b"9" * 400 + b",hi\n", r"x\.csv row 2: time '9999.*' is not a time"),
         (b'text\n"open quote\x00\n', r"x\.csv: contains NUL bytes"),
     ],
 )
