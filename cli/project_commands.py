@@ -58,7 +58,10 @@ def init(
 @app.command()
 def ingest(
     paths: Annotated[
-        list[Path], typer.Argument(help="Transcript files or folders (.txt .md .docx .vtt .srt).")
+        list[Path],
+        typer.Argument(
+            help="Transcript files or folders (.txt .md .docx .odt .rtf .pdf .vtt .srt .csv .tsv .xlsx)."
+        ),
     ],
     metadata: Annotated[
         Path | None, typer.Option(help="Participant metadata CSV: source,participant,group,date,order.")

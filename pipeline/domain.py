@@ -82,7 +82,7 @@ class ParsedTranscript:
 
     text: str
     turns: tuple[Turn, ...]
-    format: str  # "txt", "md", "otter", "docx", "vtt", "srt"
+    format: str  # "txt", "md", "otter", "docx", "odt", "rtf", "pdf", "vtt", "srt", "csv", "tsv", "xlsx"
 
 
 @dataclass

@@ -68,12 +68,18 @@ def _limit(name: str, default: int, unit: str, what: str) -> Limit:
 
 LIMITS: dict[str, Limit] = {}
 
-TEXT_FILE_BYTES = _limit("text_file_bytes", 64 * MIB, "bytes", "size of a .txt/.md/.vtt/.srt transcript file")
-DOCX_FILE_BYTES = _limit("docx_file_bytes", 256 * MIB, "bytes", "size of a .docx transcript file")
+TEXT_FILE_BYTES = _limit(
+    "text_file_bytes", 64 * MIB, "bytes", "size of a .txt/.md/.vtt/.srt/.rtf transcript file"
+)
+DOCX_FILE_BYTES = _limit(
+    "docx_file_bytes", 256 * MIB, "bytes", "size of a .docx/.odt/.xlsx/.pdf transcript file"
+)
 CODEBOOK_FILE_BYTES = _limit(
     "codebook_file_bytes", 16 * MIB, "bytes", "size of a codebook file (.yaml/.csv/.qdc)"
 )
-CSV_FILE_BYTES = _limit("csv_file_bytes", 256 * MIB, "bytes", "size of a codings or metadata CSV file")
+CSV_FILE_BYTES = _limit(
+    "csv_file_bytes", 256 * MIB, "bytes", "size of a codings, metadata or transcript CSV/TSV file"
+)
 QDPX_FILE_BYTES = _limit("qdpx_file_bytes", 2 * GIB, "bytes", "size of a .qdpx project file")
 ARCHIVE_MEMBER_BYTES = _limit(
     "archive_member_bytes", 256 * MIB, "bytes", "uncompressed size of one member of a zip (.docx/.qdpx)"
@@ -105,7 +111,12 @@ FILE_LIMITS: dict[str, Limit] = {
     ".md": TEXT_FILE_BYTES,
     ".vtt": TEXT_FILE_BYTES,
     ".srt": TEXT_FILE_BYTES,
+    ".rtf": TEXT_FILE_BYTES,
     ".docx": DOCX_FILE_BYTES,
+    ".xlsx": DOCX_FILE_BYTES,
+    ".odt": DOCX_FILE_BYTES,
+    ".pdf": DOCX_FILE_BYTES,
+    ".tsv": CSV_FILE_BYTES,
     ".yaml": CODEBOOK_FILE_BYTES,
     ".yml": CODEBOOK_FILE_BYTES,
     ".qdc": CODEBOOK_FILE_BYTES,
@@ -118,7 +129,7 @@ def exceeded(origin: object, limit: Limit, actual: int | None = None, detail: st
     """The one-line error for ``origin`` going over ``limit`` (to ``raise``).
 
     >>> str(exceeded("a.txt", TEXT_FILE_BYTES, 70 * MIB)).split(";")[0]
-    'a.txt: size of a .txt/.md/.vtt/.srt transcript file is 73400320 bytes, over the limit text_file_bytes = 67108864 bytes'
+    'a.txt: size of a .txt/.md/.vtt/.srt/.rtf transcript file is 73400320 bytes, over the limit text_file_bytes = 67108864 bytes'
     """
     seen = f" is {actual} {limit.unit}" if actual is not None else " is too large"
     where = f" ({detail})" if detail else ""

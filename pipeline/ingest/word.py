@@ -96,10 +96,9 @@ def _paragraphs(document: Any) -> list[_Para]:
                 for cell in row.cells:  # a merged cell repeats: keep it once
                     if not any(cell._tc is c._tc for c in cells):
                         cells.append(cell)
-                texts = [fold_newlines(c.text).strip() for c in cells]
-                rest = " ".join(t for t in texts[1:] if t)
-                if len(texts) >= 2 and rest and "\n" not in texts[0] and valid_name(texts[0].rstrip(":")):
-                    out.append(_Para(f"{texts[0].rstrip(':').strip()}: {rest}", None))
+                named = name_row([fold_newlines(c.text) for c in cells])
+                if named is not None:
+                    out.append(_Para(named, None))
                     continue
                 for c in cells:
                     for p in c.paragraphs:
@@ -109,8 +108,24 @@ def _paragraphs(document: Any) -> list[_Para]:
     return out
 
 
+def name_row(cells: list[str]) -> str | None:
+    """A table row whose first cell holds only a short name (a speaker column), as one paragraph
+    ``"Name: rest of the row"`` (the other non-empty cells joined by a space); ``None`` for other rows.
+
+    Shared by the readers of word-processor documents (``.docx``, ``.odt``, ``.rtf``).
+
+    >>> name_row(["Ann:", " Yes. ", "", "(laughs)"]), name_row(["A long first cell, not a name", "x"])
+    ('Ann: Yes. (laughs)', None)
+    """
+    texts = [c.strip() for c in cells]
+    rest = " ".join(t for t in texts[1:] if t)
+    if len(texts) >= 2 and rest and "\n" not in texts[0] and valid_name(texts[0].rstrip(":")):
+        return f"{texts[0].rstrip(':').strip()}: {rest}"
+    return None
+
+
 def parse_paragraphs(
-    paragraphs: list[str], bold_labels: list[Label | None] | None = None
+    paragraphs: list[str], bold_labels: list[Label | None] | None = None, fmt: str = "docx"
 ) -> ParsedTranscript:
     """Build the stored text and turns from a document's non-empty paragraphs.
 
@@ -120,6 +135,8 @@ def parse_paragraphs(
         Paragraph texts in order (newlines folded, none whitespace-only).
     bold_labels : list of (Label or None), length n_paragraphs, optional
         Labels set in bold found by the reader; ``None`` entries (or no list) mean none.
+    fmt : str
+        The format reported (``"docx"``; ``"odt"`` and ``"rtf"`` are read by these rules too).
 
     Examples
     --------
@@ -144,7 +161,7 @@ def parse_paragraphs(
     headers = find_headers(text, lines)
     if headers is not None:
         skip = {i for i, (a, b) in enumerate(lines) if is_bare_label(text[a:b])}
-        return ParsedTranscript(text, tuple(header_turns(text, lines, headers, skip)), "docx")
+        return ParsedTranscript(text, tuple(header_turns(text, lines, headers, skip)), fmt)
     turns: list[Turn] = []
     current: tuple[Label, int] | None = None  # label and start of its words
 
@@ -163,7 +180,7 @@ def parse_paragraphs(
         ):
             turns.append(Turn("", *span))
     close(len(text))
-    return ParsedTranscript(text, tuple(turns), "docx")
+    return ParsedTranscript(text, tuple(turns), fmt)
 
 
 def read_docx(path: Path) -> ParsedTranscript:

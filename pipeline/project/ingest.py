@@ -76,6 +76,7 @@ class IngestReport:
     guessed_interviewers: dict[str, list[str]] = field(default_factory=dict)
     skipped: list[Path] = field(default_factory=list)  # files in the folders of types qualflow cannot read
     unlabelled: list[str] = field(default_factory=list)  # sources stored without any speaker
+    unlabelled_tables: list[str] = field(default_factory=list)  # the same, read from a table (.csv, .xlsx)
 
     def unrelated_notes(self, undo: str) -> list[str]:
         """One line per new version that shares almost no text with the version before
@@ -109,19 +110,38 @@ class IngestReport:
         return out
 
     def unlabelled_notes(self) -> list[str]:
-        """One line naming the sources stored without any speaker label: every paragraph, the
-        interviewer's questions too, is a turn of unknown role, coded and suggested for."""
-        if not self.unlabelled:
-            return []
-        names = sorted(self.unlabelled)
-        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-        it, them = ("it is an interview", "it") if len(names) == 1 else ("they are interviews", "them")
-        return [
-            f"{shown}: no speaker labels found, so every paragraph, the interviewer's questions too, is "
-            f"text of unknown role that will be coded and suggested for; if {it}, start each turn with a "
-            "speaker label (Interviewer: or I:, Participant: or P:, or a name like Anna:; see "
-            f"docs/formats.md) and ingest {them} again"
-        ]
+        """One line naming the sources stored without any speaker label (and one for those read from
+        a table without a speaker column): every paragraph or row, the interviewer's questions too, is a
+        turn of unknown role, coded and suggested for.
+
+        >>> print(IngestReport(unlabelled_tables=["t1"]).unlabelled_notes()[0][:75])
+        t1: no speaker column found, so every row, the interviewer's questions too,
+        """
+        out = []
+        for names, unit, fix in (
+            (
+                self.unlabelled,
+                "speaker labels found, so every paragraph",
+                "start each turn with a speaker label (Interviewer: or I:, Participant: or P:, or a name "
+                "like Anna:; see docs/formats.md)",
+            ),
+            (
+                self.unlabelled_tables,
+                "speaker column found, so every row",
+                "add a column of who speaks, headed speaker, name, interlocutor, participant, who or role "
+                "(see docs/formats.md),",
+            ),
+        ):
+            if not names:
+                continue
+            names = sorted(names)
+            shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+            it, them = ("it is an interview", "it") if len(names) == 1 else ("they are interviews", "them")
+            out.append(
+                f"{shown}: no {unit}, the interviewer's questions too, is text of unknown role that will be "
+                f"coded and suggested for; if {it}, {fix} and ingest {them} again"
+            )
+        return out
 
     def interviewer_notes(self) -> list[str]:
         """One line per speaker label that was taken as the interviewer by the question rule (not by a
@@ -173,10 +193,11 @@ def collect_files(paths: Iterable[Path], skipped: list[Path] | None = None) -> l
     In a folder, hidden files and folders (``.DS_Store``, ``.git``), ``failed/`` folders, Office lock
     files (``~$int01.docx``: Word writes one next to a transcript while it is open; it is not a
     document) and Windows' ``Thumbs.db``/``desktop.ini`` are ignored; files of other types
-    (``.rtf``, ``.pdf``) are skipped and, when ``skipped`` is given, appended to it so the caller
-    can say so (:func:`skipped_note`). A file named on its own is always read.
+    (``.pages``, ``.doc``) and tables that are no transcript (a ``.csv``/``.tsv``/``.xlsx`` whose header
+    has no text column: a codings or metadata CSV) are skipped and, when ``skipped`` is given, appended
+    to it so the caller can say so (:func:`skipped_note`). A file named on its own is always read.
     """
-    from pipeline.ingest import SUPPORTED_SUFFIXES
+    from pipeline.ingest import is_transcript
 
     out: list[Path] = []
     for p in paths:
@@ -189,7 +210,7 @@ def collect_files(paths: Iterable[Path], skipped: list[Path] | None = None) -> l
                     continue
                 if not f.is_file():
                     continue
-                if f.suffix.lower() in SUPPORTED_SUFFIXES:
+                if is_transcript(f):
                     out.append(f)
                 elif skipped is not None:
                     skipped.append(f)
@@ -201,20 +222,44 @@ def collect_files(paths: Iterable[Path], skipped: list[Path] | None = None) -> l
 
 
 def skipped_note(skipped: Sequence[Path]) -> str:
-    """One line naming the files of types qualflow cannot read that a folder held, or ``""``.
+    """One line naming the files a folder held that qualflow did not read, and why, or ``""``.
 
-    >>> skipped_note([Path("in/a.rtf"), Path("in/b.pdf"), Path("in/c.rtf")])
-    'skipped 3 files qualflow cannot read (.rtf, .pdf): in/a.rtf, in/b.pdf, in/c.rtf; save them as .txt or .docx'
+    >>> skipped_note([Path("in/a.pages"), Path("in/b.doc"), Path("in/c.pages")])
+    'skipped 3 files qualflow cannot read (.pages, .doc): in/a.pages, in/b.doc, in/c.pages; save them as .txt or .docx'
+    >>> skipped_note([Path("in/codings.csv"), Path("in/x.doc")])  # doctest: +NORMALIZE_WHITESPACE
+    'skipped 1 file qualflow cannot read (.doc): in/x.doc; save it as .txt or .docx; skipped 1 table that is
+    not a transcript (no text column): in/codings.csv'
     """
-    if not skipped:
-        return ""
-    kinds = ", ".join(dict.fromkeys(f.suffix.lower() or "no suffix" for f in skipped))
-    shown = ", ".join(str(f) for f in skipped[:SHOW_SKIPPED])
-    if len(skipped) > SHOW_SKIPPED:
-        shown += f" and {len(skipped) - SHOW_SKIPPED} more"
-    files = "1 file" if len(skipped) == 1 else f"{len(skipped)} files"
-    them = "it" if len(skipped) == 1 else "them"
-    return f"skipped {files} qualflow cannot read ({kinds}): {shown}; save {them} as .txt or .docx"
+    from pipeline.ingest import SUPPORTED_SUFFIXES
+
+    tables = [f for f in skipped if f.suffix.lower() in SUPPORTED_SUFFIXES]
+    others = [f for f in skipped if f.suffix.lower() not in SUPPORTED_SUFFIXES]
+    notes: list[str] = []
+    if others:
+        kinds = ", ".join(dict.fromkeys(f.suffix.lower() or "no suffix" for f in others))
+        them = "it" if len(others) == 1 else "them"
+        notes.append(
+            f"skipped {_counted_files(len(others))} qualflow cannot read ({kinds}): {_shown(others)}; "
+            f"save {them} as .txt or .docx"
+        )
+    if tables:
+        what = "1 table" if len(tables) == 1 else f"{len(tables)} tables"
+        notes.append(
+            f"skipped {what} that {'is' if len(tables) == 1 else 'are'} not a transcript "
+            f"(no text column): {_shown(tables)}"
+        )
+    return "; ".join(notes)
+
+
+def _counted_files(n: int) -> str:
+    return "1 file" if n == 1 else f"{n} files"
+
+
+def _shown(files: Sequence[Path]) -> str:
+    shown = ", ".join(str(f) for f in files[:SHOW_SKIPPED])
+    if len(files) > SHOW_SKIPPED:
+        shown += f" and {len(files) - SHOW_SKIPPED} more"
+    return shown
 
 
 def parse_file(
@@ -319,7 +364,10 @@ def store_parsed(
     if guessed:
         report.guessed_interviewers[pf.name] = guessed
     if not any(t.speaker for t in src.turns):
-        report.unlabelled.append(pf.name)
+        from pipeline.ingest.tables import TABLE_SUFFIXES
+
+        is_table = f".{src.format}" in TABLE_SUFFIXES
+        (report.unlabelled_tables if is_table else report.unlabelled).append(pf.name)
     if order is None:
         order = (session.scalar(select(func.max(SourceRow.ingest_order))) or 0) + 1
     row = SourceRow(
@@ -427,12 +475,14 @@ def ingest(
     progress: Progress | None = None,
 ) -> IngestReport:
     """Ingest transcript files (or folders) in one transaction; any bad file stops it before writing."""
+    from pipeline.ingest import READERS
+
     skipped: list[Path] = []
     files = collect_files(paths, skipped)
     if not files:
         also = f"; {skipped_note(skipped)}" if skipped else ""
         raise InputError(
-            f"no transcript files found in {[str(p) for p in paths]} (looked for .txt .md .docx .vtt .srt){also}"
+            f"no transcript files found in {[str(p) for p in paths]} (looked for {' '.join(READERS)}){also}"
         )
     seen: dict[str, Path] = {}
     for f in files:

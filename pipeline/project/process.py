@@ -95,9 +95,9 @@ def find_new_files(project: Project, paths: Sequence[Path] | None = None) -> lis
 
     A file is "processed" when a ``processed_files`` row with its content hash says ``done``; a file
     whose bytes appear twice in the batch is taken once. Files in ``failed/`` folders, hidden files and
-    OS junk are ignored; a file of a type qualflow cannot read (``.pdf``, ``.rtf``) is taken too, so
-    that it fails like any unreadable file (moved to ``inbox/failed/`` with the reason) instead of
-    lying in the inbox unseen.
+    OS junk are ignored; a file of a type qualflow cannot read (``.pages``, ``.doc``), and a table that
+    is no transcript (a codings CSV: no text column), is taken too, so that it fails like any
+    unreadable file (moved to ``inbox/failed/`` with the reason) instead of lying in the inbox unseen.
     """
     skipped: list[Path] = []
     if paths:

@@ -29,7 +29,7 @@ def test_new_files_bad_files_and_duplicates(proj, tmp_path: Path) -> None:
     (proj.inbox / "zz_copy.txt").write_bytes((proj.inbox / "int00.txt").read_bytes())  # same bytes: once
     (proj.inbox / "sub").mkdir()
     (proj.inbox / "sub" / "int01.md").write_text("**P1:** same source name as int01.txt\n", encoding="utf-8")
-    (proj.inbox / "int09.pdf").write_bytes(b"%PDF-1.4")  # a type qualflow does not read: fails, not unseen
+    (proj.inbox / "int09.pages").write_bytes(b"PK")  # a type qualflow does not read: fails, not unseen
     (proj.inbox / "Thumbs.db").write_bytes(b"\0")  # OS junk: ignored
     new = processing.find_new_files(proj)
     assert sorted(f.path.name for f in new) == [
@@ -38,14 +38,14 @@ def test_new_files_bad_files_and_duplicates(proj, tmp_path: Path) -> None:
         "int01.md",
         "int01.txt",
         "int02.txt",
-        "int09.pdf",
+        "int09.pages",
     ]
     batch = processing.parse_files(proj, new)
     assert sorted(pf.name for pf in batch.parsed) == ["int00", "int01", "int02"]
     reasons = {f.path.name: f.reason for f in batch.failures}
     assert "not a readable .docx" in reasons["broken.docx"]
-    assert reasons["int09.pdf"] == (
-        f"{proj.inbox / 'int09.pdf'}: unsupported file type '.pdf'; supported: .docx, .md, .srt, .txt, .vtt"
+    assert reasons["int09.pages"] == (
+        f"{proj.inbox / 'int09.pages'}: unsupported file type '.pages'; supported: .csv, .docx, .md, .odt, .pdf, .rtf, .srt, .tsv, .txt, .vtt, .xlsx"
     )
     assert "would both be source 'int01' in one batch; rename one of them" in reasons["int01.md"]
     err = processing.quarantine(proj, next(f for f in batch.failures if f.path.name == "broken.docx"))

@@ -37,31 +37,97 @@ def folder(tmp_path: Path) -> Path:
 def test_files_of_other_types_in_a_folder_are_named(folder: Path) -> None:
     d = folder / "in"
     (d / "int01.txt").write_text(INTERVIEW, encoding="utf-8")
-    (d / "int02.rtf").write_text("{\\rtf1\\ansi Interviewer: How is work?\\par}", encoding="utf-8")
+    (d / "int02.doc").write_bytes(b"\xd0\xcf\x11\xe0")  # Word 97-2003
     (d / "int03.TXT").write_text(INTERVIEW, encoding="utf-8")
     (d / "int04.text").write_text(INTERVIEW, encoding="utf-8")
-    (d / "int05.pdf").write_bytes(b"%PDF-1.4")
-    (d / "int06.odt").write_bytes(b"PK")
+    (d / "int05.pages").write_bytes(b"PK")
+    (d / "int06.wpd").write_bytes(b"\xffWPC")
     for junk in (".DS_Store", "Thumbs.db", "desktop.ini", "~$int01.docx"):  # ignored without a word
         (d / junk).write_bytes(b"\x00junk")
     r = qf("--project", "p", "ingest", "in", cwd=folder)
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == [
         "2 added, 0 new versions, 0 unchanged; 6 segments",
-        "skipped 4 files qualflow cannot read (.rtf, .text, .pdf, .odt): in/int02.rtf, in/int04.text, "
-        "in/int05.pdf, in/int06.odt; save them as .txt or .docx",
+        "skipped 4 files qualflow cannot read (.doc, .text, .pages, .wpd): in/int02.doc, in/int04.text, "
+        "in/int05.pages, in/int06.wpd; save them as .txt or .docx",
     ]
 
 
 def test_a_folder_of_only_other_types_says_what_it_skipped(folder: Path) -> None:
-    (folder / "in" / "int02.rtf").write_text("{\\rtf1 x}", encoding="utf-8")
+    (folder / "in" / "int02.doc").write_bytes(b"\xd0\xcf\x11\xe0")
     (folder / "in" / "Thumbs.db").write_bytes(b"\x00")
     r = qf("--project", "p", "ingest", "in", cwd=folder)
     assert r.returncode == 2
     assert r.stderr.strip() == (
-        "error: no transcript files found in ['in'] (looked for .txt .md .docx .vtt .srt); skipped 1 file "
-        "qualflow cannot read (.rtf): in/int02.rtf; save it as .txt or .docx"
+        "error: no transcript files found in ['in'] (looked for .txt .md .docx .odt .rtf .pdf .vtt .srt .csv .tsv .xlsx); "
+        "skipped 1 file qualflow cannot read (.doc): in/int02.doc; save it as .txt or .docx"
     )
+
+
+def stored(folder: Path) -> dict[str, tuple[str, str, list[tuple[str, str]]]]:
+    """Per current source: (format, text, [(speaker, words)]) as the project stores them."""
+    from pipeline.project.core import Project
+    from pipeline.store.queries import current_sources
+
+    proj = Project.open(folder / "p")
+    try:
+        with proj.store.transaction() as s:
+            return {
+                r.name: (r.format, r.text, [(t.speaker, r.text[t.start : t.end]) for t in r.turns])
+                for r in current_sources(s)
+            }
+    finally:
+        proj.close()
+
+
+def test_a_folder_of_new_formats_with_a_codings_csv_beside_them(folder: Path) -> None:
+    d = folder / "in"
+    (d / "int01.csv").write_text(
+        'Speaker,Time,Utterance\nInterviewer,0:01,How is work?\nNurse,0:04,"Busy, as ever."\n',
+        encoding="utf-8",
+    )
+    (d / "int02.rtf").write_bytes(
+        b"{\\rtf1\\ansi\\ansicpg1252{\\fonttbl{\\f0 Arial;}}\\f0 Interviewer: Caf\\'e9?\\par "
+        b"Nurse: Oui.\\par Interviewer: Et?\\par Nurse: Non.\\par}"
+    )
+    (d / "codings.csv").write_text("source,start,end,code,coder\nint01,0,4,staffing,ann\n", encoding="utf-8")
+    r = qf("--project", "p", "ingest", "in", cwd=folder)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [
+        "2 added, 0 new versions, 0 unchanged; 6 segments",
+        "skipped 1 table that is not a transcript (no text column): in/codings.csv",
+    ]
+    assert stored(folder) == {
+        "int01": (
+            "csv",
+            "Interviewer: How is work?\nNurse: Busy, as ever.",
+            [("Interviewer", "How is work?"), ("Nurse", "Busy, as ever.")],
+        ),
+        "int02": (
+            "rtf",
+            "Interviewer: Café?\n\nNurse: Oui.\n\nInterviewer: Et?\n\nNurse: Non.",
+            [("Interviewer", "Café?"), ("Nurse", "Oui."), ("Interviewer", "Et?"), ("Nurse", "Non.")],
+        ),
+    }
+    # named on its own, the codings CSV is an error, and nothing is stored
+    r = qf("--project", "p", "ingest", "in/codings.csv", cwd=folder)
+    assert r.returncode == 2
+    assert errors(r) == [
+        "error: in/codings.csv: no text column in the header row (found 'source', 'start', 'end', 'code', "
+        "'coder'); name the column of what was said one of: text, utterance, utterance_text, transcript, "
+        "content, speech, words, says, dialogue"
+    ]
+    assert set(stored(folder)) == {"int01", "int02"}
+    # a table with no speaker column: the note says how to add one
+    (folder / "notes.tsv").write_text("Text\nFirst thought.\nSecond thought.\n", encoding="utf-8")
+    r = qf("--project", "p", "ingest", "notes.tsv", cwd=folder)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[1:] == [
+        "note: notes: no speaker column found, so every row, the interviewer's questions too, is text of "
+        "unknown role that will be coded and suggested for; if it is an interview, add a column of who "
+        "speaks, headed speaker, name, interlocutor, participant, who or role (see docs/formats.md), and "
+        "ingest it again"
+    ]
 
 
 NO_LABELS = (

@@ -117,13 +117,13 @@ def test_folder_skips_office_lock_hidden_and_other_files(tmp_path: Path) -> None
     write(folder / "~$i1.docx", b"\x0bsara\x00\x00junk")  # Word's lock file while i1.docx is open
     write(folder / "sub" / "~$notes.txt", "lock")
     write(folder / ".DS_Store", b"\x00\x00")
-    write(folder / "notes.pdf", b"%PDF")
+    write(folder / "notes.pages", b"PK")
     write(folder / "sub" / "Thumbs.db", b"\x00")
     write(folder / "desktop.ini", "[.ShellClassInfo]")
     kept = write(folder / "sub" / "i2.txt", T1)
     assert collect_files([folder]) == [good, kept]
     skipped: list[Path] = []  # the caller names files of other types; OS junk is not named
-    assert collect_files([folder], skipped) == [good, kept] and skipped == [folder / "notes.pdf"]
+    assert collect_files([folder], skipped) == [good, kept] and skipped == [folder / "notes.pages"]
     lock = folder / "~$i1.docx"
     assert collect_files([lock]) == [lock]  # a file named on its own is read (and refused if junk)
 

@@ -140,6 +140,59 @@ def _read_qdpx(path: Path) -> Any:
     return import_qdpx(path)
 
 
+def _transcript_csv_seed() -> bytes:
+    return (
+        b'Speaker,Time,Utterance\nInterviewer,0:01,How is work?\nNurse,00:00:04.5,"Busy, as ever.\nShort of staff."\n'
+        b"Nurse,,\nInterviewer,12,Why?\n"
+    )
+
+
+def _xlsx_seed() -> bytes:
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    assert ws is not None
+    for row in (
+        ["Who", "Start", "Text"],
+        ["Int", 1.5, "How is work?"],
+        ["P1", None, "Busy."],
+        [None, None, 42],
+    ):
+        ws.append(row)
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+def _rtf_seed() -> bytes:
+    from tests.unit.test_ingest_rtf import WORD_RTF
+
+    return WORD_RTF
+
+
+def _odt_seed() -> bytes:
+    from tests.unit.test_ingest_odt import odt
+
+    body = (
+        "<text:h>Interview</text:h><text:p>Int: <text:span>Why</text:span>?<text:s text:c='2'/></text:p>"
+        "<text:list><text:list-item><text:p>P1: Because.<text:line-break/>Then.<text:tab/></text:p>"
+        "</text:list-item></text:list><table:table><table:table-row><table:table-cell><text:p>Int</text:p>"
+        "</table:table-cell><table:table-cell><text:p>Ok?</text:p></table:table-cell></table:table-row>"
+        "</table:table>"
+    )
+    with tempfile.TemporaryDirectory() as d:
+        return odt(Path(d) / "seed.odt", body).read_bytes()
+
+
+def _pdf_seed() -> bytes:
+    from tests.unit.test_ingest_pdf import make_pdf
+
+    return make_pdf(
+        [["Interviewer: How is work?", "Nurse: Busy.", "1"], ["Interviewer: Why?", "Nurse: Staff."]]
+    )
+
+
 def _codings_seed() -> bytes:
     lines = (DEMO / "codings.csv").read_bytes().splitlines(keepends=True)
     return b"".join(lines[:15])
@@ -169,6 +222,11 @@ TARGETS: dict[str, Target] = {
         Target("docx", ".docx", _file(FIXTURES / "ingest" / "interview.docx"), _read_transcript, is_zip=True),
         Target("vtt", ".vtt", _file(FIXTURES / "ingest" / "interview.vtt"), _read_transcript),
         Target("srt", ".srt", _file(FIXTURES / "ingest" / "interview.srt"), _read_transcript),
+        Target("transcript_csv", ".csv", _transcript_csv_seed, _read_transcript),
+        Target("xlsx", ".xlsx", _xlsx_seed, _read_transcript, is_zip=True),
+        Target("rtf", ".rtf", _rtf_seed, _read_transcript),
+        Target("odt", ".odt", _odt_seed, _read_transcript, is_zip=True),
+        Target("pdf", ".pdf", _pdf_seed, _read_transcript),
         Target("codebook_yaml", ".yaml", _file(DEMO / "codebook.yaml"), read_codebook),
         Target("codebook_csv", ".csv", _codebook_csv_seed, read_codebook),
         Target("qdc", ".qdc", _file(FIXTURES / "refi" / "foreign.qdc"), read_codebook),

@@ -360,17 +360,21 @@ def test_suffix_dispatch_is_case_insensitive(tmp_path: Path) -> None:
     path = tmp_path / "INTERVIEW.TXT"
     shutil.copy(FIXTURES / "interview.txt", path)
     assert read_transcript(path).format == "txt"
-    assert set(READERS) == set(SUPPORTED_SUFFIXES) == {".txt", ".md", ".docx", ".vtt", ".srt"}
+    assert (
+        set(READERS)
+        == set(SUPPORTED_SUFFIXES)
+        == {".txt", ".md", ".docx", ".odt", ".rtf", ".pdf", ".vtt", ".srt", ".csv", ".tsv", ".xlsx"}
+    )
 
 
 # --- bad input -------------------------------------------------------------------------------
 
 
 def test_unknown_suffix_lists_supported(tmp_path: Path) -> None:
-    path = tmp_path / "notes.pdf"
-    path.write_bytes(b"%PDF-1.4")
+    path = tmp_path / "notes.pages"
+    path.write_bytes(b"PK")
     with pytest.raises(
-        InputError, match=r"notes\.pdf: unsupported file type '\.pdf'; supported: \.docx, \.md"
+        InputError, match=r"notes\.pages: unsupported file type '\.pages'; supported: \.csv, \.docx, \.md"
     ):
         read_transcript(path)
 

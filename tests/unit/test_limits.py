@@ -179,7 +179,7 @@ def test_oversized_text_file_is_refused_before_reading(
     path = tmp_path / "long.txt"
     path.write_text("A: " + "word " * 50 + "\n", encoding="utf-8")
     with pytest.raises(
-        InputError, match=r"long.txt: size of a .txt/.md/.vtt/.srt transcript file is 254 bytes"
+        InputError, match=r"long.txt: size of a .txt/.md/.vtt/.srt/.rtf transcript file is 254 bytes"
     ):
         read_transcript(path)
 
@@ -194,7 +194,9 @@ def test_oversized_csv_and_qdc_files_are_refused(tmp_path: Path, monkeypatch: py
     monkeypatch.setenv("QUALFLOW_LIMIT_CODEBOOK_FILE_BYTES", "50")
     csv_path = tmp_path / "big.csv"
     csv_path.write_text("source,start,end,code,coder\n" + "a,0,1,x,y\n" * 10, encoding="utf-8")
-    with pytest.raises(InputError, match="big.csv: size of a codings or metadata CSV file is 128 bytes"):
+    with pytest.raises(
+        InputError, match="big.csv: size of a codings, metadata or transcript CSV/TSV file is 128 bytes"
+    ):
         read_codings_csv(csv_path, Codebook(codes=[]), {})
     with pytest.raises(InputError, match="QUALFLOW_LIMIT_CSV_FILE_BYTES"):
         read_metadata_csv(csv_path)

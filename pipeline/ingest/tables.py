@@ -1,0 +1,332 @@
+"""Tabular transcripts: one row per utterance (``.csv``, ``.tsv``, ``.xlsx``).
+
+The first non-empty row is the header. Columns are found by their header, case-insensitive, spaces and
+hyphens read as ``_``; when several headers fit, the first name in each list below wins:
+
+- text (required): :data:`TEXT_COLUMNS` (``text``, ``utterance``, ``utterance_text``, ...);
+- speaker (optional): :data:`SPEAKER_COLUMNS` (``speaker``, ``name``, ``interlocutor``, ...);
+- time (optional): :data:`TIME_COLUMNS` (``timestamp``, ``time``, ``start``, ...), seconds (``83``,
+  ``83.5``) or a clock (``1:23``, ``00:01:23``, ``00:01:23.500``, ``[00:01:23]``); in ``.xlsx`` also a
+  time or duration cell (a date-time cell counts its time of day).
+
+Each row with text is ONE turn (rows are the unit an utterance table's annotations refer to, so they are
+not merged even when one speaker has several in a row). The stored text has one line per row,
+``"Speaker: words"`` (just ``"words"`` when the row names no speaker), joined by ``"\\n"``; the turn
+covers the words only. Words are the cell stripped of surrounding white space; a cell's own line
+breaks are kept (folded to ``\\n``). Rows with an empty text cell are skipped; other columns are
+ignored.
+
+``.csv`` and ``.tsv`` are decoded like every text file (:mod:`pipeline.ingest.decode`). A ``.tsv`` is
+tab-separated; a ``.csv`` is split on the one of ``,`` ``;`` tab that its header line holds (when it
+holds several, :class:`csv.Sniffer` decides, else the most frequent). An ``.xlsx`` is read from its
+first sheet (openpyxl, read-only, cached values of formulas).
+
+A table without a text column, with no row of text, a time that is not a time, or a broken file raises
+:class:`~pipeline.errors.InputError` naming the file (and the row: rows count from 1, the header
+included, as a spreadsheet shows them). In a folder, :func:`is_transcript_table` lets ingest skip a
+table that is not a transcript (a codings or metadata CSV) instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import datetime as dt
+import io
+import math
+import re
+import warnings
+import zipfile
+import zlib
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from pipeline.domain import ParsedTranscript, Turn
+from pipeline.errors import InputError
+from pipeline.ingest.decode import decode_bytes
+from pipeline.limits import check_file_size, open_zip
+
+TEXT_COLUMNS: tuple[str, ...] = (
+    "text",
+    "utterance",
+    "utterance_text",
+    "transcript",
+    "content",
+    "speech",
+    "words",
+    "says",
+    "dialogue",
+)
+SPEAKER_COLUMNS: tuple[str, ...] = (
+    "speaker",
+    "speaker_name",
+    "name",
+    "interlocutor",
+    "participant",
+    "who",
+    "role",
+)
+TIME_COLUMNS: tuple[str, ...] = ("timestamp", "time", "start", "start_time", "begin")
+TABLE_SUFFIXES: tuple[str, ...] = (".csv", ".tsv", ".xlsx")
+
+_CLOCK_RE = re.compile(r"\[?\(?\s*(?:(\d+):)?(\d{1,2}):(\d{1,2}(?:[.,]\d+)?)\s*\)?\]?")
+_DELIMITERS = ",;\t"
+
+Cell = object
+Row = tuple[int, list[Cell]]  # (1-based row number, cells)
+
+
+def _key(header: Cell) -> str:
+    return re.sub(r"[\s\-]+", "_", str(header if header is not None else "").strip().lower())
+
+
+def _cell_text(value: Cell) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _find(keys: list[str], names: Sequence[str]) -> int | None:
+    for name in names:
+        if name in keys:
+            return keys.index(name)
+    return None
+
+
+def _header(rows: Iterable[Row]) -> Row | None:
+    for n, cells in rows:
+        if any(_cell_text(c).strip() for c in cells):
+            return n, cells
+    return None
+
+
+def _seconds(value: Cell, where: str) -> float | None:
+    seconds = _to_seconds(value, where)
+    if seconds is not None and not math.isfinite(seconds):
+        raise InputError(
+            f"{where}: time {str(value)[:40]!r} is not a time; write seconds (83.5) or a clock (00:01:23)"
+        )
+    return seconds
+
+
+def _to_seconds(value: Cell, where: str) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value) if not isinstance(value, int) or abs(value) < 10**15 else math.inf
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, dt.datetime):
+        value = value.time()
+    if isinstance(value, dt.time):
+        return value.hour * 3600 + value.minute * 60 + value.second + value.microsecond / 1e6
+    raw = str(value).strip()
+    if not raw:
+        return None
+    try:
+        return float(raw.replace(",", "."))
+    except ValueError:
+        pass
+    m = _CLOCK_RE.fullmatch(raw)
+    if m is None:
+        raise InputError(
+            f"{where}: time {raw[:40]!r} is not a time; write seconds (83.5) or a clock (00:01:23), "
+            "or leave the cell empty"
+        )
+    h, mi, s = m.groups()
+    return int(h or 0) * 3600 + int(mi) * 60 + float(s.replace(",", "."))
+
+
+def parse_table(rows: Iterable[Row], name: str, fmt: str) -> ParsedTranscript:
+    """Build a transcript from a table's rows (header first; see the module docstring for the rules).
+
+    Parameters
+    ----------
+    rows : iterable of (int, list), one per row
+        The 1-based row number (for messages) and the row's cell values (``str``, numbers, times or
+        ``None``).
+    name : str
+        The file, named in error messages.
+    fmt : str
+        ``"csv"``, ``"tsv"`` or ``"xlsx"``.
+
+    Examples
+    --------
+    >>> rows = [(1, ["Speaker", "Time", "Text"]), (2, ["Int", "0:05", "Why?"]), (3, ["Int", "", "Really?"]),
+    ...         (4, ["Ann", "12.5", " Yes. "]), (5, ["Ann", "", ""])]
+    >>> p = parse_table(rows, "t.csv", "csv")
+    >>> p.text
+    'Int: Why?\\nInt: Really?\\nAnn: Yes.'
+    >>> [(t.speaker, t.timestamp, p.text[t.start:t.end]) for t in p.turns]
+    [('Int', 5.0, 'Why?'), ('Int', None, 'Really?'), ('Ann', 12.5, 'Yes.')]
+    """
+    it = iter(rows)
+    head = _header(it)
+    if head is None:
+        raise InputError(f"{name}: the table is empty (no header row); check that you picked the right file")
+    keys = [_key(h) for h in head[1]]
+    text_col = _find(keys, TEXT_COLUMNS)
+    if text_col is None:
+        found = ", ".join(repr(_cell_text(h).strip()) for h in head[1] if _cell_text(h).strip())
+        raise InputError(
+            f"{name}: no text column in the header row (found {found}); name the column of what was said "
+            f"one of: {', '.join(TEXT_COLUMNS)}"
+        )
+    speaker_col = _find(keys, SPEAKER_COLUMNS)
+    time_col = _find(keys, TIME_COLUMNS)
+    parts: list[str] = []
+    turns: list[Turn] = []
+    pos = 0
+    for n, cells in it:
+
+        def cell(col: int | None, cells: list[Cell] = cells) -> Cell:
+            return cells[col] if col is not None and col < len(cells) else None
+
+        words = _cell_text(cell(text_col)).strip()
+        if not words:
+            continue
+        speaker = " ".join(_cell_text(cell(speaker_col)).split())
+        timestamp = _seconds(cell(time_col), f"{name} row {n}")
+        prefix = f"{speaker}: " if speaker else ""
+        turns.append(Turn(speaker, pos + len(prefix), pos + len(prefix) + len(words), timestamp=timestamp))
+        parts.append(prefix + words)
+        pos += len(prefix) + len(words) + 1
+    if not turns:
+        raise InputError(
+            f"{name}: the table has a text column ({_cell_text(head[1][text_col]).strip()!r}) but no row "
+            "with text; check that you picked the right file"
+        )
+    return ParsedTranscript("\n".join(parts), tuple(turns), fmt)
+
+
+# --- delimited text ------------------------------------------------------------------------------
+
+
+def _delimiter(text: str, suffix: str) -> str:
+    if suffix == ".tsv":
+        return "\t"
+    first = next((line for line in text.split("\n") if line.strip()), "")
+    present = [d for d in _DELIMITERS if d in first]
+    if len(present) == 1:
+        return present[0]
+    if not present:
+        return ","
+    try:
+        sniffed = csv.Sniffer().sniff(text[:65536], delimiters=_DELIMITERS).delimiter
+    except csv.Error:
+        sniffed = ""
+    return sniffed if sniffed in present else max(present, key=first.count)
+
+
+def _delimited_rows(text: str, delimiter: str, name: str) -> list[Row]:
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    rows: list[Row] = []
+    try:
+        for cells in reader:
+            rows.append((len(rows) + 1, list(cells)))
+    except csv.Error as exc:
+        raise InputError(
+            f"{name} row {len(rows) + 1}: not a readable table row ({exc}); check the quotes in it or "
+            "export the table again"
+        ) from None
+    return rows
+
+
+def _read_delimited(path: Path) -> tuple[list[Row], str]:
+    text = decode_bytes(path.read_bytes(), path)
+    suffix = path.suffix.lower()
+    return _delimited_rows(text, _delimiter(text, suffix), str(path)), suffix[1:]
+
+
+def read_csv(path: Path) -> ParsedTranscript:
+    """Read a ``.csv`` utterance table (see the module docstring)."""
+    rows, fmt = _read_delimited(path)
+    return parse_table(rows, str(path), fmt)
+
+
+read_tsv = read_csv
+
+
+# --- xlsx ----------------------------------------------------------------------------------------
+
+XLSX_HINT = "not a readable .xlsx (truncated or corrupt?); open it in Excel or LibreOffice and save it again"
+
+
+def _xlsx_rows(path: Path, limit: int | None = None) -> list[Row]:
+    """The first sheet's rows (at most ``limit`` non-empty ones), cell values as openpyxl gives them."""
+    import openpyxl
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    if not zipfile.is_zipfile(path):
+        raise InputError(f"{path}: {XLSX_HINT}")
+    check_file_size(path)
+    rows: list[Row] = []
+    try:
+        open_zip(path, path).close()  # a zip bomb is refused here, before openpyxl inflates anything
+        # openpyxl's warnings about a damaged workbook must not reach stderr, nor what it prints stdout
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+            try:
+                if not wb.worksheets:
+                    raise InputError(
+                        f"{path}: the workbook has no sheet; check that you picked the right file"
+                    )
+                for n, values in enumerate(wb.worksheets[0].iter_rows(values_only=True), start=1):
+                    if any(v is not None and str(v).strip() for v in values):
+                        rows.append((n, list(values)))
+                        if limit is not None and len(rows) >= limit:
+                            break
+            finally:
+                wb.close()
+    except InputError:
+        raise
+    except (
+        InvalidFileException,
+        zipfile.BadZipFile,
+        KeyError,  # a part the workbook's relationships name is missing
+        ValueError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        EOFError,
+        OSError,
+        LookupError,
+        SyntaxError,  # XML parse errors (ElementTree's ParseError is a SyntaxError)
+        NotImplementedError,  # a compression method zipfile does not know
+        RuntimeError,  # an encrypted zip member ("password required")
+        zlib.error,
+    ) as exc:
+        reason = " ".join(str(exc).split())[:200]
+        raise InputError(f"{path}: {XLSX_HINT} ({type(exc).__name__}: {reason})") from None
+    return rows
+
+
+def read_xlsx(path: Path) -> ParsedTranscript:
+    """Read an ``.xlsx`` utterance table from its first sheet (see the module docstring)."""
+    return parse_table(_xlsx_rows(path), str(path), "xlsx")
+
+
+def is_transcript_table(path: Path) -> bool:
+    """Whether a table file found in a folder is to be read as a transcript.
+
+    ``False`` only when its header row is readable and has no text column (a codings or metadata
+    CSV); a file whose header cannot be read at all is ``True``, so that reading it names the problem.
+    """
+    try:
+        if path.suffix.lower() == ".xlsx":
+            head = _header(_xlsx_rows(path, limit=1))
+        else:
+            data = path.read_bytes()[:65536]
+            # only the header matters here: undecodable bytes further on are reported when it is read
+            text = data.decode("utf-16" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8", "replace")
+            text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+            lines = [line for line in text.split("\n") if line.strip()][:1]
+            head = _header(_delimited_rows("\n".join(lines), _delimiter(text, path.suffix.lower()), ""))
+    except (InputError, OSError):
+        return True
+    if head is None:
+        return True
+    return _find([_key(h) for h in head[1]], TEXT_COLUMNS) is not None

@@ -1,0 +1,270 @@
+"""Utterance tables (.csv, .tsv, .xlsx): exact text and turns on tiny fixtures, bad input, offsets."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipeline.errors import InputError
+from pipeline.ingest import is_transcript, read_transcript
+from pipeline.ingest.tables import parse_table
+from tests.unit.test_ingest import check_offsets, seen
+
+
+def write_xlsx(path: Path, rows: list[list[object]]) -> Path:
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    assert ws is not None
+    for row in rows:
+        ws.append(row)
+    wb.save(path)
+    return path
+
+
+def test_csv_one_turn_per_row_with_speaker_and_time(tmp_path: Path) -> None:
+    path = tmp_path / "int01.csv"
+    path.write_text(
+        "Speaker,Start Time,Utterance Text,notes\n"
+        'Interviewer,00:00:05,"Why, then?",x\n'
+        "Interviewer,7.5,And?,\n"
+        'Ann,1:02,"  Two\r\nlines  ",\n'
+        "Ann,,,empty text: skipped\n"
+        ",,No speaker.,\n",
+        encoding="utf-8",
+    )
+    p = read_transcript(path)
+    assert p.format == "csv"
+    assert p.text == "Interviewer: Why, then?\nInterviewer: And?\nAnn: Two\nlines\nNo speaker."
+    assert seen(p) == [
+        ("Interviewer", "Why, then?"),
+        ("Interviewer", "And?"),  # rows are not merged: one turn per utterance
+        ("Ann", "Two\nlines"),
+        ("", "No speaker."),
+    ]
+    assert [t.timestamp for t in p.turns] == [5.0, 7.5, 62.0, None]
+    assert [(t.start, t.end) for t in p.turns] == [(13, 23), (37, 41), (47, 56), (57, 68)]
+    check_offsets(p)
+
+
+def test_semicolon_csv_with_bom_and_decimal_comma(tmp_path: Path) -> None:
+    path = tmp_path / "sc.csv"
+    path.write_bytes("\ufeffinterlocutor;timestamp;utterance_text\nclient;12,5;Ja, klar.\n".encode())
+    p = read_transcript(path)
+    assert (p.text, seen(p), p.turns[0].timestamp) == ("client: Ja, klar.", [("client", "Ja, klar.")], 12.5)
+
+
+def test_utf16_tsv_and_persian(tmp_path: Path) -> None:
+    path = tmp_path / "fa.tsv"
+    path.write_bytes(b"\xff\xfe" + "who\ttext\nمصاحبه‌گر\tچرا؟\nP1\tچون, خب\n".encode("utf-16-le"))
+    p = read_transcript(path)
+    assert p.format == "tsv"
+    assert p.text == "مصاحبه‌گر: چرا؟\nP1: چون, خب"
+    assert seen(p) == [("مصاحبه‌گر", "چرا؟"), ("P1", "چون, خب")]
+
+
+def test_text_column_only(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("Text\nHello.\n\nBye.\n", encoding="utf-8")
+    p = read_transcript(path)
+    assert p.text == "Hello.\nBye." and seen(p) == [("", "Hello."), ("", "Bye.")]
+
+
+def test_xlsx_first_sheet_numbers_and_times(tmp_path: Path) -> None:
+    import datetime as dt
+
+    path = write_xlsx(
+        tmp_path / "int02.xlsx",
+        [
+            [None],
+            ["Name", "Time", "Transcript"],
+            ["Int", dt.time(0, 1, 2), "How many?"],
+            ["P1", 3, 42],
+            [None, None, None],
+            ["P1", None, "  Done.  "],
+        ],
+    )
+    p = read_transcript(path)
+    assert p.format == "xlsx"
+    assert p.text == "Int: How many?\nP1: 42\nP1: Done."
+    assert seen(p) == [("Int", "How many?"), ("P1", "42"), ("P1", "Done.")]
+    assert [t.timestamp for t in p.turns] == [62.0, 3.0, None]
+    check_offsets(p)
+
+
+# --- bad input -------------------------------------------------------------------------------
+
+
+def test_no_text_column_names_file_headers_and_accepted_names(tmp_path: Path) -> None:
+    path = tmp_path / "codings.csv"
+    path.write_text("source,start,end,code,coder\nint01,0,5,cost,ann\n", encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        read_transcript(path)
+    assert str(err.value) == (
+        f"{path}: no text column in the header row (found 'source', 'start', 'end', 'code', 'coder'); "
+        "name the column of what was said one of: text, utterance, utterance_text, transcript, content, "
+        "speech, words, says, dialogue"
+    )
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", r"x\.csv: the file is empty"),
+        (b",,\n,,\n", r"x\.csv: the table is empty \(no header row\)"),
+        (b"speaker,text\n", r"x\.csv: the table has a text column \('text'\) but no row with text"),
+        (b"speaker,text\nAnn,  \n", r"x\.csv: the table has a text column \('text'\) but no row"),
+        (b"speaker,text\nAnn,caf\xe9\n", r"x\.csv: not UTF-8 or UTF-16 text \(byte 0xe9"),
+        (b"time,text\n0:05,hi\nlater,there\n", r"x\.csv row 3: time 'later' is not a time"),
+        (b"time,text\n0:05,hi\nnan,there\n", r"x\.csv row 3: time 'nan' is not a time"),
+        (b"time,text\n" + b"9" * 400 + b",hi\n", r"x\.csv row 2: time '9999.*' is not a time"),
+        (b'text\n"open quote\x00\n', r"x\.csv: contains NUL bytes"),
+    ],
+)
+def test_broken_csv(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "x.csv"
+    path.write_bytes(content)
+    with pytest.raises(InputError, match=message):
+        read_transcript(path)
+
+
+def test_a_field_over_the_csv_field_limit_names_the_row(tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    path.write_text('text\nok\n"' + "y" * 200_000 + '"\n', encoding="utf-8")
+    with pytest.raises(InputError, match=r"x\.csv row 3: not a readable table row"):
+        read_transcript(path)
+
+
+def test_xlsx_that_is_not_a_zip_or_not_a_workbook(tmp_path: Path) -> None:
+    text = tmp_path / "fake.xlsx"
+    text.write_text("speaker,text\nAnn,hi\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"fake\.xlsx: not a readable \.xlsx \(truncated or corrupt\?\)"):
+        read_transcript(text)
+    other = tmp_path / "other.xlsx"
+    with zipfile.ZipFile(other, "w") as z:
+        z.writestr("hello.txt", "hi")
+    with pytest.raises(InputError, match=r"other\.xlsx: not a readable \.xlsx"):
+        read_transcript(other)
+    good = write_xlsx(tmp_path / "good.xlsx", [["text"], ["hi"]])
+    cut = tmp_path / "cut.xlsx"
+    cut.write_bytes(good.read_bytes()[:300])
+    with pytest.raises(InputError, match=r"cut\.xlsx: not a readable \.xlsx"):
+        read_transcript(cut)
+
+
+def test_xlsx_with_headers_only(tmp_path: Path) -> None:
+    path = write_xlsx(tmp_path / "h.xlsx", [["Speaker", "Utterance"]])
+    with pytest.raises(InputError, match=r"h\.xlsx: the table has a text column \('Utterance'\) but no row"):
+        read_transcript(path)
+
+
+def test_is_transcript_tells_codings_tables_from_transcripts(tmp_path: Path) -> None:
+    (tmp_path / "codings.csv").write_text("source,start,end,code,coder\n", encoding="utf-8")
+    (tmp_path / "meta.tsv").write_text("source\tparticipant\n", encoding="utf-8")
+    (tmp_path / "t.csv").write_bytes(b"speaker;text\nAnn;caf\xe9\n")  # undecodable: read, and refused there
+    (tmp_path / "broken.xlsx").write_bytes(b"not a zip")  # unreadable: read, and refused there
+    write_xlsx(tmp_path / "meta.xlsx", [["source", "group"], ["int01", "a"]])
+    write_xlsx(tmp_path / "t.xlsx", [["Who", "Says"], ["Ann", "hi"]])
+    (tmp_path / "t.txt").write_text("hi", encoding="utf-8")
+    (tmp_path / "t.pages").write_text("hi", encoding="utf-8")
+    got = {f.name: is_transcript(f) for f in tmp_path.iterdir()}
+    assert got == {
+        "codings.csv": False,
+        "meta.tsv": False,
+        "t.csv": True,
+        "broken.xlsx": True,
+        "meta.xlsx": False,
+        "t.xlsx": True,
+        "t.txt": True,
+        "t.pages": False,
+    }
+
+
+def test_folder_skips_tables_that_are_not_transcripts_with_a_note(tmp_path: Path) -> None:
+    from pipeline.project.ingest import collect_files, skipped_note
+
+    (tmp_path / "codings.csv").write_text("source,start,end,code,coder\n", encoding="utf-8")
+    (tmp_path / "int01.csv").write_text("speaker,text\nAnn,hi\n", encoding="utf-8")
+    (tmp_path / "int02.doc").write_bytes(b"\xd0\xcf")
+    skipped: list[Path] = []
+    assert collect_files([tmp_path], skipped) == [tmp_path / "int01.csv"]
+    assert skipped_note(skipped) == (
+        f"skipped 1 file qualflow cannot read (.doc): {tmp_path / 'int02.doc'}; save it as .txt or .docx; "
+        f"skipped 1 table that is not a transcript (no text column): {tmp_path / 'codings.csv'}"
+    )
+    # named on its own, it is read, and refused
+    assert collect_files([tmp_path / "codings.csv"]) == [tmp_path / "codings.csv"]
+
+
+# --- properties --------------------------------------------------------------------------------
+
+CELL = st.text(alphabet=st.sampled_from(list("ab ,;:\t\n\"'ی?")), max_size=12)
+
+
+@given(st.lists(st.tuples(CELL, CELL), max_size=12))
+@settings(max_examples=80, deadline=None)
+def test_property_table_offsets(rows: list[tuple[str, str]]) -> None:
+    table = [(1, ["speaker", "text"]), *((n, [s, w]) for n, (s, w) in enumerate(rows, start=2))]
+    expected = [(" ".join(s.split()), w.strip()) for s, w in rows if w.strip()]
+    if not expected:
+        with pytest.raises(InputError, match="no row with text"):
+            parse_table(table, "p.csv", "csv")
+        return
+    p = parse_table(table, "p.csv", "csv")
+    assert seen(p) == expected
+    assert p.text == "\n".join(f"{s}: {w}" if s else w for s, w in expected)
+    check_offsets(p)
+
+
+@given(st.lists(st.tuples(CELL, CELL), min_size=1, max_size=8), st.sampled_from([",", ";", "\t"]))
+@settings(max_examples=60, deadline=None)
+def test_property_csv_round_trip(
+    tmp_path_factory: pytest.TempPathFactory, rows: list[tuple[str, str]], sep: str
+) -> None:
+    import csv
+    import io
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, delimiter=sep, lineterminator="\n")
+    writer.writerow(["Speaker", "Utterance"])
+    writer.writerows(rows)
+    path = tmp_path_factory.mktemp("csv") / "r.csv"
+    path.write_text(buf.getvalue(), encoding="utf-8")
+    expected = [(" ".join(s.split()), w.strip()) for s, w in rows if w.strip()]
+    if not expected:
+        with pytest.raises(InputError):
+            read_transcript(path)
+        return
+    p = read_transcript(path)
+    assert seen(p) == expected
+    check_offsets(p)
+
+
+def test_billion_laughs_in_an_xlsx_sheet_is_one_line(tmp_path: Path) -> None:
+    """openpyxl parses with the standard library's expat, which refuses entity amplification."""
+    import io
+
+    good = write_xlsx(tmp_path / "good.xlsx", [["text"], ["hi"]])
+    entities = "".join(f'<!ENTITY l{i} "{f"&l{i - 1};" * 10 if i else "lol"}">' for i in range(10))
+    sheet = (
+        f'<?xml version="1.0"?><!DOCTYPE w [{entities}]><worksheet '
+        'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData><row r="1"><c r="A1" '
+        't="inlineStr"><is><t>text</t></is></c></row><row r="2"><c r="A2" t="inlineStr"><is><t>&l9;</t></is>'
+        "</c></row></sheetData></worksheet>"
+    )
+    out = io.BytesIO()
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            dst.writestr(
+                info.filename, sheet if info.filename == "xl/worksheets/sheet1.xml" else src.read(info)
+            )
+    path = tmp_path / "lol.xlsx"
+    path.write_bytes(out.getvalue())
+    with pytest.raises(InputError, match=r"lol\.xlsx: not a readable \.xlsx .*amplification"):
+        read_transcript(path)
