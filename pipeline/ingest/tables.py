@@ -330,3 +330,137 @@ def is_transcript_table(path: Path) -> bool:
     if head is None:
         return True
     return _find([_key(h) for h in head[1]], TEXT_COLUMNS) is not None
+
+
+# --- tables that hold several interviews -----------------------------------------------------------
+
+#: Headers of a column that says which interview (document, respondent) a row belongs to.
+SOURCE_COLUMNS: tuple[str, ...] = (
+    "source",
+    "transcript_id",
+    "interview",
+    "interview_id",
+    "document",
+    "document_id",
+    "doc_id",
+    "conversation",
+    "conversation_id",
+    "session",
+    "session_id",
+    "case",
+    "case_id",
+    "respondent",
+    "respondent_id",
+    "file",
+    "filename",
+)
+
+
+def read_table_rows(path: Path) -> list[Row]:
+    """The non-empty rows of a ``.csv``, ``.tsv`` or ``.xlsx`` table, header first."""
+    if path.suffix.lower() == ".xlsx":
+        return _xlsx_rows(path)
+    return _read_delimited(path)[0]
+
+
+def grouping_column(rows: Sequence[Row]) -> tuple[str, int] | None:
+    """The header of a column that names several interviews (:data:`SOURCE_COLUMNS`) and how many
+    values it holds, when it holds at least 2; else ``None``.
+
+    >>> grouping_column([(1, ["transcript_id", "text"]), (2, ["7", "Hi."]), (3, ["9", "Yes."])])
+    ('transcript_id', 2)
+    >>> grouping_column([(1, ["Session", "text"]), (2, ["a", "Hi."]), (3, ["a", "Yes."])]) is None
+    True
+    """
+    head = _header(rows)
+    if head is None:
+        return None
+    keys = [_key(h) for h in head[1]]
+    col = _find(keys, SOURCE_COLUMNS)
+    if col is None:
+        return None
+    values = {_cell_text(cells[col]).strip() for n, cells in rows if n > head[0] and col < len(cells)}
+    values.discard("")
+    return (_cell_text(head[1][col]).strip(), len(values)) if len(values) >= 2 else None
+
+
+def _file_part(value: str) -> str:
+    """A group value as part of a file name: letters, digits, ``-`` ``_`` ``.`` kept, the rest ``_``.
+
+    >>> _file_part("int 01/b"), _file_part("مصاحبه ۱")
+    ('int_01_b', 'مصاحبه_۱')
+    """
+    return re.sub(r"[^\w.\-]+", "_", value, flags=re.UNICODE).strip("._") or "_"
+
+
+def _csv_value(value: Cell) -> str:
+    if isinstance(value, dt.datetime):
+        value = value.time()  # a date-time cell's time of day, as the reader takes it
+    if isinstance(value, dt.time):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return str(value.total_seconds())
+    return _cell_text(value)
+
+
+def split_table(path: Path, by: str, out_dir: Path) -> list[tuple[Path, int]]:
+    """Write one ``.csv`` per value of column ``by`` of the table ``path`` into ``out_dir``
+    (``<table name>-<value>.csv``: the header and that value's rows, in order), for ingesting a
+    table that holds several interviews as one source each. Returns each file written and its rows.
+
+    Nothing is written when the column is missing, a row has no value in it, two values would give
+    the same file name, or a file of that name exists in ``out_dir`` (:class:`InputError`, one line).
+    """
+    from pipeline.fileio import write_atomic
+
+    rows = read_table_rows(path)
+    head = _header(rows)
+    if head is None:
+        raise InputError(f"{path}: the table is empty (no header row); check that you picked the right file")
+    headers = [_cell_text(h).strip() for h in head[1]]
+    wanted = _key(by)
+    col = next((i for i, h in enumerate(head[1]) if _key(h) == wanted), None)
+    if col is None:
+        found = ", ".join(repr(h) for h in headers if h)
+        raise InputError(
+            f"{path}: no column {by!r} in the header row (found {found}); pass one of those to --by"
+        )
+    groups: dict[str, list[list[Cell]]] = {}
+    for n, cells in rows:
+        if n <= head[0]:
+            continue
+        value = _cell_text(cells[col] if col < len(cells) else None).strip()
+        if not value:
+            raise InputError(
+                f"{path} row {n}: no value in column {headers[col]!r}; fill it in or delete the row"
+            )
+        groups.setdefault(value, []).append(cells)
+    if not groups:
+        raise InputError(f"{path}: the table has a header but no rows; check that you picked the right file")
+    names: dict[str, str] = {}
+    for value in groups:
+        name = f"{path.stem}-{_file_part(value)}.csv"
+        if name.casefold() in names:
+            raise InputError(
+                f"{path}: values {names[name.casefold()]!r} and {value!r} of column {headers[col]!r} would "
+                f"both be written to {name}; make them differ in letters or digits"
+            )
+        names[name.casefold()] = value
+    exists = [
+        out_dir / n for n in (f"{path.stem}-{_file_part(v)}.csv" for v in groups) if (out_dir / n).exists()
+    ]
+    if exists:
+        more = f" and {len(exists) - 1} more" if len(exists) > 1 else ""
+        raise InputError(f"{exists[0]}{more} already exist; choose another --out folder or delete them")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[tuple[Path, int]] = []
+    for value, members in groups.items():
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(_csv_value(h) for h in head[1])
+        for cells in members:
+            w.writerow(_csv_value(c) for c in cells)
+        target = out_dir / f"{path.stem}-{_file_part(value)}.csv"
+        write_atomic(target, buf.getvalue().encode("utf-8"))
+        written.append((target, len(members)))
+    return written

@@ -226,3 +226,31 @@ def test_every_undecodable_file_is_named_at_once_and_nothing_is_stored(folder: P
         "error: in/int07.txt: contains NUL bytes, so it is a binary file (or UTF-16 without a byte-order mark), "
         "not text; save the transcript as UTF-8 text"
     ]
+
+
+def test_a_table_of_several_interviews_is_noted_and_split(folder: Path) -> None:
+    (folder / "in" / "study.csv").write_text(
+        "transcript_id,interlocutor,utterance_text\n1,therapist,Why?\n1,client,Because.\n2,therapist,How?\n"
+        "2,client,Fine.\n",
+        encoding="utf-8",
+    )
+    r = qf("--project", "p", "ingest", "in/study.csv", cwd=folder)
+    assert r.returncode == 0, r.stderr
+    assert (
+        "note: study.csv became one source, but its column 'transcript_id' names 2 different values; if those "
+        "are separate interviews, make one file each with `qualflow split in/study.csv --by transcript_id`"
+    ) in " ".join(r.stdout.split())
+    r = qf("split", "in/study.csv", "--by", "transcript_id", cwd=folder)
+    assert r.returncode == 0, r.stderr
+    assert " ".join(r.stdout.split()) == (
+        "wrote 2 files (4 rows) to in/study-by-transcript_id; ingest them with `qualflow ingest "
+        "in/study-by-transcript_id`"
+    )
+    r = qf("--project", "p", "ingest", "in/study-by-transcript_id", cwd=folder)
+    assert r.returncode == 0 and r.stdout.startswith("2 added"), r.stdout + r.stderr
+    assert "became one source" not in r.stdout
+    again = qf("split", "in/study.csv", "--by", "transcript_id", cwd=folder)
+    assert again.returncode == 2 and errors(again) == [
+        "error: in/study-by-transcript_id/study-1.csv and 1 more already exist; choose another --out folder "
+        "or delete them"
+    ]

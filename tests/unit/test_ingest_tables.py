@@ -268,3 +268,77 @@ def test_billion_laughs_in_an_xlsx_sheet_is_one_line(tmp_path: Path) -> None:
     path.write_bytes(out.getvalue())
     with pytest.raises(InputError, match=r"lol\.xlsx: not a readable \.xlsx .*amplification"):
         read_transcript(path)
+
+
+# --- a table that holds several interviews -------------------------------------------------------
+
+
+def test_split_writes_one_csv_per_interview_in_order(tmp_path: Path) -> None:
+    from pipeline.ingest.tables import grouping_column, read_table_rows, split_table
+
+    path = tmp_path / "study.csv"
+    path.write_text(
+        'Transcript ID,speaker,text\n7,Int,Why?\n7,Ann,"Because, well."\n9 b,Int,How?\n7,Int,Ok.\n',
+        encoding="utf-8",
+    )
+    assert grouping_column(read_table_rows(path)) == ("Transcript ID", 2)
+    written = split_table(path, "transcript_id", tmp_path / "out")  # the header as ingest reads it
+    assert [(p.name, n) for p, n in written] == [("study-7.csv", 3), ("study-9_b.csv", 1)]
+    assert (tmp_path / "out" / "study-7.csv").read_text(encoding="utf-8") == (
+        'Transcript ID,speaker,text\n7,Int,Why?\n7,Ann,"Because, well."\n7,Int,Ok.\n'
+    )
+    p = read_transcript(tmp_path / "out" / "study-7.csv")
+    assert p.text == "Int: Why?\nAnn: Because, well.\nInt: Ok."
+
+
+def test_split_xlsx_keeps_times_as_the_reader_reads_them(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from pipeline.ingest.tables import split_table
+
+    path = write_xlsx(
+        tmp_path / "s.xlsx",
+        [["session", "time", "text"], ["a", dt.time(0, 1, 23), "Hi."], ["b", 12.5, "Yes."]],
+    )
+    split_table(path, "session", tmp_path)
+    assert [t.timestamp for t in read_transcript(tmp_path / "s-a.csv").turns] == [83.0]
+    assert [t.timestamp for t in read_transcript(tmp_path / "s-b.csv").turns] == [12.5]
+
+
+@pytest.mark.parametrize(
+    ("content", "by", "message"),
+    [
+        (
+            "id,text\n1,a\n",
+            "session",
+            r"s\.csv: no column 'session' in the header row \(found 'id', 'text'\)",
+        ),
+        ("session,text\n1,a\n,b\n", "session", r"s\.csv row 3: no value in column 'session'; fill it in"),
+        ("session,text\na b,x\na/b,y\n", "session", r"values 'a b' and 'a/b' of column 'session' would both"),
+        ("session,text\n", "session", r"s\.csv: the table has a header but no rows"),
+        ("", "session", r"s\.csv: the file is empty"),
+    ],
+)
+def test_split_refuses_bad_tables_and_writes_nothing(
+    tmp_path: Path, content: str, by: str, message: str
+) -> None:
+    from pipeline.ingest.tables import split_table
+
+    path = tmp_path / "s.csv"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(InputError, match=message):
+        split_table(path, by, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_split_never_overwrites(tmp_path: Path) -> None:
+    from pipeline.ingest.tables import split_table
+
+    path = tmp_path / "s.csv"
+    path.write_text("session,text\na,x\nb,y\n", encoding="utf-8")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "s-b.csv").write_text("mine", encoding="utf-8")
+    with pytest.raises(InputError, match=r"out/s-b\.csv already exist; choose another --out folder"):
+        split_table(path, "session", tmp_path / "out")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["s-b.csv"]
+    assert (tmp_path / "out" / "s-b.csv").read_text(encoding="utf-8") == "mine"
