@@ -351,6 +351,8 @@ SOURCE_COLUMNS: tuple[str, ...] = (
     "case_id",
     "respondent",
     "respondent_id",
+    "response_id",
+    "responseid",  # Qualtrics
     "file",
     "filename",
 )
