@@ -99,7 +99,7 @@ def ingest(
         "rename the new file and ingest it"
     ):
         out.print(f"warning: {line}", markup=False)
-    for line in report.interviewer_notes() + report.unlabelled_notes():
+    for line in report.interviewer_notes() + report.unlabelled_notes() + report.reader_notes:
         out.print(f"note: {line}", markup=False)
     for line in coverage_notes(proj, {n: lg for n, lg in project_languages(proj).items() if n in fresh}):
         out.print(f"note: {line}", markup=False)

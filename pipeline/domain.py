@@ -83,6 +83,7 @@ class ParsedTranscript:
     text: str
     turns: tuple[Turn, ...]
     format: str  # "txt", "md", "otter", "docx", "odt", "rtf", "pdf", "vtt", "srt", "csv", "tsv", "xlsx"
+    notes: tuple[str, ...] = ()  # what the reader passed over (a table's unreadable times), for the user
 
 
 @dataclass

@@ -21,10 +21,12 @@ tab-separated; a ``.csv`` is split on the one of ``,`` ``;`` tab that its header
 holds several, :class:`csv.Sniffer` decides, else the most frequent). An ``.xlsx`` is read from its
 first sheet (openpyxl, read-only, cached values of formulas).
 
-A table without a text column, with no row of text, a time that is not a time, or a broken file raises
+A table without a text column, with no row of text, or a broken file raises
 :class:`~pipeline.errors.InputError` naming the file (and the row: rows count from 1, the header
-included, as a spreadsheet shows them). In a folder, :func:`is_transcript_table` lets ingest skip a
-table that is not a transcript (a codings or metadata CSV) instead.
+included, as a spreadsheet shows them). A time that is not a time is the row's metadata, not its
+words: the row is kept without a time and the transcript's ``notes`` name it. In a folder,
+:func:`is_transcript_table` lets ingest skip a table that is not a transcript (a codings or metadata
+CSV) instead.
 """
 
 from __future__ import annotations
@@ -178,6 +180,7 @@ def parse_table(rows: Iterable[Row], name: str, fmt: str) -> ParsedTranscript:
     time_col = _find(keys, TIME_COLUMNS)
     parts: list[str] = []
     turns: list[Turn] = []
+    bad_times: list[str] = []
     pos = 0
     for n, cells in it:
 
@@ -188,7 +191,11 @@ def parse_table(rows: Iterable[Row], name: str, fmt: str) -> ParsedTranscript:
         if not words:
             continue
         speaker = " ".join(_cell_text(cell(speaker_col)).split())
-        timestamp = _seconds(cell(time_col), f"{name} row {n}")
+        try:
+            timestamp = _seconds(cell(time_col), f"{name} row {n}")
+        except InputError:  # a time is the row's metadata, not its words: the row is kept without it
+            timestamp = None
+            bad_times.append(f"row {n} {_cell_text(cell(time_col)).strip()[:40]!r}")
         prefix = f"{speaker}: " if speaker else ""
         turns.append(Turn(speaker, pos + len(prefix), pos + len(prefix) + len(words), timestamp=timestamp))
         parts.append(prefix + words)
@@ -198,7 +205,16 @@ def parse_table(rows: Iterable[Row], name: str, fmt: str) -> ParsedTranscript:
             f"{name}: the table has a text column ({_cell_text(head[1][text_col]).strip()!r}) but no row "
             "with text; check that you picked the right file"
         )
-    return ParsedTranscript("\n".join(parts), tuple(turns), fmt)
+    notes: tuple[str, ...] = ()
+    if bad_times:
+        column = _cell_text(head[1][time_col]).strip() if time_col is not None else "time"
+        more = f" and {len(bad_times) - 3} more" if len(bad_times) > 3 else ""
+        notes = (
+            f"{name}: {len(bad_times)} {'row has' if len(bad_times) == 1 else 'rows have'} a {column!r} that "
+            f"is not a time ({', '.join(bad_times[:3])}{more}), stored without one; write seconds (83.5) or "
+            "a clock (00:01:23) and ingest the file again to keep it",
+        )
+    return ParsedTranscript("\n".join(parts), tuple(turns), fmt, notes)
 
 
 # --- delimited text ------------------------------------------------------------------------------

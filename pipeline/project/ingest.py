@@ -47,6 +47,7 @@ class ParsedFile:
     name: str
     file_hash: str
     source: Source
+    notes: tuple[str, ...] = ()  # the reader's (ParsedTranscript.notes)
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,7 @@ class IngestReport:
     skipped: list[Path] = field(default_factory=list)  # files in the folders of types qualflow cannot read
     unlabelled: list[str] = field(default_factory=list)  # sources stored without any speaker
     unlabelled_tables: list[str] = field(default_factory=list)  # the same, read from a table (.csv, .xlsx)
+    reader_notes: list[str] = field(default_factory=list)  # what a reader passed over in a stored file
 
     def unrelated_notes(self, undo: str) -> list[str]:
         """One line per new version that shares almost no text with the version before
@@ -287,7 +289,9 @@ def parse_file(
         language=language,
         content_hash=sha256_text(parsed.text),
     )
-    return ParsedFile(path=path, name=source.name, file_hash=file_hash(data), source=source)
+    return ParsedFile(
+        path=path, name=source.name, file_hash=file_hash(data), source=source, notes=parsed.notes
+    )
 
 
 def add_segments(session: Session, row: SourceRow, source: Source, seg_cfg: SegmentationConfig) -> int:
@@ -340,6 +344,7 @@ def store_parsed(
     if old is not None and (old.file_hash == pf.file_hash or old.text_hash == src.content_hash):
         report.unchanged.append(pf.name)
         return None
+    report.reader_notes.extend(pf.notes)
     version = 1
     meta = dict(src.metadata)
     overrides: dict[str, str] = {}

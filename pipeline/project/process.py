@@ -262,7 +262,9 @@ def ingest_parsed(project: Project, pf: ParsedFile) -> IngestedFile:
         "`qualflow ingest` the transcript of version {old} again (its codings come back with it), then "
         "rename the new file and put it in the inbox"
     )
-    warning = "; ".join(report.interviewer_notes() + report.unlabelled_notes() + unrelated)
+    warning = "; ".join(
+        report.interviewer_notes() + report.unlabelled_notes() + unrelated + report.reader_notes
+    )
     return IngestedFile(pf.path, pf.name, pf.file_hash, status, note.removeprefix("; "), warning)
 
 

@@ -254,3 +254,15 @@ def test_a_table_of_several_interviews_is_noted_and_split(folder: Path) -> None:
         "error: in/study-by-transcript_id/study-1.csv and 1 more already exist; choose another --out folder "
         "or delete them"
     ]
+
+
+def test_a_bad_time_in_a_table_is_a_note_not_a_refusal(folder: Path) -> None:
+    (folder / "in" / "t.csv").write_text(
+        "speaker,time,text\nInt,0:05,Why?\nAnn,00:09:025,Because.\n", "utf-8"
+    )
+    r = qf("--project", "p", "ingest", "in/t.csv", cwd=folder)
+    assert r.returncode == 0 and r.stdout.startswith("1 added"), r.stdout + r.stderr
+    assert (
+        "note: in/t.csv: 1 row has a 'time' that is not a time (row 3 '00:09:025'), stored without one"
+        in " ".join(r.stdout.split())
+    )
