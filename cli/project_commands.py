@@ -390,6 +390,45 @@ def codings_import(
         out.print(f"note: {note}", markup=False)
 
 
+@codings_app.command("import-table")
+def codings_import_table(
+    tables: Annotated[
+        list[Path],
+        typer.Argument(help="The .csv/.tsv/.xlsx utterance tables ingested as sources, or folders of them."),
+    ],
+    code_column: Annotated[
+        str, typer.Option(help="The column holding each row's code, e.g. main_therapist_behaviour.")
+    ],
+    coder: Annotated[str | None, typer.Option(help="Who coded the tables (one coder for every row).")] = None,
+    coder_column: Annotated[
+        str | None, typer.Option(help="Or the column naming each row's coder, e.g. annotator_id.")
+    ] = None,
+    project: ProjectOpt = None,
+) -> None:
+    """Import codings from a column of utterance tables: each row's code on the turn it was ingested as.
+
+    Several codes in one cell are separated by ';'; an empty cell, n/a, na, none, null, nan or - is no
+    code. Every row of every table is checked before anything is written."""
+    from pipeline.project.codings import interviewer_note
+    from pipeline.project.table_codings import import_table_codings
+
+    proj = open_project(project)
+    added, same = import_table_codings(
+        proj, tables, code_column=code_column, coder=coder, coder_column=coder_column
+    )
+    total = sum(added.values())
+    again = f" ({same} already stored, not stored twice)" if same else ""
+    out = console()
+    out.print(
+        f"{counted(total, 'coding')} imported{again}"
+        + "".join(f"; {k}: {v}" for k, v in sorted(added.items())),
+        markup=False,
+    )
+    note = interviewer_note(proj) if total else None
+    if note:
+        out.print(f"note: {note}", markup=False)
+
+
 @codings_app.command("export")
 def codings_export(
     path: Annotated[Path, typer.Argument(help="Output CSV")],

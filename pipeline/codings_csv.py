@@ -199,7 +199,7 @@ MAX_PROBLEMS = 8
 """At most this many distinct problems are spelled out in a bad-file message (then "and N more")."""
 
 
-def line_ranges(lines: list[int], limit: int = 6) -> str:
+def line_ranges(lines: list[int], limit: int = 6, unit: str = "line") -> str:
     """``[3, 4, 5, 9]`` -> ``"lines 3-5, 9"``; one line -> ``"line 3"``; past ``limit`` ranges, a count.
 
     >>> line_ranges([7]), line_ranges([3, 4, 5, 9]), line_ranges(list(range(1, 40, 2)), limit=3)
@@ -213,14 +213,14 @@ def line_ranges(lines: list[int], limit: int = 6) -> str:
             runs.append([n, n])
     parts = [f"{a}-{b}" if b > a else f"{a}" for a, b in runs]
     if len(parts) == 1 and runs[0][0] == runs[0][1]:
-        return f"line {parts[0]}"
+        return f"{unit} {parts[0]}"
     if len(parts) > limit:
         more = sum(b - a + 1 for a, b in runs[limit:])
-        return f"lines {', '.join(parts[:limit])} and {more} more ({len(lines)} lines)"
-    return f"lines {', '.join(parts)}"
+        return f"{unit}s {', '.join(parts[:limit])} and {more} more ({len(lines)} {unit}s)"
+    return f"{unit}s {', '.join(parts)}"
 
 
-def grouped_problems(bad: list[str], limit: int = MAX_PROBLEMS) -> str:
+def grouped_problems(bad: list[str], limit: int = MAX_PROBLEMS, unit: str = "line") -> str:
     """``"line N: problem"`` items as one line, lines with the same problem together, in the order first
     seen, at most ``limit`` problems spelled out: a file whose 92 lines name 4 missing sources reads as 4
     problems, not 92.
@@ -235,12 +235,12 @@ def grouped_problems(bad: list[str], limit: int = MAX_PROBLEMS) -> str:
     groups: dict[str, list[int]] = {}
     for item in bad:
         head, _, problem = item.partition(": ")
-        groups.setdefault(problem, []).append(int(head.removeprefix("line ")))
+        groups.setdefault(problem, []).append(int(head.removeprefix(f"{unit} ")))
     items = list(groups.items())
-    out = [f"{line_ranges(lines)}: {problem}" for problem, lines in items[:limit]]
+    out = [f"{line_ranges(lines, unit=unit)}: {problem}" for problem, lines in items[:limit]]
     if len(items) > limit:
         rest = sorted({n for _, lines in items[limit:] for n in lines})
-        out.append(f"and {counted(len(items) - limit, 'more problem')} ({line_ranges(rest)})")
+        out.append(f"and {counted(len(items) - limit, 'more problem')} ({line_ranges(rest, unit=unit)})")
     return "; ".join(out)
 
 
