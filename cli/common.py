@@ -152,8 +152,9 @@ def note_unsegmented(project: Project) -> None:
     shown = ", ".join(names[:5]) + (f", ... ({len(names)} in all)" if len(names) > 5 else "")
     console(stderr=True).print(
         f"note: {counted(len(names), 'source')} {'has' if len(names) == 1 else 'have'} no segments for the [segmentation] settings in qualflow.toml "
-        f"(mode = {seg.mode!r}): {shown}; suggesting, agreement and evaluation leave them out until "
-        "`qualflow resegment` segments them",
+        f"(mode = {seg.mode!r}): {shown}; suggesting, agreement and evaluation leave "
+        f"{'it' if len(names) == 1 else 'them'} out until `qualflow resegment` segments "
+        f"{'it' if len(names) == 1 else 'them'}",
         markup=False,
     )
 

@@ -142,9 +142,9 @@ def split(
     ] = None,
 ) -> None:
     """Split a table of utterances into one .csv per interview, to ingest each as its own source."""
-    from pipeline.ingest.tables import split_table
+    from pipeline.ingest.tables import _file_part, split_table
 
-    folder = out if out is not None else table.with_name(f"{table.stem}-by-{by}")
+    folder = out if out is not None else table.with_name(f"{table.stem}-by-{_file_part(by)}")
     written = split_table(table, by, folder)
     rows = sum(n for _, n in written)
     console().print(

@@ -195,7 +195,10 @@ def check_champion_embedding(project: Project, name: str = DEFAULT_REGISTERED_MO
         return
     if not mv.run_id:
         return
-    params = dict(client.get_run(mv.run_id).data.params)
+    try:
+        params = dict(client.get_run(mv.run_id).data.params)
+    except MlflowException:  # its run deleted: the flow says what it makes of that
+        return
     embedding = params.get("embedding", "")
     if not embedding or params.get("encoder") == "fine-tuned":
         return

@@ -222,7 +222,7 @@ def saturation_from_code_sets(
             run = runs[-1]
             statement = (
                 f"Saturation reached at {point} interviews ({params}): interviews {run.start}–{run.end} "
-                f"added {counted(run.new_codes, 'new code')}, {run.ratio * 100:.1f}% of the {base_codes} base codes."
+                f"added {counted(run.new_codes, 'new code')}, {run.ratio * 100:.1f}% of the {counted(base_codes, 'base code')}."
             )
         else:
             best = min(runs, key=lambda r: r.ratio)

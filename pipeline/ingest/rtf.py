@@ -46,6 +46,7 @@ SKIP_DESTINATIONS = frozenset(
     generator themedata colorschememapping datastore latentstyles xmlnstbl filetbl pgdsctbl
     bkmkstart bkmkend private template userprops docvar comment title subject author operator
     keywords doccomm creatim revtim printim buptim company manager category hlinkbase
+    listtext pntext shprslt
     """.split()
 )
 SYMBOLS = {
@@ -201,7 +202,7 @@ class _Reader:
                 continue
             if word is not None:
                 number = int(arg) if arg is not None else None
-                if word == "bin" and number:  # raw bytes follow: never text
+                if word == "bin" and number is not None and number > 0:  # raw bytes follow: never text
                     if pos + number > n:
                         break
                     pos += number
@@ -211,7 +212,8 @@ class _Reader:
                     continue
                 skip_chars = 0
                 if word == "u" and number is not None:
-                    if st.skip:
+                    if st.skip or st.in_font_table:  # LibreOffice writes a font's name as \uN there
+                        skip_chars = st.uc
                         continue
                     self.flush_bytes(st)
                     code = number + 0x10000 if number < 0 else number

@@ -141,7 +141,7 @@ def _to_seconds(value: Cell, where: str) -> float | None:
     return int(h or 0) * 3600 + int(mi) * 60 + float(s.replace(",", "."))
 
 
-def parse_table(rows: Iterable[Row], name: str, fmt: str) -> ParsedTranscript:
+def parse_table(rows: Iterable[Row], name: str, fmt: str, joiner: str | None = None) -> ParsedTranscript:
     """Build a transcript from a table's rows (header first; see the module docstring for the rules).
 
     Parameters
@@ -153,6 +153,11 @@ def parse_table(rows: Iterable[Row], name: str, fmt: str) -> ParsedTranscript:
         The file, named in error messages.
     fmt : str
         ``"csv"``, ``"tsv"`` or ``"xlsx"``.
+    joiner : str, optional
+        The delimiter of a ``.csv``/``.tsv``: a row with more cells than the header, whose text
+        column is the last, had the delimiter in its unquoted text (``Int,Hello, how are you``), and
+        the extra cells are joined back into the text with it. Without it (``.xlsx``), cells past the
+        header are other columns, ignored.
 
     Examples
     --------
@@ -178,6 +183,8 @@ def parse_table(rows: Iterable[Row], name: str, fmt: str) -> ParsedTranscript:
         )
     speaker_col = _find(keys, SPEAKER_COLUMNS)
     time_col = _find(keys, TIME_COLUMNS)
+    # openai-whisper's .tsv output: "start<TAB>end<TAB>text", times in integer milliseconds
+    milliseconds = keys == ["start", "end", "text"] and joiner == "\t"
     parts: list[str] = []
     turns: list[Turn] = []
     bad_times: list[str] = []
@@ -187,15 +194,24 @@ def parse_table(rows: Iterable[Row], name: str, fmt: str) -> ParsedTranscript:
         def cell(col: int | None, cells: list[Cell] = cells) -> Cell:
             return cells[col] if col is not None and col < len(cells) else None
 
-        words = _cell_text(cell(text_col)).strip()
+        if joiner is not None and len(cells) > len(head[1]):
+            if text_col != len(head[1]) - 1:
+                raise InputError(
+                    f"{name} row {n}: {len(cells)} cells but the header has {len(head[1])} columns; put "
+                    "quotes around a text that holds the delimiter, or export the table again"
+                )
+            cells = [*cells[:text_col], joiner.join(_cell_text(c) for c in cells[text_col:])]
+        words = _cell_text(cell(text_col, cells)).strip()
         if not words:
             continue
-        speaker = " ".join(_cell_text(cell(speaker_col)).split())
+        speaker = " ".join(_cell_text(cell(speaker_col, cells)).split())
         try:
-            timestamp = _seconds(cell(time_col), f"{name} row {n}")
+            timestamp = _seconds(cell(time_col, cells), f"{name} row {n}")
         except InputError:  # a time is the row's metadata, not its words: the row is kept without it
             timestamp = None
-            bad_times.append(f"row {n} {_cell_text(cell(time_col)).strip()[:40]!r}")
+            bad_times.append(f"row {n} {_cell_text(cell(time_col, cells)).strip()[:40]!r}")
+        if timestamp is not None and milliseconds:
+            timestamp /= 1000.0
         prefix = f"{speaker}: " if speaker else ""
         turns.append(Turn(speaker, pos + len(prefix), pos + len(prefix) + len(words), timestamp=timestamp))
         parts.append(prefix + words)
@@ -250,16 +266,19 @@ def _delimited_rows(text: str, delimiter: str, name: str) -> list[Row]:
     return rows
 
 
-def _read_delimited(path: Path) -> tuple[list[Row], str]:
+def _read_delimited(path: Path) -> tuple[list[Row], str, str]:
+    """The rows (blank ones left out), the format and the delimiter of a ``.csv``/``.tsv``."""
     text = decode_bytes(path.read_bytes(), path)
     suffix = path.suffix.lower()
-    return _delimited_rows(text, _delimiter(text, suffix), str(path)), suffix[1:]
+    delimiter = _delimiter(text, suffix)
+    rows = _delimited_rows(text, delimiter, str(path))
+    return [(n, cells) for n, cells in rows if any(str(c).strip() for c in cells)], suffix[1:], delimiter
 
 
 def read_csv(path: Path) -> ParsedTranscript:
     """Read a ``.csv`` utterance table (see the module docstring)."""
-    rows, fmt = _read_delimited(path)
-    return parse_table(rows, str(path), fmt)
+    rows, fmt, delimiter = _read_delimited(path)
+    return parse_table(rows, str(path), fmt, joiner=delimiter)
 
 
 read_tsv = read_csv
@@ -290,7 +309,10 @@ def _xlsx_rows(path: Path, limit: int | None = None) -> list[Row]:
                     raise InputError(
                         f"{path}: the workbook has no sheet; check that you picked the right file"
                     )
-                for n, values in enumerate(wb.worksheets[0].iter_rows(values_only=True), start=1):
+                sheet = wb.worksheets[0]
+                if hasattr(sheet, "reset_dimensions"):  # some exporters write a wrong <dimension>
+                    sheet.reset_dimensions()
+                for n, values in enumerate(sheet.iter_rows(values_only=True), start=1):
                     if any(v is not None and str(v).strip() for v in values):
                         rows.append((n, list(values)))
                         if limit is not None and len(rows) >= limit:
@@ -375,10 +397,22 @@ SOURCE_COLUMNS: tuple[str, ...] = (
 
 
 def read_table_rows(path: Path) -> list[Row]:
-    """The non-empty rows of a ``.csv``, ``.tsv`` or ``.xlsx`` table, header first."""
+    """The non-empty rows of a ``.csv``, ``.tsv`` or ``.xlsx`` table, header first (a row with more
+    cells than the header and the text last, as :func:`parse_table` reads it, has them joined)."""
     if path.suffix.lower() == ".xlsx":
         return _xlsx_rows(path)
-    return _read_delimited(path)[0]
+    rows, _, delimiter = _read_delimited(path)
+    head = _header(rows)
+    if head is None:
+        return rows
+    width = len(head[1])
+    text_col = _find([_key(h) for h in head[1]], TEXT_COLUMNS)
+    if text_col != width - 1:
+        return rows
+    return [
+        (n, c if len(c) <= width else [*c[:text_col], delimiter.join(map(_cell_text, c[text_col:]))])
+        for n, c in rows
+    ]
 
 
 def grouping_column(rows: Sequence[Row]) -> tuple[str, int] | None:
@@ -408,7 +442,12 @@ def _file_part(value: str) -> str:
     >>> _file_part("int 01/b"), _file_part("مصاحبه ۱")
     ('int_01_b', 'مصاحبه_۱')
     """
-    return re.sub(r"[^\w.\-]+", "_", value, flags=re.UNICODE).strip("._") or "_"
+    part = re.sub(r"[^\w.\-]+", "_", value, flags=re.UNICODE).strip("._") or "_"
+    if len(part) > 80:  # file systems allow 255 bytes: a long value keeps its start and a hash
+        import hashlib
+
+        part = f"{part[:60]}-{hashlib.sha256(value.encode()).hexdigest()[:12]}"
+    return part
 
 
 def _csv_value(value: Cell) -> str:

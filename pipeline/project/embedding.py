@@ -79,7 +79,7 @@ def coverage_notes(project: Project, sources: Mapping[str, str] | None = None) -
         shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
         out.append(
             f"{counted(len(names), 'source')} in {language_name(lang)} ({shown}): the embedding model {model!r} covers "
-            f"{', '.join(base or ())} only, so their segments are scored with character n-gram features "
+            f"{', '.join(base or ())} only, so {'its' if len(names) == 1 else 'their'} segments are scored with character n-gram features "
             f"fitted on this project's text instead (weaker than a model that knows {lang}); to use one, set "
             f'[embedding.languages] {lang} = "sentence-transformers:/path/to/model" in qualflow.toml'
         )

@@ -750,7 +750,9 @@ class ProcessReport:
                 )
             else:  # a file given as a path outside the inbox stays where it is (quarantine)
                 out.append(
-                    f"{counted(len(self.failed), 'file')} failed; those from the inbox were moved to inbox/failed/, "
+                    "1 file failed; it stays where it is:"
+                    if len(self.failed) == 1
+                    else f"{len(self.failed)} files failed; those from the inbox were moved to inbox/failed/, "
                     "the others stay where they are:"
                 )
             out += [

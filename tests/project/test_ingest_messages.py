@@ -266,3 +266,13 @@ def test_a_bad_time_in_a_table_is_a_note_not_a_refusal(folder: Path) -> None:
         "note: in/t.csv: 1 row has a 'time' that is not a time (row 3 '00:09:025'), stored without one"
         in " ".join(r.stdout.split())
     )
+
+
+def test_split_by_a_column_with_a_slash_in_its_name(folder: Path) -> None:
+    (folder / "in" / "t.csv").write_text("Interview/Respondent,text\n1,Hi.\n2,Yes.\n", encoding="utf-8")
+    r = qf("split", "in/t.csv", "--by", "Interview/Respondent", cwd=folder)
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in (folder / "in" / "t-by-Interview_Respondent").iterdir()) == [
+        "t-1.csv",
+        "t-2.csv",
+    ]

@@ -20,7 +20,7 @@ def qf(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 def note(name: str, lang: str, source: str) -> str:
     return (
         f"note: 1 source in {name} ({lang}) ({source}): the embedding model 'onnx-fp32:minilm' covers en only, "
-        "so their segments are scored with character n-gram features fitted on this project's text instead "
+        "so its segments are scored with character n-gram features fitted on this project's text instead "
         f"(weaker than a model that knows {lang}); to use one, set [embedding.languages] {lang} = "
         '"sentence-transformers:/path/to/model" in qualflow.toml'
     )

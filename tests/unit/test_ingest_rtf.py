@@ -181,3 +181,22 @@ def test_property_garbled_rtf_reads_or_is_one_line(body: str) -> None:
 def test_a_unicode_escape_no_character_has_is_a_replacement_character() -> None:
     """Found by bench/fuzz.py: \\u with a number past U+10FFFF (or past a C int) raised from chr()."""
     assert rtf_paragraphs(rb"{\rtf1 a\u1114112?b\u9999999999?c\u-70000?d\par}") == ["a\ufffdb\ufffdc\ufffdd"]
+
+
+def test_what_word_and_libreoffice_write_around_the_text_is_not_text() -> None:
+    """From a review: list numbers and bullets (Word's \\listtext, older \\pntext) hid the speaker label,
+    a font name LibreOffice writes as \\uN leaked into the first turn, a shape's fallback text doubled."""
+    listed = rb"{\rtf1\ansi {\listtext\pard\plain 1.\tab}Int: Why?\par{\pntext\'b7\tab}P1: Yes.\par}"
+    assert rtf_paragraphs(listed) == ["Int: Why?", "P1: Yes."]
+    font = (
+        rb"{\rtf1\ansi{\fonttbl{\f0\fnil\fcharset134 \u23435\'3f\u20307\'3f;}}\f0 Int: Why?\par P1: Yes.\par}"
+    )
+    assert rtf_paragraphs(font) == ["Int: Why?", "P1: Yes."]
+    shape = rb"{\rtf1\ansi A{\shp{\*\shpinst x}{\shprslt fallback}}B\par}"
+    assert rtf_paragraphs(shape) == ["AB"]
+
+
+def test_a_negative_bin_is_no_binary_run() -> None:
+    """From a review: \\bin-7 moved the parser back to the start of its own token, for ever."""
+    assert rtf_paragraphs(rb"{\rtf1\ansi \bin-7 abc\par}") == ["abc"]
+    assert rtf_paragraphs(rb"{\rtf1\ansi \bin0 abc\par}") == ["abc"]

@@ -362,3 +362,48 @@ def test_a_time_that_is_not_a_time_is_left_out_with_a_note(tmp_path: Path) -> No
     )
     path.write_text("time,text\n0:05,hi\n", encoding="utf-8")
     assert read_transcript(path).notes == ()
+
+
+def test_unquoted_delimiters_in_the_last_text_column_stay_in_the_text(tmp_path: Path) -> None:
+    """From a review: ``Int,Hello, how are you`` was stored as 'Hello'."""
+    path = tmp_path / "x.csv"
+    path.write_text("speaker,text\nInt,Hello, how are you\nAnn,Fine\n", encoding="utf-8")
+    assert read_transcript(path).text == "Int: Hello, how are you\nAnn: Fine"
+    path.write_text("text,speaker\nHello, how are you,Int\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"x\.csv row 2: 3 cells but the header has 2 columns; put quotes"):
+        read_transcript(path)
+
+
+def test_whispers_tsv_counts_milliseconds(tmp_path: Path) -> None:
+    path = tmp_path / "w.tsv"
+    path.write_text("start\tend\ttext\n0\t4200\tSo tell me.\n4200\t83500\tWell.\n", encoding="utf-8")
+    assert [t.timestamp for t in read_transcript(path).turns] == [0.0, 4.2]
+
+
+def test_an_xlsx_with_a_wrong_dimension_is_read_whole(tmp_path: Path) -> None:
+    """From a review: openpyxl's read-only mode trusts <dimension>, which some exporters get wrong."""
+    import shutil
+
+    good = write_xlsx(tmp_path / "good.xlsx", [["speaker", "text"], ["Int", "Why?"]])
+    bad = tmp_path / "bad.xlsx"
+    with zipfile.ZipFile(good) as zin, zipfile.ZipFile(bad, "w", zipfile.ZIP_DEFLATED) as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data = data.replace(b'<dimension ref="A1:B2"/>', b'<dimension ref="A1"/>')
+                assert b'<dimension ref="A1"/>' in data
+            zout.writestr(item, data)
+    shutil.copy(bad, tmp_path / "copy.xlsx")
+    assert read_transcript(tmp_path / "copy.xlsx").text == "Int: Why?"
+
+
+def test_split_skips_blank_rows_and_shortens_long_names(tmp_path: Path) -> None:
+    from pipeline.ingest.tables import split_table
+
+    path = tmp_path / "s.csv"
+    long = "x" * 300
+    path.write_text(f"session,text\na,hi\n,\n\n{long},there\n,,\n", encoding="utf-8")
+    written = split_table(path, "session", tmp_path / "out")
+    names = [p.name for p, _ in written]
+    assert names[0] == "s-a.csv" and len(names[1]) < 100 and names[1].startswith("s-" + "x" * 60 + "-")
+    assert read_transcript(written[1][0]).text == "there"
