@@ -50,6 +50,12 @@ qf evaluate
 step "10. The project report"
 qf report --out "$DIR/report"
 
+step "11. Other shapes of data: a focus-group table split by session, an RTF interview, codes from a table column"
+qf split data/demo/more/focus_groups.csv --by session --out "$DIR/focus-groups"
+qf ingest "$DIR/focus-groups" data/demo/more/int11.rtf
+qf codings import-table "$DIR/focus-groups" --code-column code --coder sara
+qf sources
+
 step "Done"
 echo "Project:           $DIR"
 echo "Agreement report:  $DIR/agreement.html"
