@@ -37,6 +37,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pipeline.errors import InputError
+from pipeline.text import HAN_BIGRAM, HAN_RUN, cjk_lower, cjk_words
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from scipy.sparse import csr_matrix
@@ -132,44 +133,6 @@ FILLER_WORDS: dict[str, tuple[str, ...]] = {
 #: Words are runs of word characters, joined by ZWNJ (U+200C) inside Persian words; 2+ characters.
 TOKEN_PATTERN = r"(?u)\b\w[\w\u200c]*\w\b"
 
-_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_KATAKANA = "\u30a0-\u30ff\u31f0-\u31ff\uff66-\uff9f"
-_HIRAGANA = "\u3040-\u309f"
-_HAS_CJK = re.compile(f"[{_HAN}{_KATAKANA}{_HIRAGANA}]")
-_HAS_KANA = re.compile(f"[{_KATAKANA}{_HIRAGANA}]")
-_HAN_RUN = re.compile(f"[{_HAN}]+")
-_JA_WORD = re.compile(f"[{_HAN}]+|[{_KATAKANA}]+")
-_HIRAGANA_RUN = re.compile(f"[{_HIRAGANA}]+")
-_HAN_BIGRAM = re.compile(f"[{_HAN}]{{2}}")
-
-
-def cjk_words(text: str) -> str:
-    """``text`` with its Chinese and Japanese, written without spaces, split into word-like tokens (the
-    rest unchanged), so that word n-grams, stop words and TF-IDF work on them as on spaced scripts.
-
-    Japanese (a text with kana): runs of kanji and runs of katakana are the content words, the
-    hiragana between them (particles, endings) is dropped. Chinese: each run of Han characters becomes
-    its overlapping character bigrams (most Chinese words are two characters; Lucene's CJK analyzer
-    does the same), which :func:`join_bigrams` turns back into one string in a phrase.
-
-    >>> cjk_words("工作压力")
-    ' 工作 作压 压力 '
-    >>> cjk_words("仕事のストレスが大きい").split()
-    ['仕事', 'ストレス', '大']
-    >>> cjk_words("budget cuts")
-    'budget cuts'
-    """
-    if not _HAS_CJK.search(text):
-        return text
-    if _HAS_KANA.search(text):
-        return _JA_WORD.sub(lambda m: f" {m.group()} ", _HIRAGANA_RUN.sub(" ", text))
-
-    def bigrams(m: re.Match[str]) -> str:
-        run = m.group()
-        return " " + " ".join(run[i : i + 2] for i in range(max(1, len(run) - 1))) + " "
-
-    return _HAN_RUN.sub(bigrams, text)
-
 
 def join_bigrams(phrase: str) -> str:
     """A phrase of overlapping Han bigrams (from :func:`cjk_words`) as the string it covers; any other
@@ -179,7 +142,7 @@ def join_bigrams(phrase: str) -> str:
     ('工作压力', '工作 压力', 'budget cuts')
     """
     parts = phrase.split(" ")
-    if len(parts) < 2 or not all(_HAN_BIGRAM.fullmatch(p) for p in parts):
+    if len(parts) < 2 or not all(HAN_BIGRAM.fullmatch(p) for p in parts):
         return phrase
     if any(a[1] != b[0] for a, b in zip(parts, parts[1:], strict=False)):
         return phrase
@@ -504,7 +467,7 @@ def _shared_phrases(
             df[p] = df.get(p, 0) + 1
     shared = [(p, v) for p, v in ranked if df.get(p, 0) >= 2] or list(ranked)
     # Chinese: a bigram said only inside a longer phrase ("作压" of "工作压力") is no phrase of its own
-    han = [p for p, _ in shared if _HAN_RUN.fullmatch(p)]
+    han = [p for p, _ in shared if HAN_RUN.fullmatch(p)]
     inside = {p for p in han if any(len(q) > len(p) and p in q and df.get(q, 0) >= df.get(p, 0) for q in han)}
     return [(p, v) for p, v in shared if p not in inside][:n]
 
@@ -514,7 +477,7 @@ def _words(phrase: str) -> set[str]:
     so that "工作压力" contains "压力" as "budget cuts" contains "cuts"."""
     out: set[str] = set()
     for w in phrase.split():
-        out |= {w[i : i + 2] for i in range(len(w) - 1)} if _HAN_RUN.fullmatch(w) and len(w) > 2 else {w}
+        out |= {w[i : i + 2] for i in range(len(w) - 1)} if HAN_RUN.fullmatch(w) and len(w) > 2 else {w}
     return out
 
 
@@ -760,7 +723,7 @@ def lexical_embeddings(
 
     n = len(texts)
     tfidf = TfidfVectorizer(
-        preprocessor=lambda t: cjk_words(t.lower()),
+        preprocessor=cjk_lower,
         stop_words=sorted(stop_words) if stop_words else None,
         min_df=2,
         sublinear_tf=True,

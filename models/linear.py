@@ -206,9 +206,16 @@ class LinearSuggester(BaseSuggester):
         import scipy.sparse as sp
         from sklearn.feature_extraction.text import TfidfVectorizer
 
+        from pipeline.text import cjk_lower
+
         def vectorizer() -> Any:
+            # cjk_lower: Chinese and Japanese, written without spaces, in word-like tokens (a no-op
+            # beside scikit-learn's lower-casing for every other script)
             return TfidfVectorizer(
-                ngram_range=tuple(self.tfidf_ngram_range), min_df=self.tfidf_min_df, sublinear_tf=True
+                ngram_range=tuple(self.tfidf_ngram_range),
+                min_df=self.tfidf_min_df,
+                sublinear_tf=True,
+                preprocessor=cjk_lower,
             )
 
         sparse: list[Any] = [sp.csr_matrix(np.hstack(blocks))]

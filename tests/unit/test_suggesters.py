@@ -165,6 +165,20 @@ def test_linear_reads_the_previous_turns_text_only_when_asked():
     assert not plain.uses_context_ and len(set(plain.predict(X, texts=texts).tolist())) == 1
 
 
+def test_word_tfidf_reads_chinese_in_words_and_pickles() -> None:
+    """Chinese has no spaces: a whole clause was one TF-IDF "word", seen once, so no feature at all."""
+    texts = ["我想戒烟了", "戒烟很难", "我要少喝酒", "喝酒让我放松"] * 3
+    lab = np.array([0, 0, 1, 1] * 3)
+    Y = np.eye(2, dtype=np.int8)[lab]
+    X = np.zeros((len(texts), 4), dtype=np.float32)  # nothing in the vectors: the words must decide
+    m = LinearSuggester(["smoke", "drink"], exclusive=True, tfidf=True, C=10.0, calibrate=False)
+    m.fit(X, Y, texts=texts)
+    assert {"戒烟", "喝酒"} <= set(m.vectorizer_.vocabulary_)
+    assert (m.predict(X, texts=texts) == lab).all()
+    again = pickle.loads(pickle.dumps(m))
+    assert (again.predict(X[:2], texts=["他戒烟了", "他喝酒了"]) == [0, 1]).all()
+
+
 def test_default_params_are_the_exclusive_linear_context_model_and_side_inputs_filter():
     from models import EXCLUSIVE_DEFAULT_PARAMS, make_suggester
     from models.base import side_inputs
