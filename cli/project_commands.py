@@ -135,16 +135,25 @@ def grouped_table_notes(files: list[Path], fresh: set[str]) -> list[str]:
 @app.command()
 def split(
     table: Annotated[Path, typer.Argument(help="A .csv, .tsv or .xlsx table holding several interviews.")],
-    by: Annotated[str, typer.Option(help="The column that names each row's interview, e.g. transcript_id.")],
+    by: Annotated[
+        str | None, typer.Option(help="The column that names each row's interview, e.g. transcript_id.")
+    ] = None,
+    each_row: Annotated[
+        bool,
+        typer.Option("--each-row", help="One file per row instead (survey answers, one respondent a row)."),
+    ] = False,
     out: Annotated[
         Path | None,
-        typer.Option(help="Folder for the files (default: <table name>-by-<column> next to the table)."),
+        typer.Option(help="Folder for the files (default: <table name>-by-<column|row> next to the table)."),
     ] = None,
 ) -> None:
-    """Split a table of utterances into one .csv per interview, to ingest each as its own source."""
+    """Split a table of utterances into one .csv per interview (or per row), to ingest each as its own source."""
+    from pipeline.errors import InputError
     from pipeline.ingest.tables import _file_part, split_table
 
-    folder = out if out is not None else table.with_name(f"{table.stem}-by-{_file_part(by)}")
+    if (by is None) == (not each_row):
+        raise InputError("say how to split the table: --by COLUMN (one file per interview) or --each-row")
+    folder = out if out is not None else table.with_name(f"{table.stem}-by-{_file_part(by or 'row')}")
     written = split_table(table, by, folder)
     rows = sum(n for _, n in written)
     console().print(

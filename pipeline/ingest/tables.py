@@ -460,10 +460,12 @@ def _csv_value(value: Cell) -> str:
     return _cell_text(value)
 
 
-def split_table(path: Path, by: str, out_dir: Path) -> list[tuple[Path, int]]:
+def split_table(path: Path, by: str | None, out_dir: Path) -> list[tuple[Path, int]]:
     """Write one ``.csv`` per value of column ``by`` of the table ``path`` into ``out_dir``
     (``<table name>-<value>.csv``: the header and that value's rows, in order), for ingesting a
-    table that holds several interviews as one source each. Returns each file written and its rows.
+    table that holds several interviews as one source each. ``by=None``: one file per row
+    (``<table name>-<row number>.csv``, the row number as a spreadsheet shows it, zero-padded), for
+    survey answers, one respondent a row. Returns each file written and its rows.
 
     Nothing is written when the column is missing, a row has no value in it, two values would give
     the same file name, or a file of that name exists in ``out_dir`` (:class:`InputError`, one line).
@@ -475,16 +477,22 @@ def split_table(path: Path, by: str, out_dir: Path) -> list[tuple[Path, int]]:
     if head is None:
         raise InputError(f"{path}: the table is empty (no header row); check that you picked the right file")
     headers = [_cell_text(h).strip() for h in head[1]]
-    wanted = _key(by)
-    col = next((i for i, h in enumerate(head[1]) if _key(h) == wanted), None)
-    if col is None:
-        found = ", ".join(repr(h) for h in headers if h)
-        raise InputError(
-            f"{path}: no column {by!r} in the header row (found {found}); pass one of those to --by"
-        )
+    col = None
+    if by is not None:
+        wanted = _key(by)
+        col = next((i for i, h in enumerate(head[1]) if _key(h) == wanted), None)
+        if col is None:
+            found = ", ".join(repr(h) for h in headers if h)
+            raise InputError(
+                f"{path}: no column {by!r} in the header row (found {found}); pass one of those to --by"
+            )
+    width = len(str(rows[-1][0]))
     groups: dict[str, list[list[Cell]]] = {}
     for n, cells in rows:
         if n <= head[0]:
+            continue
+        if col is None:
+            groups[f"{n:0{width}d}"] = [cells]
             continue
         value = _cell_text(cells[col] if col < len(cells) else None).strip()
         if not value:
@@ -499,7 +507,7 @@ def split_table(path: Path, by: str, out_dir: Path) -> list[tuple[Path, int]]:
         name = f"{path.stem}-{_file_part(value)}.csv"
         if name.casefold() in names:
             raise InputError(
-                f"{path}: values {names[name.casefold()]!r} and {value!r} of column {headers[col]!r} would "
+                f"{path}: values {names[name.casefold()]!r} and {value!r} of column {headers[col or 0]!r} would "
                 f"both be written to {name}; make them differ in letters or digits"
             )
         names[name.casefold()] = value

@@ -276,3 +276,16 @@ def test_split_by_a_column_with_a_slash_in_its_name(folder: Path) -> None:
         "t-1.csv",
         "t-2.csv",
     ]
+
+
+def test_split_needs_by_or_each_row(folder: Path) -> None:
+    (folder / "in" / "a.csv").write_text("text\nCalm.\nBusy.\n", encoding="utf-8")
+    r = qf("split", "in/a.csv", cwd=folder)
+    assert r.returncode == 2 and errors(r) == [
+        "error: say how to split the table: --by COLUMN (one file per interview) or --each-row"
+    ]
+    r = qf("split", "in/a.csv", "--each-row", cwd=folder)
+    assert r.returncode == 0 and sorted(p.name for p in (folder / "in" / "a-by-row").iterdir()) == [
+        "a-2.csv",
+        "a-3.csv",
+    ]

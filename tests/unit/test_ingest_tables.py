@@ -407,3 +407,14 @@ def test_split_skips_blank_rows_and_shortens_long_names(tmp_path: Path) -> None:
     names = [p.name for p, _ in written]
     assert names[0] == "s-a.csv" and len(names[1]) < 100 and names[1].startswith("s-" + "x" * 60 + "-")
     assert read_transcript(written[1][0]).text == "there"
+
+
+def test_split_each_row_makes_one_file_per_answer(tmp_path: Path) -> None:
+    """Survey answers, one respondent a row and no id column (games-as-art's layout)."""
+    from pipeline.ingest.tables import split_table
+
+    path = tmp_path / "answers.csv"
+    path.write_text("text\nI felt calm.\n\n" + "".join(f"answer {i}\n" for i in range(9)), encoding="utf-8")
+    written = split_table(path, None, tmp_path / "out")
+    assert [(p.name, n) for p, n in written][:2] == [("answers-02.csv", 1), ("answers-04.csv", 1)]
+    assert len(written) == 10 and read_transcript(written[0][0]).text == "I felt calm."
