@@ -465,7 +465,8 @@ def split_table(path: Path, by: str | None, out_dir: Path) -> list[tuple[Path, i
     (``<table name>-<value>.csv``: the header and that value's rows, in order), for ingesting a
     table that holds several interviews as one source each. ``by=None``: one file per row
     (``<table name>-<row number>.csv``, the row number as a spreadsheet shows it, zero-padded), for
-    survey answers, one respondent a row. Returns each file written and its rows.
+    survey answers, one respondent a row. Rows with an empty text cell are left out (ingest reads no
+    turn from them). Returns each file written and its rows.
 
     Nothing is written when the column is missing, a row has no value in it, two values would give
     the same file name, or a file of that name exists in ``out_dir`` (:class:`InputError`, one line).
@@ -486,11 +487,20 @@ def split_table(path: Path, by: str | None, out_dir: Path) -> list[tuple[Path, i
             raise InputError(
                 f"{path}: no column {by!r} in the header row (found {found}); pass one of those to --by"
             )
+    text_col = _find([_key(h) for h in head[1]], TEXT_COLUMNS)
+    if text_col is None:
+        found = ", ".join(repr(h) for h in headers if h)
+        raise InputError(
+            f"{path}: no text column in the header row (found {found}); name the column of what was said "
+            f"one of: {', '.join(TEXT_COLUMNS)}"
+        )
     width = len(str(rows[-1][0]))
     groups: dict[str, list[list[Cell]]] = {}
     for n, cells in rows:
         if n <= head[0]:
             continue
+        if not _cell_text(cells[text_col] if text_col < len(cells) else None).strip():
+            continue  # no words: no turn when ingested, and a file of only such rows would be refused
         if col is None:
             groups[f"{n:0{width}d}"] = [cells]
             continue

@@ -418,3 +418,16 @@ def test_split_each_row_makes_one_file_per_answer(tmp_path: Path) -> None:
     written = split_table(path, None, tmp_path / "out")
     assert [(p.name, n) for p, n in written][:2] == [("answers-02.csv", 1), ("answers-04.csv", 1)]
     assert len(written) == 10 and read_transcript(written[0][0]).text == "I felt calm."
+
+
+def test_split_leaves_out_rows_without_words(tmp_path: Path) -> None:
+    """A respondent who skipped the question: a file of no text would make ingest refuse the folder."""
+    from pipeline.ingest.tables import split_table
+
+    path = tmp_path / "a.csv"
+    path.write_text("id,text,age\n1,Calm.,30\n2,,41\n3,Busy.,25\n", encoding="utf-8")
+    assert [p.name for p, _ in split_table(path, None, tmp_path / "rows")] == ["a-2.csv", "a-4.csv"]
+    assert [p.name for p, _ in split_table(path, "id", tmp_path / "ids")] == ["a-1.csv", "a-3.csv"]
+    path.write_text("id,age\n1,30\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"a\.csv: no text column in the header row \(found 'id', 'age'\)"):
+        split_table(path, "id", tmp_path / "none")
