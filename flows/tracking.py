@@ -161,20 +161,27 @@ def check_model_files(client: MlflowClient, name: str, alias: str, mv: Any) -> N
         )
 
 
-def check_champion_files(project: Project, name: str = DEFAULT_REGISTERED_MODEL) -> None:
-    """What :func:`load_alias` would stop on, checked before Prefect starts (``qualflow process`` and
-    ``train``): the store moved along with the project, and the champion's files present."""
+def _champion(project: Project, name: str) -> tuple[Any, Any] | None:
+    """``(client, model version)`` of the champion, or ``None`` when the store or the alias does not
+    exist yet (a local SQLite store is not created here)."""
     uri = tracking_uri(project)
     if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
-        return
+        return None
     from mlflow.exceptions import MlflowException
 
     client = _client(project)
     try:
-        mv = client.get_model_version_by_alias(name, CHAMPION)
+        return client, client.get_model_version_by_alias(name, CHAMPION)
     except MlflowException:
-        return
-    check_model_files(client, name, CHAMPION, mv)
+        return None
+
+
+def check_champion_files(project: Project, name: str = DEFAULT_REGISTERED_MODEL) -> None:
+    """What :func:`load_alias` would stop on, checked before Prefect starts (``qualflow process`` and
+    ``train``): the store moved along with the project, and the champion's files present."""
+    found = _champion(project, name)
+    if found is not None:
+        check_model_files(found[0], name, CHAMPION, found[1])
 
 
 def check_champion_embedding(project: Project, name: str = DEFAULT_REGISTERED_MODEL) -> None:
@@ -183,34 +190,21 @@ def check_champion_embedding(project: Project, name: str = DEFAULT_REGISTERED_MO
     champion trained on another embedding model than the project's (``[embedding] model`` changed)
     cannot be compared with a new model. A champion with its own fine-tuned encoder is re-embedded
     with it by the flow, so it passes; so does a store with no champion yet."""
-    uri = tracking_uri(project)
-    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+    found = _champion(project, name)
+    if found is None or not found[1].run_id:
         return
     from mlflow.exceptions import MlflowException
 
-    client = _client(project)
     try:
-        mv = client.get_model_version_by_alias(name, CHAMPION)
-    except MlflowException:
-        return
-    if not mv.run_id:
-        return
-    try:
-        params = dict(client.get_run(mv.run_id).data.params)
+        params = dict(found[0].get_run(found[1].run_id).data.params)
     except MlflowException:  # its run deleted: the flow says what it makes of that
         return
-    embedding = params.get("embedding", "")
-    if not embedding or params.get("encoder") == "fine-tuned":
+    if params.get("encoder") == "fine-tuned":
         return
-    from pipeline.embed.languages import why_embedding_changed
     from pipeline.project.embedding import project_embedder
+    from pipeline.project.retrain import check_comparable
 
-    now = project_embedder(project, progress=False).fingerprint
-    if embedding != now:
-        raise ConfigError(
-            f"the champion cannot be compared with a new model: {why_embedding_changed(embedding, now)}; "
-            "run `qualflow train --force` to promote a model trained on the new vectors"
-        )
+    check_comparable(params.get("embedding", ""), project_embedder(project, progress=False).fingerprint)
 
 
 @dataclass(frozen=True)

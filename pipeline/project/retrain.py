@@ -513,13 +513,20 @@ def evaluate_champion(
     if embedding and embedding != embedder.fingerprint:
         if force:
             return None
+        check_comparable(embedding, embedder.fingerprint)
+    return evaluate_on_heldout(model, ts, k)
+
+
+def check_comparable(embedding: str, fingerprint: str) -> None:
+    """Refuse to compare a champion trained on embedding ``embedding`` with a model on the project's
+    ``fingerprint`` (:class:`ConfigError` saying to use ``--force``); nothing when they are the same."""
+    if embedding and embedding != fingerprint:
         from pipeline.embed.languages import why_embedding_changed
 
         raise ConfigError(
-            f"the champion cannot be compared with a new model: {why_embedding_changed(embedding, embedder.fingerprint)}; "
+            f"the champion cannot be compared with a new model: {why_embedding_changed(embedding, fingerprint)}; "
             "run `qualflow train --force` to promote a model trained on the new vectors"
         )
-    return evaluate_on_heldout(model, ts, k)
 
 
 def write_evaluation_artifacts(
