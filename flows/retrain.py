@@ -171,11 +171,21 @@ def fine_tune_encoder(project: Project, ts: TrainingSet, minutes: float) -> tupl
     base_dir = fine_tune_base_dir(project.config.embedding.model, project.root)
     idx = ts.train_idx
     out = project.cache_dir / "encoders" / f"run-{ts.fingerprint()['data_hash'][:12]}"
-    result = fine_tune(base_dir, [ts.corpus.texts[i] for i in idx], ts.corpus.Y[idx], out, minutes=minutes)
+    exclusive = bool(project.config.suggester.params.get("exclusive", False))
+    result = fine_tune(
+        base_dir,
+        [ts.corpus.texts[i] for i in idx],
+        ts.corpus.Y[idx],
+        out,
+        minutes=minutes,
+        exclusive=exclusive,
+    )
     get_run_logger().info(
-        "fine-tuned %s on %d triplets (%d with a rejected suggestion as negative) in %.0f s%s; peak memory %.0f MB",
+        "fine-tuned %s (%s loss) on %d %s (%d with a rejected suggestion as negative) in %.0f s%s; peak memory %.0f MB",
         base_dir.name,
+        result.loss,
         result.triplets,
+        result.unit,
         result.hard_negatives,
         result.seconds,
         " (stopped by the time budget)" if result.stopped_by_budget else "",

@@ -20,7 +20,7 @@ from pipeline.project.core import Project
 from pipeline.project.corpus import Corpus
 
 #: Bumped when what goes into a fine-tune changes, so older folders are not reused.
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2  # 2: an exclusive codebook fine-tunes as a classifier
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,7 @@ class TunedEncoder:
     seconds: float
     peak_rss_mb: float
     stopped_by_budget: bool
+    unit: str = "triplets"  # what ``triplets`` counts: "examples" for a classification fine-tune
 
     def line(self) -> str:
         """One line for the user.
@@ -46,21 +47,25 @@ class TunedEncoder:
         """
         if self.reused:
             return (
-                f"reused the fine-tuned encoder {self.folder} (same codings: {self.triplets} triplets, "
+                f"reused the fine-tuned encoder {self.folder} (same codings: {self.triplets} {self.unit}, "
                 f"{self.steps} steps, {self.seconds:.0f} s when trained); suggesting with {self.spec}"
             )
         budget = " (stopped by the time budget)" if self.stopped_by_budget else ""
         return (
-            f"fine-tuned the encoder on {self.triplets} triplets ({self.steps} steps) in {self.seconds:.0f} s"
+            f"fine-tuned the encoder on {self.triplets} {self.unit} ({self.steps} steps) in {self.seconds:.0f} s"
             f"{budget}, peak memory {self.peak_rss_mb:.0f} MB; suggesting with {self.spec}"
         )
 
 
-def encoder_key(base_fingerprint: str, corpus: Corpus, rows: list[int], minutes: float) -> str:
-    """Hash of what a fine-tune learns from: base model, labelled texts and labels, codes, budget."""
+def encoder_key(
+    base_fingerprint: str, corpus: Corpus, rows: list[int], minutes: float, exclusive: bool = False
+) -> str:
+    """Hash of what a fine-tune learns from: base model, labelled texts and labels, codes, budget, and
+    whether the codebook is exclusive (the loss)."""
     Y = corpus.Y
     return sha256_text(
         f"recipe:{RECIPE_VERSION}\nbase:{base_fingerprint}\nminutes:{minutes!r}\ncodes:{','.join(corpus.codes)}\n"
+        + ("exclusive\n" if exclusive else "")
         + "\n".join(f"{sha256_text(corpus.texts[i])}|{','.join(map(str, Y[i].tolist()))}" for i in rows)
     )
 
@@ -84,7 +89,8 @@ def fine_tune_project_encoder(project: Project, corpus: Corpus, minutes: float) 
     base_dir = fine_tune_base_dir(model, project.root)
     Y = corpus.Y
     rows = np.flatnonzero((Y != 0).any(axis=1)).tolist() if Y.size else []
-    key = encoder_key(source_fingerprint(base_dir), corpus, rows, minutes)
+    exclusive = bool(project.config.suggester.params.get("exclusive", False))
+    key = encoder_key(source_fingerprint(base_dir), corpus, rows, minutes, exclusive)
     folder = project.cache_dir / "encoders" / f"run-{key[:12]}"
     manifest = folder / FINETUNE_MANIFEST  # written last: a folder without it is an interrupted run
     if manifest.is_file():
@@ -98,11 +104,14 @@ def fine_tune_project_encoder(project: Project, corpus: Corpus, minutes: float) 
             seconds=float(done.get("seconds", 0.0)),
             peak_rss_mb=float(done.get("peak_rss_mb", 0.0)),
             stopped_by_budget=bool(done.get("stopped_by_budget", False)),
+            unit="examples" if done.get("loss") == "classify" else "triplets",
         )
     from pipeline.embed.finetune import fine_tune
 
     try:
-        result = fine_tune(base_dir, [corpus.texts[i] for i in rows], Y[rows], folder, minutes=minutes)
+        result = fine_tune(
+            base_dir, [corpus.texts[i] for i in rows], Y[rows], folder, minutes=minutes, exclusive=exclusive
+        )
     except ValueError as exc:
         raise InputError(
             f"--fine-tune: {exc} ({len(rows)} labelled segments); code more segments, or suggest without "
@@ -117,4 +126,5 @@ def fine_tune_project_encoder(project: Project, corpus: Corpus, minutes: float) 
         seconds=result.seconds,
         peak_rss_mb=result.peak_rss_mb,
         stopped_by_budget=result.stopped_by_budget,
+        unit=result.unit,
     )
