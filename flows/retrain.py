@@ -47,6 +47,7 @@ class RetrainReport:
     selection: Selection | None = None
     unchanged: bool = False  # nothing trained: ``version`` was trained from the same inputs
     decoding: str | None = None  # what fit decided about decoding codes along each source
+    fine_tune: str | None = None  # whether the fine-tuned encoder was kept, and why (:func:`keep_fine_tuned`)
 
     def lines(self) -> list[str]:
         if self.unchanged:
@@ -66,6 +67,7 @@ class RetrainReport:
             f"evaluated on {counted(self.data.get('n_eval_segments'), 'segment')} of "
             f"{counted(self.data.get('n_eval_sources'), 'held-out source')}",
             *([self.decoding] if self.decoding else []),
+            *([self.fine_tune] if self.fine_tune else []),
             f"{d.metric}: challenger {d.challenger:.4f}, champion "
             + (
                 ("not comparable" if self.champion_before else "none")
@@ -194,6 +196,27 @@ def fine_tune_encoder(project: Project, ts: TrainingSet, minutes: float) -> tupl
     from dataclasses import asdict
 
     return out, asdict(result)
+
+
+def keep_fine_tuned(tuned: float, base: float, metric: str) -> tuple[bool, str]:
+    """Whether the fine-tuned encoder's challenger is kept over the same suggester on the base encoder,
+    both scored on the same held-out sources: kept unless it agrees *less* with the coders (a tie
+    keeps it: the user asked for it and it costs nothing at suggestion time). On AnnoMI the fine-tune
+    helps one codebook and hurts the other (docs/benchmarks.md), so this is measured, never assumed.
+
+    >>> keep_fine_tuned(0.71, 0.66, "macro_f1")
+    (True, 'fine-tuned encoder kept: macro_f1 0.7100 on the held-out sources, 0.6600 with the base encoder')
+    >>> keep_fine_tuned(0.6, 0.66, "macro_f1")[1]
+    'fine-tuned encoder NOT kept (the challenger uses the base encoder): macro_f1 0.6000 on the held-out sources, 0.6600 with the base encoder'
+    """
+    a, b = float(tuned), float(base)
+    keep = a >= b
+    head = (
+        "fine-tuned encoder kept"
+        if keep
+        else "fine-tuned encoder NOT kept (the challenger uses the base encoder)"
+    )
+    return keep, f"{head}: {metric} {a:.4f} on the held-out sources, {b:.4f} with the base encoder"
 
 
 @io_task("load-champion")
@@ -383,6 +406,31 @@ def retrain_suggester(
     chosen = suggester if selection is None else selection.chosen
     challenger = fit_challenger(ts, embedder, chosen, params or {})
     challenger_ev = evaluate(challenger, ts, top_k)
+    fine_tune_line = None
+    if tuned is not None:
+        # the same suggester on the base encoder, the same held-out sources: is the fine-tune worth it?
+        base_model = fit_challenger(base_ts, base_embedder, chosen, params or {})
+        base_ev = evaluate(base_model, base_ts, top_k)
+        scores = float(challenger_ev.metrics[promotion_metric]), float(base_ev.metrics[promotion_metric])
+        kept, fine_tune_line = keep_fine_tuned(*scores, promotion_metric)
+        tuned = {
+            **tuned,
+            "kept": kept,
+            f"heldout_{promotion_metric}": scores[0],
+            f"base_heldout_{promotion_metric}": scores[1],
+        }
+        if not kept:
+            import shutil
+
+            assert encoder_dir is not None
+            shutil.rmtree(encoder_dir, ignore_errors=True)  # ~90 MB that nothing will read
+            challenger, challenger_ev, ts, embedder, encoder_dir = (
+                base_model,
+                base_ev,
+                base_ts,
+                base_embedder,
+                None,
+            )
     champion = load_champion(project, registered_model, force)
     champion_ev = None
     if champion is not None:
@@ -432,4 +480,5 @@ def retrain_suggester(
         suggester=chosen,
         selection=selection,
         decoding=describe_decoding(challenger),
+        fine_tune=fine_tune_line,
     )

@@ -380,9 +380,16 @@ def log_training_run(
         mlflow.log_params({f"data.{k}": str(v) for k, v in fingerprint.items()})
         mlflow.log_metrics(metrics)
         if fine_tune:
-            numeric = {k: float(v) for k, v in fine_tune.items() if isinstance(v, int | float)}
+            numeric = {
+                k: float(v)
+                for k, v in fine_tune.items()
+                if isinstance(v, int | float) and not isinstance(v, bool)
+            }
             mlflow.log_metrics({f"finetune.{k}": v for k, v in numeric.items() if np.isfinite(v)})
-            mlflow.log_params({f"finetune.{k}": str(v) for k, v in fine_tune.items() if k not in numeric})
+            mlflow.log_params(
+                {f"finetune.{k}": str(v).lower() if isinstance(v, bool) else str(v)
+                 for k, v in fine_tune.items() if k not in numeric}
+            )  # fmt: skip
         from models.sequence import record
 
         decoding_params, decoding_metrics = record(model)  # the codes-along-a-source choice fit made

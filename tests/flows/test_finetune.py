@@ -32,7 +32,7 @@ def harness():  # type: ignore[no-untyped-def]
     ],
 )
 def test_fine_tuned_encoder_is_trained_logged_gated_and_used(
-    tmp_path: Path, harness: None, model: str, backend: str, prefix: str
+    tmp_path: Path, harness: None, model: str, backend: str, prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from flows.process import process_interviews
     from flows.retrain import retrain_suggester
@@ -56,6 +56,12 @@ def test_fine_tuned_encoder_is_trained_logged_gated_and_used(
     config = load_config(root)
     assert config.suggester.fine_tune and config.suggester.fine_tune_minutes == 0.05
 
+    # which encoder scores better on a tiny study is chance: the fine-tuned one is made to win here
+    # (the other way: test_a_fine_tuned_encoder_that_scores_worse_is_not_kept)
+    import flows.retrain as retrain
+
+    real = retrain.keep_fine_tuned
+    monkeypatch.setattr(retrain, "keep_fine_tuned", lambda t, b, m: real(max(t, b), b, m))
     process_interviews(str(root))
     code_sources(root, [f"int{i:02d}" for i in range(4)])
     params = flow_parameters(root, config, "qualflow-suggester")["retrain_suggester"]
@@ -80,6 +86,8 @@ def test_fine_tuned_encoder_is_trained_logged_gated_and_used(
     assert run.data.params["embedding"] == champ.embedding
     assert run.data.metrics["finetune.steps"] >= 1 and "finetune.peak_rss_mb" in run.data.metrics
     assert run.data.params["finetune.loss"] == "triplet"  # a handful of codes: no in-batch negatives
+    assert run.data.params["finetune.kept"] == "true"
+    assert report.fine_tune is not None and report.fine_tune.startswith("fine-tuned encoder kept: macro_f1")
     proj.close()
 
     # a new interview is embedded with the champion's encoder (the base model's vectors would not
@@ -104,3 +112,58 @@ def test_fine_tuned_encoder_is_trained_logged_gated_and_used(
         )
     proj.close()
     assert used == {champ.embedding}  # the new interview's suggestions come from the fine-tuned encoder
+
+
+def test_a_fine_tuned_encoder_that_scores_worse_is_not_kept(
+    tmp_path: Path, harness: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the same suggester on the base encoder scores better on the held-out sources, the
+    challenger is the base one: logged as such, the fine-tuned folder deleted, and `train` says so.
+    (Which encoder wins on a tiny study is chance, so the comparison is made to go against the
+    fine-tune; the real comparison is the doctest of ``keep_fine_tuned`` and the AnnoMI figures.)"""
+    import flows.retrain as retrain
+    from flows.process import process_interviews
+    from flows.retrain import retrain_suggester
+    from flows.serve import flow_parameters
+    from flows.tracking import load_alias
+    from pipeline.config import load_config
+    from pipeline.embed.factory import make_embedder
+    from pipeline.project.core import Project
+    from tests.flows.test_flows import code_sources, make_project
+
+    root = make_project(tmp_path / "p", 4)
+    cfg = (
+        (root / "qualflow.toml").read_text(encoding="utf-8").replace('model = "hashing"', 'model = "minilm"')
+    )
+    cfg = cfg.replace("fine_tune = false", "fine_tune = true").replace(
+        "fine_tune_minutes = 10.0", "fine_tune_minutes = 0.05"
+    )
+    (root / "qualflow.toml").write_text(cfg, encoding="utf-8")
+    config = load_config(root)
+    seen: list[tuple[float, float]] = []
+    real = retrain.keep_fine_tuned
+
+    def worse(tuned: float, base: float, metric: str) -> tuple[bool, str]:
+        seen.append((tuned, base))
+        return real(min(tuned, base) - 0.01, base, metric)
+
+    monkeypatch.setattr(retrain, "keep_fine_tuned", worse)
+    process_interviews(str(root))
+    code_sources(root, [f"int{i:02d}" for i in range(4)])
+    report = retrain_suggester(**flow_parameters(root, config, "qualflow-suggester")["retrain_suggester"])
+    assert len(seen) == 1 and report.decision is not None and report.decision.promote
+    assert report.fine_tune is not None and report.fine_tune.startswith("fine-tuned encoder NOT kept")
+    assert report.fine_tune in report.lines()
+
+    proj = Project.open(root)
+    champ = load_alias(proj, "qualflow-suggester")
+    assert champ is not None and champ.encoder is None
+    assert champ.embedding == make_embedder("minilm", cache_dir=proj.cache_dir).fingerprint
+    import mlflow
+
+    run = mlflow.MlflowClient().get_run(str(champ.run_id))
+    assert run.data.params["encoder"] == "base" and run.data.params["finetune.kept"] == "false"
+    assert run.data.metrics["finetune.base_heldout_macro_f1"] == pytest.approx(seen[0][1])
+    assert run.data.metrics["finetune.heldout_macro_f1"] == pytest.approx(seen[0][0])
+    assert not list((proj.cache_dir / "encoders").glob("run-*"))  # the unused folder is gone
+    proj.close()
