@@ -138,3 +138,30 @@ def test_suggest_fine_tune_bad_setups_are_one_line_exit_2(tmp_path: Path) -> Non
     assert r.returncode == 2 and "Traceback" not in r.stderr
     (line,) = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert "fine_tune needs a sentence-transformers model; [embedding] model is 'hashing'" in line
+
+
+def test_suggest_fine_tune_on_an_exclusive_codebook_trains_a_classifier(tmp_path: Path) -> None:
+    """``exclusive = true``: the encoder is fine-tuned as a classifier of the codes; the line counts the
+    coded segments it learnt from ("examples"), and the folder's manifest records the loss."""
+    import json
+
+    root = tiny_project(tmp_path / "p")
+    cfg = (root / "qualflow.toml").read_text(encoding="utf-8")
+    (root / "qualflow.toml").write_text(
+        cfg.replace("params = {}", "params = { exclusive = true }").replace(
+            "fine_tune_minutes = 0.05", "fine_tune_minutes = 5.0"
+        ),
+        encoding="utf-8",
+    )
+    r = run_cli(root, "suggest", "--fine-tune", "--sources", "int03")
+    assert r.returncode == 0, r.stderr
+    m = re.search(r"^fine-tuned the encoder on (\d+) examples \((\d+) steps\) in \d+ s, ", r.stdout, re.M)
+    assert m, r.stdout
+    # the coded answers of int00-int02, one pass in batches of 32
+    examples, steps = int(m[1]), int(m[2])
+    assert examples > 0 and steps == -(-examples // 32)
+    (folder,) = (root / ".qualflow" / "encoders").iterdir()
+    manifest = json.loads((folder / "qualflow_finetune.json").read_text(encoding="utf-8"))
+    assert manifest["loss"] == "classify" and manifest["triplets"] == examples
+    (tuned,) = embeddings_of(root, "int03")
+    assert tuned.startswith("onnx-int8-v2:all-MiniLM-L6-v2-finetuned:")
