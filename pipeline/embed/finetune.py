@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import resource
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -192,6 +192,7 @@ def fine_tune(
     lr: float = 2e-5,
     max_seq_length: int = 128,
     exclusive: bool = False,
+    progress: bool = True,
 ) -> FineTuneResult:
     """Fine-tune the sentence-transformers folder ``base_dir`` on ``texts`` labelled by ``Y`` and save
     it to ``out_dir`` (replaced if it exists).
@@ -205,6 +206,7 @@ def fine_tune(
         ``epochs``; classify: passes over the coded segments)
     batch_size, lr : of the contrastive losses (classify uses :data:`CLASSIFY_BATCH`, :data:`CLASSIFY_LR`)
     exclusive : the codebook is exclusive: train as a classifier (:func:`choose_loss`)
+    progress : a progress bar over the steps (when there are more than a few)
 
     Raises
     ------
@@ -243,11 +245,13 @@ def fine_tune(
     deadline = t0 + 60.0 * minutes
     losses_seen: list[float] = []
     if loss_name == "classify":
-        _train_classifier(model, [texts[i] for i in rows], T, batches, deadline, losses_seen)
+        steps = _tracked(batches, progress)
+        _train_classifier(model, [texts[i] for i in rows], T, steps, len(batches), deadline, losses_seen)
         items = sum(len(b) for b in batches[: len(losses_seen)])
         hard = 0
     else:
-        _train_contrastive(model, texts, batches, make_loss(model, loss_name), lr, deadline, losses_seen)
+        steps = _tracked(batches, progress)
+        _train_contrastive(model, texts, steps, make_loss(model, loss_name), lr, deadline, losses_seen)
         items = sum(len(b) for b in batches[: len(losses_seen)])
         hard = sum(1 for c, _, _, n in triplets if Y[n, c] == -1)
     stopped = len(losses_seen) < len(batches)
@@ -278,17 +282,36 @@ def fine_tune(
     return result
 
 
+#: Fewer steps than this run without a progress bar (a tiny project's fine-tune takes seconds).
+PROGRESS_MIN_STEPS = 5
+
+
+def _tracked(batches: list[Any], progress: bool) -> Iterable[Any]:
+    """``batches``, behind a progress bar when asked and there are :data:`PROGRESS_MIN_STEPS` or more."""
+    if not progress or len(batches) < PROGRESS_MIN_STEPS:
+        return batches
+    from rich.progress import track
+
+    return track(batches, description="fine-tuning the encoder", transient=True)
+
+
+def _tokenizer(model: Any) -> Any:
+    """``model.preprocess`` (sentence-transformers 6), else ``model.tokenize`` (deprecated there)."""
+    return getattr(model, "preprocess", None) or model.tokenize
+
+
 def _train_contrastive(
-    model: Any, texts: Sequence[str], batches: list[Any], loss_fn: Any, lr: float, deadline: float,
+    model: Any, texts: Sequence[str], batches: Iterable[Any], loss_fn: Any, lr: float, deadline: float,
     losses_seen: list[float],
 ) -> None:  # fmt: skip
     """Steps of ``loss_fn`` over triplet batches until they run out or ``deadline`` passes."""
     import torch
 
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+    tokenize = _tokenizer(model)
     model.train()
     for batch in batches:
-        feats = [model.tokenize([texts[t[j]] for t in batch]) for j in (1, 2, 3)]  # on the CPU already
+        feats = [tokenize([texts[t[j]] for t in batch]) for j in (1, 2, 3)]  # on the CPU already
         loss = loss_fn(feats, torch.zeros(len(batch)))
         optimizer.zero_grad()
         loss.backward()
@@ -299,8 +322,8 @@ def _train_contrastive(
 
 
 def _train_classifier(
-    model: Any, texts: Sequence[str], T: npt.NDArray[np.float32], batches: list[Any], deadline: float,
-    losses_seen: list[float],
+    model: Any, texts: Sequence[str], T: npt.NDArray[np.float32], batches: Iterable[Any], n_steps: int,
+    deadline: float, losses_seen: list[float],
 ) -> None:  # fmt: skip
     """Class-balanced cross-entropy of a linear head on the normalised sentence embedding (scaled by
     :data:`CLASSIFY_SCALE`), AdamW with warm-up and linear decay over the planned steps, gradients
@@ -312,16 +335,16 @@ def _train_classifier(
     head = torch.nn.Linear(int(dim), T.shape[1])
     params = [*model.parameters(), *head.parameters()]
     optimizer = torch.optim.AdamW(params, lr=CLASSIFY_LR, weight_decay=0.01)
-    n_steps = len(batches)
     warm = max(1.0, CLASSIFY_WARMUP * n_steps)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min(1.0, (s + 1) / warm) * max(0.0, (n_steps - s) / n_steps)
     )
     weight = torch.from_numpy(class_weights(T))
     targets = torch.from_numpy(T)
+    tokenize = _tokenizer(model)
     model.train()
     for batch in batches:
-        feats = model.tokenize([texts[i] for i in batch])
+        feats = tokenize([texts[i] for i in batch])
         emb = torch.nn.functional.normalize(model(feats)["sentence_embedding"], dim=-1)
         logp = torch.log_softmax(head(emb) * CLASSIFY_SCALE, dim=-1)
         t = targets[torch.as_tensor(batch)]
