@@ -182,13 +182,17 @@ def fine_tune_encoder(project: Project, ts: TrainingSet, minutes: float) -> tupl
         minutes=minutes,
         exclusive=exclusive,
     )
+    negatives = (
+        ""
+        if result.loss == "classify"
+        else f" ({result.hard_negatives} with a rejected suggestion as negative)"
+    )
     get_run_logger().info(
-        "fine-tuned %s (%s loss) on %d %s (%d with a rejected suggestion as negative) in %.0f s%s; peak memory %.0f MB",
-        base_dir.name,
+        "fine-tuned the encoder (%s loss) on %d %s%s in %.0f s%s; peak memory %.0f MB",
         result.loss,
         result.triplets,
         result.unit,
-        result.hard_negatives,
+        negatives,
         result.seconds,
         " (stopped by the time budget)" if result.stopped_by_budget else "",
         result.peak_rss_mb,
