@@ -6,16 +6,18 @@ sentence embedding, class-balanced cross-entropy over the codes, one pass with w
 decay; the head is thrown away and the encoder kept, so the suggester still learns from sentence
 vectors. On AnnoMI's therapist codebook this gave test κ 0.727 against 0.688 for the base encoder,
 in five minutes (docs/benchmarks.md, "Fine-tuning on AnnoMI"); the contrastive losses below needed a
-19-minute pass for 0.717.
+19-minute pass for 0.717. On its client codebook it lowered κ (0.393 → 0.355), so ``train``
+keeps a fine-tuned encoder only when it scores at least as well as the base one (``flows.retrain``).
 
-Otherwise the fine-tune is contrastive. Triplets are drawn per code: an anchor and a positive are two segments a human gave the code; the
-negative is, when there is one, a segment whose suggestion of that code a coder *rejected* (the
-hardest and most honest negative), else a segment coded with something else and not with this code.
-Each batch holds triplets of different codes where the codebook allows, and is trained with
+Otherwise the fine-tune is contrastive. Triplets are drawn per code: an anchor and a positive are
+two segments a human gave the code; the negative is, when there is one, a segment whose suggestion
+of that code a coder *rejected* (the hardest and most honest negative), else a segment coded with
+something else and not with this code. Each batch holds triplets of different codes where the
+codebook allows, and is trained with
 :class:`~sentence_transformers.losses.MultipleNegativesRankingLoss` (every other positive and
-negative in the batch is a further negative) when the codebook has at least as many codes as a batch
-has triplets, else with a cosine :class:`~sentence_transformers.losses.TripletLoss` on each triplet's
-own negative (:func:`choose_loss`). A plain loop (no ``Trainer``: no ``datasets``, no
+negative in the batch is a further negative) when the codebook has at least as many codes as a
+batch has triplets, else with a cosine :class:`~sentence_transformers.losses.TripletLoss` on each
+triplet's own negative (:func:`choose_loss`). A plain loop (no ``Trainer``: no ``datasets``, no
 accelerate), one fixed seed, a wall-clock budget checked after every step, and a cap of
 ``epochs`` passes over the coded segments.
 
@@ -112,8 +114,9 @@ TRIPLET_MARGIN = 0.3
 
 
 def choose_loss(n_codes: int, batch_size: int, exclusive: bool = False) -> str:
-    """``"classify"`` for an exclusive codebook (module docstring); else ``"mnrl"`` (MultipleNegativesRankingLoss) when a batch can hold triplets of different codes,
-    else ``"triplet"`` (cosine TripletLoss on each triplet's own negative).
+    """``"classify"`` for an exclusive codebook (module docstring); else ``"mnrl"``
+    (MultipleNegativesRankingLoss) when a batch can hold triplets of different codes, else
+    ``"triplet"`` (cosine TripletLoss on each triplet's own negative).
 
     MNRL treats every other positive in the batch as a negative: with fewer codes than triplets per
     batch (AnnoMI's 3 client codes, 16 per batch) most of those are the *same* code, and the loss
@@ -244,16 +247,14 @@ def fine_tune(
     t0 = time.monotonic()
     deadline = t0 + 60.0 * minutes
     losses_seen: list[float] = []
+    steps = _tracked(batches, progress)
     if loss_name == "classify":
-        steps = _tracked(batches, progress)
         _train_classifier(model, [texts[i] for i in rows], T, steps, len(batches), deadline, losses_seen)
-        items = sum(len(b) for b in batches[: len(losses_seen)])
         hard = 0
     else:
-        steps = _tracked(batches, progress)
         _train_contrastive(model, texts, steps, make_loss(model, loss_name), lr, deadline, losses_seen)
-        items = sum(len(b) for b in batches[: len(losses_seen)])
         hard = sum(1 for c, _, _, n in triplets if Y[n, c] == -1)
+    items = sum(len(b) for b in batches[: len(losses_seen)])  # examples, or triplets, trained on
     stopped = len(losses_seen) < len(batches)
     model.eval()
     if out_dir.exists():
