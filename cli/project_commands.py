@@ -103,33 +103,6 @@ def ingest(
         out.print(f"note: {line}", markup=False)
     for line in coverage_notes(proj, {n: lg for n, lg in project_languages(proj).items() if n in fresh}):
         out.print(f"note: {line}", markup=False)
-    for line in grouped_table_notes(files, fresh):
-        out.print(f"note: {line}", markup=False)
-
-
-def grouped_table_notes(files: list[Path], fresh: set[str]) -> list[str]:
-    """A note per table just ingested whose rows name several interviews (``transcript_id``, ...):
-    it became one source, and ``qualflow split`` makes one file per interview."""
-    from pipeline.errors import InputError
-    from pipeline.ingest.tables import TABLE_SUFFIXES, grouping_column, read_table_rows
-    from pipeline.project.ingest import source_name_for
-
-    notes = []
-    for f in files:
-        if f.suffix.lower() not in TABLE_SUFFIXES or source_name_for(f) not in fresh:
-            continue
-        try:
-            found = grouping_column(read_table_rows(f))
-        except InputError:
-            continue
-        if found is not None:
-            column, n = found
-            notes.append(
-                f"{f.name} became one source, but its column {column!r} names {n} different values; if "
-                f"those are separate interviews, make one file each with `qualflow split {f} --by {column}` "
-                "and ingest that folder instead (each interview is then a source of its own)"
-            )
-    return notes
 
 
 @app.command()

@@ -169,6 +169,7 @@ def parse_table(rows: Iterable[Row], name: str, fmt: str, joiner: str | None = N
     >>> [(t.speaker, t.timestamp, p.text[t.start:t.end]) for t in p.turns]
     [('Int', 5.0, 'Why?'), ('Int', None, 'Really?'), ('Ann', 12.5, 'Yes.')]
     """
+    rows = list(rows)
     it = iter(rows)
     head = _header(it)
     if head is None:
@@ -222,10 +223,19 @@ def parse_table(rows: Iterable[Row], name: str, fmt: str, joiner: str | None = N
             "with text; check that you picked the right file"
         )
     notes: tuple[str, ...] = ()
+    grouped = grouping_column(rows)
+    if grouped is not None:
+        column, n_values = grouped
+        notes += (
+            f"{Path(name).name} became one source, but its column {column!r} names {n_values} different "
+            "values; if those are separate interviews, make one file each with "
+            f"`qualflow split {name} --by {column}` and ingest that folder instead (each interview is then "
+            "a source of its own)",
+        )
     if bad_times:
         column = _cell_text(head[1][time_col]).strip() if time_col is not None else "time"
         more = f" and {len(bad_times) - 3} more" if len(bad_times) > 3 else ""
-        notes = (
+        notes += (
             f"{name}: {len(bad_times)} {'row has' if len(bad_times) == 1 else 'rows have'} a {column!r} that "
             f"is not a time ({', '.join(bad_times[:3])}{more}), stored without one; write seconds (83.5) or "
             "a clock (00:01:23) and ingest the file again to keep it",

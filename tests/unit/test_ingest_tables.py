@@ -364,6 +364,19 @@ def test_a_time_that_is_not_a_time_is_left_out_with_a_note(tmp_path: Path) -> No
     assert read_transcript(path).notes == ()
 
 
+def test_a_table_of_several_interviews_says_how_to_split_it(tmp_path: Path) -> None:
+    """The note comes from the reader, so `ingest` and the process flow both pass it on."""
+    path = tmp_path / "study.csv"
+    path.write_text("session,speaker,text\na,Int,Why?\na,Ann,So.\nb,Int,How?\n", encoding="utf-8")
+    assert read_transcript(path).notes == (
+        f"study.csv became one source, but its column 'session' names 2 different values; if those are "
+        f"separate interviews, make one file each with `qualflow split {path} --by session` and ingest that "
+        "folder instead (each interview is then a source of its own)",
+    )
+    path.write_text("session,speaker,text\na,Int,Why?\na,Ann,So.\n", encoding="utf-8")
+    assert read_transcript(path).notes == ()  # one interview: nothing to say
+
+
 def test_unquoted_delimiters_in_the_last_text_column_stay_in_the_text(tmp_path: Path) -> None:
     """From a review: ``Int,Hello, how are you`` was stored as 'Hello'."""
     path = tmp_path / "x.csv"
