@@ -122,11 +122,11 @@ def split(
 ) -> None:
     """Split a table of utterances into one .csv per interview (or per row), to ingest each as its own source."""
     from pipeline.errors import InputError
-    from pipeline.ingest.tables import _file_part, split_table
+    from pipeline.ingest.tables import file_part, split_table
 
     if (by is None) == (not each_row):
         raise InputError("say how to split the table: --by COLUMN (one file per interview) or --each-row")
-    folder = out if out is not None else table.with_name(f"{table.stem}-by-{_file_part(by or 'row')}")
+    folder = out if out is not None else table.with_name(f"{table.stem}-by-{file_part(by or 'row')}")
     written = split_table(table, by, folder)
     rows = sum(n for _, n in written)
     console().print(

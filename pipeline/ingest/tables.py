@@ -78,11 +78,21 @@ Cell = object
 Row = tuple[int, list[Cell]]  # (1-based row number, cells)
 
 
-def _key(header: Cell) -> str:
+def header_key(header: Cell) -> str:
+    """A header cell as the column lists name it: lower case, spaces and hyphens as ``_``.
+
+    >>> header_key(" Utterance Text"), header_key("start-time"), header_key(None)
+    ('utterance_text', 'start_time', '')
+    """
     return re.sub(r"[\s\-]+", "_", str(header if header is not None else "").strip().lower())
 
 
-def _cell_text(value: Cell) -> str:
+def cell_text(value: Cell) -> str:
+    """A cell as text: empty for ``None``, ``3`` for ``3.0``, line ends as ``\\n``.
+
+    >>> cell_text(None), cell_text(3.0), cell_text("a\\r\\nb")
+    ('', '3', 'a\\nb')
+    """
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
@@ -90,16 +100,29 @@ def _cell_text(value: Cell) -> str:
     return str(value).replace("\r\n", "\n").replace("\r", "\n")
 
 
-def _find(keys: list[str], names: Sequence[str]) -> int | None:
+def find_column(keys: list[str], names: Sequence[str]) -> int | None:
+    """The index in ``keys`` of the first of ``names`` found there (``names`` in order of preference)."""
     for name in names:
         if name in keys:
             return keys.index(name)
     return None
 
 
-def _header(rows: Iterable[Row]) -> Row | None:
+def row_words(cells: Sequence[Cell], text_col: int) -> str:
+    """The words of a row: its text cell, stripped. A row without words is no turn: :func:`parse_table`
+    skips it, :func:`split_table` leaves it out and ``codings import-table`` counts turns by it, so
+    the three agree on which row is which turn.
+
+    >>> row_words(["Int", "  Why? "], 1), row_words(["Int"], 1)
+    ('Why?', '')
+    """
+    return cell_text(cells[text_col] if text_col < len(cells) else None).strip()
+
+
+def header_row(rows: Iterable[Row]) -> Row | None:
+    """The first row with a non-blank cell (the header), or ``None``; consumes ``rows`` up to it."""
     for n, cells in rows:
-        if any(_cell_text(c).strip() for c in cells):
+        if any(cell_text(c).strip() for c in cells):
             return n, cells
     return None
 
@@ -171,19 +194,19 @@ def parse_table(rows: Iterable[Row], name: str, fmt: str, joiner: str | None = N
     """
     rows = list(rows)
     it = iter(rows)
-    head = _header(it)
+    head = header_row(it)
     if head is None:
         raise InputError(f"{name}: the table is empty (no header row); check that you picked the right file")
-    keys = [_key(h) for h in head[1]]
-    text_col = _find(keys, TEXT_COLUMNS)
+    keys = [header_key(h) for h in head[1]]
+    text_col = find_column(keys, TEXT_COLUMNS)
     if text_col is None:
-        found = ", ".join(repr(_cell_text(h).strip()) for h in head[1] if _cell_text(h).strip())
+        found = ", ".join(repr(cell_text(h).strip()) for h in head[1] if cell_text(h).strip())
         raise InputError(
             f"{name}: no text column in the header row (found {found}); name the column of what was said "
             f"one of: {', '.join(TEXT_COLUMNS)}"
         )
-    speaker_col = _find(keys, SPEAKER_COLUMNS)
-    time_col = _find(keys, TIME_COLUMNS)
+    speaker_col = find_column(keys, SPEAKER_COLUMNS)
+    time_col = find_column(keys, TIME_COLUMNS)
     # openai-whisper's .tsv output: "start<TAB>end<TAB>text", times in integer milliseconds
     milliseconds = keys == ["start", "end", "text"] and joiner == "\t"
     parts: list[str] = []
@@ -201,16 +224,16 @@ def parse_table(rows: Iterable[Row], name: str, fmt: str, joiner: str | None = N
                     f"{name} row {n}: {len(cells)} cells but the header has {len(head[1])} columns; put "
                     "quotes around a text that holds the delimiter, or export the table again"
                 )
-            cells = [*cells[:text_col], joiner.join(_cell_text(c) for c in cells[text_col:])]
-        words = _cell_text(cell(text_col, cells)).strip()
+            cells = [*cells[:text_col], joiner.join(cell_text(c) for c in cells[text_col:])]
+        words = row_words(cells, text_col)
         if not words:
             continue
-        speaker = " ".join(_cell_text(cell(speaker_col, cells)).split())
+        speaker = " ".join(cell_text(cell(speaker_col, cells)).split())
         try:
             timestamp = _seconds(cell(time_col, cells), f"{name} row {n}")
         except InputError:  # a time is the row's metadata, not its words: the row is kept without it
             timestamp = None
-            bad_times.append(f"row {n} {_cell_text(cell(time_col, cells)).strip()[:40]!r}")
+            bad_times.append(f"row {n} {cell_text(cell(time_col, cells)).strip()[:40]!r}")
         if timestamp is not None and milliseconds:
             timestamp /= 1000.0
         prefix = f"{speaker}: " if speaker else ""
@@ -219,7 +242,7 @@ def parse_table(rows: Iterable[Row], name: str, fmt: str, joiner: str | None = N
         pos += len(prefix) + len(words) + 1
     if not turns:
         raise InputError(
-            f"{name}: the table has a text column ({_cell_text(head[1][text_col]).strip()!r}) but no row "
+            f"{name}: the table has a text column ({cell_text(head[1][text_col]).strip()!r}) but no row "
             "with text; check that you picked the right file"
         )
     notes: tuple[str, ...] = ()
@@ -233,7 +256,7 @@ def parse_table(rows: Iterable[Row], name: str, fmt: str, joiner: str | None = N
             "a source of its own)",
         )
     if bad_times:
-        column = _cell_text(head[1][time_col]).strip() if time_col is not None else "time"
+        column = cell_text(head[1][time_col]).strip() if time_col is not None else "time"
         more = f" and {len(bad_times) - 3} more" if len(bad_times) > 3 else ""
         notes += (
             f"{name}: {len(bad_times)} {'row has' if len(bad_times) == 1 else 'rows have'} a {column!r} that "
@@ -365,19 +388,19 @@ def is_transcript_table(path: Path) -> bool:
     """
     try:
         if path.suffix.lower() == ".xlsx":
-            head = _header(_xlsx_rows(path, limit=1))
+            head = header_row(_xlsx_rows(path, limit=1))
         else:
             data = path.read_bytes()[:65536]
             # only the header matters here: undecodable bytes further on are reported when it is read
             text = data.decode("utf-16" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8", "replace")
             text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
             lines = [line for line in text.split("\n") if line.strip()][:1]
-            head = _header(_delimited_rows("\n".join(lines), _delimiter(text, path.suffix.lower()), ""))
+            head = header_row(_delimited_rows("\n".join(lines), _delimiter(text, path.suffix.lower()), ""))
     except (InputError, OSError):
         return True
     if head is None:
         return True
-    return _find([_key(h) for h in head[1]], TEXT_COLUMNS) is not None
+    return find_column([header_key(h) for h in head[1]], TEXT_COLUMNS) is not None
 
 
 # --- tables that hold several interviews -----------------------------------------------------------
@@ -412,15 +435,15 @@ def read_table_rows(path: Path) -> list[Row]:
     if path.suffix.lower() == ".xlsx":
         return _xlsx_rows(path)
     rows, _, delimiter = _read_delimited(path)
-    head = _header(rows)
+    head = header_row(rows)
     if head is None:
         return rows
     width = len(head[1])
-    text_col = _find([_key(h) for h in head[1]], TEXT_COLUMNS)
+    text_col = find_column([header_key(h) for h in head[1]], TEXT_COLUMNS)
     if text_col != width - 1:
         return rows
     return [
-        (n, c if len(c) <= width else [*c[:text_col], delimiter.join(map(_cell_text, c[text_col:]))])
+        (n, c if len(c) <= width else [*c[:text_col], delimiter.join(map(cell_text, c[text_col:]))])
         for n, c in rows
     ]
 
@@ -434,22 +457,22 @@ def grouping_column(rows: Sequence[Row]) -> tuple[str, int] | None:
     >>> grouping_column([(1, ["Session", "text"]), (2, ["a", "Hi."]), (3, ["a", "Yes."])]) is None
     True
     """
-    head = _header(rows)
+    head = header_row(rows)
     if head is None:
         return None
-    keys = [_key(h) for h in head[1]]
-    col = _find(keys, SOURCE_COLUMNS)
+    keys = [header_key(h) for h in head[1]]
+    col = find_column(keys, SOURCE_COLUMNS)
     if col is None:
         return None
-    values = {_cell_text(cells[col]).strip() for n, cells in rows if n > head[0] and col < len(cells)}
+    values = {cell_text(cells[col]).strip() for n, cells in rows if n > head[0] and col < len(cells)}
     values.discard("")
-    return (_cell_text(head[1][col]).strip(), len(values)) if len(values) >= 2 else None
+    return (cell_text(head[1][col]).strip(), len(values)) if len(values) >= 2 else None
 
 
-def _file_part(value: str) -> str:
+def file_part(value: str) -> str:
     """A group value as part of a file name: letters, digits, ``-`` ``_`` ``.`` kept, the rest ``_``.
 
-    >>> _file_part("int 01/b"), _file_part("مصاحبه ۱")
+    >>> file_part("int 01/b"), file_part("مصاحبه ۱")
     ('int_01_b', 'مصاحبه_۱')
     """
     part = re.sub(r"[^\w.\-]+", "_", value, flags=re.UNICODE).strip("._") or "_"
@@ -467,7 +490,7 @@ def _csv_value(value: Cell) -> str:
         return value.isoformat()
     if isinstance(value, dt.timedelta):
         return str(value.total_seconds())
-    return _cell_text(value)
+    return cell_text(value)
 
 
 def split_table(path: Path, by: str | None, out_dir: Path) -> list[tuple[Path, int]]:
@@ -484,20 +507,20 @@ def split_table(path: Path, by: str | None, out_dir: Path) -> list[tuple[Path, i
     from pipeline.fileio import write_atomic
 
     rows = read_table_rows(path)
-    head = _header(rows)
+    head = header_row(rows)
     if head is None:
         raise InputError(f"{path}: the table is empty (no header row); check that you picked the right file")
-    headers = [_cell_text(h).strip() for h in head[1]]
+    headers = [cell_text(h).strip() for h in head[1]]
     col = None
     if by is not None:
-        wanted = _key(by)
-        col = next((i for i, h in enumerate(head[1]) if _key(h) == wanted), None)
+        wanted = header_key(by)
+        col = next((i for i, h in enumerate(head[1]) if header_key(h) == wanted), None)
         if col is None:
             found = ", ".join(repr(h) for h in headers if h)
             raise InputError(
                 f"{path}: no column {by!r} in the header row (found {found}); pass one of those to --by"
             )
-    text_col = _find([_key(h) for h in head[1]], TEXT_COLUMNS)
+    text_col = find_column([header_key(h) for h in head[1]], TEXT_COLUMNS)
     if text_col is None:
         found = ", ".join(repr(h) for h in headers if h)
         raise InputError(
@@ -509,12 +532,12 @@ def split_table(path: Path, by: str | None, out_dir: Path) -> list[tuple[Path, i
     for n, cells in rows:
         if n <= head[0]:
             continue
-        if not _cell_text(cells[text_col] if text_col < len(cells) else None).strip():
+        if not row_words(cells, text_col):
             continue  # no words: no turn when ingested, and a file of only such rows would be refused
         if col is None:
             groups[f"{n:0{width}d}"] = [cells]
             continue
-        value = _cell_text(cells[col] if col < len(cells) else None).strip()
+        value = cell_text(cells[col] if col < len(cells) else None).strip()
         if not value:
             raise InputError(
                 f"{path} row {n}: no value in column {headers[col]!r}; fill it in or delete the row"
@@ -524,7 +547,7 @@ def split_table(path: Path, by: str | None, out_dir: Path) -> list[tuple[Path, i
         raise InputError(f"{path}: the table has a header but no rows; check that you picked the right file")
     names: dict[str, str] = {}
     for value in groups:
-        name = f"{path.stem}-{_file_part(value)}.csv"
+        name = f"{path.stem}-{file_part(value)}.csv"
         if name.casefold() in names:
             raise InputError(
                 f"{path}: values {names[name.casefold()]!r} and {value!r} of column {headers[col or 0]!r} would "
@@ -532,7 +555,7 @@ def split_table(path: Path, by: str | None, out_dir: Path) -> list[tuple[Path, i
             )
         names[name.casefold()] = value
     exists = [
-        out_dir / n for n in (f"{path.stem}-{_file_part(v)}.csv" for v in groups) if (out_dir / n).exists()
+        out_dir / n for n in (f"{path.stem}-{file_part(v)}.csv" for v in groups) if (out_dir / n).exists()
     ]
     if exists:
         more = f" and {len(exists) - 1} more" if len(exists) > 1 else ""
@@ -545,7 +568,7 @@ def split_table(path: Path, by: str | None, out_dir: Path) -> list[tuple[Path, i
         w.writerow(_csv_value(h) for h in head[1])
         for cells in members:
             w.writerow(_csv_value(c) for c in cells)
-        target = out_dir / f"{path.stem}-{_file_part(value)}.csv"
+        target = out_dir / f"{path.stem}-{file_part(value)}.csv"
         write_atomic(target, buf.getvalue().encode("utf-8"))
         written.append((target, len(members)))
     return written

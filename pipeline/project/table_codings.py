@@ -43,9 +43,9 @@ def table_files(paths: Iterable[Path]) -> list[Path]:
 
 
 def _column(keys: list[str], headers: list[str], wanted: str, path: Path, option: str) -> int:
-    from pipeline.ingest.tables import _key
+    from pipeline.ingest.tables import header_key
 
-    key = _key(wanted)
+    key = header_key(wanted)
     if key not in keys:
         found = ", ".join(repr(h) for h in headers if h)
         raise InputError(f"{path}: no column {wanted!r} in the header row (found {found}); fix {option}")
@@ -65,7 +65,15 @@ def codings_from_table(
 ) -> list[Coding]:
     """The codings of one table (problems appended as ``(file, row, problem)``)."""
     from pipeline.ingest import read_transcript
-    from pipeline.ingest.tables import TEXT_COLUMNS, _cell_text, _find, _header, _key, read_table_rows
+    from pipeline.ingest.tables import (
+        TEXT_COLUMNS,
+        cell_text,
+        find_column,
+        header_key,
+        header_row,
+        read_table_rows,
+        row_words,
+    )
 
     name = path.stem
     if source_text is None:
@@ -77,11 +85,11 @@ def codings_from_table(
             f"`qualflow ingest {path}` again first"
         )
     rows = read_table_rows(path)
-    head = _header(rows)
+    head = header_row(rows)
     assert head is not None  # read_transcript read it
-    headers = [_cell_text(h).strip() for h in head[1]]
-    keys = [_key(h) for h in head[1]]
-    text_col = _find(keys, TEXT_COLUMNS)
+    headers = [cell_text(h).strip() for h in head[1]]
+    keys = [header_key(h) for h in head[1]]
+    text_col = find_column(keys, TEXT_COLUMNS)
     assert text_col is not None
     code_col = _column(keys, headers, code_column, path, "--code-column")
     coder_col = _column(keys, headers, coder_column, path, "--coder-column") if coder_column else None
@@ -95,9 +103,9 @@ def codings_from_table(
             continue
 
         def cell(col: int | None, cells: list[object] = cells) -> str:
-            return _cell_text(cells[col] if col is not None and col < len(cells) else None).strip()
+            return cell_text(cells[col] if col is not None and col < len(cells) else None).strip()
 
-        if not cell(text_col):
+        if not row_words(cells, text_col):  # as parse_table counts turns
             continue
         turn = next(turns)
         who = cell(coder_col) if coder_col is not None else (coder or "")
