@@ -174,14 +174,22 @@ def fine_tune_encoder(project: Project, ts: TrainingSet, minutes: float) -> tupl
     idx = ts.train_idx
     out = project.cache_dir / "encoders" / f"run-{ts.fingerprint()['data_hash'][:12]}"
     exclusive = bool(project.config.suggester.params.get("exclusive", False))
-    result = fine_tune(
-        base_dir,
-        [ts.corpus.texts[i] for i in idx],
-        ts.corpus.Y[idx],
-        out,
-        minutes=minutes,
-        exclusive=exclusive,
-    )
+    try:
+        result = fine_tune(
+            base_dir,
+            [ts.corpus.texts[i] for i in idx],
+            ts.corpus.Y[idx],
+            out,
+            minutes=minutes,
+            exclusive=exclusive,
+        )
+    except ValueError as exc:  # too little to learn from: one line, as `suggest --fine-tune` says it
+        from pipeline.errors import InputError
+
+        raise InputError(
+            f"--fine-tune: {exc} ({len(idx)} segments in the training sources); code more segments, or "
+            "train without --fine-tune (or set [suggester] fine_tune = false)"
+        ) from None
     negatives = (
         ""
         if result.loss == "classify"

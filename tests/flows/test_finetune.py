@@ -167,3 +167,50 @@ def test_a_fine_tuned_encoder_that_scores_worse_is_not_kept(
     assert run.data.metrics["finetune.heldout_macro_f1"] == pytest.approx(seen[0][0])
     assert not list((proj.cache_dir / "encoders").glob("run-*"))  # the unused folder is gone
     proj.close()
+
+
+def test_train_fine_tune_with_one_code_coded_is_one_line_exit_2(tmp_path: Path, harness: None) -> None:
+    """An exclusive codebook of which one code is coded so far: nothing to tell apart, so the
+    classification fine-tune cannot run; `train --fine-tune` says so in one line, exit 2, nothing logged."""
+    import subprocess
+    import sys
+
+    from flows.process import process_interviews
+    from tests.flows.test_flows import interview, make_project
+
+    root = make_project(tmp_path / "p", 4)
+    cfg = (
+        (root / "qualflow.toml").read_text(encoding="utf-8").replace('model = "hashing"', 'model = "minilm"')
+    )
+    (root / "qualflow.toml").write_text(
+        cfg.replace("params = {}", "params = { exclusive = true }"), encoding="utf-8"
+    )
+    process_interviews(str(root))
+    lines = ["source,start,end,code,coder"]
+    first = interview(0)[1][0][2]
+    for i in range(4):
+        lines += [f"int{i:02d},{s},{e},{code},ana" for s, e, code in interview(i)[1] if code == first]
+    (root / "codings.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    from pipeline.project.codings import import_codings
+    from pipeline.project.core import Project
+
+    proj = Project.open(root)
+    import_codings(proj, root / "codings.csv")
+    proj.close()
+    r = subprocess.run(
+        [sys.executable, "-m", "cli", "--project", str(root), "train", "--fine-tune"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert r.returncode == 2, r.stdout + r.stderr
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith(
+        "error: --fine-tune: fine-tuning an exclusive codebook needs coded segments of at least two codes ("
+    ), r.stderr
+    assert errors[0].endswith(
+        "code more segments, or train without --fine-tune (or set [suggester] fine_tune = false)"
+    )
+    assert not (root / ".qualflow" / "encoders").exists() or not any(
+        (root / ".qualflow" / "encoders").iterdir()
+    )
