@@ -7,9 +7,10 @@ Usage::
         [--write docs/benchmarks.md]
 
 Per codebook, in one run: fine-tune the packaged MiniLM with the product's
-:func:`pipeline.embed.finetune.fine_tune` on the codebook's utterances of the 126 single-expert
-training transcripts (never the 7 test transcripts), within ``--minutes`` (one pass over the data is
-``fine_tune``'s cap anyway). The fine-tune runs in a child process so that its peak resident memory is
+:func:`pipeline.embed.finetune.fine_tune` (``exclusive=True``: AnnoMI's codebooks are exclusive, so
+the classification loss) on the codebook's utterances of the 126 single-expert training transcripts
+(never the 7 test transcripts), within ``--minutes`` (one pass over the data is ``fine_tune``'s cap
+anyway). The fine-tune runs in a child process so that its peak resident memory is
 its own (``FineTuneResult.peak_rss_mb``, as ``qualflow train --fine-tune`` reports it). Then every
 utterance is embedded with the base encoder (cached in ``--cache`` by a hash of the texts, as
 ``bench/annomi.py`` does) and with the fine-tuned one (in a temporary folder, deleted at the end),
@@ -19,7 +20,7 @@ fine-tune trains at 128), and the product default -- exactly the "default: yes" 
 ``models.default_params`` and the context side inputs the project pipeline passes -- is trained and
 tested on each. Printed side by side: test κ with the 10 experts (mean and range), macro-F1 against
 their majority, 5-fold CV κ grouped by transcript on the training transcripts (optimistic for the
-fine-tuned encoder: it saw every fold), the fine-tune's steps / triplets / loss / seconds / peak RSS,
+fine-tuned encoder: it saw every fold), the fine-tune's steps / examples or triplets / loss / seconds / peak RSS,
 and the embedding seconds. ``--write`` replaces (or appends) the section
 "### Fine-tuning on AnnoMI (issue 15)" of the given Markdown file with the table.
 """
