@@ -48,6 +48,7 @@ class RetrainReport:
     unchanged: bool = False  # nothing trained: ``version`` was trained from the same inputs
     decoding: str | None = None  # what fit decided about decoding codes along each source
     fine_tune: str | None = None  # whether the fine-tuned encoder was kept, and why (:func:`keep_fine_tuned`)
+    hint: str | None = None  # a setting worth trying (:func:`fine_tune_hint`), printed last
 
     def lines(self) -> list[str]:
         if self.unchanged:
@@ -83,6 +84,8 @@ class RetrainReport:
             f"MLflow: run {self.run_id} in experiment {self.experiment_id} at {self.tracking_uri} "
             "(see it with `qualflow ui mlflow`)"
         )
+        if self.hint:
+            out.append(self.hint)
         return out
 
 
@@ -208,6 +211,30 @@ def fine_tune_encoder(project: Project, ts: TrainingSet, minutes: float) -> tupl
     from dataclasses import asdict
 
     return out, asdict(result)
+
+
+#: Coded training segments from which ``train`` suggests ``--fine-tune`` for an exclusive codebook
+#: (AnnoMI's therapist codebook, where it helped, has 4,666; a few hundred is where a classifier of
+#: a handful of codes has something to learn).
+FINE_TUNE_HINT_MIN = 500
+
+
+def fine_tune_hint(exclusive: bool, fine_tuned: bool, n_coded: int) -> str | None:
+    """A line suggesting ``--fine-tune`` when an exclusive codebook has enough codings and it was not
+    used; ``None`` otherwise.
+
+    >>> fine_tune_hint(True, False, 3574).startswith("hint: 3574 coded segments of an exclusive codebook")
+    True
+    >>> fine_tune_hint(True, True, 3574), fine_tune_hint(False, False, 3574), fine_tune_hint(True, False, 80)
+    (None, None, None)
+    """
+    if not exclusive or fine_tuned or n_coded < FINE_TUNE_HINT_MIN:
+        return None
+    return (
+        f"hint: {n_coded} coded segments of an exclusive codebook: `qualflow train --fine-tune` also "
+        "fine-tunes the encoder as a classifier of the codes (minutes, about 4.5 GB of memory) and keeps "
+        "it only if it scores at least as well on the held-out sources (docs/embeddings.md)"
+    )
 
 
 def keep_fine_tuned(tuned: float, base: float, metric: str) -> tuple[bool, str]:
@@ -493,4 +520,9 @@ def retrain_suggester(
         selection=selection,
         decoding=describe_decoding(challenger),
         fine_tune=fine_tune_line,
+        hint=fine_tune_hint(
+            bool((params or {}).get("exclusive", False)),
+            fine_tune,
+            int(ts.fingerprint()["n_train_positives"]),
+        ),
     )

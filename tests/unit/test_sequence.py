@@ -210,6 +210,14 @@ def test_the_choice_is_described_and_recorded_for_mlflow_and_the_train_report():
     report = RetrainReport("m", "1", "r", "e", "sqlite:///x", decision, decoding=line)
     assert report.lines()[1] == line  # after the "trained ... evaluated on ..." line
     assert RetrainReport("m", "1", "r", "e", "u", decision).lines()[1].startswith("macro_f1")
+    # the fine-tune's verdict follows decoding; a hint comes last, after the MLflow line
+    from flows.retrain import fine_tune_hint
+
+    hint = fine_tune_hint(True, False, 600)
+    lines = RetrainReport(
+        "m", "1", "r", "e", "u", decision, decoding=line, fine_tune="kept", hint=hint
+    ).lines()
+    assert lines[1:3] == [line, "kept"] and lines[-1] == hint and lines[-2].startswith("MLflow: run r")
 
 
 def test_rank_codes_gives_the_model_each_source_whole():
