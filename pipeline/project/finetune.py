@@ -20,7 +20,7 @@ from pipeline.project.core import Project
 from pipeline.project.corpus import Corpus
 
 #: Bumped when what goes into a fine-tune changes, so older folders are not reused.
-RECIPE_VERSION = 2  # 2: an exclusive codebook fine-tunes as a classifier
+RECIPE_VERSION = 1  # (an exclusive codebook, fine-tuned as a classifier since, has its own line in the key)
 
 
 @dataclass(frozen=True)
