@@ -22,7 +22,7 @@ from pipeline.embed.factory import fine_tuned_backend, fine_tuned_spec
 from pipeline.gate import GateDecision, promotion_decision
 from pipeline.project import retrain as retraining
 from pipeline.project.core import Project
-from pipeline.project.retrain import Evaluation, Selection, TrainingSet
+from pipeline.project.retrain import Evaluation, Selection, TrainingSet, fine_tune_hint, keep_fine_tuned
 from pipeline.text import counted
 
 if TYPE_CHECKING:
@@ -211,51 +211,6 @@ def fine_tune_encoder(project: Project, ts: TrainingSet, minutes: float) -> tupl
     from dataclasses import asdict
 
     return out, asdict(result)
-
-
-#: Coded training segments from which ``train`` suggests ``--fine-tune`` for an exclusive codebook
-#: (AnnoMI's therapist codebook, where it helped, has 4,666; a few hundred is where a classifier of
-#: a handful of codes has something to learn).
-FINE_TUNE_HINT_MIN = 500
-
-
-def fine_tune_hint(exclusive: bool, fine_tuned: bool, n_coded: int) -> str | None:
-    """A line suggesting ``--fine-tune`` when an exclusive codebook has enough codings and it was not
-    used; ``None`` otherwise.
-
-    >>> fine_tune_hint(True, False, 3574).startswith("hint: 3574 coded segments of an exclusive codebook")
-    True
-    >>> fine_tune_hint(True, True, 3574), fine_tune_hint(False, False, 3574), fine_tune_hint(True, False, 80)
-    (None, None, None)
-    """
-    if not exclusive or fine_tuned or n_coded < FINE_TUNE_HINT_MIN:
-        return None
-    return (
-        f"hint: {n_coded} coded segments of an exclusive codebook: `qualflow train --fine-tune` also "
-        "fine-tunes the encoder as a classifier of the codes (minutes, about 4.5 GB of memory) and keeps "
-        "it only if it scores at least as well on the held-out sources (docs/embeddings.md)"
-    )
-
-
-def keep_fine_tuned(tuned: float, base: float, metric: str) -> tuple[bool, str]:
-    """Whether the fine-tuned encoder's challenger is kept over the same suggester on the base encoder,
-    both scored on the same held-out sources: kept unless it agrees *less* with the coders (a tie
-    keeps it: the user asked for it and it costs nothing at suggestion time). On AnnoMI the fine-tune
-    helps one codebook and hurts the other (docs/benchmarks.md), so this is measured, never assumed.
-
-    >>> keep_fine_tuned(0.71, 0.66, "macro_f1")
-    (True, 'fine-tuned encoder kept: macro_f1 0.7100 on the held-out sources, 0.6600 with the base encoder')
-    >>> keep_fine_tuned(0.6, 0.66, "macro_f1")[1]
-    'fine-tuned encoder NOT kept (the challenger uses the base encoder): macro_f1 0.6000 on the held-out sources, 0.6600 with the base encoder'
-    """
-    a, b = float(tuned), float(base)
-    keep = a >= b
-    head = (
-        "fine-tuned encoder kept"
-        if keep
-        else "fine-tuned encoder NOT kept (the challenger uses the base encoder)"
-    )
-    return keep, f"{head}: {metric} {a:.4f} on the held-out sources, {b:.4f} with the base encoder"
 
 
 @io_task("load-champion")
@@ -506,6 +461,7 @@ def retrain_suggester(
         project, challenger, registered_model, run, embedder, ts, challenger_ev, decision.promote
     )
     project.close()
+    data = ts.fingerprint()
     return RetrainReport(
         registered_model=registered_model,
         version=run.version,
@@ -514,15 +470,13 @@ def retrain_suggester(
         tracking_uri=tracking.tracking_uri(project),
         decision=decision,
         metrics=tracking.scalar_metrics(challenger_ev.metrics),
-        data=ts.fingerprint(),
+        data=data,
         champion_before=None if champion is None else champion.version,
         suggester=chosen,
         selection=selection,
         decoding=describe_decoding(challenger),
         fine_tune=fine_tune_line,
         hint=fine_tune_hint(
-            bool((params or {}).get("exclusive", False)),
-            fine_tune,
-            int(ts.fingerprint()["n_train_positives"]),
+            bool((params or {}).get("exclusive", False)), fine_tune, data["n_train_positives"]
         ),
     )

@@ -7,7 +7,8 @@ decay; the head is thrown away and the encoder kept, so the suggester still lear
 vectors. On AnnoMI's therapist codebook this gave test κ 0.727 against 0.688 for the base encoder,
 in five minutes (docs/benchmarks.md, "Fine-tuning on AnnoMI"); the contrastive losses below needed a
 19-minute pass for 0.717. On its client codebook it lowered κ (0.393 → 0.355), so ``train``
-keeps a fine-tuned encoder only when it scores at least as well as the base one (``flows.retrain``).
+keeps a fine-tuned encoder only when it scores at least as well as the base one
+(:func:`pipeline.project.retrain.keep_fine_tuned`).
 
 Otherwise the fine-tune is contrastive. Triplets are drawn per code: an anchor and a positive are
 two segments a human gave the code; the negative is, when there is one, a segment whose suggestion

@@ -616,3 +616,48 @@ def agreement_with_model(
         seed=seed,
         coded_sources=seen,
     )
+
+
+#: Coded training segments from which ``train`` suggests ``--fine-tune`` for an exclusive codebook
+#: (AnnoMI's therapist codebook, where it helped, has 4,666; a few hundred is where a classifier of
+#: a handful of codes has something to learn).
+FINE_TUNE_HINT_MIN = 500
+
+
+def fine_tune_hint(exclusive: bool, fine_tuned: bool, n_coded: int) -> str | None:
+    """A line suggesting ``--fine-tune`` when an exclusive codebook has enough codings and it was not
+    used; ``None`` otherwise.
+
+    >>> fine_tune_hint(True, False, 3574).startswith("hint: 3574 coded segments of an exclusive codebook")
+    True
+    >>> fine_tune_hint(True, True, 3574), fine_tune_hint(False, False, 3574), fine_tune_hint(True, False, 80)
+    (None, None, None)
+    """
+    if not exclusive or fine_tuned or n_coded < FINE_TUNE_HINT_MIN:
+        return None
+    return (
+        f"hint: {n_coded} coded segments of an exclusive codebook: `qualflow train --fine-tune` also "
+        "fine-tunes the encoder as a classifier of the codes (minutes, about 4.5 GB of memory) and keeps "
+        "it only if it scores at least as well on the held-out sources (docs/embeddings.md)"
+    )
+
+
+def keep_fine_tuned(tuned: float, base: float, metric: str) -> tuple[bool, str]:
+    """Whether the fine-tuned encoder's challenger is kept over the same suggester on the base encoder,
+    both scored on the same held-out sources: kept unless it agrees *less* with the coders (a tie
+    keeps it: the user asked for it and it costs nothing at suggestion time). On AnnoMI the fine-tune
+    helps one codebook and hurts the other (docs/benchmarks.md), so this is measured, never assumed.
+
+    >>> keep_fine_tuned(0.71, 0.66, "macro_f1")
+    (True, 'fine-tuned encoder kept: macro_f1 0.7100 on the held-out sources, 0.6600 with the base encoder')
+    >>> keep_fine_tuned(0.6, 0.66, "macro_f1")[1]
+    'fine-tuned encoder NOT kept (the challenger uses the base encoder): macro_f1 0.6000 on the held-out sources, 0.6600 with the base encoder'
+    """
+    a, b = float(tuned), float(base)
+    keep = a >= b
+    head = (
+        "fine-tuned encoder kept"
+        if keep
+        else "fine-tuned encoder NOT kept (the challenger uses the base encoder)"
+    )
+    return keep, f"{head}: {metric} {a:.4f} on the held-out sources, {b:.4f} with the base encoder"

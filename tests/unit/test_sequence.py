@@ -211,7 +211,7 @@ def test_the_choice_is_described_and_recorded_for_mlflow_and_the_train_report():
     assert report.lines()[1] == line  # after the "trained ... evaluated on ..." line
     assert RetrainReport("m", "1", "r", "e", "u", decision).lines()[1].startswith("macro_f1")
     # the fine-tune's verdict follows decoding; a hint comes last, after the MLflow line
-    from flows.retrain import fine_tune_hint
+    from pipeline.project.retrain import fine_tune_hint
 
     hint = fine_tune_hint(True, False, 600)
     lines = RetrainReport(
